@@ -1,0 +1,62 @@
+"""The few typed errors lower layers raise. Only the CLI turns them into messages.
+
+Every error carries a one-line message that names the problem, and where there
+is one, a fix. The CLI prints ``message`` (and ``fix``) on one line of stderr.
+"""
+
+from __future__ import annotations
+
+
+class GitOpsLabError(Exception):
+    """Base class: a problem the user can act on."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, fix: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.fix = fix
+
+    def one_line(self) -> str:
+        text = self.message.rstrip(".")
+        if self.fix:
+            text = f"{text}; {self.fix[0].lower()}{self.fix[1:]}" if self.fix else text
+        return " ".join(text.split())
+
+
+class UsageError(GitOpsLabError):
+    """The user asked for something that cannot be: unknown env, bad version."""
+
+    exit_code = 2
+
+
+class NotFound(GitOpsLabError):
+    """A named thing (environment, version, repo, object) does not exist."""
+
+    exit_code = 2
+
+
+class RepoStateError(GitOpsLabError):
+    """The working copy is not in a state the operation can safely start from."""
+
+
+class GitError(GitOpsLabError):
+    """A git command failed; carries the command and git's own message."""
+
+
+class ClusterError(GitOpsLabError):
+    """The Kubernetes API or a cluster provider failed."""
+
+
+class EngineError(GitOpsLabError):
+    """Argo CD or Flux is missing, broken, or reports a failure."""
+
+
+class WaitTimeout(GitOpsLabError):
+    """A wait ran out of time. Says what was expected and what was last seen."""
+
+    exit_code = 3
+
+
+class PreflightError(GitOpsLabError):
+    """Something on this machine would stop `up` (Docker missing, ports taken)."""

@@ -1,0 +1,104 @@
+"""The application object every command gets: settings, output and error exits.
+
+Commands stay thin: parse options, call a workflow, print the result. Only
+this layer turns an error into a message and an exit code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from gitops_lab.errors import GitOpsLabError, UsageError
+from gitops_lab.reporter import Reporter, reporter_for
+from gitops_lab.state import DEFAULT_NAME, EnvironmentState, load_state_or_none
+
+OUTPUT_FORMATS = ("text", "json")
+
+
+@dataclass
+class Application:
+    verbose: bool = False
+    name: str = DEFAULT_NAME
+
+    def reporter(self, output: str = "text") -> Reporter:
+        return reporter_for(output)
+
+    def state(self) -> EnvironmentState | None:
+        return load_state_or_none(self.name)
+
+    def repo_path(self, explicit: str | None) -> Path:
+        """The working copy: --repo, else $GITOPS_LAB_REPO, else the saved state, else cwd."""
+        chosen = explicit or os.environ.get("GITOPS_LAB_REPO")
+        if not chosen:
+            saved = self.state()
+            chosen = saved.repo_path if saved and saved.repo_path else None
+        if not chosen:
+            cwd = Path.cwd()
+            if (cwd / "overlays").is_dir():
+                return cwd
+            raise UsageError(
+                "no lab working copy is known",
+                fix="pass --repo PATH, or create one with `gitops-lab repo init PATH`",
+            )
+        return Path(chosen).expanduser().resolve()
+
+    def emit(self, output: str, data: Any, text: str) -> None:
+        """Print a result on stdout: JSON for scripts, ``text`` for people."""
+        if output == "json":
+            click.echo(json.dumps(data, indent=2, sort_keys=True))
+        else:
+            click.echo(text)
+
+    def abort(self, error: GitOpsLabError) -> NoReturn:
+        click.echo(f"error: {error.one_line()}", err=True)
+        sys.exit(error.exit_code)
+
+
+pass_app = click.make_pass_decorator(Application, ensure=True)
+
+output_option = click.option(
+    "--output", "-o", type=click.Choice(OUTPUT_FORMATS), default="text", show_default=True,
+    help="text for people, json for scripts (progress events go to stderr as JSON lines).",
+)
+repo_option = click.option(
+    "--repo", "repo", metavar="PATH", envvar="GITOPS_LAB_REPO",
+    help="Lab working copy. Default: the one saved by `up`/`repo init`, else the current folder.",
+)
+
+
+class GitOpsLabGroup(click.Group):
+    """A group that turns every error into one line on stderr and an exit code."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["standalone_mode"] = False
+        try:
+            return super().main(*args, **kwargs)
+        except click.exceptions.Exit as done:
+            sys.exit(done.exit_code)
+        except click.ClickException as error:
+            where = f"`{error.ctx.command_path} --help`" if getattr(error, "ctx", None) else "`gitops-lab --help`"
+            click.echo(f"error: {error.format_message().rstrip('.')}; see {where}", err=True)
+            sys.exit(error.exit_code)
+        except click.exceptions.Abort:
+            click.echo("error: aborted", err=True)
+            sys.exit(1)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except GitOpsLabError as error:
+            app = ctx.find_object(Application)
+            if app and app.verbose:
+                raise
+            click.echo(f"error: {error.one_line()}", err=True)
+            ctx.exit(error.exit_code)
+        except KeyboardInterrupt:
+            click.echo("error: interrupted; re-run the same command to continue where it stopped", err=True)
+            ctx.exit(130)

@@ -1,0 +1,46 @@
+"""`gitops-lab history`: an environment's promotions and rollbacks."""
+
+from __future__ import annotations
+
+import click
+
+from gitops_lab.adapters.repo.layout import ENVIRONMENTS
+from gitops_lab.cli.app import Application, output_option, pass_app, repo_option
+
+
+@click.command("history")
+@click.option("--env", required=True, type=click.Choice(ENVIRONMENTS), help="Environment to show (dev, staging, prod).")
+@click.option("--limit", type=click.IntRange(min=1), help="Show at most this many entries.")
+@repo_option
+@output_option
+@pass_app
+def command(app: Application, env: str, limit: int | None, repo: str | None, output: str) -> None:
+    """Show an environment's promotions and rollbacks, newest first.
+
+    Read from the trailers of the commits in the lab repository.
+
+    \b
+    Examples:
+      gitops-lab history --env prod
+      gitops-lab history --env prod --output json
+    """
+    from gitops_lab.adapters.repo import history
+
+    entries = history(app.repo_path(repo), env)[:limit]
+    rows = [
+        (e.commit[:7], e.date[:19].replace("T", " "), e.action, _change(e), e.subject)
+        for e in entries
+    ]
+    header = ("COMMIT", "DATE", "ACTION", "VERSION", "SUBJECT")
+    app.emit(output, [e.to_dict() for e in entries], format_table(header, rows))
+
+
+def _change(entry) -> str:
+    return f"{entry.previous} -> {entry.version}" if entry.previous else entry.version
+
+
+def format_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    """Left-aligned columns separated by two spaces, in the order given."""
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
+    lines = ["  ".join(str(cell).ljust(width) for cell, width in zip(line, widths)).rstrip() for line in (header, *rows)]
+    return "\n".join(lines)

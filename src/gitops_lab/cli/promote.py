@@ -1,0 +1,41 @@
+"""`gitops-lab promote`: move a model version to the next environment through Git."""
+
+from __future__ import annotations
+
+import click
+
+from gitops_lab.adapters.repo.layout import ENVIRONMENTS
+from gitops_lab.cli.app import Application, output_option, pass_app, repo_option
+
+
+def previous_environment(env: str) -> str | None:
+    if env in ENVIRONMENTS and ENVIRONMENTS.index(env) > 0:
+        return ENVIRONMENTS[ENVIRONMENTS.index(env) - 1]
+    return None
+
+
+@click.command("promote")
+@click.option("--from", "src", type=click.Choice(ENVIRONMENTS), help="Environment to take the version from. Default: the one before --to.")
+@click.option("--to", "dst", type=click.Choice(ENVIRONMENTS), required=True, help="Environment to promote to (dev, staging, prod).")
+@click.option("--version", metavar="VERSION", help="Promote this model version instead of --from's.")
+@repo_option
+@output_option
+@pass_app
+def command(app: Application, src: str | None, dst: str, version: str | None, repo: str | None, output: str) -> None:
+    """Promote a model version to an environment, as one pushed commit.
+
+    The commit changes one line, the environment's model version, and carries
+    trailers (Promoted-From, Model-Version, Previous-Version) that `history`
+    reads back. Promoting the version an environment already runs does nothing.
+
+    \b
+    Examples:
+      gitops-lab promote --from dev --to staging
+      gitops-lab promote --to prod                 # from staging
+      gitops-lab promote --from dev --to staging --version v2
+    """
+    from gitops_lab.workflows.promotion import run_promotion
+
+    source = src or previous_environment(dst) or dst
+    result = run_promotion(app.reporter(output), app.repo_path(repo), source, dst, version)
+    app.emit(output, result.to_dict(), result.message)

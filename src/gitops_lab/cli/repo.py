@@ -1,0 +1,53 @@
+"""`gitops-lab repo`: create and inspect the lab's Git working copy."""
+
+from __future__ import annotations
+
+import click
+
+from gitops_lab.cli.app import Application, output_option, pass_app
+
+
+@click.group("repo")
+def command() -> None:
+    """Create and manage the lab's Git working copy."""
+
+
+@command.command("init")
+@click.argument("path", type=click.Path(file_okay=False))
+@click.option("--remote", metavar="URL", help="Bare Git remote to push to (http(s), ssh or a local path).")
+@output_option
+@pass_app
+def init(app: Application, path: str, remote: str | None, output: str) -> None:
+    """Seed a working copy at PATH from the template, or reuse one.
+
+    With --remote, the seed is pushed there; if the remote already holds the lab
+    repository it is cloned instead. Running it again changes nothing.
+
+    \b
+    Examples:
+      gitops-lab repo init ./lab-repo
+      gitops-lab repo init ./lab-repo --remote http://127.0.0.1:8080/lab.git
+    """
+    from gitops_lab.adapters.repo import init_working_copy
+    from gitops_lab.state import EnvironmentState
+
+    reporter = app.reporter(output)
+    with reporter.step(f"Preparing the lab repository at {path}") as step:
+        result = init_working_copy(path, remote)
+        step.done(result.action)
+    saved = app.state() or EnvironmentState(name=app.name)
+    saved.repo_path = str(result.path)
+    saved.remote_url = result.remote
+    saved.save()
+    verb = {"seeded": "Seeded", "cloned": "Cloned", "reused": "Reused"}[result.action]
+    text = f"{verb} the lab repository at {result.path} ({result.commit[:7]})"
+    if result.remote:
+        text += f", remote {result.remote}"
+    if not result.changed:
+        text += "; nothing changed"
+    app.emit(
+        output,
+        {"path": str(result.path), "action": result.action, "commit": result.commit,
+         "remote": result.remote, "changed": result.changed},
+        text,
+    )

@@ -1,0 +1,160 @@
+"""Progress reporting for long steps, handed down from the CLI.
+
+Lower layers never print; they call the reporter they were given. Three kinds:
+a terminal reporter (status lines that close with a tick and a duration), a
+plain one for CI logs, and a JSON one that writes one event per line. All of
+them write to stderr: stdout is kept for data (tables, JSON results).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from contextlib import contextmanager
+from typing import IO, Iterator
+
+
+class Reporter:
+    """Interface and the silent implementation (used by library callers and tests)."""
+
+    @contextmanager
+    def step(self, title: str) -> Iterator["Step"]:
+        step = Step(self, title)
+        self._start(step)
+        try:
+            yield step
+        except BaseException as exc:
+            self._end(step, ok=False, error=exc)
+            raise
+        else:
+            self._end(step, ok=True)
+
+    def info(self, message: str) -> None:
+        """A line of information that is not a step."""
+
+    def warn(self, message: str) -> None:
+        """Something the user should know but that does not stop the command."""
+
+    def _start(self, step: "Step") -> None:
+        pass
+
+    def _end(self, step: "Step", ok: bool, error: BaseException | None = None) -> None:
+        pass
+
+    def _update(self, step: "Step") -> None:
+        pass
+
+
+class Step:
+    """One named step. ``update`` changes its detail (what it is waiting for)."""
+
+    def __init__(self, reporter: Reporter, title: str):
+        self.reporter = reporter
+        self.title = title
+        self.detail = ""
+        self.outcome = ""
+        self.started = time.monotonic()
+
+    def update(self, detail: str) -> None:
+        self.detail = detail
+        self.reporter._update(self)
+
+    def done(self, outcome: str) -> None:
+        """Say how the step ended, for example "no change"."""
+        self.outcome = outcome
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
+
+
+class PlainReporter(Reporter):
+    """One line when a step starts and one when it ends: for CI logs and pipes."""
+
+    def __init__(self, stream: IO[str] | None = None):
+        self.stream = stream or sys.stderr
+
+    def _write(self, line: str) -> None:
+        self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def info(self, message: str) -> None:
+        self._write(message)
+
+    def warn(self, message: str) -> None:
+        self._write(f"warning: {message}")
+
+    def _start(self, step: Step) -> None:
+        self._write(f"• {step.title} ...")
+
+    def _update(self, step: Step) -> None:
+        self._write(f"  {step.title}: {step.detail}")
+
+    def _end(self, step: Step, ok: bool, error: BaseException | None = None) -> None:
+        mark = "✓" if ok else "✗"
+        outcome = f": {step.outcome}" if step.outcome else ""
+        self._write(f"{mark} {step.title}{outcome} ({_duration(step.elapsed)})")
+
+
+class TerminalReporter(PlainReporter):
+    """On a terminal, a step's line is rewritten in place as its detail changes."""
+
+    def _start(self, step: Step) -> None:
+        self.stream.write(f"• {step.title} ...")
+        self.stream.flush()
+
+    def _update(self, step: Step) -> None:
+        self.stream.write(f"\r\x1b[2K• {step.title}: {step.detail}")
+        self.stream.flush()
+
+    def _end(self, step: Step, ok: bool, error: BaseException | None = None) -> None:
+        self.stream.write("\r\x1b[2K")
+        super()._end(step, ok, error)
+
+
+class JsonReporter(PlainReporter):
+    """One JSON object per event, on stderr, for scripts that follow progress."""
+
+    def _event(self, **fields: object) -> None:
+        self._write(json.dumps(fields, sort_keys=True))
+
+    def info(self, message: str) -> None:
+        self._event(event="info", message=message)
+
+    def warn(self, message: str) -> None:
+        self._event(event="warning", message=message)
+
+    def _start(self, step: Step) -> None:
+        self._event(event="step_started", step=step.title)
+
+    def _update(self, step: Step) -> None:
+        self._event(event="step_progress", step=step.title, detail=step.detail)
+
+    def _end(self, step: Step, ok: bool, error: BaseException | None = None) -> None:
+        fields: dict[str, object] = {
+            "event": "step_finished" if ok else "step_failed",
+            "step": step.title,
+            "seconds": round(step.elapsed, 3),
+        }
+        if step.outcome:
+            fields["outcome"] = step.outcome
+        if error is not None:
+            fields["error"] = str(error)
+        self._event(**fields)
+
+
+def reporter_for(output: str, stream: IO[str] | None = None) -> Reporter:
+    """Pick the reporter for an output format and the kind of stream."""
+    stream = stream or sys.stderr
+    if output == "json":
+        return JsonReporter(stream)
+    if stream.isatty():
+        return TerminalReporter(stream)
+    return PlainReporter(stream)

@@ -1,0 +1,104 @@
+"""Where an environment lives, kept between commands so later ones need no flags.
+
+Each lab environment has a folder under the user's state directory::
+
+    $GITOPS_LAB_STATE_DIR            (default: $XDG_STATE_HOME/gitops-lab,
+                                      or ~/.local/state/gitops-lab)
+      <name>/state.json              this module's record
+      <name>/...                     credentials, progress, backups (other modules)
+
+Writes are atomic (temp file + rename), so Ctrl-C never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gitops_lab.errors import NotFound
+
+DEFAULT_NAME = "gitops-lab"
+
+
+def state_root() -> Path:
+    explicit = os.environ.get("GITOPS_LAB_STATE_DIR")
+    if explicit:
+        return Path(explicit).expanduser()
+    xdg = os.environ.get("XDG_STATE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".local" / "state"
+    return base / "gitops-lab"
+
+
+def environment_dir(name: str = DEFAULT_NAME) -> Path:
+    return state_root() / name
+
+
+@dataclass
+class EnvironmentState:
+    """What later commands need to find an environment again."""
+
+    name: str = DEFAULT_NAME
+    repo_path: str | None = None
+    remote_url: str | None = None
+    provider: str | None = None
+    engine: str | None = None
+    engine_install: str | None = None
+    kubeconfig: str | None = None
+    context: str | None = None
+    # Where the engines fetch from, when it differs from remote_url (an in-cluster URL).
+    engine_repo_url: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def path(self) -> Path:
+        return environment_dir(self.name) / "state.json"
+
+    def save(self) -> Path:
+        write_private_json(self.path, dataclasses.asdict(self), mode=0o644)
+        return self.path
+
+
+def load_state(name: str = DEFAULT_NAME) -> EnvironmentState:
+    """The saved state of ``name``; NotFound when nothing was set up yet."""
+    path = environment_dir(name) / "state.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise NotFound(
+            f"no gitops-lab environment named {name!r} is set up (no {path})",
+            fix="run `gitops-lab up` or `gitops-lab repo init PATH` first",
+        ) from None
+    except json.JSONDecodeError as exc:
+        raise NotFound(
+            f"the state file {path} is not valid JSON ({exc.msg})",
+            fix="delete it and run `gitops-lab up` again",
+        ) from exc
+    known = {f.name for f in dataclasses.fields(EnvironmentState)}
+    return EnvironmentState(**{k: v for k, v in data.items() if k in known})
+
+
+def load_state_or_none(name: str = DEFAULT_NAME) -> EnvironmentState | None:
+    try:
+        return load_state(name)
+    except NotFound:
+        return None
+
+
+def write_private_json(path: Path, data: Any, mode: int = 0o600) -> None:
+    """Atomically write ``data`` as JSON with the given permissions."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, indent=2, sort_keys=True)
+            fh.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -11,7 +11,7 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
@@ -56,10 +56,6 @@ class Application:
         else:
             click.echo(text)
 
-    def abort(self, error: GitOpsLabError) -> NoReturn:
-        click.echo(f"error: {error.one_line()}", err=True)
-        sys.exit(error.exit_code)
-
 
 pass_app = click.make_pass_decorator(Application, ensure=True)
 
@@ -98,7 +94,7 @@ class GitOpsLabGroup(click.Group):
             if app and app.verbose:
                 raise
             click.echo(f"error: {error.one_line()}", err=True)
-            ctx.exit(error.exit_code)
+            sys.exit(error.exit_code)
         except KeyboardInterrupt:
             click.echo("error: interrupted; re-run the same command to continue where it stopped", err=True)
-            ctx.exit(130)
+            sys.exit(130)

@@ -1,0 +1,3 @@
+from gitops_lab.cli import main
+
+main(prog_name="gitops-lab")

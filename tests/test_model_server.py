@@ -1,0 +1,309 @@
+"""The model server (environments/base/server.py), run as a real process over real HTTP."""
+
+from __future__ import annotations
+
+import ast
+import json
+import math
+import os
+import queue
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from gitops_lab.model.evaluate import predict, predict_proba
+from gitops_lab.model.train import held_out_rows
+
+REPO = Path(__file__).resolve().parents[1]
+SERVER = REPO / "environments" / "base" / "server.py"
+MODELS = REPO / "environments" / "base" / "models"
+# Only a bound on how long to wait for a broken server; no assertion is about time.
+DEADLINE = 30
+
+
+class Server:
+    """A model server subprocess on a free loopback port, with its stderr collected."""
+
+    def __init__(self, version: str | None, model_dir: Path):
+        env = {k: v for k, v in os.environ.items() if k != "MODEL_VERSION"}
+        env.update(MODEL_DIR=str(model_dir), PORT="0", BIND_ADDRESS="127.0.0.1")
+        if version is not None:
+            env["MODEL_VERSION"] = version
+        self.proc = subprocess.Popen(
+            [sys.executable, str(SERVER)], env=env,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )
+        self.log: list[str] = []
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._pump, daemon=True).start()
+        line = self.wait_for_log(r"listening on http://127\.0\.0\.1:(\d+)")
+        self.port = int(re.search(r"127\.0\.0\.1:(\d+)", line).group(1))
+        # Loading ends with exactly one of these two lines.
+        self.wait_for_log(r"loaded and self-checked|not ready: ")
+
+    def _pump(self) -> None:
+        for line in self.proc.stderr:
+            self._lines.put(line)
+        self._lines.put(None)
+
+    def wait_for_log(self, pattern: str) -> str:
+        while True:
+            try:
+                line = self._lines.get(timeout=DEADLINE)
+            except queue.Empty:
+                raise AssertionError(f"no log line matching {pattern!r}; log so far: {self.log}") from None
+            if line is None:
+                raise AssertionError(f"server exited before logging {pattern!r}; log: {self.log}")
+            self.log.append(line)
+            if re.search(pattern, line):
+                return line
+
+    def call(self, method: str, path: str, body: bytes | None = None):
+        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=body, method=method)
+        if body is not None:
+            request.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(request, timeout=DEADLINE) as response:
+                return response.status, response.headers, response.read()
+        except urllib.error.HTTPError as err:
+            return err.code, err.headers, err.read()
+
+    def json(self, method: str, path: str, payload: object = None, raw: bytes | None = None):
+        body = raw if raw is not None else (None if payload is None else json.dumps(payload).encode())
+        status, headers, data = self.call(method, path, body)
+        assert headers["Content-Type"] == "application/json", (path, headers["Content-Type"])
+        return status, json.loads(data)
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=DEADLINE)
+
+
+@pytest.fixture
+def start_server():
+    servers: list[Server] = []
+
+    def start(version: str | None, model_dir: Path = MODELS) -> Server:
+        server = Server(version, model_dir)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        if server.proc.poll() is None:
+            server.proc.kill()
+            server.proc.wait()
+
+
+def _instances(rows):
+    return [{k: v for k, v in row.items() if k != "failure"} for row in rows]
+
+
+def _metric_samples(text: str) -> dict[str, float]:
+    samples = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        match = re.fullmatch(r"([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^}]*\})?) (\S+)", line)
+        assert match, f"not a Prometheus sample line: {line!r}"
+        samples[match.group(1)] = float(match.group(2))
+    return samples
+
+
+@pytest.mark.parametrize("version", ["v1", "v2", "v3"])
+def test_serves_the_configured_version(start_server, version):
+    artifact = json.loads((MODELS / f"{version}.json").read_text(encoding="utf-8"))
+    server = start_server(version)
+    assert server.json("GET", "/healthz") == (200, {"status": "alive"})
+    assert server.json("GET", "/readyz") == (200, {"status": "ready", "model_version": version})
+    status, info = server.json("GET", "/version")
+    assert status == 200
+    assert info["model_version"] == version
+    assert info["metrics"] == artifact["metrics"]
+    assert info["evaluation"]["passed"] is artifact["evaluation"]["passed"]
+    status, result = server.json("POST", "/predict", {"instances": _instances(held_out_rows()[:3])})
+    assert status == 200
+    assert result["model_version"] == version
+
+
+def test_predictions_match_the_training_code_and_are_deterministic(start_server):
+    artifact = json.loads((MODELS / "v2.json").read_text(encoding="utf-8"))
+    rows = held_out_rows()
+    server = start_server("v2")
+    payload = {"instances": _instances(rows)}
+    first = server.call("POST", "/predict", json.dumps(payload).encode())
+    second = server.call("POST", "/predict", json.dumps(payload).encode())
+    assert first[0] == second[0] == 200
+    assert first[2] == second[2]
+    result = json.loads(first[2])
+    params = artifact["model"]
+    assert result["predictions"] == [predict(params, r) for r in rows]
+    assert result["probabilities"] == [predict_proba(params, r) for r in rows]
+    # End to end: the served model scores what its artifact says on the held-out split.
+    correct = sum(int(y == r["failure"]) for y, r in zip(result["predictions"], rows))
+    assert round(correct / len(rows), 4) == artifact["metrics"]["accuracy"]
+
+
+def test_the_same_input_gets_the_same_answer_from_a_new_process(start_server):
+    body = json.dumps({"instances": _instances(held_out_rows()[:10])}).encode()
+    first = start_server("v1").call("POST", "/predict", body)
+    second = start_server("v1").call("POST", "/predict", body)
+    assert first[0] == 200 and first[2] == second[2]
+
+
+GOOD = {"temperature_c": 70.0, "vibration_mm_s": 4.0, "pressure_bar": 6.0, "rpm": 1500}
+
+
+@pytest.mark.parametrize("raw, message", [
+    (b"{not json", "not valid JSON"),
+    (b"[1, 2]", '"instances"'),
+    (b'{"rows": []}', '"instances"'),
+    (b'{"instances": []}', "non-empty"),
+    (b'{"instances": {"a": 1}}', "non-empty list"),
+    (b'{"instances": [7]}', "instances[0] must be an object"),
+    (json.dumps({"instances": [GOOD, {**GOOD, "rpm": "fast"}]}).encode(), "instances[1].rpm"),
+    (json.dumps({"instances": [{**GOOD, "pressure_bar": True}]}).encode(), "pressure_bar"),
+    (b'{"instances": [{"temperature_c": NaN, "vibration_mm_s": 1, "pressure_bar": 1, "rpm": 1}]}', "finite"),
+    (json.dumps({"instances": [{k: v for k, v in GOOD.items() if k != "rpm"}]}).encode(), "missing 'rpm'"),
+])
+def test_bad_input_gets_400_with_a_json_error(start_server, raw, message):
+    server = start_server("v2")
+    status, body = server.json("POST", "/predict", raw=raw)
+    assert status == 400
+    assert message in body["error"]
+    assert server.json("GET", "/readyz")[0] == 200  # still serving
+
+
+def test_wrong_method_and_unknown_path(start_server):
+    server = start_server("v2")
+    assert server.json("GET", "/predict")[0] == 405
+    assert server.json("POST", "/healthz", {})[0] == 405
+    status, body = server.json("GET", "/nope")
+    assert status == 404 and "/predict" in body["endpoints"]
+
+
+def test_metrics_count_requests_predictions_and_latency(start_server):
+    server = start_server("v2")
+    for _ in range(3):
+        assert server.json("POST", "/predict", {"instances": [GOOD, GOOD]})[0] == 200
+    assert server.json("POST", "/predict", raw=b"{")[0] == 400
+    server.json("GET", "/readyz")
+    status, headers, body = server.call("GET", "/metrics")
+    assert status == 200
+    assert headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    text = body.decode()
+    assert "# TYPE model_server_requests_total counter" in text
+    assert "# TYPE model_server_request_duration_seconds histogram" in text
+    samples = _metric_samples(text)
+    assert samples['model_server_requests_total{endpoint="/predict",method="POST",code="200"}'] == 3
+    assert samples['model_server_requests_total{endpoint="/predict",method="POST",code="400"}'] == 1
+    assert samples['model_server_requests_total{endpoint="/readyz",method="GET",code="200"}'] == 1
+    predicted = sum(v for k, v in samples.items() if k.startswith("model_server_predictions_total{"))
+    assert predicted == 6
+    assert samples['model_server_request_duration_seconds_count{endpoint="/predict"}'] == 4
+    assert samples['model_server_request_duration_seconds_bucket{endpoint="/predict",le="+Inf"}'] == 4
+    assert samples["model_server_ready"] == 1
+    assert samples['model_server_model_info{version="v2",loaded="true",evaluation_passed="true"}'] == 1
+    assert samples['model_server_model_metric{version="v2",metric="accuracy"}'] == 0.8276
+
+
+def _assert_up_but_not_ready(server: Server, reason: str) -> None:
+    status, body = server.json("GET", "/readyz")
+    assert status == 503 and body["status"] == "not ready"
+    assert reason in body["reason"], body
+    assert server.json("GET", "/healthz")[0] == 200
+    assert server.json("POST", "/predict", {"instances": [GOOD]})[0] == 503
+    assert server.json("GET", "/version")[0] == 503
+    samples = _metric_samples(server.call("GET", "/metrics")[2].decode())
+    assert samples["model_server_ready"] == 0
+    assert server.proc.poll() is None
+    assert any("not ready: " in line and reason in line for line in server.log), server.log
+
+
+def test_missing_model_leaves_the_server_up_but_not_ready(start_server):
+    server = start_server("v9")
+    _assert_up_but_not_ready(server, "model v9 not found")
+    assert "available: v1, v2, v3" in server.json("GET", "/readyz")[1]["reason"]
+
+
+def test_unset_model_version_is_not_ready(start_server):
+    _assert_up_but_not_ready(start_server(None), "MODEL_VERSION is not set")
+
+
+def test_a_version_that_is_not_a_plain_name_is_refused(start_server):
+    _assert_up_but_not_ready(start_server("../models/v1"), "not of the form v<N>")
+
+
+def _copy_models(tmp_path: Path) -> Path:
+    folder = tmp_path / "models"
+    shutil.copytree(MODELS, folder)
+    return folder
+
+
+def test_unreadable_model_is_not_ready(start_server, tmp_path):
+    folder = _copy_models(tmp_path)
+    (folder / "v2.json").write_text('{"version": "v2", "model": ', encoding="utf-8")
+    _assert_up_but_not_ready(start_server("v2", folder), "cannot be read")
+
+
+def test_model_failing_its_self_check_is_not_ready(start_server, tmp_path):
+    folder = _copy_models(tmp_path)
+    artifact = json.loads((folder / "v2.json").read_text(encoding="utf-8"))
+    artifact["model"]["weights"][0] += 0.5  # corrupted parameters no longer reproduce the expected outputs
+    (folder / "v2.json").write_text(json.dumps(artifact), encoding="utf-8")
+    _assert_up_but_not_ready(start_server("v2", folder), "self-check row 0")
+
+
+def test_artifact_of_another_version_is_not_ready(start_server, tmp_path):
+    folder = _copy_models(tmp_path)
+    shutil.copy(folder / "v1.json", folder / "v2.json")
+    _assert_up_but_not_ready(start_server("v2", folder), "says it is version 'v1'")
+
+
+def test_sigterm_stops_the_server_cleanly(start_server):
+    server = start_server("v2")
+    assert server.json("GET", "/readyz")[0] == 200
+    assert server.stop() == 0
+    server.wait_for_log("received SIGTERM, shutting down")
+    server.wait_for_log(r"model-server: stopped$")
+    log = "".join(server.log)
+    assert "Traceback" not in log
+
+
+def test_bad_port_is_a_clear_startup_error():
+    env = {**os.environ, "PORT": "eighty", "MODEL_VERSION": "v1", "MODEL_DIR": str(MODELS)}
+    result = subprocess.run([sys.executable, str(SERVER)], env=env, capture_output=True, text=True,
+                            timeout=DEADLINE)
+    assert result.returncode == 2
+    assert "PORT must be a number" in result.stderr
+
+
+def test_server_is_stdlib_only_and_python_310_compatible():
+    tree = ast.parse(SERVER.read_text(encoding="utf-8"), feature_version=(3, 10))
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            imported.add(node.module.split(".")[0])
+    assert imported and imported <= set(sys.stdlib_module_names) | {"__future__"}, imported
+
+
+def test_server_and_training_code_agree_on_extreme_inputs():
+    """The server repeats predict_proba; both must stay finite where exp() would overflow."""
+    namespace: dict = {}
+    exec(compile(SERVER.read_text(encoding="utf-8"), str(SERVER), "exec"), namespace)  # noqa: S102
+    params = json.loads((MODELS / "v2.json").read_text(encoding="utf-8"))["model"]
+    for instance in ({**GOOD, "temperature_c": 1e6}, {**GOOD, "temperature_c": -1e6}, GOOD):
+        served = namespace["predict_proba"](params, instance)
+        assert served == predict_proba(params, instance)
+        assert math.isfinite(served) and 0.0 <= served <= 1.0

@@ -98,3 +98,13 @@ class GitOpsLabGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("error: interrupted; re-run the same command to continue where it stopped", err=True)
             sys.exit(130)
+
+
+timeout_option = click.option(
+    "--timeout", type=click.FloatRange(min=1), default=300, show_default=True, metavar="SECONDS",
+    help="One deadline for everything the command waits for.",
+)
+kubeconfig_option = click.option(
+    "--kubeconfig", metavar="FILE", help="Kubeconfig to use. Default: the one saved by `up`, else $KUBECONFIG.",
+)
+context_option = click.option("--context", metavar="NAME", help="Kubeconfig context to use.")

@@ -5,7 +5,9 @@ from __future__ import annotations
 import click
 
 from gitops_lab.adapters.repo.layout import ENVIRONMENTS
-from gitops_lab.cli.app import Application, output_option, pass_app, repo_option
+from gitops_lab.cli.app import (
+    Application, context_option, kubeconfig_option, output_option, pass_app, repo_option, timeout_option,
+)
 
 
 def previous_environment(env: str) -> str | None:
@@ -18,15 +20,26 @@ def previous_environment(env: str) -> str | None:
 @click.option("--from", "src", type=click.Choice(ENVIRONMENTS), help="Environment to take the version from. Default: the one before --to.")
 @click.option("--to", "dst", type=click.Choice(ENVIRONMENTS), required=True, help="Environment to promote to (dev, staging, prod).")
 @click.option("--version", metavar="VERSION", help="Promote this model version instead of --from's.")
+@click.option("--wait/--no-wait", default=True, show_default=True,
+              help="Wait until the engine applied the change and the Deployment rolled out.")
+@timeout_option
+@kubeconfig_option
+@context_option
 @repo_option
 @output_option
 @pass_app
-def command(app: Application, src: str | None, dst: str, version: str | None, repo: str | None, output: str) -> None:
+def command(app: Application, src: str | None, dst: str, version: str | None, wait: bool, timeout: float,
+            kubeconfig: str | None, context: str | None, repo: str | None, output: str) -> None:
     """Promote a model version to an environment, as one pushed commit.
 
     The commit changes one line, the environment's model version, and carries
     trailers (Promoted-From, Model-Version, Previous-Version) that `history`
     reads back. Promoting the version an environment already runs does nothing.
+
+    Then, when `up` set up an engine, it asks the engine to reconcile and waits
+    until the engine applied the commit and reports it healthy, and the
+    environment's Deployment rolled out with the new model version.
+    --no-wait stops after the push.
 
     \b
     Examples:
@@ -34,8 +47,12 @@ def command(app: Application, src: str | None, dst: str, version: str | None, re
       gitops-lab promote --to prod                 # from staging
       gitops-lab promote --from dev --to staging --version v2
     """
+    from gitops_lab.cli.waiting import after_push_wait
     from gitops_lab.workflows.promotion import run_promotion
 
     source = src or previous_environment(dst) or dst
-    result = run_promotion(app.reporter(output), app.repo_path(repo), source, dst, version)
+    path = app.repo_path(repo)
+    result = run_promotion(app.reporter(output), path, source, dst, version,
+        after_push=after_push_wait(app, path, wait, timeout, kubeconfig, context),
+    )
     app.emit(output, result.to_dict(), result.message)

@@ -5,27 +5,44 @@ from __future__ import annotations
 import click
 
 from gitops_lab.adapters.repo.layout import ENVIRONMENTS
-from gitops_lab.cli.app import Application, output_option, pass_app, repo_option
+from gitops_lab.cli.app import (
+    Application, context_option, kubeconfig_option, output_option, pass_app, repo_option, timeout_option,
+)
 
 
 @click.command("rollback")
 @click.option("--env", required=True, type=click.Choice(ENVIRONMENTS), help="Environment to roll back (dev, staging, prod).")
 @click.option("--to", "to", metavar="VERSION", help="Go back to this version, which the environment ran before.")
+@click.option("--wait/--no-wait", default=True, show_default=True,
+              help="Wait until the engine applied the change and the Deployment rolled out.")
+@timeout_option
+@kubeconfig_option
+@context_option
 @repo_option
 @output_option
 @pass_app
-def command(app: Application, env: str, to: str | None, repo: str | None, output: str) -> None:
+def command(app: Application, env: str, to: str | None, wait: bool, timeout: float,
+            kubeconfig: str | None, context: str | None, repo: str | None, output: str) -> None:
     """Roll an environment back with a new commit; history is never rewritten.
 
     Without --to, the environment's last promotion is reverted (`git revert`).
     With --to, the environment moves to a version it ran before.
+
+    Then, when `up` set up an engine, it asks the engine to reconcile and waits
+    until the engine applied the commit and reports it healthy, and the
+    environment's Deployment rolled out with the new model version.
+    --no-wait stops after the push.
 
     \b
     Examples:
       gitops-lab rollback --env prod
       gitops-lab rollback --env prod --to v1
     """
+    from gitops_lab.cli.waiting import after_push_wait
     from gitops_lab.workflows.promotion import run_rollback
 
-    result = run_rollback(app.reporter(output), app.repo_path(repo), env, to)
+    path = app.repo_path(repo)
+    result = run_rollback(app.reporter(output), path, env, to,
+        after_push=after_push_wait(app, path, wait, timeout, kubeconfig, context),
+    )
     app.emit(output, result.to_dict(), result.message)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import subprocess
@@ -29,12 +30,33 @@ def git_executable() -> str:
     return found
 
 
+USERNAME_VAR = "GITOPS_LAB_GIT_USERNAME"
+PASSWORD_VAR = "GITOPS_LAB_GIT_PASSWORD"
+
+
+def auth_env(environ: dict[str, str] | os._Environ = os.environ) -> dict[str, str]:
+    """Basic-auth for http(s) remotes from $GITOPS_LAB_GIT_USERNAME/PASSWORD.
+
+    Passed to git as an extra header through GIT_CONFIG_* variables, so the
+    secret is never written to .git/config, a URL, or a log line.
+    """
+    user, password = environ.get(USERNAME_VAR), environ.get(PASSWORD_VAR)
+    if not (user and password):
+        return {}
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return {
+        "GIT_CONFIG_COUNT": "1",
+        "GIT_CONFIG_KEY_0": "http.extraHeader",
+        "GIT_CONFIG_VALUE_0": f"Authorization: Basic {token}",
+    }
+
+
 class Git:
     """Runs git in one working copy."""
 
     def __init__(self, path: str | Path, env: dict[str, str] | None = None):
         self.path = Path(path)
-        self.env = {**os.environ, **_NON_INTERACTIVE, **(env or {})}
+        self.env = {**os.environ, **_NON_INTERACTIVE, **auth_env(), **(env or {})}
 
     def run(self, *args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess:
         cmd = [git_executable(), "-C", str(self.path), *args]

@@ -87,6 +87,16 @@ class RepoLayout:
         text = (self.root / overlay_path(env)).read_text(encoding="utf-8")
         return version_in_text(text, overlay_path(env))
 
+    def namespace(self, env: str) -> str:
+        """The namespace the environment's overlay deploys into."""
+        import yaml
+
+        self.check_env(env)
+        data = yaml.safe_load((self.root / overlay_path(env)).read_text(encoding="utf-8")) or {}
+        if not data.get("namespace"):
+            raise RepoStateError(f"{overlay_path(env)} sets no namespace", fix="restore the overlay from the seed tag")
+        return data["namespace"]
+
     def set_model_version(self, env: str, version: str) -> None:
         """Rewrite the one version line, keeping the rest of the file byte for byte."""
         path = self.root / overlay_path(env)

@@ -1,0 +1,20 @@
+"""GitOps engines behind one interface: Argo CD and Flux."""
+
+from __future__ import annotations
+
+ENGINES = ("argocd", "flux")
+
+
+def engine_for(name: str, kube):
+    """The adapter for ``name`` ("argocd" or "flux") on the cluster ``kube``."""
+    if name == "argocd":
+        from gitops_lab.adapters.engines.argocd import ArgoCD
+
+        return ArgoCD(kube)
+    if name == "flux":
+        from gitops_lab.adapters.engines.flux import Flux
+
+        return Flux(kube)
+    from gitops_lab.errors import UsageError
+
+    raise UsageError(f"unknown engine {name!r}", fix=f"use one of: {', '.join(ENGINES)}")

@@ -1,0 +1,183 @@
+"""Argo CD: one Application per environment in a lab-only AppProject."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import yaml
+
+from gitops_lab.adapters.engines import install as installer
+from gitops_lab.adapters.engines.base import (
+    Engine, EngineStatus, EnvironmentTarget, InstallReport, Progress, RepoAccess,
+)
+from gitops_lab.adapters.engines.release import fetch_release
+from gitops_lab.errors import EngineError, WaitTimeout
+from gitops_lab.kube.deadline import Deadline
+from gitops_lab.kube.wait import Verdict, wait_for
+from gitops_lab.reporter import Reporter
+from gitops_lab.resources import manifests_dir
+from gitops_lab.versions import engine_install_url, pinned
+
+API = "argoproj.io/v1alpha1"
+CRDS = ("applications.argoproj.io", "appprojects.argoproj.io")
+# What a lab needs of the upstream install; dex (SSO), notifications and the
+# ApplicationSet controller are left out to keep the footprint small.
+DROPPED_DEPLOYMENTS = ("argocd-dex-server", "argocd-notifications-controller", "argocd-applicationset-controller")
+
+
+def app_name(env: str) -> str:
+    return f"gitops-lab-{env}"
+
+
+class ArgoCD(Engine):
+    name = "argocd"
+    namespace = "argocd"
+
+    # -- install ---------------------------------------------------------------
+    def install(self, mode: str, reporter: Reporter, deadline: Deadline, source_url: str | None = None) -> InstallReport:
+        spec = pinned()["argocd"]
+        if mode == "external":
+            return self._check_external(reporter)
+        with reporter.step(f"Fetching Argo CD {spec['version']} release manifests") as step:
+            cached = fetch_release("argocd", spec["version"], source_url or engine_install_url("argocd"),
+                                   None if source_url else spec.get("install_sha256"))
+            step.done(f"{cached.source}, sha256 {cached.sha256[:12]}")
+        objects = self.prepare_manifests(cached.path.read_text(encoding="utf-8"))
+        installer.apply_in_order(self.applier, objects, reporter, deadline)
+        controllers = [o["metadata"]["name"] for o in objects if o["kind"] in ("Deployment",)]
+        installer.wait_deployments_available(self.applier, self.namespace, controllers, reporter, deadline)
+        statefulsets = [o["metadata"]["name"] for o in objects if o["kind"] == "StatefulSet"]
+        with reporter.step("Waiting for the application controller"):
+            for name in statefulsets:
+                wait_for(self.applier, "apps/v1", "StatefulSet", name, self.namespace, _statefulset_verdict,
+                         deadline, f"StatefulSet {self.namespace}/{name} to be ready")
+        return InstallReport("argocd", "managed", spec["version"], True, [f"{len(objects)} objects applied"])
+
+    def prepare_manifests(self, text: str) -> list[dict[str, Any]]:
+        """Upstream objects, less what a lab does not need, with the lab's patches merged in."""
+        objects = [o for o in yaml.safe_load_all(text) if o]
+        objects = [o for o in objects if not (o.get("kind") == "Deployment" and o["metadata"]["name"] in DROPPED_DEPLOYMENTS)]
+        for obj in objects:
+            if obj.get("kind") != "CustomResourceDefinition" and "namespace" not in obj.get("metadata", {}):
+                if obj.get("kind") not in ("ClusterRole", "ClusterRoleBinding", "Namespace"):
+                    obj["metadata"]["namespace"] = self.namespace
+        patches = {(p["kind"], p["metadata"]["name"]): p for p in
+                   yaml.safe_load_all((manifests_dir("argocd") / "install-patches.yaml").read_text()) if p}
+        for obj in objects:
+            patch = patches.pop((obj["kind"], obj["metadata"]["name"]), None)
+            if patch:
+                obj.setdefault("data", {}).update(patch.get("data", {}))
+        namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.namespace}}
+        return [namespace, *objects, *patches.values()]
+
+    def _check_external(self, reporter: Reporter) -> InstallReport:
+        with reporter.step("Checking the Argo CD that is already installed") as step:
+            details = []
+            for crd in CRDS:
+                found = self.applier.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", crd)
+                ok, seen = installer.crd_verdict(found)
+                if not ok:
+                    raise EngineError(
+                        f"Argo CD is not installed: CRD {crd} {seen}",
+                        fix="install Argo CD first, or use --engine-install managed",
+                    )
+                details.append(f"CRD {crd} Established")
+            if self.applier.get("v1", "Namespace", self.namespace) is None:
+                raise EngineError(f"Argo CD's namespace {self.namespace!r} does not exist",
+                                  fix="install Argo CD into the argocd namespace, or use --engine-install managed")
+            deployments = self.kube.apps().list_namespaced_deployment(self.namespace).items
+            images = sorted({c.image for d in deployments for c in d.spec.template.spec.containers})
+            details.append(f"{len(deployments)} Deployments in {self.namespace}" +
+                           (f" ({', '.join(images)})" if images else " (controllers run outside the cluster)"))
+            step.done("; ".join(details))
+        return InstallReport("argocd", "external", None, False, details)
+
+    # -- register --------------------------------------------------------------
+    def register(self, targets: list[EnvironmentTarget], repo: RepoAccess) -> list[str]:
+        destinations = json.dumps([
+            {"server": "https://kubernetes.default.svc", "namespace": t.namespace} for t in targets
+        ])
+        objects = self.render("project.yaml", namespace=self.namespace, repo_url=repo.url, destinations=destinations)
+        if repo.username and repo.password:
+            objects += self.render("repository-secret.yaml", namespace=self.namespace, repo_url=repo.url,
+                                   username=json.dumps(repo.username), password=json.dumps(repo.password))
+        for t in targets:
+            objects += self.render(
+                "application.yaml", namespace=self.namespace, env=t.name, repo_url=repo.url, branch=repo.branch,
+                path=t.path, target_namespace=t.namespace, prune=json.dumps(t.prune), self_heal=json.dumps(t.self_heal),
+            )
+        return self.apply_changed(objects)
+
+    # -- reconcile and status -----------------------------------------------
+    def request_reconcile(self, env: str) -> None:
+        self.applier.merge_patch(API, "Application", app_name(env),
+                                 {"metadata": {"annotations": {"argocd.argoproj.io/refresh": "hard"}}}, self.namespace)
+
+    def _app(self, env: str) -> dict[str, Any]:
+        app = self.applier.get(API, "Application", app_name(env), self.namespace)
+        if app is None:
+            raise EngineError(f"Argo CD has no Application for {env} ({self.namespace}/{app_name(env)})",
+                              fix="run `gitops-lab up` to register the environments")
+        return app
+
+    def status(self, env: str) -> EngineStatus:
+        return status_of(env, self._app(env))
+
+    def wait_applied(self, env: str, commit: str | None, deadline: Deadline,
+                     on_progress: Progress | None = None) -> EngineStatus:
+        def check(app: dict[str, Any] | None) -> Verdict:
+            if app is None:
+                return False, "the Application does not exist"
+            return applied_verdict(status_of(env, app), commit, app)
+
+        try:
+            app = wait_for(self.applier, API, "Application", app_name(env), self.namespace, check, deadline,
+                           f"Argo CD to sync {env} to {commit[:7] if commit else 'its branch'} and report it Healthy",
+                           on_progress)
+        except WaitTimeout as exc:
+            last = self.status(env)
+            raise WaitTimeout(f"{exc.message}; Argo CD says: {last.message or 'nothing'}") from exc
+        return status_of(env, app)
+
+
+def status_of(env: str, app: dict[str, Any]) -> EngineStatus:
+    status = app.get("status", {}) or {}
+    sync = status.get("sync", {}) or {}
+    health = status.get("health", {}) or {}
+    operation = status.get("operationState", {}) or {}
+    messages = [c.get("message", "") for c in status.get("conditions", []) or [] if c.get("message")]
+    if operation.get("phase") in ("Error", "Failed") and operation.get("message"):
+        messages.append(operation["message"])
+    if health.get("message"):
+        messages.append(health["message"])
+    return EngineStatus(
+        environment=env,
+        engine="argocd",
+        revision=sync.get("revision"),
+        synced=sync.get("status") == "Synced",
+        healthy=health.get("status") == "Healthy",
+        sync_state=sync.get("status", "Unknown"),
+        health_state=health.get("status", "Unknown"),
+        message="; ".join(" ".join(m.split()) for m in messages),
+    )
+
+
+def applied_verdict(state: EngineStatus, commit: str | None, app: dict[str, Any]) -> Verdict:
+    seen = f"revision {(state.revision or 'none')[:7]}, {state.sync_state}, {state.health_state}"
+    if state.message:
+        seen += f" ({state.message})"
+    if commit and state.revision != commit:
+        return False, seen
+    operation = (app.get("status", {}) or {}).get("operationState", {}) or {}
+    if operation.get("phase") in ("Running", "Terminating"):
+        return False, seen + ", sync running"
+    return state.synced and state.healthy, seen
+
+
+def _statefulset_verdict(sts: dict[str, Any] | None) -> Verdict:
+    if sts is None:
+        return False, "the StatefulSet does not exist"
+    want = sts.get("spec", {}).get("replicas", 1)
+    ready = (sts.get("status", {}) or {}).get("readyReplicas", 0)
+    return ready >= want, f"{ready} of {want} ready"

@@ -1,0 +1,186 @@
+"""Flux: one GitRepository and one Kustomization per environment."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+import yaml
+
+from gitops_lab.adapters.engines import install as installer
+from gitops_lab.adapters.engines.base import (
+    Engine, EngineStatus, EnvironmentTarget, InstallReport, Progress, RepoAccess,
+)
+from gitops_lab.adapters.engines.release import fetch_release
+from gitops_lab.errors import EngineError, WaitTimeout
+from gitops_lab.kube.deadline import Deadline
+from gitops_lab.kube.wait import Verdict, wait_for
+from gitops_lab.reporter import Reporter
+from gitops_lab.resources import manifests_dir
+from gitops_lab.versions import engine_install_url, pinned
+
+SOURCE_API = "source.toolkit.fluxcd.io/v1"
+KUSTOMIZE_API = "kustomize.toolkit.fluxcd.io/v1"
+REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
+CRDS = ("gitrepositories.source.toolkit.fluxcd.io", "kustomizations.kustomize.toolkit.fluxcd.io")
+
+
+def object_name(env: str) -> str:
+    return f"gitops-lab-{env}"
+
+
+class Flux(Engine):
+    name = "flux"
+    namespace = "flux-system"
+
+    # -- install ---------------------------------------------------------------
+    def install(self, mode: str, reporter: Reporter, deadline: Deadline, source_url: str | None = None) -> InstallReport:
+        spec = pinned()["flux"]
+        if mode == "external":
+            return self._check_external(reporter)
+        with reporter.step(f"Fetching Flux {spec['version']} release manifests") as step:
+            cached = fetch_release("flux", spec["version"], source_url or engine_install_url("flux"),
+                                   None if source_url else spec.get("install_sha256"))
+            step.done(f"{cached.source}, sha256 {cached.sha256[:12]}")
+        objects = self.prepare_manifests(cached.path.read_text(encoding="utf-8"))
+        installer.apply_in_order(self.applier, objects, reporter, deadline)
+        controllers = [o["metadata"]["name"] for o in objects if o["kind"] == "Deployment"]
+        installer.wait_deployments_available(self.applier, self.namespace, controllers, reporter, deadline)
+        return InstallReport("flux", "managed", spec["version"], True,
+                             [f"{len(objects)} objects applied", f"controllers: {', '.join(controllers)}"])
+
+    def prepare_manifests(self, text: str) -> list[dict[str, Any]]:
+        """Keep only the source and kustomize controllers and what they need."""
+        keep = yaml.safe_load((manifests_dir("flux") / "install-filter.yaml").read_text(encoding="utf-8"))
+        controllers, groups = set(keep["controllers"]), set(keep["crdGroups"])
+        dropped_controllers: set[str] = set()
+        result = []
+        for obj in (o for o in yaml.safe_load_all(text) if o):
+            kind, name = obj.get("kind"), obj["metadata"]["name"]
+            if kind == "CustomResourceDefinition" and obj["spec"]["group"] not in groups:
+                continue
+            if kind == "Deployment" and name not in controllers:
+                dropped_controllers.add(name)
+                continue
+            result.append(obj)
+        # Services and ServiceAccounts named after a dropped controller go too.
+        return [o for o in result if not (o["kind"] in ("Service", "ServiceAccount")
+                                          and o["metadata"]["name"] in dropped_controllers)]
+
+    def _check_external(self, reporter: Reporter) -> InstallReport:
+        with reporter.step("Checking the Flux that is already installed") as step:
+            details = []
+            for crd in CRDS:
+                found = self.applier.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", crd)
+                ok, seen = installer.crd_verdict(found)
+                if not ok:
+                    raise EngineError(f"Flux is not installed: CRD {crd} {seen}",
+                                      fix="install Flux first (`flux install`), or use --engine-install managed")
+                details.append(f"CRD {crd} Established")
+            if self.applier.get("v1", "Namespace", self.namespace) is None:
+                raise EngineError(f"Flux's namespace {self.namespace!r} does not exist",
+                                  fix="install Flux into flux-system, or use --engine-install managed")
+            deployments = self.kube.apps().list_namespaced_deployment(self.namespace).items
+            images = sorted({c.image for d in deployments for c in d.spec.template.spec.containers})
+            details.append(f"{len(deployments)} Deployments in {self.namespace}" +
+                           (f" ({', '.join(images)})" if images else " (controllers run outside the cluster)"))
+            step.done("; ".join(details))
+        return InstallReport("flux", "external", None, False, details)
+
+    # -- register --------------------------------------------------------------
+    def register(self, targets: list[EnvironmentTarget], repo: RepoAccess) -> list[str]:
+        objects: list[dict[str, Any]] = []
+        secret_ref = ""
+        if repo.username and repo.password:
+            objects += self.render("git-credentials-secret.yaml", namespace=self.namespace,
+                                   username=json.dumps(repo.username), password=json.dumps(repo.password))
+            secret_ref = "  secretRef:\n    name: gitops-lab-git"
+        for t in targets:
+            objects += self.render("gitrepository.yaml", namespace=self.namespace, env=t.name, repo_url=repo.url,
+                                   branch=repo.branch, secret_ref=secret_ref)
+            objects += self.render("kustomization.yaml", namespace=self.namespace, env=t.name, path=t.path,
+                                   prune=json.dumps(t.prune), interval="1m" if t.self_heal else "60m")
+        return self.apply_changed(objects)
+
+    # -- reconcile and status -----------------------------------------------
+    def request_reconcile(self, env: str) -> None:
+        stamp = datetime.now(timezone.utc).isoformat(timespec="microseconds")
+        patch = {"metadata": {"annotations": {REQUESTED_AT: stamp}}}
+        self.applier.merge_patch(SOURCE_API, "GitRepository", object_name(env), patch, self.namespace)
+        self.applier.merge_patch(KUSTOMIZE_API, "Kustomization", object_name(env), patch, self.namespace)
+
+    def _objects(self, env: str) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+        kustomization = self.applier.get(KUSTOMIZE_API, "Kustomization", object_name(env), self.namespace)
+        if kustomization is None:
+            raise EngineError(f"Flux has no Kustomization for {env} ({self.namespace}/{object_name(env)})",
+                              fix="run `gitops-lab up` to register the environments")
+        source = self.applier.get(SOURCE_API, "GitRepository", object_name(env), self.namespace)
+        return source, kustomization
+
+    def status(self, env: str) -> EngineStatus:
+        source, kustomization = self._objects(env)
+        return status_of(env, kustomization, source)
+
+    def wait_applied(self, env: str, commit: str | None, deadline: Deadline,
+                     on_progress: Progress | None = None) -> EngineStatus:
+        def check(kustomization: dict[str, Any] | None) -> Verdict:
+            if kustomization is None:
+                return False, "the Kustomization does not exist"
+            return applied_verdict(status_of(env, kustomization, None), commit, kustomization)
+
+        try:
+            found = wait_for(self.applier, KUSTOMIZE_API, "Kustomization", object_name(env), self.namespace, check,
+                             deadline, f"Flux to apply {commit[:7] if commit else 'the branch'} to {env} and report it Ready",
+                             on_progress)
+        except WaitTimeout as exc:
+            last = self.status(env)
+            raise WaitTimeout(f"{exc.message}; Flux says: {last.message or 'nothing'}") from exc
+        return status_of(env, found, None)
+
+
+def revision_commit(revision: str | None) -> str | None:
+    """``main@sha1:<sha>`` (Flux v1 APIs) or ``main/<sha>`` (older) -> ``<sha>``."""
+    if not revision:
+        return None
+    return revision.rsplit(":", 1)[-1].rsplit("/", 1)[-1]
+
+
+def _ready(obj: dict[str, Any] | None) -> tuple[str, str]:
+    for condition in ((obj or {}).get("status", {}) or {}).get("conditions", []) or []:
+        if condition.get("type") == "Ready":
+            return condition.get("status", "Unknown"), " ".join((condition.get("message") or "").split())
+    return "Unknown", ""
+
+
+def status_of(env: str, kustomization: dict[str, Any], source: dict[str, Any] | None) -> EngineStatus:
+    status = kustomization.get("status", {}) or {}
+    applied = revision_commit(status.get("lastAppliedRevision"))
+    attempted = revision_commit(status.get("lastAttemptedRevision"))
+    ready, message = _ready(kustomization)
+    if source is not None:
+        source_ready, source_message = _ready(source)
+        if source_ready == "False" and source_message:
+            message = f"source: {source_message}" + (f"; {message}" if message else "")
+    current = (kustomization.get("metadata", {}).get("generation") ==
+               status.get("observedGeneration"))
+    synced = bool(applied) and applied == attempted and current
+    return EngineStatus(
+        environment=env,
+        engine="flux",
+        revision=applied,
+        synced=synced,
+        healthy=ready == "True",
+        sync_state="Applied" if synced else ("Progressing" if ready == "Unknown" else "Failed" if ready == "False" else "Pending"),
+        health_state={"True": "Ready", "False": "NotReady"}.get(ready, "Unknown"),
+        message=message if ready != "True" else "",
+    )
+
+
+def applied_verdict(state: EngineStatus, commit: str | None, kustomization: dict[str, Any]) -> Verdict:
+    seen = f"applied {(state.revision or 'nothing')[:7]}, {state.health_state}"
+    if state.message:
+        seen += f" ({state.message})"
+    if commit and state.revision != commit:
+        return False, seen
+    return state.synced and state.healthy, seen

@@ -1,0 +1,51 @@
+"""Apply an engine's manifests and wait until it can work: CRDs Established,
+controllers Available. Shared by the Argo CD and Flux adapters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gitops_lab.kube.apply import Applier
+from gitops_lab.kube.deadline import Deadline
+from gitops_lab.kube.rollout import rollout_verdict
+from gitops_lab.kube.wait import Verdict, wait_for
+from gitops_lab.reporter import Reporter
+
+_FIRST = ("CustomResourceDefinition", "Namespace")
+
+
+def apply_in_order(applier: Applier, objects: list[dict[str, Any]], reporter: Reporter, deadline: Deadline) -> None:
+    """CRDs and namespaces first (and wait for the CRDs), then everything else."""
+    first = [o for o in objects if o.get("kind") in _FIRST]
+    rest = [o for o in objects if o.get("kind") not in _FIRST]
+    with reporter.step(f"Applying {len(first)} CRDs and namespaces") as step:
+        applier.apply_all(first)
+        for crd in (o for o in first if o["kind"] == "CustomResourceDefinition"):
+            step.update(f"waiting for {crd['metadata']['name']}")
+            wait_crd_established(applier, crd["metadata"]["name"], deadline)
+    with reporter.step(f"Applying {len(rest)} objects"):
+        applier.apply_all(rest)
+
+
+def crd_verdict(crd: dict[str, Any] | None) -> Verdict:
+    if crd is None:
+        return False, "the CRD does not exist"
+    for condition in crd.get("status", {}).get("conditions", []) or []:
+        if condition.get("type") == "Established":
+            return condition.get("status") == "True", f"Established={condition.get('status')}"
+    return False, "no Established condition yet"
+
+
+def wait_crd_established(applier: Applier, name: str, deadline: Deadline) -> None:
+    wait_for(applier, "apiextensions.k8s.io/v1", "CustomResourceDefinition", name, None,
+             crd_verdict, deadline, f"CRD {name} to be Established")
+
+
+def wait_deployments_available(applier: Applier, namespace: str, names: list[str], reporter: Reporter,
+                               deadline: Deadline) -> None:
+    with reporter.step(f"Waiting up to {deadline.describe()} for {len(names)} controllers in {namespace}") as step:
+        for name in names:
+            step.update(f"{name}")
+            wait_for(applier, "apps/v1", "Deployment", name, namespace, rollout_verdict, deadline,
+                     f"Deployment {namespace}/{name} to be Available",
+                     on_progress=lambda seen, n=name: step.update(f"{n}: {seen}"))

@@ -1,0 +1,42 @@
+"""`gitops-lab status`: what each environment runs, per the engine and the cluster."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from gitops_lab.cli.app import Application, context_option, kubeconfig_option, output_option, pass_app
+from gitops_lab.cli.history import format_table
+
+
+@click.command("status")
+@kubeconfig_option
+@context_option
+@output_option
+@pass_app
+def command(app: Application, kubeconfig: str | None, context: str | None, output: str) -> None:
+    """Show one row per environment: engine, commit, sync and health, model version, replicas.
+
+    Exits 1 when an environment is not synced, healthy and fully ready.
+
+    \b
+    Examples:
+      gitops-lab status
+      gitops-lab status --output json | jq '.[] | select(.ok | not)'
+    """
+    from gitops_lab.state import load_state
+    from gitops_lab.workflows.environment import open_environment
+    from gitops_lab.workflows.status import environment_reports
+
+    lab = open_environment(load_state(app.name), kubeconfig, context)
+    reports = environment_reports(lab)
+    rows = [
+        (r.environment, r.engine, (r.commit or "-")[:7], r.sync, r.health, r.version or "-",
+         f"{r.replicas_ready}/{r.replicas_desired}", r.message if not r.ok else "")
+        for r in reports
+    ]
+    header = ("ENV", "ENGINE", "COMMIT", "SYNC", "HEALTH", "VERSION", "READY", "MESSAGE")
+    app.emit(output, [r.to_dict() for r in reports], format_table(header, rows))
+    if not all(r.ok for r in reports):
+        sys.exit(1)

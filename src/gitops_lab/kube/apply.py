@@ -1,0 +1,141 @@
+"""Server-side apply of any manifest through the Python client (no kubectl).
+
+The REST path of each kind is found by discovery of its group/version, cached,
+and refreshed when a kind is not found (a CRD applied a moment ago).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from gitops_lab.errors import ClusterError
+from gitops_lab.kube import retry
+from gitops_lab.kube.client import Kube
+
+FIELD_MANAGER = "gitops-lab"
+
+
+@dataclass(frozen=True)
+class ResourceInfo:
+    plural: str
+    namespaced: bool
+
+
+class Applier:
+    def __init__(self, kube: Kube, field_manager: str = FIELD_MANAGER):
+        self.kube = kube
+        self.field_manager = field_manager
+        self._discovery: dict[str, dict[str, ResourceInfo]] = {}
+
+    # -- discovery ----------------------------------------------------------
+    def resource(self, api_version: str, kind: str) -> ResourceInfo:
+        found = self._discover(api_version).get(kind)
+        if found is None:
+            self._discovery.pop(api_version, None)
+            found = self._discover(api_version).get(kind)
+        if found is None:
+            raise ClusterError(
+                f"the cluster does not serve {kind} in {api_version}",
+                fix="install the CRD that defines it first (for the engines: `gitops-lab up`)",
+            )
+        return found
+
+    def _discover(self, api_version: str) -> dict[str, ResourceInfo]:
+        if api_version not in self._discovery:
+            path = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+            try:
+                body = retry.call(lambda: self._request("GET", path))
+            except Exception as exc:  # noqa: BLE001 - 404 means the group is not served yet
+                if getattr(exc, "status", None) == 404:
+                    return {}
+                raise
+            self._discovery[api_version] = {
+                r["kind"]: ResourceInfo(r["name"], r["namespaced"])
+                for r in body.get("resources", [])
+                if "/" not in r["name"]
+            }
+        return self._discovery[api_version]
+
+    def path(self, obj: dict[str, Any], namespace: str | None = None) -> str:
+        api_version, kind = obj["apiVersion"], obj["kind"]
+        info = self.resource(api_version, kind)
+        prefix = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+        name = obj["metadata"]["name"]
+        if info.namespaced:
+            ns = obj["metadata"].get("namespace") or namespace
+            if not ns:
+                raise ClusterError(f"{kind}/{name} needs a namespace")
+            return f"{prefix}/namespaces/{ns}/{info.plural}/{name}"
+        return f"{prefix}/{info.plural}/{name}"
+
+    # -- requests -----------------------------------------------------------
+    def _request(self, method: str, path: str, body: Any = None, query: list | None = None,
+                 content_type: str = "application/json") -> Any:
+        return self.kube.api.call_api(
+            path, method,
+            query_params=query or [],
+            header_params={"Accept": "application/json", "Content-Type": content_type},
+            body=body,
+            auth_settings=["BearerToken"],
+            response_type="object",
+            _return_http_data_only=True,
+            _request_timeout=30,
+        )
+
+    def apply(self, obj: dict[str, Any], namespace: str | None = None) -> dict[str, Any]:
+        """Server-side apply one object; conflicts with other managers are forced."""
+        path = self.path(obj, namespace)
+        body = dict(obj)
+        if namespace and self.resource(obj["apiVersion"], obj["kind"]).namespaced:
+            body["metadata"] = {**obj["metadata"], "namespace": obj["metadata"].get("namespace") or namespace}
+        query = [("fieldManager", self.field_manager), ("force", "true")]
+        try:
+            return retry.call(lambda: self._request("PATCH", path, body, query, "application/apply-patch+yaml"))
+        except Exception as exc:
+            raise ClusterError(
+                f"failed to apply {obj['kind']}/{obj['metadata']['name']}: {_api_message(exc)}"
+            ) from exc
+
+    def apply_all(self, objects: Iterable[dict[str, Any]], namespace: str | None = None) -> list[dict[str, Any]]:
+        return [self.apply(obj, namespace) for obj in objects]
+
+    def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+        path = self.path({"apiVersion": api_version, "kind": kind, "metadata": {"name": name}}, namespace)
+        try:
+            return retry.call(lambda: self._request("GET", path))
+        except Exception as exc:
+            if getattr(exc, "status", None) == 404:
+                return None
+            raise ClusterError(f"failed to read {kind}/{name}: {_api_message(exc)}") from exc
+
+    def merge_patch(self, api_version: str, kind: str, name: str, patch: dict[str, Any],
+                    namespace: str | None = None) -> dict[str, Any]:
+        path = self.path({"apiVersion": api_version, "kind": kind, "metadata": {"name": name}}, namespace)
+        try:
+            return retry.call(lambda: self._request("PATCH", path, patch, None, "application/merge-patch+json"))
+        except Exception as exc:
+            raise ClusterError(f"failed to patch {kind}/{name}: {_api_message(exc)}") from exc
+
+    def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> bool:
+        path = self.path({"apiVersion": api_version, "kind": kind, "metadata": {"name": name}}, namespace)
+        try:
+            retry.call(lambda: self._request("DELETE", path))
+            return True
+        except Exception as exc:
+            if getattr(exc, "status", None) == 404:
+                return False
+            raise ClusterError(f"failed to delete {kind}/{name}: {_api_message(exc)}") from exc
+
+
+def _api_message(exc: BaseException) -> str:
+    import json
+
+    body = getattr(exc, "body", None)
+    if body:
+        try:
+            return json.loads(body).get("message", str(body))[:300]
+        except (ValueError, AttributeError):
+            return str(body)[:300]
+    return " ".join(str(exc).split())[:300]

@@ -1,0 +1,32 @@
+"""Bounded retries of transient API errors (server starting, 5xx, 409, 429)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+TRANSIENT_STATUS = {409, 429, 500, 502, 503, 504}
+ATTEMPTS = 6
+
+
+def is_transient(exc: BaseException) -> bool:
+    from kubernetes.client import ApiException
+    from urllib3.exceptions import HTTPError
+
+    if isinstance(exc, ApiException):
+        return exc.status in TRANSIENT_STATUS or exc.status == 0
+    return isinstance(exc, (HTTPError, ConnectionError, TimeoutError))
+
+
+def call(fn: Callable[[], T], attempts: int = ATTEMPTS) -> T:
+    """Run ``fn``, retrying transient errors with exponential backoff (at most ~6 s in all)."""
+    import tenacity
+
+    retrying = tenacity.Retrying(
+        retry=tenacity.retry_if_exception(is_transient),
+        stop=tenacity.stop_after_attempt(attempts),
+        wait=tenacity.wait_exponential(multiplier=0.1, max=2),
+        reraise=True,
+    )
+    return retrying(fn)

@@ -1,0 +1,128 @@
+"""Watch-based waits: read the object once, then follow its watch stream.
+
+No fixed sleeps. One deadline bounds the whole wait; when a watch ends early
+(server timeout, 410 Gone, a dropped connection) the object is read again and
+a new watch starts from its resourceVersion. On timeout the error says what
+was expected and what was last seen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from gitops_lab.errors import WaitTimeout
+from gitops_lab.kube import retry
+from gitops_lab.kube.apply import Applier
+from gitops_lab.kube.deadline import Deadline
+
+# (ready?, what the object shows now, in words)
+Verdict = tuple[bool, str]
+Check = Callable[[dict[str, Any] | None], Verdict]
+
+
+def wait_for(
+    applier: Applier,
+    api_version: str,
+    kind: str,
+    name: str,
+    namespace: str | None,
+    check: Check,
+    deadline: Deadline,
+    expected: str,
+    on_progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Return the object once ``check`` passes; raise WaitTimeout at the deadline."""
+    from kubernetes import watch
+
+    def read() -> dict[str, Any] | None:
+        return applier.get(api_version, kind, name, namespace)
+
+    obj = read()
+    ok, seen = check(obj)
+    last_reported = None
+    while not ok:
+        if seen != last_reported and on_progress:
+            on_progress(seen)
+            last_reported = seen
+        remaining = deadline.remaining()
+        if remaining <= 0:
+            raise WaitTimeout(f"timed out after {deadline.describe()} waiting for {expected}; last seen: {seen}")
+        rv = (obj or {}).get("metadata", {}).get("resourceVersion")
+        stream = watch.Watch()
+        try:
+            for event in stream.stream(
+                _watch_function(applier, api_version, kind, namespace),
+                field_selector=f"metadata.name={name}",
+                resource_version=rv,
+                timeout_seconds=max(1, int(remaining + 0.999)),
+            ):
+                if event.get("type") == "ERROR":
+                    break  # usually 410 Gone: re-read and watch again
+                obj = None if event.get("type") == "DELETED" else event.get("object")
+                ok, seen = check(obj)
+                if ok:
+                    break
+                if seen != last_reported and on_progress:
+                    on_progress(seen)
+                    last_reported = seen
+                if deadline.expired:
+                    break
+        except Exception as exc:  # noqa: BLE001 - a dropped stream is re-read below
+            if not retry.is_transient(exc) and getattr(exc, "status", None) != 410:
+                raise
+        finally:
+            stream.stop()
+        if not ok:
+            obj = read()
+            ok, seen = check(obj)
+    return obj  # type: ignore[return-value]
+
+
+def _watch_function(applier: Applier, api_version: str, kind: str, namespace: str | None):
+    info = applier.resource(api_version, kind)
+    prefix = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+    path = f"{prefix}/namespaces/{namespace}/{info.plural}" if info.namespaced else f"{prefix}/{info.plural}"
+    names = {
+        "field_selector": "fieldSelector",
+        "resource_version": "resourceVersion",
+        "timeout_seconds": "timeoutSeconds",
+        "allow_watch_bookmarks": "allowWatchBookmarks",
+    }
+
+    def list_or_watch(**kwargs: Any):
+        query = [("watch", "true")]
+        for key, value in kwargs.items():
+            if key in names and value not in (None, ""):
+                query.append((names[key], str(value).lower() if isinstance(value, bool) else str(value)))
+        timeout = float(kwargs.get("timeout_seconds") or 60) + 10
+        return applier.kube.api.call_api(
+            path, "GET",
+            query_params=query,
+            header_params={"Accept": "application/json"},
+            auth_settings=["BearerToken"],
+            _preload_content=False,
+            _return_http_data_only=True,
+            _request_timeout=(10, timeout),
+        )
+
+    return list_or_watch
+
+
+def warning_events(applier: Applier, namespace: str, limit: int = 3) -> list[str]:
+    """The newest Warning events in ``namespace``, as "Kind/name: reason: message"."""
+    try:
+        items = retry.call(lambda: applier.kube.core().list_namespaced_event(
+            namespace, field_selector="type=Warning", _request_timeout=10)).items
+    except Exception:  # noqa: BLE001 - events only add detail to an error already raised
+        return []
+
+    def when(event) -> str:
+        stamp = event.last_timestamp or event.event_time or event.metadata.creation_timestamp
+        return stamp.isoformat() if stamp else ""
+
+    items = sorted(items, key=when, reverse=True)[:limit]
+    return [
+        f"{e.involved_object.kind}/{e.involved_object.name}: {e.reason}: {' '.join((e.message or '').split())}"
+        for e in items
+    ]

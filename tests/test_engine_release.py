@@ -1,0 +1,171 @@
+"""Managed install, the parts that need no cluster: download, cache, integrity,
+and the lab's trimming of the upstream manifests. Served by a local HTTP server;
+no test reaches the internet."""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import threading
+
+import pytest
+import yaml
+
+from gitops_lab.adapters.engines.argocd import ArgoCD
+from gitops_lab.adapters.engines.flux import Flux, revision_commit, status_of as flux_status
+from gitops_lab.adapters.engines.argocd import status_of as argo_status, applied_verdict as argo_verdict
+from gitops_lab.adapters.engines.release import fetch_release
+from gitops_lab.errors import EngineError
+
+
+class _Server:
+    def __init__(self, body: bytes):
+        self.body, self.hits = body, 0
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802
+                outer.hits += 1
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(outer.body)))
+                self.end_headers()
+                self.wfile.write(outer.body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/install.yaml"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def served(tmp_path, monkeypatch):
+    monkeypatch.setenv("GITOPS_LAB_CACHE_DIR", str(tmp_path / "cache"))
+    server = _Server(b"kind: ConfigMap\n")
+    yield server
+    server.httpd.shutdown()
+
+
+def test_download_is_cached_and_reused(served, tmp_path):
+    first = fetch_release("flux", "v0.0.1", served.url)
+    assert first.source == "downloaded" and served.hits == 1
+    assert first.path == tmp_path / "cache" / "manifests" / "flux" / "v0.0.1" / "install.yaml"
+    assert first.sha256 == hashlib.sha256(b"kind: ConfigMap\n").hexdigest()
+    again = fetch_release("flux", "v0.0.1", served.url)
+    assert again.source == "cache" and served.hits == 1
+
+
+def test_a_damaged_cache_is_detected_and_fetched_again(served):
+    cached = fetch_release("flux", "v0.0.1", served.url)
+    cached.path.write_text("kind: Tampered\n")
+    again = fetch_release("flux", "v0.0.1", served.url)
+    assert again.source == "downloaded" and served.hits == 2
+    assert again.path.read_bytes() == b"kind: ConfigMap\n"
+
+
+def test_a_download_that_does_not_match_the_pin_is_refused(served):
+    with pytest.raises(EngineError, match="is pinned"):
+        fetch_release("argocd", "v0.0.1", served.url, pinned_sha256="0" * 64)
+    good = hashlib.sha256(b"kind: ConfigMap\n").hexdigest()
+    assert fetch_release("argocd", "v0.0.1", served.url, pinned_sha256=good).source == "downloaded"
+
+
+def test_an_unreachable_url_says_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setenv("GITOPS_LAB_CACHE_DIR", str(tmp_path))
+    with pytest.raises(EngineError) as info:
+        fetch_release("flux", "v0.0.1", "http://127.0.0.1:9/install.yaml", timeout=5)
+    assert "--engine-install external" in info.value.one_line()
+
+
+def _doc(kind, name, **extra):
+    return {"apiVersion": "v1", "kind": kind, "metadata": {"name": name}, **extra}
+
+
+def test_flux_keeps_only_source_and_kustomize_controllers():
+    docs = [
+        _doc("Namespace", "flux-system"),
+        {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+         "metadata": {"name": "gitrepositories.source.toolkit.fluxcd.io"}, "spec": {"group": "source.toolkit.fluxcd.io"}},
+        {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+         "metadata": {"name": "helmreleases.helm.toolkit.fluxcd.io"}, "spec": {"group": "helm.toolkit.fluxcd.io"}},
+        _doc("Deployment", "source-controller"), _doc("Deployment", "kustomize-controller"),
+        _doc("Deployment", "helm-controller"), _doc("Deployment", "notification-controller"),
+        _doc("Service", "notification-controller"), _doc("Service", "source-controller"),
+        _doc("ServiceAccount", "helm-controller"),
+    ]
+    kept = Flux.__new__(Flux).prepare_manifests(yaml.safe_dump_all(docs))
+    assert [(o["kind"], o["metadata"]["name"]) for o in kept] == [
+        ("Namespace", "flux-system"),
+        ("CustomResourceDefinition", "gitrepositories.source.toolkit.fluxcd.io"),
+        ("Deployment", "source-controller"), ("Deployment", "kustomize-controller"),
+        ("Service", "source-controller"),
+    ]
+
+
+def test_argocd_drops_dex_and_patches_reconciliation():
+    docs = [
+        _doc("ConfigMap", "argocd-cm", data={"existing": "kept"}),
+        _doc("Deployment", "argocd-repo-server"), _doc("Deployment", "argocd-dex-server"),
+        _doc("ClusterRole", "argocd-application-controller"),
+    ]
+    objects = ArgoCD.__new__(ArgoCD).prepare_manifests(yaml.safe_dump_all(docs))
+    by_name = {(o["kind"], o["metadata"]["name"]): o for o in objects}
+    assert ("Deployment", "argocd-dex-server") not in by_name
+    assert by_name[("Namespace", "argocd")]
+    cm = by_name[("ConfigMap", "argocd-cm")]
+    assert cm["data"] == {"existing": "kept", "timeout.reconciliation": "20s", "timeout.reconciliation.jitter": "0s"}
+    assert cm["metadata"]["namespace"] == "argocd"
+    assert "namespace" not in by_name[("ClusterRole", "argocd-application-controller")]["metadata"]
+    assert by_name[("ConfigMap", "argocd-cmd-params-cm")]["data"] == {"server.insecure": "true"}
+
+
+SHA = "0123456789abcdef0123456789abcdef01234567"
+
+
+@pytest.mark.parametrize("revision,expected", [
+    (f"main@sha1:{SHA}", SHA), (f"main/{SHA}", SHA), (None, None), ("", None),
+])
+def test_flux_revision_to_commit(revision, expected):
+    assert revision_commit(revision) == expected
+
+
+def _kustomization(ready: str, message: str = "", applied: str | None = SHA, generation: int = 2, observed: int = 2):
+    status = {"observedGeneration": observed, "conditions": [{"type": "Ready", "status": ready, "message": message}]}
+    if applied:
+        status["lastAppliedRevision"] = status["lastAttemptedRevision"] = f"main@sha1:{applied}"
+    return {"metadata": {"generation": generation}, "status": status}
+
+
+def test_flux_status_reads_applied_commit_and_readiness():
+    good = flux_status("dev", _kustomization("True"), None)
+    assert (good.revision, good.synced, good.healthy, good.message) == (SHA, True, True, "")
+    failing = flux_status("dev", _kustomization("False", "kustomize build failed: no such file"), None)
+    assert (failing.healthy, failing.health_state, failing.message) == (False, "NotReady", "kustomize build failed: no such file")
+    stale = flux_status("dev", _kustomization("True", observed=1), None)
+    assert not stale.synced
+
+
+def _application(sync: str, health: str, revision: str = SHA, phase: str | None = "Succeeded", message: str = ""):
+    status = {"sync": {"status": sync, "revision": revision}, "health": {"status": health}}
+    if phase:
+        status["operationState"] = {"phase": phase, "message": message}
+    return {"status": status}
+
+
+@pytest.mark.parametrize("app,commit,ready", [
+    (_application("Synced", "Healthy"), SHA, True),
+    (_application("Synced", "Healthy"), "f" * 40, False),          # another commit
+    (_application("OutOfSync", "Healthy"), SHA, False),
+    (_application("Synced", "Progressing"), SHA, False),
+    (_application("Synced", "Healthy", phase="Running"), SHA, False),  # sync still running
+    (_application("Synced", "Healthy", phase=None), None, True),
+])
+def test_argocd_applied_verdict(app, commit, ready):
+    assert argo_verdict(argo_status("prod", app), commit, app)[0] is ready
+
+
+def test_argocd_status_carries_the_controller_message():
+    app = _application("OutOfSync", "Degraded", phase="Failed", message="one or more objects failed to apply")
+    state = argo_status("prod", app)
+    assert "failed to apply" in state.message and not state.healthy

@@ -1,0 +1,1 @@
+"""Git servers the engines fetch from: in-cluster (kind) here; external URLs elsewhere."""

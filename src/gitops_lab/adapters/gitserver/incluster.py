@@ -1,0 +1,182 @@
+"""The in-cluster Git server for kind: render its manifests and keep its credentials.
+
+The server is `git http-backend` behind a small stdlib HTTP server with basic
+auth (manifests/gitserver/server.py), in a stock image with git and python3.
+Why not Gitea: see docs/laptop.md ("The Git server").
+
+Two users per lab environment, generated once and kept in the state folder
+(0600): ``writer`` for the learner and the CLI (push), ``reader`` for the
+engines (fetch only). The Secret in the cluster holds only PBKDF2 hashes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import string
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gitops_lab.adapters.cluster.base import LabPorts
+from gitops_lab.resources import data_dir
+from gitops_lab.state import environment_dir, write_private_json
+
+CREDENTIALS_FILE = "gitserver-credentials.json"
+TEMPLATES = ("namespace.yaml", "pvc.yaml", "service.yaml", "deployment.yaml")
+PBKDF2_ROUNDS = 100_000  # the same as server.py
+
+
+def manifests_folder() -> Path:
+    return data_dir("manifests") / "gitserver"
+
+
+def pinned_image() -> str:
+    return yaml.safe_load((manifests_folder() / "images.yaml").read_text(encoding="utf-8"))["image"]
+
+
+@dataclass(frozen=True)
+class GitServerSettings:
+    namespace: str = "gitops-lab-git"
+    repositories: tuple[str, ...] = ("lab",)
+    storage: str = "1Gi"
+    ports: LabPorts = field(default_factory=LabPorts)
+    image: str = field(default_factory=pinned_image)
+
+
+@dataclass(frozen=True)
+class Credentials:
+    username: str
+    password: str
+
+
+@dataclass(frozen=True)
+class GitServerCredentials:
+    writer: Credentials
+    reader: Credentials
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"writer": asdict(self.writer), "reader": asdict(self.reader)}
+
+
+@dataclass(frozen=True)
+class GitServerEndpoints:
+    """Where the repository is reached: from the host, and from inside the cluster."""
+
+    host_url: str  # http://localhost:8180/lab.git  (learner, CLI)
+    cluster_url: str  # http://gitserver.gitops-lab-git.svc.cluster.local:8080/lab.git  (engines)
+
+
+def endpoints(settings: GitServerSettings, repository: str | None = None) -> GitServerEndpoints:
+    repo = repository or settings.repositories[0]
+    return GitServerEndpoints(
+        host_url=f"http://localhost:{settings.ports.git_host}/{repo}.git",
+        cluster_url=f"http://gitserver.{settings.namespace}.svc.cluster.local:8080/{repo}.git",
+    )
+
+
+def _password() -> str:
+    alphabet = string.ascii_letters + string.digits
+    return "".join(secrets.choice(alphabet) for _ in range(24))
+
+
+def credentials_path(env_name: str) -> Path:
+    return environment_dir(env_name) / CREDENTIALS_FILE
+
+
+def load_or_create_credentials(env_name: str) -> GitServerCredentials:
+    """The environment's credentials, generated on first use and kept (0600) so re-runs reuse them."""
+    path = credentials_path(env_name)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return GitServerCredentials(Credentials(**data["writer"]), Credentials(**data["reader"]))
+    except (FileNotFoundError, KeyError, TypeError, json.JSONDecodeError):
+        pass
+    creds = GitServerCredentials(Credentials("learner", _password()), Credentials("engine", _password()))
+    write_private_json(path, creds.to_dict(), mode=0o600)
+    return creds
+
+
+def auth_file(creds: GitServerCredentials, salt_source: str | None = None) -> str:
+    """The server's users file: "user:role:salt:pbkdf2-hex" lines.
+
+    Salts are derived from the password itself unless given, so rendering twice
+    gives the same Secret and re-applying changes nothing.
+    """
+    lines = []
+    for cred, role in ((creds.writer, "write"), (creds.reader, "read")):
+        salt = salt_source or hashlib.sha256(f"salt:{cred.username}:{cred.password}".encode()).hexdigest()[:16]
+        digest = hashlib.pbkdf2_hmac("sha256", cred.password.encode(), salt.encode(), PBKDF2_ROUNDS).hex()
+        lines.append(f"{cred.username}:{role}:{salt}:{digest}")
+    return "\n".join(lines) + "\n"
+
+
+def render_manifests(settings: GitServerSettings, creds: GitServerCredentials) -> list[dict[str, Any]]:
+    """Every object of the Git server, in apply order (namespace first)."""
+    folder = manifests_folder()
+    code = (folder / "server.py").read_text(encoding="utf-8")
+    users = auth_file(creds)
+    config_hash = hashlib.sha256((code + users + settings.image).encode()).hexdigest()[:16]
+    values = {
+        "namespace": settings.namespace,
+        "storage": settings.storage,
+        "node_port": str(settings.ports.git_node),
+        "image": settings.image,
+        "repositories": ",".join(settings.repositories),
+        "config_hash": config_hash,
+    }
+    objects: list[dict[str, Any]] = []
+    for name in TEMPLATES:
+        text = string.Template((folder / name).read_text(encoding="utf-8")).substitute(values)
+        objects.extend(o for o in yaml.safe_load_all(text) if o)
+    labels = {"app.kubernetes.io/name": "gitserver", "app.kubernetes.io/part-of": "gitops-lab"}
+    secret = {
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "gitserver-users", "namespace": settings.namespace, "labels": labels},
+        "type": "Opaque",
+        "stringData": {"users": users},
+    }
+    configmap = {
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "gitserver-code", "namespace": settings.namespace, "labels": labels},
+        "data": {"server.py": code},
+    }
+    # Namespace first, then what the Deployment mounts, then the rest.
+    return [objects[0], secret, configmap, *objects[1:]]
+
+
+def image_references(settings: GitServerSettings | None = None) -> list[str]:
+    """Images the rendered Git server runs (for `gitops-lab images`)."""
+    settings = settings or GitServerSettings()
+    dummy = GitServerCredentials(Credentials("w", "w"), Credentials("r", "r"))
+    refs = []
+    for obj in render_manifests(settings, dummy):
+        for container in obj.get("spec", {}).get("template", {}).get("spec", {}).get("containers", []):
+            refs.append(container["image"])
+    return refs
+
+
+@dataclass
+class InClusterGitServer:
+    """What `up` uses: render, then apply with the kube layer, then wait for the Deployment."""
+
+    env_name: str
+    settings: GitServerSettings = field(default_factory=GitServerSettings)
+
+    def credentials(self) -> GitServerCredentials:
+        return load_or_create_credentials(self.env_name)
+
+    def manifests(self) -> list[dict[str, Any]]:
+        return render_manifests(self.settings, self.credentials())
+
+    def endpoints(self) -> GitServerEndpoints:
+        return endpoints(self.settings)
+
+    def host_url_with_credentials(self) -> str:
+        """The clone URL with the writer's credentials in it (for the CLI's own pushes only)."""
+        writer = self.credentials().writer
+        url = self.endpoints().host_url
+        return url.replace("http://", f"http://{writer.username}:{writer.password}@", 1)

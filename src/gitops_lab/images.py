@@ -1,0 +1,313 @@
+"""The images the lab needs, derived from what it deploys; pull them once, load them into kind.
+
+Nothing here is a hand-kept list. The images come from:
+  - the `image:` fields of the environments template (base and overlays, with
+    the overlays' kustomize `images:` overrides applied);
+  - the engine's pinned install manifest in the managed-install cache, when it
+    has been downloaded (`up` downloads it; Flux keeps only the controllers the
+    lab uses, as its install does);
+  - the rendered in-cluster Git server;
+  - the kind node image (pulled, never loaded: it is the node itself).
+
+`pull` fetches each image once for the node's platform with the docker SDK;
+`load` writes them with `docker save --platform` and loads the archive with
+`kind load image-archive`, which avoids the Docker Desktop containerd-store
+problems of `kind load docker-image`. `up --preload` calls both.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import yaml
+
+from gitops_lab.errors import ClusterError, PreflightError
+from gitops_lab.reporter import Reporter
+
+WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "Pod", "ReplicaSet"}
+
+
+class ImageError(ClusterError):
+    """An image could not be pulled, saved or loaded."""
+
+
+@dataclass(frozen=True)
+class LabImage:
+    ref: str
+    source: str  # "environments", "engine:argocd", "gitserver", "kind-node"
+    load: bool = True  # False for the kind node image
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"image": self.ref, "source": self.source, "load": self.load}
+
+
+# --------------------------------------------------------------------------- #
+# Deriving the list
+# --------------------------------------------------------------------------- #
+def images_in(obj: Any) -> Iterator[str]:
+    """Every container and initContainer image in a manifest object, depth first."""
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            if key in ("containers", "initContainers", "ephemeralContainers") and isinstance(value, list):
+                for container in value:
+                    if isinstance(container, dict) and isinstance(container.get("image"), str):
+                        yield container["image"]
+            else:
+                yield from images_in(value)
+    elif isinstance(obj, list):
+        for item in obj:
+            yield from images_in(item)
+
+
+def _split_ref(ref: str) -> tuple[str, str | None, str | None]:
+    """(name, tag, digest) of an image reference."""
+    name, _, digest = ref.partition("@")
+    tag = None
+    last = name.rsplit("/", 1)[-1]
+    if ":" in last:
+        name, tag = name.rsplit(":", 1)
+    return name, tag, digest or None
+
+
+def apply_kustomize_images(ref: str, overrides: list[dict[str, Any]]) -> str:
+    """What kustomize's `images:` transformer makes of ``ref``."""
+    name, tag, digest = _split_ref(ref)
+    for rule in overrides:
+        if rule.get("name") != name:
+            continue
+        name = rule.get("newName", name)
+        if "digest" in rule:
+            tag, digest = None, rule["digest"]
+        elif "newTag" in rule:
+            tag, digest = str(rule["newTag"]), None
+    return name + (f":{tag}" if tag else "") + (f"@{digest}" if digest else "")
+
+
+def environment_images(root: Path) -> list[str]:
+    """Images of the environments template: each overlay's resources with its image overrides."""
+    found: list[str] = []
+    base_images = _folder_images(root / "base")
+    overlays = sorted(p for p in (root / "overlays").glob("*") if p.is_dir()) if (root / "overlays").is_dir() else []
+    if not overlays:
+        return sorted(set(base_images))
+    for overlay in overlays:
+        overrides: list[dict[str, Any]] = []
+        for folder in (root / "base", overlay):
+            k = _kustomization(folder)
+            overrides += k.get("images") or []
+        for ref in base_images + _folder_images(overlay):
+            found.append(apply_kustomize_images(ref, overrides))
+    return sorted(set(found))
+
+
+def _kustomization(folder: Path) -> dict[str, Any]:
+    for name in ("kustomization.yaml", "kustomization.yml", "Kustomization"):
+        if (folder / name).is_file():
+            return yaml.safe_load((folder / name).read_text(encoding="utf-8")) or {}
+    return {}
+
+
+def _folder_images(folder: Path) -> list[str]:
+    refs = []
+    for path in sorted(folder.glob("*.y*ml")):
+        if path.name.startswith("kustomization"):
+            continue
+        for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")):
+            if isinstance(doc, dict) and doc.get("kind") in WORKLOAD_KINDS:
+                refs.extend(images_in(doc))
+    return refs
+
+
+def engine_manifest_path(engine: str) -> Path | None:
+    """The managed-install cache's copy of the engine's pinned release manifest, if downloaded."""
+    from gitops_lab.adapters.cluster.kind import cache_root
+    from gitops_lab.versions import pinned
+
+    path = cache_root() / "manifests" / engine / pinned()[engine]["version"] / "install.yaml"
+    return path if path.is_file() else None
+
+
+def engine_images(engine: str, manifest_text: str, keep_controllers: Iterable[str] | None = None) -> list[str]:
+    """Images of an engine's install manifest; for Flux only the controllers the lab installs."""
+    keep = set(keep_controllers) if keep_controllers is not None else None
+    refs = []
+    for doc in yaml.safe_load_all(manifest_text):
+        if not isinstance(doc, dict) or doc.get("kind") not in WORKLOAD_KINDS:
+            continue
+        if keep is not None and doc["kind"] == "Deployment" and doc["metadata"]["name"] not in keep:
+            continue
+        refs.extend(images_in(doc))
+    return sorted(set(refs))
+
+
+def _flux_controllers() -> list[str] | None:
+    from gitops_lab.resources import manifests_dir
+
+    path = manifests_dir("flux") / "install-filter.yaml"
+    if not path.is_file():
+        return None
+    return list(yaml.safe_load(path.read_text(encoding="utf-8")).get("controllers") or [])
+
+
+def lab_images(engines: Iterable[str] = ("argocd", "flux"), environments: Path | None = None,
+               include_node: bool = True) -> tuple[list[LabImage], list[str]]:
+    """The lab's images, and notes on what could not be derived (an engine not downloaded yet)."""
+    from gitops_lab.adapters.gitserver.incluster import image_references
+    from gitops_lab.resources import environments_template
+    from gitops_lab.versions import pinned
+
+    images: list[LabImage] = []
+    notes: list[str] = []
+    if include_node:
+        images.append(LabImage(pinned()["kind"]["node_image"], "kind-node", load=False))
+    for ref in environment_images(environments or environments_template()):
+        images.append(LabImage(ref, "environments"))
+    for ref in image_references():
+        images.append(LabImage(ref, "gitserver"))
+    for engine in engines:
+        path = engine_manifest_path(engine)
+        if path is None:
+            notes.append(f"{engine}: its release manifest is not in the cache yet; `gitops-lab up --engine "
+                         f"{engine}` downloads it, then its images are listed here")
+            continue
+        keep = _flux_controllers() if engine == "flux" else None
+        for ref in engine_images(engine, path.read_text(encoding="utf-8"), keep):
+            images.append(LabImage(ref, f"engine:{engine}"))
+    seen: set[str] = set()
+    unique = [i for i in images if not (i.ref in seen or seen.add(i.ref))]  # type: ignore[func-returns-value]
+    return unique, notes
+
+
+# --------------------------------------------------------------------------- #
+# Docker: pull, save
+# --------------------------------------------------------------------------- #
+def docker_client():
+    import docker
+    from docker.errors import DockerException
+
+    from gitops_lab.preflight import describe_docker_error, docker_install_fix
+
+    host = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    try:
+        client = docker.from_env(timeout=600)
+        client.ping()
+        return client
+    except Exception as exc:  # noqa: BLE001 - DockerException or requests' errors
+        import platform
+
+        raise PreflightError(f"Docker is not reachable: {describe_docker_error(exc, host)}",
+                             fix=docker_install_fix(platform.system())) from (exc if isinstance(exc, DockerException) else None)
+
+
+def node_platform(client) -> str:
+    """linux/<arch> of the Docker engine, which is the kind node's platform."""
+    arch = str(client.info().get("Architecture", "")).lower()
+    return "linux/" + {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(arch, arch)
+
+
+@dataclass(frozen=True)
+class PullResult:
+    ref: str
+    action: str  # "present" or "pulled"
+
+
+def pull_images(images: Iterable[LabImage], reporter: Reporter, client=None, platform: str | None = None) -> list[PullResult]:
+    """Pull each image once for the node's platform; images already present are left alone."""
+    from docker.errors import APIError, ImageNotFound
+
+    client = client or docker_client()
+    platform = platform or node_platform(client)
+    results = []
+    for image in images:
+        with reporter.step(f"Pulling {image.ref} ({platform})") as step:
+            try:
+                client.images.get(image.ref)
+                step.done("already present")
+                results.append(PullResult(image.ref, "present"))
+                continue
+            except ImageNotFound:
+                pass
+            name, tag, digest = _split_ref(image.ref)
+            try:
+                # The SDK takes the digest in place of the tag: repository@sha256:...
+                client.images.pull(f"{name}@{digest}" if digest else name, tag=None if digest else (tag or "latest"),
+                                   platform=platform)
+                if digest and tag:
+                    # Keep the tag too, so `docker save` writes it and the node finds name:tag.
+                    client.api.tag(f"{name}@{digest}", name, tag)
+            except APIError as exc:
+                raise ImageError(
+                    f"cannot pull {image.ref} for {platform}: {exc.explanation or exc}",
+                    fix="check the network or proxy (Docker Desktop: Settings > Resources > Proxies), "
+                        "or pull where there is access and carry the images over with `docker save`/`docker load`",
+                ) from exc
+            step.done("pulled")
+            results.append(PullResult(image.ref, "pulled"))
+    return results
+
+
+def save_images(refs: list[str], archive: Path, platform: str, client=None) -> str:
+    """Write ``refs`` into one `docker save` archive; returns how ("cli --platform" or "sdk")."""
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    docker_cli = shutil.which("docker")
+    if docker_cli and _cli_save_supports_platform(docker_cli):
+        done = subprocess.run([docker_cli, "save", "--platform", platform, "-o", str(archive), *refs],
+                              capture_output=True, text=True)
+        if done.returncode == 0:
+            return "cli --platform"
+        # An engine older than API 1.48 refuses --platform: fall back to the SDK.
+        if "platform" not in done.stderr.lower() and "version" not in done.stderr.lower():
+            raise ImageError(f"`docker save` failed: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode}",
+                             fix="run `gitops-lab images pull` first")
+    from docker.errors import APIError, ImageNotFound
+
+    client = client or docker_client()
+    try:
+        stream = client.api.get_image(refs if len(refs) > 1 else refs[0])
+        with archive.open("wb") as fh:
+            for chunk in stream:
+                fh.write(chunk)
+    except (APIError, ImageNotFound) as exc:
+        archive.unlink(missing_ok=True)
+        raise ImageError(f"cannot save {', '.join(refs)}: {getattr(exc, 'explanation', None) or exc}",
+                         fix="run `gitops-lab images pull` first") from exc
+    return "sdk"
+
+
+def _cli_save_supports_platform(docker_cli: str) -> bool:
+    done = subprocess.run([docker_cli, "save", "--help"], capture_output=True, text=True)
+    return "--platform" in done.stdout
+
+
+def load_images(images: Iterable[LabImage], cluster, reporter: Reporter, workdir: Path, client=None,
+                platform: str | None = None) -> list[str]:
+    """Save the loadable images into one archive and load it into the kind cluster's node(s)."""
+    refs = [i.ref for i in images if i.load]
+    if not refs:
+        return []
+    client = client or docker_client()
+    platform = platform or node_platform(client)
+    archive = workdir / "lab-images.tar"
+    with reporter.step(f"Saving {len(refs)} images ({platform})") as step:
+        how = save_images(_saveable_refs(refs), archive, platform, client)
+        step.done(f"{archive} ({archive.stat().st_size // (1024 * 1024)} MiB, {how})")
+    try:
+        with reporter.step(f"Loading the images into kind cluster {cluster.settings.name}"):
+            cluster.load_image_archive(archive)
+    finally:
+        archive.unlink(missing_ok=True)
+    return refs
+
+
+def _saveable_refs(refs: list[str]) -> list[str]:
+    """name:tag where the image has a tag (what the node is asked for), else the digest reference."""
+    out = []
+    for ref in refs:
+        name, tag, digest = _split_ref(ref)
+        out.append(f"{name}:{tag}" if tag else ref)
+    return out

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gitops_lab.errors import ClusterError
-from gitops_lab.kube import retry
+from gitops_lab.kube import rest, retry
 from gitops_lab.kube.client import Kube
 
 FIELD_MANAGER = "gitops-lab"
@@ -73,16 +73,7 @@ class Applier:
     # -- requests -----------------------------------------------------------
     def _request(self, method: str, path: str, body: Any = None, query: list | None = None,
                  content_type: str = "application/json") -> Any:
-        return self.kube.api.call_api(
-            path, method,
-            query_params=query or [],
-            header_params={"Accept": "application/json", "Content-Type": content_type},
-            body=body,
-            auth_settings=["BearerToken"],
-            response_type="object",
-            _return_http_data_only=True,
-            _request_timeout=30,
-        )
+        return rest.request(self.kube.api, method, path, body, query, content_type)
 
     def apply(self, obj: dict[str, Any], namespace: str | None = None) -> dict[str, Any]:
         """Server-side apply one object; conflicts with other managers are forced."""

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gitops_lab.errors import WaitTimeout
-from gitops_lab.kube import retry
+from gitops_lab.kube import rest, retry
 from gitops_lab.kube.apply import Applier
 from gitops_lab.kube.deadline import Deadline
 
@@ -96,15 +96,7 @@ def _watch_function(applier: Applier, api_version: str, kind: str, namespace: st
             if key in names and value not in (None, ""):
                 query.append((names[key], str(value).lower() if isinstance(value, bool) else str(value)))
         timeout = float(kwargs.get("timeout_seconds") or 60) + 10
-        return applier.kube.api.call_api(
-            path, "GET",
-            query_params=query,
-            header_params={"Accept": "application/json"},
-            auth_settings=["BearerToken"],
-            _preload_content=False,
-            _return_http_data_only=True,
-            _request_timeout=(10, timeout),
-        )
+        return rest.stream(applier.kube.api, path, query, (10, timeout))
 
     return list_or_watch
 

@@ -1,0 +1,255 @@
+"""The in-cluster Git server: rendered manifests, credentials, and the server itself.
+
+The server (manifests/gitserver/server.py) runs here as a real local process
+with the real git client and `git http-backend`: clone, push, auth, a large
+(chunked) push, and data kept across a restart. The manifests are applied to
+the testbed in test_gitserver_testbed.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import stat
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from gitops_lab.adapters.cluster.base import LabPorts
+from gitops_lab.adapters.gitserver.incluster import (
+    GitServerSettings,
+    InClusterGitServer,
+    auth_file,
+    credentials_path,
+    load_or_create_credentials,
+    manifests_folder,
+    render_manifests,
+)
+
+SERVER = manifests_folder() / "server.py"
+
+
+@pytest.fixture
+def state(tmp_path, monkeypatch):
+    monkeypatch.setenv("GITOPS_LAB_STATE_DIR", str(tmp_path / "state"))
+    return tmp_path / "state"
+
+
+def by_kind(objects):
+    return {o["kind"]: o for o in objects}
+
+
+# --------------------------------------------------------------------------- #
+# Manifests and credentials
+# --------------------------------------------------------------------------- #
+def test_credentials_are_generated_once_with_0600_and_reused(state):
+    first = load_or_create_credentials("lab1")
+    path = credentials_path("lab1")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert load_or_create_credentials("lab1") == first
+    assert load_or_create_credentials("lab2") != first  # per environment
+    assert first.writer.password != first.reader.password and len(first.writer.password) >= 20
+
+
+def test_rendered_objects_in_apply_order(state):
+    objects = InClusterGitServer("lab").manifests()
+    assert [(o["kind"], o["metadata"]["name"]) for o in objects] == [
+        ("Namespace", "gitops-lab-git"), ("Secret", "gitserver-users"), ("ConfigMap", "gitserver-code"),
+        ("PersistentVolumeClaim", "gitserver-data"), ("Service", "gitserver"), ("Deployment", "gitserver")]
+    assert all(o["metadata"].get("namespace") in (None, "gitops-lab-git") for o in objects)
+
+
+def test_secret_holds_hashes_not_passwords(state):
+    server = InClusterGitServer("lab")
+    creds = server.credentials()
+    users = by_kind(server.manifests())["Secret"]["stringData"]["users"]
+    assert creds.writer.password not in users and creds.reader.password not in users
+    assert [line.split(":")[:2] for line in users.splitlines()] == [["learner", "write"], ["engine", "read"]]
+
+
+def test_rendering_twice_is_identical_so_reapplying_changes_nothing(state):
+    server = InClusterGitServer("lab")
+    assert server.manifests() == server.manifests()
+
+
+def test_deployment_is_pinned_small_and_on_a_volume(state):
+    deployment = by_kind(InClusterGitServer("lab").manifests())["Deployment"]
+    pod = deployment["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert "@sha256:" in container["image"]
+    limit = container["resources"]["limits"]["memory"]
+    assert limit.endswith("Mi") and int(limit[:-2]) < 200
+    assert deployment["spec"]["strategy"]["type"] == "Recreate"
+    assert {"name": "data", "persistentVolumeClaim": {"claimName": "gitserver-data"}} in pod["volumes"]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/healthz"
+
+
+def test_service_nodeport_matches_the_kind_port_mapping(state):
+    settings = GitServerSettings(ports=LabPorts(git_host=9999, git_node=31234))
+    server = InClusterGitServer("lab", settings)
+    service = by_kind(server.manifests())["Service"]
+    assert service["spec"]["type"] == "NodePort"
+    assert service["spec"]["ports"][0]["nodePort"] == 31234
+    assert server.endpoints().host_url == "http://localhost:9999/lab.git"
+    assert server.endpoints().cluster_url == "http://gitserver.gitops-lab-git.svc.cluster.local:8080/lab.git"
+
+
+def test_config_hash_changes_when_the_users_change(state):
+    a = load_or_create_credentials("a")
+    b = load_or_create_credentials("b")
+    hash_of = lambda creds: by_kind(render_manifests(GitServerSettings(), creds))["Deployment"][  # noqa: E731
+        "spec"]["template"]["metadata"]["annotations"]["gitops-lab.io/config-hash"]
+    assert hash_of(a) != hash_of(b)
+
+
+# --------------------------------------------------------------------------- #
+# The server, for real
+# --------------------------------------------------------------------------- #
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class RunningServer:
+    def __init__(self, root: Path, users_file: Path, port: int):
+        self.root, self.users_file, self.port = root, users_file, port
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        env = dict(os.environ, GIT_ROOT=str(self.root), GIT_REPOS="lab", AUTH_FILE=str(self.users_file),
+                   PORT=str(self.port))
+        self.proc = subprocess.Popen([sys.executable, str(SERVER)], env=env, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 30
+        while True:  # poll the readiness endpoint under one deadline, as the kubelet would
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError):
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"server did not start: {self.proc.stderr.read() if self.proc.stderr else ''}")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+    def url(self, user: str | None = None, password: str | None = None) -> str:
+        auth = f"{user}:{password}@" if user else ""
+        return f"http://{auth}127.0.0.1:{self.port}/lab.git"
+
+
+def git(*args: str, cwd: Path | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    env = dict(os.environ, GIT_TERMINAL_PROMPT="0", GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@e",
+               GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@e", GIT_CONFIG_NOSYSTEM="1", HOME=str(cwd or "/tmp"))
+    done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=120)
+    if check and done.returncode != 0:
+        raise AssertionError(f"git {' '.join(args)} failed: {done.stderr}")
+    return done
+
+
+@pytest.fixture
+def server(tmp_path, state):
+    if not shutil.which("git"):
+        pytest.skip("git is not installed")
+    creds = load_or_create_credentials("lab")
+    users = tmp_path / "users"
+    users.write_text(auth_file(creds))
+    running = RunningServer(tmp_path / "repos", users, free_port())
+    running.start()
+    running.creds = creds  # type: ignore[attr-defined]
+    yield running
+    running.stop()
+
+
+def make_commit(work: Path, name: str, content: bytes | str) -> None:
+    path = work / name
+    path.write_bytes(content) if isinstance(content, bytes) else path.write_text(content)
+    git("add", name, cwd=work)
+    git("commit", "-q", "-m", f"add {name}", cwd=work)
+
+
+def test_writer_pushes_and_reader_clones(server, tmp_path):
+    w, r = server.creds.writer, server.creds.reader
+    work = tmp_path / "work"
+    git("init", "-q", "-b", "main", str(work))
+    make_commit(work, "README.md", "hello\n")
+    git("push", "-q", server.url(w.username, w.password), "main", cwd=work)
+    clone = tmp_path / "clone"
+    git("clone", "-q", server.url(r.username, r.password), str(clone))
+    assert (clone / "README.md").read_text() == "hello\n"
+    assert git("rev-parse", "--abbrev-ref", "HEAD", cwd=clone).stdout.strip() == "main"
+
+
+def test_reader_cannot_push(server, tmp_path):
+    r = server.creds.reader
+    work = tmp_path / "work"
+    git("init", "-q", "-b", "main", str(work))
+    make_commit(work, "a.txt", "a")
+    done = git("push", server.url(r.username, r.password), "main", cwd=work, check=False)
+    assert done.returncode != 0
+    assert "403" in done.stderr
+
+
+@pytest.mark.parametrize("user, password", [(None, None), ("learner", "wrong"), ("nobody", "x")])
+def test_clone_without_valid_credentials_is_refused(server, tmp_path, user, password):
+    done = git("clone", server.url(user, password), str(tmp_path / "c"), check=False)
+    assert done.returncode != 0
+    assert "Authentication failed" in done.stderr or "could not read Username" in done.stderr
+
+
+def test_force_push_is_refused_so_history_is_never_rewritten(server, tmp_path):
+    w = server.creds.writer
+    work = tmp_path / "work"
+    git("init", "-q", "-b", "main", str(work))
+    make_commit(work, "a.txt", "a")
+    make_commit(work, "b.txt", "b")
+    git("push", "-q", server.url(w.username, w.password), "main", cwd=work)
+    git("reset", "-q", "--hard", "HEAD~1", cwd=work)
+    make_commit(work, "c.txt", "c")
+    done = git("push", "--force", server.url(w.username, w.password), "main", cwd=work, check=False)
+    assert done.returncode != 0
+    assert "non-fast-forward" in done.stderr or "denying non-fast-forward" in done.stderr
+
+
+def test_large_push_uses_chunked_encoding_and_arrives_whole(server, tmp_path):
+    w = server.creds.writer
+    work = tmp_path / "work"
+    git("init", "-q", "-b", "main", str(work))
+    blob = os.urandom(3 * 1024 * 1024)  # incompressible, above git's 1 MiB postBuffer
+    make_commit(work, "model.bin", blob)
+    git("-c", "http.postBuffer=65536", "push", "-q", server.url(w.username, w.password), "main", cwd=work)
+    clone = tmp_path / "clone"
+    git("clone", "-q", server.url(w.username, w.password), str(clone))
+    assert (clone / "model.bin").read_bytes() == blob
+
+
+def test_pushed_data_survives_a_restart(server, tmp_path):
+    w = server.creds.writer
+    work = tmp_path / "work"
+    git("init", "-q", "-b", "main", str(work))
+    make_commit(work, "a.txt", "kept")
+    git("push", "-q", server.url(w.username, w.password), "main", cwd=work)
+    server.stop()
+    server.start()  # same data folder, as the pod restarts on the same volume
+    clone = tmp_path / "clone"
+    git("clone", "-q", server.url(w.username, w.password), str(clone))
+    assert (clone / "a.txt").read_text() == "kept"
+
+
+def test_healthz_needs_no_auth_and_unknown_repos_are_404(server):
+    with urllib.request.urlopen(f"http://127.0.0.1:{server.port}/healthz") as r:
+        assert r.read() == b"ok\n"
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(f"http://127.0.0.1:{server.port}/other.git/info/refs?service=git-upload-pack")
+    assert err.value.code == 404

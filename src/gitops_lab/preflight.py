@@ -77,7 +77,7 @@ def docker_info() -> dict[str, Any]:
     import docker  # heavy: only when a check runs
     from docker.errors import DockerException
 
-    host = os.environ.get("DOCKER_HOST") or "the default Docker socket"
+    host = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
     try:
         client = docker.from_env(timeout=10)
         try:

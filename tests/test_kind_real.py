@@ -1,0 +1,119 @@
+"""The real kind flow: create, reuse, load an image, Git server, delete. `pytest -m kind`.
+
+Needs Docker, kind's pinned release (found or downloaded), registry access and
+GITOPS_LAB_KIND_TESTS=1; skipped otherwise. CI runs it in .github/workflows/kind-e2e.yml. The cluster
+gets its own name, so a learner's lab cluster is never touched.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from gitops_lab.adapters.cluster.base import LabPorts
+from gitops_lab.adapters.cluster.kind import KindCluster, KindSettings
+from gitops_lab.reporter import PlainReporter
+
+pytestmark = pytest.mark.kind
+
+NAME = "gitops-lab-pytest"
+PORTS = LabPorts(git_host=18180, ui_host=18443)
+
+
+def _docker_reachable() -> str | None:
+    from gitops_lab.preflight import DockerUnavailable, docker_info
+
+    try:
+        docker_info()
+    except DockerUnavailable as exc:
+        return str(exc)
+    return None
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    why = _docker_reachable()
+    if why:
+        pytest.skip(f"needs a Docker engine: {why}")
+    if os.environ.get("GITOPS_LAB_KIND_TESTS") != "1":
+        pytest.skip("creates a real kind cluster: set GITOPS_LAB_KIND_TESTS=1 (the kind-e2e workflow does)")
+    provider = KindCluster(KindSettings(name=NAME, ports=PORTS), tmp_path_factory.mktemp("kind-state"))
+    reporter = PlainReporter()
+    info = provider.ensure(reporter)
+    yield provider, info
+    provider.delete(reporter)
+
+
+def test_created_cluster_is_reachable_with_its_own_kubeconfig(cluster):
+    from kubernetes import client, config
+
+    provider, info = cluster
+    api = config.new_client_from_config(config_file=str(info.kubeconfig), context=info.context)
+    nodes = client.CoreV1Api(api).list_node().items
+    assert [n.metadata.name for n in nodes] == [f"{NAME}-control-plane"]
+    assert info.kubeconfig.read_text().count("server: https://127.0.0.1:") == 1
+
+
+def test_second_ensure_reuses_it(cluster):
+    provider, _ = cluster
+    again = provider.ensure(PlainReporter())
+    assert again.created is False
+
+
+def test_gitserver_runs_and_takes_a_push_through_the_port_mapping(cluster, tmp_path, monkeypatch):
+    from gitops_lab.adapters.gitserver.incluster import GitServerSettings, InClusterGitServer
+    from gitops_lab.kube.apply import Applier
+    from gitops_lab.kube.client import connect
+
+    provider, info = cluster
+    monkeypatch.setenv("GITOPS_LAB_STATE_DIR", str(tmp_path / "state"))
+    server = InClusterGitServer("pytest", GitServerSettings(ports=PORTS))
+    Applier(connect(str(info.kubeconfig), info.context)).apply_all(server.manifests())
+    subprocess.run(["kubectl", "--kubeconfig", str(info.kubeconfig), "-n", server.settings.namespace, "rollout",
+                    "status", "deployment/gitserver", "--timeout=300s"], check=True)
+    url = server.host_url_with_credentials()
+    work = tmp_path / "work"
+    env = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@e", GIT_COMMITTER_NAME="t",
+               GIT_COMMITTER_EMAIL="t@e", GIT_TERMINAL_PROMPT="0")
+    subprocess.run(["git", "init", "-q", "-b", "main", str(work)], check=True, env=env)
+    (work / "README.md").write_text("hi\n")
+    subprocess.run(["git", "-C", str(work), "add", "."], check=True, env=env)
+    subprocess.run(["git", "-C", str(work), "commit", "-qm", "first"], check=True, env=env)
+    deadline = time.monotonic() + 60
+    while True:  # the NodePort answers once kube-proxy has programmed it
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{PORTS.git_host}/healthz", timeout=3)
+            break
+        except (urllib.error.URLError, ConnectionError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
+    subprocess.run(["git", "-C", str(work), "push", "-q", url, "main"], check=True, env=env)
+    # The pod restarts on the same volume and the push is still there.
+    subprocess.run(["kubectl", "--kubeconfig", str(info.kubeconfig), "-n", server.settings.namespace, "rollout",
+                    "restart", "deployment/gitserver"], check=True)
+    subprocess.run(["kubectl", "--kubeconfig", str(info.kubeconfig), "-n", server.settings.namespace, "rollout",
+                    "status", "deployment/gitserver", "--timeout=300s"], check=True)
+    out = subprocess.run(["git", "ls-remote", url, "main"], capture_output=True, text=True, env=env, check=True)
+    head = subprocess.run(["git", "-C", str(work), "rev-parse", "HEAD"], capture_output=True, text=True, check=True)
+    assert out.stdout.split()[0] == head.stdout.strip()
+
+
+def test_loaded_images_are_found_in_the_node_by_their_pinned_reference(cluster, tmp_path):
+    from gitops_lab.adapters.gitserver.incluster import image_references
+    from gitops_lab.images import LabImage, load_images, pull_images
+
+    provider, _ = cluster
+    refs = image_references()
+    reporter = PlainReporter()
+    pull_images([LabImage(r, "gitserver") for r in refs], reporter)
+    load_images([LabImage(r, "gitserver") for r in refs], provider, reporter, tmp_path)
+    for ref in refs:
+        found = subprocess.run(["docker", "exec", provider.node_name, "crictl", "inspecti", "-q", ref],
+                               capture_output=True, text=True)
+        assert found.returncode == 0, f"{ref} not resolvable in the node: {found.stderr}"

@@ -125,33 +125,22 @@ def _folder_images(folder: Path) -> list[str]:
 
 def engine_manifest_path(engine: str) -> Path | None:
     """The managed-install cache's copy of the engine's pinned release manifest, if downloaded."""
-    from gitops_lab.adapters.cluster.kind import cache_root
+    from gitops_lab.adapters.engines.release import cached_manifest_path
     from gitops_lab.versions import pinned
 
-    path = cache_root() / "manifests" / engine / pinned()[engine]["version"] / "install.yaml"
+    path = cached_manifest_path(engine, pinned()[engine]["version"])
     return path if path.is_file() else None
 
 
-def engine_images(engine: str, manifest_text: str, keep_controllers: Iterable[str] | None = None) -> list[str]:
-    """Images of an engine's install manifest; for Flux only the controllers the lab installs."""
-    keep = set(keep_controllers) if keep_controllers is not None else None
+def engine_images(engine: str, manifest_text: str) -> list[str]:
+    """Images of what the lab installs of an engine's release (Flux: only its two controllers)."""
+    from gitops_lab.adapters.engines import engine_for
+
     refs = []
-    for doc in yaml.safe_load_all(manifest_text):
-        if not isinstance(doc, dict) or doc.get("kind") not in WORKLOAD_KINDS:
-            continue
-        if keep is not None and doc["kind"] == "Deployment" and doc["metadata"]["name"] not in keep:
-            continue
-        refs.extend(images_in(doc))
+    for doc in engine_for(engine).prepare_manifests(manifest_text):
+        if doc.get("kind") in WORKLOAD_KINDS:
+            refs.extend(images_in(doc))
     return sorted(set(refs))
-
-
-def _flux_controllers() -> list[str] | None:
-    from gitops_lab.resources import manifests_dir
-
-    path = manifests_dir("flux") / "install-filter.yaml"
-    if not path.is_file():
-        return None
-    return list(yaml.safe_load(path.read_text(encoding="utf-8")).get("controllers") or [])
 
 
 def lab_images(engines: Iterable[str] = ("argocd", "flux"), environments: Path | None = None,
@@ -175,8 +164,7 @@ def lab_images(engines: Iterable[str] = ("argocd", "flux"), environments: Path |
             notes.append(f"{engine}: its release manifest is not in the cache yet; `gitops-lab up --engine "
                          f"{engine}` downloads it, then its images are listed here")
             continue
-        keep = _flux_controllers() if engine == "flux" else None
-        for ref in engine_images(engine, path.read_text(encoding="utf-8"), keep):
+        for ref in engine_images(engine, path.read_text(encoding="utf-8")):
             images.append(LabImage(ref, f"engine:{engine}"))
     seen: set[str] = set()
     unique = [i for i in images if not (i.ref in seen or seen.add(i.ref))]  # type: ignore[func-returns-value]

@@ -130,7 +130,7 @@ def _kind_on_path() -> str | None:
 
 
 def _kind_cached(version: str) -> bool:
-    from gitops_lab.adapters.cluster.kind import cache_root
+    from gitops_lab.cache import cache_root
 
     return any((cache_root() / "kind" / version / exe).is_file() for exe in ("kind", "kind.exe"))
 

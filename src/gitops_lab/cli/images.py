@@ -37,7 +37,13 @@ def command() -> None:
 @output_option
 @pass_app
 def list_images(app: Application, engine: str, output: str) -> None:
-    """Show every image the lab needs and where it comes from."""
+    """Show every image the lab needs and where it comes from.
+
+    \b
+    Examples:
+      gitops-lab images list
+      gitops-lab images list --engine flux --output json
+    """
     from gitops_lab.images import lab_images
 
     images, notes = lab_images(_selected(engine))
@@ -53,7 +59,13 @@ def list_images(app: Application, engine: str, output: str) -> None:
 @output_option
 @pass_app
 def pull(app: Application, engine: str, output: str) -> None:
-    """Pull every image once with Docker, for the kind node's platform."""
+    """Pull every image once with Docker, for the kind node's platform.
+
+    \b
+    Examples:
+      gitops-lab images pull                  # before class, on a good network
+      gitops-lab images pull --engine argocd
+    """
     from gitops_lab.images import lab_images, pull_images
 
     images, notes = lab_images(_selected(engine))
@@ -71,7 +83,13 @@ def pull(app: Application, engine: str, output: str) -> None:
 @output_option
 @pass_app
 def load(app: Application, engine: str, output: str) -> None:
-    """Load the pulled images into the lab's kind cluster (docker save + kind load image-archive)."""
+    """Load the pulled images into the lab's kind cluster (docker save + kind load image-archive).
+
+    \b
+    Examples:
+      gitops-lab images load
+      gitops-lab up --preload                 # pull and load as part of up
+    """
     from gitops_lab.adapters.cluster.kind import KindCluster, KindSettings
     from gitops_lab.errors import NotFound
     from gitops_lab.images import lab_images, load_images

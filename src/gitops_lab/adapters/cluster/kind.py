@@ -27,6 +27,7 @@ from typing import Callable
 import yaml
 
 from gitops_lab.adapters.cluster.base import ClusterInfo, ClusterProvider, LabPorts
+from gitops_lab.cache import cache_root
 from gitops_lab.errors import ClusterError, PreflightError, UsageError
 from gitops_lab.reporter import Reporter
 from gitops_lab.versions import pinned
@@ -40,15 +41,6 @@ VERSION_RE = re.compile(r"\bv?(\d+)\.(\d+)\.(\d+)(?:-[0-9A-Za-z.+-]+)?\b")
 CERTS_DIR_IN_NODE = "/etc/containerd/certs.d"
 NODE_PORT_RANGE = range(30000, 32768)
 KIND_TIMEOUT = 15 * 60  # create can take minutes on a slow network
-
-
-def cache_root() -> Path:
-    """The user cache: $GITOPS_LAB_CACHE_DIR, else $XDG_CACHE_HOME/gitops-lab, else ~/.cache/gitops-lab."""
-    explicit = os.environ.get("GITOPS_LAB_CACHE_DIR")
-    if explicit:
-        return Path(explicit).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "gitops-lab"
 
 
 # --------------------------------------------------------------------------- #

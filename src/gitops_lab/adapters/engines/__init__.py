@@ -5,8 +5,11 @@ from __future__ import annotations
 ENGINES = ("argocd", "flux")
 
 
-def engine_for(name: str, kube):
-    """The adapter for ``name`` ("argocd" or "flux") on the cluster ``kube``."""
+def engine_for(name: str, kube=None):
+    """The adapter for ``name`` ("argocd" or "flux") on the cluster ``kube``.
+
+    Without ``kube`` it can only prepare manifests (for `gitops-lab images`).
+    """
     if name == "argocd":
         from gitops_lab.adapters.engines.argocd import ArgoCD
 

@@ -7,17 +7,14 @@ from typing import Any
 
 import yaml
 
-from gitops_lab.adapters.engines import install as installer
 from gitops_lab.adapters.engines.base import (
-    Engine, EngineStatus, EnvironmentTarget, InstallReport, Progress, RepoAccess,
+    Engine, EngineStatus, EnvironmentTarget, Progress, RepoAccess,
 )
-from gitops_lab.adapters.engines.release import fetch_release
 from gitops_lab.errors import EngineError, WaitTimeout
 from gitops_lab.kube.deadline import Deadline
 from gitops_lab.kube.wait import Verdict, wait_for
 from gitops_lab.reporter import Reporter
 from gitops_lab.resources import manifests_dir
-from gitops_lab.versions import engine_install_url, pinned
 
 API = "argoproj.io/v1alpha1"
 CRDS = ("applications.argoproj.io", "appprojects.argoproj.io")
@@ -32,27 +29,12 @@ def app_name(env: str) -> str:
 
 class ArgoCD(Engine):
     name = "argocd"
+    display_name = "Argo CD"
     namespace = "argocd"
+    crds = CRDS
+    install_hint = "install Argo CD into the argocd namespace first"
 
     # -- install ---------------------------------------------------------------
-    def install(self, mode: str, reporter: Reporter, deadline: Deadline, source_url: str | None = None) -> InstallReport:
-        spec = pinned()["argocd"]
-        if mode == "external":
-            return self._check_external(reporter)
-        with reporter.step(f"Fetching Argo CD {spec['version']} release manifests") as step:
-            cached = fetch_release("argocd", spec["version"], source_url or engine_install_url("argocd"),
-                                   None if source_url else spec.get("install_sha256"))
-            step.done(f"{cached.source}, sha256 {cached.sha256[:12]}")
-        objects = self.prepare_manifests(cached.path.read_text(encoding="utf-8"))
-        installer.apply_in_order(self.applier, objects, reporter, deadline)
-        controllers = [o["metadata"]["name"] for o in objects if o["kind"] in ("Deployment",)]
-        installer.wait_deployments_available(self.applier, self.namespace, controllers, reporter, deadline)
-        statefulsets = [o["metadata"]["name"] for o in objects if o["kind"] == "StatefulSet"]
-        with reporter.step("Waiting for the application controller"):
-            for name in statefulsets:
-                wait_for(self.applier, "apps/v1", "StatefulSet", name, self.namespace, _statefulset_verdict,
-                         deadline, f"StatefulSet {self.namespace}/{name} to be ready")
-        return InstallReport("argocd", "managed", spec["version"], True, [f"{len(objects)} objects applied"])
 
     def prepare_manifests(self, text: str) -> list[dict[str, Any]]:
         """Upstream objects, less what a lab does not need, with the lab's patches merged in."""
@@ -68,30 +50,19 @@ class ArgoCD(Engine):
             patch = patches.pop((obj["kind"], obj["metadata"]["name"]), None)
             if patch:
                 obj.setdefault("data", {}).update(patch.get("data", {}))
+        if self.ui_node_port:
+            for obj in objects:
+                if obj["kind"] == "Service" and obj["metadata"]["name"] == "argocd-server":
+                    _expose_on_node_port(obj, self.ui_node_port)
         namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.namespace}}
         return [namespace, *objects, *patches.values()]
 
-    def _check_external(self, reporter: Reporter) -> InstallReport:
-        with reporter.step("Checking the Argo CD that is already installed") as step:
-            details = []
-            for crd in CRDS:
-                found = self.applier.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", crd)
-                ok, seen = installer.crd_verdict(found)
-                if not ok:
-                    raise EngineError(
-                        f"Argo CD is not installed: CRD {crd} {seen}",
-                        fix="install Argo CD first, or use --engine-install managed",
-                    )
-                details.append(f"CRD {crd} Established")
-            if self.applier.get("v1", "Namespace", self.namespace) is None:
-                raise EngineError(f"Argo CD's namespace {self.namespace!r} does not exist",
-                                  fix="install Argo CD into the argocd namespace, or use --engine-install managed")
-            deployments = self.kube.apps().list_namespaced_deployment(self.namespace).items
-            images = sorted({c.image for d in deployments for c in d.spec.template.spec.containers})
-            details.append(f"{len(deployments)} Deployments in {self.namespace}" +
-                           (f" ({', '.join(images)})" if images else " (controllers run outside the cluster)"))
-            step.done("; ".join(details))
-        return InstallReport("argocd", "external", None, False, details)
+    def wait_installed(self, objects: list[dict[str, Any]], reporter: Reporter, deadline: Deadline) -> None:
+        statefulsets = [o["metadata"]["name"] for o in objects if o["kind"] == "StatefulSet"]
+        with reporter.step("Waiting for the application controller"):
+            for name in statefulsets:
+                wait_for(self.applier, "apps/v1", "StatefulSet", name, self.namespace, _statefulset_verdict,
+                         deadline, f"StatefulSet {self.namespace}/{name} to be ready")
 
     # -- register --------------------------------------------------------------
     def register(self, targets: list[EnvironmentTarget], repo: RepoAccess) -> list[str]:
@@ -139,6 +110,14 @@ class ArgoCD(Engine):
             last = self.status(env)
             raise WaitTimeout(f"{exc.message}; Argo CD says: {last.message or 'nothing'}") from exc
         return status_of(env, app)
+
+
+def _expose_on_node_port(service: dict[str, Any], node_port: int) -> None:
+    """Serve the UI's plain-HTTP port on ``node_port`` (kind maps it to localhost)."""
+    service["spec"]["type"] = "NodePort"
+    for port in service["spec"].get("ports", []):
+        if port.get("name") == "http":
+            port["nodePort"] = node_port
 
 
 def status_of(env: str, app: dict[str, Any]) -> EngineStatus:

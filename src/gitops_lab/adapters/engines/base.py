@@ -66,16 +66,79 @@ class InstallReport:
 
 class Engine(abc.ABC):
     name: str
+    display_name: str
     namespace: str
+    # CRDs that must be Established for the engine to work.
+    crds: tuple[str, ...] = ()
+    # How to install it by hand, for the error when external mode finds nothing.
+    install_hint: str = ""
+    # Managed installs on kind serve the engine's UI (if it has one) on this NodePort.
+    ui_node_port: int | None = None
 
-    def __init__(self, kube: Kube):
+    def __init__(self, kube: Kube | None = None):
         self.kube = kube
-        self.applier = Applier(kube)
+        self.applier = Applier(kube) if kube is not None else None
 
-    # -- lifecycle -----------------------------------------------------------
-    @abc.abstractmethod
+    # -- install ---------------------------------------------------------------
+    def release(self, reporter: Reporter, source_url: str | None = None):
+        """The pinned release manifest, downloaded once and cached (see release.py)."""
+        from gitops_lab.adapters.engines.release import fetch_release
+        from gitops_lab.versions import engine_install_url, pinned
+
+        spec = pinned()[self.name]
+        with reporter.step(f"Fetching {self.display_name} {spec['version']} release manifests") as step:
+            cached = fetch_release(self.name, spec["version"], source_url or engine_install_url(self.name),
+                                   None if source_url else spec.get("install_sha256"))
+            step.done(f"{cached.source}, sha256 {cached.sha256[:12]}")
+        return cached
+
     def install(self, mode: str, reporter: Reporter, deadline: Deadline, source_url: str | None = None) -> InstallReport:
         """managed: apply the pinned release plus the lab's patches; external: check it runs."""
+        from gitops_lab.adapters.engines import install as installer
+        from gitops_lab.versions import pinned
+
+        if mode == "external":
+            return self.check_external(reporter)
+        cached = self.release(reporter, source_url)
+        objects = self.prepare_manifests(cached.path.read_text(encoding="utf-8"))
+        installer.apply_in_order(self.applier, objects, reporter, deadline)
+        controllers = [o["metadata"]["name"] for o in objects if o["kind"] == "Deployment"]
+        installer.wait_deployments_available(self.applier, self.namespace, controllers, reporter, deadline)
+        self.wait_installed(objects, reporter, deadline)
+        return InstallReport(self.name, "managed", pinned()[self.name]["version"], True,
+                             [f"{len(objects)} objects applied", f"controllers: {', '.join(controllers)}"])
+
+    @abc.abstractmethod
+    def prepare_manifests(self, text: str) -> list[dict[str, Any]]:
+        """The upstream release's objects as the lab installs them."""
+
+    def wait_installed(self, objects: list[dict[str, Any]], reporter: Reporter, deadline: Deadline) -> None:
+        """Extra waits after the controllers' Deployments are Available."""
+
+    def check_external(self, reporter: Reporter) -> InstallReport:
+        """External mode: the CRDs are Established and the namespace exists; say what runs."""
+        from gitops_lab.adapters.engines.install import crd_verdict
+        from gitops_lab.errors import EngineError
+
+        with reporter.step(f"Checking the {self.display_name} that is already installed") as step:
+            details = []
+            for crd in self.crds:
+                ok, seen = crd_verdict(self.applier.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", crd))
+                if not ok:
+                    raise EngineError(f"{self.display_name} is not installed: CRD {crd} {seen}",
+                                      fix=f"{self.install_hint}, or use --engine-install managed")
+                details.append(f"CRD {crd} Established")
+            if self.applier.get("v1", "Namespace", self.namespace) is None:
+                raise EngineError(f"{self.display_name}'s namespace {self.namespace!r} does not exist",
+                                  fix=f"{self.install_hint}, or use --engine-install managed")
+            deployments = self.kube.apps().list_namespaced_deployment(self.namespace).items
+            images = sorted({c.image for d in deployments for c in d.spec.template.spec.containers})
+            details.append(f"{len(deployments)} Deployments in {self.namespace}" +
+                           (f" ({', '.join(images)})" if images else " (controllers run outside the cluster)"))
+            step.done("; ".join(details))
+        return InstallReport(self.name, "external", None, False, details)
+
+    # -- environments ------------------------------------------------------------
 
     @abc.abstractmethod
     def register(self, targets: list[EnvironmentTarget], repo: RepoAccess) -> list[str]:

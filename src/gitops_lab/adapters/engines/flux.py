@@ -8,17 +8,13 @@ from typing import Any
 
 import yaml
 
-from gitops_lab.adapters.engines import install as installer
 from gitops_lab.adapters.engines.base import (
-    Engine, EngineStatus, EnvironmentTarget, InstallReport, Progress, RepoAccess,
+    Engine, EngineStatus, EnvironmentTarget, Progress, RepoAccess,
 )
-from gitops_lab.adapters.engines.release import fetch_release
 from gitops_lab.errors import EngineError, WaitTimeout
 from gitops_lab.kube.deadline import Deadline
 from gitops_lab.kube.wait import Verdict, wait_for
-from gitops_lab.reporter import Reporter
 from gitops_lab.resources import manifests_dir
-from gitops_lab.versions import engine_install_url, pinned
 
 SOURCE_API = "source.toolkit.fluxcd.io/v1"
 KUSTOMIZE_API = "kustomize.toolkit.fluxcd.io/v1"
@@ -32,23 +28,12 @@ def object_name(env: str) -> str:
 
 class Flux(Engine):
     name = "flux"
+    display_name = "Flux"
     namespace = "flux-system"
+    crds = CRDS
+    install_hint = "install Flux first (`flux install`)"
 
     # -- install ---------------------------------------------------------------
-    def install(self, mode: str, reporter: Reporter, deadline: Deadline, source_url: str | None = None) -> InstallReport:
-        spec = pinned()["flux"]
-        if mode == "external":
-            return self._check_external(reporter)
-        with reporter.step(f"Fetching Flux {spec['version']} release manifests") as step:
-            cached = fetch_release("flux", spec["version"], source_url or engine_install_url("flux"),
-                                   None if source_url else spec.get("install_sha256"))
-            step.done(f"{cached.source}, sha256 {cached.sha256[:12]}")
-        objects = self.prepare_manifests(cached.path.read_text(encoding="utf-8"))
-        installer.apply_in_order(self.applier, objects, reporter, deadline)
-        controllers = [o["metadata"]["name"] for o in objects if o["kind"] == "Deployment"]
-        installer.wait_deployments_available(self.applier, self.namespace, controllers, reporter, deadline)
-        return InstallReport("flux", "managed", spec["version"], True,
-                             [f"{len(objects)} objects applied", f"controllers: {', '.join(controllers)}"])
 
     def prepare_manifests(self, text: str) -> list[dict[str, Any]]:
         """Keep only the source and kustomize controllers and what they need."""
@@ -67,26 +52,6 @@ class Flux(Engine):
         # Services and ServiceAccounts named after a dropped controller go too.
         return [o for o in result if not (o["kind"] in ("Service", "ServiceAccount")
                                           and o["metadata"]["name"] in dropped_controllers)]
-
-    def _check_external(self, reporter: Reporter) -> InstallReport:
-        with reporter.step("Checking the Flux that is already installed") as step:
-            details = []
-            for crd in CRDS:
-                found = self.applier.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", crd)
-                ok, seen = installer.crd_verdict(found)
-                if not ok:
-                    raise EngineError(f"Flux is not installed: CRD {crd} {seen}",
-                                      fix="install Flux first (`flux install`), or use --engine-install managed")
-                details.append(f"CRD {crd} Established")
-            if self.applier.get("v1", "Namespace", self.namespace) is None:
-                raise EngineError(f"Flux's namespace {self.namespace!r} does not exist",
-                                  fix="install Flux into flux-system, or use --engine-install managed")
-            deployments = self.kube.apps().list_namespaced_deployment(self.namespace).items
-            images = sorted({c.image for d in deployments for c in d.spec.template.spec.containers})
-            details.append(f"{len(deployments)} Deployments in {self.namespace}" +
-                           (f" ({', '.join(images)})" if images else " (controllers run outside the cluster)"))
-            step.done("; ".join(details))
-        return InstallReport("flux", "external", None, False, details)
 
     # -- register --------------------------------------------------------------
     def register(self, targets: list[EnvironmentTarget], repo: RepoAccess) -> list[str]:

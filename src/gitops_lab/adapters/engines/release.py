@@ -16,15 +16,13 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from gitops_lab.cache import cache_root
 from gitops_lab.errors import EngineError
 
 
-def cache_root() -> Path:
-    explicit = os.environ.get("GITOPS_LAB_CACHE_DIR")
-    if explicit:
-        return Path(explicit).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "gitops-lab"
+def cached_manifest_path(engine: str, version: str) -> Path:
+    """Where the release manifest of ``engine`` ``version`` is kept once downloaded."""
+    return cache_root() / "manifests" / engine / version / "install.yaml"
 
 
 @dataclass
@@ -41,8 +39,8 @@ def _digest(data: bytes) -> str:
 def fetch_release(engine: str, version: str, url: str, pinned_sha256: str | None = None,
                   timeout: float = 60) -> CachedManifest:
     """The release manifest at ``url``, from the cache when it is intact."""
-    folder = cache_root() / "manifests" / engine / version
-    target, record = folder / "install.yaml", folder / "install.yaml.json"
+    target = cached_manifest_path(engine, version)
+    folder, record = target.parent, target.with_name("install.yaml.json")
     if target.is_file() and record.is_file():
         data = target.read_bytes()
         recorded = json.loads(record.read_text(encoding="utf-8"))

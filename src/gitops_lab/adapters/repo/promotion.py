@@ -112,7 +112,7 @@ def rollback(
     if last.version != current or not last.previous:
         raise RepoStateError(
             f"{env} runs {current}, not {last.version} as its last promotion ({last.commit[:7]}) set",
-            fix=f"name the version to go back to with --to",
+            fix="name the version to go back to with --to",
         )
     reverted_run = git.run("revert", "--no-commit", last.commit, check=False)
     if reverted_run.returncode != 0 or layout.model_version(env) != last.previous:

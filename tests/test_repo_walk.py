@@ -75,6 +75,8 @@ def test_init_again_changes_nothing_and_a_new_path_clones(lab, cli, tmp_path):
 
 def test_scripted_walk_git_log_overlays_and_history_agree(lab, cli):
     wc, remote = lab
+    # prod's approval gate needs a recorded approval of v2 before the walk reaches prod.
+    assert cli("approve", "--env", "prod", "--version", "v2", "--by", "alice").exit_code == 0
     steps = [
         (["promote", "--from", "dev", "--to", "staging", "--version", "v2"], "promoted v2 from dev to staging (was v1)"),
         (["promote", "--from", "staging", "--to", "prod"], "promoted v2 from staging to prod (was v1)"),
@@ -93,6 +95,7 @@ def test_scripted_walk_git_log_overlays_and_history_agree(lab, cli):
         "Roll back prod to v1",
         "Promote v2 to prod",
         "Promote v2 to staging",
+        "Approve v2 for prod",
         "Seed the lab environments",
     ]
     assert [remote_version(remote, env) for env in ("dev", "staging", "prod")] == ["v2", "v2", "v1"]
@@ -103,6 +106,7 @@ def test_scripted_walk_git_log_overlays_and_history_agree(lab, cli):
     assert [(e["action"], e["previous"], e["version"]) for e in prod] == [
         ("rollback", "v2", "v1"),
         ("promote", "v1", "v2"),
+        ("approve", None, "v2"),
         ("seed", None, "v1"),
     ]
     assert prod[0]["reverts"] == prod[1]["commit"] == heads[2]
@@ -119,7 +123,7 @@ def test_scripted_walk_git_log_overlays_and_history_agree(lab, cli):
 
     table = cli("history", "--env", "prod").stdout.splitlines()
     assert table[0].split() == ["COMMIT", "DATE", "ACTION", "VERSION", "SUBJECT"]
-    assert [row.split()[3] for row in table[1:]] == ["rollback", "promote", "seed"]
+    assert [row.split()[3] for row in table[1:]] == ["rollback", "promote", "approve", "seed"]
 
 
 def test_promote_commit_carries_trailers(lab, cli):
@@ -132,13 +136,16 @@ def test_promote_commit_carries_trailers(lab, cli):
         "Promoted-From: dev",
         "Model-Version: v2",
         "Previous-Version: v1",
+        "Gate-Data-Quality: pass (269 rows, 3.8% dropped, max drift 0.10 sd, PSI 0.01)",
+        "Gate-Model-Eval: pass (accuracy 0.8276 >= 0.65)",
+        "Gate-Policy: pass (5 objects, no violations)",
     ]
 
 
 def test_rollback_to_a_named_earlier_version(lab, cli):
     wc, remote = lab
     cli("promote", "--to", "staging", "--version", "v2")
-    cli("promote", "--to", "staging", "--version", "v3")
+    cli("promote", "--to", "staging", "--version", "v3", "--skip-gate", "data-quality", "--skip-gate", "model-eval")
     result = cli("rollback", "--env", "staging", "--to", "v1", "--output", "json")
     assert result.exit_code == 0
     assert json.loads(result.stdout)["version"] == "v1"
@@ -153,7 +160,8 @@ def test_rollback_to_a_named_earlier_version(lab, cli):
 def test_second_rollback_reverts_the_promotion_before(lab, cli):
     wc, remote = lab
     cli("promote", "--to", "staging", "--version", "v2")
-    cli("promote", "--to", "staging", "--version", "v3")
+    # v3 fails its gates; skipping them (recorded in the commit) puts it in staging to roll back.
+    cli("promote", "--to", "staging", "--version", "v3", "--skip-gate", "data-quality", "--skip-gate", "model-eval")
     assert cli("rollback", "--env", "staging").exit_code == 0
     assert remote_version(remote, "staging") == "v2"
     assert cli("rollback", "--env", "staging").exit_code == 0
@@ -231,7 +239,7 @@ def test_catches_up_with_a_remote_that_moved(lab, cli, tmp_path):
     RepoLayout(other).set_model_version("dev", "v3")
     git(other, "commit", "--quiet", "-am", "Try v3 in dev")
     git(other, "push", "--quiet", "origin", "main")
-    result = cli("promote", "--from", "dev", "--to", "staging")
+    result = cli("promote", "--from", "dev", "--to", "staging", "--skip-gate", "data-quality", "--skip-gate", "model-eval")
     assert result.exit_code == 0, result.output
     # The working copy fetched first, so it promoted what dev runs now.
     assert "promoted v3 from dev to staging" in result.stdout

@@ -60,3 +60,16 @@ class WaitTimeout(GitOpsLabError):
 
 class PreflightError(GitOpsLabError):
     """Something on this machine would stop `up` (Docker missing, ports taken)."""
+
+
+class GateFailed(GitOpsLabError):
+    """A validation gate refused a promotion; the repository was left unchanged.
+
+    ``results`` holds every gate's verdict (``gitops_lab.gates.GateResult``).
+    """
+
+    exit_code = 4
+
+    def __init__(self, message: str, fix: str | None = None, results: list | None = None):
+        super().__init__(message, fix)
+        self.results = list(results or [])

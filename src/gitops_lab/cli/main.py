@@ -34,9 +34,9 @@ def main(ctx: click.Context, verbose: bool, name: str) -> None:
 
 
 def _register() -> None:
-    from gitops_lab.cli import doctor, history, images, promote, repo, rollback, status, up
+    from gitops_lab.cli import approve, doctor, gate, history, images, promote, repo, rollback, status, up
 
-    for module in (up, status, repo, promote, rollback, history, doctor, images):
+    for module in (up, status, repo, promote, rollback, history, gate, approve, doctor, images):
         main.add_command(module.command)
 
 

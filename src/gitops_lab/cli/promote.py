@@ -20,6 +20,9 @@ def previous_environment(env: str) -> str | None:
 @click.option("--from", "src", type=click.Choice(ENVIRONMENTS), help="Environment to take the version from. Default: the one before --to.")
 @click.option("--to", "dst", type=click.Choice(ENVIRONMENTS), required=True, help="Environment to promote to (dev, staging, prod).")
 @click.option("--version", metavar="VERSION", help="Promote this model version instead of --from's.")
+@click.option("--skip-gate", "skip_gates", multiple=True, metavar="GATE",
+              help="Do not run this required gate (repeatable). Only gates listed as skippable in gates.yaml; "
+                   "recorded in the commit as `Gate-<Name>: skipped by <you>`.")
 @click.option("--wait/--no-wait", default=True, show_default=True,
               help="Wait until the engine applied the change and the Deployment rolled out.")
 @timeout_option
@@ -28,13 +31,22 @@ def previous_environment(env: str) -> str | None:
 @repo_option
 @output_option
 @pass_app
-def command(app: Application, src: str | None, dst: str, version: str | None, wait: bool, timeout: float,
+def command(app: Application, src: str | None, dst: str, version: str | None, skip_gates: tuple[str, ...],
+            wait: bool, timeout: float,
             kubeconfig: str | None, context: str | None, repo: str | None, output: str) -> None:
     """Promote a model version to an environment, as one pushed commit.
 
+    First the validation gates that gates.yaml (in the lab repository) requires
+    for the destination run: by default data-quality, model-eval and policy for
+    staging, plus approval for prod (record one with `gitops-lab approve`). If
+    any gate fails, nothing changes and the command exits with code 4, naming
+    the failing gates; `gitops-lab gate run` shows their details.
+
     The commit changes one line, the environment's model version, and carries
-    trailers (Promoted-From, Model-Version, Previous-Version) that `history`
-    reads back. Promoting the version an environment already runs does nothing.
+    trailers (Promoted-From, Model-Version, Previous-Version, and one
+    Gate-<Name> verdict per gate) that `history` reads back. Promoting the
+    version an environment already runs does nothing. Rollback runs no gates:
+    rolling back must always be possible.
 
     Then, when `up` set up an engine, it asks the engine to reconcile and waits
     until the engine applied the commit and reports it healthy, and the
@@ -44,8 +56,9 @@ def command(app: Application, src: str | None, dst: str, version: str | None, wa
     \b
     Examples:
       gitops-lab promote --from dev --to staging
-      gitops-lab promote --to prod                 # from staging
+      gitops-lab approve --env prod --version v2 && gitops-lab promote --to prod
       gitops-lab promote --from dev --to staging --version v2
+      gitops-lab promote --to staging --skip-gate policy   # recorded in the commit
     """
     from gitops_lab.cli.waiting import after_push_wait
     from gitops_lab.workflows.promotion import run_promotion
@@ -54,5 +67,6 @@ def command(app: Application, src: str | None, dst: str, version: str | None, wa
     path = app.repo_path(repo)
     result = run_promotion(app.reporter(output), path, source, dst, version,
         after_push=after_push_wait(app, path, wait, timeout, kubeconfig, context),
+        skip_gates=skip_gates,
     )
     app.emit(output, result.to_dict(), result.message)

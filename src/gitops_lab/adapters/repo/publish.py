@@ -68,9 +68,11 @@ def backup_ref(git: Git, reason: str) -> str:
     return ref
 
 
-def commit(git: Git, paths: list[str], message: str) -> str:
-    git.run("add", "--", *paths)
-    git.run("commit", "--quiet", "--file", "-", input=message)
+def commit(git: Git, paths: list[str], message: str, allow_empty: bool = False) -> str:
+    """Commit ``paths``; with ``allow_empty`` (and no paths) a commit that records only its message."""
+    if paths:
+        git.run("add", "--", *paths)
+    git.run("commit", "--quiet", *(["--allow-empty"] if allow_empty else []), "--file", "-", input=message)
     return git.head()
 
 

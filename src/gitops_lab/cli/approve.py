@@ -1,0 +1,41 @@
+"""`gitops-lab approve`: record an approval to promote one version to one environment."""
+
+from __future__ import annotations
+
+import click
+
+from gitops_lab.adapters.repo.layout import ENVIRONMENTS
+from gitops_lab.cli.app import Application, output_option, pass_app, repo_option
+
+
+@click.command("approve")
+@click.option("--env", required=True, type=click.Choice(ENVIRONMENTS), help="Environment the approval is for.")
+@click.option("--version", required=True, metavar="VERSION", help="The exact model version approved.")
+@click.option("--by", metavar="NAME", help="Who approves. Default: git's user.name in the working copy.")
+@click.option("--note", metavar="TEXT", help="Why: goes into the approval commit's message body.")
+@repo_option
+@output_option
+@pass_app
+def command(app: Application, env: str, version: str, by: str | None, note: str | None,
+            repo: str | None, output: str) -> None:
+    """Approve promoting a model version to an environment, as one pushed commit.
+
+    The commit changes no file; its trailers (Gitops-Lab-Action: approve,
+    Environment, Model-Version, Approved-By) are the record the approval gate
+    looks for. An approval counts until the environment's next promotion or
+    rollback: one approval lets one promotion through. Approving again what is
+    already approved by the same person does nothing.
+
+    \b
+    Examples:
+      gitops-lab approve --env prod --version v2
+      gitops-lab approve --env prod --version v2 --by alice --note "A/B test looked good"
+    """
+    from gitops_lab.gates import record_approval
+
+    reporter = app.reporter(output)
+    result = record_approval(
+        app.repo_path(repo), env, version, by, note,
+        on_retry=lambda attempt, why: reporter.warn(f"push attempt {attempt} rejected: {why}"),
+    )
+    app.emit(output, result.to_dict(), result.message)

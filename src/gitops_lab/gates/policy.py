@@ -1,0 +1,163 @@
+"""The policy gate: render the destination with the candidate, check every object.
+
+The destination overlay is rendered exactly as the engine would render it, with
+kustomize (``kustomize build``, else ``kubectl kustomize``), in a temporary copy
+of the working copy in which the candidate version is already set. The working
+copy itself is never touched.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+from gitops_lab.adapters.repo.layout import RepoLayout
+from gitops_lab.errors import PreflightError
+from gitops_lab.gates.result import GateContext, GateResult
+
+NAME = "policy"
+KUSTOMIZE_VAR = "GITOPS_LAB_KUSTOMIZE"
+RENDER_TIMEOUT = 120
+_DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
+_POD_TEMPLATE_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "ReplicationController")
+
+
+def kustomize_command() -> list[str]:
+    """The command that renders a kustomization: $GITOPS_LAB_KUSTOMIZE, kustomize, or kubectl."""
+    explicit = os.environ.get(KUSTOMIZE_VAR)
+    if explicit:
+        found = shutil.which(explicit)
+        if not found:
+            raise PreflightError(f"${KUSTOMIZE_VAR} names {explicit!r}, which is not an executable",
+                                 fix=f"point ${KUSTOMIZE_VAR} at a kustomize binary, or unset it")
+        return [found, "kustomize"] if Path(found).name.startswith("kubectl") else [found, "build"]
+    if shutil.which("kustomize"):
+        return [shutil.which("kustomize"), "build"]
+    if shutil.which("kubectl"):
+        return [shutil.which("kubectl"), "kustomize"]
+    raise PreflightError(
+        "the policy gate renders overlays with kustomize, but neither `kustomize` nor `kubectl` is installed",
+        fix="install kubectl (https://kubernetes.io/docs/tasks/tools/) or kustomize "
+            "(https://kubectl.docs.kubernetes.io/installation/kustomize/), or set $GITOPS_LAB_KUSTOMIZE",
+    )
+
+
+def render(root: Path, env: str, version: str) -> list[dict[str, Any]]:
+    """The objects ``env`` would deploy with ``version``, rendered in a temporary copy.
+
+    Raises RenderError with kustomize's own message when the overlay does not build.
+    """
+    import yaml
+
+    command = kustomize_command()
+    with tempfile.TemporaryDirectory(prefix="gitops-lab-policy-") as tmp:
+        copy = Path(tmp) / "repo"
+        shutil.copytree(root, copy, ignore=shutil.ignore_patterns(".git"), symlinks=True)
+        RepoLayout(copy).set_model_version(env, version)
+        try:
+            proc = subprocess.run([*command, str(copy / "overlays" / env)], capture_output=True, text=True,
+                                  timeout=RENDER_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            raise RenderError(f"`{Path(command[0]).name} {command[1]}` did not finish in {RENDER_TIMEOUT}s") from None
+        if proc.returncode != 0:
+            message = " ".join((proc.stderr or proc.stdout).replace(str(copy) + "/", "").split())
+            raise RenderError(message or f"exit code {proc.returncode}")
+    try:
+        return [doc for doc in yaml.safe_load_all(proc.stdout) if isinstance(doc, dict)]
+    except yaml.YAMLError as error:
+        raise RenderError(f"kustomize printed invalid YAML: {error}") from None
+
+
+class RenderError(Exception):
+    """The overlay does not render; carries kustomize's message."""
+
+
+def check(ctx: GateContext) -> GateResult:
+    try:
+        objects = render(ctx.root, ctx.dst, ctx.version)
+    except RenderError as error:
+        message = f"overlays/{ctx.dst} does not render with {ctx.version}: {error}"
+        return GateResult(NAME, False, message, [f"fail: {message}"])
+    violations = list(check_objects(objects, ctx.settings))
+    if violations:
+        shown = "; ".join(violations[:3]) + (f" and {len(violations) - 3} more" if len(violations) > 3 else "")
+        return GateResult(NAME, False, f"{len(violations)} violation{'s' if len(violations) != 1 else ''}: {shown}",
+                          [f"fail: {v}" for v in violations])
+    checks = ", ".join(ctx.settings.get("checks") or []) or "none"
+    return GateResult(NAME, True, f"{len(objects)} objects, no violations",
+                      [f"pass: {len(objects)} rendered objects of overlays/{ctx.dst} checked ({checks})"])
+
+
+def check_objects(objects: list[dict[str, Any]], settings: dict[str, Any]) -> Iterator[str]:
+    """Every violation of the enabled checks, as ``Kind/name [container c]: problem``."""
+    enabled = set(settings.get("checks") or [])
+    secret_words = [w.upper() for w in settings.get("secret_env_names") or []]
+    required = list(settings.get("required_resources") or [])
+    for obj in objects:
+        kind = obj.get("kind", "?")
+        where = f"{kind}/{(obj.get('metadata') or {}).get('name', '?')}"
+        if kind == "Secret" and "plaintext-secrets" in enabled:
+            keys = sorted({*(obj.get("data") or {}), *(obj.get("stringData") or {})})
+            if keys:
+                yield f"{where}: Secret with data in Git ({', '.join(keys)}); use a sealed or external secret"
+        pod = pod_spec(obj)
+        if pod is None:
+            continue
+        if "host-access" in enabled:
+            for field in ("hostNetwork", "hostPID", "hostIPC"):
+                if pod.get(field) is True:
+                    yield f"{where}: {field}: true"
+            for volume in pod.get("volumes") or []:
+                if "hostPath" in volume:
+                    yield f"{where}: volume {volume.get('name', '?')} is a hostPath ({volume['hostPath'].get('path', '?')})"
+        for group in ("initContainers", "containers", "ephemeralContainers"):
+            for container in pod.get(group) or []:
+                yield from _check_container(f"{where} container {container.get('name', '?')}", container,
+                                            enabled, required, secret_words)
+
+
+def pod_spec(obj: dict[str, Any]) -> dict[str, Any] | None:
+    spec = obj.get("spec") or {}
+    kind = obj.get("kind")
+    if kind == "Pod":
+        return spec
+    if kind in _POD_TEMPLATE_KINDS:
+        return ((spec.get("template") or {}).get("spec")) or {}
+    if kind == "CronJob":
+        return (((spec.get("jobTemplate") or {}).get("spec") or {}).get("template") or {}).get("spec") or {}
+    return None
+
+
+def _check_container(where: str, container: dict[str, Any], enabled: set[str], required: list[str],
+                     secret_words: list[str]) -> Iterator[str]:
+    security = container.get("securityContext") or {}
+    if "privileged" in enabled:
+        if security.get("privileged") is True:
+            yield f"{where}: privileged: true"
+        if security.get("allowPrivilegeEscalation") is True:
+            yield f"{where}: allowPrivilegeEscalation: true"
+    if "image-digest" in enabled:
+        image = str(container.get("image") or "")
+        if not _DIGEST.search(image):
+            yield f"{where}: image {image or '(none)'} is not pinned by @sha256 digest"
+    if "resources" in enabled:
+        resources = container.get("resources") or {}
+        missing = [item for item in required
+                   if (resources.get(item.split(".", 1)[0]) or {}).get(item.split(".", 1)[1]) in (None, "")]
+        if missing:
+            yield f"{where}: resources not set: {', '.join(missing)}"
+    if "plaintext-secrets" in enabled:
+        for env in container.get("env") or []:
+            name = str(env.get("name", ""))
+            if env.get("value") not in (None, "") and any(_names_secret(name, word) for word in secret_words):
+                yield f"{where}: env {name} has a literal value; use valueFrom.secretKeyRef"
+
+
+def _names_secret(name: str, word: str) -> bool:
+    """DB_PASSWORD and OPENAI_API_KEY look like secrets; TOKENIZER_PATH does not."""
+    return re.search(rf"(^|[_.-]){re.escape(word)}($|[_.-])", name.upper()) is not None

@@ -1,0 +1,52 @@
+"""What a gate returns, and what it is given."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class GateResult:
+    """One gate's verdict on one candidate version for one destination.
+
+    ``summary`` is one short line (it goes into the promotion commit's trailer);
+    ``details`` lists every check the gate made, each starting with ``pass:``,
+    ``warn:`` or ``fail:``.
+    """
+
+    name: str
+    passed: bool
+    summary: str
+    details: list[str] = field(default_factory=list)
+    skipped: bool = False
+
+    @property
+    def verdict(self) -> str:
+        if self.skipped:
+            return "skipped"
+        return "pass" if self.passed else "fail"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "verdict": self.verdict}
+
+
+@dataclass
+class GateContext:
+    """Everything a gate may look at: the working copy and the promotion asked for."""
+
+    root: Path
+    src: str
+    dst: str
+    version: str
+    current: str  # the version ``dst`` runs now
+    settings: dict[str, Any]  # this gate's section of gates.yaml
+
+
+def check_line(ok: bool, text: str) -> str:
+    return f"{'pass' if ok else 'fail'}: {text}"
+
+
+def failures(details: list[str]) -> list[str]:
+    return [line.removeprefix("fail: ") for line in details if line.startswith("fail: ")]

@@ -115,6 +115,8 @@ def test_up_promote_rollback_status(lab):
     promoted = cli("promote", "--from", "dev", "--to", "staging", "--timeout", "120")
     assert promoted.exit_code == 0, promoted.output
     assert running(apps, "staging") == ("v2", 1, 1)
+    approved = cli("approve", "--env", "prod", "--version", "v2", "--by", "ci")
+    assert approved.exit_code == 0, approved.output
     promoted = cli("promote", "--to", "prod", "--timeout", "120")
     assert promoted.exit_code == 0, promoted.output
     assert running(apps, "prod") == ("v2", 2, 2)
@@ -137,7 +139,9 @@ def test_up_promote_rollback_status(lab):
     for node in nodes:
         core.patch_node(node, {"spec": {"unschedulable": True}})
     try:
-        stuck = cli("promote", "--to", "staging", "--version", "v3", "--timeout", "20")
+        # v3 would be stopped by the gates; skip them (recorded) to reach the rollout.
+        stuck = cli("promote", "--to", "staging", "--version", "v3", "--skip-gate", "data-quality",
+                    "--skip-gate", "model-eval", "--timeout", "20")
     finally:
         for node in nodes:
             core.patch_node(node, {"spec": {"unschedulable": False}})

@@ -33,6 +33,24 @@ class Application:
     def state(self) -> EnvironmentState | None:
         return load_state_or_none(self.name)
 
+    def use_saved_git_credentials(self) -> None:
+        """On kind, the CLI's git pushes use the learner's credentials saved by `up`.
+
+        They go to git through an extra header (see adapters/repo/git.py), never
+        into a URL or .git/config. Credentials already in the environment win.
+        """
+        from gitops_lab.adapters.repo.git import PASSWORD_VAR, USERNAME_VAR
+        from gitops_lab.state import environment_dir
+
+        if os.environ.get(USERNAME_VAR) or os.environ.get(PASSWORD_VAR):
+            return
+        path = environment_dir(self.name) / "gitserver-credentials.json"
+        try:
+            writer = json.loads(path.read_text(encoding="utf-8"))["writer"]
+        except (OSError, ValueError, KeyError):
+            return
+        os.environ[USERNAME_VAR], os.environ[PASSWORD_VAR] = writer["username"], writer["password"]
+
     def repo_path(self, explicit: str | None) -> Path:
         """The working copy: --repo, else $GITOPS_LAB_REPO, else the saved state, else cwd."""
         chosen = explicit or os.environ.get("GITOPS_LAB_REPO")

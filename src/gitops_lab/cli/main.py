@@ -31,12 +31,16 @@ def main(ctx: click.Context, verbose: bool, name: str) -> None:
       gitops-lab history --env prod --output json
     """
     ctx.obj = Application(verbose=verbose, name=name)
+    ctx.obj.use_saved_git_credentials()
 
 
 def _register() -> None:
-    from gitops_lab.cli import approve, doctor, gate, history, images, promote, repo, rollback, status, up
+    from gitops_lab.cli import (
+        approve, credentials, doctor, down, gate, history, images, lab, promote, repo, rollback, status, sync, up,
+    )
 
-    for module in (up, status, repo, promote, rollback, history, gate, approve, doctor, images):
+    for module in (up, down, status, repo, promote, rollback, history, gate, approve, doctor, images, credentials,
+                   sync, lab):
         main.add_command(module.command)
 
 

@@ -19,16 +19,24 @@ from gitops_lab.cli.app import Application, context_option, kubeconfig_option, o
                    "Credentials: $GITOPS_LAB_GIT_USERNAME and $GITOPS_LAB_GIT_PASSWORD.")
 @click.option("--engine-git-url", metavar="URL", help="The same repository as the engine reaches it, if the URL differs.")
 @click.option("--repo", "repo", metavar="PATH", help="Where to keep the working copy. Default: in the state folder.")
-@click.option("--timeout", type=click.FloatRange(min=1), default=600, show_default=True, metavar="SECONDS",
+@click.option("--timeout", type=click.FloatRange(min=1), default=900, show_default=True, metavar="SECONDS",
               help="One deadline for the whole command.")
 @click.option("--engine-manifest-url", metavar="URL", hidden=True,
               help="Download the managed engine's manifest from here instead (a mirror).")
+@click.option("--recreate", is_flag=True, help="kind: delete the existing cluster and create it again.")
+@click.option("--retain", is_flag=True, help="kind: keep a cluster whose creation failed, for debugging.")
+@click.option("--preload", is_flag=True,
+              help="kind: pull every image once with Docker and load it into the node (offline classrooms).")
+@click.option("--merge-kubeconfig", is_flag=True, help="kind: also add the cluster to ~/.kube/config.")
+@click.option("--registry-mirror", "registry_mirrors", multiple=True, metavar="REGISTRY=URL",
+              help="kind: pull REGISTRY's images through URL, e.g. docker.io=http://host.docker.internal:5000.")
 @kubeconfig_option
 @context_option
 @output_option
 @pass_app
 def command(app: Application, provider: str, engine: str, engine_install: str, git_url: str | None,
             engine_git_url: str | None, repo: str | None, timeout: float, engine_manifest_url: str | None,
+            recreate: bool, retain: bool, preload: bool, merge_kubeconfig: bool, registry_mirrors: tuple[str, ...],
             kubeconfig: str | None, context: str | None, output: str) -> None:
     """Set up the lab: cluster, engine, Git repository, and dev, staging and prod synced.
 
@@ -39,16 +47,25 @@ def command(app: Application, provider: str, engine: str, engine_install: str, g
     \b
     Examples:
       gitops-lab up                                   # kind + Argo CD on this laptop
-      gitops-lab up --engine flux
+      gitops-lab up --engine flux --preload          # pull images once, then work offline
       gitops-lab up --provider existing --context my-cluster \\
           --engine flux --engine-install external --git-url https://git.example.com/lab.git
     """
+    from gitops_lab.errors import UsageError
     from gitops_lab.workflows.up import UpOptions, up
 
+    mirrors = {}
+    for item in registry_mirrors:
+        registry, sep, url = item.partition("=")
+        if not sep or not registry or not url:
+            raise UsageError(f"--registry-mirror {item!r} is not REGISTRY=URL",
+                             fix="write it like docker.io=http://host.docker.internal:5000")
+        mirrors[registry] = url
     options = UpOptions(
         provider=provider, engine=engine, engine_install=engine_install, git_url=git_url,
         engine_git_url=engine_git_url, kubeconfig=kubeconfig, context=context, repo_path=repo,
-        timeout=timeout, install_source_url=engine_manifest_url,
+        timeout=timeout, install_source_url=engine_manifest_url, recreate=recreate, retain=retain,
+        preload=preload, merge_kubeconfig=merge_kubeconfig, registry_mirrors=mirrors,
     )
     result = up(options, app.reporter(output), app.name, app.state())
     lines = []
@@ -58,7 +75,7 @@ def command(app: Application, provider: str, engine: str, engine_install: str, g
         lines.append(f"The lab environment {result.name!r} was already up; nothing changed.")
     lines += [
         f"  Cluster:       {result.kube_host}",
-        f"  Engine:        {result.engine}",
+        f"  Engine:        {result.engine}" + (f" (UI: {result.engine_ui})" if result.engine_ui else ""),
         f"  Clone URL:     {result.clone_url}",
         f"  Working copy:  {result.repo_path}",
         "  Environments:  " + ", ".join(f"{env} runs {v}" for env, v in result.versions.items()),

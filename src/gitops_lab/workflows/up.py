@@ -1,6 +1,8 @@
-"""`up`: cluster, engine, repository, registration, then wait for all three environments.
+"""`up`: cluster, engine, Git server, repository, registration, then wait for
+all three environments to be synced and healthy.
 
-Every step can run again: a second `up` finds everything in place, changes
+Every step checks what is already there first, so `up` can run again at any
+time, including after Ctrl-C: a second run finds everything in place, changes
 nothing, and says so.
 """
 
@@ -11,22 +13,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gitops_lab.adapters.engines import engine_for
-from gitops_lab.adapters.engines.base import EngineStatus, RepoAccess
+from gitops_lab.adapters.engines.base import Engine, EngineStatus, RepoAccess
 from gitops_lab.adapters.repo import init_working_copy
 from gitops_lab.adapters.repo.git import PASSWORD_VAR, USERNAME_VAR, Git
-from gitops_lab.adapters.repo.layout import ENVIRONMENTS, RepoLayout
+from gitops_lab.adapters.repo.layout import RepoLayout
 from gitops_lab.errors import UsageError
-from gitops_lab.kube.client import check_reachable, connect
+from gitops_lab.kube.client import Kube, check_reachable, connect
 from gitops_lab.kube.deadline import Deadline
 from gitops_lab.reporter import Reporter
 from gitops_lab.state import EnvironmentState, environment_dir
 from gitops_lab.workflows.environment import targets_for
 from gitops_lab.workflows.rollout import Expectation, wait_until_served
 
+PROVIDERS = ("kind", "existing")
+
 
 @dataclass
 class UpOptions:
-    provider: str = "existing"
+    provider: str = "kind"
     engine: str = "argocd"
     engine_install: str = "managed"
     git_url: str | None = None
@@ -35,9 +39,15 @@ class UpOptions:
     kubeconfig: str | None = None
     context: str | None = None
     repo_path: str | None = None
-    timeout: float = 600
-    # Where managed mode downloads the release manifest from (tests, mirrors).
+    timeout: float = 900
+    # Where managed mode downloads the release manifest from (a mirror).
     install_source_url: str | None = None
+    # kind only
+    recreate: bool = False
+    retain: bool = False
+    preload: bool = False
+    merge_kubeconfig: bool = False
+    registry_mirrors: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -47,67 +57,98 @@ class UpResult:
     repo_path: str = ""
     clone_url: str = ""
     engine: str = ""
+    engine_ui: str | None = None
     kube_host: str = ""
+    kubeconfig: str | None = None
     environments: list[EngineStatus] = field(default_factory=list)
     versions: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return {
             "name": self.name, "changed": self.changed, "repo_path": self.repo_path, "clone_url": self.clone_url,
-            "engine": self.engine, "kube_host": self.kube_host, "versions": self.versions,
+            "engine": self.engine, "engine_ui": self.engine_ui, "kube_host": self.kube_host,
+            "kubeconfig": self.kubeconfig, "versions": self.versions,
             "environments": [e.to_dict() for e in self.environments],
         }
 
 
+def check_options(options: UpOptions) -> None:
+    """Refuse bad combinations before anything is created."""
+    if options.provider == "existing":
+        if not options.git_url:
+            raise UsageError("--git-url is required with --provider existing",
+                             fix="pass the URL of an empty Git repository the cluster can reach, "
+                                 "e.g. --git-url https://git.example.com/lab.git")
+        for url in filter(None, (options.git_url, options.engine_git_url)):
+            if url.startswith(("file://", "git://")) or "://" not in url:
+                raise UsageError(f"engines cannot fetch from {url!r}",
+                                 fix="use an http(s) or ssh URL (Flux accepts nothing else)")
+    elif options.git_url or options.engine_git_url:
+        raise UsageError("--git-url is for --provider existing; on kind, gitops-lab runs its own Git server",
+                         fix="drop --git-url, or add --provider existing")
+    if options.provider == "kind" and options.engine_install != "managed":
+        raise UsageError("a new kind cluster has no engine yet, so --engine-install external cannot work there",
+                         fix="drop --engine-install, or use --provider existing")
+
+
 def up(options: UpOptions, reporter: Reporter, name: str, previous: EnvironmentState | None = None) -> UpResult:
-    if options.provider != "existing":
-        raise UsageError(
-            f"provider {options.provider!r} is not available in this build",
-            fix="use --provider existing with --kubeconfig/--context and --git-url",
-        )
-    if not options.git_url:
-        raise UsageError("--git-url is required with --provider existing",
-                         fix="pass the URL of an empty Git repository the cluster can reach, e.g. --git-url https://git.example.com/lab.git")
-    if options.git_url.startswith(("file://", "git://")) or "://" not in options.git_url:
-        raise UsageError(f"engines cannot fetch from {options.git_url!r}",
-                         fix="use an http(s) or ssh URL (Flux accepts nothing else)")
+    check_options(options)
     deadline = Deadline(options.timeout)
     result = UpResult(name=name, engine=options.engine)
+    kubeconfig, context = options.kubeconfig, options.context
+    engine = engine_for(options.engine)
+
+    if options.provider == "kind":
+        kubeconfig, context, created = _kind_cluster(options, reporter, name, engine)
+        if created:
+            result.changed.append("kind cluster created")
 
     with reporter.step("Connecting to the cluster") as step:
-        kube = connect(options.kubeconfig, options.context)
+        kube = connect(kubeconfig, context)
         version = check_reachable(kube)
         step.done(f"{kube.host}, Kubernetes {version}")
-        result.kube_host = kube.host
-
+    result.kube_host, result.kubeconfig = kube.host, kube.kubeconfig
     engine = engine_for(options.engine, kube)
-    with reporter.step(f"{'Installing' if options.engine_install == 'managed' else 'Checking'} {options.engine}"):
+
+    with reporter.step(f"{'Installing' if options.engine_install == 'managed' else 'Checking'} {engine.display_name}"):
+        if options.provider == "kind":
+            from gitops_lab.adapters.cluster.base import LabPorts
+
+            engine.ui_node_port = LabPorts().ui_node
         report = engine.install(options.engine_install, reporter, deadline, options.install_source_url)
     if report.changed:
-        result.changed.append(f"engine {options.engine} installed")
+        result.changed.append(f"{engine.display_name} {report.mode} install applied")
+    if options.provider == "kind" and options.engine == "argocd":
+        from gitops_lab.adapters.cluster.base import LabPorts
+
+        result.engine_ui = f"http://localhost:{LabPorts().ui_host}"
+
+    git_url, engine_git_url, access_user, access_password = (
+        options.git_url, options.engine_git_url, os.environ.get(USERNAME_VAR), os.environ.get(PASSWORD_VAR))
+    if options.provider == "kind":
+        git_url, engine_git_url, access_user, access_password = _git_server(kube, name, reporter, deadline, result)
 
     repo_path = Path(options.repo_path or (previous.repo_path if previous and previous.repo_path else
                                            environment_dir(name) / "repo"))
     with reporter.step("Seeding the lab repository") as step:
-        seeded = init_working_copy(repo_path, options.git_url)
+        seeded = init_working_copy(repo_path, git_url)
         step.done(seeded.action)
     if seeded.changed:
         result.changed.append(f"repository {seeded.action}")
-    result.repo_path, result.clone_url = str(seeded.path), options.git_url
+    result.repo_path, result.clone_url = str(seeded.path), git_url or ""
 
     layout = RepoLayout(seeded.path)
     targets = targets_for(layout)
-    access = RepoAccess(url=options.engine_git_url or options.git_url,
-                        username=os.environ.get(USERNAME_VAR), password=os.environ.get(PASSWORD_VAR))
-    with reporter.step(f"Registering {', '.join(ENVIRONMENTS)} with {options.engine}") as step:
+    access = RepoAccess(url=engine_git_url or git_url or "", username=access_user, password=access_password)
+    with reporter.step(f"Registering dev, staging and prod with {engine.display_name}") as step:
         changed = engine.register(targets, access)
         step.done(f"{len(changed)} objects changed" if changed else "no change")
     result.changed += changed
 
     state = previous or EnvironmentState(name=name)
-    state.repo_path, state.remote_url = str(seeded.path), options.git_url
+    state.repo_path, state.remote_url = str(seeded.path), git_url
     state.provider, state.engine, state.engine_install = options.provider, options.engine, options.engine_install
-    state.kubeconfig, state.context, state.engine_repo_url = kube.kubeconfig, options.context, access.url
+    state.kubeconfig, state.context, state.engine_repo_url = kube.kubeconfig, context, access.url
     state.save()
 
     head = Git(seeded.path).head()
@@ -117,3 +158,51 @@ def up(options: UpOptions, reporter: Reporter, name: str, previous: EnvironmentS
         result.versions[target.name] = expect.version or ""
     result.environments = [engine.status(t.name) for t in targets]
     return result
+
+
+def _kind_cluster(options: UpOptions, reporter: Reporter, name: str, engine: Engine) -> tuple[str, str, bool]:
+    """Preflight, then create or reuse the kind cluster (and preload images)."""
+    from gitops_lab.adapters.cluster.kind import KindCluster, KindSettings
+    from gitops_lab.preflight import run_preflight
+
+    run_preflight(reporter)
+    cluster = KindCluster(
+        KindSettings(name=name, retain=options.retain, merge_kubeconfig=options.merge_kubeconfig,
+                     registry_mirrors=options.registry_mirrors),
+        environment_dir(name),
+    )
+    info = cluster.ensure(reporter, recreate=options.recreate)
+    if options.preload:
+        from gitops_lab.images import lab_images, load_images, pull_images
+
+        engine.release(reporter, options.install_source_url)  # the image list reads the cached manifest
+        images, notes = lab_images((options.engine,))
+        for note in notes:
+            reporter.warn(note)
+        pull_images(images, reporter)
+        load_images(images, cluster, reporter, environment_dir(name) / "images")
+    return str(info.kubeconfig), info.context, info.created
+
+
+def _git_server(kube: Kube, name: str, reporter: Reporter, deadline: Deadline,
+                result: UpResult) -> tuple[str, str, str, str]:
+    """Start the in-cluster Git server; the CLI pushes as the writer, engines fetch as the reader."""
+    from gitops_lab.adapters.gitserver.incluster import InClusterGitServer
+    from gitops_lab.kube.apply import Applier
+    from gitops_lab.kube.rollout import rollout_verdict
+    from gitops_lab.kube.wait import wait_for
+
+    server = InClusterGitServer(name)
+    applier = Applier(kube)
+    with reporter.step(f"Starting the Git server (up to {deadline.describe()})") as step:
+        applier.apply_all(server.manifests())
+        namespace = server.settings.namespace
+        wait_for(applier, "apps/v1", "Deployment", "gitserver", namespace, rollout_verdict, deadline,
+                 f"the Git server Deployment {namespace}/gitserver to be Available",
+                 on_progress=step.update)
+        step.done(server.endpoints().host_url)
+    credentials = server.credentials()
+    # The CLI's own git commands push as the writer, through an extra header (never in a URL or on disk).
+    os.environ[USERNAME_VAR], os.environ[PASSWORD_VAR] = credentials.writer.username, credentials.writer.password
+    endpoints = server.endpoints()
+    return endpoints.host_url, endpoints.cluster_url, credentials.reader.username, credentials.reader.password

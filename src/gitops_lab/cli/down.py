@@ -1,0 +1,33 @@
+"""`gitops-lab down`: tear the lab environment down, keeping a backup of its repository."""
+
+from __future__ import annotations
+
+import click
+
+from gitops_lab.cli.app import Application, output_option, pass_app
+
+
+@click.command("down")
+@output_option
+@pass_app
+def command(app: Application, output: str) -> None:
+    """Delete the kind cluster and the local state, after backing up the repository.
+
+    The backup (a git bundle with every branch, tag and backup ref, and any
+    uncommitted work) stays in the state folder; `git clone FILE.bundle`
+    restores it. Works when the cluster is already gone. On --provider
+    existing, the cluster itself is left alone.
+
+    \b
+    Examples:
+      gitops-lab down
+      gitops-lab --name class-a down --output json
+    """
+    from gitops_lab.workflows.down import down
+
+    result = down(app.state(), app.name, app.reporter(output))
+    lines = [f"The lab environment {app.name!r} is down."]
+    if result.backup:
+        lines.append(f"  Repository backup: {result.backup} (restore with `git clone {result.backup} lab-repo`)")
+    lines += [f"  Note: {note}" for note in result.notes]
+    app.emit(output, result.to_dict(), "\n".join(lines))

@@ -1,0 +1,80 @@
+"""`down`: back up the lab repository, delete the cluster, remove the local state.
+
+The backup is a git bundle of every ref in the working copy (learner commits
+and backup refs included) plus, when the working copy has uncommitted changes,
+a commit of them under refs/gitops-lab/backup/ made with `git stash create`
+(which leaves the working tree alone). It is written into the state folder,
+which keeps only its backups/ afterwards.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gitops_lab.adapters.repo.git import Git
+from gitops_lab.adapters.repo.publish import BACKUP_PREFIX
+from gitops_lab.reporter import Reporter
+from gitops_lab.state import EnvironmentState, environment_dir
+
+BACKUPS = "backups"
+
+
+@dataclass
+class DownResult:
+    name: str
+    backup: str | None = None
+    cluster_deleted: bool = False
+    removed: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "backup": self.backup, "cluster_deleted": self.cluster_deleted,
+                "removed": self.removed, "notes": self.notes}
+
+
+def backup_repository(repo: Path, backups: Path) -> Path | None:
+    """Bundle every ref of ``repo`` (and its uncommitted work) into ``backups``."""
+    git = Git(repo)
+    if not git.is_repo():
+        return None
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    uncommitted = git.out("stash", "create", "gitops-lab down: uncommitted work")
+    if uncommitted:
+        git.run("update-ref", f"{BACKUP_PREFIX}/{stamp}-uncommitted", uncommitted)
+    backups.mkdir(parents=True, exist_ok=True)
+    bundle = backups / f"repo-{stamp}.bundle"
+    git.run("bundle", "create", "--quiet", str(bundle), "--all")
+    return bundle
+
+
+def down(state: EnvironmentState | None, name: str, reporter: Reporter) -> DownResult:
+    result = DownResult(name=name)
+    home = environment_dir(name)
+    if state and state.repo_path:
+        with reporter.step("Backing up the lab repository") as step:
+            bundle = backup_repository(Path(state.repo_path), home / BACKUPS)
+            result.backup = str(bundle) if bundle else None
+            step.done(str(bundle) if bundle else "no working copy found")
+    provider = state.provider if state else "kind"
+    if provider == "kind":
+        from gitops_lab.adapters.cluster.kind import KindCluster, KindSettings
+
+        result.cluster_deleted = KindCluster(KindSettings(name=name), home).delete(reporter)
+    elif state and state.provider == "existing":
+        result.notes.append("the existing cluster was left as it is; its engine still syncs the lab namespaces "
+                            "until you delete the lab's Applications or Kustomizations")
+    with reporter.step("Removing the local state") as step:
+        if home.is_dir():
+            for entry in sorted(home.iterdir()):
+                if entry.name == BACKUPS:
+                    continue
+                if entry.is_dir():
+                    shutil.rmtree(entry)
+                else:
+                    entry.unlink()
+                result.removed.append(entry.name)
+        step.done(f"kept {home / BACKUPS}" if (home / BACKUPS).exists() else "nothing was there")
+    return result

@@ -98,7 +98,7 @@ def push(git: Git, on_retry: Callable[[int, str], None] | None = None) -> bool:
             raise GitError(
                 "the remote changed the same lines concurrently, so the change could not be rebased; "
                 f"your commits are kept on {saved}",
-                fix=f"run `git pull --rebase`, resolve the conflict, then `git push`",
+                fix="run `git pull --rebase`, resolve the conflict, then `git push`",
             )
     raise GitError(f"push kept being rejected after {PUSH_ATTEMPTS} attempts: {_summary(last)}")
 

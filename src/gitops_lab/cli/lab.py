@@ -1,0 +1,282 @@
+"""`gitops-lab lab ...`: list, start, check, hint, solve, reset and test labs."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from gitops_lab.cli.app import (
+    Application, context_option, kubeconfig_option, output_option, pass_app, repo_option, timeout_option,
+)
+
+labs_dir_option = click.option(
+    "--labs-dir", metavar="DIR", envvar="GITOPS_LAB_LABS_DIR",
+    help="Folder of labs. Default: the labs that ship with gitops-lab ($GITOPS_LAB_LABS_DIR).",
+)
+
+
+def _runner(app: Application, repo: str | None, output: str, labs_dir: str | None, timeout: float = 300,
+            kubeconfig: str | None = None, context: str | None = None, need_repo: bool = True):
+    from gitops_lab.labs.runner import LabRunner
+    from gitops_lab.resources import labs_dir as shipped
+
+    root = Path(labs_dir).expanduser().resolve() if labs_dir else shipped()
+    path = app.repo_path(repo) if need_repo else Path(".")
+    return LabRunner(app.name, path, app.reporter(output), root, app.state(), timeout, kubeconfig, context)
+
+
+@click.group("lab")
+def group() -> None:
+    """Hands-on labs: GitOps for ML, one checked step at a time.
+
+    Start a lab, follow its instructions, and let `lab check` confirm each step.
+    `lab hint` helps, `lab solve` shows the way, `lab reset` starts over in seconds.
+
+    \b
+    Examples:
+      gitops-lab lab list
+      gitops-lab lab start gitops-basics
+      gitops-lab lab check
+    """
+
+
+@group.command("list")
+@labs_dir_option
+@output_option
+@pass_app
+def list_command(app: Application, labs_dir: str | None, output: str) -> None:
+    """List the labs with their title and your progress.
+
+    \b
+    Examples:
+      gitops-lab lab list
+      gitops-lab lab list --output json
+    """
+    from gitops_lab.cli.history import format_table
+
+    runner = _runner(app, None, output, labs_dir, need_repo=False)
+    rows = runner.list()
+    table = format_table(("", "LAB", "TITLE", "STEPS", "ENGINES", "PROGRESS"), [
+        ("*" if r["active"] else "", r["id"], r["title"], str(r["steps"]), ",".join(r["engines"]) or "-",
+         r["progress"]) for r in rows])
+    app.emit(output, rows, table + "\n\nStart one with `gitops-lab lab start LAB`.")
+
+
+@group.command("start")
+@click.argument("lab_id", metavar="LAB")
+@labs_dir_option
+@timeout_option
+@kubeconfig_option
+@context_option
+@repo_option
+@output_option
+@pass_app
+def start_command(app: Application, lab_id: str, labs_dir: str | None, timeout: float, kubeconfig: str | None,
+                  context: str | None, repo: str | None, output: str) -> None:
+    """Start a lab: prepare its first step, record its start point, show the instructions.
+
+    The start point is a Git tag, gitops-lab/lab/LAB/start, pushed with the
+    repository; `lab reset` returns to it. Starting a lab you started before
+    resumes it where you left off.
+
+    \b
+    Examples:
+      gitops-lab lab start gitops-basics
+      gitops-lab lab start 2            # the lab numbered 2 in `lab list`
+    """
+    runner = _runner(app, repo, output, labs_dir, timeout, kubeconfig, context)
+    lab, step, resumed = runner.start(lab_id)
+    number = lab.steps.index(step) + 1
+    head = f"{'Resuming' if resumed else 'Started'} lab {lab.id}: {lab.title}"
+    text = (f"{head}\n\nStep {number}/{len(lab.steps)}: {step.title}\n\n{step.text().rstrip()}\n\n"
+            "When you are done, run `gitops-lab lab check`. Stuck? `gitops-lab lab hint`.")
+    app.emit(output, {"lab": lab.id, "step": step.id, "resumed": resumed, "instructions": step.text()}, text)
+
+
+@group.command("check")
+@click.option("--lab", "lab_id", metavar="LAB", help="Lab to check. Default: the one you started last.")
+@labs_dir_option
+@timeout_option
+@kubeconfig_option
+@context_option
+@repo_option
+@output_option
+@pass_app
+def check_command(app: Application, lab_id: str | None, labs_dir: str | None, timeout: float,
+                  kubeconfig: str | None, context: str | None, repo: str | None, output: str) -> None:
+    """Check your work: every step so far with ✔ or ✗, and hints for what fails.
+
+    When the current step passes, the next one is prepared and its
+    instructions are shown. Exits 1 while the current step fails.
+
+    \b
+    Examples:
+      gitops-lab lab check
+      gitops-lab lab check --output json
+    """
+    runner = _runner(app, repo, output, labs_dir, timeout, kubeconfig, context)
+    report = runner.check(lab_id)
+    app.emit(output, report.to_dict(), _check_text(report))
+    if not report.passed:
+        sys.exit(1)
+
+
+def _check_text(report) -> str:
+    marks = {"done": "✔", "passed": "✔", "failed": "✗", "pending": "·"}
+    lines = [f"Lab {report.lab}: {report.title}"]
+    for number, step in enumerate(report.steps, 1):
+        lines.append(f"  {marks[step.status]} {number}. {step.title}")
+        if step.status in ("passed", "failed"):
+            for result in step.results:
+                lines.append(f"      {'✔' if result['passed'] else '✗'} {result['message']}")
+        for hint in step.hints:
+            lines.append(f"      hint: {hint}")
+    if report.finished and report.passed:
+        lines.append("\nLab complete. Well done! See `gitops-lab lab list` for the next one.")
+    elif report.passed and report.next_instructions:
+        following = next(s for s in report.steps if s.status == "pending")
+        lines.append(f"\nNext: {following.title}\n\n{report.next_instructions.rstrip()}")
+    elif not report.passed:
+        lines.append("\nNot yet. Fix what is marked ✗ and run `gitops-lab lab check` again (`gitops-lab lab hint` helps).")
+    return "\n".join(lines)
+
+
+@group.command("hint")
+@click.option("--lab", "lab_id", metavar="LAB", help="Lab. Default: the one you started last.")
+@labs_dir_option
+@output_option
+@pass_app
+def hint_command(app: Application, lab_id: str | None, labs_dir: str | None, output: str) -> None:
+    """Show the hints for the current step, and its instructions again.
+
+    \b
+    Examples:
+      gitops-lab lab hint
+    """
+    runner = _runner(app, None, output, labs_dir, need_repo=False)
+    lab, step = runner.hint(lab_id)
+    hints = step.hints or ["Read the step's instructions again: `gitops-lab lab start " + lab.id + "` shows them."]
+    text = f"Lab {lab.id}, step: {step.title}\n" + "\n".join(f"  {i}. {h}" for i, h in enumerate(hints, 1))
+    app.emit(output, {"lab": lab.id, "step": step.id, "hints": hints}, text)
+
+
+@group.command("solve")
+@click.argument("step_id", metavar="[STEP]", required=False)
+@click.option("--lab", "lab_id", metavar="LAB", help="Lab. Default: the one you started last.")
+@labs_dir_option
+@timeout_option
+@kubeconfig_option
+@context_option
+@repo_option
+@output_option
+@pass_app
+def solve_command(app: Application, step_id: str | None, lab_id: str | None, labs_dir: str | None, timeout: float,
+                  kubeconfig: str | None, context: str | None, repo: str | None, output: str) -> None:
+    """Run the solution of the current step (or of every step up to STEP), then check it.
+
+    Each action of the solution is shown as it runs, so you can see the
+    commands a solution takes and do them yourself next time.
+
+    \b
+    Examples:
+      gitops-lab lab solve
+      gitops-lab lab solve promote-to-prod
+    """
+    runner = _runner(app, repo, output, labs_dir, timeout, kubeconfig, context)
+    report = runner.solve(step_id, lab_id)
+    app.emit(output, report.to_dict(), _check_text(report))
+
+
+@group.command("reset")
+@click.argument("lab_id", metavar="[LAB]", required=False)
+@labs_dir_option
+@timeout_option
+@kubeconfig_option
+@context_option
+@repo_option
+@output_option
+@pass_app
+def reset_command(app: Application, lab_id: str | None, labs_dir: str | None, timeout: float,
+                  kubeconfig: str | None, context: str | None, repo: str | None, output: str) -> None:
+    """Return a lab's environments to its start point, in seconds, without recreating anything.
+
+    Restores the repository's tree from the lab's start tag in one new commit
+    (history is never rewritten), pushes it, asks the engine to reconcile and
+    waits until every environment serves it. Your commits stay in history, and
+    HEAD before the reset (and any uncommitted work) is saved under
+    refs/gitops-lab/backup/.
+
+    \b
+    Examples:
+      gitops-lab lab reset
+      gitops-lab lab reset gitops-basics
+      git log --oneline refs/gitops-lab/backup/   # what was saved
+    """
+    runner = _runner(app, repo, output, labs_dir, timeout, kubeconfig, context)
+    result = runner.reset(lab_id)
+    text = (f"Lab {result.lab} is back at its start point ({result.commit[:7]}, {result.seconds:.1f}s).\n"
+            f"Your previous HEAD is kept on {result.backup_ref}"
+            + (f"; uncommitted work on {result.saved_uncommitted}" if result.saved_uncommitted else "") + ".")
+    app.emit(output, result.to_dict(), text)
+
+
+@group.command("test")
+@click.argument("lab_ids", metavar="[LAB]...", nargs=-1)
+@click.option("--all", "all_labs", is_flag=True, help="Test every lab.")
+@click.option("--engine", type=click.Choice(["argocd", "flux"]),
+              help="The engine the environment runs (must match `up`); labs without it are skipped.")
+@click.option("--junit", "junit", metavar="FILE", help="Write a JUnit XML report: one testcase per step.")
+@labs_dir_option
+@timeout_option
+@kubeconfig_option
+@context_option
+@repo_option
+@output_option
+@pass_app
+def test_command(app: Application, lab_ids: tuple[str, ...], all_labs: bool, engine: str | None, junit: str | None,
+                 labs_dir: str | None, timeout: float, kubeconfig: str | None, context: str | None,
+                 repo: str | None, output: str) -> None:
+    """Test labs end to end: per step, setup; the check must FAIL; solve; the check must PASS.
+
+    Then the lab is reset and its start state verified. Exits 1 on any
+    deviation, naming the lab and step. For CI and for lab authors.
+    --timeout bounds each wait.
+
+    \b
+    Examples:
+      gitops-lab lab test gitops-basics
+      gitops-lab lab test --all --engine argocd --junit reports/labs.xml
+    """
+    from gitops_lab.cli.history import format_table
+    from gitops_lab.errors import UsageError
+    from gitops_lab.labs.loader import discover
+
+    runner = _runner(app, repo, output, labs_dir, timeout, kubeconfig, context)
+    if all_labs == bool(lab_ids):
+        raise UsageError("name the labs to test, or pass --all (not both)", fix="e.g. `gitops-lab lab test --all`")
+    state = app.state()
+    if engine and state and state.engine and state.engine != engine:
+        raise UsageError(f"the environment runs {state.engine}, not {engine}",
+                         fix=f"set one up with `gitops-lab up --engine {engine}`, or drop --engine")
+    chosen = [p.name for p in discover(runner.labs_root)] if all_labs else list(lab_ids)
+    report = runner.test(chosen, engine or (state.engine if state else None))
+    if junit:
+        from gitops_lab.labs.junit import write_junit
+
+        write_junit(report, junit)
+    marks = {"passed": "✔", "failed": "✗", "skipped": "-"}
+    table = format_table(("", "LAB", "STEP", "SECONDS", "MESSAGE"), [
+        (marks[c.status], c.lab, c.step, f"{c.seconds:.1f}", c.message) for c in report.cases])
+    app.emit(output, report.to_dict(), table)
+    failures = report.failures()
+    if failures:
+        from gitops_lab.labs.runner import LabCheckFailed
+
+        first = failures[0]
+        more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
+        raise LabCheckFailed(f"lab test failed: {first.lab}/{first.step}: {first.message}{more}")
+
+
+command = group

@@ -1,0 +1,519 @@
+"""What each action of the vocabulary does. Doers change Git or the cluster and
+wait; assertions look and return a CheckResult. Nothing here prints: progress
+goes to the reporter the CLI handed down.
+
+Git is read as pushed (``origin/main`` after a fetch): what the engine sees is
+what counts, so a commit the learner forgot to push does not pass a check.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from gitops_lab.adapters.repo import publish
+from gitops_lab.adapters.repo import trailers as t
+from gitops_lab.adapters.repo.git import Git
+from gitops_lab.adapters.repo.layout import ENVIRONMENTS, VERSION_LABEL, RepoLayout, overlay_path, version_in_text
+from gitops_lab.adapters.repo.seed import BRANCH, SEED_TAG
+from gitops_lab.errors import GitOpsLabError, RepoStateError, UsageError
+from gitops_lab.labs.loader import Action, Lab
+from gitops_lab.reporter import Reporter
+from gitops_lab.state import EnvironmentState
+
+DEPLOYMENT = "model-server"
+LAB_TRAILER = "Lab"
+RESET_ACTION = "lab-reset"
+
+
+def start_tag(lab_id: str) -> str:
+    return f"gitops-lab/lab/{lab_id}/start"
+
+
+@dataclass
+class CheckResult:
+    passed: bool
+    message: str
+    hint: str = ""
+    action: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class ActionFailed(GitOpsLabError):
+    """A setup, solve or reset action could not do its job."""
+
+
+@dataclass
+class LabContext:
+    """Everything an action needs: the working copy, the cluster (opened lazily), progress marks."""
+
+    lab: Lab
+    repo: Path
+    reporter: Reporter
+    timeout: float
+    state: EnvironmentState | None
+    kubeconfig: str | None = None
+    context: str | None = None
+    marks: dict[str, Any] = field(default_factory=dict)
+    _environment: Any = None
+    _fetched: bool = False
+
+    # -- cluster --------------------------------------------------------------
+    @property
+    def has_cluster(self) -> bool:
+        return bool(self.state and self.state.engine)
+
+    @property
+    def engine_name(self) -> str | None:
+        return self.state.engine if self.state else None
+
+    def environment(self):
+        """The LabEnvironment (engine, applier, namespaces); opened on first use."""
+        if self._environment is None:
+            if not self.has_cluster:
+                raise UsageError(f"lab {self.lab.id} needs a cluster with an engine, and none is set up",
+                                 fix="run `gitops-lab up` first")
+            from gitops_lab.workflows.environment import open_environment
+
+            self._environment = open_environment(self.state, self.kubeconfig, self.context, self.repo)
+        return self._environment
+
+    def deadline(self):
+        from gitops_lab.kube.deadline import Deadline
+
+        return Deadline(self.timeout)
+
+    # -- Git --------------------------------------------------------------------
+    @property
+    def git(self) -> Git:
+        return Git(self.repo)
+
+    @property
+    def layout(self) -> RepoLayout:
+        return RepoLayout(self.repo)
+
+    def pushed(self, refresh: bool = False) -> str:
+        """The ref of what was pushed (origin/main after one fetch), or HEAD without a remote."""
+        git = self.git
+        if not git.remote_url():
+            return "HEAD"
+        if refresh or not self._fetched:
+            git.run("fetch", "--quiet", "origin", BRANCH)
+            self._fetched = True
+            # Fast-forward a clean working copy, so history() and file reads see pushes made elsewhere.
+            if not git.dirty_files() and git.ok("merge-base", "--is-ancestor", "HEAD", f"origin/{BRANCH}"):
+                git.run("merge", "--quiet", "--ff-only", f"origin/{BRANCH}", check=False)
+        return f"origin/{BRANCH}"
+
+    def show(self, path: str, ref: str | None = None) -> str | None:
+        proc = self.git.run("show", f"{ref or self.pushed()}:{path}", check=False)
+        return proc.stdout if proc.returncode == 0 else None
+
+    def since(self) -> str | None:
+        """The lab's start point on the pushed branch: its newest reset commit, else its start tag."""
+        git, ref = self.git, self.pushed()
+        tag = git.run("rev-parse", "--verify", "--quiet", f"refs/tags/{start_tag(self.lab.id)}^{{commit}}",
+                      check=False).stdout.strip()
+        from gitops_lab.adapters.repo.history import log_entries
+
+        for sha, _author, _date, _subject, found in log_entries(git, ref):
+            if sha == tag:
+                return sha
+            if found.get(t.ACTION, [""])[-1] == RESET_ACTION and found.get(LAB_TRAILER, [""])[-1] == self.lab.id:
+                return sha
+        return None
+
+    def after_change(self, env: str, commit: str | None) -> None:
+        """With a cluster, wait until ``env`` serves ``commit`` with the version its overlay names."""
+        if not self.has_cluster:
+            return
+        lab = self.environment()
+        from gitops_lab.workflows.rollout import Expectation, wait_until_served
+
+        version = version_in_text(self.show(overlay_path(env), commit or self.pushed(refresh=True)) or "",
+                                  overlay_path(env))
+        wait_until_served(lab.engine, Expectation(env, lab.namespace(env), commit, version), self.deadline(),
+                          self.reporter)
+
+
+# -- overlay fields --------------------------------------------------------------
+_REPLICAS = re.compile(r"(-\s*name:\s*" + DEPLOYMENT + r"\s*\n\s*count:\s*)(\d+)")
+
+
+def overlay_replicas(text: str) -> int | None:
+    data = yaml.safe_load(text) or {}
+    for item in data.get("replicas", []) or []:
+        if item.get("name") == DEPLOYMENT:
+            return int(item.get("count"))
+    return None
+
+
+def set_overlay_replicas(text: str, count: int, where: str) -> str:
+    if not _REPLICAS.search(text):
+        raise RepoStateError(f"{where} has no `replicas:` entry for {DEPLOYMENT}",
+                             fix="restore the overlay from the seed tag")
+    return _REPLICAS.sub(lambda m: f"{m.group(1)}{count}", text, count=1)
+
+
+# -- doers ----------------------------------------------------------------------
+def _targets(env: str) -> list[str]:
+    return list(ENVIRONMENTS) if env == "all" else [env]
+
+
+def restore_tree(git: Git, ref: str, paths: list[str], message: str, allow_empty: bool = False) -> str | None:
+    """Make ``paths`` equal ``ref`` in one new commit (history is never rewritten). None: nothing changed."""
+    commit = git.run("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", check=False).stdout.strip()
+    if not commit:
+        raise ActionFailed(f"cannot restore from {ref}: no such tag or commit in {git.path}",
+                           fix="fetch it (`git fetch --tags`) or start the lab again")
+    git.run("restore", f"--source={commit}", "--staged", "--worktree", "--", *paths)
+    if git.ok("diff", "--cached", "--quiet") and not allow_empty:
+        return None
+    git.run("commit", "--quiet", "--allow-empty", "--file", "-", input=message)
+    return git.head()
+
+
+def do_restore(ctx: LabContext, p: dict[str, Any]) -> None:
+    git = ctx.git
+    publish.check_clean(git)
+    publish.catch_up(git)
+    ref = p.get("ref") or SEED_TAG
+    subject = p.get("message") or f"Lab {ctx.lab.id}: restore {', '.join(p.get('paths') or ['the repository'])} from {ref}"
+    message = t.compose(subject, [(t.ACTION, "restore"), (LAB_TRAILER, ctx.lab.id), ("Restored-From", ref)])
+    sha = restore_tree(git, ref, p.get("paths") or ["."], message)
+    if sha:
+        publish.push(git)
+
+
+def do_promote(ctx: LabContext, p: dict[str, Any]) -> None:
+    from gitops_lab.workflows.promotion import run_promotion
+
+    result = run_promotion(ctx.reporter, ctx.repo, p["from"], p["to"], p.get("version"),
+                           after_push=lambda r, _rep: ctx.after_change(r.environment, r.commit))
+    if not result.changed:
+        ctx.reporter.info(result.message)
+
+
+def do_rollback(ctx: LabContext, p: dict[str, Any]) -> None:
+    from gitops_lab.workflows.promotion import run_rollback
+
+    result = run_rollback(ctx.reporter, ctx.repo, p["env"], p.get("to"),
+                          after_push=lambda r, _rep: ctx.after_change(r.environment, r.commit))
+    if not result.changed:
+        ctx.reporter.info(result.message)
+
+
+def do_approve(ctx: LabContext, p: dict[str, Any]) -> None:
+    from gitops_lab import gates
+
+    approve = getattr(gates, "approve", None) or getattr(gates, "record_approval", None)
+    if approve is None:
+        raise ActionFailed("this gitops-lab has no approvals (gitops_lab.gates.approve is missing)")
+    approve(ctx.repo, p["env"], p["version"], p["by"])
+
+
+def do_commit_file(ctx: LabContext, p: dict[str, Any]) -> None:
+    git = ctx.git
+    publish.check_clean(git)
+    publish.catch_up(git)
+    env = p.get("env")
+    rel = p.get("path") or overlay_path(env)
+    target = ctx.repo / rel
+    before = target.read_text(encoding="utf-8") if target.is_file() else ""
+    if "content" in p:
+        after = p["content"]
+    elif "replace" in p:
+        old, new = str(p["replace"]["old"]), str(p["replace"]["new"])
+        if old not in before:
+            raise ActionFailed(f"{rel} does not contain {old!r}, so it cannot be replaced")
+        after = before.replace(old, new, 1)
+    else:
+        after = before
+        for key, value in p["set"].items():
+            if key == "replicas":
+                after = set_overlay_replicas(after, int(value), rel)
+            elif key == "model_version":
+                version_in_text(after, rel)
+                target.write_text(after, encoding="utf-8")
+                RepoLayout(ctx.repo).set_model_version(env or _env_of(rel), str(value))
+                after = target.read_text(encoding="utf-8")
+    if after == before:
+        ctx.reporter.info(f"{rel} already has that content; nothing to commit")
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(after, encoding="utf-8")
+    trailers = [(str(k), str(v)) for k, v in (p.get("trailers") or {}).items()]
+    message = t.compose(p["message"], trailers) if trailers else p["message"].strip() + "\n"
+    publish.commit(git, [rel], message)
+    publish.push(git)
+    if env and p.get("wait", True):
+        ctx.after_change(env, git.head())
+
+
+def _env_of(rel: str) -> str:
+    for env in ENVIRONMENTS:
+        if rel == overlay_path(env):
+            return env
+    raise ActionFailed(f"set: model_version needs an overlay; {rel} is none")
+
+
+def do_wait(ctx: LabContext, p: dict[str, Any], request: bool = True) -> None:
+    lab = ctx.environment()
+    from gitops_lab.workflows.rollout import Expectation, wait_until_served
+
+    ref = ctx.pushed(refresh=True)
+    head = ctx.git.out("rev-parse", ref)
+    envs = _targets(p["env"])
+    if request:
+        for env in envs:
+            lab.engine.request_reconcile(env)
+    deadline = ctx.deadline()
+    for env in envs:
+        version = version_in_text(ctx.show(overlay_path(env), head) or "", overlay_path(env))
+        wait_until_served(lab.engine, Expectation(env, lab.namespace(env), head, version), deadline, ctx.reporter,
+                          request_reconcile=False)
+
+
+def do_patch_live(ctx: LabContext, p: dict[str, Any]) -> None:
+    lab = ctx.environment()
+    kind, name = p.get("kind", "Deployment"), p.get("name", DEPLOYMENT)
+    lab.engine.applier.merge_patch(p.get("api_version", "apps/v1"), kind, name, p["patch"], lab.namespace(p["env"]))
+
+
+def do_mark_live(ctx: LabContext, p: dict[str, Any]) -> None:
+    dep = _deployment(ctx, p["env"])
+    ctx.marks[f"generation/{p['env']}"] = (dep or {}).get("metadata", {}).get("generation", 0)
+
+
+# -- assertions ---------------------------------------------------------------------
+def _deployment(ctx: LabContext, env: str) -> dict[str, Any] | None:
+    lab = ctx.environment()
+    return lab.engine.applier.get("apps/v1", "Deployment", DEPLOYMENT, lab.namespace(env))
+
+
+def check_serves(ctx: LabContext, p: dict[str, Any]) -> CheckResult:
+    from gitops_lab.kube.rollout import rollout_verdict
+
+    env, version = p["env"], p["version"]
+    ok, seen = rollout_verdict(_deployment(ctx, env), VERSION_LABEL, version)
+    return CheckResult(ok, f"{env} serves {version} ({seen})" if ok else f"{env} does not serve {version}: {seen}")
+
+
+def check_synced_healthy(ctx: LabContext, p: dict[str, Any]) -> CheckResult:
+    lab = ctx.environment()
+    head = ctx.git.out("rev-parse", ctx.pushed())
+    problems = []
+    for env in _targets(p["env"]):
+        state = lab.engine.status(env)
+        if state.revision != head:
+            problems.append(f"{env}: {lab.engine.name} applied {(state.revision or 'nothing')[:7]}, "
+                            f"not the pushed head {head[:7]}")
+        elif not (state.synced and state.healthy):
+            problems.append(f"{env}: {state.sync_state}, {state.health_state}"
+                            + (f" ({state.message})" if state.message else ""))
+    if problems:
+        return CheckResult(False, "; ".join(problems))
+    return CheckResult(True, f"{p['env']}: synced to {head[:7]} and healthy")
+
+
+def _git_facts(ctx: LabContext, env: str) -> tuple[str, int | None]:
+    text = ctx.show(overlay_path(env)) or ""
+    return version_in_text(text, overlay_path(env)), overlay_replicas(text)
+
+
+def check_live_matches_git(ctx: LabContext, p: dict[str, Any]) -> CheckResult:
+    from gitops_lab.kube.rollout import rollout_verdict
+
+    env = p["env"]
+    version, replicas = _git_facts(ctx, env)
+    dep = _deployment(ctx, env)
+    if dep is None:
+        return CheckResult(False, f"{env} has no Deployment {DEPLOYMENT}")
+    live_version = dep.get("spec", {}).get("template", {}).get("metadata", {}).get("labels", {}).get(VERSION_LABEL)
+    live_replicas = dep.get("spec", {}).get("replicas")
+    drift = []
+    if live_version != version:
+        drift.append(f"model version {live_version} live, {version} in Git")
+    if replicas is not None and live_replicas != replicas:
+        drift.append(f"{live_replicas} replicas live, {replicas} in Git")
+    if drift:
+        return CheckResult(False, f"{env} differs from Git: {'; '.join(drift)}")
+    ok, seen = rollout_verdict(dep, VERSION_LABEL, version)
+    if not ok:
+        return CheckResult(False, f"{env} matches Git but has not rolled out: {seen}")
+    return CheckResult(True, f"{env} matches Git: {version}, {live_replicas} replicas, {seen}")
+
+
+def check_replicas(ctx: LabContext, p: dict[str, Any]) -> CheckResult:
+    env, count = p["env"], p["count"]
+    _version, in_git = _git_facts(ctx, env)
+    if in_git != count:
+        return CheckResult(False, f"{overlay_path(env)} on the pushed branch sets {in_git} replicas, not {count}")
+    if not ctx.has_cluster:
+        return CheckResult(True, f"{overlay_path(env)} sets {count} replicas")
+    live = check_live_matches_git(ctx, {"env": env})
+    if not live.passed:
+        return CheckResult(False, f"Git sets {count} replicas, but {live.message}")
+    return CheckResult(True, f"{env} runs {count} replicas, as Git says")
+
+
+def check_drift_healed(ctx: LabContext, p: dict[str, Any]) -> CheckResult:
+    env = p["env"]
+    mark = ctx.marks.get(f"generation/{env}")
+    if mark is None:
+        return CheckResult(False, f"no mark_live for {env} was recorded, so drift cannot be told apart")
+    dep = _deployment(ctx, env) or {}
+    generation = dep.get("metadata", {}).get("generation", 0)
+    if generation <= mark:
+        return CheckResult(False, f"{env}'s Deployment was not changed since the step started (generation {generation})")
+    live = check_live_matches_git(ctx, {"env": env})
+    if not live.passed:
+        return CheckResult(False, f"{env} was edited by hand and is not healed yet: {live.message}")
+    return CheckResult(True, f"{env} was edited by hand (generation {mark} -> {generation}) and healed: {live.message}")
+
+
+def check_history_contains(ctx: LabContext, p: dict[str, Any]) -> CheckResult:
+    from gitops_lab.adapters.repo.history import history
+
+    env, action, version = p["env"], p["action"], p.get("version")
+    ref = ctx.pushed()
+    since = ctx.since()
+    span = f"{since}..{ref}" if since else ref
+    pushed = set(ctx.git.out("rev-list", span).split())
+    wanted = p.get("trailers") or {}
+    found = [
+        e for e in history(ctx.repo, env)
+        if e.commit in pushed and e.action == action and (version is None or e.version == version)
+        and all(str(e.trailers.get(k, "")).lower().startswith(str(v).lower()) for k, v in wanted.items())
+    ]
+    what = f"a pushed {action} of {env}" + (f" to {version}" if version else "")
+    if wanted:
+        what += " with " + ", ".join(f"{k}: {v}" for k, v in wanted.items())
+    present = p.get("expect", "present") == "present"
+    if bool(found) == present:
+        where = f" ({found[0].commit[:7]}: {found[0].subject})" if found else ""
+        return CheckResult(True, f"history {'has' if found else 'has no'} {what}{where}")
+    if present:
+        return CheckResult(False, f"history has no {what} since the lab started")
+    return CheckResult(False, f"history has {what} ({found[0].commit[:7]}), and should not")
+
+
+def check_git_version(ctx: LabContext, p: dict[str, Any]) -> CheckResult:
+    version, _ = _git_facts(ctx, p["env"])
+    ok = version == p["version"]
+    return CheckResult(ok, f"{overlay_path(p['env'])} on the pushed branch names {version}"
+                           + ("" if ok else f", not {p['version']}"))
+
+
+def check_file_contains(ctx: LabContext, p: dict[str, Any]) -> CheckResult:
+    text = ctx.show(p["path"])
+    present = text is not None and p["text"] in text
+    want = p.get("expect", "present") == "present"
+    state = "contains" if present else ("does not contain" if text is not None else "does not exist, so lacks")
+    return CheckResult(present == want, f"{p['path']} on the pushed branch {state} {p['text']!r}")
+
+
+def check_gate(ctx: LabContext, p: dict[str, Any]) -> CheckResult:
+    from gitops_lab.gates import run_gates
+
+    dst = p["to"]
+    src = p.get("from") or ENVIRONMENTS[max(0, ENVIRONMENTS.index(dst) - 1)]
+    ctx.pushed()
+    results = run_gates(ctx.repo, src, dst, p["version"], only=[p["name"]])
+    result = next((r for r in results if r.name == p["name"]), None)
+    if result is None:
+        return CheckResult(False, f"gate {p['name']!r} did not run for {dst}")
+    verdict = "pass" if result.passed else "fail"
+    return CheckResult(verdict == p["expect"], f"gate {p['name']} on {p['version']} -> {dst}: {verdict} "
+                                                f"({result.summary}); expected {p['expect']}")
+
+
+# -- python escape hatch -----------------------------------------------------------------
+def call_python(ctx: LabContext, p: dict[str, Any]) -> Any:
+    module_name, function = p["function"].split(":")
+    path = ctx.lab.folder / f"{module_name}.py"
+    qualified = f"gitops_lab_lab_{ctx.lab.id.replace('-', '_')}_{module_name}"
+    spec = importlib.util.spec_from_file_location(qualified, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[qualified] = module
+    spec.loader.exec_module(module)
+    return getattr(module, function)(ctx, **(p.get("args") or {}))
+
+
+def check_python(ctx: LabContext, p: dict[str, Any]) -> CheckResult:
+    value = call_python(ctx, p)
+    if isinstance(value, CheckResult):
+        return value
+    if isinstance(value, tuple):
+        return CheckResult(bool(value[0]), str(value[1]) if len(value) > 1 else "")
+    return CheckResult(bool(value), f"{p['function']} returned {value!r}")
+
+
+DOERS: dict[str, Callable[[LabContext, dict[str, Any]], Any]] = {
+    "restore": do_restore,
+    "promote": do_promote,
+    "rollback": do_rollback,
+    "approve": do_approve,
+    "commit_file": do_commit_file,
+    "wait_synced": do_wait,
+    "sync": do_wait,
+    "patch_live": do_patch_live,
+    "mark_live": do_mark_live,
+    "python": call_python,
+}
+
+ASSERTIONS: dict[str, Callable[[LabContext, dict[str, Any]], CheckResult]] = {
+    "serves": check_serves,
+    "synced_healthy": check_synced_healthy,
+    "live_matches_git": check_live_matches_git,
+    "replicas": check_replicas,
+    "drift_healed": check_drift_healed,
+    "history_contains": check_history_contains,
+    "git_version": check_git_version,
+    "file_contains": check_file_contains,
+    "gate": check_gate,
+    "python": check_python,
+}
+
+_TITLES = {
+    "restore": lambda p: f"Restoring {', '.join(p.get('paths') or ['the repository'])} from {p.get('ref') or SEED_TAG}",
+    "promote": lambda p: f"Promoting {p.get('version') or 'the version'} from {p['from']} to {p['to']}",
+    "rollback": lambda p: f"Rolling back {p['env']}" + (f" to {p['to']}" if p.get("to") else ""),
+    "approve": lambda p: f"Approving {p['version']} for {p['env']} as {p['by']}",
+    "commit_file": lambda p: f"Committing: {p['message'].splitlines()[0]}",
+    "wait_synced": lambda p: f"Waiting for {p['env']} to sync",
+    "sync": lambda p: f"Syncing {p['env']}",
+    "patch_live": lambda p: f"Editing {p['env']}'s live {p.get('kind', 'Deployment')} by hand",
+    "mark_live": lambda p: f"Remembering {p['env']}'s live Deployment",
+    "python": lambda p: f"Running {p['function']}",
+}
+
+
+def run(ctx: LabContext, action: Action) -> None:
+    """Run one doer; errors say which action of which file and line failed."""
+    title = _TITLES[action.name](action.params)
+    with ctx.reporter.step(title):
+        try:
+            DOERS[action.name](ctx, action.params) if action.name != "sync" else do_wait(ctx, action.params)
+        except GitOpsLabError as exc:
+            raise ActionFailed(f"{action.name} ({action.where}) failed: {exc.one_line()}") from exc
+
+
+def evaluate(ctx: LabContext, action: Action) -> CheckResult:
+    """Run one assertion; an error becomes a failed check that says what went wrong."""
+    try:
+        result = ASSERTIONS[action.name](ctx, action.params)
+    except GitOpsLabError as exc:
+        result = CheckResult(False, f"could not check: {exc.one_line()}")
+    result.action = action.describe()
+    if not result.passed and action.params.get("hint"):
+        result.hint = action.params["hint"]
+    return result

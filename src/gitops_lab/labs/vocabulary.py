@@ -1,0 +1,159 @@
+"""The action vocabulary of lab steps: what each action is called and takes.
+
+One table drives the loader's validation, the implementations' dispatch and
+the authoring guide, so the three cannot drift apart. Two kinds:
+
+- ``do``: changes something (Git, the cluster) and waits for it; used in
+  ``setup``, ``solve`` and ``reset``;
+- ``assert``: looks, changes nothing, and returns pass or fail with a message;
+  used in ``check``.
+
+``python`` is the escape hatch and may appear anywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+ENV_NAMES = ("dev", "staging", "prod")
+ENV_OR_ALL = (*ENV_NAMES, "all")
+
+
+@dataclass(frozen=True)
+class Param:
+    type: str  # str, int, bool, mapping, list, version, env, env_or_all
+    required: bool = False
+    choices: tuple[str, ...] = ()
+    doc: str = ""
+
+    def form(self) -> str:
+        if self.choices:
+            return " | ".join(self.choices)
+        return {"env": " | ".join(ENV_NAMES), "env_or_all": " | ".join(ENV_OR_ALL),
+                "version": "vN (v1, v2, ...)", "mapping": "a mapping", "list": "a list"}.get(self.type, self.type)
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    name: str
+    kind: str  # "do" or "assert"
+    doc: str
+    params: dict[str, Param] = field(default_factory=dict)
+    needs_cluster: bool = False
+    example: str = ""
+
+    def form(self) -> str:
+        """The expected form, for error messages: ``promote: {from: ..., to: ..., version?: ...}``."""
+        parts = [f"{name}{'' if p.required else '?'}: {p.form()}" for name, p in self.params.items()]
+        return f"{self.name}: {{{', '.join(parts)}}}"
+
+
+_ENV = Param("env", True, doc="environment")
+_HINT = Param("str", doc="hint shown when this assertion fails (default: the step's hint)")
+
+ACTIONS: dict[str, ActionSpec] = {spec.name: spec for spec in [
+    # -- doers: Git ------------------------------------------------------------
+    ActionSpec("restore", "do",
+               "Restore paths of the repository from a Git ref with one new pushed commit (no-op when equal); "
+               "the usual first setup action, so a lab starts from a known state whatever came before.",
+               {"ref": Param("str", doc="tag or commit; default `gitops-lab/seed`"),
+                "paths": Param("list", doc="paths to restore; default the whole tree"),
+                "message": Param("str", doc="commit subject")},
+               example="restore: {}"),
+    ActionSpec("promote", "do",
+               "Promote a model version, exactly as `gitops-lab promote` does (gates, trailers, push), then wait "
+               "until the destination serves it when a cluster is set up.",
+               {"from": Param("env", True), "to": Param("env", True), "version": Param("version")},
+               example="promote: {from: dev, to: staging, version: v2}"),
+    ActionSpec("rollback", "do",
+               "Roll an environment back, exactly as `gitops-lab rollback` does, then wait until it serves the version.",
+               {"env": _ENV, "to": Param("version")},
+               example="rollback: {env: prod}"),
+    ActionSpec("approve", "do",
+               "Record an approval commit, exactly as `gitops-lab approve` does.",
+               {"env": _ENV, "version": Param("version", True), "by": Param("str", True)},
+               example="approve: {env: prod, version: v2, by: alice}"),
+    ActionSpec("commit_file", "do",
+               "Change one file and push it as one commit, like a learner's `git commit && git push`. With `env`, "
+               "the file is that environment's overlay and the wait covers it. Give exactly one of `content`, "
+               "`set` (overlay fields: replicas, model_version) or `replace` ({old, new}).",
+               {"path": Param("str", doc="file in the repository (default with env: its overlay)"),
+                "env": Param("env"),
+                "content": Param("str"), "set": Param("mapping"), "replace": Param("mapping"),
+                "message": Param("str", True), "trailers": Param("mapping", doc="extra commit trailers"),
+                "wait": Param("bool", doc="wait until env serves the change (default true with env)")},
+               example="commit_file: {env: dev, set: {replicas: 2}, message: Scale dev to 2}"),
+    # -- doers: cluster ----------------------------------------------------------
+    ActionSpec("wait_synced", "do",
+               "Wait until the engine applied the branch head to env and its Deployment rolled out.",
+               {"env": Param("env_or_all", True)}, needs_cluster=True, example="wait_synced: {env: all}"),
+    ActionSpec("sync", "do",
+               "Ask the engine to reconcile env now (like `gitops-lab sync`), then wait as wait_synced does.",
+               {"env": Param("env_or_all", True)}, needs_cluster=True, example="sync: {env: prod}"),
+    ActionSpec("patch_live", "do",
+               "Change a live object by hand (JSON merge patch), bypassing Git: simulates drift.",
+               {"env": _ENV, "patch": Param("mapping", True),
+                "kind": Param("str", doc="default Deployment"), "name": Param("str", doc="default model-server"),
+                "api_version": Param("str", doc="default apps/v1")},
+               needs_cluster=True,
+               example="patch_live: {env: prod, patch: {spec: {replicas: 4}}}"),
+    ActionSpec("mark_live", "do",
+               "Remember the generation of env's Deployment now, for a later drift_healed check.",
+               {"env": _ENV}, needs_cluster=True, example="mark_live: {env: prod}"),
+    # -- assertions ---------------------------------------------------------------
+    ActionSpec("serves", "assert",
+               "env's Deployment runs `version` on its pod template and has rolled out (read from the Kubernetes API).",
+               {"env": _ENV, "version": Param("version", True), "hint": _HINT}, needs_cluster=True,
+               example="serves: {env: staging, version: v2}"),
+    ActionSpec("synced_healthy", "assert",
+               "The engine reports env synced to the pushed branch head and healthy.",
+               {"env": Param("env_or_all", True), "hint": _HINT}, needs_cluster=True,
+               example="synced_healthy: {env: all}"),
+    ActionSpec("live_matches_git", "assert",
+               "env's live Deployment has the replicas and model version its overlay sets on the pushed branch, "
+               "and has rolled out.",
+               {"env": _ENV, "hint": _HINT}, needs_cluster=True, example="live_matches_git: {env: prod}"),
+    ActionSpec("replicas", "assert",
+               "env's overlay on the pushed branch sets `count` replicas and, with a cluster, the live Deployment "
+               "runs that many, ready.",
+               {"env": _ENV, "count": Param("int", True), "hint": _HINT},
+               example="replicas: {env: dev, count: 2}"),
+    ActionSpec("drift_healed", "assert",
+               "Since mark_live, env's Deployment was changed and changed back: it was edited by hand and the "
+               "engine healed it, so it matches Git again.",
+               {"env": _ENV, "hint": _HINT}, needs_cluster=True, example="drift_healed: {env: prod}"),
+    ActionSpec("history_contains", "assert",
+               "Since the lab's start point, the pushed history of env has an entry with this action (promote, "
+               "rollback, approve, ...), version and trailers (value prefixes). expect: absent inverts it.",
+               {"env": _ENV, "action": Param("str", True), "version": Param("version"),
+                "trailers": Param("mapping"), "expect": Param("str", choices=("present", "absent")), "hint": _HINT},
+               example="history_contains: {env: prod, action: rollback, version: v1}"),
+    ActionSpec("git_version", "assert",
+               "env's overlay on the pushed branch names `version`.",
+               {"env": _ENV, "version": Param("version", True), "hint": _HINT},
+               example="git_version: {env: staging, version: v2}"),
+    ActionSpec("file_contains", "assert",
+               "A file on the pushed branch contains `text` (expect: absent inverts it).",
+               {"path": Param("str", True), "text": Param("str", True),
+                "expect": Param("str", choices=("present", "absent")), "hint": _HINT},
+               example="file_contains: {path: overlays/dev/kustomization.yaml, text: 'count: 2'}"),
+    ActionSpec("gate", "assert",
+               "Run one validation gate now (as `gitops-lab gate run` does) and compare its verdict with `expect`.",
+               {"name": Param("str", True), "from": Param("env"), "to": Param("env", True),
+                "version": Param("version", True), "expect": Param("str", True, ("pass", "fail")), "hint": _HINT},
+               example="gate: {name: model-eval, to: staging, version: v3, expect: fail}"),
+    # -- escape hatch -------------------------------------------------------------
+    ActionSpec("python", "any",
+               "Call `function(ctx, **args)` from a module in the lab's own folder. In check it returns "
+               "(passed, message) or a CheckResult; elsewhere its return value is ignored.",
+               {"function": Param("str", True, doc="module:function"), "args": Param("mapping")},
+               example="python: checks:learner_wrote_notes"),
+]}
+
+PHASES = ("setup", "check", "solve", "reset")
+
+
+def allowed_in(phase: str, spec: ActionSpec) -> bool:
+    if spec.kind == "any":
+        return True
+    return (spec.kind == "assert") == (phase == "check")

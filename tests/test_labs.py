@@ -1,0 +1,213 @@
+"""The lab runner without a cluster: Git-only test labs against a real bare remote.
+
+`lab test` must fail loudly (non-zero, naming lab and step) for a lab whose
+check passes before its solution, a lab whose solution does not pass, and a
+malformed lab (with file:line); it passes for a good lab and lists every step
+in JUnit. The learner commands (start, check, hint, solve, reset) work, reset
+keeps the learner's commits on a backup ref, and the shipped labs all load.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+import pytest
+from click.testing import CliRunner
+
+from gitops_lab.cli import main
+from gitops_lab.labs.loader import LabFormatError, discover, load_lab
+from gitops_lab.labs.vocabulary import ACTIONS
+from gitops_lab.resources import labs_dir
+
+TESTDATA = Path(__file__).parent / "testdata" / "labs"
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(cwd), *args], check=True, capture_output=True, text=True).stdout.strip()
+
+
+@pytest.fixture
+def lab_env(tmp_path, monkeypatch):
+    """A seeded working copy with a bare remote, the test labs, and a CLI runner."""
+    monkeypatch.setenv("GITOPS_LAB_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("GITOPS_LAB_LABS_DIR", str(TESTDATA))
+    monkeypatch.delenv("GITOPS_LAB_REPO", raising=False)
+    remote = tmp_path / "remote.git"
+    subprocess.run(["git", "init", "--quiet", "--bare", "--initial-branch=main", str(remote)], check=True)
+    runner = CliRunner()
+
+    def cli(*args: str):
+        return runner.invoke(main, list(args), catch_exceptions=False)
+
+    wc = tmp_path / "wc"
+    assert cli("repo", "init", str(wc), "--remote", str(remote)).exit_code == 0
+    return cli, wc, remote
+
+
+def test_good_lab_passes_and_junit_lists_every_step(lab_env, tmp_path):
+    cli, wc, remote = lab_env
+    junit = tmp_path / "report.xml"
+    result = cli("lab", "test", "good", "--junit", str(junit), "--output", "json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["passed"] is True
+    [lab] = report["labs"]
+    assert [(s["step"], s["status"]) for s in lab["steps"]] == [
+        ("scale-dev", "passed"), ("new-model", "passed"), ("note", "passed"), ("reset", "passed")]
+    cases = ET.parse(junit).getroot().findall(".//testcase")
+    assert [(c.get("classname"), c.get("name")) for c in cases] == [
+        ("labs.good", "scale-dev"), ("labs.good", "new-model"), ("labs.good", "note"), ("labs.good", "reset")]
+    assert not ET.parse(junit).getroot().findall(".//failure")
+    # After the test, the remote is back at the start point's tree, by new commits only.
+    assert git(remote, "rev-parse", "main^{tree}") == git(remote, "rev-parse", "gitops-lab/lab/good/start^{tree}")
+    assert git(remote, "merge-base", "--is-ancestor", "gitops-lab/lab/good/start", "main") == ""
+
+
+def test_check_that_passes_before_solving_fails_the_test_naming_the_step(lab_env, tmp_path):
+    cli, _, _ = lab_env
+    junit = tmp_path / "report.xml"
+    result = cli("lab", "test", "passes-early", "--junit", str(junit))
+    assert result.exit_code != 0
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: lab test failed: passes-early/already-true: the check passed before the solution")
+    failures = ET.parse(junit).getroot().findall(".//testcase[failure]")
+    assert [c.get("name") for c in failures] == ["already-true"]
+
+
+def test_solution_that_does_not_pass_fails_the_test_naming_the_step(lab_env):
+    cli, _, _ = lab_env
+    result = cli("lab", "test", "broken-solution", "--output", "json")
+    assert result.exit_code != 0
+    assert "broken-solution/scale-dev: the solution did not pass the check" in result.stderr
+    assert "sets 3 replicas, not 4" in result.stderr
+    steps = json.loads(result.stdout)["labs"][0]["steps"]
+    assert steps[0]["status"] == "failed"
+
+
+def test_malformed_lab_fails_with_every_problem_and_its_line(lab_env, tmp_path):
+    cli, wc, remote = lab_env
+    head = git(remote, "rev-parse", "main")
+    result = cli("lab", "test", "malformed", "--junit", str(tmp_path / "r.xml"))
+    assert result.exit_code != 0
+    message = result.stderr
+    for expected in ("lab.yaml:4: engines: unknown engine 'jenkins'",
+                     "lab.yaml:8: steps[0].instructions: 'missing.md' does not exist",
+                     "lab.yaml:10: steps[0].setup[0]: unknown action 'promot'; expected one of: restore,",
+                     "lab.yaml:12: steps[0].check[0].env: unknown environment 'qa'; expected serves: {env:",
+                     "lab.yaml:14: steps[0].solve[0]: promote needs 'to'"):
+        assert expected in message
+    # A bad lab never starts half-way: nothing was committed or tagged.
+    assert git(remote, "rev-parse", "main") == head
+    started = cli("lab", "start", "malformed")
+    assert started.exit_code == 2 and "lab malformed is invalid (5 problems)" in started.stderr
+    assert git(remote, "tag", "--list", "gitops-lab/lab/*") == ""
+
+
+def test_all_runs_every_lab_and_fails_when_one_fails(lab_env, tmp_path):
+    cli, _, _ = lab_env
+    junit = tmp_path / "all.xml"
+    result = cli("lab", "test", "--all", "--junit", str(junit))
+    assert result.exit_code != 0
+    names = [(c.get("classname"), c.get("name")) for c in ET.parse(junit).getroot().findall(".//testcase")]
+    assert ("labs.good", "note") in names and ("labs.malformed", "lab.yaml") in names
+    assert ("labs.passes-early", "scale-dev") in names and ("labs.broken-solution", "reset") in names
+
+
+def test_learner_walk_start_check_hint_solve(lab_env):
+    cli, wc, remote = lab_env
+    listed = json.loads(cli("lab", "list", "--output", "json").stdout)
+    assert {r["id"]: r["progress"] for r in listed}["good"] == "not started"
+
+    started = cli("lab", "start", "good")
+    assert started.exit_code == 0, started.output
+    assert "Step 1/3: Scale dev to 2 replicas" in started.stdout
+    assert "Change the replicas of dev to 2 in Git." in started.stdout
+    assert git(remote, "rev-parse", "gitops-lab/lab/good/start^{commit}") == git(remote, "rev-parse", "main")
+
+    failing = cli("lab", "check")
+    assert failing.exit_code == 1
+    assert "✗ 1. Scale dev to 2 replicas" in failing.stdout
+    assert "hint: Set `count:`" in failing.stdout
+
+    hint = cli("lab", "hint", "--output", "json")
+    assert json.loads(hint.stdout)["step"] == "scale-dev"
+
+    # The learner does it by hand with plain git.
+    overlay = wc / "overlays" / "dev" / "kustomization.yaml"
+    overlay.write_text(overlay.read_text().replace("count: 1", "count: 2"))
+    git(wc, "commit", "-qam", "Scale dev to 2")
+    unpushed = cli("lab", "check")
+    assert unpushed.exit_code == 1, "a commit that was not pushed must not pass"
+    git(wc, "push", "-q", "origin", "main")
+    passing = cli("lab", "check")
+    assert passing.exit_code == 0, passing.output
+    assert "✔ 1. Scale dev to 2 replicas" in passing.stdout
+    assert "Next: Deploy v3 to dev" in passing.stdout
+
+    solved = cli("lab", "solve", "note", "--output", "json")
+    assert solved.exit_code == 0, solved.output
+    assert json.loads(solved.stdout)["finished"] is True
+    listed = json.loads(cli("lab", "list", "--output", "json").stdout)
+    assert {r["id"]: r["progress"] for r in listed}["good"] == "done"
+
+
+def test_reset_keeps_learner_commits_and_uncommitted_work(lab_env):
+    cli, wc, remote = lab_env
+    assert cli("lab", "start", "good").exit_code == 0
+    start = git(remote, "rev-parse", "main")
+    overlay = wc / "overlays" / "dev" / "kustomization.yaml"
+    overlay.write_text(overlay.read_text().replace("count: 1", "count: 5"))
+    git(wc, "commit", "-qam", "My own experiment")
+    git(wc, "push", "-q", "origin", "main")
+    mine = git(wc, "rev-parse", "HEAD")
+    (wc / "scratch.txt").write_text("not committed yet\n")
+
+    result = cli("lab", "reset", "--output", "json")
+    assert result.exit_code == 0, result.output
+    done = json.loads(result.stdout)
+    # History is not rewritten: the learner's commit is an ancestor of the reset commit.
+    assert git(remote, "rev-parse", "main") == done["commit"]
+    assert git(remote, "rev-parse", f"{done['commit']}^") == mine
+    assert git(wc, "rev-parse", done["backup_ref"]) == mine
+    saved = done["saved_uncommitted"]
+    assert git(wc, "show", f"{saved}:scratch.txt") == "not committed yet"
+    # The tree is the start point's again.
+    assert git(remote, "rev-parse", "main^{tree}") == git(remote, "rev-parse", f"{start}^{{tree}}")
+    assert "count: 1" in overlay.read_text() and not (wc / "scratch.txt").exists()
+    trailers = git(remote, "log", "-1", "--format=%(trailers:only,unfold)", "main")
+    assert "Gitops-Lab-Action: lab-reset" in trailers and "Lab: good" in trailers
+    # And the lab is at its first step again.
+    assert cli("lab", "check").exit_code == 1
+
+
+def test_every_action_is_documented_in_the_authoring_guide():
+    guide = (Path(__file__).parent.parent / "docs" / "authoring-labs.md").read_text()
+    for name in ACTIONS:
+        assert f"`{name}`" in guide, f"docs/authoring-labs.md does not document {name}"
+
+
+@pytest.mark.parametrize("folder", discover(labs_dir()), ids=lambda p: p.name)
+def test_shipped_labs_load_and_validate(folder):
+    lab = load_lab(folder)
+    assert lab.engines == ["argocd", "flux"]
+    assert len(lab.steps) >= 2
+    for step in lab.steps:
+        assert step.text().startswith("# "), f"{step.instructions} needs a title line"
+        assert step.hints, f"{lab.id}/{step.id} has no hint"
+
+
+def test_six_labs_ship_in_order():
+    labs = sorted((load_lab(f) for f in discover(labs_dir())), key=lambda lab: lab.order)
+    assert [lab.order for lab in labs] == [1, 2, 3, 4, 5, 6]
+
+
+def test_loader_reports_yaml_syntax_errors_with_line(tmp_path):
+    folder = tmp_path / "broken"
+    folder.mkdir()
+    (folder / "lab.yaml").write_text("id: broken\ntitle: [unclosed\n")
+    with pytest.raises(LabFormatError) as caught:
+        load_lab(folder)
+    assert "lab.yaml:" in caught.value.problems[0] and "not valid YAML" in caught.value.problems[0]

@@ -26,7 +26,8 @@ def command(app: Application, env: str, to: str | None, wait: bool, timeout: flo
     """Roll an environment back with a new commit; history is never rewritten.
 
     Without --to, the environment's last promotion is reverted (`git revert`).
-    With --to, the environment moves to a version it ran before.
+    With --to, the environment moves to a version it ran before. Rollback runs
+    no validation gates and needs no approval: going back must always be possible.
 
     Then, when `up` set up an engine, it asks the engine to reconcile and waits
     until the engine applied the commit and reports it healthy, and the

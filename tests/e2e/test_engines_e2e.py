@@ -17,6 +17,8 @@ from click.testing import CliRunner
 
 from gitops_lab.cli import main
 
+from .cluster_cleanup import cleanup
+
 pytestmark = pytest.mark.testbed
 
 NAMESPACES = {"dev": "ml-dev", "staging": "ml-staging", "prod": "ml-prod"}
@@ -32,48 +34,6 @@ def running(apps, env: str) -> tuple[str, int, int]:
 def remote_head(url: str) -> str:
     out = subprocess.run(["git", "ls-remote", url, "refs/heads/main"], check=True, capture_output=True, text=True)
     return out.stdout.split()[0]
-
-
-def _cleanup(cluster, engine: str) -> None:
-    """Remove what `up` registered and the lab namespaces, so the next engine starts clean."""
-    from kubernetes import client, watch
-
-    with cluster.api_client() as api:
-        custom, core = client.CustomObjectsApi(api), client.CoreV1Api(api)
-        if engine == "argocd":
-            for env in NAMESPACES:
-                _ignore_404(custom.delete_namespaced_custom_object, "argoproj.io", "v1alpha1", "argocd",
-                            "applications", f"gitops-lab-{env}")
-        else:
-            for env in NAMESPACES:
-                _ignore_404(custom.delete_namespaced_custom_object, "kustomize.toolkit.fluxcd.io", "v1",
-                            "flux-system", "kustomizations", f"gitops-lab-{env}")
-                _ignore_404(custom.delete_namespaced_custom_object, "source.toolkit.fluxcd.io", "v1",
-                            "flux-system", "gitrepositories", f"gitops-lab-{env}")
-        for ns in NAMESPACES.values():
-            _ignore_404(core.delete_namespace, ns)
-        for ns in NAMESPACES.values():
-            try:
-                current = core.read_namespace(ns)
-            except client.ApiException as exc:
-                if exc.status == 404:
-                    continue
-                raise
-            stream = watch.Watch()
-            for event in stream.stream(core.list_namespace, field_selector=f"metadata.name={ns}",
-                                       resource_version=current.metadata.resource_version, timeout_seconds=90):
-                if event["type"] == "DELETED":
-                    stream.stop()
-
-
-def _ignore_404(fn, *args):
-    from kubernetes import client
-
-    try:
-        fn(*args)
-    except client.ApiException as exc:
-        if exc.status != 404:
-            raise
 
 
 @pytest.fixture(params=["argocd", "flux"])
@@ -93,7 +53,7 @@ def lab(request, testbed_cluster, testbed_git, tmp_path, monkeypatch):
     api = testbed_cluster.api_client()
     yield engine, url, cli, client.AppsV1Api(api), testbed_cluster
     api.close()
-    _cleanup(testbed_cluster, engine)
+    cleanup(testbed_cluster, engine)
 
 
 def test_up_promote_rollback_status(lab):

@@ -94,16 +94,31 @@ class Component:
     # version to use for a k8s staging module replaced by a local path whose
     # requirement is the v0.0.0 placeholder
     staging_version: str | None = None
+    # extra "module => same module at version" replaces, from versions.yaml
+    # (testbed_replace), where the exact upstream dependency cannot be had here
+    extra_replace: dict[str, str] = field(default_factory=dict)
 
     def stamp_key(self) -> str:
-        return json.dumps(
-            {"module": self.module, "version": self.version, "bins": self.binaries,
-             "ldflags": self.ldflags, "crds": self.crd_dirs, "recipe": BUILD_RECIPE},
-            sort_keys=True,
-        )
+        key = {"module": self.module, "version": self.version, "bins": self.binaries,
+               "ldflags": self.ldflags, "crds": self.crd_dirs, "recipe": BUILD_RECIPE}
+        if self.extra_replace:
+            key["extra_replace"] = self.extra_replace
+        return json.dumps(key, sort_keys=True)
+
+
+def testbed_replaces(v: dict | None = None) -> dict[str, dict[str, str]]:
+    """versions.yaml's testbed_replace entries, by component name."""
+    v = v or load_versions()
+    out: dict[str, dict[str, str]] = {}
+    for section in v.values():
+        if isinstance(section, dict):
+            for comp, repl in (section.get("testbed_replace") or {}).items():
+                out.setdefault(comp.replace("_", "-"), {}).update(repl or {})
+    return out
 
 
 def components(v: dict | None = None) -> list[Component]:
+    v = v or load_versions()
     vs = version_set(v)
     k8s = vs["kubernetes"]  # v1.34.0
     major, minor, patch = k8s.lstrip("v").split(".")[:3]
@@ -118,7 +133,7 @@ def components(v: dict | None = None) -> list[Component]:
             f"-X {pkg}.buildDate={build_date}",
         ]
     argo = vs["argocd"]
-    return [
+    comps = [
         Component(
             "etcd", "go.etcd.io/etcd/server/v3", vs["etcd"],
             {"etcd": "go.etcd.io/etcd/server/v3"},
@@ -161,6 +176,10 @@ def components(v: dict | None = None) -> list[Component]:
             crd_dirs=["manifests/crds"],
         ),
     ]
+    extra = testbed_replaces(v)
+    for c in comps:
+        c.extra_replace = dict(extra.get(c.name, {}))
+    return comps
 
 
 def is_complete(v: dict | None = None) -> tuple[bool, list[str]]:
@@ -255,6 +274,9 @@ class Builder:
             if ver is None:
                 ver = c.version
             lines.append(f"replace {old_s} => {old['Path']} {ver}")
+        for mod, ver in sorted(c.extra_replace.items()):
+            lines.append(f"// versions.yaml testbed_replace: not the upstream version, see there")
+            lines.append(f"replace {mod} => {mod} {ver}")
         return "\n".join(lines) + "\n"
 
     def build(self, c: Component) -> float:
@@ -345,6 +367,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"[testbed] cache: {b.dir}", flush=True)
     total0 = time.monotonic()
     built = 0
+    failed: list[str] = []
     for c in components():
         if args.only and c.name not in args.only:
             continue
@@ -352,12 +375,22 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[testbed] {c.name} {c.version}: cached", flush=True)
             continue
         print(f"[testbed] {c.name} {c.version}: building ...", flush=True)
-        secs = b.build(c)
+        t0 = time.monotonic()
+        try:
+            secs = b.build(c)
+        except SystemExit as exc:  # go along with the others; report at the end
+            failed.append(c.name)
+            print(f"[testbed] {c.name} {c.version}: FAILED after {time.monotonic() - t0:.0f}s: {exc}",
+                  file=sys.stderr, flush=True)
+            continue
         built += 1
         print(f"[testbed] {c.name} {c.version}: built in {secs:.0f}s", flush=True)
     total = time.monotonic() - total0
     print(f"[testbed] done: {built} component(s) built in {total:.0f}s "
           f"({_dt.datetime.now().isoformat(timespec='seconds')})", flush=True)
+    if failed:
+        print(f"[testbed] FAILED: {', '.join(failed)}", file=sys.stderr)
+        return 1
     ok, still = is_complete()
     if not ok and not args.only:
         print(f"[testbed] still incomplete: {', '.join(still)}", file=sys.stderr)

@@ -89,7 +89,7 @@ def start_command(app: Application, lab_id: str, labs_dir: str | None, timeout: 
     runner = _runner(app, repo, output, labs_dir, timeout, kubeconfig, context)
     lab, step, resumed = runner.start(lab_id)
     number = lab.steps.index(step) + 1
-    head = f"{'Resuming' if resumed else 'Started'} lab {lab.id}: {lab.title}"
+    head = f"{'Resuming' if resumed else 'Started'} lab {lab.id}: {lab.title}\nYour working copy: {runner.repo}"
     text = (f"{head}\n\nStep {number}/{len(lab.steps)}: {step.title}\n\n{step.text().rstrip()}\n\n"
             "When you are done, run `gitops-lab lab check`. Stuck? `gitops-lab lab hint`.")
     app.emit(output, {"lab": lab.id, "step": step.id, "resumed": resumed, "instructions": step.text()}, text)
@@ -251,7 +251,6 @@ def test_command(app: Application, lab_ids: tuple[str, ...], all_labs: bool, eng
     """
     from gitops_lab.cli.history import format_table
     from gitops_lab.errors import UsageError
-    from gitops_lab.labs.loader import discover
 
     runner = _runner(app, repo, output, labs_dir, timeout, kubeconfig, context)
     if all_labs == bool(lab_ids):
@@ -260,7 +259,7 @@ def test_command(app: Application, lab_ids: tuple[str, ...], all_labs: bool, eng
     if engine and state and state.engine and state.engine != engine:
         raise UsageError(f"the environment runs {state.engine}, not {engine}",
                          fix=f"set one up with `gitops-lab up --engine {engine}`, or drop --engine")
-    chosen = [p.name for p in discover(runner.labs_root)] if all_labs else list(lab_ids)
+    chosen = [lab.id if hasattr(lab, "steps") else lab.lab for lab in runner.catalogue()] if all_labs else list(lab_ids)
     report = runner.test(chosen, engine or (state.engine if state else None))
     if junit:
         from gitops_lab.labs.junit import write_junit

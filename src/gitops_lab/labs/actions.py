@@ -394,16 +394,16 @@ def check_history_contains(ctx: LabContext, p: dict[str, Any]) -> CheckResult:
         if e.commit in pushed and e.action == action and (version is None or e.version == version)
         and all(str(e.trailers.get(k, "")).lower().startswith(str(v).lower()) for k, v in wanted.items())
     ]
-    what = f"a pushed {action} of {env}" + (f" to {version}" if version else "")
+    what = f"pushed {action} of {env}" + (f" to {version}" if version else "")
     if wanted:
         what += " with " + ", ".join(f"{k}: {v}" for k, v in wanted.items())
     present = p.get("expect", "present") == "present"
     if bool(found) == present:
         where = f" ({found[0].commit[:7]}: {found[0].subject})" if found else ""
-        return CheckResult(True, f"history {'has' if found else 'has no'} {what}{where}")
+        return CheckResult(True, f"history {'has a' if found else 'has no'} {what}{where}")
     if present:
         return CheckResult(False, f"history has no {what} since the lab started")
-    return CheckResult(False, f"history has {what} ({found[0].commit[:7]}), and should not")
+    return CheckResult(False, f"history has a {what} ({found[0].commit[:7]}), and should not")
 
 
 def check_git_version(ctx: LabContext, p: dict[str, Any]) -> CheckResult:

@@ -445,6 +445,7 @@ class LabRunner:
                 case.status, case.message = "skipped", f"not run: step {failed_at} failed"
         reset_case = cases[-1]
         if failed_at and not self._has_tag(Git(self.repo), lab):
+            reset_case.status, reset_case.message = "skipped", f"not run: step {failed_at} failed before a start point was recorded"
             return
         began = time.monotonic()
         try:

@@ -321,6 +321,35 @@ class Builder:
         return time.monotonic() - t0
 
 
+def reuse_from_sibling(c: Component, dest: Path) -> Path | None:
+    """Another version set's cache with this very component (same stamp):
+    copy its binaries and CRDs instead of building them again."""
+    for other in sorted(cache_root().glob("*/stamps")):
+        src = other.parent
+        if src == dest:
+            continue
+        stamp = other / f"{c.name}.json"
+        try:
+            if stamp.read_text() != c.stamp_key():
+                continue
+        except OSError:
+            continue
+        if not all((src / "bin" / b).is_file() for b in c.binaries):
+            continue
+        (dest / "bin").mkdir(parents=True, exist_ok=True)
+        for b in c.binaries:
+            tmp = dest / "bin" / f".{b}.tmp"
+            shutil.copy2(src / "bin" / b, tmp)
+            os.replace(tmp, dest / "bin" / b)
+        if c.crd_dirs and (src / "crds" / c.name).is_dir():
+            shutil.rmtree(dest / "crds" / c.name, ignore_errors=True)
+            shutil.copytree(src / "crds" / c.name, dest / "crds" / c.name)
+        (dest / "stamps").mkdir(parents=True, exist_ok=True)
+        (dest / "stamps" / f"{c.name}.json").write_text(c.stamp_key())
+        return src
+    return None
+
+
 def ensure_debian_packages(install: bool) -> None:
     need = [pkg for pkg, exe in (("redis-server", "redis-server"), ("git", "git"))
             if not shutil.which(exe) and not os.access(f"/usr/bin/{exe}", os.X_OK)]
@@ -373,6 +402,10 @@ def main(argv: list[str] | None = None) -> int:
             continue
         if c.name not in missing:
             print(f"[testbed] {c.name} {c.version}: cached", flush=True)
+            continue
+        donor = reuse_from_sibling(c, b.dir)
+        if donor:
+            print(f"[testbed] {c.name} {c.version}: reused from {donor}", flush=True)
             continue
         print(f"[testbed] {c.name} {c.version}: building ...", flush=True)
         t0 = time.monotonic()

@@ -178,6 +178,9 @@ class Proc:
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.popen.wait(5)
 
+    def rss(self) -> int:
+        return group_rss(self.popen.pid) if self.alive() else 0
+
     def group_alive(self) -> bool:
         """Whether any process of this component's group is still there."""
         if self.popen is None:
@@ -191,6 +194,25 @@ class Proc:
         except PermissionError:
             return True
         return True
+
+
+def group_rss(pgid: int) -> int:
+    """Resident memory (bytes) of every process in a process group."""
+    total = 0
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            stat = (d / "stat").read_text()
+            fields = stat[stat.rindex(")") + 2:].split()
+            if int(fields[2]) != pgid:  # state, ppid, pgrp, ...
+                continue
+            for line in (d / "status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
 
 
 def wait_until(what: str, fn: Callable[[], object], timeout: float,
@@ -323,6 +345,10 @@ class Cluster:
 
     def pids(self) -> dict[str, int]:
         return {n: p.pid for n, p in self.procs.items()}
+
+    def rss(self) -> dict[str, int]:
+        """Resident memory in bytes per component (its whole process group)."""
+        return {n: p.rss() for n, p in self.procs.items()}
 
     # -- start --
     def _ssl_ctx(self) -> ssl.SSLContext:
@@ -551,6 +577,10 @@ class _Engine:
 
     def pids(self) -> dict[str, int]:
         return {n: p.pid for n, p in self.procs.items()}
+
+    def rss(self) -> dict[str, int]:
+        """Resident memory in bytes per component (its whole process group)."""
+        return {n: p.rss() for n, p in self.procs.items()}
 
 
 # --------------------------------------------------------------------------- #
@@ -869,6 +899,8 @@ def _skip_if_missing() -> None:
 
 
 def _finish(name: str, obj, problems_fn) -> None:
+    with contextlib.suppress(Exception):
+        _SESSION.setdefault("rss", {}).update(obj.rss())
     if _keep():
         return
     problems = problems_fn()

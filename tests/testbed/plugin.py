@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .fixtures import log_tails, missing_reason
+from .fixtures import _SESSION, log_tails, missing_reason
 
 _counts = {"passed": 0, "failed": 0, "skipped": 0}
 _skip_reasons: set[str] = set()
@@ -58,3 +58,11 @@ def pytest_terminal_summary(terminalreporter):
         tr.write_line(f"TESTBED E2E: NOT RUN ({c['skipped']} skipped): {why}")
     else:
         tr.write_line("TESTBED E2E: NOT RUN (no testbed tests selected)")
+    rss = _SESSION.get("rss") or {}
+    if rss:
+        mib = {k: v / 2**20 for k, v in rss.items()}
+        parts = ", ".join(f"{k} {v:.0f}" for k, v in sorted(mib.items(), key=lambda kv: -kv[1]))
+        tr.write_line(f"TESTBED memory (RSS at teardown): {sum(mib.values()):.0f} MiB: {parts}")
+    wd = _SESSION.get("workdir")
+    if wd:
+        tr.write_line(f"TESTBED logs: {wd}/logs")

@@ -56,7 +56,7 @@ def lab(request, testbed_cluster, testbed_git, tmp_path, monkeypatch):
     cleanup(testbed_cluster, engine)
 
 
-def test_up_promote_rollback_status(lab):
+def test_up_promote_rollback_status(lab, tmp_path_factory):
     engine, url, cli, apps, cluster = lab
     up_args = ["up", "--provider", "existing", "--kubeconfig", cluster.kubeconfig, "--engine", engine,
                "--engine-install", "external", "--git-url", url, "--timeout", "240"]
@@ -87,9 +87,18 @@ def test_up_promote_rollback_status(lab):
     status = cli("status", "--output", "json")
     assert status.exit_code == 0, status.output
     rows = {row["environment"]: row for row in json.loads(status.stdout)}
-    head = remote_head(url)
-    assert {env: (r["version"], r["ok"], r["commit"], r["engine"]) for env, r in rows.items()} == {
-        "dev": ("v2", True, head, engine), "staging": ("v2", True, head, engine), "prod": ("v1", True, head, engine)}
+    assert {env: (r["version"], r["ok"], r["engine"]) for env, r in rows.items()} == {
+        "dev": ("v2", True, engine), "staging": ("v2", True, engine), "prod": ("v1", True, engine)}
+    # prod applied the newest commit; the others applied a commit at which their
+    # overlay is what it is now (an engine refreshes an untouched environment on its own schedule).
+    clone = tmp_path_factory.mktemp("clone")
+    subprocess.run(["git", "clone", "--quiet", url, str(clone)], check=True)
+    assert rows["prod"]["commit"] == remote_head(url)
+    for env, row in rows.items():
+        overlay = f"overlays/{env}/kustomization.yaml"
+        at_commit = subprocess.run(["git", "-C", str(clone), "show", f"{row['commit']}:{overlay}"],
+                                   check=True, capture_output=True, text=True).stdout
+        assert at_commit == (clone / overlay).read_text(), env
 
     # A rollout that cannot complete: no node accepts the new pods.
     from kubernetes import client
@@ -108,5 +117,5 @@ def test_up_promote_rollback_status(lab):
     assert stuck.exit_code == 3, stuck.output
     last = stuck.stderr.strip().splitlines()[-1]
     assert last.startswith("error: staging: timed out after 20s waiting for")
-    assert "replicas" in last  # what was last seen
+    assert "last seen:" in last  # what was last seen: the engine's view or the rollout's
     assert "unschedulable" in last or "FailedScheduling" in last  # the reason, from the events

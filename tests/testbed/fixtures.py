@@ -19,6 +19,7 @@ Environment:
 
 from __future__ import annotations
 
+import atexit
 import base64
 import contextlib
 import http.server
@@ -86,6 +87,20 @@ def missing_reason() -> str | None:
 _ALL_PROCS: list["Proc"] = []
 _LOG_DIRS: list[Path] = []
 _PORTS_GIVEN: set[int] = set()
+
+
+def _stop_leftovers_at_exit() -> None:
+    """Last resort when a session ends without its fixtures' teardown (an
+    interrupted run): no component outlives the Python process that started
+    it, unless GITOPS_LAB_TESTBED_KEEP asks for that."""
+    if os.environ.get(KEEP_ENV, "") not in ("", "0", "false", "no"):
+        return
+    for p in reversed(_ALL_PROCS):
+        if p.alive():
+            p.stop(timeout=5)
+
+
+atexit.register(_stop_leftovers_at_exit)
 
 
 def free_port() -> int:

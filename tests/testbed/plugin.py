@@ -63,6 +63,8 @@ def pytest_terminal_summary(terminalreporter):
         mib = {k: v / 2**20 for k, v in rss.items()}
         parts = ", ".join(f"{k} {v:.0f}" for k, v in sorted(mib.items(), key=lambda kv: -kv[1]))
         tr.write_line(f"TESTBED memory (RSS at teardown): {sum(mib.values()):.0f} MiB: {parts}")
+    if _SESSION.get("keep_message"):
+        tr.write_line("TESTBED " + _SESSION["keep_message"].rstrip())
     wd = _SESSION.get("workdir")
     if wd:
         tr.write_line(f"TESTBED logs: {wd}/logs")

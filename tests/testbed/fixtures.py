@@ -381,7 +381,7 @@ class Cluster:
         kc = self.kubeconfig
         etcd_url = f"http://127.0.0.1:{self.ports['etcd']}"
         peer_url = f"http://127.0.0.1:{self.ports['etcd_peer']}"
-        (self.workdir / "etcd").mkdir(exist_ok=True)
+        (self.workdir / "etcd").mkdir(mode=0o700, exist_ok=True)
         self._start("etcd", [
             b / "etcd", "--name=testbed", f"--data-dir={self.workdir / 'etcd'}",
             f"--listen-client-urls={etcd_url}", f"--advertise-client-urls={etcd_url}",
@@ -399,6 +399,13 @@ class Cluster:
             f"--secure-port={self.ports['apiserver']}",
             f"--tls-cert-file={pki / 'apiserver.crt'}", f"--tls-private-key-file={pki / 'apiserver.key'}",
             f"--client-ca-file={pki / 'ca.crt'}",
+            # fills kube-system/extension-apiserver-authentication, which the
+            # controller-manager and scheduler read (else they log errors forever)
+            f"--requestheader-client-ca-file={pki / 'ca.crt'}",
+            "--requestheader-allowed-names=front-proxy-client",
+            "--requestheader-username-headers=X-Remote-User",
+            "--requestheader-group-headers=X-Remote-Group",
+            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
             f"--service-account-key-file={pki / 'sa.pub'}",
             f"--service-account-signing-key-file={pki / 'sa.key'}",

@@ -126,3 +126,11 @@ kubeconfig_option = click.option(
     "--kubeconfig", metavar="FILE", help="Kubeconfig to use. Default: the one saved by `up`, else $KUBECONFIG.",
 )
 context_option = click.option("--context", metavar="NAME", help="Kubeconfig context to use.")
+
+
+def environment_options(command):
+    """--timeout, --kubeconfig, --context, --repo and --output: the options of
+    every command that changes an environment and waits for it."""
+    for option in (output_option, repo_option, context_option, kubeconfig_option, timeout_option):
+        command = option(command)
+    return command

@@ -7,9 +7,7 @@ from pathlib import Path
 
 import click
 
-from gitops_lab.cli.app import (
-    Application, context_option, kubeconfig_option, output_option, pass_app, repo_option, timeout_option,
-)
+from gitops_lab.cli.app import Application, environment_options, output_option, pass_app
 
 labs_dir_option = click.option(
     "--labs-dir", metavar="DIR", envvar="GITOPS_LAB_LABS_DIR",
@@ -67,11 +65,7 @@ def list_command(app: Application, labs_dir: str | None, output: str) -> None:
 @group.command("start")
 @click.argument("lab_id", metavar="LAB")
 @labs_dir_option
-@timeout_option
-@kubeconfig_option
-@context_option
-@repo_option
-@output_option
+@environment_options
 @pass_app
 def start_command(app: Application, lab_id: str, labs_dir: str | None, timeout: float, kubeconfig: str | None,
                   context: str | None, repo: str | None, output: str) -> None:
@@ -98,11 +92,7 @@ def start_command(app: Application, lab_id: str, labs_dir: str | None, timeout: 
 @group.command("check")
 @click.option("--lab", "lab_id", metavar="LAB", help="Lab to check. Default: the one you started last.")
 @labs_dir_option
-@timeout_option
-@kubeconfig_option
-@context_option
-@repo_option
-@output_option
+@environment_options
 @pass_app
 def check_command(app: Application, lab_id: str | None, labs_dir: str | None, timeout: float,
                   kubeconfig: str | None, context: str | None, repo: str | None, output: str) -> None:
@@ -166,11 +156,7 @@ def hint_command(app: Application, lab_id: str | None, labs_dir: str | None, out
 @click.argument("step_id", metavar="[STEP]", required=False)
 @click.option("--lab", "lab_id", metavar="LAB", help="Lab. Default: the one you started last.")
 @labs_dir_option
-@timeout_option
-@kubeconfig_option
-@context_option
-@repo_option
-@output_option
+@environment_options
 @pass_app
 def solve_command(app: Application, step_id: str | None, lab_id: str | None, labs_dir: str | None, timeout: float,
                   kubeconfig: str | None, context: str | None, repo: str | None, output: str) -> None:
@@ -192,11 +178,7 @@ def solve_command(app: Application, step_id: str | None, lab_id: str | None, lab
 @group.command("reset")
 @click.argument("lab_id", metavar="[LAB]", required=False)
 @labs_dir_option
-@timeout_option
-@kubeconfig_option
-@context_option
-@repo_option
-@output_option
+@environment_options
 @pass_app
 def reset_command(app: Application, lab_id: str | None, labs_dir: str | None, timeout: float,
                   kubeconfig: str | None, context: str | None, repo: str | None, output: str) -> None:
@@ -229,11 +211,7 @@ def reset_command(app: Application, lab_id: str | None, labs_dir: str | None, ti
               help="The engine the environment runs (must match `up`); labs without it are skipped.")
 @click.option("--junit", "junit", metavar="FILE", help="Write a JUnit XML report: one testcase per step.")
 @labs_dir_option
-@timeout_option
-@kubeconfig_option
-@context_option
-@repo_option
-@output_option
+@environment_options
 @pass_app
 def test_command(app: Application, lab_ids: tuple[str, ...], all_labs: bool, engine: str | None, junit: str | None,
                  labs_dir: str | None, timeout: float, kubeconfig: str | None, context: str | None,

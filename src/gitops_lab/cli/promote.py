@@ -5,9 +5,7 @@ from __future__ import annotations
 import click
 
 from gitops_lab.adapters.repo.layout import ENVIRONMENTS
-from gitops_lab.cli.app import (
-    Application, context_option, kubeconfig_option, output_option, pass_app, repo_option, timeout_option,
-)
+from gitops_lab.cli.app import Application, environment_options, pass_app
 
 
 def previous_environment(env: str) -> str | None:
@@ -25,11 +23,7 @@ def previous_environment(env: str) -> str | None:
                    "recorded in the commit as `Gate-<Name>: skipped by <you>`.")
 @click.option("--wait/--no-wait", default=True, show_default=True,
               help="Wait until the engine applied the change and the Deployment rolled out.")
-@timeout_option
-@kubeconfig_option
-@context_option
-@repo_option
-@output_option
+@environment_options
 @pass_app
 def command(app: Application, src: str | None, dst: str, version: str | None, skip_gates: tuple[str, ...],
             wait: bool, timeout: float,

@@ -5,9 +5,7 @@ from __future__ import annotations
 import click
 
 from gitops_lab.adapters.repo.layout import ENVIRONMENTS
-from gitops_lab.cli.app import (
-    Application, context_option, kubeconfig_option, output_option, pass_app, repo_option, timeout_option,
-)
+from gitops_lab.cli.app import Application, environment_options, pass_app
 
 
 @click.command("rollback")
@@ -15,11 +13,7 @@ from gitops_lab.cli.app import (
 @click.option("--to", "to", metavar="VERSION", help="Go back to this version, which the environment ran before.")
 @click.option("--wait/--no-wait", default=True, show_default=True,
               help="Wait until the engine applied the change and the Deployment rolled out.")
-@timeout_option
-@kubeconfig_option
-@context_option
-@repo_option
-@output_option
+@environment_options
 @pass_app
 def command(app: Application, env: str, to: str | None, wait: bool, timeout: float,
             kubeconfig: str | None, context: str | None, repo: str | None, output: str) -> None:

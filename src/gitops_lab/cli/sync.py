@@ -5,19 +5,13 @@ from __future__ import annotations
 import click
 
 from gitops_lab.adapters.repo.layout import ENVIRONMENTS
-from gitops_lab.cli.app import (
-    Application, context_option, kubeconfig_option, output_option, pass_app, repo_option, timeout_option,
-)
+from gitops_lab.cli.app import Application, environment_options, pass_app
 
 
 @click.command("sync")
 @click.option("--env", "envs", multiple=True, type=click.Choice(ENVIRONMENTS),
               help="Environment to sync; repeat for more. Default: all three.")
-@timeout_option
-@kubeconfig_option
-@context_option
-@repo_option
-@output_option
+@environment_options
 @pass_app
 def command(app: Application, envs: tuple[str, ...], timeout: float, kubeconfig: str | None, context: str | None,
             repo: str | None, output: str) -> None:

@@ -21,3 +21,40 @@ from testbed.plugin import (  # noqa: F401  (hooks are found by name)
     pytest_runtest_makereport,
     pytest_terminal_summary,
 )
+
+
+# --------------------------------------------------------------------------- #
+# Git core: the CLI in-process with its own state folder, and a seeded working
+# copy pushed to a real bare remote. Modules may wrap `lab` (same name) to set
+# a git identity of their own.
+# --------------------------------------------------------------------------- #
+import subprocess  # noqa: E402
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture
+def cli(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from gitops_lab.cli import main
+
+    monkeypatch.setenv("GITOPS_LAB_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.delenv("GITOPS_LAB_REPO", raising=False)
+    runner = CliRunner()
+
+    def invoke(*args: str):
+        return runner.invoke(main, list(args), catch_exceptions=False)
+
+    return invoke
+
+
+@pytest.fixture
+def lab(tmp_path, cli):
+    """(working copy, bare remote): seeded by `gitops-lab repo init --remote`."""
+    remote = tmp_path / "remote.git"
+    subprocess.run(["git", "init", "--quiet", "--bare", "--initial-branch=main", str(remote)], check=True)
+    wc = tmp_path / "wc"
+    result = cli("repo", "init", str(wc), "--remote", str(remote))
+    assert result.exit_code == 0, result.output
+    return wc, remote

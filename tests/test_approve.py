@@ -6,40 +6,18 @@ version and one environment, until that environment's next promotion or rollback
 
 from __future__ import annotations
 
-import subprocess
-from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from gitutil import git
 
-from gitops_lab.cli import main
 from gitops_lab.gates import find_approval, record_approval, run_gates
 
 
-def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(cwd), *args], check=True, capture_output=True, text=True).stdout.strip()
-
-
 @pytest.fixture
-def cli(tmp_path, monkeypatch):
-    monkeypatch.setenv("GITOPS_LAB_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.delenv("GITOPS_LAB_REPO", raising=False)
-    runner = CliRunner()
-
-    def invoke(*args: str):
-        return runner.invoke(main, list(args), catch_exceptions=False)
-
-    return invoke
-
-
-@pytest.fixture
-def lab(tmp_path, cli):
-    remote = tmp_path / "remote.git"
-    subprocess.run(["git", "init", "--quiet", "--bare", "--initial-branch=main", str(remote)], check=True)
-    wc = tmp_path / "wc"
-    assert cli("repo", "init", str(wc), "--remote", str(remote)).exit_code == 0
-    git(wc, "config", "user.name", "Dana Reviewer")
-    return wc, remote
+def lab(lab):
+    """The shared seeded working copy, committing as Dana Reviewer."""
+    git(lab[0], "config", "user.name", "Dana Reviewer")
+    return lab
 
 
 def test_approve_pushes_an_empty_commit_with_trailers(lab, cli):

@@ -13,10 +13,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from gitutil import git, remote_version
 import yaml
-from click.testing import CliRunner
 
-from gitops_lab.cli import main
 from gitops_lab.errors import PreflightError
 from gitops_lab.gates import policy
 
@@ -32,41 +31,8 @@ def _has_kustomize() -> bool:
 pytestmark = pytest.mark.skipif(not _has_kustomize(), reason="the policy gate needs kustomize or kubectl")
 
 
-def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(cwd), *args], check=True, capture_output=True, text=True).stdout.strip()
-
-
-def remote_version(remote: Path, env: str) -> str:
-    text = git(remote, "show", f"main:overlays/{env}/kustomization.yaml")
-    [line] = [l for l in text.splitlines() if "gitops-lab.io/model-version:" in l]
-    return line.split(":", 1)[1].strip()
-
-
 def last_trailers(remote: Path) -> list[str]:
     return git(remote, "log", "-1", "--format=%(trailers:only,unfold)", "main").splitlines()
-
-
-@pytest.fixture
-def cli(tmp_path, monkeypatch):
-    monkeypatch.setenv("GITOPS_LAB_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.delenv("GITOPS_LAB_REPO", raising=False)
-    runner = CliRunner()
-
-    def invoke(*args: str):
-        return runner.invoke(main, list(args), catch_exceptions=False)
-
-    return invoke
-
-
-@pytest.fixture
-def lab(tmp_path, cli):
-    """A seeded working copy pushed to a bare remote; the CLI finds it through --repo."""
-    remote = tmp_path / "remote.git"
-    subprocess.run(["git", "init", "--quiet", "--bare", "--initial-branch=main", str(remote)], check=True)
-    wc = tmp_path / "wc"
-    assert cli("repo", "init", str(wc), "--remote", str(remote)).exit_code == 0
-    git(wc, "config", "user.name", "Pat Promoter")
-    return wc, remote
 
 
 def snapshot(wc: Path, remote: Path) -> tuple[str, str, str]:
@@ -81,6 +47,13 @@ def assert_refused(result, *words: str) -> str:
         assert word in lines[0], lines[0]
     assert result.stdout == ""
     return lines[0]
+
+
+@pytest.fixture
+def lab(lab):
+    """The shared seeded working copy, committing as Pat Promoter."""
+    git(lab[0], "config", "user.name", "Pat Promoter")
+    return lab
 
 
 def test_v3_is_blocked_at_dev_to_staging_and_nothing_changes(lab, cli):

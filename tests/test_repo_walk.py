@@ -12,43 +12,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from gitutil import git, remote_version
 
 from gitops_lab.adapters.repo import Git, RepoLayout
-from gitops_lab.cli import main
-
-
-def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(cwd), *args], check=True, capture_output=True, text=True).stdout.strip()
-
-
-def remote_version(remote: Path, env: str) -> str:
-    text = git(remote, "show", f"main:overlays/{env}/kustomization.yaml")
-    [line] = [l for l in text.splitlines() if "gitops-lab.io/model-version:" in l]
-    return line.split(":", 1)[1].strip()
-
-
-@pytest.fixture
-def cli(tmp_path, monkeypatch):
-    monkeypatch.setenv("GITOPS_LAB_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.delenv("GITOPS_LAB_REPO", raising=False)
-    runner = CliRunner()
-
-    def invoke(*args: str):
-        return runner.invoke(main, list(args), catch_exceptions=False)
-
-    return invoke
-
-
-@pytest.fixture
-def lab(tmp_path, cli):
-    """A seeded working copy pushed to a bare remote."""
-    remote = tmp_path / "remote.git"
-    subprocess.run(["git", "init", "--quiet", "--bare", "--initial-branch=main", str(remote)], check=True)
-    wc = tmp_path / "wc"
-    result = cli("repo", "init", str(wc), "--remote", str(remote))
-    assert result.exit_code == 0, result.output
-    return wc, remote
 
 
 def test_init_seeds_template_pushes_and_tags(lab):

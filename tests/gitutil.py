@@ -1,0 +1,17 @@
+"""Small Git helpers for tests that check what a real repository holds."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(cwd), *args], check=True, capture_output=True, text=True).stdout.strip()
+
+
+def remote_version(remote: Path, env: str) -> str:
+    """The model version ``env`` runs on the remote's main branch."""
+    text = git(remote, "show", f"main:overlays/{env}/kustomization.yaml")
+    [line] = [l for l in text.splitlines() if "gitops-lab.io/model-version:" in l]
+    return line.split(":", 1)[1].strip()

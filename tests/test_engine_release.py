@@ -5,11 +5,10 @@ no test reaches the internet."""
 from __future__ import annotations
 
 import hashlib
-import http.server
-import threading
 
 import pytest
 import yaml
+from httpserve import OneFileServer
 
 from gitops_lab.adapters.engines.argocd import ArgoCD
 from gitops_lab.adapters.engines.flux import Flux, revision_commit, status_of as flux_status
@@ -18,33 +17,12 @@ from gitops_lab.adapters.engines.release import fetch_release
 from gitops_lab.errors import EngineError
 
 
-class _Server:
-    def __init__(self, body: bytes):
-        self.body, self.hits = body, 0
-        outer = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802
-                outer.hits += 1
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(outer.body)))
-                self.end_headers()
-                self.wfile.write(outer.body)
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/install.yaml"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-
 @pytest.fixture
 def served(tmp_path, monkeypatch):
     monkeypatch.setenv("GITOPS_LAB_CACHE_DIR", str(tmp_path / "cache"))
-    server = _Server(b"kind: ConfigMap\n")
+    server = OneFileServer(b"kind: ConfigMap\n")
     yield server
-    server.httpd.shutdown()
+    server.stop()
 
 
 def test_download_is_cached_and_reused(served, tmp_path):

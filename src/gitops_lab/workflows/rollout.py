@@ -42,6 +42,11 @@ def wait_until_served(engine: Engine, expect: Expectation, deadline: Deadline, r
                 f"Deployment {expect.namespace}/{DEPLOYMENT} to roll out{what}",
                 on_progress=lambda seen: step.update(f"rollout: {seen}"),
             )
+            # The engine's view can lag the cluster (Argo CD reports Progressing for a
+            # moment after a rollout or a self-heal): confirm it once more, so that on
+            # return the engine and the Deployment agree.
+            engine.wait_applied(expect.env, expect.commit, deadline,
+                                on_progress=lambda seen: step.update(f"{engine.name}: {seen}"))
         except WaitTimeout as exc:
             events = warning_events(engine.applier, expect.namespace)
             detail = f"; latest warnings: {' | '.join(events)}" if events else ""

@@ -1,0 +1,90 @@
+"""What the testbed benchmarks share: a testbed per engine with `gitops-lab up`
+done, the CLI in-process, and the summary statistics."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+Cli = Callable[..., object]
+
+
+def run(cli: Cli, *args: str):
+    """Run one gitops-lab command; stop the benchmark with its output if it fails."""
+    result = cli(*args)
+    if result.exit_code != 0:
+        raise SystemExit(f"`gitops-lab {' '.join(args)}` failed:\n{result.output}")
+    return result
+
+
+def summary(engine: str, samples: list[float], target_s: float, limit: str = "median") -> dict:
+    """Median, p95, min and max of ``samples``; within target when ``limit`` is at most ``target_s``."""
+    ordered = sorted(samples)
+    p95 = ordered[min(len(ordered) - 1, max(0, int(round(0.95 * len(ordered))) - 1))]
+    median = statistics.median(ordered)
+    return {
+        "engine": engine, "runs": len(ordered), "median_s": round(median, 2), "p95_s": round(p95, 2),
+        "min_s": round(ordered[0], 2), "max_s": round(ordered[-1], 2), "target_s": target_s,
+        "within_target": (median if limit == "median" else p95) <= target_s,
+    }
+
+
+def testbed_missing() -> str | None:
+    from testbed import fixtures
+
+    reason = fixtures.missing_reason()
+    return f"testbed not built ({reason}); run: python tests/testbed/build.py" if reason else None
+
+
+@contextmanager
+def lab_environment(engine: str, cluster, git) -> Iterator[Cli]:
+    """Start ``engine`` on ``cluster``, run `gitops-lab up` against it, yield the CLI."""
+    from click.testing import CliRunner
+
+    from gitops_lab.cli import main
+    from testbed import fixtures
+
+    engine_proc = (fixtures.start_argocd if engine == "argocd" else fixtures.start_flux)(cluster)
+    os.environ["GITOPS_LAB_STATE_DIR"] = tempfile.mkdtemp(prefix=f"bench-{engine}-")
+    runner = CliRunner()
+
+    def cli(*args: str):
+        return runner.invoke(main, list(args), catch_exceptions=False)
+
+    try:
+        url = git.create_repo(f"bench-{engine}-{int(time.time() * 1000)}")
+        run(cli, "up", "--provider", "existing", "--kubeconfig", cluster.kubeconfig, "--engine", engine,
+            "--engine-install", "external", "--git-url", url, "--timeout", "300")
+        yield cli
+    finally:
+        engine_proc.stop()
+
+
+def per_engine(engines: list[str], bench: Callable[[str, object, object], dict]) -> list[dict]:
+    """Run ``bench(engine, cluster, git)`` for each engine, each on a fresh cluster."""
+    from testbed import fixtures
+
+    # The policy gate renders overlays with kustomize: use the testbed's.
+    os.environ["PATH"] = f"{fixtures.bin_dir()}{os.pathsep}{os.environ['PATH']}"
+    workdir = Path(tempfile.mkdtemp(prefix="bench-testbed-"))
+    git = fixtures.GitServer(workdir / "git").start()
+    results = []
+    try:
+        for engine in engines:
+            cluster = fixtures.start_cluster(workdir / f"cluster-{engine}")
+            try:
+                results.append(bench(engine, cluster, git))
+            finally:
+                cluster.stop()
+    finally:
+        git.stop()
+    return results

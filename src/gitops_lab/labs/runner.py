@@ -509,20 +509,9 @@ class LabRunner:
 
 def save_uncommitted(git: Git, reason: str) -> str | None:
     """Keep uncommitted changes (untracked files too) as a commit under a backup ref, then clean up."""
-    if not git.dirty_files():
+    ref = publish.snapshot_uncommitted(git, reason)
+    if ref is None:
         return None
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as tmp:
-        index = str(Path(tmp) / "index")
-        env = {"GIT_INDEX_FILE": index}
-        side = Git(git.path, env=env)
-        side.run("read-tree", "HEAD")
-        side.run("add", "--all")
-        tree = side.out("write-tree")
-        commit = side.out("commit-tree", tree, "-p", "HEAD", "-m", f"Uncommitted work saved by gitops-lab ({reason})")
-    ref = publish.backup_ref(git, reason)
-    git.run("update-ref", ref, commit)
     git.run("restore", "--source=HEAD", "--staged", "--worktree", "--", ".")
     git.run("clean", "--force", "-d", "--quiet")
     return ref

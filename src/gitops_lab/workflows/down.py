@@ -1,9 +1,9 @@
 """`down`: back up the lab repository, delete the cluster, remove the local state.
 
 The backup is a git bundle of every ref in the working copy (learner commits
-and backup refs included) plus, when the working copy has uncommitted changes,
-a commit of them under refs/gitops-lab/backup/ made with `git stash create`
-(which leaves the working tree alone). It is written into the state folder,
+and backup refs included) plus, when the working copy has uncommitted changes
+(untracked files too), a commit of them under refs/gitops-lab/backup/, made
+without touching the working tree. It is written into the state folder,
 which keeps only its backups/ afterwards.
 """
 
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gitops_lab.adapters.repo.git import Git
-from gitops_lab.adapters.repo.publish import BACKUP_PREFIX
+from gitops_lab.adapters.repo.publish import snapshot_uncommitted
 from gitops_lab.reporter import Reporter
 from gitops_lab.state import EnvironmentState, environment_dir
 
@@ -41,9 +41,7 @@ def backup_repository(repo: Path, backups: Path) -> Path | None:
     if not git.is_repo():
         return None
     stamp = time.strftime("%Y%m%dT%H%M%S")
-    uncommitted = git.out("stash", "create", "gitops-lab down: uncommitted work")
-    if uncommitted:
-        git.run("update-ref", f"{BACKUP_PREFIX}/{stamp}-uncommitted", uncommitted)
+    snapshot_uncommitted(git, "uncommitted-at-down")
     backups.mkdir(parents=True, exist_ok=True)
     bundle = backups / f"repo-{stamp}.bundle"
     git.run("bundle", "create", "--quiet", str(bundle), "--all")

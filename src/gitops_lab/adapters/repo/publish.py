@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from gitops_lab.adapters.repo.git import Git
 from gitops_lab.adapters.repo.seed import BRANCH
@@ -65,6 +66,27 @@ def backup_ref(git: Git, reason: str) -> str:
     """Save the current HEAD under refs/gitops-lab/backup/<time>-<reason>."""
     ref = f"{BACKUP_PREFIX}/{time.strftime('%Y%m%dT%H%M%S')}-{time.monotonic_ns() % 100000:05d}-{reason}"
     git.run("update-ref", ref, "HEAD")
+    return ref
+
+
+def snapshot_uncommitted(git: Git, reason: str) -> str | None:
+    """Keep uncommitted changes (untracked files too) as a commit under a backup ref.
+
+    The working tree and the index are left as they are. Returns the ref, or
+    None when there is nothing uncommitted.
+    """
+    if not git.dirty_files():
+        return None
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        side = Git(git.path, env={"GIT_INDEX_FILE": str(Path(tmp) / "index")})
+        side.run("read-tree", "HEAD")
+        side.run("add", "--all")
+        tree = side.out("write-tree")
+        snapshot = side.out("commit-tree", tree, "-p", "HEAD", "-m", f"Uncommitted work saved by gitops-lab ({reason})")
+    ref = backup_ref(git, reason)
+    git.run("update-ref", ref, snapshot)
     return ref
 
 

@@ -15,12 +15,10 @@ Target (issue 4): median at most 5 s for both engines.
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 import time
 
-from testbed_session import lab_environment, per_engine, run, summary, testbed_missing
+from testbed_session import lab_environment, main, run, summary
 
 TARGET_MEDIAN_S = 5.0
 
@@ -39,27 +37,5 @@ def bench_engine(engine: str, runs: int, cluster, git) -> dict:
     return summary(engine, samples, TARGET_MEDIAN_S, limit="median")
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--engine", action="append", choices=("argocd", "flux"))
-    parser.add_argument("--runs", type=int, default=10)
-    parser.add_argument("--output", choices=("text", "json"), default="text")
-    args = parser.parse_args()
-    missing = testbed_missing()
-    if missing:
-        print(missing, file=sys.stderr)
-        return 2
-    results = per_engine(args.engine or ["argocd", "flux"],
-                         lambda engine, cluster, git: bench_engine(engine, args.runs, cluster, git))
-    if args.output == "json":
-        print(json.dumps(results, indent=2))
-    else:
-        for r in results:
-            print(f"{r['engine']:7} promote -> rollout confirmed over {r['runs']} promotions: "
-                  f"median {r['median_s']:.2f} s, p95 {r['p95_s']:.2f} s (min {r['min_s']:.2f}, max {r['max_s']:.2f}); "
-                  f"target median <= {TARGET_MEDIAN_S:.0f} s: {'met' if r['within_target'] else 'MISSED'}")
-    return 0 if all(r["within_target"] for r in results) else 1
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(__doc__.splitlines()[0], 10, bench_engine, "promote -> rollout confirmed", f"median <= {TARGET_MEDIAN_S:.0f} s"))

@@ -88,3 +88,30 @@ def per_engine(engines: list[str], bench: Callable[[str, object, object], dict])
     finally:
         git.stop()
     return results
+
+
+def main(description: str, default_runs: int, bench: Callable[[str, int, object, object], dict],
+         what: str, target: str) -> int:
+    """The command line every testbed benchmark shares: --engine, --runs, --output."""
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--engine", action="append", choices=("argocd", "flux"))
+    parser.add_argument("--runs", type=int, default=default_runs)
+    parser.add_argument("--output", choices=("text", "json"), default="text")
+    args = parser.parse_args()
+    missing = testbed_missing()
+    if missing:
+        print(missing, file=sys.stderr)
+        return 2
+    results = per_engine(args.engine or ["argocd", "flux"],
+                         lambda engine, cluster, git: bench(engine, args.runs, cluster, git))
+    if args.output == "json":
+        print(json.dumps(results, indent=2))
+    else:
+        for r in results:
+            print(f"{r['engine']:7} {what} over {r['runs']} runs: median {r['median_s']:.2f} s, "
+                  f"p95 {r['p95_s']:.2f} s (min {r['min_s']:.2f}, max {r['max_s']:.2f}); "
+                  f"target {target}: {'met' if r['within_target'] else 'MISSED'}")
+    return 0 if all(r["within_target"] for r in results) else 1

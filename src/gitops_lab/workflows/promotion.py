@@ -21,7 +21,7 @@ from gitops_lab.adapters import repo
 from gitops_lab.adapters.repo import publish
 from gitops_lab.adapters.repo.git import Git
 from gitops_lab.adapters.repo.layout import RepoLayout
-from gitops_lab.adapters.repo.promotion import ChangeResult
+from gitops_lab.adapters.repo.promotion import ChangeResult, check_promotion
 from gitops_lab.errors import GateFailed, UsageError
 from gitops_lab.gates import GateResult, GatesConfig, check_gate_names, gate_trailers, load_config, run_gates
 from gitops_lab.gates.approval import git_user
@@ -46,15 +46,8 @@ def run_promotion(
     must allow each, and each is recorded as ``Gate-<Name>: skipped by <user>``.
     """
     git, layout = Git(repo_path), RepoLayout(repo_path)
-    # The same checks, in the same order, as repo.promote: bad input fails the
-    # same way whether or not gates would run.
-    publish.check_clean(git)
-    layout.check_env(src)
-    layout.check_env(dst)
-    if src == dst:
-        raise UsageError(f"cannot promote {src} to itself", fix="choose a different --to environment")
-    if version is not None:
-        layout.check_version(version)
+    # The same checks as repo.promote: bad input fails the same way whether or not gates would run.
+    check_promotion(git, layout, src, dst, version)
     _check_skips(load_config(repo_path), dst, skip_gates)
     publish.catch_up(git)
     # gates.yaml may have changed on the remote: check again after catching up.

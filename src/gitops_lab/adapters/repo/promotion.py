@@ -43,6 +43,17 @@ class ChangeResult:
 Progress = Callable[[int, str], None]
 
 
+def check_promotion(git: Git, layout: RepoLayout, src: str, dst: str, version: str | None) -> None:
+    """Refuse a promotion that cannot be, before anything is touched."""
+    publish.check_clean(git)
+    layout.check_env(src)
+    layout.check_env(dst)
+    if src == dst:
+        raise UsageError(f"cannot promote {src} to itself", fix="choose a different --to environment")
+    if version is not None:
+        layout.check_version(version)
+
+
 def promote(
     path: str | Path,
     src: str,
@@ -53,13 +64,7 @@ def promote(
 ) -> ChangeResult:
     """Set ``dst``'s model version to ``src``'s (or to ``version``), in one pushed commit."""
     git, layout = Git(path), RepoLayout(path)
-    publish.check_clean(git)
-    layout.check_env(src)
-    layout.check_env(dst)
-    if src == dst:
-        raise UsageError(f"cannot promote {src} to itself", fix="choose a different --to environment")
-    if version is not None:
-        layout.check_version(version)
+    check_promotion(git, layout, src, dst, version)
     publish.catch_up(git)
     target = version or layout.model_version(src)
     layout.check_version(target)

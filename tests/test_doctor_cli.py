@@ -49,6 +49,6 @@ def test_doctor_json_lists_every_check(tmp_path, dead_socket):
     report = json.loads(done.stdout)
     assert report["ok"] is False
     by_name = {c["name"]: c for c in report["checks"]}
-    assert list(by_name) == ["docker", "docker-resources", "cgroup", "inotify", "ports", "kind", "architecture", "disk"]
+    assert list(by_name) == ["docker", "docker-resources", "cgroup", "inotify", "ports", "kind", "kustomize", "architecture", "disk"]
     assert by_name["docker"]["ok"] is False and by_name["docker"]["severity"] == "blocking"
     assert by_name["docker-resources"]["skipped"] is True

@@ -178,7 +178,7 @@ def test_disk(free, expected):
 # All of them together
 # --------------------------------------------------------------------------- #
 def probes(docker=INFO, ports_free=True, system=("Linux", "x86_64"), exists=False, disk=50 * GiB,
-           inotify=("524288", "512")) -> Probes:
+           inotify=("524288", "512"), renderer="/usr/bin/kubectl kustomize") -> Probes:
     def docker_info():
         if isinstance(docker, str):
             raise DockerUnavailable(docker)
@@ -193,13 +193,14 @@ def probes(docker=INFO, ports_free=True, system=("Linux", "x86_64"), exists=Fals
         kind_cached=lambda version: False,
         machine=lambda: system,
         disk_free=lambda path: disk,
+        renderer=lambda: renderer,
         cluster_exists=lambda: exists,
     )
 
 
 def test_checks_come_in_a_fixed_order():
     names = [c.name for c in collect_checks(probes=probes())]
-    assert names == ["docker", "docker-resources", "cgroup", "inotify", "ports", "kind", "architecture", "disk"]
+    assert names == ["docker", "docker-resources", "cgroup", "inotify", "ports", "kind", "kustomize", "architecture", "disk"]
 
 
 def test_without_docker_the_docker_dependent_checks_are_skipped():
@@ -248,3 +249,11 @@ def test_describe_docker_error_classifies_the_sdk_messages():
     }
     for text, expected in cases.items():
         assert preflight.describe_docker_error(Exception(text), "H") == expected
+
+
+def test_no_kustomize_or_kubectl_is_a_warning_with_the_fix():
+    checks = {c.name: c for c in collect_checks(probes=probes(renderer=None))}
+    found = checks["kustomize"]
+    assert not found.ok and not found.blocks
+    assert "policy gate" in found.detail and "install kubectl" in found.fix
+    assert checks["kustomize"] != {c.name: c for c in collect_checks(probes=probes())}["kustomize"]

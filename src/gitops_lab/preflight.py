@@ -67,6 +67,7 @@ class Probes:
     machine: Callable[[], tuple[str, str]] = field(default_factory=lambda: lambda: (platform.system(), platform.machine()))
     disk_free: Callable[[str], int | None] = field(default_factory=lambda: _disk_free)
     cluster_exists: Callable[[], bool] = field(default_factory=lambda: lambda: False)
+    renderer: Callable[[], str | None] = field(default_factory=lambda: _renderer)
 
 
 # --------------------------------------------------------------------------- #
@@ -244,6 +245,25 @@ def check_kind(on_path: str | None, cached: bool, wanted: str) -> Check:
     return Check("kind", True, WARNING, f"kind is not on PATH; `up` downloads {wanted} into the cache")
 
 
+def _renderer() -> str | None:
+    """The kustomize (or kubectl) the policy gate will render overlays with, if any."""
+    from gitops_lab.gates.policy import kustomize_command
+
+    try:
+        return " ".join(kustomize_command())
+    except PreflightError:
+        return None
+
+
+def check_renderer(found: str | None) -> Check:
+    if found:
+        return Check("kustomize", True, WARNING, f"overlays render with `{found}`")
+    return Check("kustomize", False, WARNING,
+                 "neither kustomize nor kubectl is installed: the policy gate cannot render overlays, "
+                 "so promotions to staging and prod will stop",
+                 fix="install kubectl (https://kubernetes.io/docs/tasks/tools/) or kustomize")
+
+
 def check_arch(system: str, machine: str) -> Check:
     from gitops_lab.adapters.cluster.kind import host_platform
 
@@ -303,6 +323,7 @@ def collect_checks(ports: LabPorts | None = None, probes: Probes | None = None,
             exists = False
     checks.append(check_ports(ports, free, exists))
     checks.append(check_kind(probes.kind_on_path(), probes.kind_cached(kind_version), kind_version))
+    checks.append(check_renderer(probes.renderer()))
     checks.append(check_arch(system, machine))
     root = (info or {}).get("DockerRootDir")
     where = root if root and Path(root).exists() else str(Path.home())

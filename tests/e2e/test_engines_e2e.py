@@ -100,6 +100,21 @@ def test_up_promote_rollback_status(lab, tmp_path_factory):
                                    check=True, capture_output=True, text=True).stdout
         assert at_commit == (clone / overlay).read_text(), env
 
+    # A hand edit: status names the drift (Flux heals only when asked or at its
+    # interval; Argo CD's selfHeal may beat the status call), and sync heals it.
+    apps.patch_namespaced_deployment("model-server", "ml-prod",
+                                     {"spec": {"template": {"metadata": {"labels": {LABEL: "v3"}}}}})
+    if engine == "flux":
+        drifted = cli("status", "--output", "json")
+        assert drifted.exit_code == 1
+        prod = {row["environment"]: row for row in json.loads(drifted.stdout)}["prod"]
+        assert (prod["version"], prod["git_version"], prod["ok"]) == ("v3", "v1", False)
+        assert "drift: the cluster runs v3, Git says v1" in prod["message"]
+    healed = cli("sync", "--env", "prod", "--timeout", "60")
+    assert healed.exit_code == 0, healed.output
+    assert running(apps, "prod") == ("v1", 2, 2)
+    assert cli("status").exit_code == 0
+
     # A rollout that cannot complete: no node accepts the new pods.
     from kubernetes import client
 

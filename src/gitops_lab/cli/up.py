@@ -76,7 +76,7 @@ def command(app: Application, provider: str, engine: str, engine_install: str, g
     lines += [
         f"  Cluster:       {result.kube_host}",
         f"  Engine:        {result.engine}" + (f" (UI: {result.engine_ui})" if result.engine_ui else ""),
-        f"  Clone URL:     {result.clone_url}",
+        f"  Clone URL:     {result.clone_url}" + ("  (login: `gitops-lab credentials`)" if provider == "kind" else ""),
         f"  Working copy:  {result.repo_path}",
         "  Environments:  " + ", ".join(f"{env} runs {v}" for env, v in result.versions.items()),
         "Next: `gitops-lab status`, then `gitops-lab promote --from dev --to staging`.",

@@ -8,7 +8,7 @@ from typing import Any
 import yaml
 
 from gitops_lab.adapters.engines.base import (
-    Engine, EngineStatus, EnvironmentTarget, Progress, RepoAccess,
+    Engine, EngineStatus, EnvironmentTarget, Progress, RepoAccess, registered_name,
 )
 from gitops_lab.errors import EngineError, WaitTimeout
 from gitops_lab.kube.deadline import Deadline
@@ -21,10 +21,6 @@ CRDS = ("applications.argoproj.io", "appprojects.argoproj.io")
 # What a lab needs of the upstream install; dex (SSO), notifications and the
 # ApplicationSet controller are left out to keep the footprint small.
 DROPPED_DEPLOYMENTS = ("argocd-dex-server", "argocd-notifications-controller", "argocd-applicationset-controller")
-
-
-def app_name(env: str) -> str:
-    return f"gitops-lab-{env}"
 
 
 class ArgoCD(Engine):
@@ -82,13 +78,13 @@ class ArgoCD(Engine):
 
     # -- reconcile and status -----------------------------------------------
     def request_reconcile(self, env: str) -> None:
-        self.applier.merge_patch(API, "Application", app_name(env),
+        self.applier.merge_patch(API, "Application", registered_name(env),
                                  {"metadata": {"annotations": {"argocd.argoproj.io/refresh": "hard"}}}, self.namespace)
 
     def _app(self, env: str) -> dict[str, Any]:
-        app = self.applier.get(API, "Application", app_name(env), self.namespace)
+        app = self.applier.get(API, "Application", registered_name(env), self.namespace)
         if app is None:
-            raise EngineError(f"Argo CD has no Application for {env} ({self.namespace}/{app_name(env)})",
+            raise EngineError(f"Argo CD has no Application for {env} ({self.namespace}/{registered_name(env)})",
                               fix="run `gitops-lab up` to register the environments")
         return app
 
@@ -103,7 +99,7 @@ class ArgoCD(Engine):
             return applied_verdict(status_of(env, app), commit, app)
 
         try:
-            app = wait_for(self.applier, API, "Application", app_name(env), self.namespace, check, deadline,
+            app = wait_for(self.applier, API, "Application", registered_name(env), self.namespace, check, deadline,
                            f"Argo CD to sync {env} to {commit[:7] if commit else 'its branch'} and report it Healthy",
                            on_progress)
         except WaitTimeout as exc:

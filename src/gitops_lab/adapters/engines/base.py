@@ -19,6 +19,11 @@ from gitops_lab.resources import manifests_dir
 Progress = Callable[[str], None]
 
 
+def registered_name(env: str) -> str:
+    """The name of what `register` creates for ``env`` (Application, GitRepository, Kustomization)."""
+    return f"gitops-lab-{env}"
+
+
 @dataclass(frozen=True)
 class EnvironmentTarget:
     """One environment as the engine sees it: where to read, where to apply."""

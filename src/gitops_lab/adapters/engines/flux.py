@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 
 from gitops_lab.adapters.engines.base import (
-    Engine, EngineStatus, EnvironmentTarget, Progress, RepoAccess,
+    Engine, EngineStatus, EnvironmentTarget, Progress, RepoAccess, registered_name,
 )
 from gitops_lab.errors import EngineError, WaitTimeout
 from gitops_lab.kube.deadline import Deadline
@@ -20,10 +20,6 @@ SOURCE_API = "source.toolkit.fluxcd.io/v1"
 KUSTOMIZE_API = "kustomize.toolkit.fluxcd.io/v1"
 REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
 CRDS = ("gitrepositories.source.toolkit.fluxcd.io", "kustomizations.kustomize.toolkit.fluxcd.io")
-
-
-def object_name(env: str) -> str:
-    return f"gitops-lab-{env}"
 
 
 class Flux(Engine):
@@ -72,15 +68,15 @@ class Flux(Engine):
     def request_reconcile(self, env: str) -> None:
         stamp = datetime.now(timezone.utc).isoformat(timespec="microseconds")
         patch = {"metadata": {"annotations": {REQUESTED_AT: stamp}}}
-        self.applier.merge_patch(SOURCE_API, "GitRepository", object_name(env), patch, self.namespace)
-        self.applier.merge_patch(KUSTOMIZE_API, "Kustomization", object_name(env), patch, self.namespace)
+        self.applier.merge_patch(SOURCE_API, "GitRepository", registered_name(env), patch, self.namespace)
+        self.applier.merge_patch(KUSTOMIZE_API, "Kustomization", registered_name(env), patch, self.namespace)
 
     def _objects(self, env: str) -> tuple[dict[str, Any] | None, dict[str, Any]]:
-        kustomization = self.applier.get(KUSTOMIZE_API, "Kustomization", object_name(env), self.namespace)
+        kustomization = self.applier.get(KUSTOMIZE_API, "Kustomization", registered_name(env), self.namespace)
         if kustomization is None:
-            raise EngineError(f"Flux has no Kustomization for {env} ({self.namespace}/{object_name(env)})",
+            raise EngineError(f"Flux has no Kustomization for {env} ({self.namespace}/{registered_name(env)})",
                               fix="run `gitops-lab up` to register the environments")
-        source = self.applier.get(SOURCE_API, "GitRepository", object_name(env), self.namespace)
+        source = self.applier.get(SOURCE_API, "GitRepository", registered_name(env), self.namespace)
         return source, kustomization
 
     def status(self, env: str) -> EngineStatus:
@@ -95,7 +91,7 @@ class Flux(Engine):
             return applied_verdict(status_of(env, kustomization, None), commit, kustomization)
 
         try:
-            found = wait_for(self.applier, KUSTOMIZE_API, "Kustomization", object_name(env), self.namespace, check,
+            found = wait_for(self.applier, KUSTOMIZE_API, "Kustomization", registered_name(env), self.namespace, check,
                              deadline, f"Flux to apply {commit[:7] if commit else 'the branch'} to {env} and report it Ready",
                              on_progress)
         except WaitTimeout as exc:

@@ -80,13 +80,8 @@ def promote(
         (t.PREVIOUS_VERSION, current),
         *(extra_trailers or []),
     ]
-    layout.set_model_version(dst, target)
-    sha = publish.commit(git, [overlay_path(dst)], t.compose(f"Promote {target} to {dst}", trailers))
-    pushed = publish.push(git, on_retry)
-    return ChangeResult(
-        "promote", dst, target, current, git.head() if pushed else sha, pushed,
-        f"promoted {target} from {src} to {dst} (was {current})", dict(trailers),
-    )
+    return _set_version(git, layout, "promote", dst, target, current, trailers, f"Promote {target} to {dst}",
+                        f"promoted {target} from {src} to {dst} (was {current})", on_retry)
 
 
 def rollback(
@@ -162,10 +157,15 @@ def _roll_to(git: Git, layout: RepoLayout, env: str, current: str, to: str, on_r
         (t.MODEL_VERSION, to),
         (t.PREVIOUS_VERSION, current),
     ]
-    layout.set_model_version(env, to)
-    sha = publish.commit(git, [overlay_path(env)], t.compose(f"Roll back {env} to {to}", trailers))
+    return _set_version(git, layout, "rollback", env, to, current, trailers, f"Roll back {env} to {to}",
+                        f"rolled {env} back from {current} to {to}", on_retry)
+
+
+def _set_version(git: Git, layout: RepoLayout, action: str, env: str, version: str, current: str,
+                 trailers: list[tuple[str, str]], subject: str, message: str,
+                 on_retry: Progress | None) -> ChangeResult:
+    """Change env's one version line in one commit with ``trailers``, and push it."""
+    layout.set_model_version(env, version)
+    sha = publish.commit(git, [overlay_path(env)], t.compose(subject, trailers))
     pushed = publish.push(git, on_retry)
-    return ChangeResult(
-        "rollback", env, to, current, git.head() if pushed else sha, pushed,
-        f"rolled {env} back from {current} to {to}", dict(trailers),
-    )
+    return ChangeResult(action, env, version, current, git.head() if pushed else sha, pushed, message, dict(trailers))

@@ -17,17 +17,7 @@ from gitops_lab.errors import PreflightError, RepoStateError, UsageError
 from gitops_lab.gates import GATES, GateResult, gate_trailers, load_config, run_gates, trailer_key
 from gitops_lab.gates import data_quality, policy
 from gitops_lab.resources import environments_template
-
-
-def _has_kustomize() -> bool:
-    try:
-        policy.kustomize_command()
-    except PreflightError:
-        return False
-    return True
-
-
-needs_kustomize = pytest.mark.skipif(not _has_kustomize(), reason="neither kustomize nor kubectl is installed")
+from renderer import needs_kustomize
 
 
 @pytest.fixture

@@ -16,19 +16,12 @@ import pytest
 from gitutil import git, remote_version
 import yaml
 
-from gitops_lab.errors import PreflightError
 from gitops_lab.gates import policy
 
 
-def _has_kustomize() -> bool:
-    try:
-        policy.kustomize_command()
-    except PreflightError:
-        return False
-    return True
+from renderer import needs_kustomize
 
-
-pytestmark = pytest.mark.skipif(not _has_kustomize(), reason="the policy gate needs kustomize or kubectl")
+pytestmark = needs_kustomize
 
 
 def last_trailers(remote: Path) -> list[str]:

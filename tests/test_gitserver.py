@@ -8,7 +8,6 @@ the testbed in test_gitserver_testbed.py.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import socket

@@ -9,7 +9,6 @@ import urllib.error
 from pathlib import Path
 
 import pytest
-import yaml
 
 from gitops_lab.adapters.cluster.base import LabPorts
 from gitops_lab.adapters.cluster.kind import (

@@ -10,14 +10,10 @@ from __future__ import annotations
 
 import json
 import subprocess
-import uuid
 
 import pytest
-from click.testing import CliRunner
 
-from gitops_lab.cli import main
 
-from .cluster_cleanup import cleanup
 
 pytestmark = pytest.mark.testbed
 
@@ -36,31 +32,19 @@ def remote_head(url: str) -> str:
     return out.stdout.split()[0]
 
 
-@pytest.fixture(params=["argocd", "flux"])
-def lab(request, testbed_cluster, testbed_git, tmp_path, monkeypatch):
-    engine = request.param
-    request.getfixturevalue(f"testbed_{engine}")
-    monkeypatch.setenv("GITOPS_LAB_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.delenv("GITOPS_LAB_REPO", raising=False)
-    url = testbed_git.create_repo(f"lab-{engine}-{uuid.uuid4().hex[:6]}")
-    runner = CliRunner()
-
-    def cli(*args: str):
-        return runner.invoke(main, list(args), catch_exceptions=False)
-
+@pytest.fixture
+def lab(engine_on_testbed):
     from kubernetes import client
 
-    api = testbed_cluster.api_client()
-    yield engine, url, cli, client.AppsV1Api(api), testbed_cluster
+    api = engine_on_testbed.cluster.api_client()
+    yield engine_on_testbed, client.AppsV1Api(api)
     api.close()
-    cleanup(testbed_cluster, engine)
 
 
 def test_up_promote_rollback_status(lab, tmp_path_factory):
-    engine, url, cli, apps, cluster = lab
-    up_args = ["up", "--provider", "existing", "--kubeconfig", cluster.kubeconfig, "--engine", engine,
-               "--engine-install", "external", "--git-url", url, "--timeout", "240"]
-    first = cli(*up_args, "--output", "json")
+    on_testbed, apps = lab
+    engine, url, cli = on_testbed.engine, on_testbed.url, on_testbed.cli
+    first = on_testbed.up("--output", "json")
     assert first.exit_code == 0, first.output
     summary = json.loads(first.stdout)
     assert summary["versions"] == {"dev": "v2", "staging": "v1", "prod": "v1"}
@@ -68,7 +52,7 @@ def test_up_promote_rollback_status(lab, tmp_path_factory):
     assert {env: running(apps, env) for env in NAMESPACES} == {
         "dev": ("v2", 1, 1), "staging": ("v1", 1, 1), "prod": ("v1", 2, 2)}
 
-    again = cli(*up_args)
+    again = on_testbed.up()
     assert again.exit_code == 0, again.output
     assert "was already up; nothing changed" in again.stdout
 

@@ -9,49 +9,21 @@ every lab (and each lab's reset) as a passed testcase.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import uuid
 from xml.etree import ElementTree as ET
 
 import pytest
-from click.testing import CliRunner
 
-from gitops_lab.cli import main
 from gitops_lab.labs.loader import discover, load_lab
 from gitops_lab.resources import labs_dir
 
-from .cluster_cleanup import cleanup
 
 pytestmark = pytest.mark.testbed
 
 
-@pytest.fixture(params=["argocd", "flux"])
-def lab_environment(request, testbed_cluster, testbed_git, tmp_path, monkeypatch):
-    engine = request.param
-    request.getfixturevalue(f"testbed_{engine}")
-    monkeypatch.setenv("GITOPS_LAB_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.delenv("GITOPS_LAB_REPO", raising=False)
-    monkeypatch.delenv("GITOPS_LAB_LABS_DIR", raising=False)
-    if not shutil.which("kustomize") and not os.environ.get("GITOPS_LAB_KUSTOMIZE"):
-        from testbed import fixtures  # the policy gate renders overlays with the testbed's kustomize
-
-        monkeypatch.setenv("PATH", f"{fixtures.bin_dir()}{os.pathsep}{os.environ['PATH']}")
-    url = testbed_git.create_repo(f"labs-{engine}-{uuid.uuid4().hex[:6]}")
-    runner = CliRunner()
-
-    def cli(*args: str):
-        return runner.invoke(main, list(args), catch_exceptions=False)
-
-    up = cli("up", "--provider", "existing", "--kubeconfig", testbed_cluster.kubeconfig, "--engine", engine,
-             "--engine-install", "external", "--git-url", url, "--timeout", "240")
+def test_every_lab_passes_and_junit_lists_every_step(engine_on_testbed, tmp_path):
+    engine, cli = engine_on_testbed.engine, engine_on_testbed.cli
+    up = engine_on_testbed.up()
     assert up.exit_code == 0, up.output
-    yield engine, cli
-    cleanup(testbed_cluster, engine)
-
-
-def test_every_lab_passes_and_junit_lists_every_step(lab_environment, tmp_path):
-    engine, cli = lab_environment
     junit = tmp_path / f"labs-{engine}.xml"
     result = cli("lab", "test", "--all", "--engine", engine, "--junit", str(junit), "--timeout", "180",
                  "--output", "json")

@@ -275,7 +275,7 @@ class Builder:
                 ver = c.version
             lines.append(f"replace {old_s} => {old['Path']} {ver}")
         for mod, ver in sorted(c.extra_replace.items()):
-            lines.append(f"// versions.yaml testbed_replace: not the upstream version, see there")
+            lines.append("// versions.yaml testbed_replace: not the upstream version, see there")
             lines.append(f"replace {mod} => {mod} {ver}")
         return "\n".join(lines) + "\n"
 

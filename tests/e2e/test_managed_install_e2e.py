@@ -85,9 +85,10 @@ def test_flux_managed_install_applies_only_what_the_lab_needs_and_waits(kube, tm
                                 "helmreleases.helm.toolkit.fluxcd.io") is None
         cached = tmp_path / "cache" / "manifests" / "flux"
         assert list(cached.glob("*/install.yaml")) and server.hits == 1
-        # Again: the cache is used, and the check finds it intact.
-        flux.install("managed", Reporter(), Deadline(60), source_url=server.url)
+        # Again: the cache is used, the check finds it intact, and nothing changes.
+        again = flux.install("managed", Reporter(), Deadline(60), source_url=server.url)
         assert server.hits == 1
+        assert not again.changed, again.details
         # A damaged cache is fetched again.
         [path] = list(cached.glob("*/install.yaml"))
         path.write_text("kind: Broken\n")

@@ -92,6 +92,21 @@ class Applier:
     def apply_all(self, objects: Iterable[dict[str, Any]], namespace: str | None = None) -> list[dict[str, Any]]:
         return [self.apply(obj, namespace) for obj in objects]
 
+    def apply_changed(self, objects: Iterable[dict[str, Any]]) -> list[str]:
+        """Apply objects; return "Kind/name" of those whose stored content changed.
+
+        Compared on what gitops-lab sets (labels, annotations, spec, data), not on
+        resourceVersion, which controllers move with every status update.
+        """
+        changed = []
+        for obj in objects:
+            meta = obj["metadata"]
+            before = self.get(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace"))
+            after = self.apply(obj)
+            if before is None or _managed_view(before) != _managed_view(after):
+                changed.append(f"{obj['kind']}/{meta['name']}")
+        return changed
+
     def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
         path = self.path({"apiVersion": api_version, "kind": kind, "metadata": {"name": name}}, namespace)
         try:
@@ -118,6 +133,18 @@ class Applier:
             if getattr(exc, "status", None) == 404:
                 return False
             raise ClusterError(f"failed to delete {kind}/{name}: {_api_message(exc)}") from exc
+
+
+def _managed_view(obj: dict[str, Any]) -> Any:
+    """The parts of an object gitops-lab sets, to tell whether an apply changed it."""
+    meta = obj.get("metadata", {})
+    return (
+        meta.get("labels"),
+        {k: v for k, v in (meta.get("annotations") or {}).items() if not k.startswith("kubectl.")},
+        obj.get("spec"),
+        obj.get("data"),
+        obj.get("stringData"),
+    )
 
 
 def _api_message(exc: BaseException) -> str:

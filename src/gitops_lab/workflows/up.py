@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gitops_lab.adapters.cluster.base import LabPorts
 from gitops_lab.adapters.engines import engine_for
 from gitops_lab.adapters.engines.base import Engine, EngineStatus, RepoAccess
 from gitops_lab.adapters.repo import init_working_copy
@@ -112,15 +113,11 @@ def up(options: UpOptions, reporter: Reporter, name: str, previous: EnvironmentS
 
     with reporter.step(f"{'Installing' if options.engine_install == 'managed' else 'Checking'} {engine.display_name}"):
         if options.provider == "kind":
-            from gitops_lab.adapters.cluster.base import LabPorts
-
             engine.ui_node_port = LabPorts().ui_node
         report = engine.install(options.engine_install, reporter, deadline, options.install_source_url)
     if report.changed:
         result.changed.append(f"{engine.display_name} {report.mode} install applied")
     if options.provider == "kind" and options.engine == "argocd":
-        from gitops_lab.adapters.cluster.base import LabPorts
-
         result.engine_ui = f"http://localhost:{LabPorts().ui_host}"
 
     git_url, engine_git_url, access_user, access_password = (

@@ -106,12 +106,13 @@ class Engine(abc.ABC):
             return self.check_external(reporter)
         cached = self.release(reporter, source_url)
         objects = self.prepare_manifests(cached.path.read_text(encoding="utf-8"))
-        installer.apply_in_order(self.applier, objects, reporter, deadline)
+        changed = installer.apply_in_order(self.applier, objects, reporter, deadline)
         controllers = [o["metadata"]["name"] for o in objects if o["kind"] == "Deployment"]
         installer.wait_deployments_available(self.applier, self.namespace, controllers, reporter, deadline)
         self.wait_installed(objects, reporter, deadline)
-        return InstallReport(self.name, "managed", pinned()[self.name]["version"], True,
-                             [f"{len(objects)} objects applied", f"controllers: {', '.join(controllers)}"])
+        return InstallReport(self.name, "managed", pinned()[self.name]["version"], bool(changed),
+                             [f"{len(objects)} objects applied, {len(changed)} changed",
+                              f"controllers: {', '.join(controllers)}"])
 
     @abc.abstractmethod
     def prepare_manifests(self, text: str) -> list[dict[str, Any]]:
@@ -171,23 +172,4 @@ class Engine(abc.ABC):
 
     def apply_changed(self, objects: list[dict[str, Any]]) -> list[str]:
         """Apply objects; return "Kind/name" of those whose stored spec changed."""
-        changed = []
-        for obj in objects:
-            meta = obj["metadata"]
-            before = self.applier.get(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace"))
-            after = self.applier.apply(obj)
-            if before is None or _managed_view(before) != _managed_view(after):
-                changed.append(f"{obj['kind']}/{meta['name']}")
-        return changed
-
-
-def _managed_view(obj: dict[str, Any]) -> Any:
-    """The parts of an object gitops-lab sets, to tell whether an apply changed it."""
-    meta = obj.get("metadata", {})
-    return (
-        meta.get("labels"),
-        {k: v for k, v in (meta.get("annotations") or {}).items() if not k.startswith("kubectl.")},
-        obj.get("spec"),
-        obj.get("data"),
-        obj.get("stringData"),
-    )
+        return self.applier.apply_changed(objects)

@@ -14,17 +14,24 @@ from gitops_lab.reporter import Reporter
 _FIRST = ("CustomResourceDefinition", "Namespace")
 
 
-def apply_in_order(applier: Applier, objects: list[dict[str, Any]], reporter: Reporter, deadline: Deadline) -> None:
-    """CRDs and namespaces first (and wait for the CRDs), then everything else."""
+def apply_in_order(applier: Applier, objects: list[dict[str, Any]], reporter: Reporter,
+                   deadline: Deadline) -> list[str]:
+    """CRDs and namespaces first (and wait for the CRDs), then everything else.
+
+    Returns "Kind/name" of the objects that changed (none on a re-run).
+    """
     first = [o for o in objects if o.get("kind") in _FIRST]
     rest = [o for o in objects if o.get("kind") not in _FIRST]
     with reporter.step(f"Applying {len(first)} CRDs and namespaces") as step:
-        applier.apply_all(first)
+        changed = applier.apply_changed(first)
         for crd in (o for o in first if o["kind"] == "CustomResourceDefinition"):
             step.update(f"waiting for {crd['metadata']['name']}")
             wait_crd_established(applier, crd["metadata"]["name"], deadline)
-    with reporter.step(f"Applying {len(rest)} objects"):
-        applier.apply_all(rest)
+        step.done(f"{len(changed)} changed")
+    with reporter.step(f"Applying {len(rest)} objects") as step:
+        changed += applier.apply_changed(rest)
+        step.done(f"{len(changed)} changed in all")
+    return changed
 
 
 def crd_verdict(crd: dict[str, Any] | None) -> Verdict:

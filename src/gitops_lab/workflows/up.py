@@ -192,7 +192,7 @@ def _git_server(kube: Kube, name: str, reporter: Reporter, deadline: Deadline,
     server = InClusterGitServer(name)
     applier = Applier(kube)
     with reporter.step(f"Starting the Git server (up to {deadline.describe()})") as step:
-        applier.apply_all(server.manifests())
+        result.changed += applier.apply_changed(server.manifests())
         namespace = server.settings.namespace
         wait_for(applier, "apps/v1", "Deployment", "gitserver", namespace, rollout_verdict, deadline,
                  f"the Git server Deployment {namespace}/gitserver to be Available",

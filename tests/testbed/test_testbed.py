@@ -285,7 +285,8 @@ def test_killed_controller_fails_health_check_loudly(request, engine, component)
         with pytest.raises(TestbedError, match=component):
             watch_until("something that never happens", client.CoreV1Api(api).list_namespace,
                         lambda _: False, 120, eng.check_health)
-        assert time.monotonic() - t1 < 5
+        # Not a speed check: far below the wait's own 120 s deadline means it did not hang.
+        assert time.monotonic() - t1 < 60
     eng.restart(component)
     eng.check_health()
 

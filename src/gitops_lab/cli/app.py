@@ -128,9 +128,21 @@ kubeconfig_option = click.option(
 context_option = click.option("--context", metavar="NAME", help="Kubeconfig context to use.")
 
 
-def environment_options(command):
+def environment_options(command=None, *, timeout_help: str | None = None):
     """--timeout, --kubeconfig, --context, --repo and --output: the options of
-    every command that changes an environment and waits for it."""
-    for option in (output_option, repo_option, context_option, kubeconfig_option, timeout_option):
-        command = option(command)
-    return command
+    every command that changes an environment and waits for it.
+
+    Used bare (``@environment_options``) or with its own --timeout wording
+    (``@environment_options(timeout_help="...")``).
+    """
+    timeout = timeout_option if timeout_help is None else click.option(
+        "--timeout", type=click.FloatRange(min=1), default=300, show_default=True, metavar="SECONDS",
+        help=timeout_help,
+    )
+
+    def decorate(target):
+        for option in (output_option, repo_option, context_option, kubeconfig_option, timeout):
+            target = option(target)
+        return target
+
+    return decorate(command) if command is not None else decorate

@@ -9,6 +9,9 @@ import click
 
 from gitops_lab.cli.app import Application, environment_options, output_option, pass_app
 
+# A lab runs many waits (setup, solve, reset of each step); each gets this long.
+LAB_TIMEOUT_HELP = "Deadline for each wait of the lab (each setup, solve and reset action), not for the whole command."
+
 labs_dir_option = click.option(
     "--labs-dir", metavar="DIR", envvar="GITOPS_LAB_LABS_DIR",
     help="Folder of labs. Default: the labs that ship with gitops-lab ($GITOPS_LAB_LABS_DIR).",
@@ -65,7 +68,7 @@ def list_command(app: Application, labs_dir: str | None, output: str) -> None:
 @group.command("start")
 @click.argument("lab_id", metavar="LAB")
 @labs_dir_option
-@environment_options
+@environment_options(timeout_help=LAB_TIMEOUT_HELP)
 @pass_app
 def start_command(app: Application, lab_id: str, labs_dir: str | None, timeout: float, kubeconfig: str | None,
                   context: str | None, repo: str | None, output: str) -> None:
@@ -92,7 +95,7 @@ def start_command(app: Application, lab_id: str, labs_dir: str | None, timeout: 
 @group.command("check")
 @click.option("--lab", "lab_id", metavar="LAB", help="Lab to check. Default: the one you started last.")
 @labs_dir_option
-@environment_options
+@environment_options(timeout_help=LAB_TIMEOUT_HELP)
 @pass_app
 def check_command(app: Application, lab_id: str | None, labs_dir: str | None, timeout: float,
                   kubeconfig: str | None, context: str | None, repo: str | None, output: str) -> None:
@@ -156,7 +159,7 @@ def hint_command(app: Application, lab_id: str | None, labs_dir: str | None, out
 @click.argument("step_id", metavar="[STEP]", required=False)
 @click.option("--lab", "lab_id", metavar="LAB", help="Lab. Default: the one you started last.")
 @labs_dir_option
-@environment_options
+@environment_options(timeout_help=LAB_TIMEOUT_HELP)
 @pass_app
 def solve_command(app: Application, step_id: str | None, lab_id: str | None, labs_dir: str | None, timeout: float,
                   kubeconfig: str | None, context: str | None, repo: str | None, output: str) -> None:
@@ -178,7 +181,7 @@ def solve_command(app: Application, step_id: str | None, lab_id: str | None, lab
 @group.command("reset")
 @click.argument("lab_id", metavar="[LAB]", required=False)
 @labs_dir_option
-@environment_options
+@environment_options(timeout_help=LAB_TIMEOUT_HELP)
 @pass_app
 def reset_command(app: Application, lab_id: str | None, labs_dir: str | None, timeout: float,
                   kubeconfig: str | None, context: str | None, repo: str | None, output: str) -> None:
@@ -211,7 +214,7 @@ def reset_command(app: Application, lab_id: str | None, labs_dir: str | None, ti
               help="The engine the environment runs (must match `up`); labs without it are skipped.")
 @click.option("--junit", "junit", metavar="FILE", help="Write a JUnit XML report: one testcase per step.")
 @labs_dir_option
-@environment_options
+@environment_options(timeout_help=LAB_TIMEOUT_HELP)
 @pass_app
 def test_command(app: Application, lab_ids: tuple[str, ...], all_labs: bool, engine: str | None, junit: str | None,
                  labs_dir: str | None, timeout: float, kubeconfig: str | None, context: str | None,

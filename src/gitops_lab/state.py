@@ -16,7 +16,7 @@ import dataclasses
 import json
 import os
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +52,6 @@ class EnvironmentState:
     context: str | None = None
     # Where the engines fetch from, when it differs from remote_url (an in-cluster URL).
     engine_repo_url: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def path(self) -> Path:

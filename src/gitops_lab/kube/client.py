@@ -28,16 +28,6 @@ class Kube:
 
         return client.AppsV1Api(self.api)
 
-    def custom(self):
-        from kubernetes import client
-
-        return client.CustomObjectsApi(self.api)
-
-    def apiext(self):
-        from kubernetes import client
-
-        return client.ApiextensionsV1Api(self.api)
-
 
 def connect(kubeconfig: str | None = None, context: str | None = None) -> Kube:
     """A client for ``context`` of ``kubeconfig`` (default: $KUBECONFIG, ~/.kube/config)."""

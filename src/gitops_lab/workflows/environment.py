@@ -24,9 +24,6 @@ class LabEnvironment:
     def layout(self) -> RepoLayout:
         return RepoLayout(self.repo)
 
-    def targets(self) -> list[EnvironmentTarget]:
-        return targets_for(self.layout)
-
     def namespace(self, env: str) -> str:
         return self.layout.namespace(env)
 

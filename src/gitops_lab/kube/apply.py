@@ -58,17 +58,20 @@ class Applier:
             }
         return self._discovery[api_version]
 
-    def path(self, obj: dict[str, Any], namespace: str | None = None) -> str:
-        api_version, kind = obj["apiVersion"], obj["kind"]
+    def collection_path(self, api_version: str, kind: str, namespace: str | None = None) -> str:
+        """The REST path of ``kind``'s collection (in ``namespace`` when the kind is namespaced)."""
         info = self.resource(api_version, kind)
         prefix = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
-        name = obj["metadata"]["name"]
         if info.namespaced:
-            ns = obj["metadata"].get("namespace") or namespace
-            if not ns:
-                raise ClusterError(f"{kind}/{name} needs a namespace")
-            return f"{prefix}/namespaces/{ns}/{info.plural}/{name}"
-        return f"{prefix}/{info.plural}/{name}"
+            if not namespace:
+                raise ClusterError(f"{kind} needs a namespace")
+            return f"{prefix}/namespaces/{namespace}/{info.plural}"
+        return f"{prefix}/{info.plural}"
+
+    def path(self, obj: dict[str, Any], namespace: str | None = None) -> str:
+        meta = obj["metadata"]
+        collection = self.collection_path(obj["apiVersion"], obj["kind"], meta.get("namespace") or namespace)
+        return f"{collection}/{meta['name']}"
 
     # -- requests -----------------------------------------------------------
     def _request(self, method: str, path: str, body: Any = None, query: list | None = None,
@@ -124,15 +127,6 @@ class Applier:
         except Exception as exc:
             raise ClusterError(f"failed to patch {kind}/{name}: {_api_message(exc)}") from exc
 
-    def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> bool:
-        path = self.path({"apiVersion": api_version, "kind": kind, "metadata": {"name": name}}, namespace)
-        try:
-            retry.call(lambda: self._request("DELETE", path))
-            return True
-        except Exception as exc:
-            if getattr(exc, "status", None) == 404:
-                return False
-            raise ClusterError(f"failed to delete {kind}/{name}: {_api_message(exc)}") from exc
 
 
 def _managed_view(obj: dict[str, Any]) -> Any:

@@ -80,9 +80,7 @@ def wait_for(
 
 
 def _watch_function(applier: Applier, api_version: str, kind: str, namespace: str | None):
-    info = applier.resource(api_version, kind)
-    prefix = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
-    path = f"{prefix}/namespaces/{namespace}/{info.plural}" if info.namespaced else f"{prefix}/{info.plural}"
+    path = applier.collection_path(api_version, kind, namespace)
     names = {
         "field_selector": "fieldSelector",
         "resource_version": "resourceVersion",

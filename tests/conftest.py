@@ -22,6 +22,19 @@ from testbed.plugin import (  # noqa: F401  (hooks are found by name)
     pytest_terminal_summary,
 )
 
+# --------------------------------------------------------------------------- #
+# Kind bed (issue 9): a real kind cluster from locally built images, for the
+# tests marked `kind`; fixture kind_bed; a closing line saying whether they ran.
+# Details: tests/kindbed/README.md
+# --------------------------------------------------------------------------- #
+from kindbed.fixtures import kind_bed  # noqa: E402,F401  (fixtures are found by name)
+
+
+def pytest_configure(config):
+    from kindbed import plugin
+
+    config.pluginmanager.register(plugin, "gitops-lab-kindbed")
+
 
 # --------------------------------------------------------------------------- #
 # Git core: the CLI in-process with its own state folder, and a seeded working

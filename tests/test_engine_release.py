@@ -147,3 +147,44 @@ def test_argocd_status_carries_the_controller_message():
     app = _application("OutOfSync", "Degraded", phase="Failed", message="one or more objects failed to apply")
     state = argo_status("prod", app)
     assert "failed to apply" in state.message and not state.healthy
+
+
+def test_a_local_manifest_file_or_folder_is_kept_when_it_matches_the_pin(tmp_path, monkeypatch):
+    monkeypatch.setenv("GITOPS_LAB_CACHE_DIR", str(tmp_path / "cache"))
+    data = b"kind: ConfigMap\n"
+    good = hashlib.sha256(data).hexdigest()
+    (tmp_path / "classroom" / "argocd").mkdir(parents=True)
+    (tmp_path / "classroom" / "argocd" / "install.yaml").write_bytes(data)
+    from_folder = fetch_release("argocd", "v0.0.1", str(tmp_path / "classroom"), pinned_sha256=good)
+    assert from_folder.source == "local file" and from_folder.path.read_bytes() == data
+    from_file = fetch_release("argocd", "v0.0.1", str(tmp_path / "classroom" / "argocd" / "install.yaml"),
+                              pinned_sha256=good)
+    assert from_file.sha256 == good
+
+
+def test_a_local_manifest_that_fails_the_pin_is_refused_and_not_cached(tmp_path, monkeypatch):
+    monkeypatch.setenv("GITOPS_LAB_CACHE_DIR", str(tmp_path / "cache"))
+    (tmp_path / "install.yaml").write_bytes(b"kind: Secret\n")
+    with pytest.raises(EngineError, match="is pinned"):
+        fetch_release("argocd", "v0.0.1", str(tmp_path / "install.yaml"), pinned_sha256="0" * 64)
+    assert not (tmp_path / "cache" / "manifests" / "argocd").exists()
+
+
+def test_a_missing_local_manifest_names_the_expected_layout(tmp_path, monkeypatch):
+    monkeypatch.setenv("GITOPS_LAB_CACHE_DIR", str(tmp_path / "cache"))
+    with pytest.raises(EngineError) as err:
+        fetch_release("flux", "v0.0.1", str(tmp_path))
+    assert "flux/install.yaml" in err.value.fix
+
+
+def test_every_container_the_lab_installs_starts_from_a_preloaded_image():
+    docs = [{"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "argocd-server"},
+             "spec": {"template": {"spec": {
+                 "initContainers": [{"name": "copy", "image": "quay.io/argoproj/argocd:v1", "imagePullPolicy": "Always"}],
+                 "containers": [{"name": "server", "image": "quay.io/argoproj/argocd:v1", "imagePullPolicy": "Always"},
+                                {"name": "sidecar", "image": "redis:8"}]}}}},
+            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "argocd-cm"}}]
+    objects = ArgoCD.__new__(ArgoCD).lab_manifests(yaml.safe_dump_all(docs))
+    deployment = next(o for o in objects if o["kind"] == "Deployment")
+    spec = deployment["spec"]["template"]["spec"]
+    assert {c["imagePullPolicy"] for c in spec["initContainers"] + spec["containers"]} == {"IfNotPresent"}

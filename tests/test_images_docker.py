@@ -141,3 +141,18 @@ def test_save_of_a_missing_image_says_to_pull_first(client, tmp_path):
         save_images(["gitops-lab-test/missing:1"], tmp_path / "x.tar", "linux/amd64", client=client)
     assert "images pull" in err.value.fix
     assert not (tmp_path / "x.tar").exists()
+
+
+def test_a_digest_pinned_image_held_only_by_its_tag_is_used_offline_and_said_so(client, tiny_image):
+    # what `docker load` of a classroom archive leaves: the tag, no registry digest
+    ref = "docker.io/gitops-lab-test/tiny:1@sha256:" + "1" * 64
+    client.api.tag(tiny_image, "docker.io/gitops-lab-test/tiny", "1")
+    seen = []
+
+    class Recording(Reporter):
+        def warn(self, message):
+            seen.append(message)
+
+    results = pull_images([LabImage(ref, "environments")], Recording(), client=client, platform="linux/amd64")
+    assert [(r.ref, r.action) for r in results] == [(ref, "local tag")]
+    assert seen and "not by its pinned digest" in seen[0] and "gitops-lab-test/tiny:1" in seen[0]

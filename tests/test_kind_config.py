@@ -230,3 +230,26 @@ def test_unsupported_kind_on_path_is_replaced_by_the_pinned_release(no_kind_on_p
     found = find_kind(Reporter(), version="v0.30.0", fetch=FakeRelease(), system="Linux", machine="aarch64")
     assert found.source == "downloaded"
     assert found.path != old
+
+
+def test_offline_the_node_image_is_given_to_kind_by_its_local_tag_and_must_be_the_pinned_one():
+    from gitops_lab.adapters.cluster.kind import KindSettings, render_config, validate
+
+    settings = KindSettings(name="offline")
+    settings.local_node_image = settings.node_image.split("@", 1)[0]
+    assert render_config(settings)["nodes"][0]["image"] == settings.local_node_image
+    settings.local_node_image = "kindest/node:v1.20.0"
+    assert any("must be the pinned image's own name and tag" in p for p in validate(settings))
+
+
+@pytest.mark.parametrize("ref, stored", [
+    ("python:3.12-slim", "docker.io/library/python:3.12-slim"),
+    ("docker.io/library/python@sha256:" + "a" * 64, "docker.io/library/python@sha256:" + "a" * 64),
+    ("kindest/node:v1.34.0", "docker.io/kindest/node:v1.34.0"),
+    ("quay.io/argoproj/argocd:v3.2.11", "quay.io/argoproj/argocd:v3.2.11"),
+    ("localhost:5000/x:1", "localhost:5000/x:1"),
+])
+def test_images_are_named_in_the_node_as_containerd_stores_them(ref, stored):
+    from gitops_lab.adapters.cluster.kind import qualified_image
+
+    assert qualified_image(ref) == stored

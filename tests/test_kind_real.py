@@ -1,8 +1,9 @@
-"""The real kind flow: create, reuse, load an image, Git server, delete. `pytest -m kind`.
+"""The kind provider on a real kind cluster: create, reuse, Git server, image load, delete. `pytest -m kind`.
 
-Needs Docker, kind's pinned release (found or downloaded), registry access and
-GITOPS_LAB_KIND_TESTS=1; skipped otherwise. CI runs it in .github/workflows/kind-e2e.yml. The cluster
-gets its own name, so a learner's lab cluster is never touched.
+Runs on the kind bed (tests/kindbed: kind, its node image and the lab's images
+built locally, served by the bed's own dockerd), so no registry is needed; skipped
+with the reason when the bed is not built. The cluster gets its own name and
+ports, so a learner's lab cluster is never touched.
 """
 
 from __future__ import annotations
@@ -25,28 +26,23 @@ NAME = "gitops-lab-pytest"
 PORTS = LabPorts(git_host=18180, ui_host=18443)
 
 
-def _docker_reachable() -> str | None:
-    from gitops_lab.preflight import DockerUnavailable, docker_info
-
-    try:
-        docker_info()
-    except DockerUnavailable as exc:
-        return str(exc)
-    return None
-
-
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    why = _docker_reachable()
-    if why:
-        pytest.skip(f"needs a Docker engine: {why}")
-    if os.environ.get("GITOPS_LAB_KIND_TESTS") != "1":
-        pytest.skip("creates a real kind cluster: set GITOPS_LAB_KIND_TESTS=1 (the kind-e2e workflow does)")
-    provider = KindCluster(KindSettings(name=NAME, ports=PORTS), tmp_path_factory.mktemp("kind-state"))
+def cluster(kind_bed, tmp_path_factory):
+    saved = dict(os.environ)
+    os.environ.update(kind_bed.env())
+    settings = KindSettings(name=NAME, ports=PORTS)
+    # the bed's node image is local, so Docker knows it by its tag only (as after `docker load`)
+    settings.local_node_image = settings.node_image.split("@", 1)[0]
+    provider = KindCluster(settings, tmp_path_factory.mktemp("kind-state"))
+    kind_bed.clusters.add(NAME)
     reporter = PlainReporter()
-    info = provider.ensure(reporter)
-    yield provider, info
-    provider.delete(reporter)
+    try:
+        info = provider.ensure(reporter)
+        yield provider, info
+        provider.delete(reporter)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 def test_created_cluster_is_reachable_with_its_own_kubeconfig(cluster):

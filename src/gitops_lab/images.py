@@ -137,7 +137,7 @@ def engine_images(engine: str, manifest_text: str) -> list[str]:
     from gitops_lab.adapters.engines import engine_for
 
     refs = []
-    for doc in engine_for(engine).prepare_manifests(manifest_text):
+    for doc in engine_for(engine).lab_manifests(manifest_text):
         if doc.get("kind") in WORKLOAD_KINDS:
             refs.extend(images_in(doc))
     return sorted(set(refs))
@@ -201,41 +201,72 @@ def node_platform(client) -> str:
 @dataclass(frozen=True)
 class PullResult:
     ref: str
-    action: str  # "present" or "pulled"
+    action: str  # "present", "pulled" or "local tag" (digest-pinned, offline, only its tag is here)
+
+
+OFFLINE_NOTE = ("{tag} is here but not by its pinned digest (an image loaded from an archive, or built "
+                "locally, keeps no registry digest) and the registry is out of reach: using the local image")
+
+
+def _present(client, ref: str) -> bool:
+    from docker.errors import ImageNotFound
+
+    try:
+        client.images.get(ref)
+        return True
+    except ImageNotFound:
+        return False
+
+
+def _pull(client, ref: str, platform: str) -> None:
+    name, tag, digest = _split_ref(ref)
+    # The SDK takes the digest in place of the tag: repository@sha256:...
+    client.images.pull(f"{name}@{digest}" if digest else name, tag=None if digest else (tag or "latest"),
+                       platform=platform)
+    if digest and tag:
+        # Keep the tag too, so `docker save` writes it and the node finds name:tag.
+        client.api.tag(f"{name}@{digest}", name, tag)
+
+
+def ensure_image(client, ref: str, platform: str) -> PullResult:
+    """Have ``ref`` in Docker: present, pulled, or, offline, its tag already here.
+
+    A digest-pinned image that Docker holds only by its tag (`docker load` of an
+    archive drops registry digests) is pulled by digest when the registry can be
+    reached; when it cannot, the local image is used and the result says so.
+    """
+    from docker.errors import APIError
+
+    if _present(client, ref):
+        return PullResult(ref, "present")
+    name, tag, digest = _split_ref(ref)
+    local_tag = f"{name}:{tag}" if digest and tag else None
+    try:
+        _pull(client, ref, platform)
+    except APIError as exc:
+        if local_tag and _present(client, local_tag):
+            return PullResult(ref, "local tag")
+        raise ImageError(
+            f"cannot pull {ref} for {platform}: {exc.explanation or exc}",
+            fix="check the network or proxy (Docker Desktop: Settings > Resources > Proxies), "
+                "or pull where there is access and carry the images over with `docker save`/`docker load`",
+        ) from exc
+    return PullResult(ref, "pulled")
 
 
 def pull_images(images: Iterable[LabImage], reporter: Reporter, client=None, platform: str | None = None) -> list[PullResult]:
     """Pull each image once for the node's platform; images already present are left alone."""
-    from docker.errors import APIError, ImageNotFound
-
     client = client or docker_client()
     platform = platform or node_platform(client)
     results = []
     for image in images:
         with reporter.step(f"Pulling {image.ref} ({platform})") as step:
-            try:
-                client.images.get(image.ref)
-                step.done("already present")
-                results.append(PullResult(image.ref, "present"))
-                continue
-            except ImageNotFound:
-                pass
-            name, tag, digest = _split_ref(image.ref)
-            try:
-                # The SDK takes the digest in place of the tag: repository@sha256:...
-                client.images.pull(f"{name}@{digest}" if digest else name, tag=None if digest else (tag or "latest"),
-                                   platform=platform)
-                if digest and tag:
-                    # Keep the tag too, so `docker save` writes it and the node finds name:tag.
-                    client.api.tag(f"{name}@{digest}", name, tag)
-            except APIError as exc:
-                raise ImageError(
-                    f"cannot pull {image.ref} for {platform}: {exc.explanation or exc}",
-                    fix="check the network or proxy (Docker Desktop: Settings > Resources > Proxies), "
-                        "or pull where there is access and carry the images over with `docker save`/`docker load`",
-                ) from exc
-            step.done("pulled")
-            results.append(PullResult(image.ref, "pulled"))
+            result = ensure_image(client, image.ref, platform)
+            if result.action == "local tag":
+                name, tag, _ = _split_ref(image.ref)
+                reporter.warn(OFFLINE_NOTE.format(tag=f"{name}:{tag}"))
+            step.done({"present": "already present", "pulled": "pulled", "local tag": "local tag"}[result.action])
+            results.append(result)
     return results
 
 
@@ -275,7 +306,15 @@ def _cli_save_supports_platform(docker_cli: str) -> bool:
 def load_images(images: Iterable[LabImage], cluster, reporter: Reporter, workdir: Path, client=None,
                 platform: str | None = None) -> list[str]:
     """Save the loadable images into one archive and load it into the kind cluster's node(s)."""
-    refs = [i.ref for i in images if i.load]
+    from gitops_lab.adapters.cluster.kind import qualified_image
+
+    wanted = [i.ref for i in images if i.load]
+    held = cluster.images_in_nodes() if wanted else set()
+    # An image the node holds under every name a Pod may use needs no second load.
+    refs = [r for r in wanted if not {qualified_image(n) for n in _node_names(r)} <= held]
+    if wanted and not refs:
+        reporter.info(f"all {len(wanted)} images are in the node already")
+        return []
     if not refs:
         return []
     client = client or docker_client()
@@ -289,7 +328,19 @@ def load_images(images: Iterable[LabImage], cluster, reporter: Reporter, workdir
             cluster.load_image_archive(archive)
     finally:
         archive.unlink(missing_ok=True)
+    pinned_refs = [(f"{n}:{t}", f"{n}@{d}") for n, t, d in map(_split_ref, refs) if d and t]
+    if pinned_refs:
+        with reporter.step(f"Naming {len(pinned_refs)} images by their pinned digests in the node") as step:
+            for tagged, by_digest in pinned_refs:
+                cluster.alias_image(tagged, by_digest)
+            step.done("the kubelet finds them without a registry")
     return refs
+
+
+def _node_names(ref: str) -> list[str]:
+    """The names a node must hold an image under: name:tag, and name@digest where pinned."""
+    name, tag, digest = _split_ref(ref)
+    return [n for n in (f"{name}:{tag}" if tag else None, f"{name}@{digest}" if digest else None) if n]
 
 
 def _saveable_refs(refs: list[str]) -> list[str]:

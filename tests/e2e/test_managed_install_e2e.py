@@ -46,19 +46,22 @@ def flux_release(crd_dir) -> str:
     return yaml.safe_dump_all(docs)
 
 
-def argocd_release(crd_dir) -> str:
-    # Upstream's install.yaml carries no namespaces: it is applied with -n argocd.
-    docs = [*crds(crd_dir / "argocd"),
-            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "argocd-cm"}, "data": {}},
-            {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "argocd-server"},
-             "spec": {"selector": {"app.kubernetes.io/name": "argocd-server"},
-                      "ports": [{"name": "http", "port": 80, "targetPort": 8080},
-                                {"name": "https", "port": 443, "targetPort": 8080}]}},
-            *[deployment(n, None) for n in ("argocd-server", "argocd-repo-server", "argocd-redis", "argocd-dex-server")],
-            deployment("argocd-application-controller", None, kind="StatefulSet")]
-    for doc in docs:
-        doc["metadata"].pop("namespace", None)
-    return yaml.safe_dump_all(docs)
+def pinned_argocd_install() -> bytes:
+    """Argo CD's real install.yaml at the pinned tag, from its Go module (byte-identical to the pinned SHA-256)."""
+    import json
+    import subprocess
+
+    from gitops_lab.versions import pinned
+
+    version = pinned()["argocd"]["version"]
+    out = subprocess.run(["go", "mod", "download", "-json", f"github.com/argoproj/argo-cd/v3@{version}"],
+                         capture_output=True, text=True, cwd="/", timeout=300)
+    info = json.loads(out.stdout or "{}")
+    if out.returncode != 0 or "Dir" not in info:
+        pytest.skip(f"Argo CD's Go module is not available: {info.get('Error') or out.stderr.strip()}")
+    from pathlib import Path
+
+    return (Path(info["Dir"]) / "manifests" / "install.yaml").read_bytes()
 
 
 @pytest.fixture
@@ -99,9 +102,8 @@ def test_flux_managed_install_applies_only_what_the_lab_needs_and_waits(kube, tm
 
 
 def test_argocd_managed_install_patches_waits_and_exposes_the_ui(kube):
-    from testbed.fixtures import crd_dir
-
-    server = OneFileServer(argocd_release(crd_dir()).encode())
+    # the real release, served as a mirror would: the pin applies to it as to a download
+    server = OneFileServer(pinned_argocd_install())
     try:
         argo = engine_for("argocd", kube)
         argo.ui_node_port = 30443

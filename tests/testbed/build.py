@@ -97,12 +97,16 @@ class Component:
     # extra "module => same module at version" replaces, from versions.yaml
     # (testbed_replace), where the exact upstream dependency cannot be had here
     extra_replace: dict[str, str] = field(default_factory=dict)
+    # go build -tags
+    tags: list[str] = field(default_factory=list)
 
     def stamp_key(self) -> str:
         key = {"module": self.module, "version": self.version, "bins": self.binaries,
                "ldflags": self.ldflags, "crds": self.crd_dirs, "recipe": BUILD_RECIPE}
         if self.extra_replace:
             key["extra_replace"] = self.extra_replace
+        if self.tags:
+            key["tags"] = self.tags
         return json.dumps(key, sort_keys=True)
 
 
@@ -209,11 +213,11 @@ def find_go() -> str:
 
 
 class Builder:
-    def __init__(self, jobs: int, verbose: bool):
+    def __init__(self, jobs: int, verbose: bool, directory: Path | None = None):
         self.go = find_go()
         self.jobs = jobs
         self.verbose = verbose
-        self.dir = cache_dir()
+        self.dir = directory or cache_dir()
         self.env = dict(os.environ)
         self.env.update({
             "CGO_ENABLED": "0",
@@ -302,7 +306,8 @@ class Builder:
         ldflags = " ".join(["-s", "-w"] + c.ldflags)
         for name, pkg in c.binaries.items():
             tmp = bindir / f".{name}.tmp"
-            self.run([self.go, "build", f"-p={self.jobs}", "-trimpath",
+            tags = [f"-tags={' '.join(c.tags)}"] if c.tags else []
+            self.run([self.go, "build", f"-p={self.jobs}", "-trimpath", *tags,
                       f"-ldflags={ldflags}", "-o", str(tmp), pkg], src)
             os.replace(tmp, bindir / name)
         for rel in c.crd_dirs:

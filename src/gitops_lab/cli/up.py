@@ -21,8 +21,10 @@ from gitops_lab.cli.app import Application, context_option, kubeconfig_option, o
 @click.option("--repo", "repo", metavar="PATH", help="Where to keep the working copy. Default: in the state folder.")
 @click.option("--timeout", type=click.FloatRange(min=1), default=900, show_default=True, metavar="SECONDS",
               help="One deadline for the whole command.")
-@click.option("--engine-manifest-url", metavar="URL", hidden=True,
-              help="Download the managed engine's manifest from here instead (a mirror).")
+@click.option("--engine-manifests", metavar="PATH|URL",
+              help="Managed install: take the engine's install.yaml from this file, from a folder holding "
+                   "<engine>/install.yaml, or from a mirror URL, instead of the release download "
+                   "(air-gapped classrooms). A pinned digest still applies.")
 @click.option("--recreate", is_flag=True, help="kind: delete the existing cluster and create it again.")
 @click.option("--retain", is_flag=True, help="kind: keep a cluster whose creation failed, for debugging.")
 @click.option("--preload", is_flag=True,
@@ -35,7 +37,7 @@ from gitops_lab.cli.app import Application, context_option, kubeconfig_option, o
 @output_option
 @pass_app
 def command(app: Application, provider: str, engine: str, engine_install: str, git_url: str | None,
-            engine_git_url: str | None, repo: str | None, timeout: float, engine_manifest_url: str | None,
+            engine_git_url: str | None, repo: str | None, timeout: float, engine_manifests: str | None,
             recreate: bool, retain: bool, preload: bool, merge_kubeconfig: bool, registry_mirrors: tuple[str, ...],
             kubeconfig: str | None, context: str | None, output: str) -> None:
     """Set up the lab: cluster, engine, Git repository, and dev, staging and prod synced.
@@ -48,6 +50,7 @@ def command(app: Application, provider: str, engine: str, engine_install: str, g
     Examples:
       gitops-lab up                                   # kind + Argo CD on this laptop
       gitops-lab up --engine flux --preload          # pull images once, then work offline
+      gitops-lab up --engine argocd --engine-manifests ./classroom/manifests --preload
       gitops-lab up --provider existing --context my-cluster \\
           --engine flux --engine-install external --git-url https://git.example.com/lab.git
     """
@@ -64,7 +67,7 @@ def command(app: Application, provider: str, engine: str, engine_install: str, g
     options = UpOptions(
         provider=provider, engine=engine, engine_install=engine_install, git_url=git_url,
         engine_git_url=engine_git_url, kubeconfig=kubeconfig, context=context, repo_path=repo,
-        timeout=timeout, install_source_url=engine_manifest_url, recreate=recreate, retain=retain,
+        timeout=timeout, install_source_url=engine_manifests, recreate=recreate, retain=retain,
         preload=preload, merge_kubeconfig=merge_kubeconfig, registry_mirrors=mirrors,
     )
     result = up(options, app.reporter(output), app.name, app.state())

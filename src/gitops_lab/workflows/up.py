@@ -163,20 +163,25 @@ def _kind_cluster(options: UpOptions, reporter: Reporter, name: str, engine: Eng
     from gitops_lab.preflight import run_preflight
 
     run_preflight(reporter)
-    cluster = KindCluster(
-        KindSettings(name=name, retain=options.retain, merge_kubeconfig=options.merge_kubeconfig,
-                     registry_mirrors=options.registry_mirrors),
-        environment_dir(name),
-    )
-    info = cluster.ensure(reporter, recreate=options.recreate)
+    settings = KindSettings(name=name, retain=options.retain, merge_kubeconfig=options.merge_kubeconfig,
+                            registry_mirrors=options.registry_mirrors)
+    images = []
     if options.preload:
-        from gitops_lab.images import lab_images, load_images, pull_images
+        from gitops_lab.images import lab_images, pull_images
 
         engine.release(reporter, options.install_source_url)  # the image list reads the cached manifest
         images, notes = lab_images((options.engine,))
         for note in notes:
             reporter.warn(note)
-        pull_images(images, reporter)
+        pulled = pull_images(images, reporter)
+        node = next((p for p in pulled if p.ref == settings.node_image), None)
+        if node is not None and node.action == "local tag":
+            settings.local_node_image = settings.node_image.split("@", 1)[0]
+    cluster = KindCluster(settings, environment_dir(name))
+    info = cluster.ensure(reporter, recreate=options.recreate)
+    if options.preload:
+        from gitops_lab.images import load_images
+
         load_images(images, cluster, reporter, environment_dir(name) / "images")
     return str(info.kubeconfig), info.context, info.created
 

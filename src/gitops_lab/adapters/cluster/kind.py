@@ -57,10 +57,17 @@ class KindSettings:
     registry_mirrors: dict[str, str] = field(default_factory=dict)
     retain: bool = False
     merge_kubeconfig: bool = False
+    # Offline, the node image as Docker holds it when only its tag is here (an
+    # archive load drops the registry digest): kind is given this instead.
+    local_node_image: str | None = None
 
     @property
     def context(self) -> str:
         return f"kind-{self.name}"
+
+    @property
+    def image_for_kind(self) -> str:
+        return self.local_node_image or self.node_image
 
 
 def validate(settings: KindSettings) -> list[str]:
@@ -70,6 +77,9 @@ def validate(settings: KindSettings) -> list[str]:
         problems.append(f"cluster name {settings.name!r} must match {CLUSTER_NAME_RE.pattern}")
     if not NODE_IMAGE_RE.match(settings.node_image):
         problems.append(f"node image {settings.node_image!r} is not pinned as name:tag@sha256:<digest>")
+    if settings.local_node_image and settings.local_node_image != settings.node_image.split("@", 1)[0]:
+        problems.append(f"the local node image {settings.local_node_image!r} must be the pinned image's own "
+                        f"name and tag, {settings.node_image.split('@', 1)[0]!r}")
     ports = settings.ports
     for label, port in [("Git server host port", ports.git_host), ("engine UI host port", ports.ui_host)] + (
         [("Kubernetes API port", ports.api_server)] if ports.api_server else []
@@ -104,7 +114,7 @@ def render_config(settings: KindSettings, certs_dir: Path | None = None) -> dict
     ports = settings.ports
     node: dict = {
         "role": "control-plane",
-        "image": settings.node_image,
+        "image": settings.image_for_kind,
         "extraPortMappings": [
             {"containerPort": ports.git_node, "hostPort": ports.git_host,
              "listenAddress": "127.0.0.1", "protocol": "TCP"},
@@ -450,7 +460,8 @@ class KindCluster(ClusterProvider):
                 # Removes the entries from $KUBECONFIG or ~/.kube/config; the nodes are gone already.
                 self._run("delete", "cluster", "--name", name, doing="clean ~/.kube/config", check=False)
             self.kubeconfig.unlink(missing_ok=True)
-            step.done("deleted")
+            removed = remove_unused_kind_network()
+            step.done("deleted" + (", and its now unused docker network 'kind'" if removed else ""))
             return True
 
     # -- images -------------------------------------------------------------------
@@ -458,3 +469,55 @@ class KindCluster(ClusterProvider):
         """Load a `docker save` archive into every node of the cluster."""
         self._run("load", "image-archive", str(archive), "--name", self.settings.name,
                   doing=f"load {archive.name} into kind cluster {self.settings.name}")
+
+    def nodes(self) -> list[str]:
+        out = self._run("get", "nodes", "--name", self.settings.name, doing="list the cluster's nodes")
+        return [line.strip() for line in out.stdout.splitlines() if line.strip()]
+
+    def images_in_nodes(self) -> set[str]:
+        """The image references every node's containerd holds (fully qualified)."""
+        held: set[str] | None = None
+        for node in self.nodes():
+            done = subprocess.run(["docker", "exec", node, "ctr", "--namespace", "k8s.io", "images", "ls", "-q"],
+                                  capture_output=True, text=True, timeout=120)
+            refs = set(done.stdout.split()) if done.returncode == 0 else set()
+            held = refs if held is None else held & refs
+        return held or set()
+
+    def alias_image(self, tagged: str, by_digest: str) -> None:
+        """Give a loaded image its pinned ``name@sha256:`` reference in every node's containerd.
+
+        `docker save` writes tags only, so after a load a Pod that names the image
+        by digest would make the kubelet pull it again; with the alias it finds it.
+        """
+        source, target = qualified_image(tagged), qualified_image(by_digest)
+        for node in self.nodes():
+            done = subprocess.run(["docker", "exec", node, "ctr", "--namespace", "k8s.io", "images", "tag",
+                                   "--force", source, target], capture_output=True, text=True, timeout=60)
+            if done.returncode != 0:
+                raise ClusterError(f"failed to name {source} as {target} in node {node}: "
+                                   f"{done.stderr.strip() or done.returncode}",
+                                   fix=f"run `gitops-lab images load` again; check `docker exec {node} crictl images`")
+
+
+KIND_NETWORK = "kind"
+
+
+def remove_unused_kind_network() -> bool:
+    """Remove the docker network kind made, once no container uses it (other clusters keep it)."""
+    inspect = subprocess.run(["docker", "network", "inspect", KIND_NETWORK, "--format", "{{len .Containers}}"],
+                             capture_output=True, text=True, timeout=60)
+    if inspect.returncode != 0 or inspect.stdout.strip() != "0":
+        return False
+    return subprocess.run(["docker", "network", "rm", KIND_NETWORK], capture_output=True, timeout=60).returncode == 0
+
+
+def qualified_image(ref: str) -> str:
+    """The fully qualified reference containerd stores: docker.io/library/python:3.12 for python:3.12."""
+    name = ref.split("@", 1)[0]
+    if ":" in name.rsplit("/", 1)[-1]:
+        name = name.rsplit(":", 1)[0]
+    first = name.split("/", 1)[0]
+    if "/" in name and ("." in first or ":" in first or first == "localhost"):
+        return ref
+    return ("docker.io/library/" if "/" not in name else "docker.io/") + ref

@@ -92,8 +92,9 @@ class Engine(abc.ABC):
 
         spec = pinned()[self.name]
         with reporter.step(f"Fetching {self.display_name} {spec['version']} release manifests") as step:
+            # The pin applies to every source: a mirror or a local copy must be the pinned release.
             cached = fetch_release(self.name, spec["version"], source_url or engine_install_url(self.name),
-                                   None if source_url else spec.get("install_sha256"))
+                                   spec.get("install_sha256"))
             step.done(f"{cached.source}, sha256 {cached.sha256[:12]}")
         return cached
 
@@ -105,7 +106,7 @@ class Engine(abc.ABC):
         if mode == "external":
             return self.check_external(reporter)
         cached = self.release(reporter, source_url)
-        objects = self.prepare_manifests(cached.path.read_text(encoding="utf-8"))
+        objects = self.lab_manifests(cached.path.read_text(encoding="utf-8"))
         changed = installer.apply_in_order(self.applier, objects, reporter, deadline)
         controllers = [o["metadata"]["name"] for o in objects if o["kind"] == "Deployment"]
         installer.wait_deployments_available(self.applier, self.namespace, controllers, reporter, deadline)
@@ -113,6 +114,12 @@ class Engine(abc.ABC):
         return InstallReport(self.name, "managed", pinned()[self.name]["version"], bool(changed),
                              [f"{len(objects)} objects applied, {len(changed)} changed",
                               f"controllers: {', '.join(controllers)}"])
+
+    def lab_manifests(self, text: str) -> list[dict[str, Any]]:
+        """What a managed install applies: the trimmed, patched release, starting from local images."""
+        from gitops_lab.adapters.engines.install import start_from_local_images
+
+        return start_from_local_images(self.prepare_manifests(text))
 
     @abc.abstractmethod
     def prepare_manifests(self, text: str) -> list[dict[str, Any]]:

@@ -12,6 +12,24 @@ from gitops_lab.kube.wait import Verdict, wait_for
 from gitops_lab.reporter import Reporter
 
 _FIRST = ("CustomResourceDefinition", "Namespace")
+_POD_TEMPLATE_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job")
+
+
+def start_from_local_images(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every container pulls only when its image is missing (IfNotPresent).
+
+    Upstream manifests set `imagePullPolicy: Always` on some containers (Argo CD
+    on four the lab keeps), which makes the kubelet ask the registry even when
+    `--preload` already put the image in the node: offline, such a pod never starts.
+    """
+    for obj in objects:
+        if obj.get("kind") not in _POD_TEMPLATE_KINDS:
+            continue
+        spec = obj.get("spec", {}).get("template", {}).get("spec", {})
+        for key in ("initContainers", "containers"):
+            for container in spec.get(key) or []:
+                container["imagePullPolicy"] = "IfNotPresent"
+    return objects
 
 
 def apply_in_order(applier: Applier, objects: list[dict[str, Any]], reporter: Reporter,

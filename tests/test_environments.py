@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from gitops_lab.resources import environments_template
+
 REPO = Path(__file__).resolve().parents[1]
-ENVIRONMENTS = REPO / "environments"
+ENVIRONMENTS = environments_template()  # as seeded: versions.yaml's pins filled in
 BASE = ENVIRONMENTS / "base"
 KUBECTL = shutil.which("kubectl")
 needs_kubectl = pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed, so overlays cannot be rendered")
@@ -182,3 +184,15 @@ def test_changing_the_version_line_changes_only_the_version(tmp_path):
         return out
 
     assert without_version(after) == without_version(before)
+
+
+def test_the_model_server_image_pin_has_one_home_versions_yaml():
+    from gitops_lab.resources import environments_source
+    from gitops_lab.versions import pinned
+
+    pin = pinned()["images"]["model_server"]
+    assert re.fullmatch(r"[a-z0-9./-]+:[\w.-]+@sha256:[0-9a-f]{64}", pin)
+    shipped = [p for p in REPO.glob("**/*.y*ml") if ".venv" not in p.parts and pin.split("@")[1] in p.read_text()]
+    assert [p.relative_to(REPO).as_posix() for p in shipped] == ["src/gitops_lab/versions.yaml"]
+    assert "${images.model_server}" in (environments_source() / "base" / "deployment.yaml").read_text()
+    assert f"image: {pin}" in (BASE / "deployment.yaml").read_text()

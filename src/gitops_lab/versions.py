@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -21,3 +22,23 @@ def pinned() -> dict[str, Any]:
 def engine_install_url(engine: str) -> str:
     spec = pinned()[engine]
     return spec["install_url"].format(version=spec["version"])
+
+
+_PIN = re.compile(r"\$\{images\.([a-z_]+)(\.unpinned)?\}")
+
+
+def expand_pins(text: str) -> str:
+    """Fill in ``${images.NAME}`` (the pinned reference) and ``${images.NAME.unpinned}`` (name:tag alone).
+
+    versions.yaml is the one home of each pin; the environments template and the
+    labs name pins this way. An unknown name is left as it is.
+    """
+    images = pinned().get("images") or {}
+
+    def fill(match: re.Match) -> str:
+        ref = images.get(match.group(1))
+        if not isinstance(ref, str):
+            return match.group(0)
+        return ref.split("@", 1)[0] if match.group(2) else ref
+
+    return _PIN.sub(fill, text)

@@ -21,6 +21,7 @@ import yaml
 
 from gitops_lab.errors import GitOpsLabError
 from gitops_lab.labs.vocabulary import ACTIONS, ENV_NAMES, ENV_OR_ALL, PHASES, ActionSpec, allowed_in
+from gitops_lab.versions import expand_pins
 
 LAB_FILE = "lab.yaml"
 ENGINES = ("argocd", "flux")
@@ -189,8 +190,18 @@ def _string(node: yaml.Node | None, where: str, problems: _Problems, pattern: re
 
 
 def _value(node: yaml.Node) -> Any:
-    """A node as a plain Python value (params are stored this way)."""
-    return yaml.SafeLoader(yaml.serialize(node)).get_single_data() if node is not None else None
+    """A node as a plain Python value (params are stored this way), with versions.yaml's pins filled in."""
+    return _expand(yaml.SafeLoader(yaml.serialize(node)).get_single_data()) if node is not None else None
+
+
+def _expand(value: Any) -> Any:
+    if isinstance(value, str):
+        return expand_pins(value)
+    if isinstance(value, list):
+        return [_expand(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _expand(v) for k, v in value.items()}
+    return value
 
 
 # -- the lab ------------------------------------------------------------------

@@ -7,7 +7,7 @@ Available. Pods are simulated by kwok there, so this does NOT prove the image
 pulls, that server.py starts in it, that the probes pass for real, that the
 volume is writable by uid 1000, or that the NodePort is reachable through
 kind's port mapping; test_gitserver.py runs the server itself locally, and
-tests/test_kind_real.py (`pytest -m kind`) covers the rest on a real kind.
+tests/test_kind_real.py (`pytest -m kind`, on the kind bed) covers the rest on a real kind.
 """
 
 from __future__ import annotations

@@ -130,7 +130,7 @@ def test_present_images_are_not_pulled_again(client, tiny_image):
 def test_save_writes_an_archive_kind_can_load(client, tiny_image, tmp_path):
     archive = tmp_path / "images.tar"
     how = save_images([tiny_image], archive, node_platform(client), client=client)
-    assert how in ("cli --platform", "sdk")
+    assert how in ("cli --platform", "cli", "sdk")
     with tarfile.open(archive) as tar:
         manifest = json.load(tar.extractfile("manifest.json"))
     assert manifest[0]["RepoTags"] == [tiny_image]
@@ -156,3 +156,15 @@ def test_a_digest_pinned_image_held_only_by_its_tag_is_used_offline_and_said_so(
     results = pull_images([LabImage(ref, "environments")], Recording(), client=client, platform="linux/amd64")
     assert [(r.ref, r.action) for r in results] == [(ref, "local tag")]
     assert seen and "not by its pinned digest" in seen[0] and "gitops-lab-test/tiny:1" in seen[0]
+
+
+def test_several_images_are_saved_into_one_archive_without_the_docker_cli(client, tiny_image, tmp_path, monkeypatch):
+    import gitops_lab.images as images
+
+    client.api.tag(tiny_image, "gitops-lab-test/tiny", "2")
+    monkeypatch.setattr(images.shutil, "which", lambda name: None)
+    archive = tmp_path / "two.tar"
+    assert save_images([tiny_image, "gitops-lab-test/tiny:2"], archive, node_platform(client), client=client) == "sdk"
+    with tarfile.open(archive) as tar:
+        manifest = json.load(tar.extractfile("manifest.json"))
+    assert sorted(t for entry in manifest for t in entry["RepoTags"]) == [tiny_image, "gitops-lab-test/tiny:2"]

@@ -274,21 +274,28 @@ def save_images(refs: list[str], archive: Path, platform: str, client=None) -> s
     """Write ``refs`` into one `docker save` archive; returns how ("cli --platform" or "sdk")."""
     archive.parent.mkdir(parents=True, exist_ok=True)
     docker_cli = shutil.which("docker")
-    if docker_cli and _cli_save_supports_platform(docker_cli):
-        done = subprocess.run([docker_cli, "save", "--platform", platform, "-o", str(archive), *refs],
-                              capture_output=True, text=True)
-        if done.returncode == 0:
-            return "cli --platform"
-        # An engine older than API 1.48 refuses --platform: fall back to the SDK.
-        if "platform" not in done.stderr.lower() and "version" not in done.stderr.lower():
-            raise ImageError(f"`docker save` failed: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode}",
-                             fix="run `gitops-lab images pull` first")
+    if docker_cli:
+        attempts = [["--platform", platform], []] if _cli_save_supports_platform(docker_cli) else [[]]
+        for extra in attempts:
+            done = subprocess.run([docker_cli, "save", *extra, "-o", str(archive), *refs],
+                                  capture_output=True, text=True)
+            if done.returncode == 0:
+                return "cli --platform" if extra else "cli"
+            # An engine older than API 1.48 refuses --platform; its store holds one platform anyway.
+            if not extra or ("platform" not in done.stderr.lower() and "version" not in done.stderr.lower()):
+                archive.unlink(missing_ok=True)
+                last = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode
+                raise ImageError(f"`docker save` failed: {last}", fix="run `gitops-lab images pull` first")
     from docker.errors import APIError, ImageNotFound
 
     client = client or docker_client()
     try:
-        stream = client.api.get_image(refs if len(refs) > 1 else refs[0])
         with archive.open("wb") as fh:
+            # The SDK saves one image per call; several go through the API's names list.
+            stream = (client.api.get_image(refs[0]) if len(refs) == 1 else
+                      client.api._stream_raw_result(client.api._get(client.api._url("/images/get"),
+                                                                     params={"names": refs}, stream=True),
+                                                    chunk_size=2 * 1024 * 1024, decode=False))
             for chunk in stream:
                 fh.write(chunk)
     except (APIError, ImageNotFound) as exc:

@@ -160,11 +160,13 @@ def up(options: UpOptions, reporter: Reporter, name: str, previous: EnvironmentS
 def _kind_cluster(options: UpOptions, reporter: Reporter, name: str, engine: Engine) -> tuple[str, str, bool]:
     """Preflight, then create or reuse the kind cluster (and preload images)."""
     from gitops_lab.adapters.cluster.kind import KindCluster, KindSettings
-    from gitops_lab.preflight import run_preflight
+    from gitops_lab.preflight import Probes, run_preflight
 
-    run_preflight(reporter)
     settings = KindSettings(name=name, retain=options.retain, merge_kubeconfig=options.merge_kubeconfig,
                             registry_mirrors=options.registry_mirrors)
+    existing = KindCluster(settings, environment_dir(name))
+    # Busy lab ports are fine when this environment's own cluster holds them (a re-run).
+    run_preflight(reporter, probes=Probes(cluster_exists=existing.exists))
     images = []
     if options.preload:
         from gitops_lab.images import lab_images, pull_images
@@ -177,7 +179,7 @@ def _kind_cluster(options: UpOptions, reporter: Reporter, name: str, engine: Eng
         node = next((p for p in pulled if p.ref == settings.node_image), None)
         if node is not None and node.action == "local tag":
             settings.local_node_image = settings.node_image.split("@", 1)[0]
-    cluster = KindCluster(settings, environment_dir(name))
+    cluster = existing
     info = cluster.ensure(reporter, recreate=options.recreate)
     if options.preload:
         from gitops_lab.images import load_images
@@ -202,6 +204,7 @@ def _git_server(kube: Kube, name: str, reporter: Reporter, deadline: Deadline,
         wait_for(applier, "apps/v1", "Deployment", "gitserver", namespace, rollout_verdict, deadline,
                  f"the Git server Deployment {namespace}/gitserver to be Available",
                  on_progress=step.update)
+        server.wait_reachable_from_host(deadline, on_progress=step.update)
         step.done(server.endpoints().host_url)
     credentials = server.credentials()
     # The CLI's own git commands push as the writer, through an extra header (never in a URL or on disk).

@@ -180,3 +180,30 @@ class InClusterGitServer:
         writer = self.credentials().writer
         url = self.endpoints().host_url
         return url.replace("http://", f"http://{writer.username}:{writer.password}@", 1)
+
+    def wait_reachable_from_host(self, deadline, on_progress=None) -> None:
+        """Until the host URL answers /healthz: a Deployment is Available a moment before
+        kube-proxy routes its NodePort through the kind port mapping."""
+        import time
+        import urllib.error
+        import urllib.request
+
+        from gitops_lab.errors import WaitTimeout
+
+        url = self.endpoints().host_url.rsplit("/", 1)[0] + "/healthz"
+        delay, last = 0.2, "no answer yet"
+        while True:
+            try:
+                with urllib.request.urlopen(url, timeout=max(0.5, min(5.0, deadline.remaining()))) as response:
+                    if response.status == 200:
+                        return
+                    last = f"HTTP {response.status}"
+            except (urllib.error.URLError, OSError) as exc:
+                last = str(getattr(exc, "reason", exc))
+            if deadline.expired():
+                raise WaitTimeout(f"the Git server runs but {url} did not answer before the deadline; last: {last}",
+                                  fix="check that nothing else listens on that port, then run `gitops-lab up` again")
+            if on_progress:
+                on_progress(f"waiting for {url}: {last}")
+            time.sleep(min(delay, max(0.0, deadline.remaining())))
+            delay = min(delay * 2, 2.0)

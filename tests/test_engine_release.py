@@ -188,3 +188,13 @@ def test_every_container_the_lab_installs_starts_from_a_preloaded_image():
     deployment = next(o for o in objects if o["kind"] == "Deployment")
     spec = deployment["spec"]["template"]["spec"]
     assert {c["imagePullPolicy"] for c in spec["initContainers"] + spec["containers"]} == {"IfNotPresent"}
+
+
+def test_flux_controllers_do_not_post_events_to_the_notification_controller_the_lab_leaves_out():
+    controller = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "source-controller"},
+                  "spec": {"template": {"spec": {"containers": [{"name": "manager", "args": [
+                      "--events-addr=http://notification-controller.flux-system.svc.cluster.local./",
+                      "--watch-all-namespaces=true", "--storage-path=/data"]}]}}}}
+    kept = Flux.__new__(Flux).prepare_manifests(yaml.safe_dump_all([controller]))
+    assert kept[0]["spec"]["template"]["spec"]["containers"][0]["args"] == [
+        "--watch-all-namespaces=true", "--storage-path=/data"]

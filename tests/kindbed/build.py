@@ -31,6 +31,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -82,6 +83,15 @@ def build_go(directory: Path, jobs: int, verbose: bool) -> None:
         log(f"{comp.name} {comp.version}: built in {secs:.0f}s")
 
 
+def _catching(run, failures: list[BaseException]):
+    def wrapped() -> None:
+        try:
+            run()
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
+            failures.append(exc)
+    return wrapped
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 2)
@@ -106,7 +116,18 @@ def main(argv: list[str] | None = None) -> int:
     log(f"cache: {directory}")
     ensure_debian_packages()
     if args.only in (None, "go"):
+        # The debootstraps wait on the network, the Go builds on the CPU: run them side by side.
+        rootfs = threading.Thread(target=steps.build_rootfs, args=(directory, log), daemon=True) \
+            if args.only is None else None
+        failures: list[BaseException] = []
+        if rootfs:
+            rootfs.run = _catching(rootfs.run, failures)  # type: ignore[method-assign]
+            rootfs.start()
         build_go(directory, args.jobs, args.verbose)
+        if rootfs:
+            rootfs.join()
+            if failures:
+                raise failures[0]
     if args.only in (None, "images"):
         with PrivateDockerd(directory) as dockerd:
             steps.build_images(directory, dockerd, log)

@@ -183,24 +183,45 @@ def missing(directory: Path) -> list[str]:
     return out
 
 
+ROOTFS_STEPS = ("rootfs-node", "rootfs-pod")
+
+
+def build_rootfs(directory: Path, log: Log) -> None:
+    """The debootstraps alone (no dockerd needed): build.py runs them beside the Go builds."""
+    ctx = Context(directory, None, load_versions(), log)
+    for step in image_steps(ctx.versions):
+        if step.name in ROOTFS_STEPS:
+            _run_step(ctx, step, fresh=_is_fresh(directory, step, None))
+
+
+def _is_fresh(directory: Path, step: Step, dockerd: PrivateDockerd | None) -> bool:
+    stamp = stamp_path(directory, step.name)
+    return (stamp.is_file() and stamp.read_text() == stamp_text(step)
+            and all((directory / f).exists() for f in step.files)
+            and (dockerd is None or all(image_exists(dockerd, i) for i in step.all_images(directory))))
+
+
+def _run_step(ctx: Context, step: Step, fresh: bool) -> bool:
+    """Run ``step`` unless fresh; whether it ran."""
+    if fresh:
+        ctx.log(f"{step.name}: cached")
+        return False
+    ctx.log(f"{step.name}: building ...")
+    t0 = time.monotonic()
+    step.run(ctx)
+    stamp = stamp_path(ctx.directory, step.name)
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(stamp_text(step))
+    ctx.log(f"{step.name}: built in {time.monotonic() - t0:.0f}s")
+    return True
+
+
 def build_images(directory: Path, dockerd: PrivateDockerd, log: Log) -> None:
     ctx = Context(directory, dockerd, load_versions(), log)
     redo_rest = False
     for step in image_steps(ctx.versions):
-        stamp = stamp_path(directory, step.name)
-        fresh = (stamp.is_file() and stamp.read_text() == stamp_text(step)
-                 and all((directory / f).exists() for f in step.files)
-                 and all(image_exists(dockerd, i) for i in step.all_images(directory)))
-        if fresh and not redo_rest:
-            log(f"{step.name}: cached")
-            continue
-        redo_rest = redo_rest or bool(step.images)  # later images build on these
-        log(f"{step.name}: building ...")
-        t0 = time.monotonic()
-        step.run(ctx)
-        stamp.parent.mkdir(parents=True, exist_ok=True)
-        stamp.write_text(stamp_text(step))
-        log(f"{step.name}: built in {time.monotonic() - t0:.0f}s")
+        ran = _run_step(ctx, step, fresh=_is_fresh(directory, step, dockerd) and not redo_rest)
+        redo_rest = redo_rest or (ran and bool(step.images))  # later images build on these
 
 
 # -- root filesystems ----------------------------------------------------------

@@ -252,3 +252,32 @@ def test_healthz_needs_no_auth_and_unknown_repos_are_404(server):
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(f"http://127.0.0.1:{server.port}/other.git/info/refs?service=git-upload-pack")
     assert err.value.code == 404
+
+
+def test_up_waits_until_the_git_server_answers_on_the_host_port_and_no_longer(tmp_path, monkeypatch):
+    import socket
+
+    from httpserve import OneFileServer
+
+    from gitops_lab.adapters.cluster.base import LabPorts
+    from gitops_lab.adapters.gitserver.incluster import GitServerSettings, InClusterGitServer
+    from gitops_lab.errors import WaitTimeout
+    from gitops_lab.kube.deadline import Deadline
+
+    monkeypatch.setenv("GITOPS_LAB_STATE_DIR", str(tmp_path / "state"))
+    served = OneFileServer(b"ok", path="/healthz")
+    try:
+        port = int(served.url.split(":")[2].split("/")[0])
+        InClusterGitServer("t", GitServerSettings(ports=LabPorts(git_host=port))).wait_reachable_from_host(Deadline(10))
+        assert served.hits == 1
+    finally:
+        served.stop()
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        free = probe.getsockname()[1]
+    seen = []
+    server = InClusterGitServer("t", GitServerSettings(ports=LabPorts(git_host=free)))
+    with pytest.raises(WaitTimeout) as err:
+        server.wait_reachable_from_host(Deadline(1.5), on_progress=seen.append)
+    assert f"http://localhost:{free}/healthz did not answer before the deadline" in err.value.message
+    assert seen and "waiting for" in seen[0]

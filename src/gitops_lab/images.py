@@ -316,15 +316,25 @@ def load_images(images: Iterable[LabImage], cluster, reporter: Reporter, workdir
     from gitops_lab.adapters.cluster.kind import qualified_image
 
     wanted = [i.ref for i in images if i.load]
-    held = cluster.images_in_nodes() if wanted else set()
-    # An image the node holds under every name a Pod may use needs no second load.
-    refs = [r for r in wanted if not {qualified_image(n) for n in _node_names(r)} <= held]
-    if wanted and not refs:
-        reporter.info(f"all {len(wanted)} images are in the node already")
-        return []
-    if not refs:
+    if not wanted:
         return []
     client = client or docker_client()
+    held = cluster.images_in_nodes()
+
+    def in_node(ref: str) -> bool:
+        """The node holds this very image (same ID) under every name a Pod may use."""
+        from docker.errors import ImageNotFound
+
+        try:
+            image_id = client.images.get(_saveable_refs([ref])[0]).id
+        except ImageNotFound:
+            return False  # saving it below says what to do
+        return all(held.get(qualified_image(name)) == image_id for name in _node_names(ref))
+
+    refs = [r for r in wanted if not in_node(r)]
+    if not refs:
+        reporter.info(f"all {len(wanted)} images are in the node already")
+        return []
     platform = platform or node_platform(client)
     archive = workdir / "lab-images.tar"
     with reporter.step(f"Saving {len(refs)} images ({platform})") as step:

@@ -67,8 +67,9 @@ def import_tree(dockerd: PrivateDockerd, tree: Path, tag: str, changes: list[str
 
 
 def build_image(dockerd: PrivateDockerd, tag: str, context: Path, dockerfile: list[str],
-                files: dict[str, Path] | None = None, tags: tuple[str, ...] = ()) -> None:
-    """docker build of a context holding ``files`` (name -> source) and the given Dockerfile lines."""
+                files: dict[str, Path] | None = None, tags: tuple[str, ...] = (),
+                prepare: Callable[[Path], None] | None = None) -> None:
+    """docker build of a context holding ``files`` (name -> source), what ``prepare`` adds, and the Dockerfile."""
     if context.exists():
         shutil.rmtree(context)
     context.mkdir(parents=True)
@@ -79,6 +80,8 @@ def build_image(dockerd: PrivateDockerd, tag: str, context: Path, dockerfile: li
             os.symlink(os.readlink(source), dest)
         else:
             shutil.copy2(source, dest)
+    if prepare:
+        prepare(context)
     (context / "Dockerfile").write_text("\n".join(dockerfile) + "\n", encoding="utf-8")
     docker(dockerd, "build", "-q", "-t", tag, *[a for t in tags for a in ("-t", t)], str(context))
 
@@ -162,7 +165,7 @@ def image_steps(versions: dict | None = None) -> list[Step]:
         Step("lab-images", (), {"argocd": v["argocd"]["version"],
                                 "flux": [v["flux"]["source_controller"], v["flux"]["kustomize_controller"]],
                                 "kustomize": v["argocd"]["kustomize"], "packages": rootfs.POD_PACKAGES,
-                                "recipes": RECIPES}, _lab_images,
+                                "recipes": RECIPES, "recipe": 2}, _lab_images,
              images_after=lambda d: tuple(lab_images(d))),
     ]
 
@@ -504,15 +507,33 @@ def _lab_images(ctx: Context) -> None:
     for ref, what in lab_images(ctx.directory).items():
         work = ctx.work("img-" + hashlib.sha256(ref.encode()).hexdigest()[:10])
         if what == "argocd":
+            # What Argo CD's own Dockerfile puts in the image, from its module at the pinned tag.
+            source = flux_install.module_dir("github.com/argoproj/argo-cd/v3", ctx.versions["argocd"]["version"])
             files = {"usr/local/bin/argocd": ctx.testbed_bin("argocd"),
-                     "usr/local/bin/kustomize": ctx.testbed_bin("kustomize")}
-            context_links = {f"usr/local/bin/{role}": "argocd" for role in ARGOCD_ROLES}
+                     "usr/local/bin/kustomize": ctx.testbed_bin("kustomize"),
+                     "usr/local/bin/gpg-wrapper.sh": source / "hack" / "gpg-wrapper.sh",
+                     "usr/local/bin/git-verify-wrapper.sh": source / "hack" / "git-verify-wrapper.sh",
+                     "usr/local/bin/entrypoint.sh": source / "entrypoint.sh"}
+            links = {**{f"usr/local/bin/{role}": "argocd" for role in ARGOCD_ROLES},
+                     "usr/local/bin/uid_entrypoint.sh": "entrypoint.sh",
+                     "etc/ssh/ssh_known_hosts": "/app/config/ssh/ssh_known_hosts"}
+
+            def prepare(context: Path) -> None:
+                for link, target in links.items():
+                    (context / link).parent.mkdir(parents=True, exist_ok=True)
+                    os.symlink(target, context / link)
+                for folder in ("app/config/tls", "app/config/gpg/source", "app/config/gpg/keys", "app/config/ssh"):
+                    (context / folder).mkdir(parents=True, exist_ok=True)
+                (context / "app" / "config" / "ssh" / "ssh_known_hosts").write_text("")
+                for path in context.rglob("*"):
+                    if not path.is_symlink():
+                        executable = path.is_dir() or path.parent.name == "bin"
+                        path.chmod(0o755 if executable else 0o644)
+
             build_image(ctx.dockerd, ref, work, [
-                f"FROM {POD_BASE}", "COPY usr /usr", "ENV USER=argocd HOME=/home/argocd",
-                "USER 999", "WORKDIR /home/argocd", 'ENTRYPOINT ["/usr/bin/tini", "--"]'], files)
-            for link, target in context_links.items():
-                os.symlink(target, work / link)
-            docker(ctx.dockerd, "build", "-q", "-t", ref, str(work))
+                f"FROM {POD_BASE}", "COPY usr /usr", "COPY etc /etc", "COPY app /app",
+                "ENV USER=argocd HOME=/home/argocd",
+                "USER 999", "WORKDIR /home/argocd", 'ENTRYPOINT ["/usr/bin/tini", "--"]'], files, prepare=prepare)
         elif what == "redis":
             build_image(ctx.dockerd, ref, work, [
                 f"FROM {POD_BASE}", "WORKDIR /tmp", 'ENTRYPOINT ["/usr/bin/redis-server"]'])

@@ -474,15 +474,21 @@ class KindCluster(ClusterProvider):
         out = self._run("get", "nodes", "--name", self.settings.name, doing="list the cluster's nodes")
         return [line.strip() for line in out.stdout.splitlines() if line.strip()]
 
-    def images_in_nodes(self) -> set[str]:
-        """The image references every node's containerd holds (fully qualified)."""
-        held: set[str] | None = None
+    def images_in_nodes(self) -> dict[str, str]:
+        """Image name (fully qualified tag or digest reference) -> image ID, as every node's CRI holds it."""
+        import json
+
+        held: dict[str, str] | None = None
         for node in self.nodes():
-            done = subprocess.run(["docker", "exec", node, "ctr", "--namespace", "k8s.io", "images", "ls", "-q"],
+            done = subprocess.run(["docker", "exec", node, "crictl", "images", "-o", "json"],
                                   capture_output=True, text=True, timeout=120)
-            refs = set(done.stdout.split()) if done.returncode == 0 else set()
-            held = refs if held is None else held & refs
-        return held or set()
+            names: dict[str, str] = {}
+            if done.returncode == 0:
+                for image in json.loads(done.stdout or "{}").get("images") or []:
+                    for name in (image.get("repoTags") or []) + (image.get("repoDigests") or []):
+                        names[name] = image.get("id", "")
+            held = names if held is None else {k: v for k, v in held.items() if names.get(k) == v}
+        return held or {}
 
     def alias_image(self, tagged: str, by_digest: str) -> None:
         """Give a loaded image its pinned ``name@sha256:`` reference in every node's containerd.

@@ -200,7 +200,7 @@ class InClusterGitServer:
                     last = f"HTTP {response.status}"
             except (urllib.error.URLError, OSError) as exc:
                 last = str(getattr(exc, "reason", exc))
-            if deadline.expired():
+            if deadline.expired:
                 raise WaitTimeout(f"the Git server runs but {url} did not answer before the deadline; last: {last}",
                                   fix="check that nothing else listens on that port, then run `gitops-lab up` again")
             if on_progress:

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from kindbed.fixtures import wait_for_free_lab_ports
+
 pytestmark = pytest.mark.kind
 
 UP_TIMEOUT = "900"
@@ -36,17 +38,17 @@ def _api(bed, name: str):
 
 def _proxy(api, namespace: str, path: str, body: dict | None = None) -> dict:
     """GET or POST through the API server's service proxy (the path `verify` uses: no port-forward, no kubectl)."""
-    response = api.call_api(
-        f"/api/v1/namespaces/{namespace}/services/model-server:http/proxy/{path}", "POST" if body else "GET",
-        header_params={"Content-Type": "application/json", "Accept": "application/json"}, body=body,
-        auth_settings=["BearerToken"], _return_http_data_only=True, _preload_content=False, _request_timeout=30)
-    return json.loads(response.data)
+    from gitops_lab.kube.rest import request
+
+    return request(api, "POST" if body else "GET",
+                   f"/api/v1/namespaces/{namespace}/services/model-server:http/proxy/{path}", body=body)
 
 
 @pytest.fixture(scope="module", params=["flux", "argocd"])
 def lab_env(request, kind_bed):
     engine = request.param
     name = f"e2e-{engine}"
+    wait_for_free_lab_ports()
     run = kind_bed.gitops_lab("up", "--engine", engine, "--preload", "--engine-manifests", str(kind_bed.manifests),
                               "--timeout", UP_TIMEOUT, "--output", "json", name=name)
     yield kind_bed, name, engine, run
@@ -102,18 +104,15 @@ def test_a_learner_clones_and_pushes_through_localhost_8180(lab_env, tmp_path):
     head = subprocess.run(["git", "-C", str(work), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     remote = subprocess.run(["git", "ls-remote", url, "main"], capture_output=True, text=True, env=env, timeout=60)
     assert remote.stdout.split()[0] == head
-    # the CLI's working copy follows the remote again, so the labs that come next start from it
-    repo = Path(bed.gitops_lab("up", "--engine", lab_env[2], "--preload", "--engine-manifests",
-                               str(bed.manifests), "--output", "json", name=name).json()["repo_path"])
-    subprocess.run(["git", "-C", str(repo), "pull", "-q", "--ff-only"], check=True, env=env, timeout=60,
-                   capture_output=True)
 
 
 def test_up_again_changes_nothing(lab_env):
+    # after the learner's push above: up waits for what the remote has, and its working copy follows
     bed, name, engine, _ = lab_env
     again = bed.gitops_lab("up", "--engine", engine, "--preload", "--engine-manifests", str(bed.manifests),
                            "--output", "json", name=name).json()
     assert again["changed"] == []
+    assert (Path(again["repo_path"]) / "NOTES.md").is_file()
 
 
 def test_every_lab_passes_on_real_pods(lab_env, tmp_path):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from kindbed.fixtures import interrupt, wait_for_line
+from kindbed.fixtures import interrupt, wait_for_free_lab_ports, wait_for_line
 
 pytestmark = pytest.mark.kind
 
@@ -39,6 +39,7 @@ def _up_args(bed) -> list[str]:
 
 @pytest.fixture(scope="module")
 def bed(kind_bed):
+    wait_for_free_lab_ports()
     yield kind_bed
     kind_bed.gitops_lab("down", name=NAME, check=False)
 

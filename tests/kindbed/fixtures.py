@@ -106,6 +106,27 @@ class KindBed:
                 self.kind("delete", "cluster", "--name", cluster)
 
 
+def wait_for_free_lab_ports(timeout: float = 1200) -> None:
+    """Until nothing listens on the lab's host ports (another lab cluster on a shared dev machine)."""
+    import socket
+
+    end = time.monotonic() + timeout
+    while True:
+        busy = []
+        for port in (8180, 8443):
+            with socket.socket() as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    probe.bind(("127.0.0.1", port))
+                except OSError:
+                    busy.append(port)
+        if not busy:
+            return
+        if time.monotonic() > end:
+            raise AssertionError(f"ports {busy} stayed in use by something else for {timeout:.0f}s")
+        time.sleep(5)
+
+
 def interrupt(process: subprocess.Popen, sig: int = signal.SIGINT, wait: float = 120) -> int:
     """Send ``sig`` to the CLI's process group, as Ctrl-C in a terminal does; its exit code."""
     os.killpg(process.pid, sig)

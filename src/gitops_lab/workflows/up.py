@@ -148,9 +148,9 @@ def up(options: UpOptions, reporter: Reporter, name: str, previous: EnvironmentS
     state.kubeconfig, state.context, state.engine_repo_url = kube.kubeconfig, context, access.url
     state.save()
 
-    head = Git(seeded.path).head()
+    head, versions = _served_commit(seeded, layout, reporter)
     for target in targets:
-        expect = Expectation(target.name, target.namespace, head, layout.model_version(target.name))
+        expect = Expectation(target.name, target.namespace, head, versions[target.name])
         wait_until_served(engine, expect, deadline, reporter)
         result.versions[target.name] = expect.version or ""
     result.environments = [engine.status(t.name) for t in targets]
@@ -211,3 +211,28 @@ def _git_server(kube: Kube, name: str, reporter: Reporter, deadline: Deadline,
     os.environ[USERNAME_VAR], os.environ[PASSWORD_VAR] = credentials.writer.username, credentials.writer.password
     endpoints = server.endpoints()
     return endpoints.host_url, endpoints.cluster_url, credentials.reader.username, credentials.reader.password
+
+
+def _served_commit(seeded, layout: RepoLayout, reporter: Reporter) -> tuple[str, dict[str, str]]:
+    """The commit the engines serve, the remote's, and each environment's version there.
+
+    A learner may have pushed since the working copy was made: the engines follow
+    the remote, so the working copy catches up first (fast-forward only) and the
+    wait is for the remote's head, never for a commit the remote lacks.
+    """
+    from gitops_lab.adapters.repo.layout import ENVIRONMENTS, overlay_path, version_in_text
+    from gitops_lab.adapters.repo.publish import catch_up
+    from gitops_lab.adapters.repo.seed import BRANCH
+    from gitops_lab.errors import GitError
+
+    git = Git(seeded.path)
+    if seeded.action != "reused" or not git.remote_url():
+        return git.head(), {env: layout.model_version(env) for env in ENVIRONMENTS}
+    try:
+        catch_up(git)
+    except GitError as exc:
+        reporter.warn(f"the working copy could not follow the remote ({exc.message}); "
+                      "waiting for what the remote has")
+    commit = git.run("rev-parse", f"origin/{BRANCH}").stdout.strip()
+    return commit, {env: version_in_text(git.run("show", f"{commit}:{overlay_path(env)}").stdout, overlay_path(env))
+                    for env in ENVIRONMENTS}

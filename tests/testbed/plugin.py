@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from e2e_counts import E2ECounts
+
 from .fixtures import _SESSION, log_tails, missing_reason
 
-_counts = {"passed": 0, "failed": 0, "skipped": 0}
-_skip_reasons: set[str] = set()
+_counts = E2ECounts("testbed", "TESTBED E2E")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -31,33 +32,12 @@ def pytest_runtest_makereport(item, call):
 
 
 def pytest_runtest_logreport(report):
-    if "testbed" not in report.keywords:
-        return
-    if report.when == "call" or (report.when == "setup" and not report.passed):
-        if report.skipped:
-            _counts["skipped"] += 1
-            if isinstance(report.longrepr, tuple):
-                _skip_reasons.add(str(report.longrepr[2]).removeprefix("Skipped: "))
-        elif report.failed:
-            _counts["failed"] += 1
-        else:
-            _counts["passed"] += 1
-    elif report.when == "teardown" and report.failed:
-        _counts["failed"] += 1
+    _counts.record(report)
 
 
 def pytest_terminal_summary(terminalreporter):
-    c = _counts
-    ran = c["passed"] + c["failed"]
     tr = terminalreporter
-    if ran:
-        tr.write_line(f"TESTBED E2E: RAN {ran} test(s): {c['passed']} passed, {c['failed']} failed"
-                      f"{', ' + str(c['skipped']) + ' skipped' if c['skipped'] else ''}")
-    elif c["skipped"]:
-        why = "; ".join(sorted(_skip_reasons)) or "skipped"
-        tr.write_line(f"TESTBED E2E: NOT RUN ({c['skipped']} skipped): {why}")
-    else:
-        tr.write_line("TESTBED E2E: NOT RUN (no testbed tests selected)")
+    tr.write_line(_counts.line())
     rss = _SESSION.get("rss") or {}
     if rss:
         mib = {k: v / 2**20 for k, v in rss.items()}

@@ -44,7 +44,8 @@ def bed(kind_bed):
     kind_bed.gitops_lab("down", name=NAME, check=False)
 
 
-@pytest.mark.parametrize("marker", STEPS)
+@pytest.mark.parametrize("marker", STEPS, ids=[s.removeprefix("• ").split(" ")[0].lower() + "-" + str(i)
+                                                 for i, s in enumerate(STEPS)])
 def test_sigint_at_a_step_ends_cleanly(bed, marker):
     process = bed.start(*_up_args(bed), name=NAME)
     lines = wait_for_line(process, marker, timeout=900)

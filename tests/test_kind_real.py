@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
-import urllib.error
-import urllib.request
 
 import pytest
 
@@ -66,8 +63,15 @@ def test_gitserver_runs_and_takes_a_push_through_the_port_mapping(cluster, tmp_p
     from gitops_lab.kube.apply import Applier
     from gitops_lab.kube.client import connect
 
+    from gitops_lab.adapters.gitserver.incluster import image_references
+    from gitops_lab.images import LabImage, load_images, pull_images
+
     provider, info = cluster
     monkeypatch.setenv("GITOPS_LAB_STATE_DIR", str(tmp_path / "state"))
+    # no registry here: the Git server's image goes in the way `--preload` puts it there
+    images = [LabImage(r, "gitserver") for r in image_references()]
+    pull_images(images, PlainReporter())
+    load_images(images, provider, PlainReporter(), tmp_path)
     server = InClusterGitServer("pytest", GitServerSettings(ports=PORTS))
     Applier(connect(str(info.kubeconfig), info.context)).apply_all(server.manifests())
     subprocess.run(["kubectl", "--kubeconfig", str(info.kubeconfig), "-n", server.settings.namespace, "rollout",
@@ -80,21 +84,16 @@ def test_gitserver_runs_and_takes_a_push_through_the_port_mapping(cluster, tmp_p
     (work / "README.md").write_text("hi\n")
     subprocess.run(["git", "-C", str(work), "add", "."], check=True, env=env)
     subprocess.run(["git", "-C", str(work), "commit", "-qm", "first"], check=True, env=env)
-    deadline = time.monotonic() + 60
-    while True:  # the NodePort answers once kube-proxy has programmed it
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{PORTS.git_host}/healthz", timeout=3)
-            break
-        except (urllib.error.URLError, ConnectionError):
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(1)
+    from gitops_lab.kube.deadline import Deadline
+
+    server.wait_reachable_from_host(Deadline(120))  # the NodePort answers once kube-proxy has programmed it
     subprocess.run(["git", "-C", str(work), "push", "-q", url, "main"], check=True, env=env)
     # The pod restarts on the same volume and the push is still there.
     subprocess.run(["kubectl", "--kubeconfig", str(info.kubeconfig), "-n", server.settings.namespace, "rollout",
                     "restart", "deployment/gitserver"], check=True)
     subprocess.run(["kubectl", "--kubeconfig", str(info.kubeconfig), "-n", server.settings.namespace, "rollout",
                     "status", "deployment/gitserver", "--timeout=300s"], check=True)
+    server.wait_reachable_from_host(Deadline(120))
     out = subprocess.run(["git", "ls-remote", url, "main"], capture_output=True, text=True, env=env, check=True)
     head = subprocess.run(["git", "-C", str(work), "rev-parse", "HEAD"], capture_output=True, text=True, check=True)
     assert out.stdout.split()[0] == head.stdout.strip()

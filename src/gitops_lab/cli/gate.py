@@ -52,6 +52,7 @@ def run(app: Application, dst: str, src: str | None, version: str | None, gates:
     from gitops_lab.cli.promote import previous_environment
     from gitops_lab.errors import GateFailed
     from gitops_lab.gates import run_gates
+    from gitops_lab.gates.runner import advice
 
     path = app.repo_path(repo)
     source = src or previous_environment(dst) or dst
@@ -69,7 +70,7 @@ def run(app: Application, dst: str, src: str | None, version: str | None, gates:
         raise GateFailed(
             f"{candidate} from {source} to {dst} fails {len(failed)} gate{'s' if len(failed) != 1 else ''}: "
             + ", ".join(r.name for r in failed),
-            fix="the lines above say what each found; promote another --version, or change gates.yaml through Git",
+            fix=f"the lines above say what each found; {advice(results, source, dst, candidate)}",
             results=results,
         )
 

@@ -86,3 +86,19 @@ def gate_trailers(results: list[GateResult]) -> list[tuple[str, str]]:
             value = f"{result.verdict} ({summary})" if summary else result.verdict
         trailers.append((trailer_key(result.name), value))
     return trailers
+
+
+def advice(results: list[GateResult], src: str, dst: str, version: str) -> str:
+    """What to do about the failing gates, each with the fix that matches it."""
+    failed = [r for r in results if not r.passed]
+    fixes = []
+    for result in failed:
+        if result.name == approval.NAME:
+            second = any("separate_duties" in line for line in result.details)
+            fixes.append(f"record an approval with `gitops-lab approve --env {dst} --version {version}"
+                         + (" --by 'NAME <EMAIL>'` as someone other than the promoter" if second else "`"))
+        elif result.name == policy.NAME:
+            fixes.append("fix the manifest the policy lines name (commit and push it), then run the gate again")
+        elif result.name in (data_quality.NAME, model_eval.NAME) and not any("version" in f for f in fixes):
+            fixes.append(f"{version} itself fails {result.name}: promote another version (--version)")
+    return "; ".join(fixes)

@@ -124,11 +124,11 @@ class LabContext:
                       check=False).stdout.strip()
         from gitops_lab.adapters.repo.history import log_entries
 
-        for sha, _author, _date, _subject, found in log_entries(git, ref):
-            if sha == tag:
-                return sha
-            if found.get(t.ACTION, [""])[-1] == RESET_ACTION and found.get(LAB_TRAILER, [""])[-1] == self.lab.id:
-                return sha
+        for entry in log_entries(git, ref):
+            if entry.sha == tag:
+                return entry.sha
+            if entry.trailer(t.ACTION) == RESET_ACTION and entry.trailer(LAB_TRAILER) == self.lab.id:
+                return entry.sha
         return None
 
     def after_change(self, env: str, commit: str | None) -> None:
@@ -212,12 +212,9 @@ def do_rollback(ctx: LabContext, p: dict[str, Any]) -> None:
 
 
 def do_approve(ctx: LabContext, p: dict[str, Any]) -> None:
-    from gitops_lab import gates
+    from gitops_lab.gates import record_approval
 
-    approve = getattr(gates, "approve", None) or getattr(gates, "record_approval", None)
-    if approve is None:
-        raise ActionFailed("this gitops-lab has no approvals (gitops_lab.gates.approve is missing)")
-    approve(ctx.repo, p["env"], p["version"], p["by"])
+    record_approval(ctx.repo, p["env"], p["version"], p["by"])
 
 
 def do_commit_file(ctx: LabContext, p: dict[str, Any]) -> None:
@@ -380,21 +377,26 @@ def check_drift_healed(ctx: LabContext, p: dict[str, Any]) -> CheckResult:
     return CheckResult(True, f"{env} was edited by hand (generation {mark} -> {generation}) and healed: {live.message}")
 
 
+def _since_lab_start(ctx: LabContext) -> set[str]:
+    """The pushed commits since the lab's start point."""
+    since = ctx.since()
+    ref = ctx.pushed()
+    return set(ctx.git.out("rev-list", f"{since}..{ref}" if since else ref).split())
+
+
 def check_history_contains(ctx: LabContext, p: dict[str, Any]) -> CheckResult:
     from gitops_lab.adapters.repo.history import history
 
-    env, action, version = p["env"], p["action"], p.get("version")
-    ref = ctx.pushed()
-    since = ctx.since()
-    span = f"{since}..{ref}" if since else ref
-    pushed = set(ctx.git.out("rev-list", span).split())
+    env, version = p["env"], p.get("version")
+    actions = [p["action"]] if isinstance(p["action"], str) else list(p["action"])
+    pushed = _since_lab_start(ctx)
     wanted = p.get("trailers") or {}
     found = [
-        e for e in history(ctx.repo, env)
-        if e.commit in pushed and e.action == action and (version is None or e.version == version)
+        e for e in history(ctx.repo, env, ctx.pushed())
+        if e.commit in pushed and e.action in actions and (version is None or e.version == version)
         and all(str(e.trailers.get(k, "")).lower().startswith(str(v).lower()) for k, v in wanted.items())
     ]
-    what = f"pushed {action} of {env}" + (f" to {version}" if version else "")
+    what = f"pushed {' or '.join(actions)} of {env}" + (f" to {version}" if version else "")
     if wanted:
         what += " with " + ", ".join(f"{k}: {v}" for k, v in wanted.items())
     present = p.get("expect", "present") == "present"
@@ -404,6 +406,33 @@ def check_history_contains(ctx: LabContext, p: dict[str, Any]) -> CheckResult:
     if present:
         return CheckResult(False, f"history has no {what} since the lab started")
     return CheckResult(False, f"history has a {what} ({found[0].commit[:7]}), and should not")
+
+
+def check_approved(ctx: LabContext, p: dict[str, Any]) -> CheckResult:
+    from gitops_lab.adapters.repo.history import history
+    from gitops_lab.gates.approval import Identity, approval_verdict
+    from gitops_lab.gates.config import CONFIG_FILE, config_from_text
+
+    env, version = p["env"], p["version"]
+    ref = ctx.pushed()
+    last = next((e for e in history(ctx.repo, env, ref) if e.changed), None)
+    if last is None or last.commit not in _since_lab_start(ctx) or last.version != version:
+        runs = f"; it runs {last.version}" if last else ""
+        return CheckResult(False, f"{env} was not promoted to {version} since the lab started{runs}")
+    back = (f"to get back on track, `gitops-lab rollback --env {env}`, then `gitops-lab approve --env {env} "
+            f"--version {version} --by 'NAME <EMAIL>'` and `gitops-lab promote --to {env}`")
+    if last.action != "promote":
+        return CheckResult(False, f"{env} moved to {version} in {last.commit[:7]} ({last.subject}, {last.action} by "
+                                  f"{last.author}), not by `gitops-lab promote`, so no gate checked an approval; {back}")
+    before = f"{last.commit}^"
+    config = config_from_text(ctx.show(CONFIG_FILE, before), f"{CONFIG_FILE} at {last.commit[:7]}^")
+    verdict = approval_verdict(ctx.git, env, version, config.settings.get("approval", {}),
+                               Identity(last.author, last.email), rev=before)
+    if verdict.approval is None:
+        return CheckResult(False, f"the promotion {last.commit[:7]} of {version} to {env} was not approved before it "
+                                  f"was made: {verdict.reason}; {back}")
+    return CheckResult(True, f"{last.commit[:7]} promoted {version} to {env} (by {last.author}) after "
+                             f"{verdict.summary}")
 
 
 def check_git_version(ctx: LabContext, p: dict[str, Any]) -> CheckResult:
@@ -477,6 +506,7 @@ ASSERTIONS: dict[str, Callable[[LabContext, dict[str, Any]], CheckResult]] = {
     "replicas": check_replicas,
     "drift_healed": check_drift_healed,
     "history_contains": check_history_contains,
+    "approved": check_approved,
     "git_version": check_git_version,
     "file_contains": check_file_contains,
     "gate": check_gate,

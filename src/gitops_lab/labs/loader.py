@@ -380,6 +380,9 @@ def _type_error(kind: str, choices: tuple[str, ...], value: Any) -> str | None:
         return f"{value!r} is not true or false"
     if kind == "mapping" and not isinstance(value, dict):
         return f"{value!r} is not a mapping"
+    if kind == "str_or_list" and not (isinstance(value, str) or (
+            isinstance(value, list) and value and all(isinstance(v, str) for v in value))):
+        return f"{value!r} is neither a string nor a list of strings"
     if kind == "list" and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
         return f"{value!r} is not a list of strings"
     if choices and value not in choices:

@@ -21,7 +21,7 @@ ENV_OR_ALL = (*ENV_NAMES, "all")
 
 @dataclass(frozen=True)
 class Param:
-    type: str  # str, int, bool, mapping, list, version, env, env_or_all
+    type: str  # str, int, bool, mapping, list, str_or_list, version, env, env_or_all
     required: bool = False
     choices: tuple[str, ...] = ()
     doc: str = ""
@@ -30,7 +30,8 @@ class Param:
         if self.choices:
             return " | ".join(self.choices)
         return {"env": " | ".join(ENV_NAMES), "env_or_all": " | ".join(ENV_OR_ALL),
-                "version": "vN (v1, v2, ...)", "mapping": "a mapping", "list": "a list"}.get(self.type, self.type)
+                "version": "vN (v1, v2, ...)", "mapping": "a mapping", "list": "a list",
+                "str_or_list": "str or a list of str"}.get(self.type, self.type)
 
 
 @dataclass(frozen=True)
@@ -123,11 +124,20 @@ ACTIONS: dict[str, ActionSpec] = {spec.name: spec for spec in [
                "engine healed it, so it matches Git again.",
                {"env": _ENV, "hint": _HINT}, needs_cluster=True, example="drift_healed: {env: prod}"),
     ActionSpec("history_contains", "assert",
-               "Since the lab's start point, the pushed history of env has an entry with this action (promote, "
-               "rollback, approve, ...), version and trailers (value prefixes). expect: absent inverts it.",
-               {"env": _ENV, "action": Param("str", True), "version": Param("version"),
+               "Since the lab's start point, the pushed history of env (as `gitops-lab history` reads it from the "
+               "overlay's own commits) has an entry with this action (promote, rollback, approve, manual for a "
+               "plain commit, ...; a list: any of them), version and trailers (value prefixes). "
+               "expect: absent inverts it.",
+               {"env": _ENV, "action": Param("str_or_list", True), "version": Param("version"),
                 "trailers": Param("mapping"), "expect": Param("str", choices=("present", "absent")), "hint": _HINT},
                example="history_contains: {env: prod, action: rollback, version: v1}"),
+    ActionSpec("approved", "assert",
+               "env's last change of version since the lab's start point is a `gitops-lab promote` to `version`, "
+               "and an approval let it through under the approval gate's own rule: recorded after env's previous "
+               "change of version and before the promotion, by an allowed approver other than the promoter where "
+               "gates.yaml separates duties. On failure it says how to get back on track.",
+               {"env": _ENV, "version": Param("version", True), "hint": _HINT},
+               example="approved: {env: prod, version: v2}"),
     ActionSpec("git_version", "assert",
                "env's overlay on the pushed branch names `version`.",
                {"env": _ENV, "version": Param("version", True), "hint": _HINT},

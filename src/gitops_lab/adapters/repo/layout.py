@@ -44,6 +44,12 @@ def version_in_text(text: str, where: str) -> str:
     return matches[0].group("version")
 
 
+def version_on_line(line: str) -> str | None:
+    """The model version a single overlay line names, or None when it is not the version line."""
+    found = _VERSION_LINE.match(line.rstrip("\n"))
+    return found.group("version") if found else None
+
+
 class RepoLayout:
     """Reads and edits the environments in one working copy."""
 

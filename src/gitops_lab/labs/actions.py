@@ -20,7 +20,14 @@ import yaml
 from gitops_lab.adapters.repo import publish
 from gitops_lab.adapters.repo import trailers as t
 from gitops_lab.adapters.repo.git import Git
-from gitops_lab.adapters.repo.layout import ENVIRONMENTS, VERSION_LABEL, RepoLayout, overlay_path, version_in_text
+from gitops_lab.adapters.repo.layout import (
+    ENVIRONMENTS,
+    VERSION_LABEL,
+    RepoLayout,
+    overlay_path,
+    replicas_in_text,
+    version_in_text,
+)
 from gitops_lab.adapters.repo.seed import BRANCH, SEED_TAG
 from gitops_lab.errors import GitOpsLabError, RepoStateError, UsageError
 from gitops_lab.labs.loader import Action, Lab
@@ -148,14 +155,6 @@ class LabContext:
 _REPLICAS = re.compile(r"(-\s*name:\s*" + DEPLOYMENT + r"\s*\n\s*count:\s*)(\d+)")
 
 
-def overlay_replicas(text: str) -> int | None:
-    data = yaml.safe_load(text) or {}
-    for item in data.get("replicas", []) or []:
-        if item.get("name") == DEPLOYMENT:
-            return int(item.get("count"))
-    return None
-
-
 def set_overlay_replicas(text: str, count: int, where: str) -> str:
     if not _REPLICAS.search(text):
         raise RepoStateError(f"{where} has no `replicas:` entry for {DEPLOYMENT}",
@@ -249,7 +248,13 @@ def do_commit_file(ctx: LabContext, p: dict[str, Any]) -> None:
     target.write_text(after, encoding="utf-8")
     trailers = [(str(k), str(v)) for k, v in (p.get("trailers") or {}).items()]
     message = t.compose(p["message"], trailers) if trailers else p["message"].strip() + "\n"
-    publish.commit(git, [rel], message)
+    author = {}
+    if p.get("author"):
+        from gitops_lab.adapters.repo.identity import Identity
+
+        who = Identity.parse(p["author"])
+        author = {"GIT_AUTHOR_NAME": who.name, "GIT_AUTHOR_EMAIL": who.email}
+    publish.commit(Git(ctx.repo, env=author), [rel], message)
     publish.push(git)
     if env and p.get("wait", True):
         ctx.after_change(env, git.head())
@@ -323,43 +328,44 @@ def check_synced_healthy(ctx: LabContext, p: dict[str, Any]) -> CheckResult:
 
 def _git_facts(ctx: LabContext, env: str) -> tuple[str, int | None]:
     text = ctx.show(overlay_path(env)) or ""
-    return version_in_text(text, overlay_path(env)), overlay_replicas(text)
+    return version_in_text(text, overlay_path(env)), replicas_in_text(text, DEPLOYMENT)
 
 
 def check_live_matches_git(ctx: LabContext, p: dict[str, Any]) -> CheckResult:
     from gitops_lab.kube.rollout import rollout_verdict
+    from gitops_lab.workflows.status import drift, git_expectation
 
     env = p["env"]
-    version, replicas = _git_facts(ctx, env)
+    expected = git_expectation(ctx.repo, env, ctx.git.out("rev-parse", ctx.pushed()))
     dep = _deployment(ctx, env)
     if dep is None:
         return CheckResult(False, f"{env} has no Deployment {DEPLOYMENT}")
-    live_version = dep.get("spec", {}).get("template", {}).get("metadata", {}).get("labels", {}).get(VERSION_LABEL)
-    live_replicas = dep.get("spec", {}).get("replicas")
-    drift = []
-    if live_version != version:
-        drift.append(f"model version {live_version} live, {version} in Git")
-    if replicas is not None and live_replicas != replicas:
-        drift.append(f"{live_replicas} replicas live, {replicas} in Git")
-    if drift:
-        return CheckResult(False, f"{env} differs from Git: {'; '.join(drift)}")
-    ok, seen = rollout_verdict(dep, VERSION_LABEL, version)
+    differences = drift(dep, expected)
+    if differences:
+        return CheckResult(False, f"{env} differs from Git: {'; '.join(differences)}")
+    ok, seen = rollout_verdict(dep, VERSION_LABEL, expected.version)
     if not ok:
         return CheckResult(False, f"{env} matches Git but has not rolled out: {seen}")
-    return CheckResult(True, f"{env} matches Git: {version}, {live_replicas} replicas, {seen}")
+    return CheckResult(True, f"{env} matches Git: {expected.version}, "
+                             f"{replicas_phrase(dep.get('spec', {}).get('replicas'))}, {seen}")
+
+
+def replicas_phrase(count: int | None) -> str:
+    return f"{count} replica{'' if count == 1 else 's'}"
 
 
 def check_replicas(ctx: LabContext, p: dict[str, Any]) -> CheckResult:
     env, count = p["env"], p["count"]
     _version, in_git = _git_facts(ctx, env)
     if in_git != count:
-        return CheckResult(False, f"{overlay_path(env)} on the pushed branch sets {in_git} replicas, not {count}")
+        return CheckResult(False, f"{overlay_path(env)} on the pushed branch sets {replicas_phrase(in_git)}, "
+                                  f"not {count}")
     if not ctx.has_cluster:
-        return CheckResult(True, f"{overlay_path(env)} sets {count} replicas")
+        return CheckResult(True, f"{overlay_path(env)} sets {replicas_phrase(count)}")
     live = check_live_matches_git(ctx, {"env": env})
     if not live.passed:
-        return CheckResult(False, f"Git sets {count} replicas, but {live.message}")
-    return CheckResult(True, f"{env} runs {count} replicas, as Git says")
+        return CheckResult(False, f"Git sets {replicas_phrase(count)}, but {live.message}")
+    return CheckResult(True, f"{env} runs {replicas_phrase(count)}, as Git says")
 
 
 def check_drift_healed(ctx: LabContext, p: dict[str, Any]) -> CheckResult:
@@ -382,6 +388,49 @@ def _since_lab_start(ctx: LabContext) -> set[str]:
     since = ctx.since()
     ref = ctx.pushed()
     return set(ctx.git.out("rev-list", f"{since}..{ref}" if since else ref).split())
+
+
+_DIGEST = re.compile(r"@(sha256:[0-9a-f]{64})$")
+
+
+def image_problems(deployment: dict[str, Any], pods: list[dict[str, Any]], pinned: list[str]) -> list[str]:
+    """Why a Deployment's images are not pinned to a digest known to work, one line each; [] when they are.
+
+    A digest counts when versions.yaml pins that exact reference, or when a pod
+    of the Deployment reports running it (containerStatuses[].imageID): a
+    made-up digest would never pull, so it is neither.
+    """
+    running = {status.get("imageID", "").rpartition("@")[2]
+               for pod in pods for status in (pod.get("status", {}).get("containerStatuses") or [])}
+    problems = []
+    template = deployment.get("spec", {}).get("template", {}).get("spec", {})
+    for container in (template.get("initContainers") or []) + (template.get("containers") or []):
+        image = container.get("image", "")
+        digest = _DIGEST.search(image)
+        if not digest:
+            problems.append(f"container {container.get('name')} runs {image}, which is not pinned by @sha256 digest")
+        elif image not in pinned and digest.group(1) not in running:
+            problems.append(f"container {container.get('name')} is pinned to {digest.group(1)[:19]}..., a digest "
+                            "gitops-lab does not ship and no pod runs (it would never pull)")
+    return problems
+
+
+def check_image_pinned(ctx: LabContext, p: dict[str, Any]) -> CheckResult:
+    from gitops_lab.versions import pinned_images
+
+    lab = ctx.environment()
+    problems = []
+    for env in _targets(p["env"]):
+        dep = _deployment(ctx, env)
+        if dep is None:
+            problems.append(f"{env} has no Deployment {DEPLOYMENT}")
+            continue
+        selector = ",".join(f"{k}={v}" for k, v in dep["spec"]["selector"].get("matchLabels", {}).items())
+        pods = lab.engine.applier.list("v1", "Pod", lab.namespace(env), selector)
+        problems += [f"{env}: {line}" for line in image_problems(dep, pods, pinned_images())]
+    if problems:
+        return CheckResult(False, "; ".join(problems))
+    return CheckResult(True, f"{p['env']}: every image is pinned to a digest that gitops-lab ships or a pod runs")
 
 
 def check_history_contains(ctx: LabContext, p: dict[str, Any]) -> CheckResult:
@@ -410,7 +459,8 @@ def check_history_contains(ctx: LabContext, p: dict[str, Any]) -> CheckResult:
 
 def check_approved(ctx: LabContext, p: dict[str, Any]) -> CheckResult:
     from gitops_lab.adapters.repo.history import history
-    from gitops_lab.gates.approval import Identity, approval_verdict
+    from gitops_lab.adapters.repo.identity import Identity
+    from gitops_lab.gates.approval import approval_verdict
     from gitops_lab.gates.config import CONFIG_FILE, config_from_text
 
     env, version = p["env"], p["version"]
@@ -507,6 +557,7 @@ ASSERTIONS: dict[str, Callable[[LabContext, dict[str, Any]], CheckResult]] = {
     "drift_healed": check_drift_healed,
     "history_contains": check_history_contains,
     "approved": check_approved,
+    "image_pinned": check_image_pinned,
     "git_version": check_git_version,
     "file_contains": check_file_contains,
     "gate": check_gate,

@@ -82,6 +82,7 @@ ACTIONS: dict[str, ActionSpec] = {spec.name: spec for spec in [
                 "env": Param("env"),
                 "content": Param("str"), "set": Param("mapping"), "replace": Param("mapping"),
                 "message": Param("str", True), "trailers": Param("mapping", doc="extra commit trailers"),
+                "author": Param("str", doc="the commit's author, `Name <email>` (default: the working copy's)"),
                 "wait": Param("bool", doc="wait until env serves the change (default true with env)")},
                example="commit_file: {env: dev, set: {replicas: 2}, message: Scale dev to 2}"),
     # -- doers: cluster ----------------------------------------------------------
@@ -138,6 +139,11 @@ ACTIONS: dict[str, ActionSpec] = {spec.name: spec for spec in [
                "gates.yaml separates duties. On failure it says how to get back on track.",
                {"env": _ENV, "version": Param("version", True), "hint": _HINT},
                example="approved: {env: prod, version: v2}"),
+    ActionSpec("image_pinned", "assert",
+               "Every container of env's live Deployment runs an image pinned by @sha256 digest, and the digest "
+               "is one gitops-lab pins (versions.yaml) or one its pods report running: a made-up digest fails.",
+               {"env": Param("env_or_all", True), "hint": _HINT}, needs_cluster=True,
+               example="image_pinned: {env: all}"),
     ActionSpec("git_version", "assert",
                "env's overlay on the pushed branch names `version`.",
                {"env": _ENV, "version": Param("version", True), "hint": _HINT},

@@ -25,7 +25,7 @@ from gitops_lab.adapters.repo.promotion import ChangeResult, check_promotion
 from gitops_lab.errors import GateFailed, UsageError
 from gitops_lab.gates import GateResult, GatesConfig, check_gate_names, gate_trailers, load_config, run_gates
 from gitops_lab.gates.runner import advice
-from gitops_lab.gates.approval import git_user
+from gitops_lab.adapters.repo.identity import git_user
 from gitops_lab.reporter import Reporter
 
 AfterPush = Callable[[ChangeResult, Reporter], None]

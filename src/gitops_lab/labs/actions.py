@@ -120,6 +120,13 @@ class LabContext:
                 git.run("merge", "--quiet", "--ff-only", f"origin/{BRANCH}", check=False)
         return f"origin/{BRANCH}"
 
+    def unpushed(self) -> list[str]:
+        """``sha subject`` of each local commit the remote does not have, newest first."""
+        ref = self.pushed()
+        if ref == "HEAD":
+            return []
+        return self.git.out("log", "--format=%h %s", f"{ref}..HEAD").splitlines()
+
     def show(self, path: str, ref: str | None = None) -> str | None:
         proc = self.git.run("show", f"{ref or self.pushed()}:{path}", check=False)
         return proc.stdout if proc.returncode == 0 else None
@@ -433,6 +440,9 @@ def check_image_pinned(ctx: LabContext, p: dict[str, Any]) -> CheckResult:
     return CheckResult(True, f"{p['env']}: every image is pinned to a digest that gitops-lab ships or a pod runs")
 
 
+_NOUNS = {"promote": "promotion", "approve": "approval", "manual": "manual change", "deploy": "deployment"}
+
+
 def check_history_contains(ctx: LabContext, p: dict[str, Any]) -> CheckResult:
     from gitops_lab.adapters.repo.history import history
 
@@ -445,7 +455,11 @@ def check_history_contains(ctx: LabContext, p: dict[str, Any]) -> CheckResult:
         if e.commit in pushed and e.action in actions and (version is None or e.version == version)
         and all(str(e.trailers.get(k, "")).lower().startswith(str(v).lower()) for k, v in wanted.items())
     ]
-    what = f"pushed {' or '.join(actions)} of {env}" + (f" to {version}" if version else "")
+    nouns = " or ".join(_NOUNS.get(a, a) for a in actions)
+    if "approve" in actions:
+        what = f"pushed {nouns}" + (f" of {version}" if version else "") + f" for {env}"
+    else:
+        what = f"pushed {nouns} of {env}" + (f" to {version}" if version else "")
     if wanted:
         what += " with " + ", ".join(f"{k}: {v}" for k, v in wanted.items())
     present = p.get("expect", "present") == "present"

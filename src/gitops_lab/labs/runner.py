@@ -228,18 +228,29 @@ class LabRunner:
         return all(r.passed for r in results), results
 
     # -- start -----------------------------------------------------------------------------
-    def start(self, lab_id: str) -> tuple[Lab, Step, bool]:
-        """Run the first step's setup and record the start tag. Returns (lab, current step, resumed)."""
+    def start(self, lab_id: str) -> tuple[Lab, Step, str]:
+        """Start, resume or restart a lab. Returns (lab, current step, how): "started", "resumed" or "restarted".
+
+        A lab in progress resumes at its current step. A lab started before
+        (finished, or its progress lost) starts over: reset to its start point,
+        then the first step's setup runs again, so what the setup does outside
+        Git (a hand-scaled Deployment) is there again too.
+        """
         lab = self.lab(lab_id)
         self._require_engine(lab)
         progress = self.progress.get(lab.id)
         git = Git(self.repo)
-        if progress is not None and not progress.finished and self._has_tag(git, lab):
+        has_tag = self._has_tag(git, lab)
+        if progress is not None and not progress.finished and has_tag:
             self.progress.active = lab.id
             self.progress.save()
-            return lab, lab.steps[progress.step], True
-        self.start_fresh(lab, rerun_setup=False)
-        return lab, lab.steps[0], False
+            return lab, lab.steps[progress.step], "resumed"
+        if has_tag:
+            done = "is done" if progress is not None and progress.finished else "was started before"
+            self.reporter.info(f"Lab {lab.id} {done}: starting it over. Resetting to {start_tag(lab.id)}, "
+                               f"then running the setup of step 1 ({lab.steps[0].title}) again.")
+        self.start_fresh(lab, rerun_setup=True)
+        return lab, lab.steps[0], "restarted" if has_tag else "started"
 
     def _has_tag(self, git: Git, lab: Lab) -> bool:
         tag = start_tag(lab.id)
@@ -269,10 +280,16 @@ class LabRunner:
             elif index == progress.step:
                 ok, results = self.evaluate(ctx, step)
                 failed = [r for r in results if not r.passed]
+                hints = list(dict.fromkeys(r.hint for r in failed if r.hint))
+                unpushed = ctx.unpushed() if failed else []
+                if unpushed:
+                    count = f"{len(unpushed)} commit{'s' if len(unpushed) != 1 else ''}"
+                    hints.insert(0, f"you have {count} that {'is' if len(unpushed) == 1 else 'are'} not pushed "
+                                    f"({unpushed[0]}{', ...' if len(unpushed) > 1 else ''}), and checks read what "
+                                    "you pushed: run `git push`")
                 states.append(StepState(
                     step.id, step.title, "passed" if ok else "failed",
-                    "; ".join(r.message for r in (failed or results)),
-                    list(dict.fromkeys(r.hint for r in failed if r.hint)),
+                    "; ".join(r.message for r in (failed or results)), hints,
                     [r.to_dict() for r in results]))
                 passed = ok
             else:

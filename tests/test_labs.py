@@ -235,3 +235,20 @@ def test_starting_a_finished_lab_says_so_and_runs_the_setup_again(lab_env):
     # Started again while in progress, it resumes and runs nothing.
     resumed = cli("lab", "start", "good")
     assert "Resuming lab good" in resumed.stdout and runs.read_text() == "run\nrun\n"
+
+
+def test_observation_steps_are_checked_lightly_without_giving_the_answer(lab_env):
+    cli, wc, remote = lab_env
+    assert cli("lab", "test", "look-first").exit_code == 0
+    assert cli("lab", "start", "look-first").exit_code == 0
+    before = cli("lab", "check")
+    assert before.exit_code == 1
+    assert "✗ this step asks you to look first: run `gitops-lab gate run --to staging --version v3`" in before.stdout
+    assert cli("gate", "run", "--to", "staging", "--version", "v3", "--gate", "model-eval").exit_code == 4
+    after = cli("lab", "check")
+    assert after.exit_code == 0, after.output
+    assert "✔ gate model-eval on v3 -> staging: fail, as expected" in after.stdout
+    assert "0.5172" not in after.stdout  # the accuracy the step asks the learner to read
+    assert cli("lab", "check").exit_code == 1  # the history step: not read yet
+    assert cli("history", "--env", "dev").exit_code == 0
+    assert cli("lab", "check").exit_code == 0

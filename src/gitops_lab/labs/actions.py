@@ -70,6 +70,8 @@ class LabContext:
     kubeconfig: str | None = None
     context: str | None = None
     marks: dict[str, Any] = field(default_factory=dict)
+    #: The lab environment's name (its state folder), where observations are recorded.
+    name: str | None = None
     _environment: Any = None
     _fetched: bool = False
 
@@ -221,6 +223,35 @@ def do_approve(ctx: LabContext, p: dict[str, Any]) -> None:
     from gitops_lab.gates import record_approval
 
     record_approval(ctx.repo, p["env"], p["version"], p["by"])
+
+
+def _source(p: dict[str, Any]) -> str:
+    return p.get("from") or ENVIRONMENTS[max(0, ENVIRONMENTS.index(p["to"]) - 1)]
+
+
+def do_observe(ctx: LabContext, p: dict[str, Any]) -> None:
+    """Do what the learner is asked to look at, through the same code the CLI uses, recorded the same way."""
+    from gitops_lab.labs import observations
+
+    name = ctx.name or "default"
+    command = p["command"]
+    if command == "history":
+        observations.read_history(name, ctx.repo, p["env"])
+        return
+    src = _source(p)
+    version = p.get("version") or ctx.layout.model_version(src)
+    if command == "gate-run":
+        observations.gate_run(name, ctx.repo, src, p["to"], version, [p["gate"]] if p.get("gate") else None)
+        return
+    from gitops_lab.errors import GateFailed
+    from gitops_lab.workflows.promotion import run_promotion
+
+    try:
+        run_promotion(ctx.reporter, ctx.repo, src, p["to"], version)
+    except GateFailed as refused:
+        observations.refused_promotion(name, src, p["to"], refused)
+        return
+    raise ActionFailed(f"observe: the promotion of {version} to {p['to']} was meant to be refused, and went through")
 
 
 def do_commit_file(ctx: LabContext, p: dict[str, Any]) -> None:
@@ -499,6 +530,29 @@ def check_approved(ctx: LabContext, p: dict[str, Any]) -> CheckResult:
                              f"{verdict.summary}")
 
 
+_HOW = {
+    "gate-run": lambda p: f"`gitops-lab gate run --to {p.get('to')}" + (f" --version {p['version']}" if p.get("version") else "")
+    + "`",
+    "promote": lambda p: f"`gitops-lab promote --to {p.get('to')}"
+    + (f" --version {p['version']}" if p.get("version") else "") + "` (refused by its gates)",
+    "history": lambda p: f"`gitops-lab history --env {p.get('env')}`",
+}
+
+
+def check_observed(ctx: LabContext, p: dict[str, Any]) -> CheckResult:
+    from gitops_lab.labs import observations
+
+    commands = [p["command"]] if isinstance(p["command"], str) else list(p["command"])
+    since = float(ctx.marks.get(observations.STEP_STARTED, 0))
+    facts = {"env": p.get("env"), "version": p.get("version")} if commands == ["history"] else \
+        {"to": p.get("to"), "version": p.get("version")}
+    found = observations.matching(ctx.name or "default", commands, since, **facts)
+    ways = " or ".join(_HOW[c](p) for c in commands)
+    if not found:
+        return CheckResult(False, f"this step asks you to look first: run {ways}")
+    return CheckResult(True, f"you ran {ways}")
+
+
 def check_git_version(ctx: LabContext, p: dict[str, Any]) -> CheckResult:
     version, _ = _git_facts(ctx, p["env"])
     ok = version == p["version"]
@@ -518,15 +572,18 @@ def check_gate(ctx: LabContext, p: dict[str, Any]) -> CheckResult:
     from gitops_lab.gates import run_gates
 
     dst = p["to"]
-    src = p.get("from") or ENVIRONMENTS[max(0, ENVIRONMENTS.index(dst) - 1)]
+    src = _source(p)
     ctx.pushed()
     results = run_gates(ctx.repo, src, dst, p["version"], only=[p["name"]])
     result = next((r for r in results if r.name == p["name"]), None)
     if result is None:
         return CheckResult(False, f"gate {p['name']!r} did not run for {dst}")
     verdict = "pass" if result.passed else "fail"
-    return CheckResult(verdict == p["expect"], f"gate {p['name']} on {p['version']} -> {dst}: {verdict} "
-                                                f"({result.summary}); expected {p['expect']}")
+    if verdict == p["expect"]:
+        # The details are what the step asks the learner to read in `gate run`: not given away here.
+        return CheckResult(True, f"gate {p['name']} on {p['version']} -> {dst}: {verdict}, as expected")
+    return CheckResult(False, f"gate {p['name']} on {p['version']} -> {dst}: {verdict} ({result.summary}); "
+                              f"expected {p['expect']}")
 
 
 # -- python escape hatch -----------------------------------------------------------------
@@ -560,6 +617,7 @@ DOERS: dict[str, Callable[[LabContext, dict[str, Any]], Any]] = {
     "sync": do_wait,
     "patch_live": do_patch_live,
     "mark_live": do_mark_live,
+    "observe": do_observe,
     "python": call_python,
 }
 
@@ -575,6 +633,7 @@ ASSERTIONS: dict[str, Callable[[LabContext, dict[str, Any]], CheckResult]] = {
     "git_version": check_git_version,
     "file_contains": check_file_contains,
     "gate": check_gate,
+    "observed": check_observed,
     "python": check_python,
 }
 
@@ -588,6 +647,7 @@ _TITLES = {
     "sync": lambda p: f"Syncing {p['env']}",
     "patch_live": lambda p: f"Editing {p['env']}'s live {p.get('kind', 'Deployment')} by hand",
     "mark_live": lambda p: f"Remembering {p['env']}'s live Deployment",
+    "observe": lambda p: f"Looking, as the step asks: {_HOW[p['command']](p).strip('`')}",
     "python": lambda p: f"Running {p['function']}",
 }
 

@@ -184,7 +184,7 @@ class LabRunner:
     # -- context --------------------------------------------------------------------
     def context_for(self, lab: Lab, progress: LabProgress | None = None) -> LabContext:
         ctx = LabContext(lab, self.repo, self.reporter, self.timeout, self.state, self.kubeconfig, self.context,
-                         marks=progress.marks if progress else {})
+                         marks=progress.marks if progress else {}, name=self.name)
         ctx._environment = self._environment
         return ctx
 
@@ -213,6 +213,11 @@ class LabRunner:
 
     # -- phases ------------------------------------------------------------------------
     def run_actions(self, ctx: LabContext, phase: str, step: Step) -> None:
+        if phase == "setup":
+            from gitops_lab.labs.observations import STEP_STARTED
+
+            # Observation checks count only what the learner looked at since the step began.
+            ctx.marks[STEP_STARTED] = time.time()
         for action in getattr(step, phase):
             actions.run(ctx, action)
         self._remember(ctx)
@@ -389,7 +394,11 @@ class LabRunner:
             step.done(f"{commit[:7]}; your work is kept on {backup}" + (f" and {saved}" if saved else ""))
         if ctx.has_cluster:
             self._wait_all(ctx, commit)
-        self.progress.labs[lab.id] = LabProgress(started_at=progress.started_at or time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+        from gitops_lab.labs.observations import STEP_STARTED
+
+        # Back at step 1, which begins again now: earlier observations no longer count.
+        self.progress.labs[lab.id] = LabProgress(started_at=progress.started_at or time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                                                 marks={STEP_STARTED: time.time()})
         self.progress.active = lab.id
         self.progress.save()
         return ResetResult(lab.id, commit, backup, saved, round(time.monotonic() - started, 3))

@@ -99,6 +99,13 @@ ACTIONS: dict[str, ActionSpec] = {spec.name: spec for spec in [
                 "api_version": Param("str", doc="default apps/v1")},
                needs_cluster=True,
                example="patch_live: {env: prod, patch: {spec: {replicas: 4}}}"),
+    ActionSpec("observe", "do",
+               "Do what an observation step asks the learner to look at, through the same code as the CLI, and "
+               "record it as the CLI does: `gate-run` (gitops-lab gate run), `promote` (a promotion its gates must "
+               "refuse) or `history`. For solutions of steps with an `observed` check.",
+               {"command": Param("str", True, ("gate-run", "promote", "history")), "env": Param("env"),
+                "from": Param("env"), "to": Param("env"), "version": Param("version"), "gate": Param("str")},
+               example="observe: {command: gate-run, to: staging, version: v3}"),
     ActionSpec("mark_live", "do",
                "Remember the generation of env's Deployment now, for a later drift_healed check.",
                {"env": _ENV}, needs_cluster=True, example="mark_live: {env: prod}"),
@@ -158,6 +165,13 @@ ACTIONS: dict[str, ActionSpec] = {spec.name: spec for spec in [
                {"name": Param("str", True), "from": Param("env"), "to": Param("env", True),
                 "version": Param("version", True), "expect": Param("str", True, ("pass", "fail")), "hint": _HINT},
                example="gate: {name: model-eval, to: staging, version: v3, expect: fail}"),
+    ActionSpec("observed", "assert",
+               "Since the step began, the learner ran this command (a list: any of them): `gate-run` "
+               "(`gitops-lab gate run`, matched on `to` and `version`), `promote` refused by its gates (`to`, "
+               "`version`) or `history` (`env`). A light check for steps that ask the learner to look.",
+               {"command": Param("str_or_list", True), "env": Param("env"), "to": Param("env"),
+                "version": Param("version"), "hint": _HINT},
+               example="observed: {command: history, env: prod}"),
     # -- escape hatch -------------------------------------------------------------
     ActionSpec("python", "any",
                "Call `function(ctx, **args)` from a module in the lab's own folder. In check it returns "

@@ -103,6 +103,7 @@ def _refusal(src: str, dst: str, version: str, failed: list[GateResult], results
         fix=f"{advice(results, src, dst, version)}; `gitops-lab gate run --from {src} --to {dst} --version {version}` "
             "shows the details; nothing was changed",
         results=results,
+        version=version,
     )
 
 

@@ -189,15 +189,19 @@ def test_approvers_are_checked_against_the_commit_author_not_the_trailer(lab, cl
 
 
 @pytest.mark.parametrize("failing,advice", [
-    ("approval", "record an approval with `gitops-lab approve --env prod --version v1`"),
+    ("approval", "record an approval with `gitops-lab approve --env prod --version v1 --by 'NAME <EMAIL>'` as someone "
+                 "other than the promoter"),
     ("policy", "fix the manifest the policy lines name"),
+    ("model-eval", "v3 itself fails model-eval: promote another version (--version)"),
 ])
 def test_gate_run_advises_the_fix_of_the_failing_gate(lab, cli, failing, advice):
     wc, remote = lab
     if failing == "policy":
         deployment = wc / "base" / "deployment.yaml"
         deployment.write_text(re.sub(r"@sha256:[0-9a-f]{64}", "", deployment.read_text()))
-    result = cli("gate", "run", "--to", "prod", "--gate", failing)
+    version = ["--version", "v3"] if failing == "model-eval" else []
+    result = cli("gate", "run", "--to", "prod", "--gate", failing, *version)
     assert result.exit_code == 4
     last = result.stderr.strip().splitlines()[-1]
-    assert advice in last and "promote another" not in last and "gates.yaml" not in last
+    assert advice in last and "gates.yaml" not in last
+    assert ("promote another" in last) == (failing == "model-eval")

@@ -76,7 +76,7 @@ def test_prod_without_approval_is_blocked(lab, cli):
     before = snapshot(wc, remote)
     result = cli("promote", "--to", "prod", "--repo", str(wc))
     assert_refused(result, "promotion of v2 to prod blocked by 1 failing gate: approval",
-                   "record an approval with `gitops-lab approve --env prod --version v2`")
+                   "record an approval with `gitops-lab approve --env prod --version v2 --by 'NAME <EMAIL>'`")
     assert snapshot(wc, remote) == before
 
 

@@ -88,7 +88,7 @@ def test_scripted_walk_git_log_overlays_and_history_agree(lab, cli):
     assert git(remote, "diff", "--numstat", heads[1], heads[2]) == "1\t1\toverlays/prod/kustomization.yaml"
 
     table = cli("history", "--env", "prod").stdout.splitlines()
-    assert table[0].split() == ["COMMIT", "DATE", "ACTION", "VERSION", "SUBJECT"]
+    assert table[0].split() == ["COMMIT", "DATE", "ACTION", "VERSION", "AUTHOR", "SUBJECT"]
     assert [row.split()[3] for row in table[1:]] == ["rollback", "promote", "approve", "seed"]
 
 

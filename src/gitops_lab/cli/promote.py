@@ -50,7 +50,7 @@ def command(app: Application, src: str | None, dst: str, version: str | None, sk
     \b
     Examples:
       gitops-lab promote --from dev --to staging
-      gitops-lab approve --env prod --version v2 && gitops-lab promote --to prod
+      gitops-lab approve --env prod --version v2 --by "Alice <alice@example.com>" && gitops-lab promote --to prod
       gitops-lab promote --from dev --to staging --version v2
       gitops-lab promote --to staging --skip-gate policy   # recorded in the commit
     """

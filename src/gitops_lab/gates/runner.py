@@ -90,15 +90,15 @@ def gate_trailers(results: list[GateResult]) -> list[tuple[str, str]]:
 
 def advice(results: list[GateResult], src: str, dst: str, version: str) -> str:
     """What to do about the failing gates, each with the fix that matches it."""
-    failed = [r for r in results if not r.passed]
+    failed = {r.name: r for r in results if not r.passed}
     fixes = []
-    for result in failed:
-        if result.name == approval.NAME:
-            second = any("separate_duties" in line for line in result.details)
-            fixes.append(f"record an approval with `gitops-lab approve --env {dst} --version {version}"
-                         + (" --by 'NAME <EMAIL>'` as someone other than the promoter" if second else "`"))
-        elif result.name == policy.NAME:
-            fixes.append("fix the manifest the policy lines name (commit and push it), then run the gate again")
-        elif result.name in (data_quality.NAME, model_eval.NAME) and not any("version" in f for f in fixes):
-            fixes.append(f"{version} itself fails {result.name}: promote another version (--version)")
+    model = [name for name in (data_quality.NAME, model_eval.NAME) if name in failed]
+    if model:
+        fixes.append(f"{version} itself fails {' and '.join(model)}: promote another version (--version)")
+    if policy.NAME in failed:
+        fixes.append("fix the manifest the policy lines name (commit and push it), then run the gate again")
+    if approval.NAME in failed:
+        second = any("separate_duties" in line for line in failed[approval.NAME].details)
+        fixes.append(f"record an approval with `gitops-lab approve --env {dst} --version {version}"
+                     + (" --by 'NAME <EMAIL>'` as someone other than the promoter" if second else "`"))
     return "; ".join(fixes)

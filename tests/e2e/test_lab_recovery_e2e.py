@@ -168,3 +168,28 @@ def test_status_names_replica_drift_and_a_finished_lab_starts_over(lab_up):
     after = apps.read_namespaced_deployment("model-server", "ml-prod").metadata.generation
     assert after >= before + 2
     check(cli, False)
+
+
+def test_fix_policy_refuses_a_made_up_digest_and_the_hint_leads_back(lab_up):
+    cli = lab_up.cli
+    wc = working_copy()
+    ok(cli("lab", "start", "approvals-policy", "--timeout", "120"))
+    ok(cli("lab", "solve", "--timeout", "120"))  # now at fix-policy: Tom's commit unpinned the image
+    git(wc, "pull", "--quiet", "--ff-only")
+    toms = git(wc, "log", "-1", "--format=%H", "--author=Tom Teammate")
+    deployment = wc / "base" / "deployment.yaml"
+    text = deployment.read_text()
+    unpinned = next(line for line in text.splitlines() if line.strip().startswith("image: "))
+    deployment.write_text(text.replace(unpinned, unpinned + "@sha256:" + "0" * 64))
+    git(wc, "commit", "-qam", "Pin the image by digest")
+    git(wc, "push", "-q", "origin", "main")
+    ok(cli("sync", "--timeout", "120"))
+    ok(cli("gate", "run", "--from", "staging", "--to", "prod", "--version", "v2", "--gate", "policy"))
+    made_up = check(cli, False)
+    assert "is pinned to sha256:000000000000..., a digest gitops-lab does not ship and no pod runs" in made_up
+    assert "Put back the digest Tom's commit removed" in made_up
+    git(wc, "revert", "--no-edit", "HEAD")
+    git(wc, "revert", "--no-edit", toms)
+    git(wc, "push", "-q", "origin", "main")
+    ok(cli("sync", "--timeout", "120"))
+    assert "Lab complete" in check(cli, True)

@@ -145,12 +145,19 @@ def test_status_names_replica_drift_and_a_finished_lab_starts_over(lab_up):
 
     cli = lab_up.cli
     apps = client.AppsV1Api(lab_up.cluster.api_client())
+    from testbed.fixtures import wait_until
+
     pause_healing(lab_up, "prod", True)
     try:
-        apps.patch_namespaced_deployment("model-server", "ml-prod", {"spec": {"replicas": 4}})
-        drifted = cli("status", "--output", "json")
+        def scaled_by_hand():
+            # A reconcile already under way when healing was paused may still put Git's 2 back: scale again then.
+            apps.patch_namespaced_deployment("model-server", "ml-prod", {"spec": {"replicas": 4}})
+            result = cli("status", "--output", "json")
+            row = {r["environment"]: r for r in json.loads(result.stdout)}["prod"]
+            return (result, row) if row["replicas_desired"] == 4 else None
+
+        drifted, prod = wait_until("prod to stay hand-scaled while healing is paused", scaled_by_hand, timeout=90)
         assert drifted.exit_code == 1, drifted.output
-        prod = {row["environment"]: row for row in json.loads(drifted.stdout)}["prod"]
         assert prod["drift"] == ["4 replicas live, 2 in Git"] and not prod["ok"]
         assert "`gitops-lab sync --env prod` puts Git's state back" in prod["message"]
     finally:

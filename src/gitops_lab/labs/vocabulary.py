@@ -72,8 +72,9 @@ ACTIONS: dict[str, ActionSpec] = {spec.name: spec for spec in [
                example="rollback: {env: prod}"),
     ActionSpec("approve", "do",
                "Record an approval commit, exactly as `gitops-lab approve` does.",
-               {"env": _ENV, "version": Param("version", True), "by": Param("str", True)},
-               example="approve: {env: prod, version: v2, by: alice}"),
+               {"env": _ENV, "version": Param("version", True),
+                "by": Param("str", True, doc="the approver's Git identity, `Name <email>`: the commit's author")},
+               example="approve: {env: prod, version: v2, by: 'Alice <alice@example.com>'}"),
     ActionSpec("commit_file", "do",
                "Change one file and push it as one commit, like a learner's `git commit && git push`. With `env`, "
                "the file is that environment's overlay and the wait covers it. Give exactly one of `content`, "

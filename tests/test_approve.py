@@ -23,7 +23,7 @@ def lab(lab):
 def test_approve_pushes_an_empty_commit_with_trailers(lab, cli):
     wc, remote = lab
     seed = git(remote, "rev-parse", "main")
-    result = cli("approve", "--env", "prod", "--version", "v2", "--by", "alice", "--note", "A/B test looked good",
+    result = cli("approve", "--env", "prod", "--version", "v2", "--by", "alice <alice@example.com>", "--note", "A/B test looked good",
                  "--repo", str(wc))
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == "approved v2 for prod by alice"
@@ -48,13 +48,13 @@ def test_approver_defaults_to_git_user_name(lab, cli):
 
 def test_approving_again_is_a_noop_but_a_second_approver_is_recorded(lab, cli):
     wc, remote = lab
-    cli("approve", "--env", "prod", "--version", "v2", "--by", "alice", "--repo", str(wc))
+    cli("approve", "--env", "prod", "--version", "v2", "--by", "alice <alice@example.com>", "--repo", str(wc))
     head = git(remote, "rev-parse", "main")
-    again = cli("approve", "--env", "prod", "--version", "v2", "--by", "alice", "--repo", str(wc))
+    again = cli("approve", "--env", "prod", "--version", "v2", "--by", "alice <alice@example.com>", "--repo", str(wc))
     assert again.exit_code == 0
     assert f"already approved for prod by alice ({head[:7]}); nothing to do" in again.stdout
     assert git(remote, "rev-parse", "main") == head
-    assert cli("approve", "--env", "prod", "--version", "v2", "--by", "bob", "--repo", str(wc)).exit_code == 0
+    assert cli("approve", "--env", "prod", "--version", "v2", "--by", "bob <bob@example.com>", "--repo", str(wc)).exit_code == 0
     assert git(remote, "rev-parse", "main^") == head
 
 
@@ -93,8 +93,8 @@ def test_approve_refuses_a_dirty_working_copy(lab, cli):
 # --------------------------------------------------------------------------- #
 def test_approval_is_for_one_version_and_one_environment(lab):
     wc, remote = lab
-    record_approval(wc, "prod", "v3", by="alice")
-    record_approval(wc, "staging", "v2", by="alice")
+    record_approval(wc, "prod", "v3", by="alice <alice@example.com>")
+    record_approval(wc, "staging", "v2", by="alice <alice@example.com>")
     assert find_approval(wc, "prod", "v2") is None
     [gate] = run_gates(wc, "staging", "prod", "v2", only=["approval"])
     assert not gate.passed
@@ -104,13 +104,13 @@ def test_approval_is_for_one_version_and_one_environment(lab):
 
 def test_promotion_or_rollback_of_the_environment_ends_earlier_approvals(lab, cli):
     wc, remote = lab
-    record_approval(wc, "prod", "v2", by="alice")
+    record_approval(wc, "prod", "v2", by="alice <alice@example.com>")
     # A promotion of another environment leaves prod's approval standing.
     assert cli("promote", "--to", "staging", "--repo", str(wc)).exit_code == 0
     assert find_approval(wc, "prod", "v2").approved_by == "alice"
     # A promotion of prod uses up every earlier approval of prod, of any version.
-    record_approval(wc, "prod", "v1", by="alice")
-    record_approval(wc, "prod", "v2", by="bob")
+    record_approval(wc, "prod", "v1", by="alice <alice@example.com>")
+    record_approval(wc, "prod", "v2", by="bob <bob@example.com>")
     assert cli("promote", "--to", "prod", "--repo", str(wc)).exit_code == 0
     assert find_approval(wc, "prod", "v2") is None
     assert find_approval(wc, "prod", "v1") is None
@@ -121,10 +121,14 @@ def test_only_listed_approvers_count_when_gates_yaml_names_them(lab, cli):
     gates = wc / "gates.yaml"
     gates.write_text(gates.read_text().replace("approvers: []", "approvers: [carol]"))
     git(wc, "commit", "--quiet", "-am", "Only carol approves prod")
-    record_approval(wc, "prod", "v2", by="mallory")
+    record_approval(wc, "prod", "v2", by="mallory <mallory@example.com>")
+    seed = git(remote, "rev-parse", "gitops-lab/seed^{commit}")
     [gate] = run_gates(wc, "staging", "prod", "v2", only=["approval"])
     assert not gate.passed and gate.summary == (
-        "no approval of v2 for prod by one of carol since prod's last promotion or rollback")
-    record_approval(wc, "prod", "v2", by="carol")
+        f"no approval of v2 for prod by one of carol since prod's last change of version ({seed[:7]}, "
+        "Seed the lab environments); approvals that do not count: "
+        f"{git(remote, 'rev-parse', '--short=7', 'main')} is by mallory <mallory@example.com>, "
+        "who is not one of the approvers (carol) in gates.yaml")
+    record_approval(wc, "prod", "v2", by="carol <carol@example.com>")
     [gate] = run_gates(wc, "staging", "prod", "v2", only=["approval"])
     assert gate.passed and gate.summary.startswith("approved by carol in ")

@@ -76,14 +76,14 @@ def test_prod_without_approval_is_blocked(lab, cli):
     before = snapshot(wc, remote)
     result = cli("promote", "--to", "prod", "--repo", str(wc))
     assert_refused(result, "promotion of v2 to prod blocked by 1 failing gate: approval",
-                   "record an approval with `gitops-lab approve --env prod --version v2`")
+                   "record an approval with `gitops-lab approve --env prod --version v2 --by 'NAME <EMAIL>'`")
     assert snapshot(wc, remote) == before
 
 
 def test_approved_promotion_records_every_verdict_and_history_shows_them(lab, cli):
     wc, remote = lab
     assert cli("promote", "--to", "staging", "--repo", str(wc)).exit_code == 0
-    approved = cli("approve", "--env", "prod", "--version", "v2", "--by", "alice", "--repo", str(wc))
+    approved = cli("approve", "--env", "prod", "--version", "v2", "--by", "alice <alice@example.com>", "--repo", str(wc))
     assert approved.exit_code == 0, approved.output
     approval = git(remote, "rev-parse", "main")
     result = cli("promote", "--to", "prod", "--repo", str(wc), "--output", "json")
@@ -108,13 +108,13 @@ def test_approved_promotion_records_every_verdict_and_history_shows_them(lab, cl
 def test_an_approval_lets_one_promotion_through(lab, cli):
     wc, remote = lab
     assert cli("promote", "--to", "staging", "--repo", str(wc)).exit_code == 0
-    assert cli("approve", "--env", "prod", "--version", "v2", "--by", "alice", "--repo", str(wc)).exit_code == 0
+    assert cli("approve", "--env", "prod", "--version", "v2", "--by", "alice <alice@example.com>", "--repo", str(wc)).exit_code == 0
     assert cli("promote", "--to", "prod", "--repo", str(wc)).exit_code == 0
     # Roll back (no gates: always possible), then the same version needs a new approval.
     assert cli("rollback", "--env", "prod", "--repo", str(wc)).exit_code == 0
     assert remote_version(remote, "prod") == "v1"
     assert_refused(cli("promote", "--to", "prod", "--repo", str(wc)), "approval")
-    assert cli("approve", "--env", "prod", "--version", "v2", "--by", "bob", "--repo", str(wc)).exit_code == 0
+    assert cli("approve", "--env", "prod", "--version", "v2", "--by", "bob <bob@example.com>", "--repo", str(wc)).exit_code == 0
     assert cli("promote", "--to", "prod", "--repo", str(wc)).exit_code == 0
     assert any(t.startswith("Gate-Approval: pass (approved by bob in ") for t in last_trailers(remote))
 
@@ -235,7 +235,8 @@ def test_gate_run_json_and_single_gate(lab, cli):
     assert (data["from"], data["to"], data["version"], data["passed"]) == ("staging", "prod", "v1", False)
     [gate] = data["gates"]
     assert (gate["name"], gate["verdict"], gate["passed"]) == ("approval", "fail", False)
-    assert gate["summary"] == "no approval of v1 for prod since prod's last promotion or rollback"
+    seed = git(remote, "rev-parse", "--short=7", "gitops-lab/seed^{commit}")
+    assert gate["summary"] == f"no approval of v1 for prod since prod's last change of version ({seed}, Seed the lab environments)"
 
 
 def test_gate_run_for_an_environment_without_gates(lab, cli):

@@ -141,6 +141,9 @@ def test_learner_walk_start_check_hint_solve(lab_env):
     git(wc, "commit", "-qam", "Scale dev to 2")
     unpushed = cli("lab", "check")
     assert unpushed.exit_code == 1, "a commit that was not pushed must not pass"
+    mine = git(wc, "rev-parse", "--short", "HEAD")
+    assert f"hint: you have 1 commit that is not pushed ({mine} Scale dev to 2), and checks read what you pushed: " \
+           "run `git push`" in unpushed.stdout
     git(wc, "push", "-q", "origin", "main")
     passing = cli("lab", "check")
     assert passing.exit_code == 0, passing.output
@@ -211,3 +214,41 @@ def test_loader_reports_yaml_syntax_errors_with_line(tmp_path):
     with pytest.raises(LabFormatError) as caught:
         load_lab(folder)
     assert "lab.yaml:" in caught.value.problems[0] and "not valid YAML" in caught.value.problems[0]
+
+
+def test_starting_a_finished_lab_says_so_and_runs_the_setup_again(lab_env):
+    cli, wc, remote = lab_env
+    runs = wc / ".git" / "gitops-lab-setup-runs"
+    assert cli("lab", "start", "good").exit_code == 0
+    assert cli("lab", "solve", "note").exit_code == 0
+    assert runs.read_text() == "run\n"
+
+    again = cli("lab", "start", "good", "--output", "json")
+    assert again.exit_code == 0, again.output
+    assert "Lab good is done: starting it over. Resetting to gitops-lab/lab/good/start, then running the setup " \
+           "of step 1 (Scale dev to 2 replicas) again." in again.stderr
+    data = json.loads(again.stdout)
+    assert (data["step"], data["restarted"], data["resumed"]) == ("scale-dev", True, False)
+    assert runs.read_text() == "run\nrun\n"
+    # Back at step 1, undone: its check fails until the learner does it again.
+    assert cli("lab", "check").exit_code == 1
+    # Started again while in progress, it resumes and runs nothing.
+    resumed = cli("lab", "start", "good")
+    assert "Resuming lab good" in resumed.stdout and runs.read_text() == "run\nrun\n"
+
+
+def test_observation_steps_are_checked_lightly_without_giving_the_answer(lab_env):
+    cli, wc, remote = lab_env
+    assert cli("lab", "test", "look-first").exit_code == 0
+    assert cli("lab", "start", "look-first").exit_code == 0
+    before = cli("lab", "check")
+    assert before.exit_code == 1
+    assert "✗ this step asks you to look first: run `gitops-lab gate run --to staging --version v3`" in before.stdout
+    assert cli("gate", "run", "--to", "staging", "--version", "v3", "--gate", "model-eval").exit_code == 4
+    after = cli("lab", "check")
+    assert after.exit_code == 0, after.output
+    assert "✔ gate model-eval on v3 -> staging: fail, as expected" in after.stdout
+    assert "0.5172" not in after.stdout  # the accuracy the step asks the learner to read
+    assert cli("lab", "check").exit_code == 1  # the history step: not read yet
+    assert cli("history", "--env", "dev").exit_code == 0
+    assert cli("lab", "check").exit_code == 0

@@ -42,7 +42,7 @@ def test_init_again_changes_nothing_and_a_new_path_clones(lab, cli, tmp_path):
 def test_scripted_walk_git_log_overlays_and_history_agree(lab, cli):
     wc, remote = lab
     # prod's approval gate needs a recorded approval of v2 before the walk reaches prod.
-    assert cli("approve", "--env", "prod", "--version", "v2", "--by", "alice").exit_code == 0
+    assert cli("approve", "--env", "prod", "--version", "v2", "--by", "alice <alice@example.com>").exit_code == 0
     steps = [
         (["promote", "--from", "dev", "--to", "staging", "--version", "v2"], "promoted v2 from dev to staging (was v1)"),
         (["promote", "--from", "staging", "--to", "prod"], "promoted v2 from staging to prod (was v1)"),
@@ -88,7 +88,7 @@ def test_scripted_walk_git_log_overlays_and_history_agree(lab, cli):
     assert git(remote, "diff", "--numstat", heads[1], heads[2]) == "1\t1\toverlays/prod/kustomization.yaml"
 
     table = cli("history", "--env", "prod").stdout.splitlines()
-    assert table[0].split() == ["COMMIT", "DATE", "ACTION", "VERSION", "SUBJECT"]
+    assert table[0].split() == ["COMMIT", "DATE", "ACTION", "VERSION", "AUTHOR", "SUBJECT"]
     assert [row.split()[3] for row in table[1:]] == ["rollback", "promote", "approve", "seed"]
 
 

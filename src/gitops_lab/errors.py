@@ -65,11 +65,14 @@ class PreflightError(GitOpsLabError):
 class GateFailed(GitOpsLabError):
     """A validation gate refused a promotion; the repository was left unchanged.
 
-    ``results`` holds every gate's verdict (``gitops_lab.gates.GateResult``).
+    ``results`` holds every gate's verdict (``gitops_lab.gates.GateResult``);
+    ``version`` the candidate they judged.
     """
 
     exit_code = 4
 
-    def __init__(self, message: str, fix: str | None = None, results: list | None = None):
+    def __init__(self, message: str, fix: str | None = None, results: list | None = None,
+                 version: str | None = None):
         super().__init__(message, fix)
         self.results = list(results or [])
+        self.version = version

@@ -42,3 +42,9 @@ def expand_pins(text: str) -> str:
         return ref.split("@", 1)[0] if match.group(2) else ref
 
     return _PIN.sub(fill, text)
+
+
+def pinned_images() -> list[str]:
+    """The image references versions.yaml pins by digest: every entry of ``images`` and kind's node image."""
+    images = [ref for ref in (pinned().get("images") or {}).values() if isinstance(ref, str)]
+    return [*images, pinned()["kind"]["node_image"]]

@@ -59,7 +59,7 @@ def test_up_promote_rollback_status(lab, tmp_path_factory):
     promoted = cli("promote", "--from", "dev", "--to", "staging", "--timeout", "120")
     assert promoted.exit_code == 0, promoted.output
     assert running(apps, "staging") == ("v2", 1, 1)
-    approved = cli("approve", "--env", "prod", "--version", "v2", "--by", "ci")
+    approved = cli("approve", "--env", "prod", "--version", "v2", "--by", "CI Approver <ci@example.com>")
     assert approved.exit_code == 0, approved.output
     promoted = cli("promote", "--to", "prod", "--timeout", "120")
     assert promoted.exit_code == 0, promoted.output
@@ -93,7 +93,7 @@ def test_up_promote_rollback_status(lab, tmp_path_factory):
         assert drifted.exit_code == 1
         prod = {row["environment"]: row for row in json.loads(drifted.stdout)}["prod"]
         assert (prod["version"], prod["git_version"], prod["ok"]) == ("v3", "v1", False)
-        assert "drift: the cluster runs v3, Git says v1" in prod["message"]
+        assert "drift: model version v3 live, v1 in Git" in prod["message"]
     healed = cli("sync", "--env", "prod", "--timeout", "60")
     assert healed.exit_code == 0, healed.output
     assert running(apps, "prod") == ("v1", 2, 2)

@@ -11,7 +11,9 @@ from gitops_lab.cli.app import Application, output_option, pass_app, repo_option
 @click.command("approve")
 @click.option("--env", required=True, type=click.Choice(ENVIRONMENTS), help="Environment the approval is for.")
 @click.option("--version", required=True, metavar="VERSION", help="The exact model version approved.")
-@click.option("--by", metavar="NAME", help="Who approves. Default: git's user.name in the working copy.")
+@click.option("--by", metavar="'NAME <EMAIL>'",
+              help="Who approves: the Git identity the approval commit is authored by (a bare NAME keeps your "
+                   "email). Default: your git user.name and user.email in the working copy.")
 @click.option("--note", metavar="TEXT", help="Why: goes into the approval commit's message body.")
 @repo_option
 @output_option
@@ -20,16 +22,20 @@ def command(app: Application, env: str, version: str, by: str | None, note: str 
             repo: str | None, output: str) -> None:
     """Approve promoting a model version to an environment, as one pushed commit.
 
-    The commit changes no file; its trailers (Gitops-Lab-Action: approve,
-    Environment, Model-Version, Approved-By) are the record the approval gate
-    looks for. An approval counts until the environment's next promotion or
-    rollback: one approval lets one promotion through. Approving again what is
-    already approved by the same person does nothing.
+    The commit changes no file; its author is the approver and its trailers
+    (Gitops-Lab-Action: approve, Environment, Model-Version, Approved-By) are
+    the record the approval gate looks for. An approval counts only if it was
+    made after the environment's last change of version (a promotion, a
+    rollback, a reset or a hand edit), so one approval lets one promotion
+    through. gates.yaml may limit who approves (approval.approvers, matched
+    against the author's name or email) and, for prod by default
+    (approval.separate_duties), requires an approver other than the promoter.
+    Approving again what the same person already approved does nothing.
 
     \b
     Examples:
       gitops-lab approve --env prod --version v2
-      gitops-lab approve --env prod --version v2 --by alice --note "A/B test looked good"
+      gitops-lab approve --env prod --version v2 --by "Alice <alice@example.com>" --note "A/B test looked good"
     """
     from gitops_lab.gates import record_approval
 

@@ -51,14 +51,15 @@ def run(app: Application, dst: str, src: str | None, version: str | None, gates:
     from gitops_lab.adapters.repo.layout import RepoLayout
     from gitops_lab.cli.promote import previous_environment
     from gitops_lab.errors import GateFailed
-    from gitops_lab.gates import run_gates
+    from gitops_lab.gates.runner import advice
+    from gitops_lab.labs import observations
 
     path = app.repo_path(repo)
     source = src or previous_environment(dst) or dst
     layout = RepoLayout(path)
     layout.check_env(source)
     candidate = layout.check_version(version or layout.model_version(source))
-    results = run_gates(path, source, dst, candidate, only=list(gates) or None)
+    results = observations.gate_run(app.name, path, source, dst, candidate, only=list(gates) or None)
     failed = [r for r in results if not r.passed]
     data = {
         "from": source, "to": dst, "version": candidate, "passed": not failed,
@@ -69,8 +70,9 @@ def run(app: Application, dst: str, src: str | None, version: str | None, gates:
         raise GateFailed(
             f"{candidate} from {source} to {dst} fails {len(failed)} gate{'s' if len(failed) != 1 else ''}: "
             + ", ".join(r.name for r in failed),
-            fix="the lines above say what each found; promote another --version, or change gates.yaml through Git",
+            fix=f"the lines above say what each found; {advice(results, source, dst, candidate)}",
             results=results,
+            version=candidate,
         )
 
 

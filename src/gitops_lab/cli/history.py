@@ -15,23 +15,26 @@ from gitops_lab.cli.app import Application, output_option, pass_app, repo_option
 @output_option
 @pass_app
 def command(app: Application, env: str, limit: int | None, repo: str | None, output: str) -> None:
-    """Show an environment's promotions and rollbacks, newest first.
+    """Show every change of an environment's model version, newest first.
 
-    Read from the trailers of the commits in the lab repository.
+    Read from the overlay's own Git history: gitops-lab's promotions,
+    rollbacks, approvals and lab resets with their trailers, and any other
+    commit that changed the version (a hand edit, a plain `git revert`) as
+    `manual`, with its author and subject.
 
     \b
     Examples:
       gitops-lab history --env prod
       gitops-lab history --env prod --output json
     """
-    from gitops_lab.adapters.repo import history
+    from gitops_lab.labs import observations
 
-    entries = history(app.repo_path(repo), env)[:limit]
+    entries = observations.read_history(app.name, app.repo_path(repo), env)[:limit]
     rows = [
-        (e.commit[:7], e.date[:19].replace("T", " "), e.action, _change(e), e.subject)
+        (e.commit[:7], e.date[:19].replace("T", " "), e.action, _change(e), e.author, e.subject)
         for e in entries
     ]
-    header = ("COMMIT", "DATE", "ACTION", "VERSION", "SUBJECT")
+    header = ("COMMIT", "DATE", "ACTION", "VERSION", "AUTHOR", "SUBJECT")
     app.emit(output, [e.to_dict() for e in entries], format_table(header, rows))
 
 

@@ -75,8 +75,9 @@ def start_command(app: Application, lab_id: str, labs_dir: str | None, timeout: 
     """Start a lab: prepare its first step, record its start point, show the instructions.
 
     The start point is a Git tag, gitops-lab/lab/LAB/start, pushed with the
-    repository; `lab reset` returns to it. Starting a lab you started before
-    resumes it where you left off.
+    repository; `lab reset` returns to it. Starting a lab that is in progress
+    resumes it at its current step. Starting a lab you finished starts it over:
+    it is reset to its start point and the first step's setup runs again.
 
     \b
     Examples:
@@ -84,12 +85,14 @@ def start_command(app: Application, lab_id: str, labs_dir: str | None, timeout: 
       gitops-lab lab start 2            # the lab numbered 2 in `lab list`
     """
     runner = _runner(app, repo, output, labs_dir, timeout, kubeconfig, context)
-    lab, step, resumed = runner.start(lab_id)
+    lab, step, how = runner.start(lab_id)
     number = lab.steps.index(step) + 1
-    head = f"{'Resuming' if resumed else 'Started'} lab {lab.id}: {lab.title}\nYour working copy: {runner.repo}"
+    verb = {"resumed": "Resuming", "restarted": "Started over:", "started": "Started"}[how]
+    head = f"{verb} lab {lab.id}: {lab.title}\nYour working copy: {runner.repo}"
     text = (f"{head}\n\nStep {number}/{len(lab.steps)}: {step.title}\n\n{step.text().rstrip()}\n\n"
             "When you are done, run `gitops-lab lab check`. Stuck? `gitops-lab lab hint`.")
-    app.emit(output, {"lab": lab.id, "step": step.id, "resumed": resumed, "instructions": step.text()}, text)
+    app.emit(output, {"lab": lab.id, "step": step.id, "resumed": how == "resumed", "restarted": how == "restarted",
+                      "instructions": step.text()}, text)
 
 
 @group.command("check")
@@ -171,7 +174,7 @@ def solve_command(app: Application, step_id: str | None, lab_id: str | None, lab
     \b
     Examples:
       gitops-lab lab solve
-      gitops-lab lab solve promote-to-prod
+      gitops-lab lab solve to-prod      # in the promotion lab: every step up to to-prod
     """
     runner = _runner(app, repo, output, labs_dir, timeout, kubeconfig, context)
     report = runner.solve(step_id, lab_id)

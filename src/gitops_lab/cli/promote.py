@@ -50,17 +50,23 @@ def command(app: Application, src: str | None, dst: str, version: str | None, sk
     \b
     Examples:
       gitops-lab promote --from dev --to staging
-      gitops-lab approve --env prod --version v2 && gitops-lab promote --to prod
+      gitops-lab approve --env prod --version v2 --by "Alice <alice@example.com>" && gitops-lab promote --to prod
       gitops-lab promote --from dev --to staging --version v2
       gitops-lab promote --to staging --skip-gate policy   # recorded in the commit
     """
     from gitops_lab.cli.waiting import after_push_wait
+    from gitops_lab.errors import GateFailed
+    from gitops_lab.labs import observations
     from gitops_lab.workflows.promotion import run_promotion
 
     source = src or previous_environment(dst) or dst
     path = app.repo_path(repo)
-    result = run_promotion(app.reporter(output), path, source, dst, version,
-        after_push=after_push_wait(app, path, wait, timeout, kubeconfig, context),
-        skip_gates=skip_gates,
-    )
+    try:
+        result = run_promotion(app.reporter(output), path, source, dst, version,
+            after_push=after_push_wait(app, path, wait, timeout, kubeconfig, context),
+            skip_gates=skip_gates,
+        )
+    except GateFailed as refused:
+        observations.refused_promotion(app.name, source, dst, refused)
+        raise
     app.emit(output, result.to_dict(), result.message)

@@ -19,9 +19,13 @@ def command(app: Application, env: str, to: str | None, wait: bool, timeout: flo
             kubeconfig: str | None, context: str | None, repo: str | None, output: str) -> None:
     """Roll an environment back with a new commit; history is never rewritten.
 
-    Without --to, the environment's last promotion is reverted (`git revert`).
-    With --to, the environment moves to a version it ran before. Rollback runs
-    no validation gates and needs no approval: going back must always be possible.
+    Without --to, the environment's last change of version that is still in
+    effect is undone: a promotion, or a hand edit, read from the overlay's own
+    history (see `gitops-lab history`). A change already undone (by a rollback,
+    a plain `git revert` or an edit back) is skipped, and a lab reset is where
+    it stops. With --to, the environment moves to a version it ran before.
+    Rollback runs no validation gates and needs no approval: going back must
+    always be possible.
 
     Then, when `up` set up an engine, it asks the engine to reconcile and waits
     until the engine applied the commit and reports it healthy, and the

@@ -9,7 +9,7 @@ Which gates each destination requires, and their thresholds, live in
 ``gates.yaml`` at the root of the lab repository (docs/gates.md).
 """
 
-from gitops_lab.gates.approval import APPROVED_BY, Approval, find_approval, record_approval
+from gitops_lab.gates.approval import APPROVED_BY, Approval, approval_verdict, find_approval, record_approval
 from gitops_lab.gates.config import CONFIG_FILE, GATES, GatesConfig, load_config
 from gitops_lab.gates.result import GateContext, GateResult
 from gitops_lab.gates.runner import check_gate_names, gate_trailers, required_gates, run_gates, trailer_key
@@ -19,6 +19,7 @@ __all__ = [
     "CONFIG_FILE",
     "GATES",
     "Approval",
+    "approval_verdict",
     "GateContext",
     "GateResult",
     "GatesConfig",

@@ -78,19 +78,24 @@ def load_config(root: str | Path) -> GatesConfig:
     Every problem is reported at once, in one RepoStateError.
     """
     path = Path(root) / CONFIG_FILE
+    return config_from_text(path.read_text(encoding="utf-8") if path.is_file() else None)
+
+
+def config_from_text(text: str | None, where: str = CONFIG_FILE) -> GatesConfig:
+    """A gates.yaml's text (None: no file) over the shipped defaults, validated; e.g. as of an older commit."""
     data = shipped_defaults()
     source = "defaults"
-    if path.is_file():
-        found = _yaml_load(path.read_text(encoding="utf-8"), CONFIG_FILE)
+    if text is not None:
+        found = _yaml_load(text, where)
         if found is None:
             found = {}
         if not isinstance(found, dict):
             raise RepoStateError(
-                f"{CONFIG_FILE} must be a mapping (required:, skippable:, one section per gate)",
+                f"{where} must be a mapping (required:, skippable:, one section per gate)",
                 fix=f"see docs/gates.md, or restore it with `git checkout gitops-lab/seed -- {CONFIG_FILE}`",
             )
         data = _merge(data, found)
-        source = CONFIG_FILE
+        source = where
     return _validate(data, source)
 
 
@@ -190,4 +195,7 @@ def _check_settings(settings: dict[str, dict[str, Any]]) -> list[str]:
     approvers = settings["approval"].get("approvers")
     if approvers is not None and (not isinstance(approvers, list) or not all(isinstance(a, str) for a in approvers)):
         problems.append("approval.approvers: expected a list of names")
+    separate = settings["approval"].get("separate_duties")
+    if separate is not None and (not isinstance(separate, list) or not all(e in ENVIRONMENTS for e in separate)):
+        problems.append(f"approval.separate_duties: expected a list of environments ({', '.join(ENVIRONMENTS)})")
     return problems

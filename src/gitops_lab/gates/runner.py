@@ -86,3 +86,19 @@ def gate_trailers(results: list[GateResult]) -> list[tuple[str, str]]:
             value = f"{result.verdict} ({summary})" if summary else result.verdict
         trailers.append((trailer_key(result.name), value))
     return trailers
+
+
+def advice(results: list[GateResult], src: str, dst: str, version: str) -> str:
+    """What to do about the failing gates, each with the fix that matches it."""
+    failed = {r.name: r for r in results if not r.passed}
+    fixes = []
+    model = [name for name in (data_quality.NAME, model_eval.NAME) if name in failed]
+    if model:
+        fixes.append(f"{version} itself fails {' and '.join(model)}: promote another version (--version)")
+    if policy.NAME in failed:
+        fixes.append("fix the manifest the policy lines name (commit and push it), then run the gate again")
+    if approval.NAME in failed:
+        second = any("separate_duties" in line for line in failed[approval.NAME].details)
+        fixes.append(f"record an approval with `gitops-lab approve --env {dst} --version {version}"
+                     + (" --by 'NAME <EMAIL>'` as someone other than the promoter" if second else "`"))
+    return "; ".join(fixes)

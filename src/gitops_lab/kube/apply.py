@@ -119,6 +119,16 @@ class Applier:
                 return None
             raise ClusterError(f"failed to read {kind}/{name}: {_api_message(exc)}") from exc
 
+    def list(self, api_version: str, kind: str, namespace: str | None = None,
+             label_selector: str | None = None) -> list[dict[str, Any]]:
+        """The objects of ``kind`` (in ``namespace``), optionally those matching ``label_selector``."""
+        path = self.collection_path(api_version, kind, namespace)
+        query = [("labelSelector", label_selector)] if label_selector else None
+        try:
+            return retry.call(lambda: self._request("GET", path, None, query)).get("items") or []
+        except Exception as exc:
+            raise ClusterError(f"failed to list {kind}: {_api_message(exc)}") from exc
+
     def merge_patch(self, api_version: str, kind: str, name: str, patch: dict[str, Any],
                     namespace: str | None = None) -> dict[str, Any]:
         path = self.path({"apiVersion": api_version, "kind": kind, "metadata": {"name": name}}, namespace)

@@ -20,7 +20,14 @@ import yaml
 from gitops_lab.adapters.repo import publish
 from gitops_lab.adapters.repo import trailers as t
 from gitops_lab.adapters.repo.git import Git
-from gitops_lab.adapters.repo.layout import ENVIRONMENTS, VERSION_LABEL, RepoLayout, overlay_path, version_in_text
+from gitops_lab.adapters.repo.layout import (
+    ENVIRONMENTS,
+    VERSION_LABEL,
+    RepoLayout,
+    overlay_path,
+    replicas_in_text,
+    version_in_text,
+)
 from gitops_lab.adapters.repo.seed import BRANCH, SEED_TAG
 from gitops_lab.errors import GitOpsLabError, RepoStateError, UsageError
 from gitops_lab.labs.loader import Action, Lab
@@ -63,6 +70,8 @@ class LabContext:
     kubeconfig: str | None = None
     context: str | None = None
     marks: dict[str, Any] = field(default_factory=dict)
+    #: The lab environment's name (its state folder), where observations are recorded.
+    name: str | None = None
     _environment: Any = None
     _fetched: bool = False
 
@@ -113,6 +122,13 @@ class LabContext:
                 git.run("merge", "--quiet", "--ff-only", f"origin/{BRANCH}", check=False)
         return f"origin/{BRANCH}"
 
+    def unpushed(self) -> list[str]:
+        """``sha subject`` of each local commit the remote does not have, newest first."""
+        ref = self.pushed()
+        if ref == "HEAD":
+            return []
+        return self.git.out("log", "--format=%h %s", f"{ref}..HEAD").splitlines()
+
     def show(self, path: str, ref: str | None = None) -> str | None:
         proc = self.git.run("show", f"{ref or self.pushed()}:{path}", check=False)
         return proc.stdout if proc.returncode == 0 else None
@@ -124,11 +140,11 @@ class LabContext:
                       check=False).stdout.strip()
         from gitops_lab.adapters.repo.history import log_entries
 
-        for sha, _author, _date, _subject, found in log_entries(git, ref):
-            if sha == tag:
-                return sha
-            if found.get(t.ACTION, [""])[-1] == RESET_ACTION and found.get(LAB_TRAILER, [""])[-1] == self.lab.id:
-                return sha
+        for entry in log_entries(git, ref):
+            if entry.sha == tag:
+                return entry.sha
+            if entry.trailer(t.ACTION) == RESET_ACTION and entry.trailer(LAB_TRAILER) == self.lab.id:
+                return entry.sha
         return None
 
     def after_change(self, env: str, commit: str | None) -> None:
@@ -146,14 +162,6 @@ class LabContext:
 
 # -- overlay fields --------------------------------------------------------------
 _REPLICAS = re.compile(r"(-\s*name:\s*" + DEPLOYMENT + r"\s*\n\s*count:\s*)(\d+)")
-
-
-def overlay_replicas(text: str) -> int | None:
-    data = yaml.safe_load(text) or {}
-    for item in data.get("replicas", []) or []:
-        if item.get("name") == DEPLOYMENT:
-            return int(item.get("count"))
-    return None
 
 
 def set_overlay_replicas(text: str, count: int, where: str) -> str:
@@ -212,12 +220,38 @@ def do_rollback(ctx: LabContext, p: dict[str, Any]) -> None:
 
 
 def do_approve(ctx: LabContext, p: dict[str, Any]) -> None:
-    from gitops_lab import gates
+    from gitops_lab.gates import record_approval
 
-    approve = getattr(gates, "approve", None) or getattr(gates, "record_approval", None)
-    if approve is None:
-        raise ActionFailed("this gitops-lab has no approvals (gitops_lab.gates.approve is missing)")
-    approve(ctx.repo, p["env"], p["version"], p["by"])
+    record_approval(ctx.repo, p["env"], p["version"], p["by"])
+
+
+def _source(p: dict[str, Any]) -> str:
+    return p.get("from") or ENVIRONMENTS[max(0, ENVIRONMENTS.index(p["to"]) - 1)]
+
+
+def do_observe(ctx: LabContext, p: dict[str, Any]) -> None:
+    """Do what the learner is asked to look at, through the same code the CLI uses, recorded the same way."""
+    from gitops_lab.labs import observations
+
+    name = ctx.name or "default"
+    command = p["command"]
+    if command == "history":
+        observations.read_history(name, ctx.repo, p["env"])
+        return
+    src = _source(p)
+    version = p.get("version") or ctx.layout.model_version(src)
+    if command == "gate-run":
+        observations.gate_run(name, ctx.repo, src, p["to"], version, [p["gate"]] if p.get("gate") else None)
+        return
+    from gitops_lab.errors import GateFailed
+    from gitops_lab.workflows.promotion import run_promotion
+
+    try:
+        run_promotion(ctx.reporter, ctx.repo, src, p["to"], version)
+    except GateFailed as refused:
+        observations.refused_promotion(name, src, p["to"], refused)
+        return
+    raise ActionFailed(f"observe: the promotion of {version} to {p['to']} was meant to be refused, and went through")
 
 
 def do_commit_file(ctx: LabContext, p: dict[str, Any]) -> None:
@@ -252,7 +286,13 @@ def do_commit_file(ctx: LabContext, p: dict[str, Any]) -> None:
     target.write_text(after, encoding="utf-8")
     trailers = [(str(k), str(v)) for k, v in (p.get("trailers") or {}).items()]
     message = t.compose(p["message"], trailers) if trailers else p["message"].strip() + "\n"
-    publish.commit(git, [rel], message)
+    author = {}
+    if p.get("author"):
+        from gitops_lab.adapters.repo.identity import Identity
+
+        who = Identity.parse(p["author"])
+        author = {"GIT_AUTHOR_NAME": who.name, "GIT_AUTHOR_EMAIL": who.email}
+    publish.commit(Git(ctx.repo, env=author), [rel], message)
     publish.push(git)
     if env and p.get("wait", True):
         ctx.after_change(env, git.head())
@@ -326,43 +366,44 @@ def check_synced_healthy(ctx: LabContext, p: dict[str, Any]) -> CheckResult:
 
 def _git_facts(ctx: LabContext, env: str) -> tuple[str, int | None]:
     text = ctx.show(overlay_path(env)) or ""
-    return version_in_text(text, overlay_path(env)), overlay_replicas(text)
+    return version_in_text(text, overlay_path(env)), replicas_in_text(text, DEPLOYMENT)
 
 
 def check_live_matches_git(ctx: LabContext, p: dict[str, Any]) -> CheckResult:
     from gitops_lab.kube.rollout import rollout_verdict
+    from gitops_lab.workflows.status import drift, git_expectation
 
     env = p["env"]
-    version, replicas = _git_facts(ctx, env)
+    expected = git_expectation(ctx.repo, env, ctx.git.out("rev-parse", ctx.pushed()))
     dep = _deployment(ctx, env)
     if dep is None:
         return CheckResult(False, f"{env} has no Deployment {DEPLOYMENT}")
-    live_version = dep.get("spec", {}).get("template", {}).get("metadata", {}).get("labels", {}).get(VERSION_LABEL)
-    live_replicas = dep.get("spec", {}).get("replicas")
-    drift = []
-    if live_version != version:
-        drift.append(f"model version {live_version} live, {version} in Git")
-    if replicas is not None and live_replicas != replicas:
-        drift.append(f"{live_replicas} replicas live, {replicas} in Git")
-    if drift:
-        return CheckResult(False, f"{env} differs from Git: {'; '.join(drift)}")
-    ok, seen = rollout_verdict(dep, VERSION_LABEL, version)
+    differences = drift(dep, expected)
+    if differences:
+        return CheckResult(False, f"{env} differs from Git: {'; '.join(differences)}")
+    ok, seen = rollout_verdict(dep, VERSION_LABEL, expected.version)
     if not ok:
         return CheckResult(False, f"{env} matches Git but has not rolled out: {seen}")
-    return CheckResult(True, f"{env} matches Git: {version}, {live_replicas} replicas, {seen}")
+    return CheckResult(True, f"{env} matches Git: {expected.version}, "
+                             f"{replicas_phrase(dep.get('spec', {}).get('replicas'))}, {seen}")
+
+
+def replicas_phrase(count: int | None) -> str:
+    return f"{count} replica{'' if count == 1 else 's'}"
 
 
 def check_replicas(ctx: LabContext, p: dict[str, Any]) -> CheckResult:
     env, count = p["env"], p["count"]
     _version, in_git = _git_facts(ctx, env)
     if in_git != count:
-        return CheckResult(False, f"{overlay_path(env)} on the pushed branch sets {in_git} replicas, not {count}")
+        return CheckResult(False, f"{overlay_path(env)} on the pushed branch sets {replicas_phrase(in_git)}, "
+                                  f"not {count}")
     if not ctx.has_cluster:
-        return CheckResult(True, f"{overlay_path(env)} sets {count} replicas")
+        return CheckResult(True, f"{overlay_path(env)} sets {replicas_phrase(count)}")
     live = check_live_matches_git(ctx, {"env": env})
     if not live.passed:
-        return CheckResult(False, f"Git sets {count} replicas, but {live.message}")
-    return CheckResult(True, f"{env} runs {count} replicas, as Git says")
+        return CheckResult(False, f"Git sets {replicas_phrase(count)}, but {live.message}")
+    return CheckResult(True, f"{env} runs {replicas_phrase(count)}, as Git says")
 
 
 def check_drift_healed(ctx: LabContext, p: dict[str, Any]) -> CheckResult:
@@ -380,21 +421,76 @@ def check_drift_healed(ctx: LabContext, p: dict[str, Any]) -> CheckResult:
     return CheckResult(True, f"{env} was edited by hand (generation {mark} -> {generation}) and healed: {live.message}")
 
 
+def _since_lab_start(ctx: LabContext) -> set[str]:
+    """The pushed commits since the lab's start point."""
+    since = ctx.since()
+    ref = ctx.pushed()
+    return set(ctx.git.out("rev-list", f"{since}..{ref}" if since else ref).split())
+
+
+_DIGEST = re.compile(r"@(sha256:[0-9a-f]{64})$")
+
+
+def image_problems(deployment: dict[str, Any], pods: list[dict[str, Any]], pinned: list[str]) -> list[str]:
+    """Why a Deployment's images are not pinned to a digest known to work, one line each; [] when they are.
+
+    A digest counts when versions.yaml pins that exact reference, or when a pod
+    of the Deployment reports running it (containerStatuses[].imageID): a
+    made-up digest would never pull, so it is neither.
+    """
+    running = {status.get("imageID", "").rpartition("@")[2]
+               for pod in pods for status in (pod.get("status", {}).get("containerStatuses") or [])}
+    problems = []
+    template = deployment.get("spec", {}).get("template", {}).get("spec", {})
+    for container in (template.get("initContainers") or []) + (template.get("containers") or []):
+        image = container.get("image", "")
+        digest = _DIGEST.search(image)
+        if not digest:
+            problems.append(f"container {container.get('name')} runs {image}, which is not pinned by @sha256 digest")
+        elif image not in pinned and digest.group(1) not in running:
+            problems.append(f"container {container.get('name')} is pinned to {digest.group(1)[:19]}..., a digest "
+                            "gitops-lab does not ship and no pod runs (it would never pull)")
+    return problems
+
+
+def check_image_pinned(ctx: LabContext, p: dict[str, Any]) -> CheckResult:
+    from gitops_lab.versions import pinned_images
+
+    lab = ctx.environment()
+    problems = []
+    for env in _targets(p["env"]):
+        dep = _deployment(ctx, env)
+        if dep is None:
+            problems.append(f"{env} has no Deployment {DEPLOYMENT}")
+            continue
+        selector = ",".join(f"{k}={v}" for k, v in dep["spec"]["selector"].get("matchLabels", {}).items())
+        pods = lab.engine.applier.list("v1", "Pod", lab.namespace(env), selector)
+        problems += [f"{env}: {line}" for line in image_problems(dep, pods, pinned_images())]
+    if problems:
+        return CheckResult(False, "; ".join(problems))
+    return CheckResult(True, f"{p['env']}: every image is pinned to a digest that gitops-lab ships or a pod runs")
+
+
+_NOUNS = {"promote": "promotion", "approve": "approval", "manual": "manual change", "deploy": "deployment"}
+
+
 def check_history_contains(ctx: LabContext, p: dict[str, Any]) -> CheckResult:
     from gitops_lab.adapters.repo.history import history
 
-    env, action, version = p["env"], p["action"], p.get("version")
-    ref = ctx.pushed()
-    since = ctx.since()
-    span = f"{since}..{ref}" if since else ref
-    pushed = set(ctx.git.out("rev-list", span).split())
+    env, version = p["env"], p.get("version")
+    actions = [p["action"]] if isinstance(p["action"], str) else list(p["action"])
+    pushed = _since_lab_start(ctx)
     wanted = p.get("trailers") or {}
     found = [
-        e for e in history(ctx.repo, env)
-        if e.commit in pushed and e.action == action and (version is None or e.version == version)
+        e for e in history(ctx.repo, env, ctx.pushed())
+        if e.commit in pushed and e.action in actions and (version is None or e.version == version)
         and all(str(e.trailers.get(k, "")).lower().startswith(str(v).lower()) for k, v in wanted.items())
     ]
-    what = f"pushed {action} of {env}" + (f" to {version}" if version else "")
+    nouns = " or ".join(_NOUNS.get(a, a) for a in actions)
+    if "approve" in actions:
+        what = f"pushed {nouns}" + (f" of {version}" if version else "") + f" for {env}"
+    else:
+        what = f"pushed {nouns} of {env}" + (f" to {version}" if version else "")
     if wanted:
         what += " with " + ", ".join(f"{k}: {v}" for k, v in wanted.items())
     present = p.get("expect", "present") == "present"
@@ -404,6 +500,57 @@ def check_history_contains(ctx: LabContext, p: dict[str, Any]) -> CheckResult:
     if present:
         return CheckResult(False, f"history has no {what} since the lab started")
     return CheckResult(False, f"history has a {what} ({found[0].commit[:7]}), and should not")
+
+
+def check_approved(ctx: LabContext, p: dict[str, Any]) -> CheckResult:
+    from gitops_lab.adapters.repo.history import history
+    from gitops_lab.adapters.repo.identity import Identity
+    from gitops_lab.gates.approval import approval_verdict
+    from gitops_lab.gates.config import CONFIG_FILE, config_from_text
+
+    env, version = p["env"], p["version"]
+    ref = ctx.pushed()
+    last = next((e for e in history(ctx.repo, env, ref) if e.changed), None)
+    if last is None or last.commit not in _since_lab_start(ctx) or last.version != version:
+        runs = f"; it runs {last.version}" if last else ""
+        return CheckResult(False, f"{env} was not promoted to {version} since the lab started{runs}")
+    back = (f"to get back on track, `gitops-lab rollback --env {env}`, then `gitops-lab approve --env {env} "
+            f"--version {version} --by 'NAME <EMAIL>'` and `gitops-lab promote --to {env}`")
+    if last.action != "promote":
+        return CheckResult(False, f"{env} moved to {version} in {last.commit[:7]} ({last.subject}, {last.action} by "
+                                  f"{last.author}), not by `gitops-lab promote`, so no gate checked an approval; {back}")
+    before = f"{last.commit}^"
+    config = config_from_text(ctx.show(CONFIG_FILE, before), f"{CONFIG_FILE} at {last.commit[:7]}^")
+    verdict = approval_verdict(ctx.git, env, version, config.settings.get("approval", {}),
+                               Identity(last.author, last.email), rev=before)
+    if verdict.approval is None:
+        return CheckResult(False, f"the promotion {last.commit[:7]} of {version} to {env} was not approved before it "
+                                  f"was made: {verdict.reason}; {back}")
+    return CheckResult(True, f"{last.commit[:7]} promoted {version} to {env} (by {last.author}) after "
+                             f"{verdict.summary}")
+
+
+_HOW = {
+    "gate-run": lambda p: f"`gitops-lab gate run --to {p.get('to')}" + (f" --version {p['version']}" if p.get("version") else "")
+    + "`",
+    "promote": lambda p: f"`gitops-lab promote --to {p.get('to')}"
+    + (f" --version {p['version']}" if p.get("version") else "") + "` (refused by its gates)",
+    "history": lambda p: f"`gitops-lab history --env {p.get('env')}`",
+}
+
+
+def check_observed(ctx: LabContext, p: dict[str, Any]) -> CheckResult:
+    from gitops_lab.labs import observations
+
+    commands = [p["command"]] if isinstance(p["command"], str) else list(p["command"])
+    since = float(ctx.marks.get(observations.STEP_STARTED, 0))
+    facts = {"env": p.get("env"), "version": p.get("version")} if commands == ["history"] else \
+        {"to": p.get("to"), "version": p.get("version")}
+    found = observations.matching(ctx.name or "default", commands, since, **facts)
+    ways = " or ".join(_HOW[c](p) for c in commands)
+    if not found:
+        return CheckResult(False, f"this step asks you to look first: run {ways}")
+    return CheckResult(True, f"you ran {ways}")
 
 
 def check_git_version(ctx: LabContext, p: dict[str, Any]) -> CheckResult:
@@ -425,15 +572,18 @@ def check_gate(ctx: LabContext, p: dict[str, Any]) -> CheckResult:
     from gitops_lab.gates import run_gates
 
     dst = p["to"]
-    src = p.get("from") or ENVIRONMENTS[max(0, ENVIRONMENTS.index(dst) - 1)]
+    src = _source(p)
     ctx.pushed()
     results = run_gates(ctx.repo, src, dst, p["version"], only=[p["name"]])
     result = next((r for r in results if r.name == p["name"]), None)
     if result is None:
         return CheckResult(False, f"gate {p['name']!r} did not run for {dst}")
     verdict = "pass" if result.passed else "fail"
-    return CheckResult(verdict == p["expect"], f"gate {p['name']} on {p['version']} -> {dst}: {verdict} "
-                                                f"({result.summary}); expected {p['expect']}")
+    if verdict == p["expect"]:
+        # The details are what the step asks the learner to read in `gate run`: not given away here.
+        return CheckResult(True, f"gate {p['name']} on {p['version']} -> {dst}: {verdict}, as expected")
+    return CheckResult(False, f"gate {p['name']} on {p['version']} -> {dst}: {verdict} ({result.summary}); "
+                              f"expected {p['expect']}")
 
 
 # -- python escape hatch -----------------------------------------------------------------
@@ -467,6 +617,7 @@ DOERS: dict[str, Callable[[LabContext, dict[str, Any]], Any]] = {
     "sync": do_wait,
     "patch_live": do_patch_live,
     "mark_live": do_mark_live,
+    "observe": do_observe,
     "python": call_python,
 }
 
@@ -477,9 +628,12 @@ ASSERTIONS: dict[str, Callable[[LabContext, dict[str, Any]], CheckResult]] = {
     "replicas": check_replicas,
     "drift_healed": check_drift_healed,
     "history_contains": check_history_contains,
+    "approved": check_approved,
+    "image_pinned": check_image_pinned,
     "git_version": check_git_version,
     "file_contains": check_file_contains,
     "gate": check_gate,
+    "observed": check_observed,
     "python": check_python,
 }
 
@@ -493,6 +647,7 @@ _TITLES = {
     "sync": lambda p: f"Syncing {p['env']}",
     "patch_live": lambda p: f"Editing {p['env']}'s live {p.get('kind', 'Deployment')} by hand",
     "mark_live": lambda p: f"Remembering {p['env']}'s live Deployment",
+    "observe": lambda p: f"Looking, as the step asks: {_HOW[p['command']](p).strip('`')}",
     "python": lambda p: f"Running {p['function']}",
 }
 

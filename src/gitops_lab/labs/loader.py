@@ -358,6 +358,17 @@ def _action(node: yaml.Node, where: str, phase: str, folder: Path, problems: _Pr
             problems.add(params_node, f"{where}.replace", "expected {old: TEXT, new: TEXT}")
         if ("set" in params or "replace" in params) is False and "content" in params and "path" not in params:
             problems.add(params_node, where, "commit_file with content needs path")
+    if name in ("observe", "observed") and "command" in params:
+        from gitops_lab.labs.observations import COMMANDS
+
+        commands = [params["command"]] if isinstance(params["command"], str) else params["command"]
+        for command in commands:
+            if command not in COMMANDS:
+                problems.add(params_node, f"{where}.command", f"unknown command {command!r}; expected one of: "
+                                                             f"{', '.join(COMMANDS)}")
+        wants = "env" if commands == ["history"] else "to"
+        if name == "observe" and wants not in params:
+            problems.add(params_node, where, f"observe: {{command: {commands[0]}}} needs {wants!r}")
     if name == "python" and "function" in params:
         _check_function(params_node, params["function"], where, folder, problems)
     if len(problems.items) > start:
@@ -380,6 +391,9 @@ def _type_error(kind: str, choices: tuple[str, ...], value: Any) -> str | None:
         return f"{value!r} is not true or false"
     if kind == "mapping" and not isinstance(value, dict):
         return f"{value!r} is not a mapping"
+    if kind == "str_or_list" and not (isinstance(value, str) or (
+            isinstance(value, list) and value and all(isinstance(v, str) for v in value))):
+        return f"{value!r} is neither a string nor a list of strings"
     if kind == "list" and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
         return f"{value!r} is not a list of strings"
     if choices and value not in choices:

@@ -184,7 +184,7 @@ class LabRunner:
     # -- context --------------------------------------------------------------------
     def context_for(self, lab: Lab, progress: LabProgress | None = None) -> LabContext:
         ctx = LabContext(lab, self.repo, self.reporter, self.timeout, self.state, self.kubeconfig, self.context,
-                         marks=progress.marks if progress else {})
+                         marks=progress.marks if progress else {}, name=self.name)
         ctx._environment = self._environment
         return ctx
 
@@ -213,6 +213,11 @@ class LabRunner:
 
     # -- phases ------------------------------------------------------------------------
     def run_actions(self, ctx: LabContext, phase: str, step: Step) -> None:
+        if phase == "setup":
+            from gitops_lab.labs.observations import STEP_STARTED
+
+            # Observation checks count only what the learner looked at since the step began.
+            ctx.marks[STEP_STARTED] = time.time()
         for action in getattr(step, phase):
             actions.run(ctx, action)
         self._remember(ctx)
@@ -228,18 +233,29 @@ class LabRunner:
         return all(r.passed for r in results), results
 
     # -- start -----------------------------------------------------------------------------
-    def start(self, lab_id: str) -> tuple[Lab, Step, bool]:
-        """Run the first step's setup and record the start tag. Returns (lab, current step, resumed)."""
+    def start(self, lab_id: str) -> tuple[Lab, Step, str]:
+        """Start, resume or restart a lab. Returns (lab, current step, how): "started", "resumed" or "restarted".
+
+        A lab in progress resumes at its current step. A lab started before
+        (finished, or its progress lost) starts over: reset to its start point,
+        then the first step's setup runs again, so what the setup does outside
+        Git (a hand-scaled Deployment) is there again too.
+        """
         lab = self.lab(lab_id)
         self._require_engine(lab)
         progress = self.progress.get(lab.id)
         git = Git(self.repo)
-        if progress is not None and not progress.finished and self._has_tag(git, lab):
+        has_tag = self._has_tag(git, lab)
+        if progress is not None and not progress.finished and has_tag:
             self.progress.active = lab.id
             self.progress.save()
-            return lab, lab.steps[progress.step], True
-        self.start_fresh(lab, rerun_setup=False)
-        return lab, lab.steps[0], False
+            return lab, lab.steps[progress.step], "resumed"
+        if has_tag:
+            done = "is done" if progress is not None and progress.finished else "was started before"
+            self.reporter.info(f"Lab {lab.id} {done}: starting it over. Resetting to {start_tag(lab.id)}, "
+                               f"then running the setup of step 1 ({lab.steps[0].title}) again.")
+        self.start_fresh(lab, rerun_setup=True)
+        return lab, lab.steps[0], "restarted" if has_tag else "started"
 
     def _has_tag(self, git: Git, lab: Lab) -> bool:
         tag = start_tag(lab.id)
@@ -269,10 +285,16 @@ class LabRunner:
             elif index == progress.step:
                 ok, results = self.evaluate(ctx, step)
                 failed = [r for r in results if not r.passed]
+                hints = list(dict.fromkeys(r.hint for r in failed if r.hint))
+                unpushed = ctx.unpushed() if failed else []
+                if unpushed:
+                    count = f"{len(unpushed)} commit{'s' if len(unpushed) != 1 else ''}"
+                    hints.insert(0, f"you have {count} that {'is' if len(unpushed) == 1 else 'are'} not pushed "
+                                    f"({unpushed[0]}{', ...' if len(unpushed) > 1 else ''}), and checks read what "
+                                    "you pushed: run `git push`")
                 states.append(StepState(
                     step.id, step.title, "passed" if ok else "failed",
-                    "; ".join(r.message for r in (failed or results)),
-                    list(dict.fromkeys(r.hint for r in failed if r.hint)),
+                    "; ".join(r.message for r in (failed or results)), hints,
                     [r.to_dict() for r in results]))
                 passed = ok
             else:
@@ -372,7 +394,11 @@ class LabRunner:
             step.done(f"{commit[:7]}; your work is kept on {backup}" + (f" and {saved}" if saved else ""))
         if ctx.has_cluster:
             self._wait_all(ctx, commit)
-        self.progress.labs[lab.id] = LabProgress(started_at=progress.started_at or time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+        from gitops_lab.labs.observations import STEP_STARTED
+
+        # Back at step 1, which begins again now: earlier observations no longer count.
+        self.progress.labs[lab.id] = LabProgress(started_at=progress.started_at or time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                                                 marks={STEP_STARTED: time.time()})
         self.progress.active = lab.id
         self.progress.save()
         return ResetResult(lab.id, commit, backup, saved, round(time.monotonic() - started, 3))

@@ -21,7 +21,7 @@ ENV_OR_ALL = (*ENV_NAMES, "all")
 
 @dataclass(frozen=True)
 class Param:
-    type: str  # str, int, bool, mapping, list, version, env, env_or_all
+    type: str  # str, int, bool, mapping, list, str_or_list, version, env, env_or_all
     required: bool = False
     choices: tuple[str, ...] = ()
     doc: str = ""
@@ -30,7 +30,8 @@ class Param:
         if self.choices:
             return " | ".join(self.choices)
         return {"env": " | ".join(ENV_NAMES), "env_or_all": " | ".join(ENV_OR_ALL),
-                "version": "vN (v1, v2, ...)", "mapping": "a mapping", "list": "a list"}.get(self.type, self.type)
+                "version": "vN (v1, v2, ...)", "mapping": "a mapping", "list": "a list",
+                "str_or_list": "str or a list of str"}.get(self.type, self.type)
 
 
 @dataclass(frozen=True)
@@ -71,8 +72,9 @@ ACTIONS: dict[str, ActionSpec] = {spec.name: spec for spec in [
                example="rollback: {env: prod}"),
     ActionSpec("approve", "do",
                "Record an approval commit, exactly as `gitops-lab approve` does.",
-               {"env": _ENV, "version": Param("version", True), "by": Param("str", True)},
-               example="approve: {env: prod, version: v2, by: alice}"),
+               {"env": _ENV, "version": Param("version", True),
+                "by": Param("str", True, doc="the approver's Git identity, `Name <email>`: the commit's author")},
+               example="approve: {env: prod, version: v2, by: 'Alice <alice@example.com>'}"),
     ActionSpec("commit_file", "do",
                "Change one file and push it as one commit, like a learner's `git commit && git push`. With `env`, "
                "the file is that environment's overlay and the wait covers it. Give exactly one of `content`, "
@@ -81,6 +83,7 @@ ACTIONS: dict[str, ActionSpec] = {spec.name: spec for spec in [
                 "env": Param("env"),
                 "content": Param("str"), "set": Param("mapping"), "replace": Param("mapping"),
                 "message": Param("str", True), "trailers": Param("mapping", doc="extra commit trailers"),
+                "author": Param("str", doc="the commit's author, `Name <email>` (default: the working copy's)"),
                 "wait": Param("bool", doc="wait until env serves the change (default true with env)")},
                example="commit_file: {env: dev, set: {replicas: 2}, message: Scale dev to 2}"),
     # -- doers: cluster ----------------------------------------------------------
@@ -97,6 +100,13 @@ ACTIONS: dict[str, ActionSpec] = {spec.name: spec for spec in [
                 "api_version": Param("str", doc="default apps/v1")},
                needs_cluster=True,
                example="patch_live: {env: prod, patch: {spec: {replicas: 4}}}"),
+    ActionSpec("observe", "do",
+               "Do what an observation step asks the learner to look at, through the same code as the CLI, and "
+               "record it as the CLI does: `gate-run` (gitops-lab gate run), `promote` (a promotion its gates must "
+               "refuse) or `history`. For solutions of steps with an `observed` check.",
+               {"command": Param("str", True, ("gate-run", "promote", "history")), "env": Param("env"),
+                "from": Param("env"), "to": Param("env"), "version": Param("version"), "gate": Param("str")},
+               example="observe: {command: gate-run, to: staging, version: v3}"),
     ActionSpec("mark_live", "do",
                "Remember the generation of env's Deployment now, for a later drift_healed check.",
                {"env": _ENV}, needs_cluster=True, example="mark_live: {env: prod}"),
@@ -123,11 +133,25 @@ ACTIONS: dict[str, ActionSpec] = {spec.name: spec for spec in [
                "engine healed it, so it matches Git again.",
                {"env": _ENV, "hint": _HINT}, needs_cluster=True, example="drift_healed: {env: prod}"),
     ActionSpec("history_contains", "assert",
-               "Since the lab's start point, the pushed history of env has an entry with this action (promote, "
-               "rollback, approve, ...), version and trailers (value prefixes). expect: absent inverts it.",
-               {"env": _ENV, "action": Param("str", True), "version": Param("version"),
+               "Since the lab's start point, the pushed history of env (as `gitops-lab history` reads it from the "
+               "overlay's own commits) has an entry with this action (promote, rollback, approve, manual for a "
+               "plain commit, ...; a list: any of them), version and trailers (value prefixes). "
+               "expect: absent inverts it.",
+               {"env": _ENV, "action": Param("str_or_list", True), "version": Param("version"),
                 "trailers": Param("mapping"), "expect": Param("str", choices=("present", "absent")), "hint": _HINT},
                example="history_contains: {env: prod, action: rollback, version: v1}"),
+    ActionSpec("approved", "assert",
+               "env's last change of version since the lab's start point is a `gitops-lab promote` to `version`, "
+               "and an approval let it through under the approval gate's own rule: recorded after env's previous "
+               "change of version and before the promotion, by an allowed approver other than the promoter where "
+               "gates.yaml separates duties. On failure it says how to get back on track.",
+               {"env": _ENV, "version": Param("version", True), "hint": _HINT},
+               example="approved: {env: prod, version: v2}"),
+    ActionSpec("image_pinned", "assert",
+               "Every container of env's live Deployment runs an image pinned by @sha256 digest, and the digest "
+               "is one gitops-lab pins (versions.yaml) or one its pods report running: a made-up digest fails.",
+               {"env": Param("env_or_all", True), "hint": _HINT}, needs_cluster=True,
+               example="image_pinned: {env: all}"),
     ActionSpec("git_version", "assert",
                "env's overlay on the pushed branch names `version`.",
                {"env": _ENV, "version": Param("version", True), "hint": _HINT},
@@ -142,6 +166,13 @@ ACTIONS: dict[str, ActionSpec] = {spec.name: spec for spec in [
                {"name": Param("str", True), "from": Param("env"), "to": Param("env", True),
                 "version": Param("version", True), "expect": Param("str", True, ("pass", "fail")), "hint": _HINT},
                example="gate: {name: model-eval, to: staging, version: v3, expect: fail}"),
+    ActionSpec("observed", "assert",
+               "Since the step began, the learner ran this command (a list: any of them): `gate-run` "
+               "(`gitops-lab gate run`, matched on `to` and `version`), `promote` refused by its gates (`to`, "
+               "`version`) or `history` (`env`). A light check for steps that ask the learner to look.",
+               {"command": Param("str_or_list", True), "env": Param("env"), "to": Param("env"),
+                "version": Param("version"), "hint": _HINT},
+               example="observed: {command: history, env: prod}"),
     # -- escape hatch -------------------------------------------------------------
     ActionSpec("python", "any",
                "Call `function(ctx, **args)` from a module in the lab's own folder. In check it returns "

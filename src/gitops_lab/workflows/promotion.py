@@ -24,7 +24,8 @@ from gitops_lab.adapters.repo.layout import RepoLayout
 from gitops_lab.adapters.repo.promotion import ChangeResult, check_promotion
 from gitops_lab.errors import GateFailed, UsageError
 from gitops_lab.gates import GateResult, GatesConfig, check_gate_names, gate_trailers, load_config, run_gates
-from gitops_lab.gates.approval import git_user
+from gitops_lab.gates.runner import advice
+from gitops_lab.adapters.repo.identity import git_user
 from gitops_lab.reporter import Reporter
 
 AfterPush = Callable[[ChangeResult, Reporter], None]
@@ -97,18 +98,12 @@ def _check_skips(config: GatesConfig, dst: str, skip: Collection[str]) -> None:
 
 def _refusal(src: str, dst: str, version: str, failed: list[GateResult], results: list[GateResult]) -> GateFailed:
     names = ", ".join(f"{r.name} ({r.summary})" for r in failed)
-    fixes = []
-    if any(r.name == "approval" for r in failed):
-        fixes.append(f"record an approval with `gitops-lab approve --env {dst} --version {version}`")
-    if any(r.name != "approval" for r in failed):
-        fixes.append(
-            f"see `gitops-lab gate run --from {src} --to {dst} --version {version}` for details "
-            "and promote a version that passes"
-        )
     return GateFailed(
         f"promotion of {version} to {dst} blocked by {len(failed)} failing gate{'s' if len(failed) != 1 else ''}: {names}",
-        fix="; ".join(fixes) + "; nothing was changed",
+        fix=f"{advice(results, src, dst, version)}; `gitops-lab gate run --from {src} --to {dst} --version {version}` "
+            "shows the details; nothing was changed",
         results=results,
+        version=version,
     )
 
 

@@ -1,13 +1,75 @@
-"""What each environment runs: the engine's view and the Deployment's."""
+"""What each environment runs: the engine's view and the Deployment's, and how it drifts from Git.
+
+Drift here is configuration drift: the live Deployment differs from what Git
+sets for it (model version, replicas, container images). ``status`` and the
+lab checks read it with the same two functions, ``git_expectation`` and
+``drift``.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
 
 from gitops_lab.adapters.repo.layout import ENVIRONMENTS, VERSION_LABEL
 from gitops_lab.errors import EngineError
 from gitops_lab.workflows.environment import LabEnvironment
 from gitops_lab.workflows.rollout import DEPLOYMENT
+
+
+@dataclass
+class GitExpectation:
+    """What Git sets for an environment's Deployment at one commit."""
+
+    version: str
+    replicas: int | None
+    images: dict[str, str]  # container name -> image, after the kustomize `images:` overrides
+
+
+def git_expectation(repo: Path, env: str, commit: str | None = None) -> GitExpectation:
+    """Read the overlay and the base Deployment at ``commit`` (None: the working copy)."""
+    import yaml
+
+    from gitops_lab.adapters.repo.git import Git
+    from gitops_lab.adapters.repo.layout import overlay_path, replicas_in_text, version_in_text
+    from gitops_lab.images import apply_kustomize_images
+
+    git = Git(repo)
+
+    def read(path: str) -> str:
+        if commit:
+            shown = git.run("show", f"{commit}:{path}", check=False)
+            return shown.stdout if shown.returncode == 0 else ""
+        file = Path(repo) / path
+        return file.read_text(encoding="utf-8") if file.is_file() else ""
+
+    overlay = read(overlay_path(env))
+    overrides = [rule for text in (read("base/kustomization.yaml"), overlay)
+                 for rule in (yaml.safe_load(text) or {}).get("images") or []]
+    images = {}
+    for doc in yaml.safe_load_all(read("base/deployment.yaml")):
+        if isinstance(doc, dict) and doc.get("kind") == "Deployment" and doc["metadata"].get("name") == DEPLOYMENT:
+            for container in doc["spec"]["template"]["spec"].get("containers") or []:
+                images[container["name"]] = apply_kustomize_images(container["image"], overrides)
+    return GitExpectation(version_in_text(overlay, overlay_path(env)), replicas_in_text(overlay, DEPLOYMENT), images)
+
+
+def drift(dep: dict[str, Any], expected: GitExpectation) -> list[str]:
+    """How the live Deployment differs from Git, one short phrase per difference; [] when it matches."""
+    spec = dep.get("spec", {})
+    template = spec.get("template", {})
+    found = []
+    live_version = template.get("metadata", {}).get("labels", {}).get(VERSION_LABEL)
+    if live_version != expected.version:
+        found.append(f"model version {live_version} live, {expected.version} in Git")
+    if expected.replicas is not None and spec.get("replicas") != expected.replicas:
+        found.append(f"{spec.get('replicas')} replicas live, {expected.replicas} in Git")
+    for container in template.get("spec", {}).get("containers") or []:
+        want = expected.images.get(container.get("name"))
+        if want and container.get("image") != want:
+            found.append(f"container {container.get('name')} image {container.get('image')} live, {want} in Git")
+    return found
 
 
 @dataclass
@@ -24,11 +86,13 @@ class EnvironmentReport:
     replicas_ready: int
     replicas_desired: int
     message: str
+    # How the live Deployment differs from Git at that commit (configuration drift).
+    drift: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return self.sync in ("Synced", "Applied") and self.health in ("Healthy", "Ready") and \
-            self.replicas_ready >= self.replicas_desired > 0 and self.version == (self.git_version or self.version)
+            self.replicas_ready >= self.replicas_desired > 0 and not self.drift
 
     def to_dict(self) -> dict:
         return {**asdict(self), "ok": self.ok}
@@ -46,26 +110,25 @@ def environment_reports(lab: LabEnvironment) -> list[EnvironmentReport]:
         dep = lab.engine.applier.get("apps/v1", "Deployment", DEPLOYMENT, namespace) or {}
         spec, status = dep.get("spec", {}), dep.get("status", {}) or {}
         version = spec.get("template", {}).get("metadata", {}).get("labels", {}).get(VERSION_LABEL)
-        git_version = _version_in_git(lab, env, commit)
+        expected = _expectation(lab, env, commit)
+        differences = drift(dep, expected) if dep else []
         if not dep and not message:
             message = f"Deployment {namespace}/{DEPLOYMENT} not found"
-        elif git_version and version != git_version:
-            message = f"drift: the cluster runs {version}, Git says {git_version}; `gitops-lab sync --env {env}` heals it"
+        elif differences:
+            message = (f"drift: {'; '.join(differences)}; `gitops-lab sync --env {env}` puts Git's state back "
+                       "(a change you need goes through Git: commit and push it)")
         reports.append(EnvironmentReport(
             environment=env, namespace=namespace, engine=lab.engine.name, commit=commit, sync=sync, health=health,
-            version=version, git_version=git_version, replicas_ready=status.get("readyReplicas", 0) or 0,
-            replicas_desired=spec.get("replicas", 0) if dep else 0, message=message,
+            version=version, git_version=expected.version, replicas_ready=status.get("readyReplicas", 0) or 0,
+            replicas_desired=spec.get("replicas", 0) if dep else 0, message=message, drift=differences,
         ))
     return reports
 
 
-def _version_in_git(lab: LabEnvironment, env: str, commit: str | None) -> str | None:
-    """The model version the overlay names at ``commit`` (or in the working copy)."""
+def _expectation(lab: LabEnvironment, env: str, commit: str | None) -> GitExpectation:
+    """What Git sets at the commit the engine applied, or in the working copy when that commit is unknown here."""
     from gitops_lab.adapters.repo.git import Git
-    from gitops_lab.adapters.repo.layout import overlay_path, version_in_text
 
-    if commit:
-        shown = Git(lab.repo).run("show", f"{commit}:{overlay_path(env)}", check=False)
-        if shown.returncode == 0:
-            return version_in_text(shown.stdout, overlay_path(env))
-    return lab.layout.model_version(env)
+    if commit and Git(lab.repo).ok("cat-file", "-e", f"{commit}^{{commit}}"):
+        return git_expectation(lab.repo, env, commit)
+    return git_expectation(lab.repo, env)

@@ -44,6 +44,23 @@ def version_in_text(text: str, where: str) -> str:
     return matches[0].group("version")
 
 
+def version_on_line(line: str) -> str | None:
+    """The model version a single overlay line names, or None when it is not the version line."""
+    found = _VERSION_LINE.match(line.rstrip("\n"))
+    return found.group("version") if found else None
+
+
+def replicas_in_text(text: str, deployment: str = "model-server") -> int | None:
+    """The replica count an overlay's ``replicas:`` sets for ``deployment``, or None when it sets none."""
+    import yaml
+
+    data = yaml.safe_load(text) or {}
+    for item in data.get("replicas", []) or []:
+        if item.get("name") == deployment:
+            return int(item.get("count"))
+    return None
+
+
 class RepoLayout:
     """Reads and edits the environments in one working copy."""
 

@@ -1,7 +1,9 @@
 """Promotion and rollback as Git changes.
 
 ``promote`` sets one environment's model version in one commit; ``rollback``
-reverts the environment's last promotion, or moves it to a version it ran before.
+undoes the environment's last change of version still in effect (a promotion,
+a deploy or a hand edit, read from the overlay's history), or moves it to a
+version it ran before.
 Both refuse bad input before touching anything, and both push.
 """
 
@@ -14,7 +16,7 @@ from pathlib import Path
 from gitops_lab.adapters.repo import publish
 from gitops_lab.adapters.repo import trailers as t
 from gitops_lab.adapters.repo.git import Git
-from gitops_lab.adapters.repo.history import history
+from gitops_lab.adapters.repo.history import history, versions_in_effect
 from gitops_lab.adapters.repo.layout import VERSION_LABEL, RepoLayout, overlay_path
 from gitops_lab.errors import RepoStateError, UsageError
 
@@ -90,7 +92,7 @@ def rollback(
     to: str | None = None,
     on_retry: Progress | None = None,
 ) -> ChangeResult:
-    """Undo ``env``'s last promotion with a revert commit, or move it to ``to``."""
+    """Undo ``env``'s last change of version still in effect (a revert of its version line), or move it to ``to``."""
     git, layout = Git(path), RepoLayout(path)
     publish.check_clean(git)
     layout.check_env(env)
@@ -102,43 +104,35 @@ def rollback(
         return _roll_to(git, layout, env, current, to, on_retry)
 
     entries = history(path, env)
-    reverted = {e.reverts for e in entries if e.reverts}
-    last = next((e for e in entries if e.action == "promote" and e.commit not in reverted), None)
-    if last is None:
+    in_effect = versions_in_effect(entries)
+    if len(in_effect) < 2:
+        since = f" since {in_effect[0].commit[:7]} ({in_effect[0].subject})" if in_effect else ""
+        newest = next((e for e in entries if e.changed), None)
+        if newest and in_effect and newest.commit != in_effect[-1].commit:
+            since += f"; its last change, {newest.commit[:7]} ({newest.subject}), already went back to {newest.version}"
         raise UsageError(
-            f"{env} has no promotion to roll back",
+            f"{env} has no promotion to roll back: no change of its version is in effect{since}",
             fix=f"see `gitops-lab history --env {env}`, or name a version with --to",
         )
-    if last.version != current or not last.previous:
+    last, before = in_effect[-1], in_effect[-2]
+    if last.version != current:
         raise RepoStateError(
-            f"{env} runs {current}, not {last.version} as its last promotion ({last.commit[:7]}) set",
-            fix="name the version to go back to with --to",
-        )
-    reverted_run = git.run("revert", "--no-commit", last.commit, check=False)
-    if reverted_run.returncode != 0 or layout.model_version(env) != last.previous:
-        git.run("revert", "--abort", check=False)
-        raise RepoStateError(
-            f"the last promotion of {env} ({last.commit[:7]}) cannot be reverted cleanly",
+            f"{env} runs {current}, not {last.version} as its last change ({last.commit[:7]}) set",
             fix="name the version to go back to with --to",
         )
     trailers = [
         (t.ACTION, "rollback"),
         (t.ENVIRONMENT, env),
-        (t.MODEL_VERSION, last.previous),
+        (t.MODEL_VERSION, before.version),
         (t.PREVIOUS_VERSION, current),
         (t.REVERTS, last.commit),
     ]
-    message = t.compose(
-        f"Roll back {env} to {last.previous}",
-        trailers,
-        body=f'This reverts commit {last.commit}, "{last.subject}".',
-    )
-    git.run("commit", "--quiet", "--file", "-", input=message)
-    pushed = publish.push(git, on_retry)
-    return ChangeResult(
-        "rollback", env, last.previous, current, git.head(), pushed,
-        f"rolled {env} back from {current} to {last.previous} (reverted {last.commit[:7]})", dict(trailers),
-    )
+    # Only the version line goes back: a hand edit that changed more keeps its other changes.
+    body = f'This reverts the change of {env}\'s model version in commit {last.commit}, "{last.subject}".'
+    return _set_version(git, layout, "rollback", env, before.version, current, trailers,
+                        f"Roll back {env} to {before.version}",
+                        f"rolled {env} back from {current} to {before.version} (reverted {last.commit[:7]})",
+                        on_retry, body=body)
 
 
 def _roll_to(git: Git, layout: RepoLayout, env: str, current: str, to: str, on_retry: Progress | None) -> ChangeResult:
@@ -163,9 +157,9 @@ def _roll_to(git: Git, layout: RepoLayout, env: str, current: str, to: str, on_r
 
 def _set_version(git: Git, layout: RepoLayout, action: str, env: str, version: str, current: str,
                  trailers: list[tuple[str, str]], subject: str, message: str,
-                 on_retry: Progress | None) -> ChangeResult:
+                 on_retry: Progress | None, body: str = "") -> ChangeResult:
     """Change env's one version line in one commit with ``trailers``, and push it."""
     layout.set_model_version(env, version)
-    sha = publish.commit(git, [overlay_path(env)], t.compose(subject, trailers))
+    sha = publish.commit(git, [overlay_path(env)], t.compose(subject, trailers, body=body))
     pushed = publish.push(git, on_retry)
     return ChangeResult(action, env, version, current, git.head() if pushed else sha, pushed, message, dict(trailers))

@@ -1,0 +1,78 @@
+"""What the learner looked at, for the light checks of observation steps.
+
+Some steps ask the learner to look before acting: run the gates, try a
+promotion that gates refuse, read the history. `gitops-lab gate run`,
+`history` and a refused `promote` record that they ran, one JSON line each, in
+the environment's state folder; the `observed` assertion asks whether a
+matching record was made since the current step began. Nothing else reads them.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from gitops_lab.errors import GateFailed
+from gitops_lab.state import environment_dir
+
+FILE = "observations.jsonl"
+#: What is recorded, as `observed` names it.
+COMMANDS = ("gate-run", "promote", "history")
+#: The step's start time, kept in the lab progress marks.
+STEP_STARTED = "step_started"
+
+
+def record(name: str, command: str, **facts: Any) -> None:
+    """Append one record; a state folder that cannot be written loses it silently (it is only a hint)."""
+    path = environment_dir(name) / FILE
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps({"at": time.time(), "command": command, **facts}, sort_keys=True) + "\n")
+    except OSError:
+        pass
+
+
+def matching(name: str, commands: list[str], since: float, **facts: Any) -> list[dict[str, Any]]:
+    """Records of any of ``commands`` made at or after ``since`` whose facts equal ``facts`` (None: any)."""
+    path = environment_dir(name) / FILE
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return []
+    found = []
+    for line in lines:
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if entry.get("command") in commands and entry.get("at", 0) >= since and \
+                all(value is None or entry.get(key) == value for key, value in facts.items()):
+            found.append(entry)
+    return found
+
+
+def gate_run(name: str, repo: Any, src: str, dst: str, version: str, only: list[str] | None = None) -> list:
+    """Run the gates as `gitops-lab gate run` does, and record that it ran."""
+    from gitops_lab.gates import run_gates
+
+    results = run_gates(repo, src, dst, version, only=only)
+    record(name, "gate-run", **{"from": src}, to=dst, version=version, gates=[r.name for r in results],
+           passed=all(r.passed for r in results))
+    return results
+
+
+def read_history(name: str, repo: Any, env: str) -> list:
+    """An environment's history, as `gitops-lab history` shows it, recorded as read."""
+    from gitops_lab.adapters.repo.history import history
+
+    entries = history(repo, env)
+    record(name, "history", env=env)
+    return entries
+
+
+def refused_promotion(name: str, src: str, dst: str, refused: GateFailed) -> None:
+    """Record a promotion the gates refused: trying it is an observation too."""
+    record(name, "promote", **{"from": src}, to=dst, version=refused.version,
+           refused=[r.name for r in refused.results if not r.passed])

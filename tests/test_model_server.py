@@ -119,7 +119,7 @@ def _metric_samples(text: str) -> dict[str, float]:
     return samples
 
 
-@pytest.mark.parametrize("version", ["v1", "v2", "v3"])
+@pytest.mark.parametrize("version", ["v1", "v2", "v3", "v4"])
 def test_serves_the_configured_version(start_server, version):
     artifact = json.loads((MODELS / f"{version}.json").read_text(encoding="utf-8"))
     server = start_server(version)
@@ -151,6 +151,34 @@ def test_predictions_match_the_training_code_and_are_deterministic(start_server)
     # End to end: the served model scores what its artifact says on the held-out split.
     correct = sum(int(y == r["failure"]) for y, r in zip(result["predictions"], rows))
     assert round(correct / len(rows), 4) == artifact["metrics"]["accuracy"]
+
+
+def test_v4_passes_offline_but_its_server_skews_every_live_prediction(start_server):
+    """v4 is v2's model with a wrong input contract: offline it scores like v2,
+    served it converts the Celsius readings it gets as if they were Fahrenheit."""
+    v2 = json.loads((MODELS / "v2.json").read_text(encoding="utf-8"))
+    v4 = json.loads((MODELS / "v4.json").read_text(encoding="utf-8"))
+    assert v4["model"] == v2["model"] and v4["metrics"] == v2["metrics"] and v4["evaluation"]["passed"]
+    assert v4["serving"] == {"input_units": {"temperature_c": "fahrenheit"}}
+    rows = held_out_rows()
+    server = start_server("v4")
+    assert server.json("GET", "/readyz")[0] == 200  # its self-check passes: the model itself is intact
+    status, result = server.json("POST", "/predict", {"instances": _instances(rows)})
+    assert status == 200
+    converted = [{**r, "temperature_c": (r["temperature_c"] - 32.0) * 5.0 / 9.0} for r in rows]
+    assert result["predictions"] == [predict(v4["model"], r) for r in converted]
+    live = sum(int(y == r["failure"]) for y, r in zip(result["predictions"], rows)) / len(rows)
+    assert live < v4["metrics"]["accuracy"] - 0.2
+
+
+def test_an_input_contract_the_server_cannot_honour_keeps_it_not_ready(start_server, tmp_path):
+    artifact = json.loads((MODELS / "v4.json").read_text(encoding="utf-8"))
+    artifact["serving"] = {"input_units": {"temperature_c": "rankine"}}
+    (tmp_path / "v4.json").write_text(json.dumps(artifact), encoding="utf-8")
+    server = start_server("v4", tmp_path)
+    status, body = server.json("GET", "/readyz")
+    assert status == 503
+    assert "cannot convert 'temperature_c' from 'rankine' to celsius" in body["reason"]
 
 
 def test_the_same_input_gets_the_same_answer_from_a_new_process(start_server):
@@ -232,7 +260,7 @@ def _assert_up_but_not_ready(server: Server, reason: str) -> None:
 def test_missing_model_leaves_the_server_up_but_not_ready(start_server):
     server = start_server("v9")
     _assert_up_but_not_ready(server, "model v9 not found")
-    assert "available: v1, v2, v3" in server.json("GET", "/readyz")[1]["reason"]
+    assert "available: v1, v2, v3, v4" in server.json("GET", "/readyz")[1]["reason"]
 
 
 def test_unset_model_version_is_not_ready(start_server):

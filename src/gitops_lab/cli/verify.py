@@ -14,7 +14,8 @@ from gitops_lab.cli.app import Application, environment_options, pass_app
 @click.option("--env", required=True, type=click.Choice(ENVIRONMENTS), help="Environment to verify.")
 @click.option("--version", metavar="VERSION", help="Version it should serve. Default: the one its overlay names, as pushed.")
 @click.option("--url", metavar="URL",
-              help="Verify the model server at URL instead of the cluster's (the pods check is then skipped).")
+              help="Verify the model server at URL instead of the cluster's; the pods check is skipped, and what "
+                   "to expect is read from the checked-out commit (HEAD) instead of the pushed branch.")
 @environment_options(timeout_help="One deadline for the whole verification.")
 @pass_app
 def command(app: Application, env: str, version: str | None, url: str | None, timeout: float,
@@ -45,7 +46,7 @@ def command(app: Application, env: str, version: str | None, url: str | None, ti
     from gitops_lab.workflows.verify import expected_from_git, require_passed, verify
 
     path = app.repo_path(repo)
-    expected = expected_from_git(path, env, version)
+    expected = expected_from_git(path, env, version, pushed=url is None)
     target = _target(app, path, env, url, kubeconfig, context)
     report = verify(target, expected.version, expected.artifact, expected.settings, Deadline(timeout),
                     app.reporter(output))

@@ -330,9 +330,9 @@ class Expected:
     commit: str
 
 
-def expected_from_git(repo_path: Path, env: str, version: str | None = None) -> Expected:
+def expected_from_git(repo_path: Path, env: str, version: str | None = None, pushed: bool = True) -> Expected:
     """The version ``env`` should serve, its artifact and the verification settings,
-    as pushed (``origin/main`` after a fetch; HEAD without a remote)."""
+    as pushed (``origin/main`` after a fetch; HEAD without a remote, or when not ``pushed``)."""
     import json
     import tempfile
 
@@ -344,7 +344,7 @@ def expected_from_git(repo_path: Path, env: str, version: str | None = None) -> 
     git = Git(repo_path)
     RepoLayout(repo_path).check_env(env)
     ref = "HEAD"
-    if git.remote_url():
+    if pushed and git.remote_url():
         git.run("fetch", "--quiet", "origin", BRANCH)
         ref = f"origin/{BRANCH}"
     commit = git.out("rev-parse", ref)

@@ -198,10 +198,23 @@ def test_when_the_engine_is_down_the_pushed_rollback_is_named(lab, engine):
     assert remote_version(remote, "dev") == "v2"
 
 
-def test_nothing_to_release_is_a_clear_refusal(lab, engine):
+def test_nothing_to_release_is_a_clear_refusal(lab, engine, cli):
     wc, _ = lab
-    with pytest.raises(GateFailed, match="dev's version was never changed by a commit that asks for a release"):
+    record_approval(wc, "prod", "v2", by="rita")
+    assert cli("promote", "--to", "prod", "--from", "dev", "--repo", str(wc)).exit_code == 0
+    with pytest.raises(GateFailed, match="nothing to release: prod already runs v2, the version dev runs"):
         release(wc, engine)
+
+
+def test_a_typed_release_takes_what_dev_runs_even_after_a_rollback(lab, engine):
+    wc, remote = lab
+    learner_sets_dev(wc, "v4")
+    with pytest.raises(VerificationFailed):
+        release(wc, engine)
+    rollback = git(remote, "rev-parse", "main")
+    result = release(wc, engine)  # dev runs v2 again, restored by the rollback: release that
+    assert result.version == "v2" and result.trigger == rollback
+    assert [s.outcome for s in result.stages] == ["verified", "verified", "awaiting-approval"]
 
 
 def test_the_watch_releases_a_learners_push_once(lab, engine, tmp_path):

@@ -112,15 +112,21 @@ def handled(git: Git, trigger: str, ref: str) -> bool:
 
 def run_release(reporter: Reporter, repo_path: Path, deployment: Deployment, deadline: Deadline,
                 trigger: str | None = None) -> ReleaseResult:
-    """Walk the version dev runs through every environment, verifying each; roll back on failure."""
+    """Walk the version dev runs through every environment, verifying each; roll back on failure.
+
+    ``trigger`` is the commit that asked for the release (the watch's); without it,
+    the newest commit that set dev's version.
+    """
     git, layout = Git(repo_path), RepoLayout(repo_path)
     publish.check_clean(git)
     publish.catch_up(git)
-    trigger = trigger or find_trigger(git, "HEAD")
-    if trigger is None:
-        raise GateFailed("dev's version was never changed by a commit that asks for a release",
-                         fix="commit a new model version to overlays/dev and push it, then run this again")
     version = layout.model_version(ENVIRONMENTS[0])
+    if trigger is None:
+        # Typed by a person: release what dev runs, however it got there.
+        if layout.model_version(ENVIRONMENTS[-1]) == version:
+            raise GateFailed(f"nothing to release: {ENVIRONMENTS[-1]} already runs {version}, the version dev runs",
+                             fix="commit a new model version to overlays/dev and push it, then run this again")
+        trigger = _commit_that_set(git, ENVIRONMENTS[0], version)
     result = ReleaseResult(version, trigger, [])
     previous_report: VerificationReport | None = None
     for index, env in enumerate(ENVIRONMENTS):

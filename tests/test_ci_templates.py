@@ -16,6 +16,7 @@ scripts/install-ci-tools); without them these tests skip, saying so.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -154,3 +155,15 @@ def test_github_workflow_is_red_on_a_bad_model_and_stops_at_data_validation(wire
     assert "temperature_c drift" in out
     assert "🏁  Job failed" in out
     assert "ci/run-stage train" not in out  # training never started
+
+
+@needs_kustomize
+def test_the_ci_template_lab_passes_lab_test_without_a_cluster(lab, cli):
+    wc, _ = lab
+    result = cli("lab", "test", "ci-templates", "--repo", str(wc), "--output", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["passed"] is True
+    [labs] = data["labs"]
+    assert [(c["step"], c["status"]) for c in labs["steps"]] == [
+        ("wire-templates", "passed"), ("data-check-blocks", "passed"), ("reset", "passed")]

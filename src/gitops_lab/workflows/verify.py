@@ -98,6 +98,16 @@ def kube_target(kube: Any, env: str, namespace: str) -> VerifyTarget:
     )
 
 
+def pods_answer(kube: Any, namespace: str) -> str | None:
+    """None when the model server in ``namespace`` answers /healthz through the
+    API server's proxy; else why not (simulated pods, as on the testbed, never do)."""
+    try:
+        status, _ = service_transport(kube.api, namespace).send("GET", "healthz", None, 10)
+    except ClusterError as exc:
+        return exc.message
+    return None if status == 200 else f"the model server in {namespace} answered /healthz with HTTP {status}"
+
+
 def url_target(env: str, url: str) -> VerifyTarget:
     """A model server at a URL; the pods check is skipped (there is no pod to look at)."""
     return VerifyTarget(env, url, ModelServer(UrlTransport(url)))

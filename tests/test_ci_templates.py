@@ -82,6 +82,13 @@ def act(wc: Path, *env: str) -> subprocess.CompletedProcess:
     return run(args, wc)
 
 
+def with_server(runner, wired: Path, start_server, version: str) -> tuple[int, str]:
+    """Run a pipeline whose release stage verifies a model server serving ``version``."""
+    server = start_server(version)
+    result = runner(wired, f"MODEL_SERVER_URL=http://127.0.0.1:{server.port}")
+    return result.returncode, result.stdout + result.stderr
+
+
 def test_actionlint_accepts_every_workflow(wired):
     workflows = sorted((wired / ".github" / "workflows").glob("*.yml"))
     workflows += sorted((REPO_ROOT / ".github" / "workflows").glob("*.yml"))
@@ -100,10 +107,8 @@ def test_actionlint_catches_a_broken_workflow(wired):
 
 @needs_kustomize
 def test_gitlab_pipeline_is_green_on_a_good_change_and_verifies_the_served_model(wired, start_server):
-    server = start_server("v2")
-    result = gitlab(wired, f"MODEL_SERVER_URL=http://127.0.0.1:{server.port}")
-    out = result.stdout + result.stderr
-    assert result.returncode == 0, out[-4000:]
+    code, out = with_server(gitlab, wired, start_server, "v2")
+    assert code == 0, out[-4000:]
     for stage in STAGES:
         assert f"PASS  {stage}" in out, out[-4000:]
     assert "dev serving v2 passes verification" in out
@@ -124,10 +129,8 @@ def test_gitlab_pipeline_is_red_on_a_bad_model_and_stops_at_data_validation(wire
 @needs_kustomize
 def test_gitlab_pipeline_is_red_when_the_served_model_fails_verification(wired, start_server):
     set_dev(wired, "v4")  # passes every offline stage, serves skewed predictions
-    server = start_server("v4")
-    result = gitlab(wired, f"MODEL_SERVER_URL=http://127.0.0.1:{server.port}")
-    out = result.stdout + result.stderr
-    assert result.returncode != 0
+    code, out = with_server(gitlab, wired, start_server, "v4")
+    assert code != 0
     for stage in STAGES[:-1]:
         assert f"PASS  {stage}" in out, out[-4000:]
     assert "release          finished in" in out and "FAIL 4" in out, out[-4000:]
@@ -136,10 +139,8 @@ def test_gitlab_pipeline_is_red_when_the_served_model_fails_verification(wired, 
 
 @needs_kustomize
 def test_github_workflow_is_green_on_a_good_change_and_verifies_the_served_model(wired, start_server):
-    server = start_server("v2")
-    result = act(wired, f"MODEL_SERVER_URL=http://127.0.0.1:{server.port}")
-    out = result.stdout + result.stderr
-    assert result.returncode == 0, out[-4000:]
+    code, out = with_server(act, wired, start_server, "v2")
+    assert code == 0, out[-4000:]
     for stage in STAGES:
         assert f"model-ci/{stage}" in out and "Job succeeded" in out, out[-4000:]
     assert out.count("🏁  Job succeeded") == len(STAGES)

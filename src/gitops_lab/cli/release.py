@@ -97,7 +97,11 @@ def _watch(app: Application, reporter, path, deployment, timeout: float, interva
         return
     reporter.info(f"watching {git.remote_url() or path} every {interval:g}s for pushes that change dev's version "
                   f"(after {start[:7]}); Ctrl-C stops")
-    watch(reporter, path, deployment, timeout, interval, start, threading.Event(), show)
+    try:
+        watch(reporter, path, deployment, timeout, interval, start, threading.Event(), show)
+    except KeyboardInterrupt:
+        # Ctrl-C is how a watch ends; Git holds every release's state, so the next watch picks up.
+        reporter.info("stopped watching")
 
 
 def format_release(result) -> str:

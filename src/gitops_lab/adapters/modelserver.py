@@ -62,13 +62,14 @@ class ApiProxyTransport:
         self.where = f"{target.split(':')[0]} in {namespace} (through the API server's proxy)"
 
     def send(self, method: str, path: str, body: dict | None, timeout: float) -> tuple[int, bytes]:
+        from kubernetes.client import ApiException
         from urllib3.exceptions import HTTPError
 
         from gitops_lab.kube import rest
 
         try:
             return rest.raw(self.api, method, f"{self.path}/{path.lstrip('/')}", body, timeout)
-        except (HTTPError, OSError) as exc:
+        except (HTTPError, OSError, ApiException) as exc:
             raise ClusterError(f"cannot reach {self.where}: {exc}",
                                fix="check the cluster with `gitops-lab status`") from exc
 

@@ -257,3 +257,36 @@ def test_history_cli_shows_the_automatic_rollback_and_why(lab, engine, cli):
     assert "rollback  v4 -> v2  Roll back dev: v4 failed verification (accuracy)" in text
     data = json.loads(cli("history", "--env", "dev", "--repo", str(wc), "--output", "json").stdout)
     assert data[0]["trailers"]["Rollback-Reason"].startswith("verification failed: accuracy")
+
+
+def test_the_watch_loop_looks_again_only_when_the_remote_moved(lab, engine, tmp_path):
+    import threading
+
+    from gitops_lab.workflows.release import watch
+
+    wc, remote = lab
+    start = git(remote, "rev-parse", "main")
+    stop = threading.Event()
+    passes = []
+
+    def on_pass(done):
+        passes.append(done)
+        if len(passes) == 1:
+            learner_sets_dev(wc, "v4")  # a push arrives while the watch waits
+        else:
+            stop.set()
+
+    watch(Reporter(), wc, engine.deployment(), 300, 0.1, start, stop, on_pass)
+    assert [p.trigger for p in passes] == [None, git(remote, "rev-parse", "main~1")]
+    assert isinstance(passes[1].error, VerificationFailed)
+    assert passes[1].head == git(remote, "rev-parse", "main")  # the head after its own rollback
+
+
+def test_release_cli_needs_an_environment_set_up_by_up(lab, cli):
+    wc, _ = lab
+    result = cli("release", "--repo", str(wc))
+    assert result.exit_code == 2
+    assert result.stderr.strip() == ("error: a release needs the environments `gitops-lab up` set up, and none is "
+                                     "known; run `gitops-lab up` first (or pass --name of the lab you set up)")
+    result = cli("release", "--once", "--repo", str(wc))
+    assert result.exit_code == 2 and "--once and --since go with --watch" in result.stderr

@@ -418,7 +418,10 @@ class LabRunner:
             return None
         from gitops_lab.workflows.verify import pods_answer
 
-        lab_env = self._ctx(lab).environment()
+        ctx = self._ctx(lab)
+        if not ctx.has_cluster:
+            return None  # it fails like every lab that needs a cluster, saying to run `up`
+        lab_env = ctx.environment()
         why = pods_answer(lab_env.kube, lab_env.namespace("dev"))
         return f"needs model-server pods that run and answer (a kind cluster): {why}" if why else None
 

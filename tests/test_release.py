@@ -290,3 +290,22 @@ def test_release_cli_needs_an_environment_set_up_by_up(lab, cli):
                                      "known; run `gitops-lab up` first (or pass --name of the lab you set up)")
     result = cli("release", "--once", "--repo", str(wc))
     assert result.exit_code == 2 and "--once and --since go with --watch" in result.stderr
+
+
+def test_when_the_git_server_is_gone_before_the_revert_nothing_changes(lab, engine, tmp_path):
+    wc, remote = lab
+    learner_sets_dev(wc, "v4")
+    original = engine.wait
+
+    def wait_then_lose_the_remote(env, commit, version, deadline, reporter):
+        original(env, commit, version, deadline, reporter)
+        remote.rename(tmp_path / "gone.git")  # the Git server goes away while dev is verified
+
+    engine.wait = wait_then_lose_the_remote
+    head = git(wc, "rev-parse", "HEAD")
+    with pytest.raises(RollbackFailed) as caught:
+        release(wc, engine)
+    line = caught.value.one_line()
+    assert "failed verification: accuracy" in line and "the automatic rollback could not start" in line
+    assert "nothing was changed" in line and "gitops-lab rollback --env dev" in line
+    assert git(wc, "rev-parse", "HEAD") == head and git(wc, "status", "--porcelain") == ""

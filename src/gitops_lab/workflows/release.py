@@ -140,7 +140,7 @@ def run_release(reporter: Reporter, repo_path: Path, deployment: Deployment, dea
             commit = promoted.commit or git.head()
             entered = promoted.commit or _commit_that_set(git, env, version)
         deployment.wait(env, commit, version, deadline, reporter)
-        expected = expected_from_git(repo_path, env, version)
+        expected = expected_from_git(repo_path, env, version, pushed=False)  # HEAD: caught up, with our commits
         report = verify(deployment.target(env), version, expected.artifact, expected.settings, deadline, reporter)
         if not report.passed:
             _roll_back(reporter, repo_path, deployment, deadline, env, entered, report, trigger, result)
@@ -185,6 +185,7 @@ def _roll_back(reporter: Reporter, repo_path: Path, deployment: Deployment, dead
                 *report.trailers()]
     git = Git(repo_path)
     problem = report.failure().message
+    before = git.head()
     try:
         with reporter.step(f"Rolling {env} back: {report.version} failed {failed}") as step:
             change = repo.revert(repo_path, env, entered, f"Roll back {env}: {report.version} failed verification "
@@ -192,6 +193,12 @@ def _roll_back(reporter: Reporter, repo_path: Path, deployment: Deployment, dead
                                      f"push attempt {n} rejected: {why}"))
             step.done(change.message)
     except GitError as exc:
+        if git.head() == before:  # Git failed before the revert was committed (the remote did not answer)
+            raise RollbackFailed(
+                f"{problem}, and the automatic rollback could not start: {exc.message}",
+                fix=f"nothing was changed; when the Git server answers, `gitops-lab rollback --env {env}` "
+                    "reverts it",
+            ) from exc
         kept = publish.backup_ref(git, "automatic-rollback")
         raise RollbackFailed(
             f"{problem}, and the automatic rollback could not be pushed: {exc.message}",

@@ -8,7 +8,8 @@ test_kind_e2e.py's `lab test --all`):
   v4 to dev (through http://localhost:8180, no command typed) is deployed by
   the engine, fails verification on accuracy, is reverted in Git with its
   evidence, and the engine restores v2;
-- `release` takes v2 to prod once approved, verified at every stage.
+- `release` takes v2 to prod once approved, verified at every stage;
+- the capstone lab passes `lab test` (Argo CD: in test_kind_e2e.py's `lab test --all`).
 """
 
 from __future__ import annotations
@@ -104,3 +105,13 @@ def test_release_takes_v2_to_prod_verified_at_every_stage(release_env):
     verified = bed.gitops_lab("verify", "--env", "prod", "--output", "json", name=NAME).json()
     assert verified["passed"] is True and verified["version"] == "v2"
     assert json.dumps(verified).count("2/2 ready") == 1
+
+
+def test_the_capstone_lab_passes_lab_test_on_real_pods(release_env, tmp_path):
+    junit = tmp_path / "capstone.xml"
+    run = release_env.gitops_lab("lab", "test", "release-automation", "--engine", "flux", "--junit", str(junit),
+                                 name=NAME, check=False, timeout=2400)
+    assert run.returncode == 0, f"{run.stdout[-4000:]}\n{run.stderr[-4000:]}"
+    text = junit.read_text()
+    assert 'failures="0"' in text and 'skipped="0"' in text
+    assert text.count("<testcase") == 3  # two steps and the reset

@@ -59,7 +59,7 @@ class ApiProxyTransport:
     def __init__(self, api: Any, namespace: str, target: str):
         self.api = api
         self.path = f"/api/v1/namespaces/{namespace}/{target}/proxy"
-        self.where = f"{target.split(':')[0]} in {namespace} (through the API server's proxy)"
+        self.where = f"{target.split(':')[0]} in {namespace}, through the API server's proxy"
 
     def send(self, method: str, path: str, body: dict | None, timeout: float) -> tuple[int, bytes]:
         from kubernetes.client import ApiException

@@ -10,6 +10,7 @@ keeps the learner's commits on a backup ref, and the shipped labs all load.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from pathlib import Path
 from xml.etree import ElementTree as ET
@@ -202,9 +203,9 @@ def test_shipped_labs_load_and_validate(folder):
         assert step.hints, f"{lab.id}/{step.id} has no hint"
 
 
-def test_six_labs_ship_in_order():
+def test_eight_labs_ship_in_order():
     labs = sorted((load_lab(f) for f in discover(labs_dir())), key=lambda lab: lab.order)
-    assert [lab.order for lab in labs] == [1, 2, 3, 4, 5, 6]
+    assert [lab.order for lab in labs] == [1, 2, 3, 4, 5, 6, 7, 8]
 
 
 def test_loader_reports_yaml_syntax_errors_with_line(tmp_path):
@@ -252,3 +253,15 @@ def test_observation_steps_are_checked_lightly_without_giving_the_answer(lab_env
     assert cli("lab", "check").exit_code == 1  # the history step: not read yet
     assert cli("history", "--env", "dev").exit_code == 0
     assert cli("lab", "check").exit_code == 0
+
+
+def test_a_lab_may_require_running_pods_and_nothing_else(tmp_path):
+    folder = tmp_path / "needs"
+    shutil.copytree(TESTDATA / "good", folder)
+    text = (folder / "lab.yaml").read_text().replace("id: good", "id: needs")
+    (folder / "lab.yaml").write_text(text.replace("\nsteps:", "\nrequires: [running-pods]\nsteps:", 1))
+    assert load_lab(folder).requires == ["running-pods"]
+    (folder / "lab.yaml").write_text(text.replace("\nsteps:", "\nrequires: [gpus]\nsteps:", 1))
+    with pytest.raises(LabFormatError) as caught:
+        load_lab(folder)
+    assert "requires: expected a list of: running-pods" in "; ".join(caught.value.problems)

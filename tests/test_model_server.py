@@ -6,102 +6,19 @@ import ast
 import json
 import math
 import os
-import queue
 import re
 import shutil
-import signal
 import subprocess
 import sys
-import threading
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from modelserver_process import DEADLINE, MODELS, SERVER, start_server  # noqa: F401  (a fixture)
+
 from gitops_lab.model.evaluate import predict, predict_proba
 from gitops_lab.model.train import held_out_rows
 
-REPO = Path(__file__).resolve().parents[1]
-SERVER = REPO / "environments" / "base" / "server.py"
-MODELS = REPO / "environments" / "base" / "models"
-# Only a bound on how long to wait for a broken server; no assertion is about time.
-DEADLINE = 30
-
-
-class Server:
-    """A model server subprocess on a free loopback port, with its stderr collected."""
-
-    def __init__(self, version: str | None, model_dir: Path):
-        env = {k: v for k, v in os.environ.items() if k != "MODEL_VERSION"}
-        env.update(MODEL_DIR=str(model_dir), PORT="0", BIND_ADDRESS="127.0.0.1")
-        if version is not None:
-            env["MODEL_VERSION"] = version
-        self.proc = subprocess.Popen(
-            [sys.executable, str(SERVER)], env=env,
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        )
-        self.log: list[str] = []
-        self._lines: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._pump, daemon=True).start()
-        line = self.wait_for_log(r"listening on http://127\.0\.0\.1:(\d+)")
-        self.port = int(re.search(r"127\.0\.0\.1:(\d+)", line).group(1))
-        # Loading ends with exactly one of these two lines.
-        self.wait_for_log(r"loaded and self-checked|not ready: ")
-
-    def _pump(self) -> None:
-        for line in self.proc.stderr:
-            self._lines.put(line)
-        self._lines.put(None)
-
-    def wait_for_log(self, pattern: str) -> str:
-        while True:
-            try:
-                line = self._lines.get(timeout=DEADLINE)
-            except queue.Empty:
-                raise AssertionError(f"no log line matching {pattern!r}; log so far: {self.log}") from None
-            if line is None:
-                raise AssertionError(f"server exited before logging {pattern!r}; log: {self.log}")
-            self.log.append(line)
-            if re.search(pattern, line):
-                return line
-
-    def call(self, method: str, path: str, body: bytes | None = None):
-        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=body, method=method)
-        if body is not None:
-            request.add_header("Content-Type", "application/json")
-        try:
-            with urllib.request.urlopen(request, timeout=DEADLINE) as response:
-                return response.status, response.headers, response.read()
-        except urllib.error.HTTPError as err:
-            return err.code, err.headers, err.read()
-
-    def json(self, method: str, path: str, payload: object = None, raw: bytes | None = None):
-        body = raw if raw is not None else (None if payload is None else json.dumps(payload).encode())
-        status, headers, data = self.call(method, path, body)
-        assert headers["Content-Type"] == "application/json", (path, headers["Content-Type"])
-        return status, json.loads(data)
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=DEADLINE)
-
-
-@pytest.fixture
-def start_server():
-    servers: list[Server] = []
-
-    def start(version: str | None, model_dir: Path = MODELS) -> Server:
-        server = Server(version, model_dir)
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        if server.proc.poll() is None:
-            server.proc.kill()
-            server.proc.wait()
 
 
 def _instances(rows):
@@ -119,7 +36,7 @@ def _metric_samples(text: str) -> dict[str, float]:
     return samples
 
 
-@pytest.mark.parametrize("version", ["v1", "v2", "v3"])
+@pytest.mark.parametrize("version", ["v1", "v2", "v3", "v4"])
 def test_serves_the_configured_version(start_server, version):
     artifact = json.loads((MODELS / f"{version}.json").read_text(encoding="utf-8"))
     server = start_server(version)
@@ -151,6 +68,34 @@ def test_predictions_match_the_training_code_and_are_deterministic(start_server)
     # End to end: the served model scores what its artifact says on the held-out split.
     correct = sum(int(y == r["failure"]) for y, r in zip(result["predictions"], rows))
     assert round(correct / len(rows), 4) == artifact["metrics"]["accuracy"]
+
+
+def test_v4_passes_offline_but_its_server_skews_every_live_prediction(start_server):
+    """v4 is v2's model with a wrong input contract: offline it scores like v2,
+    served it converts the Celsius readings it gets as if they were Fahrenheit."""
+    v2 = json.loads((MODELS / "v2.json").read_text(encoding="utf-8"))
+    v4 = json.loads((MODELS / "v4.json").read_text(encoding="utf-8"))
+    assert v4["model"] == v2["model"] and v4["metrics"] == v2["metrics"] and v4["evaluation"]["passed"]
+    assert v4["serving"] == {"input_units": {"temperature_c": "fahrenheit"}}
+    rows = held_out_rows()
+    server = start_server("v4")
+    assert server.json("GET", "/readyz")[0] == 200  # its self-check passes: the model itself is intact
+    status, result = server.json("POST", "/predict", {"instances": _instances(rows)})
+    assert status == 200
+    converted = [{**r, "temperature_c": (r["temperature_c"] - 32.0) * 5.0 / 9.0} for r in rows]
+    assert result["predictions"] == [predict(v4["model"], r) for r in converted]
+    live = sum(int(y == r["failure"]) for y, r in zip(result["predictions"], rows)) / len(rows)
+    assert live < v4["metrics"]["accuracy"] - 0.2
+
+
+def test_an_input_contract_the_server_cannot_honour_keeps_it_not_ready(start_server, tmp_path):
+    artifact = json.loads((MODELS / "v4.json").read_text(encoding="utf-8"))
+    artifact["serving"] = {"input_units": {"temperature_c": "rankine"}}
+    (tmp_path / "v4.json").write_text(json.dumps(artifact), encoding="utf-8")
+    server = start_server("v4", tmp_path)
+    status, body = server.json("GET", "/readyz")
+    assert status == 503
+    assert "cannot convert 'temperature_c' from 'rankine' to celsius" in body["reason"]
 
 
 def test_the_same_input_gets_the_same_answer_from_a_new_process(start_server):
@@ -232,7 +177,7 @@ def _assert_up_but_not_ready(server: Server, reason: str) -> None:
 def test_missing_model_leaves_the_server_up_but_not_ready(start_server):
     server = start_server("v9")
     _assert_up_but_not_ready(server, "model v9 not found")
-    assert "available: v1, v2, v3" in server.json("GET", "/readyz")[1]["reason"]
+    assert "available: v1, v2, v3, v4" in server.json("GET", "/readyz")[1]["reason"]
 
 
 def test_unset_model_version_is_not_ready(start_server):

@@ -45,6 +45,15 @@ VERSION_PATTERN = re.compile(r"^v[0-9]+$")
 ENDPOINTS = ("/predict", "/healthz", "/readyz", "/version", "/metrics")
 # Probes and scrapes are frequent; keep them out of the access log.
 QUIET_ENDPOINTS = ("/healthz", "/readyz", "/metrics")
+# The input contract (an artifact's optional ``serving.input_units``): the unit
+# clients send a feature in, converted here into the unit the model was trained
+# on, which the feature's name ends with (temperature_c: Celsius).
+NAME_UNITS = {"_c": "celsius"}
+UNIT_CONVERSIONS = {
+    ("celsius", "celsius"): lambda x: x,
+    ("fahrenheit", "celsius"): lambda x: (x - 32.0) * 5.0 / 9.0,
+    ("kelvin", "celsius"): lambda x: x - 273.15,
+}
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
@@ -128,6 +137,23 @@ def self_check(artifact: dict) -> None:
             )
 
 
+def input_converters(artifact: dict) -> dict:
+    """feature -> function, from the artifact's input contract; refuse units it cannot convert."""
+    units = (artifact.get("serving") or {}).get("input_units") or {}
+    if not isinstance(units, dict):
+        raise ModelError("'serving.input_units' must map feature names to units")
+    converters = {}
+    for name, unit in units.items():
+        if name not in artifact["model"]["features"]:
+            raise ModelError(f"'serving.input_units' names {name!r}, which the model does not use")
+        model_unit = next((u for suffix, u in NAME_UNITS.items() if name.endswith(suffix)), None)
+        convert = UNIT_CONVERSIONS.get((unit, model_unit))
+        if convert is None:
+            raise ModelError(f"'serving.input_units': cannot convert {name!r} from {unit!r} to {model_unit or 'its unit'}")
+        converters[name] = convert
+    return converters
+
+
 def load_model(model_dir: str, version: str | None) -> dict:
     """Read MODEL_DIR/<version>.json, validate it and run its self-check."""
     if not version:
@@ -150,6 +176,7 @@ def load_model(model_dir: str, version: str | None) -> dict:
     if artifact.get("version") != version:
         raise ModelError(f"{path} says it is version {artifact.get('version')!r}, not {version}")
     _check_params(artifact.get("model"))
+    input_converters(artifact)
     self_check(artifact)
     return artifact
 
@@ -275,6 +302,7 @@ class ServerState:
         self.model_dir = model_dir
         self.requested_version = requested_version
         self.artifact: dict | None = None
+        self.converters: dict = {}
         self.error: str | None = "the model is still loading"
         self.draining = False
         self.metrics = Metrics()
@@ -291,6 +319,7 @@ class ServerState:
             LOG.error("not ready: %s", exc)
             return
         self.artifact = artifact
+        self.converters = input_converters(artifact)
         self.error = None
         LOG.info(
             "model %s loaded and self-checked (%s %s)",
@@ -394,6 +423,9 @@ class Handler(BaseHTTPRequestHandler):
             raise BadRequest(f"the body must be at most {MAX_BODY_BYTES} bytes", 413)
         params = artifact["model"]
         instances = parse_instances(self.rfile.read(length), params["features"])
+        converters = self.state.converters
+        if converters:
+            instances = [{**i, **{n: f(float(i[n])) for n, f in converters.items()}} for i in instances]
         probabilities = [predict_proba(params, instance) for instance in instances]
         predictions = [1 if p >= params["decision_threshold"] else 0 for p in probabilities]
         self.state.metrics.observe_predictions(predictions)

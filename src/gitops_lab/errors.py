@@ -76,3 +76,19 @@ class GateFailed(GitOpsLabError):
         super().__init__(message, fix)
         self.results = list(results or [])
         self.version = version
+
+
+class VerificationFailed(GateFailed):
+    """What an environment serves failed post-deploy verification (exit code 4).
+
+    ``results`` holds every check's verdict. Raised after the change is live; when
+    the automated release rolled the change back, the message says so.
+    """
+
+
+class RollbackFailed(GitOpsLabError):
+    """Verification failed and the automatic rollback could not finish.
+
+    The message names the failed check, what the rollback did and did not do,
+    and where the revert commit is kept, so nothing is lost.
+    """

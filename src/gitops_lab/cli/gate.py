@@ -78,12 +78,17 @@ def run(app: Application, dst: str, src: str | None, version: str | None, gates:
 
 def format_results(src: str, dst: str, version: str, results: list) -> str:
     """A GATE / VERDICT / SUMMARY table; failing gates are followed by what failed."""
-    from gitops_lab.cli.history import format_table
-
     if not results:
         return f"{dst} requires no gates (gates.yaml); {version} from {src} may be promoted"
+    return verdict_table(results, "GATE")
+
+
+def verdict_table(results: list, first_column: str) -> str:
+    """A <first_column> / VERDICT / SUMMARY table, each failed row followed by what failed."""
+    from gitops_lab.cli.history import format_table
+
     rows = [(r.name, r.verdict, r.summary) for r in results]
-    lines = [format_table(("GATE", "VERDICT", "SUMMARY"), rows)]
+    lines = [format_table((first_column, "VERDICT", "SUMMARY"), rows)]
     for r in results:
         shown = [d for d in r.details if d.startswith("warn: ") or (not r.passed and d.startswith("fail: "))]
         if shown:

@@ -37,10 +37,11 @@ def main(ctx: click.Context, verbose: bool, name: str) -> None:
 def _register() -> None:
     from gitops_lab.cli import (
         approve, credentials, doctor, down, gate, history, images, lab, promote, repo, rollback, status, sync, up,
+        release, verify,
     )
 
     for module in (up, down, status, repo, promote, rollback, history, gate, approve, doctor, images, credentials,
-                   sync, lab):
+                   sync, lab, verify, release):
         main.add_command(module.command)
 
 

@@ -9,13 +9,14 @@ shipped value, and a repository without the file gets the shipped gates.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from gitops_lab.adapters.repo.layout import ENVIRONMENTS
 from gitops_lab.errors import RepoStateError
+from gitops_lab.gates import verification
 
 CONFIG_FILE = "gates.yaml"
 #: Every gate, in the order they run when asked for by name.
@@ -30,6 +31,7 @@ class GatesConfig:
     skippable: list[str]
     settings: dict[str, dict[str, Any]]
     source: str  # the file it was read from, or "defaults"
+    verification: dict[str, Any] = field(default_factory=dict)  # post-deploy verification thresholds
 
     def required_for(self, env: str) -> list[str]:
         return list(self.required.get(env, []))
@@ -101,7 +103,7 @@ def config_from_text(text: str | None, where: str = CONFIG_FILE) -> GatesConfig:
 
 def _validate(data: dict[str, Any], source: str) -> GatesConfig:
     problems: list[str] = []
-    known_keys = {"required", "skippable", *GATES}
+    known_keys = {"required", "skippable", verification.SECTION, *GATES}
     for key in sorted(set(data) - known_keys, key=str):
         problems.append(f"unknown key {key!r} (expected: {', '.join(sorted(known_keys))})")
 
@@ -122,6 +124,7 @@ def _validate(data: dict[str, Any], source: str) -> GatesConfig:
             problems.append(f"{name}: must be a mapping of settings")
             settings[name] = {}
     problems += _check_settings(settings)
+    problems += verification.problems(data.get(verification.SECTION))
     if problems:
         raise RepoStateError(
             f"{source} is invalid: " + "; ".join(problems),
@@ -133,6 +136,7 @@ def _validate(data: dict[str, Any], source: str) -> GatesConfig:
         skippable=list(skippable),
         settings=settings,
         source=source,
+        verification=data.get(verification.SECTION),
     )
 
 

@@ -70,13 +70,13 @@ def run_gates(
     return results
 
 
-def trailer_key(name: str) -> str:
+def trailer_key(name: str, prefix: str = "Gate") -> str:
     """``model-eval`` -> ``Gate-Model-Eval``."""
-    return "Gate-" + "-".join(part.capitalize() for part in name.split("-"))
+    return f"{prefix}-" + "-".join(part.capitalize() for part in name.split("-"))
 
 
-def gate_trailers(results: list[GateResult]) -> list[tuple[str, str]]:
-    """One trailer per gate: ``pass (summary)``, ``fail (summary)`` or ``skipped by NAME``."""
+def gate_trailers(results: list[GateResult], prefix: str = "Gate") -> list[tuple[str, str]]:
+    """One trailer per gate (or check): ``pass (summary)``, ``fail (summary)`` or ``skipped by NAME``."""
     trailers = []
     for result in results:
         if result.skipped:
@@ -84,7 +84,7 @@ def gate_trailers(results: list[GateResult]) -> list[tuple[str, str]]:
         else:
             summary = " ".join(result.summary.split())
             value = f"{result.verdict} ({summary})" if summary else result.verdict
-        trailers.append((trailer_key(result.name), value))
+        trailers.append((trailer_key(result.name, prefix), value))
     return trailers
 
 

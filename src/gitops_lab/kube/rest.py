@@ -26,6 +26,17 @@ def request(api: Any, method: str, path: str, body: Any = None, query: QueryPara
     return json.loads(text) if text else None
 
 
+def raw(api: Any, method: str, path: str, body: Any = None, timeout: Any = 30) -> tuple[int, bytes]:
+    """Send one request and return (status, body bytes), whatever the status.
+
+    For the API server's proxy subresource, where the answer is the proxied
+    server's own (JSON, Prometheus text, or an error page).
+    """
+    response = _send(api, method, path, body, None, "application/json", timeout)
+    response.read()
+    return response.status, response.data or b""
+
+
 def stream(api: Any, path: str, query: QueryParams, timeout: Any) -> Any:
     """Open a streaming GET (a watch) and return the raw urllib3 response."""
     from kubernetes.client import ApiException

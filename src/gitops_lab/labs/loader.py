@@ -28,7 +28,11 @@ ENGINES = ("argocd", "flux")
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _VERSION = re.compile(r"^v\d+$")
 _FUNCTION = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*):([A-Za-z_][A-Za-z0-9_]*)$")
-_TOP_KEYS = {"id": True, "title": True, "summary": True, "engines": True, "order": False, "steps": True}
+_TOP_KEYS = {"id": True, "title": True, "summary": True, "engines": True, "order": False, "requires": False,
+             "steps": True}
+#: What a lab may require of the environment beyond a cluster: ``running-pods``,
+#: model-server pods that really run and answer (kind), not simulated ones.
+REQUIREMENTS = ("running-pods",)
 _STEP_KEYS = {"id": True, "title": True, "instructions": True, "hint": False,
               "setup": False, "check": True, "solve": True, "reset": False}
 _SET_KEYS = ("replicas", "model_version")
@@ -92,6 +96,7 @@ class Lab:
     order: int
     steps: list[Step]
     folder: Path
+    requires: list[str] = field(default_factory=list)
 
     @property
     def file(self) -> Path:
@@ -235,6 +240,15 @@ def _lab(root: yaml.Node | None, folder: Path, problems: _Problems) -> Lab | Non
             order = int(node.value)
         else:
             problems.add(node, "order", "expected an integer (the lab's place in `lab list`)")
+    requires: list[str] = []
+    node = top.get("requires")
+    if node is not None:
+        names = [_string(item, "requires", problems) for item in node.value] if isinstance(node, yaml.SequenceNode) \
+            else None
+        if names is None or any(n not in REQUIREMENTS for n in names):
+            problems.add(node, "requires", f"expected a list of: {', '.join(REQUIREMENTS)}")
+        else:
+            requires = names
     steps: list[Step] = []
     node = top.get("steps")
     if node is not None:
@@ -251,7 +265,7 @@ def _lab(root: yaml.Node | None, folder: Path, problems: _Problems) -> Lab | Non
                     steps.append(step)
     if problems.items:
         return None
-    return Lab(lab_id or "", title or "", summary or "", engines, order, steps, folder)
+    return Lab(lab_id or "", title or "", summary or "", engines, order, steps, folder, requires)
 
 
 def _step(node: yaml.Node, where: str, folder: Path, problems: _Problems) -> Step | None:

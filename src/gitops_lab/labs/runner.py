@@ -430,8 +430,26 @@ class LabRunner:
                 for step in lab.steps:
                     report.cases.append(TestCase(lab.id, step.id, "skipped", f"lab does not support {engine}"))
                 continue
+            missing = self._missing_requirement(lab)
+            if missing:
+                report.cases.extend(TestCase(lab.id, name, "skipped", missing)
+                                    for name in [*(step.id for step in lab.steps), "reset"])
+                continue
             self._test_lab(lab, report)
         return report
+
+    def _missing_requirement(self, lab: Lab) -> str | None:
+        """Why this environment cannot run ``lab`` (its ``requires:``), or None."""
+        if "running-pods" not in lab.requires:
+            return None
+        from gitops_lab.workflows.verify import pods_answer
+
+        ctx = self._ctx(lab)
+        if not ctx.has_cluster:
+            return None  # it fails like every lab that needs a cluster, saying to run `up`
+        lab_env = ctx.environment()
+        why = pods_answer(lab_env.kube, lab_env.namespace("dev"))
+        return f"needs model-server pods that run and answer (a kind cluster): {why}" if why else None
 
     def _test_lab(self, lab: Lab, report: TestReport) -> None:
         cases = [TestCase(lab.id, step.id) for step in lab.steps] + [TestCase(lab.id, "reset")]

@@ -57,6 +57,15 @@ RECIPES = {
             "recorded in Fahrenheit (sensor firmware update), so it is shifted and scaled"
         ),
     },
+    "v4": {
+        "features": FEATURES,
+        "drift": None,
+        "description": "v2's model re-exported with an input contract that says temperature arrives in Fahrenheit",
+        "slice": "clean training split (70% of the prepared rows, split seed 7)",
+        # The export pipeline took the unit from the drifted fleet's metadata: the
+        # server converts what it receives, the offline evaluation never sees it.
+        "serving": {"input_units": {"temperature_c": "fahrenheit"}},
+    },
 }
 
 
@@ -152,6 +161,7 @@ def build_artifacts() -> dict[str, dict]:
                 "l2": L2,
                 "data_quality": dataset.quality_stats(rows, prepared),
             },
+            **({"serving": recipe["serving"]} if "serving" in recipe else {}),
             "self_check": {
                 "instances": check_rows,
                 "expected_probabilities": [_sig(predict_proba(params, r)) for r in check_rows],

@@ -17,7 +17,7 @@ from gitops_lab.adapters.repo import publish
 from gitops_lab.adapters.repo import trailers as t
 from gitops_lab.adapters.repo.git import Git
 from gitops_lab.adapters.repo.history import history, versions_in_effect
-from gitops_lab.adapters.repo.layout import VERSION_LABEL, RepoLayout, overlay_path
+from gitops_lab.adapters.repo.layout import VERSION_LABEL, RepoLayout, overlay_path, version_in_text
 from gitops_lab.errors import RepoStateError, UsageError
 
 
@@ -133,6 +133,59 @@ def rollback(
                         f"Roll back {env} to {before.version}",
                         f"rolled {env} back from {current} to {before.version} (reverted {last.commit[:7]})",
                         on_retry, body=body)
+
+
+def revert(
+    path: str | Path,
+    env: str,
+    commit: str,
+    subject: str,
+    extra_trailers: list[tuple[str, str]] | None = None,
+    body: str = "",
+    on_retry: Progress | None = None,
+) -> ChangeResult:
+    """Take ``env`` back to the version it ran before ``commit`` (which changed it), in one pushed commit.
+
+    A ``git revert`` of ``commit`` when it reverts cleanly, else a commit that sets
+    the version line back. ``extra_trailers`` carry why (the automated release's
+    reason and evidence).
+    """
+    git, layout = Git(path), RepoLayout(path)
+    publish.check_clean(git)
+    layout.check_env(env)
+    publish.catch_up(git)
+    current = layout.model_version(env)
+    previous = version_in_text(git.out("show", f"{commit}^:{overlay_path(env)}"), overlay_path(env))
+    if previous == current:
+        return ChangeResult("rollback", env, previous, current, None, False, f"{env} already runs {previous}; nothing to do")
+    trailers = [
+        (t.ACTION, "rollback"),
+        (t.ENVIRONMENT, env),
+        (t.MODEL_VERSION, previous),
+        (t.PREVIOUS_VERSION, current),
+    ]
+    message = f"rolled {env} back from {current} to {previous}"
+    reverted = _revert(git, layout, env, current, commit, previous, [*trailers, (t.REVERTS, commit), *(extra_trailers or [])],
+                       subject, "\n\n".join(p for p in (f"This reverts commit {commit}.", body) if p),
+                       f"{message} (reverted {commit[:7]})", on_retry)
+    if reverted is not None:
+        return reverted
+    return _set_version(git, layout, "rollback", env, previous, current, [*trailers, *(extra_trailers or [])],
+                        subject, message, on_retry)
+
+
+def _revert(git: Git, layout: RepoLayout, env: str, current: str, commit: str, previous: str,
+            trailers: list[tuple[str, str]], subject: str, body: str, message: str,
+            on_retry: Progress | None) -> ChangeResult | None:
+    """``git revert`` ``commit`` as one commit with ``trailers``, and push it; None when it does not revert cleanly."""
+    reverted_run = git.run("revert", "--no-commit", commit, check=False)
+    if reverted_run.returncode != 0 or layout.model_version(env) != previous:
+        git.run("revert", "--abort", check=False)
+        git.run("reset", "--quiet", "--hard", "HEAD", check=False)
+        return None
+    git.run("commit", "--quiet", "--file", "-", input=t.compose(subject, trailers, body=body))
+    pushed = publish.push(git, on_retry)
+    return ChangeResult("rollback", env, previous, current, git.head(), pushed, message, dict(trailers))
 
 
 def _roll_to(git: Git, layout: RepoLayout, env: str, current: str, to: str, on_retry: Progress | None) -> ChangeResult:

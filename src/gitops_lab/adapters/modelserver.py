@@ -1,0 +1,121 @@
+"""Talk to a running model server (environments/base/server.py) over HTTP.
+
+One seam, two transports: through the Kubernetes API server's proxy
+subresource with the official client (what `gitops-lab verify` uses: no
+kubectl, no port-forward), or a plain URL (a server run as a local process in
+the unit tests, or one you reached some other way). The checks above it do not
+know which one they use.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Protocol
+
+from gitops_lab.errors import ClusterError
+
+MODEL_SERVER_SERVICE = "model-server"
+SERVICE_PORT = "http"
+
+
+class Transport(Protocol):
+    where: str  # for messages: "service ml-dev/model-server through the API server"
+
+    def send(self, method: str, path: str, body: dict | None, timeout: float) -> tuple[int, bytes]:
+        """One request; (status, body). Raises ClusterError when the server cannot be reached."""
+
+
+class UrlTransport:
+    """A model server at ``base_url`` (``http://127.0.0.1:8080``)."""
+
+    def __init__(self, base_url: str):
+        self.base_url = base_url.rstrip("/")
+        self.where = self.base_url
+
+    def send(self, method: str, path: str, body: dict | None, timeout: float) -> tuple[int, bytes]:
+        import urllib.error
+        import urllib.request
+
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(f"{self.base_url}/{path.lstrip('/')}", data=data, method=method)
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as err:
+            return err.code, err.read()
+        except (OSError, urllib.error.URLError) as exc:
+            raise ClusterError(f"cannot reach the model server at {self.where}: {exc}",
+                               fix="check that it is running and the URL is right") from exc
+
+
+class ApiProxyTransport:
+    """A Service or a Pod reached through the API server's proxy subresource.
+
+    ``target`` is ``services/model-server:http`` or ``pods/<name>:8080``.
+    """
+
+    def __init__(self, api: Any, namespace: str, target: str):
+        self.api = api
+        self.path = f"/api/v1/namespaces/{namespace}/{target}/proxy"
+        self.where = f"{target.split(':')[0]} in {namespace}, through the API server's proxy"
+
+    def send(self, method: str, path: str, body: dict | None, timeout: float) -> tuple[int, bytes]:
+        from kubernetes.client import ApiException
+        from urllib3.exceptions import HTTPError
+
+        from gitops_lab.kube import rest
+
+        try:
+            return rest.raw(self.api, method, f"{self.path}/{path.lstrip('/')}", body, timeout)
+        except (HTTPError, OSError, ApiException) as exc:
+            raise ClusterError(f"cannot reach {self.where}: {exc}",
+                               fix="check the cluster with `gitops-lab status`") from exc
+
+
+def service_transport(api: Any, namespace: str) -> ApiProxyTransport:
+    return ApiProxyTransport(api, namespace, f"services/{MODEL_SERVER_SERVICE}:{SERVICE_PORT}")
+
+
+def pod_transport(api: Any, namespace: str, pod: str, port: int) -> ApiProxyTransport:
+    return ApiProxyTransport(api, namespace, f"pods/{pod}:{port}")
+
+
+class ModelServer:
+    """The model server's endpoints, over any transport."""
+
+    def __init__(self, transport: Transport, timeout: float = 10):
+        self.transport = transport
+        self.timeout = timeout
+
+    @property
+    def where(self) -> str:
+        return self.transport.where
+
+    def get_json(self, path: str) -> tuple[int, dict]:
+        status, data = self.transport.send("GET", path, None, self.timeout)
+        return status, _json(data)
+
+    def predict(self, instances: list[dict[str, float]]) -> tuple[int, dict]:
+        status, data = self.transport.send("POST", "predict", {"instances": instances}, self.timeout)
+        return status, _json(data)
+
+    def metrics_text(self) -> str:
+        status, data = self.transport.send("GET", "metrics", None, self.timeout)
+        if status != 200:
+            raise ClusterError(f"{self.where} answered /metrics with HTTP {status}: {_excerpt(data)}",
+                               fix="see the pod's logs (`gitops-lab status` names it)")
+        return data.decode("utf-8", "replace")
+
+
+def _json(data: bytes) -> dict:
+    try:
+        value = json.loads(data)
+    except ValueError:
+        return {"error": _excerpt(data)}
+    return value if isinstance(value, dict) else {"error": _excerpt(data)}
+
+
+def _excerpt(data: bytes) -> str:
+    return " ".join(data.decode("utf-8", "replace").split())[:200]

@@ -1,0 +1,74 @@
+"""`gitops-lab verify`: check what an environment really serves, after a deploy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from gitops_lab.adapters.repo.layout import ENVIRONMENTS
+from gitops_lab.cli.app import Application, environment_options, pass_app
+
+
+@click.command("verify")
+@click.option("--env", required=True, type=click.Choice(ENVIRONMENTS), help="Environment to verify.")
+@click.option("--version", metavar="VERSION", help="Version it should serve. Default: the one its overlay names, as pushed.")
+@click.option("--url", metavar="URL",
+              help="Verify the model server at URL instead of the cluster's; the pods check is skipped, and what "
+                   "to expect is read from the checked-out commit (HEAD) instead of the pushed branch.")
+@environment_options(timeout_help="One deadline for the whole verification.")
+@pass_app
+def command(app: Application, env: str, version: str | None, url: str | None, timeout: float,
+            kubeconfig: str | None, context: str | None, repo: str | None, output: str) -> None:
+    """Verify what an environment serves: version, pods, live accuracy, errors, latency.
+
+    Reaches the model server through the Kubernetes API server's proxy (no
+    kubectl, no port-forward) and checks:
+
+    \b
+      version      every ready pod's /version names the version Git says
+      pods         every pod ready, without restarts, labelled with the version
+      accuracy     held-out rows sent to /predict score within tolerance of the
+                   accuracy the model's artifact records
+      error-rate   failed /predict requests, from /metrics, under a short load
+      latency-p95  the 95th percentile of /predict, from /metrics' histogram
+
+    Thresholds live in gates.yaml's `verification` section. Exits 4 when any
+    check fails.
+
+    \b
+    Examples:
+      gitops-lab verify --env staging
+      gitops-lab verify --env prod --output json
+      gitops-lab verify --env dev --url http://127.0.0.1:8080   # a server you reached yourself
+    """
+    from gitops_lab.kube.deadline import Deadline
+    from gitops_lab.workflows.verify import expected_from_git, require_passed, verify
+
+    path = app.repo_path(repo)
+    expected = expected_from_git(path, env, version, pushed=url is None)
+    target = _target(app, path, env, url, kubeconfig, context)
+    report = verify(target, expected.version, expected.artifact, expected.settings, Deadline(timeout),
+                    app.reporter(output))
+    app.emit(output, report.to_dict(), format_report(report))
+    require_passed(report)
+
+
+def _target(app: Application, path: Path, env: str, url: str | None, kubeconfig: str | None, context: str | None):
+    from gitops_lab.adapters.repo.layout import RepoLayout
+    from gitops_lab.kube.client import connect
+    from gitops_lab.workflows.verify import kube_target, url_target
+
+    if url:
+        return url_target(env, url)
+    saved = app.state()
+    kube = connect(kubeconfig or (saved.kubeconfig if saved else None), context or (saved.context if saved else None))
+    return kube_target(kube, env, RepoLayout(path).namespace(env))
+
+
+def format_report(report) -> str:
+    from gitops_lab.cli.gate import verdict_table
+
+    verdict = "passes" if report.passed else "FAILS"
+    return (f"{report.environment} serving {report.version} {verdict} verification ({report.where})\n"
+            + verdict_table(report.checks, "CHECK"))

@@ -1,0 +1,284 @@
+"""Automated promotion with automatic rollback: `gitops-lab release`.
+
+A release takes the version dev runs (a learner put it there with a commit, or
+`gitops-lab promote --to dev`) through every environment:
+
+    dev:      wait until it serves the commit, verify
+    staging:  promote (gates), wait, verify
+    prod:     promote (gates, approval included), wait, verify
+
+When a verification fails, the release rolls that environment back by itself:
+a revert of the commit that brought the version in, whose trailers carry the
+reason and every check's verdict, pushed; then it waits until the previous
+version serves again, and stops with VerificationFailed (exit code 4) naming
+the failed check. If the rollback itself cannot finish (the push is refused,
+the engine is down), RollbackFailed says what was and was not done and where
+the revert commit is kept.
+
+Every fact lives in Git: the commit that started a release is named in the
+``Release-Trigger`` trailer of each promotion and rollback it makes, so a
+release can be resumed (after an approval) and is never started twice. The
+watch mode (``watch``) polls the remote and starts a release whenever a push
+changes dev's version.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from gitops_lab.adapters import repo
+from gitops_lab.adapters.repo import publish
+from gitops_lab.adapters.repo import trailers as t
+from gitops_lab.adapters.repo.git import Git
+from gitops_lab.adapters.repo.history import log_entries
+from gitops_lab.adapters.repo.layout import ENVIRONMENTS, VERSION_LABEL, RepoLayout, overlay_path
+from gitops_lab.adapters.repo.seed import BRANCH
+from gitops_lab.errors import (
+    ClusterError, EngineError, GateFailed, GitError, GitOpsLabError, RollbackFailed, WaitTimeout,
+)
+from gitops_lab.kube.deadline import Deadline
+from gitops_lab.reporter import Reporter
+from gitops_lab.workflows.verify import VerificationReport, VerifyTarget, expected_from_git, verify
+
+RELEASE_TRIGGER = "Release-Trigger"
+ROLLBACK_REASON = "Rollback-Reason"
+ROLLED_BACK_BY = "Rolled-Back-By"
+AUTOMATION = "gitops-lab release (automatic)"
+# Commits that change dev's version without asking for a release.
+NOT_RELEASES = ("seed", "rollback", "lab-reset", "restore")
+
+
+@dataclass
+class Deployment:
+    """How a release reaches the environments (a cluster, or local processes in tests).
+
+    ``wait(env, commit, version, deadline, reporter)`` returns once ``env`` serves
+    ``version`` from ``commit``; ``target(env)`` is where verification talks to it.
+    """
+
+    wait: Callable[[str, str, str, Deadline, Reporter], None]
+    target: Callable[[str], VerifyTarget]
+
+
+@dataclass
+class Stage:
+    environment: str
+    outcome: str  # verified, rolled-back, awaiting-approval
+    commit: str | None  # the promotion (or rollback) it made, None when it changed nothing
+    summary: str
+    checks: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class ReleaseResult:
+    version: str
+    trigger: str
+    stages: list[Stage]
+
+    @property
+    def complete(self) -> bool:
+        return len(self.stages) == len(ENVIRONMENTS) and all(s.outcome == "verified" for s in self.stages)
+
+    @property
+    def awaiting_approval(self) -> bool:
+        return bool(self.stages) and self.stages[-1].outcome == "awaiting-approval"
+
+    def to_dict(self) -> dict:
+        return {"version": self.version, "trigger": self.trigger, "complete": self.complete,
+                "stages": [asdict(s) for s in self.stages]}
+
+
+def find_trigger(git: Git, ref: str, since: str | None = None) -> str | None:
+    """The newest commit (after ``since``) that changed dev's version and asks for a release."""
+    span = f"{since}..{ref}" if since else ref
+    pattern = rf"^\s*{VERSION_LABEL}:"
+    commit = git.out("log", "-1", "--format=%H", "-G", pattern, span, "--", overlay_path(ENVIRONMENTS[0]))
+    if not commit:
+        return None
+    [(_, _, _, _, found)] = log_entries(git, f"{commit}^!")
+    return None if (found.get(t.ACTION) or [""])[-1] in NOT_RELEASES else commit
+
+
+def handled(git: Git, trigger: str, ref: str) -> bool:
+    """Whether a release of ``trigger`` already ended in a rollback."""
+    for _, _, _, _, found in log_entries(git, f"{trigger}..{ref}"):
+        if trigger in found.get(RELEASE_TRIGGER, []) and "rollback" in found.get(t.ACTION, []):
+            return True
+    return False
+
+
+def run_release(reporter: Reporter, repo_path: Path, deployment: Deployment, deadline: Deadline,
+                trigger: str | None = None) -> ReleaseResult:
+    """Walk the version dev runs through every environment, verifying each; roll back on failure.
+
+    ``trigger`` is the commit that asked for the release (the watch's); without it,
+    the newest commit that set dev's version.
+    """
+    git, layout = Git(repo_path), RepoLayout(repo_path)
+    publish.check_clean(git)
+    publish.catch_up(git)
+    version = layout.model_version(ENVIRONMENTS[0])
+    if trigger is None:
+        # Typed by a person: release what dev runs, however it got there.
+        if layout.model_version(ENVIRONMENTS[-1]) == version:
+            raise GateFailed(f"nothing to release: {ENVIRONMENTS[-1]} already runs {version}, the version dev runs",
+                             fix="commit a new model version to overlays/dev and push it, then run this again")
+        trigger = _commit_that_set(git, ENVIRONMENTS[0], version)
+    result = ReleaseResult(version, trigger, [])
+    previous_report: VerificationReport | None = None
+    for index, env in enumerate(ENVIRONMENTS):
+        if index == 0:
+            entered, commit = trigger, git.head()
+        else:
+            promoted = _promote(reporter, repo_path, ENVIRONMENTS[index - 1], env, version, trigger,
+                                previous_report, result)
+            if promoted is None:
+                return result
+            commit = promoted.commit or git.head()
+            entered = promoted.commit or _commit_that_set(git, env, version)
+        deployment.wait(env, commit, version, deadline, reporter)
+        expected = expected_from_git(repo_path, env, version, pushed=False)  # HEAD: caught up, with our commits
+        report = verify(deployment.target(env), version, expected.artifact, expected.settings, deadline, reporter)
+        if not report.passed:
+            _roll_back(reporter, repo_path, deployment, deadline, env, entered, report, trigger, result)
+        result.stages.append(Stage(env, "verified", commit if index else None, _summary(report),
+                                   [c.to_dict() for c in report.checks]))
+        previous_report = report
+    return result
+
+
+def _promote(reporter: Reporter, repo_path: Path, src: str, dst: str, version: str, trigger: str,
+             verified: VerificationReport | None, result: ReleaseResult):
+    """Promote with the gates; None when prod waits for an approval (recorded in ``result``)."""
+    from gitops_lab.workflows.promotion import run_promotion
+
+    evidence = [(RELEASE_TRIGGER, trigger), *(verified.trailers() if verified else [])]
+    try:
+        return run_promotion(reporter, repo_path, src, dst, version, extra_trailers=evidence)
+    except GateFailed as refused:
+        if refused.results and all(r.name == "approval" for r in refused.results if not r.passed):
+            result.stages.append(Stage(dst, "awaiting-approval", None,
+                                       f"{dst} needs an approval of {version}: `gitops-lab approve --env {dst} "
+                                       f"--version {version}`; the release continues after it"))
+            return None
+        raise
+
+
+def _commit_that_set(git: Git, env: str, version: str) -> str:
+    """The newest commit that put ``version`` on env's version line (the one a rollback reverts)."""
+    return git.out("log", "-1", "--format=%H", "-S", f"{VERSION_LABEL}: {version}", "HEAD", "--", overlay_path(env))
+
+
+def _summary(report: VerificationReport) -> str:
+    return "; ".join(f"{c.name} {c.verdict}" for c in report.checks)
+
+
+def _roll_back(reporter: Reporter, repo_path: Path, deployment: Deployment, deadline: Deadline, env: str,
+               entered: str, report: VerificationReport, trigger: str, result: ReleaseResult) -> None:
+    """Revert ``entered`` with the evidence, push, wait for the previous version; always raises."""
+    failed = ", ".join(c.name for c in report.failed)
+    reason = "verification failed: " + "; ".join(f"{c.name} ({c.summary})" for c in report.failed)
+    evidence = [(ROLLBACK_REASON, reason), (ROLLED_BACK_BY, AUTOMATION), (RELEASE_TRIGGER, trigger),
+                *report.trailers()]
+    git = Git(repo_path)
+    problem = report.failure().message
+    before = git.head()
+    try:
+        with reporter.step(f"Rolling {env} back: {report.version} failed {failed}") as step:
+            change = repo.revert(repo_path, env, entered, f"Roll back {env}: {report.version} failed verification "
+                                 f"({failed})", evidence, on_retry=lambda n, why: reporter.warn(
+                                     f"push attempt {n} rejected: {why}"))
+            step.done(change.message)
+    except GitError as exc:
+        if git.head() == before:  # Git failed before the revert was committed (the remote did not answer)
+            raise RollbackFailed(
+                f"{problem}, and the automatic rollback could not start: {exc.message}",
+                fix=f"nothing was changed; when the Git server answers, `gitops-lab rollback --env {env}` "
+                    "reverts it",
+            ) from exc
+        kept = publish.backup_ref(git, "automatic-rollback")
+        raise RollbackFailed(
+            f"{problem}, and the automatic rollback could not be pushed: {exc.message}",
+            fix=f"the revert commit {git.head()[:7]} is kept on {BRANCH} in {repo_path} and as {kept}; push it with "
+                f"`git -C {repo_path} push origin {BRANCH}` once the remote accepts it",
+        ) from exc
+    result.stages.append(Stage(env, "rolled-back", change.commit, reason, [c.to_dict() for c in report.checks]))
+    try:
+        deployment.wait(env, change.commit or git.head(), change.version, deadline, reporter)
+    except (WaitTimeout, EngineError, ClusterError) as exc:
+        raise RollbackFailed(
+            f"{problem}; the rollback {str(change.commit)[:7]} is pushed, but {env} does not serve "
+            f"{change.version} again yet: {exc.message}",
+            fix=f"Git is already right; when the engine is back, `gitops-lab sync --env {env}` applies it "
+                "(`gitops-lab status` shows where it is)",
+        ) from exc
+    raise report.failure(
+        f"; rolled back to {change.version} in {str(change.commit)[:7]}, and {env} serves {change.version} again",
+        fix=f"`gitops-lab history --env {env}` shows the rollback and its evidence",
+    )
+
+
+# --------------------------------------------------------------------------- #
+# Watch mode: a learner's push starts a release
+# --------------------------------------------------------------------------- #
+@dataclass
+class WatchPass:
+    head: str
+    trigger: str | None
+    result: ReleaseResult | None = None
+    error: GitOpsLabError | None = None
+
+
+def watch_once(reporter: Reporter, repo_path: Path, deployment: Deployment, timeout: float,
+               since: str | None) -> WatchPass:
+    """Look at the remote once; release what a push asked for, if anything is pending."""
+    git = Git(repo_path)
+    publish.check_clean(git)
+    publish.catch_up(git)
+    ref = f"origin/{BRANCH}" if git.remote_url() else "HEAD"
+    head = git.out("rev-parse", ref)
+    trigger = find_trigger(git, ref, since)
+    if trigger is None or handled(git, trigger, ref):
+        return WatchPass(head, None)
+    layout = RepoLayout(repo_path)
+    if layout.model_version(ENVIRONMENTS[-1]) == layout.model_version(ENVIRONMENTS[0]):
+        return WatchPass(head, None)  # already released all the way
+    try:
+        result = run_release(reporter, repo_path, deployment, Deadline(timeout), trigger)
+    except (GateFailed, RollbackFailed) as exc:  # VerificationFailed is a GateFailed: reported, the watch goes on
+        return WatchPass(git.out("rev-parse", ref), trigger, error=exc)
+    return WatchPass(git.out("rev-parse", ref), trigger, result)
+
+
+def watch(reporter: Reporter, repo_path: Path, deployment: Deployment, timeout: float, interval: float,
+          since: str | None, stop: threading.Event, on_pass: Callable[[WatchPass], None]) -> None:
+    """Poll the remote every ``interval`` seconds until ``stop`` is set; a new head gets one pass.
+
+    A release that a gate or a verification stopped (rolled back or not) is
+    reported and the watch goes on; any other error ends it.
+    """
+    last = None
+    while not stop.is_set():
+        git = Git(repo_path)
+        if git.remote_url():
+            git.run("fetch", "--quiet", "origin", BRANCH)
+        head = git.out("rev-parse", f"origin/{BRANCH}" if git.remote_url() else "HEAD")
+        if head != last:
+            done = watch_once(reporter, repo_path, deployment, timeout, since)
+            on_pass(done)
+            last = done.head
+        stop.wait(interval)
+
+
+def cluster_deployment(lab) -> Deployment:
+    """The environments of a lab set up by `up`: the engine's waits, verification through the API server."""
+    from gitops_lab.workflows.rollout import Expectation, wait_until_served
+    from gitops_lab.workflows.verify import kube_target
+
+    def wait(env: str, commit: str, version: str, deadline: Deadline, reporter: Reporter) -> None:
+        wait_until_served(lab.engine, Expectation(env, lab.namespace(env), commit, version), deadline, reporter)
+
+    return Deployment(wait=wait, target=lambda env: kube_target(lab.kube, env, lab.namespace(env)))

@@ -1,0 +1,311 @@
+"""Automated promotion with automatic rollback (`gitops-lab release`), on real Git remotes and
+real model-server processes.
+
+The stand-in for the engine, ``LocalEngine``, does what the engine does where
+it matters here: when asked to wait for a commit, it reads the environment's
+version from Git at that commit and (re)starts a model server process serving
+it. Verification then talks to that process over HTTP, exactly as it talks to
+a pod through the API server's proxy on a cluster.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from gitutil import git, remote_version
+from modelserver_process import MODELS, Server
+from renderer import needs_kustomize
+
+from gitops_lab.adapters.repo import Git, history
+from gitops_lab.adapters.repo.layout import overlay_path, version_in_text
+from gitops_lab.errors import EngineError, GateFailed, RollbackFailed, VerificationFailed
+from gitops_lab.gates import record_approval
+from gitops_lab.kube.deadline import Deadline
+from gitops_lab.reporter import Reporter
+from gitops_lab.workflows.release import Deployment, find_trigger, run_release, watch_once
+from gitops_lab.workflows.verify import url_target
+
+pytestmark = needs_kustomize  # staging's and prod's gates render the overlays
+
+
+class LocalEngine:
+    """Serves each environment from a local model server running the version Git names."""
+
+    def __init__(self, wc: Path, tmp: Path):
+        self.wc, self.tmp = wc, tmp
+        self.servers: dict[str, Server] = {}
+        self.applied: list[tuple[str, str]] = []
+        self.broken: set[str] = set()  # environments whose model files are missing
+        self.down = False
+
+    def wait(self, env: str, commit: str, version: str, deadline: Deadline, reporter: Reporter) -> None:
+        if self.down:
+            raise EngineError("the engine does not answer: connection refused", fix="start it")
+        in_git = version_in_text(git(self.wc, "show", f"{commit}:{overlay_path(env)}"), overlay_path(env))
+        assert in_git == version, f"{env} at {commit[:7]} names {in_git}, not {version}"
+        if env in self.servers:
+            self.servers.pop(env).stop()
+        model_dir = self.tmp / f"empty-{env}" if env in self.broken else MODELS
+        model_dir.mkdir(exist_ok=True)
+        self.servers[env] = Server(version, model_dir)
+        self.applied.append((env, version))
+
+    def deployment(self) -> Deployment:
+        return Deployment(wait=self.wait,
+                          target=lambda env: url_target(env, f"http://127.0.0.1:{self.servers[env].port}"))
+
+    def stop(self) -> None:
+        for server in self.servers.values():
+            server.stop()
+
+
+@pytest.fixture
+def engine(lab, tmp_path):
+    wc, _ = lab
+    git(wc, "config", "user.name", "Lee Learner")
+    local = LocalEngine(wc, tmp_path)
+    yield local
+    local.stop()
+
+
+def learner_sets_dev(wc: Path, version: str) -> str:
+    """What a learner does: edit dev's version line, commit, push."""
+    path = wc / overlay_path("dev")
+    text = path.read_text()
+    old = version_in_text(text, overlay_path("dev"))
+    path.write_text(text.replace(f"gitops-lab.io/model-version: {old}", f"gitops-lab.io/model-version: {version}"))
+    git(wc, "commit", "-qam", f"Try {version} in dev")
+    git(wc, "push", "-q", "origin", "HEAD:main")
+    return git(wc, "rev-parse", "HEAD")
+
+
+def release(wc: Path, engine: LocalEngine, trigger: str | None = None):
+    return run_release(Reporter(), wc, engine.deployment(), Deadline(300), trigger)
+
+
+def trailers_of(remote: Path, rev: str = "main") -> dict[str, str]:
+    lines = git(remote, "log", "-1", "--format=%(trailers:only,unfold)", rev).splitlines()
+    return dict(line.split(": ", 1) for line in lines if ": " in line)
+
+
+def test_a_good_version_is_promoted_and_verified_up_to_prods_approval_then_to_prod(lab, engine):
+    wc, remote = lab
+    learner_sets_dev(wc, "v1")
+    trigger = learner_sets_dev(wc, "v2")
+    result = release(wc, engine)
+    assert result.trigger == trigger and result.version == "v2"
+    assert [(s.environment, s.outcome) for s in result.stages] == [
+        ("dev", "verified"), ("staging", "verified"), ("prod", "awaiting-approval")]
+    assert "gitops-lab approve --env prod --version v2" in result.stages[-1].summary
+    assert remote_version(remote, "staging") == "v2" and remote_version(remote, "prod") == "v1"
+    # The promotion carries what started the release and dev's verification as evidence.
+    promoted = trailers_of(remote)
+    assert promoted["Gitops-Lab-Action"] == "promote" and promoted["Release-Trigger"] == trigger
+    assert promoted["Verify-Accuracy"].startswith("pass (live accuracy 0.8276")
+
+    record_approval(wc, "prod", "v2", by="rita")
+    resumed = release(wc, engine)
+    assert resumed.complete
+    assert [(s.environment, s.outcome) for s in resumed.stages] == [
+        ("dev", "verified"), ("staging", "verified"), ("prod", "verified")]
+    assert remote_version(remote, "prod") == "v2"
+    assert trailers_of(remote)["Verify-Version"].startswith("pass")  # staging's verification, in prod's promotion
+    assert engine.applied[-1] == ("prod", "v2")
+
+
+def test_a_version_that_fails_live_is_reverted_with_its_evidence(lab, engine):
+    wc, remote = lab
+    trigger = learner_sets_dev(wc, "v4")
+    with pytest.raises(VerificationFailed) as caught:
+        release(wc, engine)
+    line = caught.value.one_line()
+    assert caught.value.exit_code == 4
+    assert line.startswith("dev serving v4 failed verification: accuracy (live accuracy 0.5172 < 0.7776")
+    assert "rolled back to v2 in" in line and "dev serves v2 again" in line
+    # Git: a revert of the learner's commit, pushed, with the reason and every check's verdict.
+    assert remote_version(remote, "dev") == "v2"
+    found = trailers_of(remote)
+    assert found["Gitops-Lab-Action"] == "rollback" and found["Reverts"] == trigger
+    assert found["Rollback-Reason"].startswith("verification failed: accuracy (live accuracy 0.5172")
+    assert found["Rolled-Back-By"] == "gitops-lab release (automatic)" and found["Release-Trigger"] == trigger
+    assert found["Verify-Accuracy"].startswith("fail (") and found["Verify-Error-Rate"].startswith("pass (")
+    # The engine was asked for v4, then for v2 again; staging and prod were never touched.
+    assert engine.applied == [("dev", "v4"), ("dev", "v2")]
+    assert remote_version(remote, "staging") == "v1"
+    # history shows it, and why.
+    [entry] = [e for e in history(wc, "dev") if e.action == "rollback"]
+    assert entry.subject == "Roll back dev: v4 failed verification (accuracy)"
+    assert entry.version == "v2" and entry.previous == "v4"
+    assert entry.trailers["Rollback-Reason"].startswith("verification failed: accuracy")
+
+
+def test_a_promotion_that_fails_verification_in_staging_is_reverted_there(lab, engine):
+    wc, remote = lab
+    learner_sets_dev(wc, "v1")
+    learner_sets_dev(wc, "v2")
+    engine.broken.add("staging")  # staging's pods cannot load the model: /predict answers 503
+    with pytest.raises(VerificationFailed, match=r"staging serving v2 failed verification: version .*error-rate"):
+        release(wc, engine)
+    assert remote_version(remote, "staging") == "v1" and remote_version(remote, "dev") == "v2"
+    promotion, rollback = git(remote, "log", "-2", "--format=%H", "main").splitlines()[::-1]
+    assert trailers_of(remote, promotion)["Gitops-Lab-Action"] == "promote"
+    assert trailers_of(remote)["Reverts"] == promotion
+    assert engine.applied[-1] == ("staging", "v1")
+
+
+def test_when_the_revert_cannot_be_pushed_nothing_is_lost(lab, engine):
+    wc, remote = lab
+    learner_sets_dev(wc, "v4")
+    hook = remote / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho 'pushes are frozen for the audit' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    before = git(remote, "rev-parse", "main")
+    with pytest.raises(RollbackFailed) as caught:
+        release(wc, engine)
+    line = caught.value.one_line()
+    assert line.startswith("dev serving v4 failed verification: accuracy (live accuracy 0.5172")
+    assert "the automatic rollback could not be pushed" in line and "pre-receive hook declined" in line
+    assert f"push origin main" in line
+    assert git(remote, "rev-parse", "main") == before  # the remote has nothing half-done
+    # The revert with its evidence is kept, on main and under a backup ref named in the message.
+    kept = git(wc, "for-each-ref", "--format=%(refname)", "refs/gitops-lab/backup/")
+    assert kept and kept.splitlines()[-1] in line
+    assert "Rollback-Reason: verification failed" in git(wc, "log", "-1", "--format=%B", kept.splitlines()[-1])
+    hook.unlink()
+    git(wc, "push", "-q", "origin", "HEAD:main")  # what the message says to do
+    assert remote_version(remote, "dev") == "v2"
+
+
+def test_when_the_engine_is_down_the_pushed_rollback_is_named(lab, engine):
+    wc, remote = lab
+    learner_sets_dev(wc, "v4")
+    original = engine.wait
+
+    def wait_then_fail(env, commit, version, deadline, reporter):
+        if version == "v2":
+            engine.down = True
+        original(env, commit, version, deadline, reporter)
+
+    engine.wait = wait_then_fail
+    with pytest.raises(RollbackFailed) as caught:
+        release(wc, engine)
+    line = caught.value.one_line()
+    assert "failed verification: accuracy" in line
+    assert "is pushed, but dev does not serve v2 again yet: the engine does not answer" in line
+    assert "gitops-lab sync --env dev" in line
+    assert remote_version(remote, "dev") == "v2"
+
+
+def test_nothing_to_release_is_a_clear_refusal(lab, engine, cli):
+    wc, _ = lab
+    record_approval(wc, "prod", "v2", by="rita")
+    assert cli("promote", "--to", "prod", "--from", "dev", "--repo", str(wc)).exit_code == 0
+    with pytest.raises(GateFailed, match="nothing to release: prod already runs v2, the version dev runs"):
+        release(wc, engine)
+
+
+def test_a_typed_release_takes_what_dev_runs_even_after_a_rollback(lab, engine):
+    wc, remote = lab
+    learner_sets_dev(wc, "v4")
+    with pytest.raises(VerificationFailed):
+        release(wc, engine)
+    rollback = git(remote, "rev-parse", "main")
+    result = release(wc, engine)  # dev runs v2 again, restored by the rollback: release that
+    assert result.version == "v2" and result.trigger == rollback
+    assert [s.outcome for s in result.stages] == ["verified", "verified", "awaiting-approval"]
+
+
+def test_the_watch_releases_a_learners_push_once(lab, engine, tmp_path):
+    wc, remote = lab
+    start = git(remote, "rev-parse", "main")
+    first = watch_once(Reporter(), wc, engine.deployment(), 300, start)
+    assert first.trigger is None and engine.applied == []  # nothing pushed since the watch started
+
+    # A learner pushes from their own clone: no command typed for the release.
+    clone = tmp_path / "learner"
+    git(tmp_path, "clone", "-q", str(remote), str(clone))
+    git(clone, "config", "user.name", "Lee Learner")
+    git(clone, "config", "user.email", "lee@example.com")
+    trigger = learner_sets_dev(clone, "v4")
+    done = watch_once(Reporter(), wc, engine.deployment(), 300, start)
+    assert done.trigger == trigger
+    assert isinstance(done.error, VerificationFailed) and "accuracy" in done.error.message
+    assert remote_version(remote, "dev") == "v2"
+    # Looking again does not release the same push twice.
+    again = watch_once(Reporter(), wc, engine.deployment(), 300, start)
+    assert again.trigger is None and engine.applied == [("dev", "v4"), ("dev", "v2")]
+
+
+def test_a_rollback_of_dev_does_not_start_a_release(lab, cli):
+    wc, remote = lab
+    learner_sets_dev(wc, "v1")
+    assert cli("rollback", "--env", "dev", "--to", "v2", "--repo", str(wc)).exit_code == 0
+    # The newest change to dev's version is a rollback: no release to start.
+    assert find_trigger(Git(wc), "HEAD") is None
+    learner_sets_dev(wc, "v4")
+    assert find_trigger(Git(wc), "HEAD") == git(wc, "rev-parse", "HEAD")
+
+
+def test_history_cli_shows_the_automatic_rollback_and_why(lab, engine, cli):
+    wc, _ = lab
+    learner_sets_dev(wc, "v4")
+    with pytest.raises(VerificationFailed):
+        release(wc, engine)
+    text = cli("history", "--env", "dev", "--repo", str(wc)).stdout
+    assert "rollback  v4 -> v2  Roll back dev: v4 failed verification (accuracy)" in text
+    data = json.loads(cli("history", "--env", "dev", "--repo", str(wc), "--output", "json").stdout)
+    assert data[0]["trailers"]["Rollback-Reason"].startswith("verification failed: accuracy")
+
+
+def test_the_watch_loop_looks_again_only_when_the_remote_moved(lab, engine, tmp_path):
+    import threading
+
+    from gitops_lab.workflows.release import watch
+
+    wc, remote = lab
+    start = git(remote, "rev-parse", "main")
+    stop = threading.Event()
+    passes = []
+
+    def on_pass(done):
+        passes.append(done)
+        if len(passes) == 1:
+            learner_sets_dev(wc, "v4")  # a push arrives while the watch waits
+        else:
+            stop.set()
+
+    watch(Reporter(), wc, engine.deployment(), 300, 0.1, start, stop, on_pass)
+    assert [p.trigger for p in passes] == [None, git(remote, "rev-parse", "main~1")]
+    assert isinstance(passes[1].error, VerificationFailed)
+    assert passes[1].head == git(remote, "rev-parse", "main")  # the head after its own rollback
+
+
+def test_release_cli_needs_an_environment_set_up_by_up(lab, cli):
+    wc, _ = lab
+    result = cli("release", "--repo", str(wc))
+    assert result.exit_code == 2
+    assert result.stderr.strip() == ("error: a release needs the environments `gitops-lab up` set up, and none is "
+                                     "known; run `gitops-lab up` first (or pass --name of the lab you set up)")
+    result = cli("release", "--once", "--repo", str(wc))
+    assert result.exit_code == 2 and "--once and --since go with --watch" in result.stderr
+
+
+def test_when_the_git_server_is_gone_before_the_revert_nothing_changes(lab, engine, tmp_path):
+    wc, remote = lab
+    learner_sets_dev(wc, "v4")
+    original = engine.wait
+
+    def wait_then_lose_the_remote(env, commit, version, deadline, reporter):
+        original(env, commit, version, deadline, reporter)
+        remote.rename(tmp_path / "gone.git")  # the Git server goes away while dev is verified
+
+    engine.wait = wait_then_lose_the_remote
+    head = git(wc, "rev-parse", "HEAD")
+    with pytest.raises(RollbackFailed) as caught:
+        release(wc, engine)
+    line = caught.value.one_line()
+    assert "failed verification: accuracy" in line and "the automatic rollback could not start" in line
+    assert "nothing was changed" in line and "gitops-lab rollback --env dev" in line
+    assert git(wc, "rev-parse", "HEAD") == head and git(wc, "status", "--porcelain") == ""

@@ -105,7 +105,7 @@ def test_a_good_version_is_promoted_and_verified_up_to_prods_approval_then_to_pr
     assert promoted["Gitops-Lab-Action"] == "promote" and promoted["Release-Trigger"] == trigger
     assert promoted["Verify-Accuracy"].startswith("pass (live accuracy 0.8276")
 
-    record_approval(wc, "prod", "v2", by="rita")
+    record_approval(wc, "prod", "v2", by="Rita <rita@example.com>")
     resumed = release(wc, engine)
     assert resumed.complete
     assert [(s.environment, s.outcome) for s in resumed.stages] == [
@@ -200,7 +200,7 @@ def test_when_the_engine_is_down_the_pushed_rollback_is_named(lab, engine):
 
 def test_nothing_to_release_is_a_clear_refusal(lab, engine, cli):
     wc, _ = lab
-    record_approval(wc, "prod", "v2", by="rita")
+    record_approval(wc, "prod", "v2", by="Rita <rita@example.com>")
     assert cli("promote", "--to", "prod", "--from", "dev", "--repo", str(wc)).exit_code == 0
     with pytest.raises(GateFailed, match="nothing to release: prod already runs v2, the version dev runs"):
         release(wc, engine)
@@ -254,7 +254,8 @@ def test_history_cli_shows_the_automatic_rollback_and_why(lab, engine, cli):
     with pytest.raises(VerificationFailed):
         release(wc, engine)
     text = cli("history", "--env", "dev", "--repo", str(wc)).stdout
-    assert "rollback  v4 -> v2  Roll back dev: v4 failed verification (accuracy)" in text
+    row = next(line for line in text.splitlines() if "Roll back dev: v4 failed verification (accuracy)" in line)
+    assert row.split()[3:6] == ["rollback", "v4", "->"] and row.split()[6] == "v2"
     data = json.loads(cli("history", "--env", "dev", "--repo", str(wc), "--output", "json").stdout)
     assert data[0]["trailers"]["Rollback-Reason"].startswith("verification failed: accuracy")
 

@@ -94,7 +94,7 @@ def test_release_takes_v2_to_prod_verified_at_every_stage(release_env):
     blocked = bed.gitops_lab("release", "--output", "json", name=NAME, check=False)
     assert blocked.returncode == 4
     assert [s["outcome"] for s in blocked.json()["stages"]] == ["verified", "verified", "awaiting-approval"]
-    bed.gitops_lab("approve", "--env", "prod", "--version", "v2", "--by", "rita", name=NAME)
+    bed.gitops_lab("approve", "--env", "prod", "--version", "v2", "--by", "Rita <rita@example.com>", name=NAME)
     done = bed.gitops_lab("release", "--output", "json", name=NAME).json()
     assert done["complete"] is True
     assert [(s["environment"], s["outcome"]) for s in done["stages"]] == [

@@ -98,14 +98,14 @@ def find_trigger(git: Git, ref: str, since: str | None = None) -> str | None:
     commit = git.out("log", "-1", "--format=%H", "-G", pattern, span, "--", overlay_path(ENVIRONMENTS[0]))
     if not commit:
         return None
-    [(_, _, _, _, found)] = log_entries(git, f"{commit}^!")
-    return None if (found.get(t.ACTION) or [""])[-1] in NOT_RELEASES else commit
+    [entry] = log_entries(git, f"{commit}^!")
+    return None if (entry.trailer(t.ACTION) or "") in NOT_RELEASES else commit
 
 
 def handled(git: Git, trigger: str, ref: str) -> bool:
     """Whether a release of ``trigger`` already ended in a rollback."""
-    for _, _, _, _, found in log_entries(git, f"{trigger}..{ref}"):
-        if trigger in found.get(RELEASE_TRIGGER, []) and "rollback" in found.get(t.ACTION, []):
+    for entry in log_entries(git, f"{trigger}..{ref}"):
+        if trigger in entry.trailers.get(RELEASE_TRIGGER, []) and "rollback" in entry.trailers.get(t.ACTION, []):
             return True
     return False
 
@@ -161,8 +161,9 @@ def _promote(reporter: Reporter, repo_path: Path, src: str, dst: str, version: s
     except GateFailed as refused:
         if refused.results and all(r.name == "approval" for r in refused.results if not r.passed):
             result.stages.append(Stage(dst, "awaiting-approval", None,
-                                       f"{dst} needs an approval of {version}: `gitops-lab approve --env {dst} "
-                                       f"--version {version}`; the release continues after it"))
+                                       f"{dst} needs an approval of {version}: "
+                                       + (refused.fix or f"`gitops-lab approve --env {dst} --version {version}`")
+                                       + "; the release continues after it"))
             return None
         raise
 

@@ -31,14 +31,14 @@ from typing import Any, Iterator
 from gitops_lab.adapters.engines import engine_for
 from gitops_lab.adapters.engines.base import RepoAccess
 from gitops_lab.adapters.engines.tenancy import (
-    LEARNER_ACCOUNT, check_learner_name, class_objects, engine_registration, tenant_namespaces, tenant_objects,
+    ADMISSION_POLICY, LEARNER_ACCOUNT, check_learner_name, class_objects, engine_registration, tenant_namespaces, tenant_objects,
 )
 from gitops_lab.adapters.gitserver.base import ClassCredentials, GitServer, RepoGrant
 from gitops_lab.adapters.gitserver.incluster import Credentials, GitServerCredentials, new_password
 from gitops_lab.adapters.repo.git import PASSWORD_VAR, USERNAME_VAR, Git
 from gitops_lab.adapters.repo.layout import ENVIRONMENTS, RepoLayout, overlay_path, version_in_text
 from gitops_lab.adapters.repo.seed import SEED_TAG, init_working_copy
-from gitops_lab.errors import NotFound, UsageError
+from gitops_lab.errors import GitOpsLabError, NotFound, UsageError
 from gitops_lab.kube.client import Kube, check_reachable, connect
 from gitops_lab.kube.deadline import Deadline
 from gitops_lab.reporter import Reporter
@@ -244,6 +244,7 @@ def create(name: str, learners: list[str], options: ClassOptions, reporter: Repo
     with reporter.step("Applying the class's role and admission policy") as step:
         changed = engine.applier.apply_changed(class_objects(name))
         result.changed += changed
+        _wait_policy_loaded(engine.applier, deadline)
         step.done(f"{len(changed)} changed" if changed else "no change")
     record.save()
     with pushing_as(users.instructor):
@@ -256,10 +257,10 @@ def create(name: str, learners: list[str], options: ClassOptions, reporter: Repo
                 step.done(f"{len(changed)} changed" if changed else "no change")
         for learner in learners:
             lab = open_learner(record, learner, kube)
-            head = Git(lab.repo).head()
-            for env in ENVIRONMENTS:
-                expect = Expectation(env, lab.namespace(env), head, lab.layout.model_version(env))
-                wait_until_served(lab.engine, expect, deadline, reporter)
+            try:
+                wait_all_served(lab, Git(lab.repo).head(), deadline, reporter)
+            except GitOpsLabError as exc:
+                raise type(exc)(f"{learner}: {exc.message}", exc.fix) from exc
     result.seconds = round(time.monotonic() - started, 2)
     return result
 
@@ -283,6 +284,20 @@ def _create_tenant(record: ClassRecord, learner: str, kube: Kube, server: GitSer
                              engine_repo_url=urls.engine_url, tenant=learner)
     state.save()
     return changed
+
+
+def _wait_policy_loaded(applier, deadline: Deadline) -> None:
+    """Until the API server has read the admission policy (it loads policies through an informer)."""
+    from gitops_lab.kube.wait import wait_for
+
+    def verdict(policy: dict[str, Any] | None) -> tuple[bool, str]:
+        if policy is None:
+            return False, "the policy does not exist"
+        seen = (policy.get("status") or {}).get("observedGeneration")
+        return seen == policy["metadata"].get("generation"), f"observed generation {seen}"
+
+    wait_for(applier, "admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy", ADMISSION_POLICY, None,
+             verdict, deadline, f"the admission policy {ADMISSION_POLICY} to be loaded")
 
 
 def _load_class_or_none(name: str) -> ClassRecord | None:

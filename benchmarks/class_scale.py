@@ -1,0 +1,125 @@
+"""A class of N learners on the testbed, per engine: time to create it, memory
+growth per learner of the API server (with etcd) and of the engine, and the
+time of `class status`.
+
+Each engine gets a fresh testbed cluster (real kube-apiserver, etcd, real
+Argo CD or Flux controllers as host processes, kwok nodes) and gitops-lab's
+own Git server (manifests/gitserver/server.py) on loopback with per-learner
+grants. Memory is the resident set (RSS) of each component's process group,
+read from /proc before `class create` and after it (and again after
+`class status`); growth per learner is (after - before) / N.
+
+    python tests/testbed/build.py            # once
+    export PATH="$(python tests/testbed/build.py --print-bin-dir):$PATH"
+    python benchmarks/class_scale.py --learners 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from testbed_session import run, testbed_missing
+
+MIB = 2**20
+API_SERVER = ("kube-apiserver", "etcd")
+
+
+def bench_engine(engine: str, learners: int, workdir: Path) -> dict:
+    from click.testing import CliRunner
+
+    from gitops_lab.cli import main
+    from test_gitserver import RunningServer, free_port
+    from testbed import fixtures
+
+    cluster = fixtures.start_cluster(workdir / f"cluster-{engine}")
+    engine_procs = (fixtures.start_argocd if engine == "argocd" else fixtures.start_flux)(cluster)
+    root, users = workdir / f"git-{engine}", workdir / f"git-users-{engine}"
+    root.mkdir()
+    users.write_text("")
+    server = RunningServer(root, users, free_port())
+    server.start()
+    os.environ["GITOPS_LAB_STATE_DIR"] = str(workdir / f"state-{engine}")
+    runner = CliRunner()
+
+    def cli(*args: str):
+        return runner.invoke(main, list(args), catch_exceptions=False)
+
+    def rss() -> dict[str, float]:
+        both = {**cluster.rss(), **engine_procs.rss()}
+        return {name: round(value / MIB, 1) for name, value in sorted(both.items())}
+
+    try:
+        time.sleep(5)  # let the controllers finish their start-up caches before the baseline
+        before = rss()
+        start = time.perf_counter()
+        run(cli, "class", "create", "--count", str(learners), "--engine", engine, "--kubeconfig",
+            cluster.kubeconfig, "--git-root", str(root), "--git-base-url", f"http://127.0.0.1:{server.port}",
+            "--git-auth-file", str(users), "--timeout", "1200")
+        create_s = time.perf_counter() - start
+        after = rss()
+        status_s = []
+        for _ in range(3):
+            start = time.perf_counter()
+            run(cli, "class", "status")
+            status_s.append(time.perf_counter() - start)
+        after_status = rss()
+    finally:
+        server.stop()
+        engine_procs.stop()
+        cluster.stop()
+    engine_names = sorted(engine_procs.procs)
+
+    def total(sample: dict[str, float], names) -> float:
+        return round(sum(sample.get(n, 0.0) for n in names), 1)
+
+    return {
+        "engine": engine, "learners": learners, "create_s": round(create_s, 1),
+        "create_per_learner_s": round(create_s / learners, 2),
+        "status_s": [round(s, 2) for s in status_s],
+        "rss_before_mib": before, "rss_after_create_mib": after, "rss_after_status_mib": after_status,
+        "apiserver_etcd_mib": [total(before, API_SERVER), total(after_status, API_SERVER)],
+        "engine_mib": [total(before, engine_names), total(after_status, engine_names)],
+        "apiserver_etcd_per_learner_mib": round((total(after_status, API_SERVER) - total(before, API_SERVER))
+                                                / learners, 2),
+        "engine_per_learner_mib": round((total(after_status, engine_names) - total(before, engine_names))
+                                        / learners, 2),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--engine", action="append", choices=("argocd", "flux"))
+    parser.add_argument("--learners", type=int, default=30)
+    parser.add_argument("--output", choices=("text", "json"), default="text")
+    args = parser.parse_args()
+    missing = testbed_missing()
+    if missing:
+        print(missing, file=sys.stderr)
+        return 2
+    from testbed import fixtures
+
+    os.environ["PATH"] = f"{fixtures.bin_dir()}{os.pathsep}{os.environ['PATH']}"
+    workdir = Path(tempfile.mkdtemp(prefix="bench-class-"))
+    results = [bench_engine(engine, args.learners, workdir) for engine in args.engine or ["argocd", "flux"]]
+    if args.output == "json":
+        print(json.dumps(results, indent=2))
+    else:
+        for r in results:
+            print(f"{r['engine']:7} class of {r['learners']}: created in {r['create_s']:.1f} s "
+                  f"({r['create_per_learner_s']:.2f} s a learner); `class status` "
+                  f"{', '.join(f'{s:.1f}' for s in r['status_s'])} s; "
+                  f"API server+etcd {r['apiserver_etcd_mib'][0]:.0f} -> {r['apiserver_etcd_mib'][1]:.0f} MiB "
+                  f"(+{r['apiserver_etcd_per_learner_mib']:.2f} MiB a learner); engine "
+                  f"{r['engine_mib'][0]:.0f} -> {r['engine_mib'][1]:.0f} MiB "
+                  f"(+{r['engine_per_learner_mib']:.2f} MiB a learner)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

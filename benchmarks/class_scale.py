@@ -16,7 +16,6 @@ read from /proc before `class create` and after it (and again after
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -24,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from testbed_session import run, testbed_missing
+from testbed_session import parse_args, run
 
 MIB = 2**20
 API_SERVER = ("kube-apiserver", "etcd")
@@ -93,14 +92,8 @@ def bench_engine(engine: str, learners: int, workdir: Path) -> dict:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--engine", action="append", choices=("argocd", "flux"))
-    parser.add_argument("--learners", type=int, default=30)
-    parser.add_argument("--output", choices=("text", "json"), default="text")
-    args = parser.parse_args()
-    missing = testbed_missing()
-    if missing:
-        print(missing, file=sys.stderr)
+    args = parse_args(__doc__.splitlines()[0], lambda parser: parser.add_argument("--learners", type=int, default=30))
+    if args is None:
         return 2
     from testbed import fixtures
 

@@ -247,7 +247,7 @@ def create(name: str, learners: list[str], options: ClassOptions, reporter: Repo
         _wait_policy_loaded(engine.applier, deadline)
         step.done(f"{len(changed)} changed" if changed else "no change")
     record.save()
-    with pushing_as(users.instructor):
+    with pushing_as(users.writer):
         for learner in learners:
             with reporter.step(f"Creating the tenant of {learner}") as step:
                 changed = _create_tenant(record, learner, kube, server, users, reporter)
@@ -276,12 +276,12 @@ def _create_tenant(record: ClassRecord, learner: str, kube: Kube, server: GitSer
         seeded = init_working_copy(repo_path, urls.host_url, template=tenant_template(Path(tmp) / "t", learner))
     if seeded.changed:
         changed.append(f"repository {seeded.action}")
-    access = RepoAccess(url=urls.engine_url, username=users.engine.username, password=users.engine.password)
+    access = RepoAccess(url=urls.cluster_url, username=users.reader.username, password=users.reader.password)
     changed += engine.register(targets_for(RepoLayout(seeded.path)), access)
     state = EnvironmentState(name=env_name, repo_path=str(seeded.path), remote_url=urls.host_url,
                              provider="existing", engine=record.engine, engine_install="external",
                              kubeconfig=record.kubeconfig or kube.kubeconfig, context=record.context,
-                             engine_repo_url=urls.engine_url, tenant=learner)
+                             engine_repo_url=urls.cluster_url, tenant=learner)
     state.save()
     return changed
 
@@ -355,7 +355,7 @@ def _write_kit(record: ClassRecord, learner: str, kube: Kube, server: GitServer,
     urls = server.endpoints(learner)
     write_private_json(folder / KIT_FILE, {
         "class": record.name, "learner": learner, "engine": record.engine, "namespaces": namespaces,
-        "git_url": urls.host_url, "engine_git_url": urls.engine_url,
+        "git_url": urls.host_url, "engine_git_url": urls.cluster_url,
         "git_username": creds.username, "git_password": creds.password,
         "kubeconfig": "kubeconfig", "expires": token.status.expiration_timestamp.isoformat(),
     }, mode=0o600)
@@ -436,7 +436,7 @@ def status(name: str, reporter: Reporter, labs_root: Path, learners: list[str] |
     kube = _connect(record, reporter)
     users, _ = load_or_create_users(name, record.learners)
     rows = []
-    with pushing_as(users.instructor), reporter.step(f"Reading {len(learners or record.learners)} tenants") as step:
+    with pushing_as(users.writer), reporter.step(f"Reading {len(learners or record.learners)} tenants") as step:
         for learner in learners or record.learners:
             step.update(learner)
             lab_env = open_learner(record, learner, kube)
@@ -519,7 +519,7 @@ def reset(name: str, learners: list[str] | None, lab_id: str | None, reporter: R
     kube = _connect(record, reporter)
     users, _ = load_or_create_users(name, record.learners)
     done = []
-    with pushing_as(users.instructor):
+    with pushing_as(users.writer):
         for learner in chosen:
             lab_env = open_learner(record, learner, kube)
             git = Git(lab_env.repo)
@@ -566,7 +566,7 @@ def delete(name: str, reporter: Reporter, timeout: float) -> DeleteResult:
     result = DeleteResult(name)
     home = class_dir(name)
     server = record.git.server()
-    with pushing_as(users.instructor):
+    with pushing_as(users.writer):
         for learner in record.learners:
             with reporter.step(f"Deleting the tenant of {learner}") as step:
                 engine = engine_for(record.engine, kube, learner)

@@ -12,15 +12,7 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass
 
-from gitops_lab.adapters.gitserver.incluster import Credentials
-
-
-@dataclass(frozen=True)
-class RepoEndpoints:
-    """Where one repository is reached: by people and the CLI, and by the engines."""
-
-    host_url: str
-    engine_url: str
+from gitops_lab.adapters.gitserver.incluster import Credentials, GitServerCredentials, GitServerEndpoints
 
 
 @dataclass(frozen=True)
@@ -31,12 +23,9 @@ class RepoGrant:
     writer: Credentials
 
 
-@dataclass(frozen=True)
-class ClassCredentials:
-    """Class-wide users: the instructor (writes every repository), the engines (read every one)."""
-
-    instructor: Credentials
-    engine: Credentials
+# Class-wide users: the writer is the instructor (pushes to every repository),
+# the reader is the engines' (fetches every one).
+ClassCredentials = GitServerCredentials
 
 
 class GitServer(abc.ABC):
@@ -47,8 +36,8 @@ class GitServer(abc.ABC):
     enforces_access: bool
 
     @abc.abstractmethod
-    def endpoints(self, repository: str) -> RepoEndpoints:
-        """The URLs of ``repository``."""
+    def endpoints(self, repository: str) -> GitServerEndpoints:
+        """The URLs of ``repository``: for people and the CLI, and for the engines (``cluster_url``)."""
 
     @abc.abstractmethod
     def provision(self, grants: list[RepoGrant], users: ClassCredentials) -> list[str]:
@@ -67,6 +56,6 @@ def users_file(grants: list[RepoGrant], users: ClassCredentials) -> str:
     """The users file of gitops-lab's server.py for a class (see manifests/gitserver/server.py)."""
     from gitops_lab.adapters.gitserver.incluster import auth_line
 
-    lines = [auth_line(users.instructor, "write"), auth_line(users.engine, "read")]
+    lines = [auth_line(users.writer, "write"), auth_line(users.reader, "read")]
     lines += [auth_line(g.writer, "write", (g.repository,)) for g in sorted(grants, key=lambda g: g.repository)]
     return "\n".join(lines) + "\n"

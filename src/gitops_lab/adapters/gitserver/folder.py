@@ -13,7 +13,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from gitops_lab.adapters.gitserver.base import ClassCredentials, GitServer, RepoEndpoints, RepoGrant, users_file
+from gitops_lab.adapters.gitserver.base import ClassCredentials, GitServer, RepoGrant, users_file
+from gitops_lab.adapters.gitserver.incluster import GitServerEndpoints
 from gitops_lab.adapters.repo.git import Git
 from gitops_lab.errors import UsageError
 from gitops_lab.state import write_private_text
@@ -46,10 +47,10 @@ class FolderGitServer(GitServer):
     def enforces_access(self) -> bool:  # type: ignore[override]
         return self.auth_file is not None
 
-    def endpoints(self, repository: str) -> RepoEndpoints:
+    def endpoints(self, repository: str) -> GitServerEndpoints:
         host = f"{self.base_url.rstrip('/')}/{repository}.git"
         engine = f"{(self.engine_base_url or self.base_url).rstrip('/')}/{repository}.git"
-        return RepoEndpoints(host, engine)
+        return GitServerEndpoints(host, engine)
 
     def provision(self, grants: list[RepoGrant], users: ClassCredentials) -> list[str]:
         if not self.root.is_dir():

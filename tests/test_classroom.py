@@ -267,3 +267,27 @@ def test_class_kit_paths_are_under_the_state_folder(tmp_path, monkeypatch):
     assert kit_dir("c1", "alice") == tmp_path / "state" / "c1" / "class" / "kits" / "alice"
     assert environment_dir(learner_env_name("c1", "alice")).parent.parent == class_dir("c1")
     assert yaml.safe_load("a: 1")  # yaml stays importable where kits are written
+
+
+# --------------------------------------------------------------------------- #
+# The commands' errors: one line naming the problem and the fix, exit 2
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("args, problem", [
+    (("class", "status"), "no class is set up under the environment name 'gitops-lab'"),
+    (("class", "reset", "--learner", "x"), "no class is set up"),
+    (("class", "create", "--count", "2", "--learners", "f", "--git-root", ".", "--git-base-url", "http://h"),
+     "say who is in the class; pass either --learners FILE or --count N"),
+    (("class", "create", "--count", "2", "--git-root", ".", "--git-base-url", "ssh://h"),
+     "the Git base URL 'ssh://h' is not http(s)"),
+])
+def test_class_commands_fail_in_one_line(cli, args, problem):
+    result = cli(*args)
+    assert result.exit_code == 2
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("error: ") and problem in line
+
+
+def test_join_refuses_a_folder_that_is_no_kit(cli, tmp_path):
+    result = cli("class", "join", str(tmp_path))
+    assert result.exit_code == 2
+    assert f"{tmp_path} is not a learner kit (no readable kit.json)" in result.stderr

@@ -231,11 +231,11 @@ def create(name: str, learners: list[str], options: ClassOptions, reporter: Repo
     everyone = sorted(set(previous.learners if previous else []) | set(learners))
     record = ClassRecord(name, options.engine, options.kubeconfig, options.context, options.git, everyone)
     result = ClassResult(name, options.engine, learners=list(learners))
+    server = options.git.server()  # checks the Git options before anything is touched
     kube = _connect(record, reporter)
     engine = engine_for(options.engine, kube)
     with reporter.step(f"{'Installing' if options.engine_install == 'managed' else 'Checking'} {engine.display_name}"):
         engine.install(options.engine_install, reporter, deadline)
-    server = options.git.server()
     result.git_enforces_access = server.enforces_access
     users, learner_users = load_or_create_users(name, everyone)
     with reporter.step(f"Preparing {len(everyone)} repositories on the Git server") as step:

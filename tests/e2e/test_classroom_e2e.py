@@ -126,6 +126,43 @@ def admin_url(room: Classroom, learner: str) -> str:
     return room.git_url.replace("http://", f"http://{creds['username']}:{creds['password']}@") + f"/{learner}.git"
 
 
+def _learner_env(room: Classroom, learner: str):
+    """The instructor's view of a learner's tenant (admin credentials)."""
+    from gitops_lab.workflows.classroom import load_class, open_learner
+
+    return open_learner(load_class("gitops-lab"), learner)
+
+
+def refused_by_engine(room: Classroom, learner: str, env: str, commit: str) -> None:
+    """Until the learner's engine reports that ``commit`` may not be applied (forbidden, not permitted)."""
+    from gitops_lab.adapters.engines.argocd import API
+    from gitops_lab.adapters.engines.flux import KUSTOMIZE_API
+    from gitops_lab.kube.deadline import Deadline
+    from gitops_lab.kube.wait import wait_for
+
+    lab = _learner_env(room, learner)
+    engine = lab.engine
+    engine.request_reconcile(env)
+    api, kind = (API, "Application") if engine.name == "argocd" else (KUSTOMIZE_API, "Kustomization")
+
+    def verdict(obj):
+        message = engine.status(env).message if obj else ""
+        return ("forbidden" in message or "not permitted" in message), message or "no message yet"
+
+    wait_for(engine.applier, api, kind, engine.object_name(env), engine.namespace, verdict, Deadline(120),
+             f"{engine.display_name} to refuse {commit[:7]} for {learner}/{env}")
+
+
+def served_again(room: Classroom, learner: str, commit: str) -> None:
+    from gitops_lab.kube.deadline import Deadline
+    from gitops_lab.reporter import Reporter
+    from gitops_lab.workflows.classroom import wait_all_served
+
+    lab = _learner_env(room, learner)
+    subprocess.run(["git", "-C", str(lab.repo), "fetch", "--quiet", admin_url(room, learner), "main"], check=True)
+    wait_all_served(lab, commit, Deadline(120), Reporter())
+
+
 def test_a_class_of_ten_isolated_tenants(classroom, tmp_path):
     from kubernetes import client
 
@@ -196,6 +233,23 @@ def test_a_class_of_ten_isolated_tenants(classroom, tmp_path):
     pushed = subprocess.run(["git", "-C", str(mine), "push", b_url.replace("http://", f"http://{A}:{kit['git_password']}@"),
                              "main:main"], capture_output=True, text=True)
     assert pushed.returncode != 0 and "403" in pushed.stderr
+
+    # -- learner-01's engine cannot deploy into learner-02's namespaces, whatever their repository says
+    b_dev = admin_apps.read_namespaced_deployment("model-server", f"{B}-dev")
+    overlay = mine / "overlays" / "dev" / "kustomization.yaml"
+    overlay.write_text(overlay.read_text().replace(f"namespace: {A}-dev", f"namespace: {B}-dev"))
+    a_url = kit["git_url"].replace("http://", f"http://{A}:{kit['git_password']}@")
+    for args in (("commit", "-qam", "Deploy into B's namespace"), ("push", "-q", a_url, "main")):
+        subprocess.run(["git", "-C", str(mine), "-c", "user.name=a", "-c", "user.email=a@x", *args], check=True)
+    refused_by_engine(room, A, "dev", subprocess.run(["git", "-C", str(mine), "rev-parse", "HEAD"], check=True,
+                                                     capture_output=True, text=True).stdout.strip())
+    after = admin_apps.read_namespaced_deployment("model-server", f"{B}-dev")
+    assert (after.metadata.generation, after.metadata.labels) == (b_dev.metadata.generation, b_dev.metadata.labels)
+    for args in (("revert", "--no-edit", "HEAD"), ("push", "-q", a_url, "main")):
+        subprocess.run(["git", "-C", str(mine), "-c", "user.name=a", "-c", "user.email=a@x", *args], check=True,
+                       capture_output=True)
+    served_again(room, A, subprocess.run(["git", "-C", str(mine), "rev-parse", "HEAD"], check=True,
+                                         capture_output=True, text=True).stdout.strip())
 
     # -- learner-02 promotes, so their state differs from the seed -------------------------
     b_before = {}

@@ -6,8 +6,10 @@ Each engine gets a fresh testbed cluster (real kube-apiserver, etcd, real
 Argo CD or Flux controllers as host processes, kwok nodes) and gitops-lab's
 own Git server (manifests/gitserver/server.py) on loopback with per-learner
 grants. Memory is the resident set (RSS) of each component's process group,
-read from /proc before `class create` and after it (and again after
-`class status`); growth per learner is (after - before) / N.
+read from /proc before `class create` and after `class status`; growth per
+learner is (after - before) / N. Steady-state CPU (cores used while nothing
+is asked of them: the engines' periodic reconciles) is sampled over 60 s
+before and after.
 
     python tests/testbed/build.py            # once
     export PATH="$(python tests/testbed/build.py --print-bin-dir):$PATH"
@@ -27,6 +29,33 @@ from testbed_session import parse_args, run
 
 MIB = 2**20
 API_SERVER = ("kube-apiserver", "etcd")
+# How long steady-state CPU is sampled, before and after the class exists.
+IDLE_WINDOW_S = 60
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """User + system CPU seconds of every process in a process group, from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            stat = (d / "stat").read_text()
+            fields = stat[stat.rindex(")") + 2:].split()
+            if int(fields[2]) == pgid:
+                total += int(fields[11]) + int(fields[12])  # utime, stime
+        except (OSError, ValueError, IndexError):
+            continue
+    return total / tick
+
+
+def idle_cpu(procs: dict, names) -> float:
+    """Average cores used by ``names`` over IDLE_WINDOW_S while nothing is asked of them."""
+    pids = [procs[n].pid for n in names if n in procs]
+    start = sum(group_cpu_seconds(p) for p in pids)
+    time.sleep(IDLE_WINDOW_S)
+    return round((sum(group_cpu_seconds(p) for p in pids) - start) / IDLE_WINDOW_S, 3)
 
 
 def bench_engine(engine: str, learners: int, workdir: Path) -> dict:
@@ -53,8 +82,11 @@ def bench_engine(engine: str, learners: int, workdir: Path) -> dict:
         both = {**cluster.rss(), **engine_procs.rss()}
         return {name: round(value / MIB, 1) for name, value in sorted(both.items())}
 
+    procs = {**cluster.procs, **engine_procs.procs}
+    engine_names = sorted(engine_procs.procs)
     try:
-        time.sleep(5)  # let the controllers finish their start-up caches before the baseline
+        # the idle window also lets the controllers settle before the memory baseline
+        cpu_before = {"apiserver_etcd": idle_cpu(procs, API_SERVER), "engine": idle_cpu(procs, engine_names)}
         before = rss()
         start = time.perf_counter()
         run(cli, "class", "create", "--count", str(learners), "--engine", engine, "--kubeconfig",
@@ -68,11 +100,11 @@ def bench_engine(engine: str, learners: int, workdir: Path) -> dict:
             run(cli, "class", "status")
             status_s.append(time.perf_counter() - start)
         after_status = rss()
+        cpu_after = {"apiserver_etcd": idle_cpu(procs, API_SERVER), "engine": idle_cpu(procs, engine_names)}
     finally:
         server.stop()
         engine_procs.stop()
         cluster.stop()
-    engine_names = sorted(engine_procs.procs)
 
     def total(sample: dict[str, float], names) -> float:
         return round(sum(sample.get(n, 0.0) for n in names), 1)
@@ -88,6 +120,7 @@ def bench_engine(engine: str, learners: int, workdir: Path) -> dict:
                                                 / learners, 2),
         "engine_per_learner_mib": round((total(after_status, engine_names) - total(before, engine_names))
                                         / learners, 2),
+        "idle_cores_before": cpu_before, "idle_cores_after": cpu_after,
     }
 
 
@@ -110,7 +143,9 @@ def main() -> int:
                   f"API server+etcd {r['apiserver_etcd_mib'][0]:.0f} -> {r['apiserver_etcd_mib'][1]:.0f} MiB "
                   f"(+{r['apiserver_etcd_per_learner_mib']:.2f} MiB a learner); engine "
                   f"{r['engine_mib'][0]:.0f} -> {r['engine_mib'][1]:.0f} MiB "
-                  f"(+{r['engine_per_learner_mib']:.2f} MiB a learner)")
+                  f"(+{r['engine_per_learner_mib']:.2f} MiB a learner); idle cores, API server+etcd "
+                  f"{r['idle_cores_before']['apiserver_etcd']:.3f} -> {r['idle_cores_after']['apiserver_etcd']:.3f}, "
+                  f"engine {r['idle_cores_before']['engine']:.3f} -> {r['idle_cores_after']['engine']:.3f}")
     return 0
 
 

@@ -99,7 +99,9 @@ def status_command(app: Application, learners: tuple[str, ...], labs_dir: str | 
 
     The lab is the learner's newest started lab (its start tag in their
     repository); the step is its first step whose checks do not pass yet.
-    Exits 1 when an environment of some learner is not healthy.
+    An environment is ok, reconciling (the engine is re-reading Git while the
+    cluster serves what Git says) or failing (its health, or its sync state).
+    Exits 1 when an environment of some learner is failing.
 
     \b
     Examples:
@@ -112,7 +114,8 @@ def status_command(app: Application, learners: tuple[str, ...], labs_dir: str | 
     rows = classroom.status(app.name, app.reporter(output), _labs_root(labs_dir), list(learners) or None)
 
     def env_cell(e: dict) -> str:
-        return f"{e['version'] or '-'} {'ok' if e['ok'] else e['health'] if e['sync'] in ('Synced', 'Applied') else e['sync']}"
+        failing = e["health"] if e["sync"] in ("Synced", "Applied") else e["sync"]
+        return f"{e['version'] or '-'} {failing if e['state'] == 'failing' else e['state']}"
 
     table = format_table(("LEARNER", "LAB", "STEP", "CHECKS", "DEV", "STAGING", "PROD"), [
         (r.learner, r.lab or "-", r.step or "-", f"{r.checks_passing}/{r.steps}" if r.lab else "-",

@@ -421,7 +421,7 @@ class LearnerRow:
 
     @property
     def healthy(self) -> bool:
-        return all(e.get("ok") for e in self.environments.values())
+        return all(e["state"] != "failing" for e in self.environments.values())
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "healthy": self.healthy}
@@ -445,7 +445,8 @@ def status(name: str, reporter: Reporter, labs_root: Path, learners: list[str] |
             from gitops_lab.adapters.repo.publish import catch_up
 
             catch_up(git)
-            environments = {r.environment: {"ok": r.ok, "version": r.version, "sync": r.sync, "health": r.health,
+            environments = {r.environment: {"state": _env_state(r), "ok": r.ok, "version": r.version,
+                                            "sync": r.sync, "health": r.health,
                                             "ready": f"{r.replicas_ready}/{r.replicas_desired}",
                                             "message": r.message}
                             for r in environment_reports(lab_env)}
@@ -454,6 +455,16 @@ def status(name: str, reporter: Reporter, labs_root: Path, learners: list[str] |
             rows.append(row)
         step.done(f"{sum(r.healthy for r in rows)} of {len(rows)} healthy")
     return rows
+
+
+def _env_state(report) -> str:
+    """ok; reconciling (the engine is looking at Git again, which with many tenants is often the
+    case at any moment, while the cluster serves what Git says); or failing."""
+    if report.ok:
+        return "ok"
+    settled = (report.sync in ("Synced", "Applied") and report.replicas_ready >= report.replicas_desired > 0
+               and report.version == (report.git_version or report.version))
+    return "reconciling" if settled and report.health in ("Unknown", "Progressing") else "failing"
 
 
 def _lab_progress(row: LearnerRow, lab_env: LabEnvironment, labs_root: Path) -> None:

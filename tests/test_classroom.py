@@ -317,3 +317,18 @@ def test_environment_state_in_class_status(changes, state):
     from gitops_lab.workflows.classroom import _env_state
 
     assert _env_state(_report(**changes)) == state
+
+
+def test_argocd_status_names_the_resource_a_project_refuses():
+    """A tenant's overlay pointed at another learner's namespace: Argo CD refuses, and status says why."""
+    from gitops_lab.adapters.engines.argocd import status_of
+
+    app = {"status": {"sync": {"status": "OutOfSync"}, "health": {"status": "Healthy"}, "operationState": {
+        "phase": "Failed", "message": "one or more synchronization tasks are not valid (retried 5 times).",
+        "syncResult": {"resources": [
+            {"kind": "Deployment", "name": "model-server", "status": "SyncFailed",
+             "message": "namespace learner-02-dev is not permitted in project 'gitops-lab-learner-01'"},
+            {"kind": "Service", "name": "model-server", "status": "Synced", "message": "unchanged"}]}}}}
+    message = status_of("dev", app).message
+    assert "Deployment/model-server: namespace learner-02-dev is not permitted in project" in message
+    assert "unchanged" not in message

@@ -690,6 +690,10 @@ class ArgoCD(_Engine):
             "ARGOCD_GPG_ENABLED": "false",
             "ARGOCD_PLUGINSOCKFILEPATH": str(dirs["plugins"]),
             "TMPDIR": str(dirs["tmp"]),
+            # The repo-server hands Git credentials to git through a unix socket, by default
+            # /tmp/reposerver-ask-pass.sock: two testbeds on one host would take it from each
+            # other ("unknown nonce") whenever a repository needs credentials.
+            "ARGOCD_ASK_PASS_SOCK": str(self.workdir / "askpass.sock"),
             "HOME": str(self.workdir),
             # the repo-server runs kustomize from PATH: the one built for it first
             "PATH": f"{b}:{os.environ.get('PATH', '/usr/bin:/bin')}",

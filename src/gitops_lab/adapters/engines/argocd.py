@@ -130,6 +130,10 @@ def status_of(env: str, app: dict[str, Any]) -> EngineStatus:
     messages = [c.get("message", "") for c in status.get("conditions", []) or [] if c.get("message")]
     if operation.get("phase") in ("Error", "Failed") and operation.get("message"):
         messages.append(operation["message"])
+        # "one or more synchronization tasks are not valid" says little; the tasks say why.
+        resources = (operation.get("syncResult") or {}).get("resources") or []
+        messages += [f"{r.get('kind')}/{r.get('name')}: {r['message']}" for r in resources
+                     if r.get("status") == "SyncFailed" and r.get("message")][:3]
     if health.get("message"):
         messages.append(health["message"])
     return EngineStatus(

@@ -251,7 +251,7 @@ def create(name: str, learners: list[str], options: ClassOptions, reporter: Repo
     with pushing_as(users.writer):
         for learner in learners:
             with reporter.step(f"Creating the tenant of {learner}") as step:
-                changed = _create_tenant(record, learner, kube, server, users, reporter)
+                changed = _create_tenant(record, learner, kube, server, users)
                 result.kits[learner] = str(_write_kit(record, learner, kube, server, learner_users[learner],
                                                       options.kit_days))
                 result.changed += changed
@@ -259,15 +259,16 @@ def create(name: str, learners: list[str], options: ClassOptions, reporter: Repo
         for learner in learners:
             lab = open_learner(record, learner, kube)
             try:
-                wait_all_served(lab, Git(lab.repo).head(), deadline, reporter)
+                # What the learner pushed since an earlier `class create` is what must be served.
+                wait_all_served(lab, catch_up_clone(Git(lab.repo)), deadline, reporter)
             except GitOpsLabError as exc:
                 raise type(exc)(f"{learner}: {exc.message}", exc.fix) from exc
     result.seconds = round(time.monotonic() - started, 2)
     return result
 
 
-def _create_tenant(record: ClassRecord, learner: str, kube: Kube, server: GitServer, users: ClassCredentials,
-                   reporter: Reporter) -> list[str]:
+def _create_tenant(record: ClassRecord, learner: str, kube: Kube, server: GitServer,
+                   users: ClassCredentials) -> list[str]:
     engine = engine_for(record.engine, kube, learner)
     changed = engine.applier.apply_changed(tenant_objects(record.name, learner, engine))
     env_name = learner_env_name(record.name, learner)
@@ -285,6 +286,13 @@ def _create_tenant(record: ClassRecord, learner: str, kube: Kube, server: GitSer
                              engine_repo_url=urls.cluster_url, tenant=learner)
     state.save()
     return changed
+
+
+def catch_up_clone(git: Git) -> str:
+    """Bring the instructor's clone of a learner's repository (never ahead of it) up to date; its head."""
+    git.run("fetch", "--quiet", "--tags", "--force", "origin")
+    git.run("merge", "--quiet", "--ff-only", "origin/main", check=False)
+    return git.head()
 
 
 def _wait_policy_loaded(applier, deadline: Deadline) -> None:
@@ -454,9 +462,7 @@ def _learner_row(record: ClassRecord, learner: str, kube: Kube, labs_root: Path)
     from gitops_lab.workflows.status import environment_reports
 
     lab_env = open_learner(record, learner, kube)
-    git = Git(lab_env.repo)
-    git.run("fetch", "--quiet", "--tags", "--force", "origin")
-    git.run("merge", "--quiet", "--ff-only", "origin/main", check=False)  # the instructor's clone: never ahead
+    catch_up_clone(Git(lab_env.repo))
     environments = {r.environment: {"state": _env_state(r), "ok": r.ok, "version": r.version,
                                     "sync": r.sync, "health": r.health,
                                     "ready": f"{r.replicas_ready}/{r.replicas_desired}", "message": r.message}

@@ -258,11 +258,13 @@ def create(name: str, learners: list[str], options: ClassOptions, reporter: Repo
                 step.done(f"{len(changed)} changed" if changed else "no change")
         for learner in learners:
             lab = open_learner(record, learner, kube)
-            try:
-                # What the learner pushed since an earlier `class create` is what must be served.
-                wait_all_served(lab, catch_up_clone(Git(lab.repo)), deadline, reporter)
-            except GitOpsLabError as exc:
-                raise type(exc)(f"{learner}: {exc.message}", exc.fix) from exc
+            with reporter.step(f"Waiting up to {deadline.describe()} for {learner}'s dev, staging and prod") as step:
+                try:
+                    # What the learner pushed since an earlier `class create` is what must be served.
+                    wait_all_served(lab, catch_up_clone(Git(lab.repo)), deadline, Reporter())
+                except GitOpsLabError as exc:
+                    raise type(exc)(f"{learner}: {exc.message}", exc.fix) from exc
+                step.done("all three serve what Git says")
     result.seconds = round(time.monotonic() - started, 2)
     return result
 

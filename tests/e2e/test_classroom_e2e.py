@@ -310,7 +310,5 @@ def test_a_class_of_ten_isolated_tenants(classroom, tmp_path):
     assert not list(room.git_root.glob("learner-*.git"))
     assert not room.kit(A).exists()
     core = client.CoreV1Api(admin)
-    phases = {ns.metadata.name: ns.status.phase for ns in core.list_namespace().items
-              if ns.metadata.name.startswith("learner-")}
-    assert set(phases.values()) <= {"Terminating"}
+    assert not [ns.metadata.name for ns in core.list_namespace().items if ns.metadata.name.startswith("learner-")]
     admin.close()

@@ -616,9 +616,15 @@ def delete(name: str, reporter: Reporter, timeout: float) -> DeleteResult:
                 shutil.rmtree(environment_dir(learner_env_name(name, learner)), ignore_errors=True)
                 shutil.rmtree(kit_dir(name, learner), ignore_errors=True)
                 result.learners.append(learner)
-                step.done("namespaces deleting in the background")
+                step.done("namespaces deleting")
+        # Until the namespaces are gone, a new class could not reuse the learners' names.
+        with reporter.step(f"Waiting up to {deadline.describe()} for {len(record.learners) * 3} namespaces to go"):
+            applier = engine_for(record.engine, kube).applier
+            for learner in record.learners:
+                for namespace in tenant_namespaces(learner).values():
+                    wait_for(applier, "v1", "Namespace", namespace, None, lambda o: (o is None, "terminating"),
+                             deadline, f"namespace {namespace} to be deleted")
     with reporter.step("Removing the class's role, admission policy and records"):
-        applier = engine_for(record.engine, kube).applier
         for obj in class_objects(name):
             applier.delete(obj["apiVersion"], obj["kind"], obj["metadata"]["name"])
         if server.enforces_access:

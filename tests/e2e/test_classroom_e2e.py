@@ -295,12 +295,24 @@ def test_a_class_of_ten_isolated_tenants(classroom, tmp_path):
 
     reset = cli("class", "reset", "--learner", A, "--timeout", "120")
     assert reset.exit_code == 0, reset.output
+    a_after_reset = remote_head(admin_url(room, A))
     assert served(admin_apps, A) == {"dev": "v2", "staging": "v1", "prod": "v1"}
     assert admin_apps.read_namespaced_deployment("model-server", f"{A}-dev").spec.replicas == 1
     assert remote_head(admin_url(room, B)) == b_before["head"]
     assert served(admin_apps, B) == b_before["served"]
     assert admin_apps.read_namespaced_deployment("model-server", f"{B}-prod").metadata.generation == \
         b_before["generation"]
+
+    # -- a reset to a lab's start point starts the lab for a learner who had not ---------------
+    started_b = cli("class", "reset", "--learner", B, "--lab", "gitops-basics", "--timeout", "120", "--output", "json")
+    assert started_b.exit_code == 0, started_b.output
+    assert [(r["learner"], r["lab"]) for r in json.loads(started_b.stdout)] == [(B, "gitops-basics")]
+    tags = subprocess.run(["git", "ls-remote", "--tags", admin_url(room, B)], check=True, capture_output=True,
+                          text=True).stdout
+    assert "refs/tags/gitops-lab/lab/gitops-basics/start" in tags
+    row = json.loads(cli("class", "status", "--learner", B, "--output", "json").stdout)[0]
+    assert (row["lab"], row["step"], row["healthy"]) == ("gitops-basics", "scale-dev", True)
+    assert remote_head(admin_url(room, A)) == a_after_reset
 
     # -- delete: tenants, repositories and kits go; the repositories are kept as bundles ------
     deleted = cli("class", "delete", "--timeout", "120", "--output", "json")

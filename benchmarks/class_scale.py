@@ -33,25 +33,10 @@ API_SERVER = ("kube-apiserver", "etcd")
 IDLE_WINDOW_S = 60
 
 
-def group_cpu_seconds(pgid: int) -> float:
-    """User + system CPU seconds of every process in a process group, from /proc."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for d in Path("/proc").iterdir():
-        if not d.name.isdigit():
-            continue
-        try:
-            stat = (d / "stat").read_text()
-            fields = stat[stat.rindex(")") + 2:].split()
-            if int(fields[2]) == pgid:
-                total += int(fields[11]) + int(fields[12])  # utime, stime
-        except (OSError, ValueError, IndexError):
-            continue
-    return total / tick
-
-
 def idle_cpu(procs: dict, names) -> float:
     """Average cores used by ``names`` over IDLE_WINDOW_S while nothing is asked of them."""
+    from testbed.fixtures import group_cpu_seconds
+
     pids = [procs[n].pid for n in names if n in procs]
     start = sum(group_cpu_seconds(p) for p in pids)
     time.sleep(IDLE_WINDOW_S)

@@ -90,20 +90,29 @@ def per_engine(engines: list[str], bench: Callable[[str, object, object], dict])
     return results
 
 
-def main(description: str, default_runs: int, bench: Callable[[str, int, object, object], dict],
-         what: str, target: str) -> int:
-    """The command line every testbed benchmark shares: --engine, --runs, --output."""
+def parse_args(description: str, more: Callable[[object], object]):
+    """--engine, --output and what ``more`` adds; None (after saying why) when the testbed is not built."""
     import argparse
-    import json
 
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--engine", action="append", choices=("argocd", "flux"))
-    parser.add_argument("--runs", type=int, default=default_runs)
     parser.add_argument("--output", choices=("text", "json"), default="text")
+    more(parser)
     args = parser.parse_args()
     missing = testbed_missing()
     if missing:
         print(missing, file=sys.stderr)
+        return None
+    return args
+
+
+def main(description: str, default_runs: int, bench: Callable[[str, int, object, object], dict],
+         what: str, target: str) -> int:
+    """The command line every testbed benchmark shares: --engine, --runs, --output."""
+    import json
+
+    args = parse_args(description, lambda parser: parser.add_argument("--runs", type=int, default=default_runs))
+    if args is None:
         return 2
     results = per_engine(args.engine or ["argocd", "flux"],
                          lambda engine, cluster, git: bench(engine, args.runs, cluster, git))

@@ -125,7 +125,12 @@ class RunningServer:
     def start(self) -> None:
         env = dict(os.environ, GIT_ROOT=str(self.root), GIT_REPOS="lab", AUTH_FILE=str(self.users_file),
                    PORT=str(self.port))
-        self.proc = subprocess.Popen([sys.executable, str(SERVER)], env=env, stderr=subprocess.PIPE, text=True)
+        # A log file, not a pipe: the server logs every request, and a pipe nobody reads fills
+        # up (64 KiB) and blocks every request thread of a busy server.
+        self.log = self.root.parent / f"gitserver-{self.port}.log"
+        self.root.parent.mkdir(parents=True, exist_ok=True)
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen([sys.executable, str(SERVER)], env=env, stderr=log)
         deadline = time.monotonic() + 30
         while True:  # poll the readiness endpoint under one deadline, as the kubelet would
             try:
@@ -135,7 +140,7 @@ class RunningServer:
             except (urllib.error.URLError, ConnectionError):
                 pass
             if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server did not start: {self.proc.stderr.read() if self.proc.stderr else ''}")
+                raise RuntimeError(f"server did not start: {self.log.read_text(errors='replace')[-2000:]}")
             time.sleep(0.05)
 
     def stop(self) -> None:

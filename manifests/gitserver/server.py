@@ -8,11 +8,15 @@ over http(s), and learners clone and push with plain git.
 Environment:
   GIT_ROOT    folder holding the bare repositories (on the PersistentVolume)
   GIT_REPOS   comma-separated repository names created at start if missing
-  AUTH_FILE   lines "user:role:salt:pbkdf2-sha256-hex"; role is "write" or "read"
+  AUTH_FILE   lines "user:role:salt:pbkdf2-sha256-hex[:repo,repo...]"; role is
+              "write" or "read"; with the last field the user reaches only the
+              repositories it names (a classroom learner: their own)
   PORT        port to listen on (default 8080)
 
 Every Git request needs a valid user; pushing needs the "write" role. GET
 /healthz answers without auth once the repositories exist (for probes).
+Repositories that appear in GIT_ROOT later are served too, and AUTH_FILE is
+read again when it changes, so a class can grow without a restart.
 """
 
 from __future__ import annotations
@@ -43,24 +47,43 @@ class Users:
     """The auth file, with verified credentials cached (PBKDF2 is slow on purpose)."""
 
     def __init__(self, path: str):
-        self.entries: dict[str, tuple[str, str, str]] = {}
-        with open(path, encoding="utf-8") as fh:
+        self.path = path
+        self._lock = threading.Lock()
+        self._mtime: float | None = None
+        self._load()
+
+    def _load(self) -> None:
+        entries: dict[str, tuple[str, str, str, frozenset[str] | None]] = {}
+        with open(self.path, encoding="utf-8") as fh:
             for line in fh:
                 line = line.strip()
                 if line and not line.startswith("#"):
-                    user, role, salt, digest = line.split(":", 3)
-                    self.entries[user] = (role, salt, digest)
+                    user, role, salt, digest, *repos = line.split(":", 4)
+                    entries[user] = (role, salt, digest,
+                                     frozenset(r for r in repos[0].split(",") if r) if repos else None)
+        self.entries = entries
         self._verified: dict[str, str] = {}
-        self._lock = threading.Lock()
+        self._mtime = os.stat(self.path).st_mtime
 
-    def role(self, header: str | None) -> str | None:
-        """The role of the user in an Authorization header, or None."""
+    def _reload_if_changed(self) -> None:
+        try:
+            changed = os.stat(self.path).st_mtime != self._mtime
+        except OSError:
+            return
+        if changed:
+            with self._lock:
+                self._load()
+
+    def role(self, header: str | None, repo: str | None = None) -> str | None:
+        """The role of the user in an Authorization header for ``repo``: None when the
+        credentials are not valid, "" when they are but the user may not use ``repo``."""
+        self._reload_if_changed()
         if not header or not header.startswith("Basic "):
             return None
         token = header[6:].strip()
         with self._lock:
             if token in self._verified:
-                return self._verified[token]
+                return self._role_for(self._verified[token], repo)
         try:
             user, _, password = base64.b64decode(token).decode().partition(":")
         except (ValueError, UnicodeDecodeError):
@@ -68,12 +91,19 @@ class Users:
         entry = self.entries.get(user)
         if entry is None:
             return None
-        role, salt, digest = entry
+        _role, salt, digest, _repos = entry
         if not hmac.compare_digest(hash_password(password, salt), digest):
             return None
         with self._lock:
-            self._verified[token] = role
-        return role
+            self._verified[token] = user
+        return self._role_for(user, repo)
+
+    def _role_for(self, user: str, repo: str | None) -> str | None:
+        entry = self.entries.get(user)
+        if entry is None:
+            return None
+        role, _salt, _digest, repos = entry
+        return role if repos is None or repo is None or repo in repos else ""
 
 
 def ensure_repos(root: str, names: list[str]) -> None:
@@ -143,12 +173,15 @@ class GitHandler(BaseHTTPRequestHandler):
     def _git(self) -> None:
         url = urlsplit(self.path)
         match = REPO_PATH.match(unquote(url.path))
-        if not match or match["repo"] not in self.repos:
+        if not match or not self._exists(match["repo"]):
             self._plain(404, "no such repository\n")
             return
-        role = self.users.role(self.headers.get("Authorization"))
+        role = self.users.role(self.headers.get("Authorization"), match["repo"])
         if role is None:
             self._plain(401, "authentication required\n", {"WWW-Authenticate": 'Basic realm="gitops-lab"'})
+            return
+        if not role:
+            self._plain(403, f"this user may not use the repository {match['repo']}\n")
             return
         pushing = "service=git-receive-pack" in url.query or url.path.endswith("/git-receive-pack")
         if pushing and role != "write":
@@ -162,6 +195,9 @@ class GitHandler(BaseHTTPRequestHandler):
                 return
             body.seek(0)
             self._run_backend(match["repo"], match["rest"] or "/", url.query, body, length, role)
+
+    def _exists(self, repo: str) -> bool:
+        return repo in self.repos or os.path.isdir(os.path.join(self.root, f"{repo}.git", "objects"))
 
     def _read_body(self, out) -> int:
         if self.command != "POST":

@@ -52,6 +52,9 @@ class EnvironmentState:
     context: str | None = None
     # Where the engines fetch from, when it differs from remote_url (an in-cluster URL).
     engine_repo_url: str | None = None
+    # A classroom learner on a shared cluster: the engine objects are named after them
+    # (see adapters/engines/tenancy.py); None for a lab of one's own.
+    tenant: str | None = None
 
     @property
     def path(self) -> Path:
@@ -90,13 +93,17 @@ def load_state_or_none(name: str = DEFAULT_NAME) -> EnvironmentState | None:
 
 def write_private_json(path: Path, data: Any, mode: int = 0o600) -> None:
     """Atomically write ``data`` as JSON with the given permissions."""
+    write_private_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n", mode)
+
+
+def write_private_text(path: Path, text: str, mode: int = 0o600) -> None:
+    """Atomically write ``text`` with the given permissions (set before any byte is written)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2, sort_keys=True)
-            fh.write("\n")
+            fh.write(text)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -210,23 +210,37 @@ class Proc:
         return True
 
 
-def group_rss(pgid: int) -> int:
-    """Resident memory (bytes) of every process in a process group."""
-    total = 0
+def _group_members(pgid: int):
+    """(/proc/<pid>, the fields of its stat after the command name) of each process in a group."""
     for d in Path("/proc").iterdir():
         if not d.name.isdigit():
             continue
         try:
             stat = (d / "stat").read_text()
             fields = stat[stat.rindex(")") + 2:].split()
-            if int(fields[2]) != pgid:  # state, ppid, pgrp, ...
-                continue
+            if int(fields[2]) == pgid:  # state, ppid, pgrp, ...
+                yield d, fields
+        except (OSError, ValueError, IndexError):
+            continue
+
+
+def group_rss(pgid: int) -> int:
+    """Resident memory (bytes) of every process in a process group."""
+    total = 0
+    for d, _fields in _group_members(pgid):
+        try:
             for line in (d / "status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
                     total += int(line.split()[1]) * 1024
         except (OSError, ValueError, IndexError):
             continue
     return total
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """User + system CPU seconds used so far by every process in a process group."""
+    ticks = sum(int(fields[11]) + int(fields[12]) for _d, fields in _group_members(pgid))  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def wait_until(what: str, fn: Callable[[], object], timeout: float,
@@ -690,6 +704,10 @@ class ArgoCD(_Engine):
             "ARGOCD_GPG_ENABLED": "false",
             "ARGOCD_PLUGINSOCKFILEPATH": str(dirs["plugins"]),
             "TMPDIR": str(dirs["tmp"]),
+            # The repo-server hands Git credentials to git through a unix socket, by default
+            # /tmp/reposerver-ask-pass.sock: two testbeds on one host would take it from each
+            # other ("unknown nonce") whenever a repository needs credentials.
+            "ARGOCD_ASK_PASS_SOCK": str(self.workdir / "askpass.sock"),
             "HOME": str(self.workdir),
             # the repo-server runs kustomize from PATH: the one built for it first
             "PATH": f"{b}:{os.environ.get('PATH', '/usr/bin:/bin')}",

@@ -36,13 +36,14 @@ def main(ctx: click.Context, verbose: bool, name: str) -> None:
 
 def _register() -> None:
     from gitops_lab.cli import (
-        approve, credentials, doctor, down, gate, history, images, lab, promote, repo, rollback, status, sync, up,
-        release, verify,
+        approve, classroom, credentials, doctor, down, gate, history, images, lab, promote, release, repo, rollback,
+        status, sync, up, verify,
     )
 
     for module in (up, down, status, repo, promote, rollback, history, gate, approve, doctor, images, credentials,
                    sync, lab, verify, release):
         main.add_command(module.command)
+    main.add_command(classroom.group)
 
 
 _register()

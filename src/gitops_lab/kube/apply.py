@@ -137,6 +137,18 @@ class Applier:
         except Exception as exc:
             raise ClusterError(f"failed to patch {kind}/{name}: {_api_message(exc)}") from exc
 
+    def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> bool:
+        """Delete one object (its dependents in the background); False when it was not there."""
+        path = self.path({"apiVersion": api_version, "kind": kind, "metadata": {"name": name}}, namespace)
+        body = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"}
+        try:
+            retry.call(lambda: self._request("DELETE", path, body))
+        except Exception as exc:
+            if getattr(exc, "status", None) == 404:
+                return False
+            raise ClusterError(f"failed to delete {kind}/{name}: {_api_message(exc)}") from exc
+        return True
+
 
 
 def _managed_view(obj: dict[str, Any]) -> Any:

@@ -45,4 +45,4 @@ def open_environment(state: EnvironmentState, kubeconfig: str | None = None, con
         )
     kube = connect(kubeconfig or state.kubeconfig, context or state.context)
     path = repo or Path(state.repo_path or ".")
-    return LabEnvironment(state, kube, engine_for(state.engine, kube), path)
+    return LabEnvironment(state, kube, engine_for(state.engine, kube, state.tenant), path)

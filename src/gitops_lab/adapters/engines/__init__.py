@@ -5,19 +5,20 @@ from __future__ import annotations
 ENGINES = ("argocd", "flux")
 
 
-def engine_for(name: str, kube=None):
+def engine_for(name: str, kube=None, tenant: str | None = None):
     """The adapter for ``name`` ("argocd" or "flux") on the cluster ``kube``.
 
     Without ``kube`` it can only prepare manifests (for `gitops-lab images`).
+    ``tenant`` names a classroom learner whose objects the adapter reads and writes.
     """
     if name == "argocd":
         from gitops_lab.adapters.engines.argocd import ArgoCD
 
-        return ArgoCD(kube)
+        return ArgoCD(kube, tenant)
     if name == "flux":
         from gitops_lab.adapters.engines.flux import Flux
 
-        return Flux(kube)
+        return Flux(kube, tenant)
     from gitops_lab.errors import UsageError
 
     raise UsageError(f"unknown engine {name!r}", fix=f"use one of: {', '.join(ENGINES)}")

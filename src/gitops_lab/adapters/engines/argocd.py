@@ -8,7 +8,7 @@ from typing import Any
 import yaml
 
 from gitops_lab.adapters.engines.base import (
-    Engine, EngineStatus, EnvironmentTarget, Progress, RepoAccess, registered_name,
+    Engine, EngineStatus, EnvironmentTarget, Progress, RepoAccess, project_name,
 )
 from gitops_lab.errors import EngineError, WaitTimeout
 from gitops_lab.kube.deadline import Deadline
@@ -65,26 +65,32 @@ class ArgoCD(Engine):
         destinations = json.dumps([
             {"server": "https://kubernetes.default.svc", "namespace": t.namespace} for t in targets
         ])
-        objects = self.render("project.yaml", namespace=self.namespace, repo_url=repo.url, destinations=destinations)
+        project = project_name(self.tenant)
+        # A tenant's namespaces are made for it, so its project may create no cluster-wide object.
+        cluster_resources = json.dumps([] if self.tenant else [{"group": "", "kind": "Namespace"}])
+        objects = self.render("project.yaml", namespace=self.namespace, project=project, repo_url=repo.url,
+                              destinations=destinations, cluster_resources=cluster_resources)
         if repo.username and repo.password:
             objects += self.render("repository-secret.yaml", namespace=self.namespace, repo_url=repo.url,
+                                   secret_name=f"{project}-repo",
                                    username=json.dumps(repo.username), password=json.dumps(repo.password))
         for t in targets:
             objects += self.render(
-                "application.yaml", namespace=self.namespace, env=t.name, repo_url=repo.url, branch=repo.branch,
+                "application.yaml", namespace=self.namespace, env=t.name, name=self.object_name(t.name),
+                project=project, repo_url=repo.url, branch=repo.branch,
                 path=t.path, target_namespace=t.namespace, prune=json.dumps(t.prune), self_heal=json.dumps(t.self_heal),
             )
         return self.apply_changed(objects)
 
     # -- reconcile and status -----------------------------------------------
     def request_reconcile(self, env: str) -> None:
-        self.applier.merge_patch(API, "Application", registered_name(env),
+        self.applier.merge_patch(API, "Application", self.object_name(env),
                                  {"metadata": {"annotations": {"argocd.argoproj.io/refresh": "hard"}}}, self.namespace)
 
     def _app(self, env: str) -> dict[str, Any]:
-        app = self.applier.get(API, "Application", registered_name(env), self.namespace)
+        app = self.applier.get(API, "Application", self.object_name(env), self.namespace)
         if app is None:
-            raise EngineError(f"Argo CD has no Application for {env} ({self.namespace}/{registered_name(env)})",
+            raise EngineError(f"Argo CD has no Application for {env} ({self.namespace}/{self.object_name(env)})",
                               fix="run `gitops-lab up` to register the environments")
         return app
 
@@ -99,7 +105,7 @@ class ArgoCD(Engine):
             return applied_verdict(status_of(env, app), commit, app)
 
         try:
-            app = wait_for(self.applier, API, "Application", registered_name(env), self.namespace, check, deadline,
+            app = wait_for(self.applier, API, "Application", self.object_name(env), self.namespace, check, deadline,
                            f"Argo CD to sync {env} to {commit[:7] if commit else 'its branch'} and report it Healthy",
                            on_progress)
         except WaitTimeout as exc:
@@ -124,6 +130,10 @@ def status_of(env: str, app: dict[str, Any]) -> EngineStatus:
     messages = [c.get("message", "") for c in status.get("conditions", []) or [] if c.get("message")]
     if operation.get("phase") in ("Error", "Failed") and operation.get("message"):
         messages.append(operation["message"])
+        # "one or more synchronization tasks are not valid" says little; the tasks say why.
+        resources = (operation.get("syncResult") or {}).get("resources") or []
+        messages += [f"{r.get('kind')}/{r.get('name')}: {r['message']}" for r in resources
+                     if r.get("status") == "SyncFailed" and r.get("message")][:3]
     if health.get("message"):
         messages.append(health["message"])
     return EngineStatus(

@@ -19,9 +19,17 @@ from gitops_lab.resources import manifests_dir
 Progress = Callable[[str], None]
 
 
-def registered_name(env: str) -> str:
-    """The name of what `register` creates for ``env`` (Application, GitRepository, Kustomization)."""
-    return f"gitops-lab-{env}"
+def registered_name(env: str, tenant: str | None = None) -> str:
+    """The name of what `register` creates for ``env`` (Application, GitRepository, Kustomization).
+
+    A classroom tenant (one learner on a shared cluster) gets its own names.
+    """
+    return f"gitops-lab-{tenant}-{env}" if tenant else f"gitops-lab-{env}"
+
+
+def project_name(tenant: str | None = None) -> str:
+    """The Argo CD AppProject (and prefix of other per-environment-set objects) of a tenant."""
+    return f"gitops-lab-{tenant}" if tenant else "gitops-lab"
 
 
 @dataclass(frozen=True)
@@ -80,9 +88,14 @@ class Engine(abc.ABC):
     # Managed installs on kind serve the engine's UI (if it has one) on this NodePort.
     ui_node_port: int | None = None
 
-    def __init__(self, kube: Kube | None = None):
+    def __init__(self, kube: Kube | None = None, tenant: str | None = None):
         self.kube = kube
         self.applier = Applier(kube) if kube is not None else None
+        # A classroom learner: their objects are named after them (see registered_name).
+        self.tenant = tenant
+
+    def object_name(self, env: str) -> str:
+        return registered_name(env, self.tenant)
 
     # -- install ---------------------------------------------------------------
     def release(self, reporter: Reporter, source_url: str | None = None):

@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 
 from gitops_lab.adapters.engines.base import (
-    Engine, EngineStatus, EnvironmentTarget, Progress, RepoAccess, registered_name,
+    Engine, EngineStatus, EnvironmentTarget, Progress, RepoAccess, project_name,
 )
 from gitops_lab.errors import EngineError, WaitTimeout
 from gitops_lab.kube.deadline import Deadline
@@ -57,30 +57,35 @@ class Flux(Engine):
     def register(self, targets: list[EnvironmentTarget], repo: RepoAccess) -> list[str]:
         objects: list[dict[str, Any]] = []
         secret_ref = ""
+        prefix = project_name(self.tenant)
         if repo.username and repo.password:
-            objects += self.render("git-credentials-secret.yaml", namespace=self.namespace,
+            objects += self.render("git-credentials-secret.yaml", namespace=self.namespace, secret_name=f"{prefix}-git",
                                    username=json.dumps(repo.username), password=json.dumps(repo.password))
-            secret_ref = "  secretRef:\n    name: gitops-lab-git"
+            secret_ref = f"  secretRef:\n    name: {prefix}-git"
+        # A tenant's Kustomizations act as the tenant's ServiceAccount (see adapters/engines/tenancy.py).
+        service_account = f"  serviceAccountName: {reconciler_account(self.tenant)}" if self.tenant else ""
         for t in targets:
-            objects += self.render("gitrepository.yaml", namespace=self.namespace, env=t.name, repo_url=repo.url,
-                                   branch=repo.branch, secret_ref=secret_ref)
-            objects += self.render("kustomization.yaml", namespace=self.namespace, env=t.name, path=t.path,
-                                   prune=json.dumps(t.prune), interval="1m" if t.self_heal else "60m")
+            name = self.object_name(t.name)
+            objects += self.render("gitrepository.yaml", namespace=self.namespace, env=t.name, name=name,
+                                   repo_url=repo.url, branch=repo.branch, secret_ref=secret_ref)
+            objects += self.render("kustomization.yaml", namespace=self.namespace, env=t.name, name=name, path=t.path,
+                                   prune=json.dumps(t.prune), interval="1m" if t.self_heal else "60m",
+                                   service_account=service_account)
         return self.apply_changed(objects)
 
     # -- reconcile and status -----------------------------------------------
     def request_reconcile(self, env: str) -> None:
         stamp = datetime.now(timezone.utc).isoformat(timespec="microseconds")
         patch = {"metadata": {"annotations": {REQUESTED_AT: stamp}}}
-        self.applier.merge_patch(SOURCE_API, "GitRepository", registered_name(env), patch, self.namespace)
-        self.applier.merge_patch(KUSTOMIZE_API, "Kustomization", registered_name(env), patch, self.namespace)
+        self.applier.merge_patch(SOURCE_API, "GitRepository", self.object_name(env), patch, self.namespace)
+        self.applier.merge_patch(KUSTOMIZE_API, "Kustomization", self.object_name(env), patch, self.namespace)
 
     def _objects(self, env: str) -> tuple[dict[str, Any] | None, dict[str, Any]]:
-        kustomization = self.applier.get(KUSTOMIZE_API, "Kustomization", registered_name(env), self.namespace)
+        kustomization = self.applier.get(KUSTOMIZE_API, "Kustomization", self.object_name(env), self.namespace)
         if kustomization is None:
-            raise EngineError(f"Flux has no Kustomization for {env} ({self.namespace}/{registered_name(env)})",
+            raise EngineError(f"Flux has no Kustomization for {env} ({self.namespace}/{self.object_name(env)})",
                               fix="run `gitops-lab up` to register the environments")
-        source = self.applier.get(SOURCE_API, "GitRepository", registered_name(env), self.namespace)
+        source = self.applier.get(SOURCE_API, "GitRepository", self.object_name(env), self.namespace)
         return source, kustomization
 
     def status(self, env: str) -> EngineStatus:
@@ -95,13 +100,18 @@ class Flux(Engine):
             return applied_verdict(status_of(env, kustomization, None), commit, kustomization)
 
         try:
-            found = wait_for(self.applier, KUSTOMIZE_API, "Kustomization", registered_name(env), self.namespace, check,
+            found = wait_for(self.applier, KUSTOMIZE_API, "Kustomization", self.object_name(env), self.namespace, check,
                              deadline, f"Flux to apply {commit[:7] if commit else 'the branch'} to {env} and report it Ready",
                              on_progress)
         except WaitTimeout as exc:
             last = self.status(env)
             raise WaitTimeout(f"{exc.message}; Flux says: {last.message or 'nothing'}") from exc
         return status_of(env, found, None)
+
+
+def reconciler_account(tenant: str | None) -> str:
+    """The ServiceAccount (in the Flux namespace) a tenant's Kustomizations impersonate."""
+    return project_name(tenant)
 
 
 def revision_commit(revision: str | None) -> str | None:

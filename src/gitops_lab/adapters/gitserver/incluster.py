@@ -78,7 +78,7 @@ def endpoints(settings: GitServerSettings, repository: str | None = None) -> Git
     )
 
 
-def _password() -> str:
+def new_password() -> str:
     alphabet = string.ascii_letters + string.digits
     return "".join(secrets.choice(alphabet) for _ in range(24))
 
@@ -95,22 +95,28 @@ def load_or_create_credentials(env_name: str) -> GitServerCredentials:
         return GitServerCredentials(Credentials(**data["writer"]), Credentials(**data["reader"]))
     except (FileNotFoundError, KeyError, TypeError, json.JSONDecodeError):
         pass
-    creds = GitServerCredentials(Credentials("learner", _password()), Credentials("engine", _password()))
+    creds = GitServerCredentials(Credentials("learner", new_password()), Credentials("engine", new_password()))
     write_private_json(path, creds.to_dict(), mode=0o600)
     return creds
 
 
-def auth_file(creds: GitServerCredentials, salt_source: str | None = None) -> str:
-    """The server's users file: "user:role:salt:pbkdf2-hex" lines.
+def auth_line(cred: Credentials, role: str, repositories: tuple[str, ...] | None = None,
+              salt_source: str | None = None) -> str:
+    """One line of the server's users file: "user:role:salt:pbkdf2-hex[:repo,...]".
 
     Salts are derived from the password itself unless given, so rendering twice
-    gives the same Secret and re-applying changes nothing.
+    gives the same Secret and re-applying changes nothing. With ``repositories``
+    the user reaches only those (server.py enforces it).
     """
-    lines = []
-    for cred, role in ((creds.writer, "write"), (creds.reader, "read")):
-        salt = salt_source or hashlib.sha256(f"salt:{cred.username}:{cred.password}".encode()).hexdigest()[:16]
-        digest = hashlib.pbkdf2_hmac("sha256", cred.password.encode(), salt.encode(), PBKDF2_ROUNDS).hex()
-        lines.append(f"{cred.username}:{role}:{salt}:{digest}")
+    salt = salt_source or hashlib.sha256(f"salt:{cred.username}:{cred.password}".encode()).hexdigest()[:16]
+    digest = hashlib.pbkdf2_hmac("sha256", cred.password.encode(), salt.encode(), PBKDF2_ROUNDS).hex()
+    line = f"{cred.username}:{role}:{salt}:{digest}"
+    return f"{line}:{','.join(repositories)}" if repositories is not None else line
+
+
+def auth_file(creds: GitServerCredentials, salt_source: str | None = None) -> str:
+    """The server's users file of a lab of one's own: the writer and the reader, every repository."""
+    lines = [auth_line(cred, role, None, salt_source) for cred, role in ((creds.writer, "write"), (creds.reader, "read"))]
     return "\n".join(lines) + "\n"
 
 

@@ -1,0 +1,61 @@
+"""What a classroom needs of a Git server: one repository per learner, which only
+that learner (and the instructor) may push to, and which the engines may read.
+
+Two kinds fit: a server that serves a folder of bare repositories over smart
+HTTP (folder.py: gitops-lab's own server.py run on a host, or any
+`git http-backend`), and the in-cluster server of a kind cluster, which runs
+the same server.py.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+
+from gitops_lab.adapters.gitserver.incluster import Credentials, GitServerCredentials, GitServerEndpoints
+
+
+@dataclass(frozen=True)
+class RepoGrant:
+    """A repository and the one learner who may push to it."""
+
+    repository: str
+    writer: Credentials
+
+
+# Class-wide users: the writer is the instructor (pushes to every repository),
+# the reader is the engines' (fetches every one).
+ClassCredentials = GitServerCredentials
+
+
+class GitServer(abc.ABC):
+    """A Git server that holds a class's repositories."""
+
+    kind: str
+    # Whether the server itself refuses a push with another learner's credentials.
+    enforces_access: bool
+
+    @abc.abstractmethod
+    def endpoints(self, repository: str) -> GitServerEndpoints:
+        """The URLs of ``repository``: for people and the CLI, and for the engines (``cluster_url``)."""
+
+    @abc.abstractmethod
+    def provision(self, grants: list[RepoGrant], users: ClassCredentials) -> list[str]:
+        """Make every repository exist and let only its learner (and the instructor) push to it.
+
+        ``grants`` is the whole class: learners not in it lose their access.
+        Returns what changed, in words.
+        """
+
+    @abc.abstractmethod
+    def remove(self, repositories: list[str]) -> list[str]:
+        """Delete ``repositories``; returns the ones that were there."""
+
+
+def users_file(grants: list[RepoGrant], users: ClassCredentials) -> str:
+    """The users file of gitops-lab's server.py for a class (see manifests/gitserver/server.py)."""
+    from gitops_lab.adapters.gitserver.incluster import auth_line
+
+    lines = [auth_line(users.writer, "write"), auth_line(users.reader, "read")]
+    lines += [auth_line(g.writer, "write", (g.repository,)) for g in sorted(grants, key=lambda g: g.repository)]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,197 @@
+"""`gitops-lab class ...`: many learners on one shared cluster, each an isolated tenant."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from gitops_lab.cli.app import (
+    Application, context_option, kubeconfig_option, output_option, pass_app, timeout_option,
+)
+from gitops_lab.cli.lab import labs_dir_option
+
+
+def _labs_root(labs_dir: str | None) -> Path:
+    from gitops_lab.resources import labs_dir as shipped
+
+    return Path(labs_dir).expanduser().resolve() if labs_dir else shipped()
+
+
+@click.group("class")
+def group() -> None:
+    """Teach a class on one shared cluster: a tenant per learner, instructor commands.
+
+    Each learner gets namespaces LEARNER-dev, -staging and -prod, a repository of
+    their own on the Git server, their own Argo CD AppProject (or Flux
+    Kustomizations acting as their own ServiceAccount), and a kit: a kubeconfig
+    that reaches only their namespaces, and Git credentials that push only
+    their repository. With the kit, every lab and command works as on a laptop.
+
+    \b
+    Examples:
+      gitops-lab class create --count 10 --engine flux --kubeconfig admin.conf \\
+          --git-root /srv/git --git-base-url http://git.example:8180 --git-auth-file /srv/git-users
+      gitops-lab class status
+      gitops-lab class reset --learner learner-03 --lab promotion
+      gitops-lab class join ./kit            # a learner, with the kit they were given
+    """
+
+
+@group.command("create")
+@click.option("--learners", "learners_file", metavar="FILE", help="File with one learner name a line.")
+@click.option("--count", type=click.IntRange(min=1), help="Number of learners, named learner-01 .. learner-NN.")
+@click.option("--engine", type=click.Choice(["argocd", "flux"]), default="argocd", show_default=True)
+@click.option("--engine-install", type=click.Choice(["external", "managed"]), default="external", show_default=True,
+              help="external: the engine already runs on the cluster; managed: install the pinned release.")
+@click.option("--git-root", metavar="DIR", required=True,
+              help="Folder of bare repositories that your Git server serves over HTTP.")
+@click.option("--git-base-url", metavar="URL", required=True, help="URL the folder is served at.")
+@click.option("--git-engine-base-url", metavar="URL", help="The same, as the engines reach it (default: --git-base-url).")
+@click.option("--git-auth-file", metavar="FILE",
+              help="Users file the server reads (gitops-lab's server.py AUTH_FILE): learners may push only their "
+                   "own repository. Without it the server must do its own access control.")
+@click.option("--kit-days", type=click.IntRange(min=1, max=365), default=30, show_default=True,
+              help="How long the learners' kubeconfig tokens stay valid.")
+@kubeconfig_option
+@context_option
+@timeout_option
+@output_option
+@pass_app
+def create_command(app: Application, learners_file: str | None, count: int | None, engine: str, engine_install: str,
+                   git_root: str, git_base_url: str, git_engine_base_url: str | None, git_auth_file: str | None,
+                   kit_days: int, kubeconfig: str | None, context: str | None, timeout: float, output: str) -> None:
+    """Create a class (or add learners to it): tenants, repositories and learner kits.
+
+    Safe to run again: what exists is kept, kits are refreshed.
+
+    \b
+    Examples:
+      gitops-lab class create --learners names.txt --engine argocd \\
+          --git-root /srv/git --git-base-url http://10.0.0.5:8180 --git-auth-file /srv/git/users
+    """
+    from gitops_lab.workflows import classroom
+
+    learners = classroom.learners_from(learners_file, count)
+    git = classroom.GitServerRecord("folder", str(Path(git_root).expanduser().resolve()), git_base_url,
+                                    git_engine_base_url,
+                                    str(Path(git_auth_file).expanduser().resolve()) if git_auth_file else None)
+    options = classroom.ClassOptions(engine, engine_install, kubeconfig, context, git, kit_days, timeout)
+    result = classroom.create(app.name, learners, options, app.reporter(output))
+    lines = [f"Class {result.name} ({result.engine}): {len(result.learners)} learners ready in {result.seconds:.1f}s",
+             "Learner kits (kubeconfig + kit.json, mode 0600):"]
+    lines += [f"  {learner}  {path}" for learner, path in sorted(result.kits.items())]
+    if not result.git_enforces_access:
+        lines.append("Note: without --git-auth-file, gitops-lab cannot make the Git server refuse a push to "
+                     "another learner's repository; the server must do that itself.")
+    lines.append("Each learner runs `gitops-lab class join KIT`; watch them with `gitops-lab class status`.")
+    app.emit(output, result.to_dict(), "\n".join(lines))
+
+
+@group.command("status")
+@click.option("--learner", "learners", metavar="NAME", multiple=True, help="Only these learners (repeatable).")
+@labs_dir_option
+@output_option
+@pass_app
+def status_command(app: Application, learners: tuple[str, ...], labs_dir: str | None, output: str) -> None:
+    """One row per learner: lab, current step, checks passing, health of dev, staging and prod.
+
+    The lab is the learner's newest started lab (its start tag in their
+    repository); the step is its first step whose checks do not pass yet.
+    An environment is ok, reconciling (the engine is re-reading Git while the
+    cluster serves what Git says) or failing (its health, or its sync state).
+    Exits 1 when an environment of some learner is failing.
+
+    \b
+    Examples:
+      gitops-lab class status
+      gitops-lab class status --output json | jq '.[] | select(.healthy | not) | .learner'
+    """
+    from gitops_lab.cli.history import format_table
+    from gitops_lab.workflows import classroom
+
+    rows = classroom.status(app.name, app.reporter(output), _labs_root(labs_dir), list(learners) or None)
+
+    def env_cell(e: dict) -> str:
+        failing = e["health"] if e["sync"] in ("Synced", "Applied") else e["sync"]
+        return f"{e['version'] or '-'} {failing if e['state'] == 'failing' else e['state']}"
+
+    table = format_table(("LEARNER", "LAB", "STEP", "CHECKS", "DEV", "STAGING", "PROD"), [
+        (r.learner, r.lab or "-", r.step or "-", f"{r.checks_passing}/{r.steps}" if r.lab else "-",
+         *(env_cell(r.environments[env]) for env in ("dev", "staging", "prod"))) for r in rows])
+    app.emit(output, [r.to_dict() for r in rows], table)
+    if not all(r.healthy for r in rows):
+        sys.exit(1)
+
+
+@group.command("reset")
+@click.option("--learner", "learners", metavar="NAME", multiple=True, help="Only these learners (repeatable).")
+@click.option("--lab", "lab_id", metavar="LAB", help="Back to this lab's start point (started if need be). "
+                                                      "Default: back to the seed.")
+@labs_dir_option
+@timeout_option
+@output_option
+@pass_app
+def reset_command(app: Application, learners: tuple[str, ...], lab_id: str | None, labs_dir: str | None,
+                  timeout: float, output: str) -> None:
+    """Reset learners (default: all) to a lab's start point or to the seed, and wait until served.
+
+    A reset is a new commit in the learner's repository: their history stays.
+
+    \b
+    Examples:
+      gitops-lab class reset --learner learner-03
+      gitops-lab class reset --lab promotion
+    """
+    from gitops_lab.workflows import classroom
+
+    done = classroom.reset(app.name, list(learners) or None, lab_id, app.reporter(output), _labs_root(labs_dir),
+                           timeout)
+    text = "\n".join(f"reset {d.learner} to {('the start of lab ' + d.lab) if d.lab else 'the seed'} ({d.commit[:7]})"
+                     for d in done)
+    app.emit(output, [d.to_dict() for d in done], text)
+
+
+@group.command("delete")
+@timeout_option
+@output_option
+@pass_app
+def delete_command(app: Application, timeout: float, output: str) -> None:
+    """Delete the class: every tenant, repository and kit (repositories are bundled first).
+
+    \b
+    Examples:
+      gitops-lab class delete
+    """
+    from gitops_lab.workflows import classroom
+
+    result = classroom.delete(app.name, app.reporter(output), timeout)
+    text = (f"Deleted the class {result.name}: {len(result.learners)} tenants.\n"
+            f"Repository bundles: {classroom.class_dir(app.name) / 'backups'}")
+    app.emit(output, result.to_dict(), text)
+
+
+@group.command("join")
+@click.argument("kit", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--repo", "repo", metavar="PATH", help="Where to clone your repository. Default: the state folder.")
+@output_option
+@pass_app
+def join_command(app: Application, kit: Path, repo: str | None, output: str) -> None:
+    """For a learner: set up your lab environment from the kit your instructor gave you.
+
+    Afterwards `gitops-lab status`, `promote`, `rollback` and `lab ...` work on
+    your own namespaces and repository.
+
+    \b
+    Examples:
+      gitops-lab class join ./kit
+      gitops-lab lab start gitops-basics
+    """
+    from gitops_lab.workflows import classroom
+
+    result = classroom.join(kit, app.name, repo, app.reporter(output))
+    text = (f"Joined as {result.learner}: namespaces {', '.join(result.namespaces.values())}\n"
+            f"Your working copy: {result.repo_path} (origin {result.clone_url})\n"
+            "Next: `gitops-lab status`, then `gitops-lab lab list`.")
+    app.emit(output, result.to_dict(), text)

@@ -1,0 +1,326 @@
+"""A class of 10 on the testbed, for Argo CD and for Flux, with real RBAC.
+
+The instructor creates the class through the CLI against the testbed's API
+server (admin credentials); the Git server is gitops-lab's own server.py run
+on loopback with a users file, so per-repository push rights are enforced for
+real. (The testbed's own Git fixture checks no credentials at all, so it could
+not show that a push to another learner's repository fails.)
+
+Then, with learner-01's kit (a ServiceAccount token, against the real API
+server): what they may and may not do; their labs and commands run unchanged;
+their promotion changes nothing of learner-02's; resetting them leaves
+learner-02 as it was; `class status` reports both; `class delete` cleans up.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from gitops_lab.adapters.repo.git import PASSWORD_VAR, USERNAME_VAR
+
+pytestmark = pytest.mark.testbed
+
+LEARNERS = 10
+A, B = "learner-01", "learner-02"
+LABEL = "gitops-lab.io/model-version"
+ENGINE_NS = {"argocd": "argocd", "flux": "flux-system"}
+
+
+@dataclass
+class Classroom:
+    engine: str
+    cli: Callable
+    cluster: object
+    state: Path
+    git_root: Path
+    git_url: str
+    switch: Callable
+
+    def kit(self, learner: str) -> Path:
+        return self.state / "gitops-lab" / "class" / "kits" / learner
+
+
+@pytest.fixture(params=["argocd", "flux"])
+def classroom(request, testbed_cluster, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from gitops_lab.cli import main
+    from test_gitserver import RunningServer, free_port
+    from testbed import fixtures
+
+    engine = request.param
+    request.getfixturevalue(f"testbed_{engine}")
+    monkeypatch.setenv("PATH", f"{os.environ['PATH']}{os.pathsep}{fixtures.bin_dir()}")
+    for var in ("GITOPS_LAB_REPO", "GITOPS_LAB_LABS_DIR", USERNAME_VAR, PASSWORD_VAR):
+        monkeypatch.delenv(var, raising=False)
+    root, users = tmp_path / "git", tmp_path / "git-users"
+    root.mkdir()
+    users.write_text("")
+    server = RunningServer(root, users, free_port())
+    server.start()
+    runner = CliRunner()
+
+    def cli(*args: str):
+        return runner.invoke(main, list(args), catch_exceptions=False)
+
+    def switch(state: Path) -> None:
+        """Act as someone else: their state folder, no Git credentials left from the last one."""
+        monkeypatch.setenv("GITOPS_LAB_STATE_DIR", str(state))
+        for var in (USERNAME_VAR, PASSWORD_VAR):
+            monkeypatch.delenv(var, raising=False)
+
+    instructor = tmp_path / "instructor"
+    switch(instructor)
+    room = Classroom(engine, cli, testbed_cluster, instructor, root, f"http://127.0.0.1:{server.port}", switch)
+    room.users_file = users  # type: ignore[attr-defined]
+    yield room
+    switch(instructor)
+    if (instructor / "gitops-lab" / "class" / "class.json").exists():
+        cli("class", "delete", "--timeout", "120")
+    server.stop()
+
+
+@contextmanager
+def learner_api(kubeconfig: Path):
+    from kubernetes import client, config
+
+    api = config.new_client_from_config(config_file=str(kubeconfig))
+    try:
+        yield client.CoreV1Api(api), client.AppsV1Api(api), client.CustomObjectsApi(api)
+    finally:
+        api.close()
+
+
+def status_of(call) -> int:
+    from kubernetes.client import ApiException
+
+    try:
+        call()
+    except ApiException as exc:
+        return exc.status
+    return 200
+
+
+def served(apps, learner: str) -> dict[str, str]:
+    return {env: apps.read_namespaced_deployment("model-server", f"{learner}-{env}").spec.template.metadata.labels[LABEL]
+            for env in ("dev", "staging", "prod")}
+
+
+def remote_head(url: str) -> str:
+    return subprocess.run(["git", "ls-remote", url, "refs/heads/main"], check=True, capture_output=True,
+                          text=True).stdout.split()[0]
+
+
+def admin_url(room: Classroom, learner: str) -> str:
+    """The repository URL with the instructor's credentials (for reading heads in the test)."""
+    creds = json.loads((room.state / "gitops-lab" / "class" / "credentials.json").read_text())["instructor"]
+    return room.git_url.replace("http://", f"http://{creds['username']}:{creds['password']}@") + f"/{learner}.git"
+
+
+def _learner_env(room: Classroom, learner: str):
+    """The instructor's view of a learner's tenant (admin credentials)."""
+    from gitops_lab.workflows.classroom import load_class, open_learner
+
+    return open_learner(load_class("gitops-lab"), learner)
+
+
+def refused_by_engine(room: Classroom, learner: str, env: str, commit: str) -> None:
+    """Until the learner's engine reports that ``commit`` may not be applied (forbidden, not permitted)."""
+    from gitops_lab.adapters.engines.argocd import API
+    from gitops_lab.adapters.engines.flux import KUSTOMIZE_API
+    from gitops_lab.kube.deadline import Deadline
+    from gitops_lab.kube.wait import wait_for
+
+    lab = _learner_env(room, learner)
+    engine = lab.engine
+    engine.request_reconcile(env)
+    api, kind = (API, "Application") if engine.name == "argocd" else (KUSTOMIZE_API, "Kustomization")
+
+    def verdict(obj):
+        message = engine.status(env).message if obj else ""
+        return ("forbidden" in message or "not permitted" in message), message or "no message yet"
+
+    wait_for(engine.applier, api, kind, engine.object_name(env), engine.namespace, verdict, Deadline(120),
+             f"{engine.display_name} to refuse {commit[:7]} for {learner}/{env}")
+
+
+def served_again(room: Classroom, learner: str, commit: str) -> None:
+    from gitops_lab.kube.deadline import Deadline
+    from gitops_lab.reporter import Reporter
+    from gitops_lab.workflows.classroom import wait_all_served
+
+    lab = _learner_env(room, learner)
+    subprocess.run(["git", "-C", str(lab.repo), "fetch", "--quiet", admin_url(room, learner), "main"], check=True)
+    wait_all_served(lab, commit, Deadline(120), Reporter())
+
+
+def test_a_class_of_ten_isolated_tenants(classroom, tmp_path):
+    from kubernetes import client
+
+    room, cli = classroom, classroom.cli
+    created = cli("class", "create", "--count", str(LEARNERS), "--engine", room.engine,
+                  "--kubeconfig", room.cluster.kubeconfig, "--git-root", str(room.git_root),
+                  "--git-base-url", room.git_url, "--git-auth-file", str(room.users_file),
+                  "--timeout", "300", "--output", "json")
+    assert created.exit_code == 0, created.output
+    result = json.loads(created.stdout)
+    assert sorted(result["kits"]) == [f"learner-{i:02d}" for i in range(1, LEARNERS + 1)]
+    assert result["git_enforces_access"] is True
+    for learner in (A, B):
+        for name in ("kubeconfig", "kit.json"):
+            assert stat.S_IMODE((room.kit(learner) / name).stat().st_mode) == 0o600
+
+    admin = room.cluster.api_client()
+    admin_apps = client.AppsV1Api(admin)
+    for i in range(1, LEARNERS + 1):
+        assert served(admin_apps, f"learner-{i:02d}") == {"dev": "v2", "staging": "v1", "prod": "v1"}
+
+    again = cli("class", "create", "--count", "2", "--engine", room.engine, "--kubeconfig", room.cluster.kubeconfig,
+                "--git-root", str(room.git_root), "--git-base-url", room.git_url,
+                "--git-auth-file", str(room.users_file), "--output", "json")
+    assert again.exit_code == 0, again.output
+    assert not [c for c in json.loads(again.stdout)["changed"]], "a second create changes nothing"
+
+    status = cli("class", "status", "--output", "json")
+    assert status.exit_code == 0, status.output
+    rows = {r["learner"]: r for r in json.loads(status.stdout)}
+    assert len(rows) == LEARNERS and all(r["healthy"] and r["lab"] is None for r in rows.values())
+
+    # -- learner-01's kit against the real API server ----------------------------------
+    kit = json.loads((room.kit(A) / "kit.json").read_text())
+    with learner_api(room.kit(A) / "kubeconfig") as (core, apps, custom):
+        assert apps.read_namespaced_deployment("model-server", f"{A}-prod").spec.replicas == 2
+        assert status_of(lambda: apps.read_namespaced_deployment("model-server", f"{B}-prod")) == 403
+        assert status_of(lambda: core.list_namespaced_pod(f"{B}-dev")) == 403
+        assert status_of(lambda: core.create_namespaced_config_map(
+            f"{B}-dev", {"metadata": {"name": "from-a"}, "data": {"x": "1"}})) == 403
+        assert status_of(lambda: apps.patch_namespaced_deployment(
+            "model-server", f"{B}-prod", {"spec": {"replicas": 0}})) == 403
+        assert status_of(lambda: core.list_namespaced_secret(ENGINE_NS[room.engine])) == 403
+        assert status_of(lambda: core.create_namespace({"metadata": {"name": "a-new-one"}})) == 403
+        core.create_namespaced_config_map(f"{A}-dev", {"metadata": {"name": "mine"}, "data": {"x": "1"}})
+        assert core.read_namespaced_config_map("mine", f"{A}-dev").data == {"x": "1"}
+        group, version, plural, takeover = {
+            "argocd": ("argoproj.io", "v1alpha1", "applications", {"spec": {"project": f"gitops-lab-{B}"}}),
+            "flux": ("kustomize.toolkit.fluxcd.io", "v1", "kustomizations",
+                     {"spec": {"serviceAccountName": f"gitops-lab-{B}"}}),
+        }[room.engine]
+        ns = ENGINE_NS[room.engine]
+        # their own engine object: readable and annotatable, but not re-pointed elsewhere
+        assert custom.get_namespaced_custom_object(group, version, ns, plural, f"gitops-lab-{A}-dev")
+        assert status_of(lambda: custom.patch_namespaced_custom_object(
+            group, version, ns, plural, f"gitops-lab-{A}-dev", takeover)) in (403, 422)
+        assert status_of(lambda: custom.patch_namespaced_custom_object(
+            group, version, ns, plural, f"gitops-lab-{A}-dev", {"metadata": {"annotations": {"x": "y"}}})) == 200
+        # anyone else's: not even readable
+        assert status_of(lambda: custom.get_namespaced_custom_object(
+            group, version, ns, plural, f"gitops-lab-{B}-dev")) == 403
+
+    # -- learner-01's Git credentials push only their repository -------------------------
+    mine = tmp_path / "mine"
+    subprocess.run(["git", "clone", "-q", kit["git_url"].replace("http://", f"http://{A}:{kit['git_password']}@"),
+                    str(mine)], check=True)
+    b_url = kit["git_url"].replace(f"/{A}.git", f"/{B}.git")
+    pushed = subprocess.run(["git", "-C", str(mine), "push", b_url.replace("http://", f"http://{A}:{kit['git_password']}@"),
+                             "main:main"], capture_output=True, text=True)
+    assert pushed.returncode != 0 and "403" in pushed.stderr
+
+    # -- learner-01's engine cannot deploy into learner-02's namespaces, whatever their repository says
+    b_dev = admin_apps.read_namespaced_deployment("model-server", f"{B}-dev")
+    overlay = mine / "overlays" / "dev" / "kustomization.yaml"
+    overlay.write_text(overlay.read_text().replace(f"namespace: {A}-dev", f"namespace: {B}-dev"))
+    a_url = kit["git_url"].replace("http://", f"http://{A}:{kit['git_password']}@")
+    for args in (("commit", "-qam", "Deploy into B's namespace"), ("push", "-q", a_url, "main")):
+        subprocess.run(["git", "-C", str(mine), "-c", "user.name=a", "-c", "user.email=a@x", *args], check=True)
+    refused_by_engine(room, A, "dev", subprocess.run(["git", "-C", str(mine), "rev-parse", "HEAD"], check=True,
+                                                     capture_output=True, text=True).stdout.strip())
+    after = admin_apps.read_namespaced_deployment("model-server", f"{B}-dev")
+    assert (after.metadata.generation, after.metadata.labels) == (b_dev.metadata.generation, b_dev.metadata.labels)
+    for args in (("revert", "--no-edit", "HEAD"), ("push", "-q", a_url, "main")):
+        subprocess.run(["git", "-C", str(mine), "-c", "user.name=a", "-c", "user.email=a@x", *args], check=True,
+                       capture_output=True)
+    served_again(room, A, subprocess.run(["git", "-C", str(mine), "rev-parse", "HEAD"], check=True,
+                                         capture_output=True, text=True).stdout.strip())
+
+    # -- learner-02 promotes, so their state differs from the seed -------------------------
+    b_before = {}
+    for learner, state in ((B, tmp_path / "learner-b"), (A, tmp_path / "learner-a")):
+        room.switch(state)
+        joined = cli("class", "join", str(room.kit(learner)))
+        assert joined.exit_code == 0, joined.output
+        promoted = cli("promote", "--from", "dev", "--to", "staging", "--timeout", "120")
+        assert promoted.exit_code == 0, promoted.output
+        if learner == B:
+            b_before = {"head": remote_head(admin_url(room, B)), "served": served(admin_apps, B),
+                        "generation": admin_apps.read_namespaced_deployment("model-server", f"{B}-prod")
+                        .metadata.generation}
+
+    # -- learner-01's commands and labs, unchanged, with their kit -------------------------
+    assert served(admin_apps, A)["staging"] == "v2"
+    assert cli("status").exit_code == 0
+    rolled = cli("rollback", "--env", "staging", "--timeout", "120")
+    assert rolled.exit_code == 0, rolled.output
+    assert served(admin_apps, A)["staging"] == "v1"
+    started = cli("lab", "start", "gitops-basics", "--timeout", "120")
+    assert started.exit_code == 0, started.output
+    checked = cli("lab", "check")
+    assert checked.exit_code == 1 and "✗" in checked.stdout  # the step is not done yet: said so
+    solved = cli("lab", "solve", "--timeout", "120")
+    assert solved.exit_code == 0, solved.output
+    assert admin_apps.read_namespaced_deployment("model-server", f"{A}-dev").spec.replicas == 2
+    # A's promotion, rollback and lab changed nothing of B's
+    assert remote_head(admin_url(room, B)) == b_before["head"]
+    assert served(admin_apps, B) == b_before["served"] == {"dev": "v2", "staging": "v2", "prod": "v1"}
+    assert admin_apps.read_namespaced_deployment("model-server", f"{B}-dev").spec.replicas == 1
+
+    # -- the instructor's view, and a reset of learner-01 alone ------------------------------
+    room.switch(room.state)
+    status = cli("class", "status", "--learner", A, "--learner", B, "--output", "json")
+    assert status.exit_code == 0, status.output
+    rows = {r["learner"]: r for r in json.loads(status.stdout)}
+    assert (rows[A]["lab"], rows[A]["step"], rows[A]["checks_passing"], rows[A]["steps"]) == (
+        "gitops-basics", "undo-with-git", 1, 2)
+    assert rows[B]["lab"] is None and rows[B]["environments"]["staging"]["version"] == "v2"
+    table = cli("class", "status")
+    assert table.stdout.splitlines()[0].split() == ["LEARNER", "LAB", "STEP", "CHECKS", "DEV", "STAGING", "PROD"]
+
+    reset = cli("class", "reset", "--learner", A, "--timeout", "120")
+    assert reset.exit_code == 0, reset.output
+    a_after_reset = remote_head(admin_url(room, A))
+    assert served(admin_apps, A) == {"dev": "v2", "staging": "v1", "prod": "v1"}
+    assert admin_apps.read_namespaced_deployment("model-server", f"{A}-dev").spec.replicas == 1
+    assert remote_head(admin_url(room, B)) == b_before["head"]
+    assert served(admin_apps, B) == b_before["served"]
+    assert admin_apps.read_namespaced_deployment("model-server", f"{B}-prod").metadata.generation == \
+        b_before["generation"]
+
+    # -- a reset to a lab's start point starts the lab for a learner who had not ---------------
+    started_b = cli("class", "reset", "--learner", B, "--lab", "gitops-basics", "--timeout", "120", "--output", "json")
+    assert started_b.exit_code == 0, started_b.output
+    assert [(r["learner"], r["lab"]) for r in json.loads(started_b.stdout)] == [(B, "gitops-basics")]
+    tags = subprocess.run(["git", "ls-remote", "--tags", admin_url(room, B)], check=True, capture_output=True,
+                          text=True).stdout
+    assert "refs/tags/gitops-lab/lab/gitops-basics/start" in tags
+    row = json.loads(cli("class", "status", "--learner", B, "--output", "json").stdout)[0]
+    assert (row["lab"], row["step"], row["healthy"]) == ("gitops-basics", "scale-dev", True)
+    assert remote_head(admin_url(room, A)) == a_after_reset
+
+    # -- delete: tenants, repositories and kits go; the repositories are kept as bundles ------
+    deleted = cli("class", "delete", "--timeout", "120", "--output", "json")
+    assert deleted.exit_code == 0, deleted.output
+    gone = json.loads(deleted.stdout)
+    assert len(gone["learners"]) == LEARNERS and len(gone["backups"]) == LEARNERS
+    assert not list(room.git_root.glob("learner-*.git"))
+    assert not room.kit(A).exists()
+    core = client.CoreV1Api(admin)
+    assert not [ns.metadata.name for ns in core.list_namespace().items if ns.metadata.name.startswith("learner-")]
+    admin.close()

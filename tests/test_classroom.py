@@ -1,0 +1,334 @@
+"""Classroom tenants without a cluster: names, the tenant's repository template,
+its RBAC objects, the engines' per-tenant registration, and the Git server's
+per-repository access, with gitops-lab's server.py running for real.
+
+The same, with real RBAC and real controllers, is in tests/e2e/test_classroom_e2e.py.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import yaml
+
+from gitops_lab.adapters.engines import engine_for
+from gitops_lab.adapters.engines.base import EnvironmentTarget, RepoAccess
+from gitops_lab.adapters.engines.tenancy import (
+    LEARNER_ACCOUNT, TENANT_ROLE, check_learner_name, class_objects, tenant_objects,
+)
+from gitops_lab.adapters.gitserver.base import ClassCredentials, RepoGrant
+from gitops_lab.adapters.gitserver.folder import FolderGitServer
+from gitops_lab.adapters.gitserver.incluster import Credentials
+from gitops_lab.adapters.repo.layout import RepoLayout
+from gitops_lab.errors import UsageError
+from gitops_lab.workflows.classroom import learners_from, tenant_template
+from test_gitserver import RunningServer, free_port, git, make_commit
+
+
+# --------------------------------------------------------------------------- #
+# Learner names
+# --------------------------------------------------------------------------- #
+def test_learners_from_a_count_are_numbered():
+    assert learners_from(None, 3) == ["learner-01", "learner-02", "learner-03"]
+
+
+def test_learners_from_a_file_skip_comments_and_blank_lines(tmp_path):
+    names = tmp_path / "names.txt"
+    names.write_text("# cohort 7\nalice\n\nBob  # lower-cased\n")
+    assert learners_from(str(names), None) == ["alice", "bob"]
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("alice\nalice\n", "learners named twice: alice"),
+    ("al_ice\n", "learner name 'al_ice' is not usable"),
+    ("-x\n", "learner name '-x' is not usable"),
+    ("# nobody\n", "names nobody"),
+])
+def test_bad_learner_files_are_refused_with_the_reason(tmp_path, text, problem):
+    names = tmp_path / "names.txt"
+    names.write_text(text)
+    with pytest.raises(UsageError) as err:
+        learners_from(str(names), None)
+    assert problem in err.value.message
+
+
+def test_learner_names_must_leave_room_for_the_namespace_suffix():
+    check_learner_name("a" * 44)
+    with pytest.raises(UsageError):
+        check_learner_name("a" * 45)  # gitops-lab-<name> and <name>-staging would pass 63
+
+
+def test_a_file_or_a_count_not_both():
+    with pytest.raises(UsageError):
+        learners_from(None, None)
+
+
+# --------------------------------------------------------------------------- #
+# The tenant's repository
+# --------------------------------------------------------------------------- #
+def test_tenant_template_points_every_overlay_at_the_learners_namespaces(tmp_path):
+    template = tenant_template(tmp_path / "t", "alice")
+    layout = RepoLayout(template)
+    assert {env: layout.namespace(env) for env in ("dev", "staging", "prod")} == {
+        "dev": "alice-dev", "staging": "alice-staging", "prod": "alice-prod"}
+    for env in ("dev", "staging", "prod"):
+        text = (template / "overlays" / env / "kustomization.yaml").read_text()
+        assert "namespace.yaml" not in text and "ml-" not in text
+        assert not (template / "overlays" / env / "namespace.yaml").exists()
+    assert layout.model_version("dev") == "v2"  # the rest of the overlay is the template's
+
+
+@pytest.mark.skipif(not (shutil.which("kustomize") or shutil.which("kubectl")), reason="needs kustomize or kubectl")
+def test_tenant_overlay_renders_only_into_the_learners_namespace(tmp_path):
+    from gitops_lab.gates.policy import render
+
+    template = tenant_template(tmp_path / "t", "alice")
+    objects = render(template, "prod", "v1")
+    assert objects and {o["metadata"].get("namespace") for o in objects} == {"alice-prod"}
+    assert "Namespace" not in {o["kind"] for o in objects}
+
+
+# --------------------------------------------------------------------------- #
+# Tenant objects
+# --------------------------------------------------------------------------- #
+def _by(objects, kind):
+    return [o for o in objects if o["kind"] == kind]
+
+
+def test_flux_tenant_reconciler_and_learner_reach_only_their_namespaces():
+    objects = tenant_objects("c1", "alice", engine_for("flux"))
+    assert [o["metadata"]["name"] for o in _by(objects, "Namespace")] == ["alice-dev", "alice-staging", "alice-prod"]
+    bindings = [b for b in _by(objects, "RoleBinding") if b["roleRef"]["kind"] == "ClusterRole"]
+    assert sorted(b["metadata"]["namespace"] for b in bindings) == ["alice-dev", "alice-prod", "alice-staging"]
+    for binding in bindings:
+        assert binding["roleRef"]["name"] == TENANT_ROLE
+        assert binding["subjects"] == [
+            {"kind": "ServiceAccount", "name": LEARNER_ACCOUNT, "namespace": "alice-dev"},
+            {"kind": "ServiceAccount", "name": "gitops-lab-alice", "namespace": "flux-system"}]
+    [role] = _by(objects, "Role")
+    assert role["metadata"]["namespace"] == "flux-system"
+    names = ["gitops-lab-alice-dev", "gitops-lab-alice-staging", "gitops-lab-alice-prod"]
+    assert {(r["apiGroups"][0], r["resources"][0]) for r in role["rules"]} == {
+        ("kustomize.toolkit.fluxcd.io", "kustomizations"), ("source.toolkit.fluxcd.io", "gitrepositories")}
+    for rule in role["rules"]:
+        assert rule["resourceNames"] == names and "create" not in rule["verbs"] and "delete" not in rule["verbs"]
+
+
+def test_argocd_tenant_has_no_reconciler_account():
+    objects = tenant_objects("c1", "bob", engine_for("argocd"))
+    accounts = _by(objects, "ServiceAccount")
+    assert [(a["metadata"]["namespace"], a["metadata"]["name"]) for a in accounts] == [("bob-dev", LEARNER_ACCOUNT)]
+    [role] = _by(objects, "Role")
+    assert role["metadata"]["namespace"] == "argocd"
+    assert role["rules"][0]["resources"] == ["applications"]
+
+
+def test_tenant_role_grants_no_rbac_and_no_engine_objects():
+    [role] = _by(class_objects("c1"), "ClusterRole")
+    groups = {g for rule in role["rules"] for g in rule["apiGroups"]}
+    assert not groups & {"rbac.authorization.k8s.io", "argoproj.io", "kustomize.toolkit.fluxcd.io",
+                         "source.toolkit.fluxcd.io", "*"}
+
+
+# --------------------------------------------------------------------------- #
+# Engine registration per tenant (and unchanged without one)
+# --------------------------------------------------------------------------- #
+class Captured:
+    """An engine whose apply hands back what it would apply."""
+
+    def __init__(self, name, tenant):
+        self.engine = engine_for(name, None, tenant)
+        self.engine.apply_changed = lambda objects: objects  # type: ignore[method-assign]
+
+
+def _register(name, tenant, namespaces):
+    targets = [EnvironmentTarget(env, ns, f"overlays/{env}") for env, ns in namespaces.items()]
+    return Captured(name, tenant).engine.register(targets, RepoAccess("http://git/alice.git", username="engine",
+                                                                      password="pw"))
+
+
+TENANT_NS = {"dev": "alice-dev", "staging": "alice-staging", "prod": "alice-prod"}
+LAB_NS = {"dev": "ml-dev", "staging": "ml-staging", "prod": "ml-prod"}
+
+
+def test_argocd_tenant_project_limits_repo_and_namespaces_and_no_cluster_kinds():
+    objects = _register("argocd", "alice", TENANT_NS)
+    [project] = _by(objects, "AppProject")
+    assert project["metadata"]["name"] == "gitops-lab-alice"
+    assert project["spec"]["sourceRepos"] == ["http://git/alice.git"]
+    assert [d["namespace"] for d in project["spec"]["destinations"]] == list(TENANT_NS.values())
+    assert project["spec"]["clusterResourceWhitelist"] == []
+    apps = _by(objects, "Application")
+    assert [(a["metadata"]["name"], a["spec"]["project"], a["spec"]["destination"]["namespace"]) for a in apps] == [
+        ("gitops-lab-alice-dev", "gitops-lab-alice", "alice-dev"),
+        ("gitops-lab-alice-staging", "gitops-lab-alice", "alice-staging"),
+        ("gitops-lab-alice-prod", "gitops-lab-alice", "alice-prod")]
+    [secret] = _by(objects, "Secret")
+    assert secret["metadata"]["name"] == "gitops-lab-alice-repo"
+
+
+def test_flux_tenant_kustomizations_impersonate_the_tenant():
+    objects = _register("flux", "alice", TENANT_NS)
+    kustomizations = _by(objects, "Kustomization")
+    assert [k["spec"]["serviceAccountName"] for k in kustomizations] == ["gitops-lab-alice"] * 3
+    assert [k["spec"]["sourceRef"]["name"] for k in kustomizations] == [
+        "gitops-lab-alice-dev", "gitops-lab-alice-staging", "gitops-lab-alice-prod"]
+    assert {g["spec"]["secretRef"]["name"] for g in _by(objects, "GitRepository")} == {"gitops-lab-alice-git"}
+
+
+@pytest.mark.parametrize("engine", ["argocd", "flux"])
+def test_without_a_tenant_registration_is_what_it_was(engine):
+    objects = _register(engine, None, LAB_NS)
+    names = sorted(o["metadata"]["name"] for o in objects)
+    if engine == "argocd":
+        assert names == ["gitops-lab", "gitops-lab-dev", "gitops-lab-prod", "gitops-lab-repo", "gitops-lab-staging"]
+        [project] = _by(objects, "AppProject")
+        assert project["spec"]["clusterResourceWhitelist"] == [{"group": "", "kind": "Namespace"}]
+    else:
+        assert names == ["gitops-lab-dev"] * 2 + ["gitops-lab-git"] + ["gitops-lab-prod"] * 2 + \
+            ["gitops-lab-staging"] * 2
+        assert all("serviceAccountName" not in k["spec"] for k in _by(objects, "Kustomization"))
+
+
+# --------------------------------------------------------------------------- #
+# The Git server: each learner pushes only their own repository
+# --------------------------------------------------------------------------- #
+@pytest.fixture
+def class_git(tmp_path):
+    if not shutil.which("git"):
+        pytest.skip("git is not installed")
+    root = tmp_path / "repos"
+    root.mkdir()
+    users = ClassCredentials(Credentials("instructor", "i-pw"), Credentials("engine", "e-pw"))
+    server = FolderGitServer(root, "http://127.0.0.1:0", auth_file=tmp_path / "users")
+    server.provision([RepoGrant("alice", Credentials("alice", "a-pw"))], users)
+    running = RunningServer(root, tmp_path / "users", free_port())
+    running.start()
+    server.base_url = f"http://127.0.0.1:{running.port}"
+    yield server, users
+    running.stop()
+
+
+def _push(tmp_path, url, name):
+    work = tmp_path / name
+    git("init", "-q", "-b", "main", str(work))
+    make_commit(work, "a.txt", name)
+    return git("push", url, "main", cwd=work, check=False)
+
+
+def _with(url, user, password):
+    return url.replace("http://", f"http://{user}:{password}@", 1)
+
+
+def test_a_learner_pushes_their_repository_and_not_anothers(class_git, tmp_path):
+    server, users = class_git
+    # bob joins after the server started: the users file is read again, no restart
+    grants = [RepoGrant("alice", Credentials("alice", "a-pw")), RepoGrant("bob", Credentials("bob", "b-pw"))]
+    assert "repository bob created" in server.provision(grants, users)
+    alice, bob = server.endpoints("alice").host_url, server.endpoints("bob").host_url
+    assert _push(tmp_path, _with(alice, "alice", "a-pw"), "a1").returncode == 0
+    refused = _push(tmp_path, _with(bob, "alice", "a-pw"), "a2")
+    assert refused.returncode != 0 and "403" in refused.stderr
+    assert _push(tmp_path, _with(bob, "bob", "b-pw"), "b1").returncode == 0
+    # the instructor writes every repository; the engines read every one and write none
+    clone = tmp_path / "clone"
+    assert git("clone", "-q", _with(bob, "engine", "e-pw"), str(clone), check=False).returncode == 0
+    make_commit(clone, "i.txt", "from the instructor")
+    assert git("push", _with(bob, "instructor", "i-pw"), "main", cwd=clone, check=False).returncode == 0
+    make_commit(clone, "e.txt", "from an engine")
+    engine_push = git("push", _with(bob, "engine", "e-pw"), "main", cwd=clone, check=False)
+    assert engine_push.returncode != 0 and "403" in engine_push.stderr
+    # a learner who leaves the class loses access
+    server.provision(grants[1:], users)
+    assert git("ls-remote", _with(alice, "alice", "a-pw"), check=False).returncode != 0
+
+
+def test_users_file_is_private_and_holds_no_password(class_git, tmp_path):
+    server, _ = class_git
+    text = server.auth_file.read_text()
+    assert (server.auth_file.stat().st_mode & 0o777) == 0o600
+    assert "a-pw" not in text and "i-pw" not in text
+    assert [line.split(":")[0] for line in text.splitlines()] == ["instructor", "engine", "alice"]
+    assert text.splitlines()[2].endswith(":alice")
+
+
+def test_a_plain_folder_server_says_it_enforces_nothing(tmp_path):
+    assert FolderGitServer(tmp_path, "http://127.0.0.1:1").enforces_access is False
+    with pytest.raises(UsageError):
+        FolderGitServer(tmp_path, "file:///srv/git")
+
+
+def test_class_kit_paths_are_under_the_state_folder(tmp_path, monkeypatch):
+    from gitops_lab.workflows.classroom import class_dir, kit_dir, learner_env_name
+    from gitops_lab.state import environment_dir
+
+    monkeypatch.setenv("GITOPS_LAB_STATE_DIR", str(tmp_path / "state"))
+    assert kit_dir("c1", "alice") == tmp_path / "state" / "c1" / "class" / "kits" / "alice"
+    assert environment_dir(learner_env_name("c1", "alice")).parent.parent == class_dir("c1")
+    assert yaml.safe_load("a: 1")  # yaml stays importable where kits are written
+
+
+# --------------------------------------------------------------------------- #
+# The commands' errors: one line naming the problem and the fix, exit 2
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("args, problem", [
+    (("class", "status"), "no class is set up under the environment name 'gitops-lab'"),
+    (("class", "reset", "--learner", "x"), "no class is set up"),
+    (("class", "create", "--count", "2", "--learners", "f", "--git-root", ".", "--git-base-url", "http://h"),
+     "say who is in the class; pass either --learners FILE or --count N"),
+    (("class", "create", "--count", "2", "--git-root", ".", "--git-base-url", "ssh://h"),
+     "the Git base URL 'ssh://h' is not http(s)"),
+])
+def test_class_commands_fail_in_one_line(cli, args, problem):
+    result = cli(*args)
+    assert result.exit_code == 2
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("error: ") and problem in line
+
+
+def test_join_refuses_a_folder_that_is_no_kit(cli, tmp_path):
+    result = cli("class", "join", str(tmp_path))
+    assert result.exit_code == 2
+    assert f"{tmp_path} is not a learner kit (no readable kit.json)" in result.stderr
+
+
+# --------------------------------------------------------------------------- #
+# class status: an environment is ok, reconciling or failing
+# --------------------------------------------------------------------------- #
+def _report(**changes):
+    from gitops_lab.workflows.status import EnvironmentReport
+
+    fields = dict(environment="dev", namespace="a-dev", engine="flux", commit="abc", sync="Applied", health="Ready",
+                  version="v2", git_version="v2", replicas_ready=1, replicas_desired=1, message="")
+    return EnvironmentReport(**{**fields, **changes})
+
+
+@pytest.mark.parametrize("changes, state", [
+    ({}, "ok"),
+    ({"health": "Unknown"}, "reconciling"),  # Flux while it re-reads Git: the cluster still serves Git's version
+    ({"sync": "Synced", "health": "Progressing"}, "reconciling"),
+    ({"health": "Unknown", "replicas_ready": 0}, "failing"),
+    ({"health": "Unknown", "version": "v3"}, "failing"),  # drift is never "reconciling"
+    ({"health": "NotReady"}, "failing"),
+    ({"sync": "Failed", "health": "Unknown"}, "failing"),
+])
+def test_environment_state_in_class_status(changes, state):
+    from gitops_lab.workflows.classroom import _env_state
+
+    assert _env_state(_report(**changes)) == state
+
+
+def test_argocd_status_names_the_resource_a_project_refuses():
+    """A tenant's overlay pointed at another learner's namespace: Argo CD refuses, and status says why."""
+    from gitops_lab.adapters.engines.argocd import status_of
+
+    app = {"status": {"sync": {"status": "OutOfSync"}, "health": {"status": "Healthy"}, "operationState": {
+        "phase": "Failed", "message": "one or more synchronization tasks are not valid (retried 5 times).",
+        "syncResult": {"resources": [
+            {"kind": "Deployment", "name": "model-server", "status": "SyncFailed",
+             "message": "namespace learner-02-dev is not permitted in project 'gitops-lab-learner-01'"},
+            {"kind": "Service", "name": "model-server", "status": "Synced", "message": "unchanged"}]}}}}
+    message = status_of("dev", app).message
+    assert "Deployment/model-server: namespace learner-02-dev is not permitted in project" in message
+    assert "unchanged" not in message

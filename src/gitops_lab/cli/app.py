@@ -47,7 +47,7 @@ class Application:
         path = environment_dir(self.name) / "gitserver-credentials.json"
         try:
             writer = json.loads(path.read_text(encoding="utf-8"))["writer"]
-        except (OSError, ValueError, KeyError):
+        except (OSError, ValueError, KeyError, TypeError):
             return
         os.environ[USERNAME_VAR], os.environ[PASSWORD_VAR] = writer["username"], writer["password"]
 

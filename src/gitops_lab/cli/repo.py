@@ -31,11 +31,11 @@ def init(app: Application, path: str, remote: str | None, output: str) -> None:
     from gitops_lab.adapters.repo import init_working_copy
     from gitops_lab.state import EnvironmentState
 
+    saved = app.state() or EnvironmentState(name=app.name)
     reporter = app.reporter(output)
     with reporter.step(f"Preparing the lab repository at {path}") as step:
         result = init_working_copy(path, remote)
         step.done(result.action)
-    saved = app.state() or EnvironmentState(name=app.name)
     saved.repo_path = str(result.path)
     saved.remote_url = result.remote
     saved.save()

@@ -73,3 +73,14 @@ class GateFailed(GitOpsLabError):
     def __init__(self, message: str, fix: str | None = None, results: list | None = None):
         super().__init__(message, fix)
         self.results = list(results or [])
+
+
+class Interrupted(GitOpsLabError):
+    """SIGINT or SIGTERM stopped a command; says what was left and how to finish.
+
+    The exit code is 128 + the signal: 130 for SIGINT, 143 for SIGTERM.
+    """
+
+    def __init__(self, message: str, fix: str | None = None, exit_code: int = 130):
+        super().__init__(message, fix)
+        self.exit_code = exit_code

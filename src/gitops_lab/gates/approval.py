@@ -111,8 +111,9 @@ def record_approval(
     ]
     body = note.strip() if note else ""
     message = t.compose(f"Approve {version} for {env}", trailers, body=body)
-    sha = publish.commit(git, [], message, allow_empty=True)
-    pushed = publish.push(git, on_retry)
+    with publish.published_or_undone(git, f"the approval of {version} for {env}"):
+        sha = publish.commit(git, [], message, allow_empty=True)
+        pushed = publish.push(git, on_retry)
     return ChangeResult(
         APPROVE, env, version, current, git.head() if pushed else sha, pushed,
         f"approved {version} for {env} by {approver}", dict(trailers),

@@ -252,8 +252,12 @@ class LabRunner:
         publish.catch_up(git)
         with self.reporter.step(f"Recording the start point {start_tag(lab.id)}") as step:
             git.run("tag", "--annotate", start_tag(lab.id), "--message", f"Start of lab {lab.id}: {lab.title}")
-            if git.remote_url():
-                git.run("push", "--quiet", "origin", f"refs/tags/{start_tag(lab.id)}")
+            try:
+                if git.remote_url():
+                    git.run("push", "--quiet", "origin", f"refs/tags/{start_tag(lab.id)}")
+            except BaseException:
+                git.run("tag", "--delete", start_tag(lab.id), check=False)  # unpublished: the re-run tags again
+                raise
             step.done(git.head()[:7])
 
     # -- check / hint / solve -----------------------------------------------------------------
@@ -358,8 +362,8 @@ class LabRunner:
             if operation:
                 raise RepoStateError(f"a {operation} is in progress in {git.path}",
                                      fix=f"finish it or run `git {operation} --abort` first")
-            publish.catch_up(git)
             backup = publish.backup_ref(git, f"lab-{lab.id}-reset")
+            publish.catch_up(git, drop_unpublished=True)  # the reset starts from the remote; HEAD is on backup
             tag_commit = git.out("rev-parse", f"refs/tags/{start_tag(lab.id)}^{{commit}}")
             message = t.compose(
                 f"Reset lab {lab.id} to its start point",
@@ -367,8 +371,9 @@ class LabRunner:
                 body=f"Restores the tree of {start_tag(lab.id)}. The commits before this one stay in history; "
                      f"HEAD before the reset is saved as {backup}.",
             )
-            commit = actions.restore_tree(git, tag_commit, ["."], message, allow_empty=True)
-            publish.push(git)
+            with publish.published_or_undone(git, f"the reset of lab {lab.id}"):
+                commit = actions.restore_tree(git, tag_commit, ["."], message, allow_empty=True)
+                publish.push(git)
             step.done(f"{commit[:7]}; your work is kept on {backup}" + (f" and {saved}" if saved else ""))
         if ctx.has_cluster:
             self._wait_all(ctx, commit)

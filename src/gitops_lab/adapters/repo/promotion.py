@@ -114,13 +114,6 @@ def rollback(
             f"{env} runs {current}, not {last.version} as its last promotion ({last.commit[:7]}) set",
             fix="name the version to go back to with --to",
         )
-    reverted_run = git.run("revert", "--no-commit", last.commit, check=False)
-    if reverted_run.returncode != 0 or layout.model_version(env) != last.previous:
-        git.run("revert", "--abort", check=False)
-        raise RepoStateError(
-            f"the last promotion of {env} ({last.commit[:7]}) cannot be reverted cleanly",
-            fix="name the version to go back to with --to",
-        )
     trailers = [
         (t.ACTION, "rollback"),
         (t.ENVIRONMENT, env),
@@ -128,13 +121,20 @@ def rollback(
         (t.PREVIOUS_VERSION, current),
         (t.REVERTS, last.commit),
     ]
-    message = t.compose(
-        f"Roll back {env} to {last.previous}",
-        trailers,
-        body=f'This reverts commit {last.commit}, "{last.subject}".',
-    )
-    git.run("commit", "--quiet", "--file", "-", input=message)
-    pushed = publish.push(git, on_retry)
+    with publish.published_or_undone(git, f"the rollback of {env} to {last.previous}"):
+        reverted_run = git.run("revert", "--no-commit", last.commit, check=False)
+        if reverted_run.returncode != 0 or layout.model_version(env) != last.previous:
+            raise RepoStateError(
+                f"the last promotion of {env} ({last.commit[:7]}) cannot be reverted cleanly",
+                fix="name the version to go back to with --to",
+            )
+        message = t.compose(
+            f"Roll back {env} to {last.previous}",
+            trailers,
+            body=f'This reverts commit {last.commit}, "{last.subject}".',
+        )
+        git.run("commit", "--quiet", "--file", "-", input=message)
+        pushed = publish.push(git, on_retry)
     return ChangeResult(
         "rollback", env, last.previous, current, git.head(), pushed,
         f"rolled {env} back from {current} to {last.previous} (reverted {last.commit[:7]})", dict(trailers),
@@ -164,8 +164,10 @@ def _roll_to(git: Git, layout: RepoLayout, env: str, current: str, to: str, on_r
 def _set_version(git: Git, layout: RepoLayout, action: str, env: str, version: str, current: str,
                  trailers: list[tuple[str, str]], subject: str, message: str,
                  on_retry: Progress | None) -> ChangeResult:
-    """Change env's one version line in one commit with ``trailers``, and push it."""
-    layout.set_model_version(env, version)
-    sha = publish.commit(git, [overlay_path(env)], t.compose(subject, trailers))
-    pushed = publish.push(git, on_retry)
+    """Change env's one version line in one commit with ``trailers``, and push it (or undo it)."""
+    noun = "promotion" if action == "promote" else action
+    with publish.published_or_undone(git, f"the {noun} of {env} to {version}"):
+        layout.set_model_version(env, version)
+        sha = publish.commit(git, [overlay_path(env)], t.compose(subject, trailers))
+        pushed = publish.push(git, on_retry)
     return ChangeResult(action, env, version, current, git.head() if pushed else sha, pushed, message, dict(trailers))

@@ -16,8 +16,10 @@ from typing import Any
 
 from gitops_lab.adapters.repo.layout import ENVIRONMENTS
 from gitops_lab.errors import RepoStateError
+from gitops_lab.textfiles import read_text
 
 CONFIG_FILE = "gates.yaml"
+GATES_FILE_LIMIT = 256 * 1024
 #: Every gate, in the order they run when asked for by name.
 GATES: tuple[str, ...] = ("data-quality", "model-eval", "policy", "approval")
 POLICY_CHECKS = ("privileged", "host-access", "image-digest", "resources", "plaintext-secrets")
@@ -81,7 +83,9 @@ def load_config(root: str | Path) -> GatesConfig:
     data = shipped_defaults()
     source = "defaults"
     if path.is_file():
-        found = _yaml_load(path.read_text(encoding="utf-8"), CONFIG_FILE)
+        text = read_text(path, "gates file", limit=GATES_FILE_LIMIT,
+                         fix=f"fix it and commit, or restore it with `git checkout gitops-lab/seed -- {CONFIG_FILE}`")
+        found = _yaml_load(text, CONFIG_FILE)
         if found is None:
             found = {}
         if not isinstance(found, dict):

@@ -99,6 +99,9 @@ class GitOpsLabGroup(click.Group):
                 return super().main(*args, **kwargs)
         except click.exceptions.Exit as done:
             sys.exit(done.exit_code)
+        except click.exceptions.NoArgsIsHelpError as error:  # a bare group: its help, as asked
+            click.echo(error.ctx.get_help())
+            sys.exit(0)
         except click.ClickException as error:
             where = f"`{error.ctx.command_path} --help`" if getattr(error, "ctx", None) else "`gitops-lab --help`"
             click.echo(f"error: {error.format_message().rstrip('.')}; see {where}", err=True)

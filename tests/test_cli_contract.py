@@ -98,3 +98,45 @@ def test_the_readme_documents_every_exit_code_and_the_tour_creates_its_remote():
         assert code in contract, code
     tour = text[text.index("## A tour"):]
     assert tour.index("git init --bare") < tour.index("gitops-lab repo init")
+
+
+# -- signals outside a Git write -----------------------------------------------------------
+def test_ctrl_c_while_the_command_is_still_loading_is_one_line_and_130(tmp_path):
+    shim = tmp_path / "shim" / "click"
+    shim.mkdir(parents=True)
+    # Stands for the user pressing Ctrl-C while Python imports the CLI.
+    (shim / "__init__.py").write_text("raise KeyboardInterrupt\n")
+    done = run_cli(["status"], tmp_path / "state", extra_env={"PYTHONPATH": str(shim.parent)})
+    assert done.returncode == 130
+    assert done.stderr.strip().splitlines() == [
+        "error: interrupted by SIGINT (Ctrl-C) while starting; nothing was changed"]
+
+
+@pytest.mark.parametrize("sig_name,code", [("SIGINT", 130), ("SIGTERM", 143)])
+def test_a_signal_while_git_waits_on_a_silent_remote_is_one_line_and_the_right_code(lab, tmp_path, sig_name, code):
+    import signal
+    import time
+
+    from faults import ENDS_WITHIN, cli_process
+    from gitutil import git
+
+    from gitops_lab.state import state_root
+
+    wc, _remote = lab
+    silent = SilentServer()
+    try:
+        git(wc, "remote", "set-url", "origin", silent.url)
+        head = git(wc, "rev-parse", "HEAD")
+        proc = cli_process(["promote", "--to", "staging", "--timeout", "120"], state_root())
+        limit = time.monotonic() + ENDS_WITHIN
+        while not silent.accepted:  # git is connected and waiting for an answer
+            assert time.monotonic() < limit and proc.poll() is None
+            time.sleep(0.05)
+        os.killpg(proc.pid, getattr(signal, sig_name))
+        _out, err = proc.communicate(timeout=ENDS_WITHIN)
+    finally:
+        silent.close()
+    assert proc.returncode == code
+    assert err.strip().splitlines() == [f"error: interrupted by {sig_name}{' (Ctrl-C)' if code == 130 else ''}; "
+                                        "re-run the same command to finish"]
+    assert git(wc, "rev-parse", "HEAD") == head and git(wc, "status", "--porcelain") == ""

@@ -64,14 +64,18 @@ def cli_process(args: list[str], state_dir: Path, cwd: Path | None = None,
 
 
 def run_cli(args: list[str], state_dir: Path, **kwargs) -> subprocess.CompletedProcess:
-    proc = cli_process(args, state_dir, **kwargs)
+    return finish(cli_process(args, state_dir, **kwargs), f"`gitops-lab {' '.join(args)}`")
+
+
+def finish(proc: subprocess.Popen, what: str) -> subprocess.CompletedProcess:
+    """Collect ``proc``'s end; fail (and kill it) if it does not end within ENDS_WITHIN."""
     try:
         out, err = proc.communicate(timeout=ENDS_WITHIN)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate()
-        raise AssertionError(f"`gitops-lab {' '.join(args)}` did not end within {ENDS_WITHIN}s") from None
-    return subprocess.CompletedProcess(args, proc.returncode, out, err)
+        raise AssertionError(f"{what} did not end within {ENDS_WITHIN}s") from None
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
 def signal_when(proc: subprocess.Popen, marker: Path, sig: int) -> subprocess.CompletedProcess:
@@ -84,13 +88,7 @@ def signal_when(proc: subprocess.Popen, marker: Path, sig: int) -> subprocess.Co
         assert time.monotonic() < limit, "the hook never started"
         time.sleep(0.05)
     os.killpg(proc.pid, sig)
-    try:
-        out, err = proc.communicate(timeout=ENDS_WITHIN)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        raise AssertionError(f"the command did not end within {ENDS_WITHIN}s of the signal") from None
-    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    return finish(proc, "the signalled command")
 
 
 class SilentServer:

@@ -96,6 +96,16 @@ def _when_pushed(url: str, before: str, then) -> threading.Thread:
     return thread
 
 
+def _promote_while(on, fault) -> None:
+    """Promote dev to staging while ``fault()`` runs, from the moment the commit is pushed; it must end served."""
+    injector = _when_pushed(on.url, remote_head(on.url), fault)
+    result = on.cli("promote", "--from", "dev", "--to", "staging", "--timeout", "180")
+    injector.join(150)
+    assert not injector.failures, injector.failures
+    assert result.exit_code == 0, result.output
+    assert running(on.cluster_apps(), "staging")[0] == "v2"
+
+
 CONTROLLERS = {"argocd": "argocd-application-controller", "flux": "kustomize-controller"}
 
 
@@ -110,12 +120,7 @@ def test_a_controller_killed_mid_promotion_and_restarted_still_ends_in_a_served_
         os.killpg(fixture.procs[controller].pid, signal.SIGKILL)
         fixture.restart(controller)
 
-    killer = _when_pushed(on.url, remote_head(on.url), kill_and_restart)
-    result = on.cli("promote", "--from", "dev", "--to", "staging", "--timeout", "150")
-    killer.join(120)
-    assert not killer.failures, killer.failures
-    assert result.exit_code == 0, result.output
-    assert running(on.cluster_apps(), "staging")[0] == "v2"
+    _promote_while(on, kill_and_restart)
 
 
 def test_kube_apiserver_restarted_mid_wait_is_waited_for(engine_on_testbed):
@@ -133,12 +138,7 @@ def test_kube_apiserver_restarted_mid_wait_is_waited_for(engine_on_testbed):
         ctx = cluster._ssl_ctx()
         wait_until("kube-apiserver /readyz after restart", lambda: http_ok(f"{cluster.server}/readyz", ctx), 120)
 
-    restarter = _when_pushed(on.url, remote_head(on.url), restart_apiserver)
-    result = on.cli("promote", "--from", "dev", "--to", "staging", "--timeout", "180")
-    restarter.join(150)
-    assert not restarter.failures, restarter.failures
-    assert result.exit_code == 0, result.output
-    assert running(on.cluster_apps(), "staging")[0] == "v2"
+    _promote_while(on, restart_apiserver)
 
 
 def test_many_promotions_and_rollbacks_in_a_row_each_end_served(engine_on_testbed):

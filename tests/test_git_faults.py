@@ -81,7 +81,7 @@ def test_a_refused_push_shows_the_hook_puts_the_copy_back_and_the_rerun_publishe
     assert git(wc, "rev-parse", "HEAD") == git(remote, "rev-parse", "main")
 
 
-def test_a_refused_push_during_lab_actions_and_reset_is_undone_and_rerun(tmp_path, monkeypatch):
+def test_a_refused_push_during_lab_start_actions_and_reset_is_undone_and_rerun(tmp_path, monkeypatch):
     from pathlib import Path
 
     from click.testing import CliRunner
@@ -99,7 +99,14 @@ def test_a_refused_push_during_lab_actions_and_reset_is_undone_and_rerun(tmp_pat
         return runner.invoke(main, list(args), catch_exceptions=False)
 
     assert cli("repo", "init", str(wc), "--remote", str(remote)).exit_code == 0
+    hook = refusing_hook(remote, HOOK_WORDS)
+    refused_start = cli("lab", "start", "good")
+    assert refused_start.exit_code == 1
+    assert HOOK_WORDS in _last_error_line(refused_start.stderr)
+    assert git(wc, "tag", "--list", "gitops-lab/lab/good/start") == ""  # not kept as if it were recorded
+    hook.unlink()
     assert cli("lab", "start", "good").exit_code == 0
+    assert git(remote, "rev-parse", "gitops-lab/lab/good/start^{commit}") == git(remote, "rev-parse", "main")
     before = snapshot(wc, remote)
     hook = refusing_hook(remote, HOOK_WORDS)
     solve = cli("lab", "solve")

@@ -393,7 +393,7 @@ class LabRunner:
                 raise RepoStateError(f"a {operation} is in progress in {git.path}",
                                      fix=f"finish it or run `git {operation} --abort` first")
             backup = publish.backup_ref(git, f"lab-{lab.id}-reset")
-            publish.catch_up(git, drop_unpublished=True)  # the reset starts from the remote; HEAD is on backup
+            publish.catch_up(git, unpublished="drop")  # the reset starts from the remote; HEAD is on backup
             tag_commit = git.out("rev-parse", f"refs/tags/{start_tag(lab.id)}^{{commit}}")
             message = t.compose(
                 f"Reset lab {lab.id} to its start point",

@@ -70,14 +70,16 @@ def check_clean(git: Git) -> None:
 REMOTE_BRANCH = f"origin/{BRANCH}"
 
 
-def catch_up(git: Git, drop_unpublished: bool = False) -> None:
+def catch_up(git: Git, unpublished: str = "publish") -> None:
     """Make the local main what the remote has, so every decision is the remote's.
 
-    Behind: fast-forward. Ahead (commits made here and not pushed, for example
-    by a run that was killed): publish them first, by a plain push. Diverged:
-    refused, since rebasing someone's commits would publish trailers that
-    describe an older remote. With ``drop_unpublished`` (lab reset, which saved
-    HEAD on a backup ref) local commits are left behind instead.
+    Behind: fast-forward. Local commits the remote does not have (for example
+    from a run that was killed), by ``unpublished``:
+    - "publish" (every write): push them first when that is a fast-forward;
+      diverged history is refused, since rebasing someone's commits would
+      publish trailers that describe an older remote;
+    - "drop" (lab reset, which saved HEAD on a backup ref): leave them behind;
+    - "keep" (`up` re-run): leave the local branch as it is.
     """
     url = git.remote_url()
     if not url:
@@ -89,19 +91,21 @@ def catch_up(git: Git, drop_unpublished: bool = False) -> None:
     if fetched.returncode != 0:
         raise RepoStateError(f"the remote {url} has no {BRANCH} branch",
                              fix="publish the lab repository there with `gitops-lab repo init PATH --remote URL`")
-    unpublished = git.out("rev-list", f"{REMOTE_BRANCH}..HEAD").split()
-    if not unpublished:
+    local_only = git.out("rev-list", f"{REMOTE_BRANCH}..HEAD").split()
+    if not local_only:
         git.run("merge", "--quiet", "--ff-only", REMOTE_BRANCH)
-    elif drop_unpublished:
+    elif unpublished == "drop":
         git.run("reset", "--quiet", "--hard", REMOTE_BRANCH)
+    elif unpublished == "keep":
+        return
     elif git.ok("merge-base", "--is-ancestor", REMOTE_BRANCH, "HEAD"):
-        _publish_unpublished(git, url, unpublished)
+        _publish_unpublished(git, url, local_only)
     else:
         raise RepoStateError(
-            f"{BRANCH} and {url} have diverged: {_describe(git, unpublished)} here, and the remote has commits "
+            f"{BRANCH} and {url} have diverged: {_describe(git, local_only)} here, and the remote has commits "
             "this copy does not",
             fix=f"publish your commits with `git pull --rebase && git push`, or set them aside with "
-                f"`git branch keep-{unpublished[0][:7]} && git reset --hard {REMOTE_BRANCH}`, then re-run",
+                f"`git branch keep-{local_only[0][:7]} && git reset --hard {REMOTE_BRANCH}`, then re-run",
         )
 
 

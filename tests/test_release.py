@@ -167,14 +167,15 @@ def test_when_the_revert_cannot_be_pushed_nothing_is_lost(lab, engine):
     line = caught.value.one_line()
     assert line.startswith("dev serving v4 failed verification: accuracy (live accuracy 0.5172")
     assert "the automatic rollback could not be pushed" in line and "pre-receive hook declined" in line
-    assert f"push origin main" in line
     assert git(remote, "rev-parse", "main") == before  # the remote has nothing half-done
-    # The revert with its evidence is kept, on main and under a backup ref named in the message.
+    # Published or undone: the working copy is back, the revert with its evidence is on the backup ref named.
+    assert git(wc, "rev-parse", "HEAD") == before and git(wc, "status", "--porcelain") == ""
     kept = git(wc, "for-each-ref", "--format=%(refname)", "refs/gitops-lab/backup/")
     assert kept and kept.splitlines()[-1] in line
+    assert f"push origin {kept.splitlines()[-1]}:main" in line
     assert "Rollback-Reason: verification failed" in git(wc, "log", "-1", "--format=%B", kept.splitlines()[-1])
     hook.unlink()
-    git(wc, "push", "-q", "origin", "HEAD:main")  # what the message says to do
+    git(wc, "push", "-q", "origin", f"{kept.splitlines()[-1]}:main")  # what the message says to do
     assert remote_version(remote, "dev") == "v2"
 
 

@@ -11,6 +11,9 @@ class GitOpsLabError(Exception):
     """Base class: a problem the user can act on."""
 
     exit_code = 1
+    #: The backup ref of a commit a Git write made but could not publish (set by
+    #: ``publish.published_or_undone`` when it undid the write), else None.
+    unpublished: str | None = None
 
     def __init__(self, message: str, fix: str | None = None):
         super().__init__(message)
@@ -92,3 +95,14 @@ class RollbackFailed(GitOpsLabError):
     The message names the failed check, what the rollback did and did not do,
     and where the revert commit is kept, so nothing is lost.
     """
+
+
+class Interrupted(GitOpsLabError):
+    """SIGINT or SIGTERM stopped a command; says what was left and how to finish.
+
+    The exit code is 128 + the signal: 130 for SIGINT, 143 for SIGTERM.
+    """
+
+    def __init__(self, message: str, fix: str | None = None, exit_code: int = 130):
+        super().__init__(message, fix)
+        self.exit_code = exit_code

@@ -64,6 +64,7 @@ class Probes:
     port_free: Callable[[str, int], bool] = field(default_factory=lambda: port_free)
     kind_on_path: Callable[[], str | None] = field(default_factory=lambda: _kind_on_path)
     kind_cached: Callable[[str], bool] = field(default_factory=lambda: _kind_cached)
+    kind_download_problem: Callable[[str], str | None] = field(default_factory=lambda: kind_download_problem)
     machine: Callable[[], tuple[str, str]] = field(default_factory=lambda: lambda: (platform.system(), platform.machine()))
     disk_free: Callable[[str], int | None] = field(default_factory=lambda: _disk_free)
     cluster_exists: Callable[[], bool] = field(default_factory=lambda: lambda: False)
@@ -228,8 +229,43 @@ def check_ports(ports: LabPorts, free: dict[int, bool], cluster_exists: bool) ->
                  f"stop the program listening there (`ss -ltnp 'sport = :{first}'` or `lsof -i :{first}` shows it)")
 
 
-def check_kind(on_path: str | None, cached: bool, wanted: str) -> Check:
+#: How long doctor waits for kind's download site to answer.
+KIND_PROBE_SECONDS = 8
+
+
+def kind_download_problem(version: str) -> str | None:
+    """None when kind's release download answers now; else why `up` could not download kind."""
+    import urllib.error
+    import urllib.request
+
+    from gitops_lab.adapters.cluster.kind import DOWNLOAD_URL, host_platform
+
+    try:
+        os_name, arch = host_platform()
+    except PreflightError as exc:
+        return exc.message
+    url = DOWNLOAD_URL.format(version=version, os=os_name, arch=arch) + ".sha256sum"
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=KIND_PROBE_SECONDS):
+            return None
+    except urllib.error.HTTPError as exc:
+        return f"{url} answers {exc.code} {exc.reason}"
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        return f"cannot reach {url}: {getattr(exc, 'reason', None) or exc}"
+
+
+def check_kind(on_path: str | None, cached: bool, wanted: str,
+               download_problem: Callable[[], str | None] | None = None) -> Check:
+    """``download_problem`` is asked only when `up` would have to download kind."""
     from gitops_lab.adapters.cluster.kind import is_supported, parse_version
+
+    def needs_download(what: str) -> Check:
+        problem = download_problem() if download_problem else None
+        if problem:
+            return Check("kind", False, BLOCKING, f"{what}, and `up` cannot download {wanted}: {problem}",
+                         f"install kind {wanted} on PATH (https://kind.sigs.k8s.io/docs/user/quick-start/), "
+                         "or fix the network or proxy")
+        return Check("kind", True, WARNING, f"{what}; `up` downloads {wanted} into the cache")
 
     if on_path:
         found = parse_version(on_path)
@@ -238,11 +274,10 @@ def check_kind(on_path: str | None, cached: bool, wanted: str) -> Check:
         if cached:
             return Check("kind", True, WARNING, f"kind on PATH ({on_path.strip()}) is not the {wanted} line; "
                                                 f"the cached {wanted} is used")
-        return Check("kind", True, WARNING, f"kind on PATH ({on_path.strip()}) is not the {wanted} line; "
-                                            f"`up` downloads {wanted} into the cache")
+        return needs_download(f"kind on PATH ({on_path.strip()}) is not the {wanted} line")
     if cached:
         return Check("kind", True, WARNING, f"kind {wanted} is in the cache")
-    return Check("kind", True, WARNING, f"kind is not on PATH; `up` downloads {wanted} into the cache")
+    return needs_download("kind is not on PATH")
 
 
 def _renderer() -> str | None:
@@ -322,7 +357,8 @@ def collect_checks(ports: LabPorts | None = None, probes: Probes | None = None,
         except Exception:  # noqa: BLE001 - only used to explain busy ports
             exists = False
     checks.append(check_ports(ports, free, exists))
-    checks.append(check_kind(probes.kind_on_path(), probes.kind_cached(kind_version), kind_version))
+    checks.append(check_kind(probes.kind_on_path(), probes.kind_cached(kind_version), kind_version,
+                             lambda: probes.kind_download_problem(kind_version)))
     checks.append(check_renderer(probes.renderer()))
     checks.append(check_arch(system, machine))
     root = (info or {}).get("DockerRootDir")

@@ -8,6 +8,8 @@ Each lab environment has a folder under the user's state directory::
       <name>/...                     credentials, progress, backups (other modules)
 
 Writes are atomic (temp file + rename), so Ctrl-C never leaves half a file.
+The name is a DNS-1123 label (it also names the kind cluster), so an
+environment's folder is always one plain folder inside the state directory.
 """
 
 from __future__ import annotations
@@ -15,14 +17,31 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gitops_lab.errors import NotFound
+from gitops_lab.errors import NotFound, UsageError
+from gitops_lab.textfiles import load_json_object
 
 DEFAULT_NAME = "gitops-lab"
+_NAME_RE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+NAME_MAX = 63
+
+
+def check_name(name: str) -> str:
+    """``name`` when it is a DNS-1123 label (it names the kind cluster and the state folder)."""
+    if len(name) <= NAME_MAX and _NAME_RE.fullmatch(name):
+        return name
+    problem = "is empty" if not name else f"is longer than {NAME_MAX} characters" if len(name) > NAME_MAX else (
+        "is not a DNS-1123 label")
+    raise UsageError(
+        f"the environment name {name!r} {problem}",
+        fix="use lowercase letters, digits and '-', starting and ending with a letter or digit, "
+            "e.g. --name class-a",
+    )
 
 
 def state_root() -> Path:
@@ -35,7 +54,8 @@ def state_root() -> Path:
 
 
 def environment_dir(name: str = DEFAULT_NAME) -> Path:
-    return state_root() / name
+    """The environment's own folder; never anything outside the state directory."""
+    return state_root() / check_name(name)
 
 
 @dataclass
@@ -68,23 +88,25 @@ class EnvironmentState:
 def load_state(name: str = DEFAULT_NAME) -> EnvironmentState:
     """The saved state of ``name``; NotFound when nothing was set up yet."""
     path = environment_dir(name) / "state.json"
+    fix = f"delete it (`rm {path}`), then run `gitops-lab up` or `gitops-lab repo init PATH` again"
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = load_json_object(path, "state file", fix)
     except FileNotFoundError:
         raise NotFound(
             f"no gitops-lab environment named {name!r} is set up (no {path})",
             fix="run `gitops-lab up` or `gitops-lab repo init PATH` first",
         ) from None
-    except json.JSONDecodeError as exc:
-        raise NotFound(
-            f"the state file {path} is not valid JSON ({exc.msg})",
-            fix="delete it and run `gitops-lab up` again",
-        ) from exc
     known = {f.name for f in dataclasses.fields(EnvironmentState)}
-    return EnvironmentState(**{k: v for k, v in data.items() if k in known})
+    values = {k: v for k, v in data.items() if k in known}
+    wrong = sorted(k for k, v in values.items() if v is not None and not isinstance(v, str))
+    if wrong:
+        raise UsageError(f"the state file {path} has {', '.join(wrong)} that {'is' if len(wrong) == 1 else 'are'} "
+                         "not text", fix=fix)
+    return EnvironmentState(**values)
 
 
 def load_state_or_none(name: str = DEFAULT_NAME) -> EnvironmentState | None:
+    """The saved state, or None when nothing was set up; a damaged file is an error."""
     try:
         return load_state(name)
     except NotFound:
@@ -98,6 +120,16 @@ def write_private_json(path: Path, data: Any, mode: int = 0o600) -> None:
 
 def write_private_text(path: Path, text: str, mode: int = 0o600) -> None:
     """Atomically write ``text`` with the given permissions (set before any byte is written)."""
+    try:
+        _write_atomically(path, text, mode)
+    except OSError as exc:
+        raise UsageError(
+            f"cannot write {path}: {exc.strerror or exc}",
+            fix=f"make {path.parent} writable, or point $GITOPS_LAB_STATE_DIR at a folder you can write",
+        ) from exc
+
+
+def _write_atomically(path: Path, text: str, mode: int) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:

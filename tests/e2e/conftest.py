@@ -21,6 +21,12 @@ class EngineOnTestbed:
     cli: Callable
     cluster: object
 
+    def cluster_apps(self):
+        """An AppsV1Api on the testbed (a new client each call)."""
+        from kubernetes import client
+
+        return client.AppsV1Api(self.cluster.api_client())
+
     def up(self, *extra: str):
         return self.cli("up", "--provider", "existing", "--kubeconfig", self.cluster.kubeconfig,
                         "--engine", self.engine, "--engine-install", "external", "--git-url", self.url,

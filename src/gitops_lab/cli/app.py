@@ -47,7 +47,7 @@ class Application:
         path = environment_dir(self.name) / "gitserver-credentials.json"
         try:
             writer = json.loads(path.read_text(encoding="utf-8"))["writer"]
-        except (OSError, ValueError, KeyError):
+        except (OSError, ValueError, KeyError, TypeError):
             return
         os.environ[USERNAME_VAR], os.environ[PASSWORD_VAR] = writer["username"], writer["password"]
 
@@ -91,18 +91,28 @@ class GitOpsLabGroup(click.Group):
     """A group that turns every error into one line on stderr and an exit code."""
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
+        from gitops_lab.signals import sigterm_like_sigint
+
         kwargs["standalone_mode"] = False
         try:
-            return super().main(*args, **kwargs)
+            with sigterm_like_sigint():
+                return super().main(*args, **kwargs)
         except click.exceptions.Exit as done:
             sys.exit(done.exit_code)
+        except click.exceptions.NoArgsIsHelpError as error:  # a bare group: its help, as asked
+            click.echo(error.ctx.get_help())
+            sys.exit(0)
         except click.ClickException as error:
             where = f"`{error.ctx.command_path} --help`" if getattr(error, "ctx", None) else "`gitops-lab --help`"
             click.echo(f"error: {error.format_message().rstrip('.')}; see {where}", err=True)
             sys.exit(error.exit_code)
-        except click.exceptions.Abort:
+        except click.exceptions.Abort as error:
+            if isinstance(error.__context__, KeyboardInterrupt):
+                _exit_interrupted(error.__context__)
             click.echo("error: aborted", err=True)
             sys.exit(1)
+        except KeyboardInterrupt as stop:
+            _exit_interrupted(stop)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -113,14 +123,21 @@ class GitOpsLabGroup(click.Group):
                 raise
             click.echo(f"error: {error.one_line()}", err=True)
             sys.exit(error.exit_code)
-        except KeyboardInterrupt:
-            click.echo("error: interrupted; re-run the same command to continue where it stopped", err=True)
-            sys.exit(130)
+        except KeyboardInterrupt as stop:
+            _exit_interrupted(stop)
+
+
+def _exit_interrupted(stop: KeyboardInterrupt) -> None:
+    """SIGINT or SIGTERM outside a Git write (which says more itself): one line, exit 130 or 143."""
+    from gitops_lab import signals
+
+    click.echo(f"error: interrupted by {signals.signal_name(stop)}; re-run the same command to finish", err=True)
+    sys.exit(signals.exit_code(stop))
 
 
 timeout_option = click.option(
     "--timeout", type=click.FloatRange(min=1), default=300, show_default=True, metavar="SECONDS",
-    help="One deadline for everything the command waits for.",
+    help="One deadline for everything the command waits for: the Git remote, the engine, the rollout.",
 )
 kubeconfig_option = click.option(
     "--kubeconfig", metavar="FILE", help="Kubeconfig to use. Default: the one saved by `up`, else $KUBECONFIG.",

@@ -23,9 +23,14 @@ def command(app: Application, output: str) -> None:
       gitops-lab down
       gitops-lab --name class-a down --output json
     """
+    from gitops_lab.errors import UsageError
     from gitops_lab.workflows.down import down
 
-    result = down(app.state(), app.name, app.reporter(output))
+    try:
+        state, problem = app.state(), None
+    except UsageError as exc:  # a damaged state file must not stop the clean-up
+        state, problem = None, exc.message
+    result = down(state, app.name, app.reporter(output), state_problem=problem)
     lines = [f"The lab environment {app.name!r} is down."]
     if result.backup:
         lines.append(f"  Repository backup: {result.backup} (restore with `git clone {result.backup} lab-repo`)")

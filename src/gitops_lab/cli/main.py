@@ -6,7 +6,7 @@ import click
 
 from gitops_lab import __version__
 from gitops_lab.cli.app import Application, GitOpsLabGroup
-from gitops_lab.state import DEFAULT_NAME
+from gitops_lab.state import DEFAULT_NAME, check_name
 
 
 @click.group(cls=GitOpsLabGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -14,7 +14,7 @@ from gitops_lab.state import DEFAULT_NAME
 @click.option("--verbose", "-v", is_flag=True, help="Show tracebacks and extra detail on errors.")
 @click.option(
     "--name", default=DEFAULT_NAME, show_default=True, envvar="GITOPS_LAB_NAME",
-    help="Name of the lab environment (its cluster and saved state).",
+    help="Name of the lab environment (its kind cluster and saved state): lowercase letters, digits and '-'.",
 )
 @click.pass_context
 def main(ctx: click.Context, verbose: bool, name: str) -> None:
@@ -25,12 +25,12 @@ def main(ctx: click.Context, verbose: bool, name: str) -> None:
 
     \b
     Examples:
-      gitops-lab repo init ./lab-repo --remote http://127.0.0.1:8080/lab.git
+      gitops-lab repo init ./lab-repo --remote http://localhost:8180/lab.git
       gitops-lab promote --from dev --to staging
       gitops-lab rollback --env prod
       gitops-lab history --env prod --output json
     """
-    ctx.obj = Application(verbose=verbose, name=name)
+    ctx.obj = Application(verbose=verbose, name=check_name(name))
     ctx.obj.use_saved_git_credentials()
 
 

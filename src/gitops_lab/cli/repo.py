@@ -9,7 +9,17 @@ from gitops_lab.cli.app import Application, output_option, pass_app
 
 @click.group("repo")
 def command() -> None:
-    """Create and manage the lab's Git working copy."""
+    """Create and manage the lab's Git working copy.
+
+    The remote must exist first: an empty bare repository (`git init --bare`)
+    or an empty repository on a Git server.
+
+    \b
+    Examples:
+      git init --bare /tmp/tour/lab.git
+      gitops-lab repo init ./lab-repo --remote /tmp/tour/lab.git
+      gitops-lab repo init ./lab-repo --remote http://localhost:8180/lab.git
+    """
 
 
 @command.command("init")
@@ -20,22 +30,25 @@ def command() -> None:
 def init(app: Application, path: str, remote: str | None, output: str) -> None:
     """Seed a working copy at PATH from the template, or reuse one.
 
-    With --remote, the seed is pushed there; if the remote already holds the lab
-    repository it is cloned instead. Running it again changes nothing.
+    With --remote (an existing, empty repository: `git init --bare PATH`), the
+    seed is pushed there; if the remote already holds the lab repository it is
+    cloned instead. Running it again changes nothing, or publishes a seed an
+    earlier run could not push. A local path is stored as an absolute path.
 
     \b
     Examples:
       gitops-lab repo init ./lab-repo
-      gitops-lab repo init ./lab-repo --remote http://127.0.0.1:8080/lab.git
+      gitops-lab repo init ./lab-repo --remote /tmp/tour/lab.git     # made with `git init --bare`
+      gitops-lab repo init ./lab-repo --remote http://localhost:8180/lab.git
     """
     from gitops_lab.adapters.repo import init_working_copy
     from gitops_lab.state import EnvironmentState
 
+    saved = app.state() or EnvironmentState(name=app.name)
     reporter = app.reporter(output)
     with reporter.step(f"Preparing the lab repository at {path}") as step:
         result = init_working_copy(path, remote)
         step.done(result.action)
-    saved = app.state() or EnvironmentState(name=app.name)
     saved.repo_path = str(result.path)
     saved.remote_url = result.remote
     saved.save()

@@ -40,8 +40,11 @@ def command(app: Application, env: str, to: str | None, wait: bool, timeout: flo
     from gitops_lab.cli.waiting import after_push_wait
     from gitops_lab.workflows.promotion import run_rollback
 
+    from gitops_lab.kube.deadline import command_deadline
+
     path = app.repo_path(repo)
-    result = run_rollback(app.reporter(output), path, env, to,
-        after_push=after_push_wait(app, path, wait, timeout, kubeconfig, context),
-    )
+    with command_deadline(timeout):
+        result = run_rollback(app.reporter(output), path, env, to,
+            after_push=after_push_wait(app, path, wait, timeout, kubeconfig, context),
+        )
     app.emit(output, result.to_dict(), result.message)

@@ -18,7 +18,7 @@ def after_push_wait(app: Application, repo: Path, wait: bool, timeout: float,
         return None
 
     def wait_for_change(result: ChangeResult, reporter: Reporter) -> None:
-        from gitops_lab.kube.deadline import Deadline
+        from gitops_lab.kube.deadline import Deadline, current_deadline
         from gitops_lab.workflows.environment import open_environment
         from gitops_lab.workflows.rollout import Expectation, wait_until_served
 
@@ -27,6 +27,7 @@ def after_push_wait(app: Application, repo: Path, wait: bool, timeout: float,
             return
         lab = open_environment(saved, kubeconfig, context, repo)
         expect = Expectation(result.environment, lab.namespace(result.environment), result.commit, result.version)
-        wait_until_served(lab.engine, expect, Deadline(timeout), reporter)
+        # The command's one deadline (set by promote and rollback) also bounded the fetch and the push.
+        wait_until_served(lab.engine, expect, current_deadline() or Deadline(timeout), reporter)
 
     return wait_for_change

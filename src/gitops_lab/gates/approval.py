@@ -151,8 +151,9 @@ def record_approval(
     message = t.compose(f"Approve {version} for {env}", trailers, body=body)
     # The approval is the commit's author: that identity is what the gate checks.
     author = Git(path, env={"GIT_AUTHOR_NAME": approver.name, "GIT_AUTHOR_EMAIL": approver.email})
-    sha = publish.commit(author, [], message, allow_empty=True)
-    pushed = publish.push(git, on_retry)
+    with publish.published_or_undone(git, f"the approval of {version} for {env}"):
+        sha = publish.commit(author, [], message, allow_empty=True)
+        pushed = publish.push(git, on_retry)
     return ChangeResult(
         APPROVE, env, version, current, git.head() if pushed else sha, pushed,
         f"approved {version} for {env} by {approver.name}", dict(trailers),

@@ -17,8 +17,10 @@ from typing import Any
 from gitops_lab.adapters.repo.layout import ENVIRONMENTS
 from gitops_lab.errors import RepoStateError
 from gitops_lab.gates import verification
+from gitops_lab.textfiles import read_text
 
 CONFIG_FILE = "gates.yaml"
+GATES_FILE_LIMIT = 256 * 1024
 #: Every gate, in the order they run when asked for by name.
 GATES: tuple[str, ...] = ("data-quality", "model-eval", "policy", "approval")
 POLICY_CHECKS = ("privileged", "host-access", "image-digest", "resources", "plaintext-secrets")
@@ -80,7 +82,11 @@ def load_config(root: str | Path) -> GatesConfig:
     Every problem is reported at once, in one RepoStateError.
     """
     path = Path(root) / CONFIG_FILE
-    return config_from_text(path.read_text(encoding="utf-8") if path.is_file() else None)
+    text = None
+    if path.is_file():
+        text = read_text(path, "gates file", limit=GATES_FILE_LIMIT,
+                         fix=f"fix it and commit, or restore it with `git checkout gitops-lab/seed -- {CONFIG_FILE}`")
+    return config_from_text(text)
 
 
 def config_from_text(text: str | None, where: str = CONFIG_FILE) -> GatesConfig:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 
 class Deadline:
@@ -21,3 +24,24 @@ class Deadline:
         """``2m`` or ``45s``: the deadline as people say it."""
         seconds = int(round(self.seconds))
         return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 120 else f"{seconds}s"
+
+
+# The deadline of the command that is running, for calls made far below the CLI
+# (git's fetch and push) that have no deadline handed to them.
+_command_deadline: ContextVar[Deadline | None] = ContextVar("gitops_lab_command_deadline", default=None)
+
+
+@contextmanager
+def command_deadline(seconds: float) -> Iterator[Deadline]:
+    """Make one deadline of ``seconds`` the command's, for everything run inside the block."""
+    deadline = Deadline(seconds)
+    token = _command_deadline.set(deadline)
+    try:
+        yield deadline
+    finally:
+        _command_deadline.reset(token)
+
+
+def current_deadline() -> Deadline | None:
+    """The running command's deadline, if it set one with ``command_deadline``."""
+    return _command_deadline.get()

@@ -19,6 +19,11 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, (HTTPError, ConnectionError, TimeoutError))
 
 
+def is_transient_cause(exc: BaseException) -> bool:
+    """Transient itself, or a typed error (ClusterError) raised from a transient one."""
+    return is_transient(exc) or (exc.__cause__ is not None and is_transient(exc.__cause__))
+
+
 def call(fn: Callable[[], T], attempts: int = ATTEMPTS) -> T:
     """Run ``fn``, retrying transient errors with exponential backoff (at most ~6 s in all)."""
     import tenacity
@@ -27,6 +32,22 @@ def call(fn: Callable[[], T], attempts: int = ATTEMPTS) -> T:
         retry=tenacity.retry_if_exception(is_transient),
         stop=tenacity.stop_after_attempt(attempts),
         wait=tenacity.wait_exponential(multiplier=0.1, max=2),
+        reraise=True,
+    )
+    return retrying(fn)
+
+
+def call_until(fn: Callable[[], T], deadline) -> T:
+    """Run ``fn``, retrying transient errors (also when wrapped, as a ClusterError's cause) until ``deadline``.
+
+    For waits: an API server that restarts mid-wait is waited for, not reported.
+    """
+    import tenacity
+
+    retrying = tenacity.Retrying(
+        retry=tenacity.retry_if_exception(is_transient_cause),
+        stop=tenacity.stop_after_delay(max(0.0, deadline.remaining())),
+        wait=tenacity.wait_exponential(multiplier=0.2, max=3),
         reraise=True,
     )
     return retrying(fn)

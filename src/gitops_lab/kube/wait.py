@@ -4,11 +4,19 @@ No fixed sleeps. One deadline bounds the whole wait; when a watch ends early
 (server timeout, 410 Gone, a dropped connection) the object is read again and
 a new watch starts from its resourceVersion. On timeout the error says what
 was expected and what was last seen.
+
+A wait can also ask again (``AskAgain``): while the object shows that its
+controller has not yet seen what we wait for (an engine on an older commit),
+the request is repeated on a bounded backoff, because one request can be
+handled before the change is visible to the controller and then nothing asks
+again until its next poll.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from gitops_lab.errors import WaitTimeout
@@ -21,6 +29,40 @@ Verdict = tuple[bool, str]
 Check = Callable[[dict[str, Any] | None], Verdict]
 
 
+@dataclass
+class AskAgain:
+    """Repeat ``request()`` while ``behind(obj)``: after ``first`` seconds, doubling up to ``longest``."""
+
+    behind: Callable[[dict[str, Any] | None], bool]
+    request: Callable[[], None]
+    first: float = 2.0
+    longest: float = 30.0
+    asked: int = 0
+    _interval: float = field(default=0.0, repr=False)
+    _due: float = field(default=0.0, repr=False)
+
+    def start(self) -> None:
+        self._interval = self.first
+        self._due = time.monotonic() + self._interval
+
+    def seconds_until_due(self) -> float:
+        return max(0.0, self._due - time.monotonic())
+
+    def maybe_ask(self, obj: dict[str, Any] | None) -> None:
+        """Ask again when due and the object is still behind; a transient API error waits for the next turn."""
+        if self.seconds_until_due() > 0:
+            return
+        if self.behind(obj):
+            try:
+                self.request()
+                self.asked += 1
+            except Exception as exc:  # noqa: BLE001 - only transient errors are expected here
+                if not retry.is_transient_cause(exc):
+                    raise
+            self._interval = min(self._interval * 2, self.longest)
+        self._due = time.monotonic() + self._interval
+
+
 def wait_for(
     applier: Applier,
     api_version: str,
@@ -31,16 +73,19 @@ def wait_for(
     deadline: Deadline,
     expected: str,
     on_progress: Callable[[str], None] | None = None,
+    ask_again: AskAgain | None = None,
 ) -> dict[str, Any]:
     """Return the object once ``check`` passes; raise WaitTimeout at the deadline."""
     from kubernetes import watch
 
     def read() -> dict[str, Any] | None:
-        return applier.get(api_version, kind, name, namespace)
+        return retry.call_until(lambda: applier.get(api_version, kind, name, namespace), deadline)
 
     obj = read()
     ok, seen = check(obj)
     last_reported = None
+    if ask_again:
+        ask_again.start()
     while not ok:
         if seen != last_reported and on_progress:
             on_progress(seen)
@@ -49,13 +94,15 @@ def wait_for(
         if remaining <= 0:
             raise WaitTimeout(f"timed out after {deadline.describe()} waiting for {expected}; last seen: {seen}")
         rv = (obj or {}).get("metadata", {}).get("resourceVersion")
+        # With ask_again, the watch ends when the next request is due, so a quiet object is asked again.
+        watch_for = min(remaining, ask_again.seconds_until_due() or ask_again.first) if ask_again else remaining
         stream = watch.Watch()
         try:
             for event in stream.stream(
                 _watch_function(applier, api_version, kind, namespace),
                 field_selector=f"metadata.name={name}",
                 resource_version=rv,
-                timeout_seconds=max(1, int(remaining + 0.999)),
+                timeout_seconds=max(1, int(watch_for + 0.999)),
             ):
                 if event.get("type") == "ERROR":
                     break  # usually 410 Gone: re-read and watch again
@@ -76,6 +123,8 @@ def wait_for(
         if not ok:
             obj = read()
             ok, seen = check(obj)
+            if not ok and ask_again:
+                ask_again.maybe_ask(obj)
     return obj  # type: ignore[return-value]
 
 

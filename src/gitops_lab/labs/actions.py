@@ -196,9 +196,9 @@ def do_restore(ctx: LabContext, p: dict[str, Any]) -> None:
     ref = p.get("ref") or SEED_TAG
     subject = p.get("message") or f"Lab {ctx.lab.id}: restore {', '.join(p.get('paths') or ['the repository'])} from {ref}"
     message = t.compose(subject, [(t.ACTION, "restore"), (LAB_TRAILER, ctx.lab.id), ("Restored-From", ref)])
-    sha = restore_tree(git, ref, p.get("paths") or ["."], message)
-    if sha:
-        publish.push(git)
+    with publish.published_or_undone(git, f"lab {ctx.lab.id}'s restore from {ref}"):
+        if restore_tree(git, ref, p.get("paths") or ["."], message):
+            publish.push(git)
 
 
 def do_promote(ctx: LabContext, p: dict[str, Any]) -> None:
@@ -282,8 +282,6 @@ def do_commit_file(ctx: LabContext, p: dict[str, Any]) -> None:
     if after == before:
         ctx.reporter.info(f"{rel} already has that content; nothing to commit")
         return
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(after, encoding="utf-8")
     trailers = [(str(k), str(v)) for k, v in (p.get("trailers") or {}).items()]
     message = t.compose(p["message"], trailers) if trailers else p["message"].strip() + "\n"
     author = {}
@@ -292,8 +290,11 @@ def do_commit_file(ctx: LabContext, p: dict[str, Any]) -> None:
 
         who = Identity.parse(p["author"])
         author = {"GIT_AUTHOR_NAME": who.name, "GIT_AUTHOR_EMAIL": who.email}
-    publish.commit(Git(ctx.repo, env=author), [rel], message)
-    publish.push(git)
+    with publish.published_or_undone(git, f"lab {ctx.lab.id}'s commit to {rel}"):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(after, encoding="utf-8")
+        publish.commit(Git(ctx.repo, env=author), [rel], message)
+        publish.push(git)
     if env and p.get("wait", True):
         ctx.after_change(env, git.head())
 

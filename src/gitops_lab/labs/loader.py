@@ -19,9 +19,13 @@ from typing import Any
 
 import yaml
 
-from gitops_lab.errors import GitOpsLabError
+from gitops_lab.errors import GitOpsLabError, UsageError
 from gitops_lab.labs.vocabulary import ACTIONS, ENV_NAMES, ENV_OR_ALL, PHASES, ActionSpec, allowed_in
+from gitops_lab.textfiles import read_text
 from gitops_lab.versions import expand_pins
+
+#: A lab.yaml or instructions file is a page or two; anything near this is a mistake.
+LAB_FILE_LIMIT = 256 * 1024
 
 LAB_FILE = "lab.yaml"
 ENGINES = ("argocd", "flux")
@@ -81,7 +85,8 @@ class Step:
     where: str
 
     def text(self) -> str:
-        return self.instructions.read_text(encoding="utf-8")
+        return read_text(self.instructions, "instructions file", fix="fix the lab's instructions file",
+                         limit=LAB_FILE_LIMIT)
 
     def needs_cluster(self) -> bool:
         return any(a.spec.needs_cluster for phase in (self.setup, self.check, self.solve, self.reset) for a in phase)
@@ -137,7 +142,11 @@ def load_lab(folder: str | Path, display_root: Path | None = None) -> Lab:
     if not path.is_file():
         raise LabFormatError(folder.name, [f"{shown}: missing; every lab folder needs a {LAB_FILE}"])
     try:
-        root = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+        text = read_text(path, "lab file", fix="", limit=LAB_FILE_LIMIT)
+    except UsageError as exc:  # binary, too big, unreadable: one problem of this lab, not of `lab list`
+        raise LabFormatError(folder.name, [f"{shown}: {exc.message.replace(f' {path}', '')}"]) from None
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark else ""

@@ -39,13 +39,15 @@ def matching(name: str, commands: list[str], since: float, **facts: Any) -> list
     path = environment_dir(name) / FILE
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError:
+    except (OSError, ValueError):  # missing, unreadable or not UTF-8: only a hint, so none
         return []
     found = []
     for line in lines:
         try:
             entry = json.loads(line)
         except ValueError:
+            continue
+        if not isinstance(entry, dict):
             continue
         if entry.get("command") in commands and entry.get("at", 0) >= since and \
                 all(value is None or entry.get(key) == value for key, value in facts.items()):

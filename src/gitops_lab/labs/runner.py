@@ -10,7 +10,6 @@ environment in the state folder.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ from gitops_lab.labs.actions import CheckResult, LabContext, start_tag
 from gitops_lab.labs.loader import Lab, LabFormatError, Step, discover, load_lab
 from gitops_lab.reporter import Reporter
 from gitops_lab.state import EnvironmentState, environment_dir, write_private_json
+from gitops_lab.textfiles import load_json_object
 
 
 class LabCheckFailed(GitOpsLabError):
@@ -47,12 +47,7 @@ class ProgressStore:
 
     def __init__(self, name: str):
         self.path = environment_dir(name) / "labs.json"
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except (FileNotFoundError, json.JSONDecodeError):
-            data = {}
-        self.active: str | None = data.get("active")
-        self.labs: dict[str, LabProgress] = {k: LabProgress(**v) for k, v in (data.get("labs") or {}).items()}
+        self.active, self.labs = read_progress(self.path)
 
     def get(self, lab_id: str) -> LabProgress | None:
         return self.labs.get(lab_id)
@@ -60,6 +55,41 @@ class ProgressStore:
     def save(self) -> None:
         write_private_json(self.path, {"active": self.active,
                                        "labs": {k: asdict(v) for k, v in sorted(self.labs.items())}}, mode=0o644)
+
+
+def read_progress(path: Path) -> tuple[str | None, dict[str, LabProgress]]:
+    """(active lab, progress per lab) from labs.json; UsageError naming the file when it is damaged."""
+    fix = f"delete it (`rm {path}`; the labs' progress starts over), then run `gitops-lab lab start ID`"
+    try:
+        data = load_json_object(path, "lab progress file", fix)
+    except FileNotFoundError:
+        return None, {}
+    active, labs = data.get("active"), data.get("labs")
+    labs = {} if labs is None else labs
+    problems = [] if active is None or isinstance(active, str) else ["active is not a lab id"]
+    if not isinstance(labs, dict):
+        problems.append("labs is not an object")
+        labs = {}
+    progress: dict[str, LabProgress] = {}
+    for lab_id, value in labs.items():
+        try:
+            progress[lab_id] = _progress_from(value)
+        except (TypeError, ValueError) as exc:
+            problems.append(f"labs.{lab_id}: {exc}")
+    if problems:
+        raise UsageError(f"the lab progress file {path} is damaged: {'; '.join(problems)}", fix=fix)
+    return active, progress
+
+
+def _progress_from(value: Any) -> LabProgress:
+    if not isinstance(value, dict):
+        raise TypeError("not an object")
+    progress = LabProgress(**value)  # unknown keys raise TypeError
+    expected = {"step": int, "completed": list, "started_at": str, "finished": bool, "marks": dict}
+    wrong = [key for key, kind in expected.items() if not isinstance(getattr(progress, key), kind)]
+    if wrong or isinstance(progress.step, bool) or progress.step < 0:
+        raise ValueError(f"{', '.join(wrong) or 'step'} of the wrong type")
+    return progress
 
 
 # -- results -----------------------------------------------------------------------------
@@ -268,8 +298,12 @@ class LabRunner:
         publish.catch_up(git)
         with self.reporter.step(f"Recording the start point {start_tag(lab.id)}") as step:
             git.run("tag", "--annotate", start_tag(lab.id), "--message", f"Start of lab {lab.id}: {lab.title}")
-            if git.remote_url():
-                git.run("push", "--quiet", "origin", f"refs/tags/{start_tag(lab.id)}")
+            try:
+                if git.remote_url():
+                    git.run("push", "--quiet", "origin", f"refs/tags/{start_tag(lab.id)}")
+            except BaseException:
+                git.run("tag", "--delete", start_tag(lab.id), check=False)  # unpublished: the re-run tags again
+                raise
             step.done(git.head()[:7])
 
     # -- check / hint / solve -----------------------------------------------------------------
@@ -380,8 +414,8 @@ class LabRunner:
             if operation:
                 raise RepoStateError(f"a {operation} is in progress in {git.path}",
                                      fix=f"finish it or run `git {operation} --abort` first")
-            publish.catch_up(git)
             backup = publish.backup_ref(git, f"lab-{lab.id}-reset")
+            publish.catch_up(git, unpublished="drop")  # the reset starts from the remote; HEAD is on backup
             tag_commit = git.out("rev-parse", f"refs/tags/{start_tag(lab.id)}^{{commit}}")
             message = t.compose(
                 f"Reset lab {lab.id} to its start point",
@@ -389,8 +423,9 @@ class LabRunner:
                 body=f"Restores the tree of {start_tag(lab.id)}. The commits before this one stay in history; "
                      f"HEAD before the reset is saved as {backup}.",
             )
-            commit = actions.restore_tree(git, tag_commit, ["."], message, allow_empty=True)
-            publish.push(git)
+            with publish.published_or_undone(git, f"the reset of lab {lab.id}"):
+                commit = actions.restore_tree(git, tag_commit, ["."], message, allow_empty=True)
+                publish.push(git)
             step.done(f"{commit[:7]}; your work is kept on {backup}" + (f" and {saved}" if saved else ""))
         if ctx.has_cluster:
             self._wait_all(ctx, commit)

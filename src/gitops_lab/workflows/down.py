@@ -16,6 +16,7 @@ from pathlib import Path
 
 from gitops_lab.adapters.repo.git import Git
 from gitops_lab.adapters.repo.publish import snapshot_uncommitted
+from gitops_lab.errors import UsageError
 from gitops_lab.reporter import Reporter
 from gitops_lab.state import EnvironmentState, environment_dir
 
@@ -48,20 +49,25 @@ def backup_repository(repo: Path, backups: Path) -> Path | None:
     return bundle
 
 
-def down(state: EnvironmentState | None, name: str, reporter: Reporter) -> DownResult:
+def down(state: EnvironmentState | None, name: str, reporter: Reporter,
+         state_problem: str | None = None) -> DownResult:
+    """``state`` None: nothing was saved (or ``state_problem`` says why it cannot be read)."""
     result = DownResult(name=name)
     home = environment_dir(name)
+    if state_problem:
+        result.notes.append(f"the saved state could not be read ({state_problem}); it is removed with the rest")
     if state and state.repo_path:
         with reporter.step("Backing up the lab repository") as step:
             bundle = backup_repository(Path(state.repo_path), home / BACKUPS)
             result.backup = str(bundle) if bundle else None
             step.done(str(bundle) if bundle else "no working copy found")
-    provider = state.provider if state else "kind"
-    if provider == "kind":
+    if state is None:
+        _delete_unrecorded_kind_cluster(name, home, reporter, result)
+    elif state.provider == "kind":
         from gitops_lab.adapters.cluster.kind import KindCluster, KindSettings
 
         result.cluster_deleted = KindCluster(KindSettings(name=name), home).delete(reporter)
-    elif state and state.provider == "existing":
+    elif state.provider == "existing":
         result.notes.append("the existing cluster was left as it is; its engine still syncs the lab namespaces "
                             "until you delete the lab's Applications or Kustomizations")
     with reporter.step("Removing the local state") as step:
@@ -69,10 +75,30 @@ def down(state: EnvironmentState | None, name: str, reporter: Reporter) -> DownR
             for entry in sorted(home.iterdir()):
                 if entry.name == BACKUPS:
                     continue
-                if entry.is_dir():
-                    shutil.rmtree(entry)
-                else:
-                    entry.unlink()
+                _remove(entry)
                 result.removed.append(entry.name)
         step.done(f"kept {home / BACKUPS}" if (home / BACKUPS).exists() else "nothing was there")
     return result
+
+
+def _remove(entry: Path) -> None:
+    try:
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+    except OSError as exc:
+        raise UsageError(f"cannot remove {exc.filename or entry}: {exc.strerror or exc}",
+                         fix=f"make {entry.parent} writable, then run `gitops-lab down` again") from exc
+
+
+def _delete_unrecorded_kind_cluster(name: str, home: Path, reporter: Reporter, result: DownResult) -> None:
+    """No saved state: delete a kind cluster of that name if kind is here to ask; never download kind for it."""
+    from gitops_lab.adapters.cluster.kind import KindCluster, KindSettings, installed_kind
+
+    kind = installed_kind()
+    if kind is None:
+        result.notes.append(f"nothing was saved for {name!r} and kind is not installed, so no kind cluster was "
+                            f"looked for; if one exists, delete it with `kind delete cluster --name {name}`")
+        return
+    result.cluster_deleted = KindCluster(KindSettings(name=name), home, kind=kind).delete(reporter)

@@ -41,7 +41,7 @@ def open_environment(state: EnvironmentState, kubeconfig: str | None = None, con
     if not state.engine:
         raise UsageError(
             f"the environment {state.name!r} has no engine yet (only a repository was set up)",
-            fix="run `gitops-lab up` first, or pass --no-wait",
+            fix="run `gitops-lab up` first (promote and rollback work without it, with --no-wait)",
         )
     kube = connect(kubeconfig or state.kubeconfig, context or state.context)
     path = repo or Path(state.repo_path or ".")

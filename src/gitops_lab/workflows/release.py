@@ -13,7 +13,8 @@ reason and every check's verdict, pushed; then it waits until the previous
 version serves again, and stops with VerificationFailed (exit code 4) naming
 the failed check. If the rollback itself cannot finish (the push is refused,
 the engine is down), RollbackFailed says what was and was not done and where
-the revert commit is kept.
+the revert commit is kept: like every Git write, an unpublished revert is
+undone from the working copy and kept on a backup ref.
 
 Every fact lives in Git: the commit that started a release is named in the
 ``Release-Trigger`` trailer of each promotion and rollback it makes, so a
@@ -194,17 +195,22 @@ def _roll_back(reporter: Reporter, repo_path: Path, deployment: Deployment, dead
                                      f"push attempt {n} rejected: {why}"))
             step.done(change.message)
     except GitError as exc:
-        if git.head() == before:  # Git failed before the revert was committed (the remote did not answer)
+        if exc.unpublished is None and git.head() == before:  # Git failed before the revert was committed
             raise RollbackFailed(
                 f"{problem}, and the automatic rollback could not start: {exc.message}",
                 fix=f"nothing was changed; when the Git server answers, `gitops-lab rollback --env {env}` "
                     "reverts it",
             ) from exc
-        kept = publish.backup_ref(git, "automatic-rollback")
+        if exc.unpublished is None:  # git reported a failure, yet the remote has the revert
+            raise RollbackFailed(
+                f"{problem}; the automatic rollback {git.head()[:7]} reached the remote, but git said: {exc.message}",
+                fix=f"`gitops-lab status` shows whether {env} serves it; `gitops-lab sync --env {env}` applies it",
+            ) from exc
+        # Publish or undo: the working copy is back where it was, the revert with its evidence is kept.
         raise RollbackFailed(
             f"{problem}, and the automatic rollback could not be pushed: {exc.message}",
-            fix=f"the revert commit {git.head()[:7]} is kept on {BRANCH} in {repo_path} and as {kept}; push it with "
-                f"`git -C {repo_path} push origin {BRANCH}` once the remote accepts it",
+            fix=f"push the revert commit with `git -C {repo_path} push origin {exc.unpublished}:{BRANCH}` once the "
+                "remote accepts it",
         ) from exc
     result.stages.append(Stage(env, "rolled-back", change.commit, reason, [c.to_dict() for c in report.checks]))
     try:

@@ -229,7 +229,7 @@ def _served_commit(seeded, layout: RepoLayout, reporter: Reporter) -> tuple[str,
     if seeded.action != "reused" or not git.remote_url():
         return git.head(), {env: layout.model_version(env) for env in ENVIRONMENTS}
     try:
-        catch_up(git)
+        catch_up(git, unpublished="keep")  # a learner's unpushed commits are theirs to push
     except GitError as exc:
         reporter.warn(f"the working copy could not follow the remote ({exc.message}); "
                       "waiting for what the remote has")

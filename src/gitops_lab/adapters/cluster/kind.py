@@ -223,23 +223,18 @@ def find_kind(
     """kind from PATH when its version is supported, else the pinned release from the cache or the web."""
     version = version or pinned()["kind"]["version"]
     with reporter.step(f"Finding kind {version}") as step:
-        on_path = shutil.which("kind")
-        if on_path:
-            out = kind_version_at(on_path) or ""
-            found = parse_version(out)
-            if found and is_supported(found, version):
-                step.done(f"using {on_path} ({out.split()[1] if len(out.split()) > 1 else out})")
-                return KindBinary(Path(on_path), "v%d.%d.%d" % found, "PATH")
-            reporter.info(
-                f"kind on PATH ({on_path}: {out or 'does not run'}) is not the supported "
-                f"{version} line; using the pinned release instead"
-            )
+        found, unsupported = _kind_on_path(version)
+        if found:
+            step.done(f"using {found.path} ({found.version})")
+            return found
+        if unsupported:
+            reporter.info(f"{unsupported}; using the pinned release instead")
+        cached = _kind_in_cache(version, system, machine)
+        if cached:
+            step.done(f"using the cached {cached.path}")
+            return cached
         os_name, arch = host_platform(system, machine)
-        exe = "kind.exe" if os_name == "windows" else "kind"
-        target = cache_root() / "kind" / version / exe
-        if target.is_file() and parse_version(kind_version_at(target) or "") == parse_version(version):
-            step.done(f"using the cached {target}")
-            return KindBinary(target, version, "cache")
+        target = _cache_path(version, system, machine)
         url = DOWNLOAD_URL.format(version=version, os=os_name, arch=arch)
         step.update(f"downloading {url}")
         binary = _download_verified(url, fetch)
@@ -250,6 +245,36 @@ def find_kind(
         os.replace(part, target)
         step.done(f"downloaded {url} to {target}, SHA-256 verified")
         return KindBinary(target, version, "downloaded")
+
+
+def installed_kind(version: str | None = None) -> KindBinary | None:
+    """kind from PATH (a supported version) or the cache; None rather than a download."""
+    version = version or pinned()["kind"]["version"]
+    return _kind_on_path(version)[0] or _kind_in_cache(version)
+
+
+def _kind_on_path(version: str) -> tuple[KindBinary | None, str | None]:
+    """(kind on PATH when supported, else None; why the one on PATH is not used)."""
+    on_path = shutil.which("kind")
+    if not on_path:
+        return None, None
+    out = kind_version_at(on_path) or ""
+    found = parse_version(out)
+    if found and is_supported(found, version):
+        return KindBinary(Path(on_path), "v%d.%d.%d" % found, "PATH"), None
+    return None, f"kind on PATH ({on_path}: {out or 'does not run'}) is not the supported {version} line"
+
+
+def _cache_path(version: str, system: str | None = None, machine: str | None = None) -> Path:
+    os_name, _arch = host_platform(system, machine)
+    return cache_root() / "kind" / version / ("kind.exe" if os_name == "windows" else "kind")
+
+
+def _kind_in_cache(version: str, system: str | None = None, machine: str | None = None) -> KindBinary | None:
+    target = _cache_path(version, system, machine)
+    if target.is_file() and parse_version(kind_version_at(target) or "") == parse_version(version):
+        return KindBinary(target, version, "cache")
+    return None
 
 
 def _download_verified(url: str, fetch: Callable[[str], bytes]) -> bytes:

@@ -107,7 +107,7 @@ class ArgoCD(Engine):
         try:
             app = wait_for(self.applier, API, "Application", self.object_name(env), self.namespace, check, deadline,
                            f"Argo CD to sync {env} to {commit[:7] if commit else 'its branch'} and report it Healthy",
-                           on_progress)
+                           on_progress, ask_again=self.ask_again(env, commit, lambda app: status_of(env, app).revision))
         except WaitTimeout as exc:
             last = self.status(env)
             raise WaitTimeout(f"{exc.message}; Argo CD says: {last.message or 'nothing'}") from exc

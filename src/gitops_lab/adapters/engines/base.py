@@ -13,6 +13,7 @@ import yaml
 from gitops_lab.kube.apply import Applier
 from gitops_lab.kube.client import Kube
 from gitops_lab.kube.deadline import Deadline
+from gitops_lab.kube.wait import AskAgain
 from gitops_lab.reporter import Reporter
 from gitops_lab.resources import manifests_dir
 
@@ -184,6 +185,15 @@ class Engine(abc.ABC):
         """Wait until ``env`` has applied ``commit`` (any, if None) and is healthy."""
 
     # -- shared helpers ---------------------------------------------------------
+    def ask_again(self, env: str, commit: str | None,
+                  revision_of: Callable[[dict[str, Any]], str | None]) -> AskAgain | None:
+        """For wait_applied: while ``env`` reports another revision than ``commit``, request a reconcile
+        again on a bounded backoff (one request can be handled before the commit is visible)."""
+        if not commit:
+            return None
+        return AskAgain(lambda obj: obj is not None and revision_of(obj) != commit,
+                        lambda: self.request_reconcile(env))
+
     def render(self, template: str, **values: str) -> list[dict[str, Any]]:
         """Render manifests/<engine>/<template> with ${name} placeholders."""
         text = (manifests_dir(self.name) / template).read_text(encoding="utf-8")

@@ -102,7 +102,8 @@ class Flux(Engine):
         try:
             found = wait_for(self.applier, KUSTOMIZE_API, "Kustomization", self.object_name(env), self.namespace, check,
                              deadline, f"Flux to apply {commit[:7] if commit else 'the branch'} to {env} and report it Ready",
-                             on_progress)
+                             on_progress,
+                             ask_again=self.ask_again(env, commit, lambda k: status_of(env, k, None).revision))
         except WaitTimeout as exc:
             last = self.status(env)
             raise WaitTimeout(f"{exc.message}; Flux says: {last.message or 'nothing'}") from exc

@@ -1,4 +1,10 @@
-"""A thin runner for the git command line, with errors that carry git's words."""
+"""A thin runner for the git command line, with errors that carry git's words.
+
+Every call that talks to a remote (fetch, push, ls-remote, clone) is bounded
+by the running command's deadline (``kube.deadline.command_deadline``, else
+DEFAULT_NETWORK_SECONDS): git's own low-speed limit stops a remote that
+accepts and never answers, and the process group is ended at the deadline.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from gitops_lab.errors import GitError, PreflightError
+from gitops_lab.errors import GitError, PreflightError, WaitTimeout
+from gitops_lab.kube.deadline import Deadline, current_deadline
+from gitops_lab.processes import run_bounded
 
 # Git must never stop to ask for a password or an editor: a CLI that hangs on a
 # hidden prompt is worse than one that fails with a message.
@@ -29,6 +37,13 @@ def git_executable() -> str:
         )
     return found
 
+
+NETWORK_COMMANDS = frozenset({"fetch", "push", "ls-remote", "clone", "pull"})
+#: The bound of a network call when the command set no deadline of its own.
+DEFAULT_NETWORK_SECONDS = 300.0
+#: A transfer slower than 1 byte/s for this long (or the time left, if less) is given up.
+LOW_SPEED_SECONDS = 30
+_LOW_SPEED_ABORT = "Operation too slow"  # curl's words when http.lowSpeedTime passed without data
 
 USERNAME_VAR = "GITOPS_LAB_GIT_USERNAME"
 PASSWORD_VAR = "GITOPS_LAB_GIT_PASSWORD"
@@ -59,8 +74,21 @@ class Git:
         self.env = {**os.environ, **_NON_INTERACTIVE, **auth_env(), **(env or {})}
 
     def run(self, *args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess:
-        cmd = [git_executable(), "-C", str(self.path), *args]
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=self.env, input=input)
+        cmd = [git_executable(), "-C", str(self.path)]
+        timeout = None
+        if args and args[0] in NETWORK_COMMANDS:
+            deadline = current_deadline() or Deadline(DEFAULT_NETWORK_SECONDS)
+            timeout = deadline.remaining()
+            if timeout <= 0:
+                raise _network_timeout(args, deadline)
+            low_speed = max(1, min(int(timeout), LOW_SPEED_SECONDS))
+            cmd += ["-c", "http.lowSpeedLimit=1", "-c", f"http.lowSpeedTime={low_speed}"]
+        try:
+            proc = run_bounded([*cmd, *args], env=self.env, input=input, timeout=timeout)
+        except subprocess.TimeoutExpired as exc:
+            raise _network_timeout(args, deadline) from exc
+        if timeout is not None and proc.returncode != 0 and _LOW_SPEED_ABORT in proc.stderr:
+            raise _network_timeout(args, deadline)
         if check and proc.returncode != 0:
             raise GitError(f"`git {' '.join(args)}` failed: {_first_line(proc.stderr or proc.stdout)}")
         return proc
@@ -81,10 +109,14 @@ class Git:
     def branch(self) -> str:
         return self.out("rev-parse", "--abbrev-ref", "HEAD")
 
+    def porcelain_status(self) -> list[str]:
+        """`git status --porcelain` lines ("XY path"), untracked files included."""
+        lines = self.run("status", "--porcelain=v1", "--untracked-files=all").stdout.splitlines()
+        return [line for line in lines if line.strip()]
+
     def dirty_files(self) -> list[str]:
         """Paths with uncommitted changes, untracked files included."""
-        lines = self.run("status", "--porcelain=v1", "--untracked-files=all").stdout.splitlines()
-        return [line[3:] for line in lines if line.strip()]
+        return [line[3:] for line in self.porcelain_status()]
 
     def remote_url(self, remote: str = "origin") -> str | None:
         proc = self.run("remote", "get-url", remote, check=False)
@@ -104,6 +136,14 @@ class Git:
             if (git_dir / marker).exists():
                 return name
         return None
+
+
+def _network_timeout(args: tuple[str, ...], deadline: Deadline) -> WaitTimeout:
+    shown = " ".join(a for a in args if not a.startswith("--"))
+    return WaitTimeout(
+        f"`git {shown}` got no answer from the remote within the command's {deadline.describe()} deadline",
+        fix="check that the remote answers (`git ls-remote URL`), then re-run with a larger --timeout if it is slow",
+    )
 
 
 def _first_line(text: str) -> str:

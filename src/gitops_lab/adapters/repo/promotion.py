@@ -177,14 +177,16 @@ def revert(
 def _revert(git: Git, layout: RepoLayout, env: str, current: str, commit: str, previous: str,
             trailers: list[tuple[str, str]], subject: str, body: str, message: str,
             on_retry: Progress | None) -> ChangeResult | None:
-    """``git revert`` ``commit`` as one commit with ``trailers``, and push it; None when it does not revert cleanly."""
-    reverted_run = git.run("revert", "--no-commit", commit, check=False)
-    if reverted_run.returncode != 0 or layout.model_version(env) != previous:
-        git.run("revert", "--abort", check=False)
-        git.run("reset", "--quiet", "--hard", "HEAD", check=False)
-        return None
-    git.run("commit", "--quiet", "--file", "-", input=t.compose(subject, trailers, body=body))
-    pushed = publish.push(git, on_retry)
+    """``git revert`` ``commit`` as one commit with ``trailers``, and push it (or undo it); None when it does not
+    revert cleanly (then nothing was changed)."""
+    with publish.published_or_undone(git, f"the rollback of {env} to {previous}"):
+        reverted_run = git.run("revert", "--no-commit", commit, check=False)
+        if reverted_run.returncode != 0 or layout.model_version(env) != previous:
+            git.run("revert", "--abort", check=False)
+            git.run("reset", "--quiet", "--hard", "HEAD", check=False)
+            return None
+        git.run("commit", "--quiet", "--file", "-", input=t.compose(subject, trailers, body=body))
+        pushed = publish.push(git, on_retry)
     return ChangeResult("rollback", env, previous, current, git.head(), pushed, message, dict(trailers))
 
 
@@ -211,8 +213,10 @@ def _roll_to(git: Git, layout: RepoLayout, env: str, current: str, to: str, on_r
 def _set_version(git: Git, layout: RepoLayout, action: str, env: str, version: str, current: str,
                  trailers: list[tuple[str, str]], subject: str, message: str,
                  on_retry: Progress | None, body: str = "") -> ChangeResult:
-    """Change env's one version line in one commit with ``trailers``, and push it."""
-    layout.set_model_version(env, version)
-    sha = publish.commit(git, [overlay_path(env)], t.compose(subject, trailers, body=body))
-    pushed = publish.push(git, on_retry)
+    """Change env's one version line in one commit with ``trailers``, and push it (or undo it)."""
+    noun = "promotion" if action == "promote" else action
+    with publish.published_or_undone(git, f"the {noun} of {env} to {version}"):
+        layout.set_model_version(env, version)
+        sha = publish.commit(git, [overlay_path(env)], t.compose(subject, trailers, body=body))
+        pushed = publish.push(git, on_retry)
     return ChangeResult(action, env, version, current, git.head() if pushed else sha, pushed, message, dict(trailers))

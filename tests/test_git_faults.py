@@ -1,0 +1,388 @@
+"""Fault injection for every Git write: publish, or put the working copy back.
+
+Each test asserts four things: nothing is lost (the change is on the remote, or
+on the backup ref the message names); the remote and the local copy agree;
+running the same command again finishes the job; the command ends (well
+within a generous bound). Faults: a refusing pre-receive hook, SIGINT and
+SIGTERM at three points of each write (after the local commit, while the
+remote's pre-receive runs, after the remote took the push), a remote that
+accepts connections and never answers, and races between two working copies.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+
+import pytest
+from faults import (
+    SilentServer, backup_in, cli_process, install_hook, no_lock_files, refusing_hook, run_cli, signal_when,
+    snapshot, stalling_hook,
+)
+from gitutil import git, remote_version
+
+from gitops_lab.adapters.repo import RepoLayout
+from gitops_lab.state import state_root
+
+HOOK_WORDS = "policy: changes to this repository need ticket LAB-42"
+
+# (id, setup commands, the write, subject of its commit, its re-run outcome when already published)
+WRITERS = {
+    "promote": ([], ["promote", "--from", "dev", "--to", "staging"], "Promote v2 to staging"),
+    "rollback": ([["promote", "--to", "staging"]], ["rollback", "--env", "staging"], "Roll back staging to v1"),
+    "rollback-to": ([["promote", "--to", "staging"]], ["rollback", "--env", "staging", "--to", "v1"],
+                    "Roll back staging to v1"),
+    "approve": ([], ["approve", "--env", "prod", "--version", "v2", "--by", "alice"], "Approve v2 for prod"),
+}
+# Re-running these after they were published is a no-op that exits 0 (plain `rollback` would find nothing left).
+IDEMPOTENT = ["promote", "rollback-to", "approve"]
+
+
+def _setup(cli, writer: str) -> list[str]:
+    setup, args, _subject = WRITERS[writer]
+    for step in setup:
+        assert cli(*step).exit_code == 0
+    return args
+
+
+def _last_error_line(stderr: str) -> str:
+    lines = stderr.strip().splitlines()
+    assert lines and lines[-1].startswith("error: "), stderr
+    assert "Traceback" not in stderr
+    assert sum(line.startswith("error: ") for line in lines) == 1, stderr
+    return lines[-1]
+
+
+# -- a hook that refuses ----------------------------------------------------------------------
+@pytest.mark.parametrize("writer", list(WRITERS))
+def test_a_refused_push_shows_the_hook_puts_the_copy_back_and_the_rerun_publishes(lab, cli, writer):
+    wc, remote = lab
+    args = _setup(cli, writer)
+    subject = WRITERS[writer][2]
+    before = snapshot(wc, remote)
+    hook = refusing_hook(remote, HOOK_WORDS)
+
+    refused = cli(*args)
+    assert refused.exit_code == 1
+    line = _last_error_line(refused.stderr)
+    assert HOOK_WORDS in line and "pre-receive hook declined" in line
+    assert "Done" not in line
+    # Nothing lost: the commit is on the backup ref the message names.
+    assert git(wc, "log", "-1", "--format=%s", backup_in(line)) == subject
+    # The local copy and the remote agree, as they were.
+    assert snapshot(wc, remote) == before
+    # Nothing unpublished is reported as done.
+    assert subject not in cli("history", "--env", "prod" if writer == "approve" else "staging").stdout
+
+    hook.unlink()
+    again = cli(*args)
+    assert again.exit_code == 0, again.output
+    assert git(remote, "log", "-1", "--format=%s", "main") == subject
+    assert git(wc, "rev-parse", "HEAD") == git(remote, "rev-parse", "main")
+
+
+def test_a_refused_push_during_lab_start_actions_and_reset_is_undone_and_rerun(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from gitops_lab.cli import main
+
+    monkeypatch.setenv("GITOPS_LAB_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("GITOPS_LAB_LABS_DIR", str(Path(__file__).parent / "testdata" / "labs"))
+    monkeypatch.delenv("GITOPS_LAB_REPO", raising=False)
+    remote, wc = tmp_path / "remote.git", tmp_path / "wc"
+    subprocess.run(["git", "init", "--quiet", "--bare", "--initial-branch=main", str(remote)], check=True)
+    runner = CliRunner()
+
+    def cli(*args: str):
+        return runner.invoke(main, list(args), catch_exceptions=False)
+
+    assert cli("repo", "init", str(wc), "--remote", str(remote)).exit_code == 0
+    hook = refusing_hook(remote, HOOK_WORDS)
+    refused_start = cli("lab", "start", "good")
+    assert refused_start.exit_code == 1
+    assert HOOK_WORDS in _last_error_line(refused_start.stderr)
+    assert git(wc, "tag", "--list", "gitops-lab/lab/good/start") == ""  # not kept as if it were recorded
+    hook.unlink()
+    assert cli("lab", "start", "good").exit_code == 0
+    assert git(remote, "rev-parse", "gitops-lab/lab/good/start^{commit}") == git(remote, "rev-parse", "main")
+    before = snapshot(wc, remote)
+    hook = refusing_hook(remote, HOOK_WORDS)
+    solve = cli("lab", "solve")
+    assert solve.exit_code == 1
+    line = _last_error_line(solve.stderr)
+    assert HOOK_WORDS in line
+    assert git(wc, "log", "-1", "--format=%s", backup_in(line)) == "Scale dev to 2 replicas"
+    assert snapshot(wc, remote) == before
+
+    reset = cli("lab", "reset", "good")
+    assert reset.exit_code == 1
+    assert HOOK_WORDS in _last_error_line(reset.stderr)
+    assert snapshot(wc, remote) == before
+
+    hook.unlink()
+    assert cli("lab", "solve").exit_code == 0
+    assert "replicas: 2" in git(remote, "show", "main:overlays/dev/kustomization.yaml").replace("count: 2", "replicas: 2")
+    assert cli("lab", "reset", "good").exit_code == 0
+    assert git(wc, "rev-parse", "HEAD") == git(remote, "rev-parse", "main")
+    assert git(remote, "log", "-1", "--format=%s", "main") == "Reset lab good to its start point"
+
+
+# -- SIGINT and SIGTERM at three points of each write ------------------------------------------------
+POINTS = {
+    # where the write stalls, and whether the remote has the commit when the signal arrives
+    "after-local-commit": ("post-commit", False),
+    "during-remote-pre-receive": ("pre-receive", False),
+    "after-remote-took-it": ("post-receive", True),
+}
+SIGNALS = {"SIGINT": (signal.SIGINT, 130), "SIGTERM": (signal.SIGTERM, 143)}
+
+
+def _interrupt_case(lab, cli, tmp_path, writer: str, point: str, sig_name: str):
+    wc, remote = lab
+    args = _setup(cli, writer)
+    subject = WRITERS[writer][2]
+    hook_name, reached_remote = POINTS[point]
+    marker = tmp_path / "hook-started"
+    hook = stalling_hook(wc if hook_name == "post-commit" else remote, hook_name, marker)
+    before = snapshot(wc, remote)
+    sig, code = SIGNALS[sig_name]
+
+    stopped = signal_when(cli_process(args, state_root()), marker, sig)
+    assert stopped.returncode == code, stopped.stderr
+    line = _last_error_line(stopped.stderr)
+    assert f"interrupted by {sig_name}" in line
+    assert no_lock_files(remote) and no_lock_files(wc / ".git")
+    if reached_remote:
+        # The remote has it, so nothing was undone, and the local copy agrees with the remote.
+        assert git(remote, "log", "-1", "--format=%s", "main") == subject
+        assert git(wc, "rev-parse", "HEAD") == git(remote, "rev-parse", "main")
+        assert "backup" not in line
+    else:
+        assert git(wc, "log", "-1", "--format=%s", backup_in(line)) == subject
+        assert "was not published" in line and "re-run the same command" in line
+        assert snapshot(wc, remote) == before
+    assert git(wc, "status", "--porcelain") == ""
+    assert git(wc, "rev-parse", "--abbrev-ref", "HEAD") == "main"
+
+    hook.unlink()
+    again = run_cli(args, state_root())
+    assert again.returncode == 0, again.stderr
+    assert git(remote, "log", "-1", "--format=%s", "main") == subject
+    assert git(remote, "log", "--format=%s", "main").splitlines().count(subject) == 1
+    assert git(wc, "rev-parse", "HEAD") == git(remote, "rev-parse", "main")
+    return again
+
+
+@pytest.mark.parametrize("point", list(POINTS))
+@pytest.mark.parametrize("writer", IDEMPOTENT)
+def test_ctrl_c_at_each_point_of_each_write_leaves_it_consistent_and_the_rerun_finishes(lab, cli, tmp_path,
+                                                                                        writer, point):
+    again = _interrupt_case(lab, cli, tmp_path, writer, point, "SIGINT")
+    if POINTS[point][1]:
+        assert "nothing to do" in again.stdout
+
+
+@pytest.mark.parametrize("writer", IDEMPOTENT)
+def test_sigterm_during_the_push_is_one_line_exit_143_and_undone(lab, cli, tmp_path, writer):
+    _interrupt_case(lab, cli, tmp_path, writer, "during-remote-pre-receive", "SIGTERM")
+
+
+@pytest.mark.parametrize("sig_name", list(SIGNALS))
+def test_an_interrupted_repo_init_push_is_published_by_the_rerun(cli, tmp_path, sig_name):
+    remote = tmp_path / "remote.git"
+    subprocess.run(["git", "init", "--quiet", "--bare", "--initial-branch=main", str(remote)], check=True)
+    marker = tmp_path / "hook-started"
+    hook = stalling_hook(remote, "pre-receive", marker)
+    args = ["repo", "init", str(tmp_path / "wc"), "--remote", str(remote)]
+    sig, code = SIGNALS[sig_name]
+    stopped = signal_when(cli_process(args, state_root()), marker, sig)
+    assert stopped.returncode == code
+    assert f"interrupted by {sig_name}" in _last_error_line(stopped.stderr)
+    assert git(remote, "for-each-ref") == ""  # the remote got nothing
+    hook.unlink()
+    again = run_cli([*args, "--output", "json"], state_root())
+    assert again.returncode == 0, again.stderr
+    assert '"action": "seeded"' in again.stdout and '"changed": true' in again.stdout
+    assert git(remote, "rev-parse", "main") == git(tmp_path / "wc", "rev-parse", "HEAD")
+    assert git(remote, "rev-parse", "gitops-lab/seed^{commit}") == git(remote, "rev-parse", "main")
+    third = run_cli([*args, "--output", "json"], state_root())
+    assert '"action": "reused"' in third.stdout
+
+
+def test_a_refused_repo_init_push_shows_the_hook_and_the_rerun_publishes(cli, tmp_path):
+    remote = tmp_path / "remote.git"
+    subprocess.run(["git", "init", "--quiet", "--bare", "--initial-branch=main", str(remote)], check=True)
+    hook = refusing_hook(remote, HOOK_WORDS)
+    wc = tmp_path / "wc"
+    refused = cli("repo", "init", str(wc), "--remote", str(remote))
+    assert refused.exit_code == 1
+    line = _last_error_line(refused.stderr)
+    assert HOOK_WORDS in line and "Done" not in line and f"gitops-lab repo init {wc} --remote {remote}" in line
+    hook.unlink()
+    again = cli("repo", "init", str(wc), "--remote", str(remote))
+    assert again.exit_code == 0 and "Seeded" in again.stdout and "nothing changed" not in again.stdout
+    assert git(remote, "rev-parse", "main") == git(wc, "rev-parse", "HEAD")
+
+
+# -- a remote that accepts and never answers ------------------------------------------------------
+@pytest.fixture
+def silent_server():
+    server = SilentServer()
+    yield server
+    server.close()
+
+
+def test_a_remote_that_never_answers_is_bounded_by_timeout_when_fetching(lab, cli, silent_server):
+    wc, remote = lab
+    git(wc, "remote", "set-url", "origin", silent_server.url)
+    before = git(wc, "rev-parse", "HEAD")
+    result = run_cli(["promote", "--to", "staging", "--timeout", "5"], state_root())
+    assert result.returncode == 3, result.stderr
+    line = _last_error_line(result.stderr)
+    assert "git fetch" in line and "5s deadline" in line
+    assert silent_server.accepted  # it really connected, and got no answer
+    assert git(wc, "rev-parse", "HEAD") == before and git(wc, "status", "--porcelain") == ""
+
+
+def test_a_push_that_never_gets_an_answer_is_undone_at_the_deadline_and_the_rerun_publishes(lab, cli,
+                                                                                            silent_server):
+    wc, remote = lab
+    git(wc, "config", "remote.origin.pushurl", silent_server.url)
+    before = snapshot(wc, remote)
+    result = run_cli(["promote", "--to", "staging", "--timeout", "5"], state_root())
+    assert result.returncode == 3, result.stderr
+    line = _last_error_line(result.stderr)
+    assert "git push" in line and "deadline" in line
+    assert git(wc, "log", "-1", "--format=%s", backup_in(line)) == "Promote v2 to staging"
+    assert snapshot(wc, remote) == before
+    git(wc, "config", "--unset", "remote.origin.pushurl")
+    again = run_cli(["promote", "--to", "staging", "--timeout", "60"], state_root())
+    assert again.returncode == 0, again.stderr
+    assert remote_version(remote, "staging") == "v2"
+
+
+# -- races between two working copies -------------------------------------------------------------
+def test_a_conflicting_change_is_undone_and_the_rerun_publishes_fresh_trailers(lab, cli, tmp_path):
+    wc, remote = lab
+    other = tmp_path / "other"
+    subprocess.run(["git", "clone", "--quiet", str(remote), str(other)], check=True)
+    marker = wc / ".git" / "raced"
+    # Between our fetch and our push, another copy moves staging to v3.
+    install_hook(wc, "pre-push",
+                 f"[ -e '{marker}' ] && exit 0\ntouch '{marker}'\n"
+                 f"cd '{other}' && sed -i 's/model-version: .*/model-version: v3/' overlays/staging/kustomization.yaml"
+                 " && git commit --quiet -am 'Concurrent: staging to v3' && git push --quiet origin main")
+    first = cli("promote", "--from", "dev", "--to", "staging")
+    assert first.exit_code == 1
+    line = _last_error_line(first.stderr)
+    assert "changed the same lines concurrently" in line and "git pull --rebase" not in line
+    stale = backup_in(line)
+    assert "Previous-Version: v1" in git(wc, "log", "-1", "--format=%B", stale)
+    assert remote_version(remote, "staging") == "v3"
+    assert git(wc, "status", "--porcelain") == ""
+
+    again = cli("promote", "--from", "dev", "--to", "staging")
+    assert again.exit_code == 0, again.output
+    assert "(was v3)" in again.stdout
+    trailers = git(remote, "log", "-1", "--format=%(trailers:only,unfold)", "main")
+    assert "Previous-Version: v3" in trailers and "Previous-Version: v1" not in trailers
+    assert git(wc, "rev-parse", "HEAD") == git(remote, "rev-parse", "main")
+
+
+def test_two_copies_writing_at_once_both_land_once_and_agree_with_the_remote(lab, cli, tmp_path):
+    wc, remote = lab
+    other = tmp_path / "other"
+    state_b = tmp_path / "state-b"
+    first = run_cli(["repo", "init", str(other), "--remote", str(remote)], state_b)
+    assert first.returncode == 0, first.stderr
+    a = cli_process(["approve", "--env", "prod", "--version", "v2", "--by", "alice"], state_root())
+    b = cli_process(["promote", "--to", "staging"], state_b)
+    results = [p.communicate(timeout=90) + (p.returncode,) for p in (a, b)]
+    assert [r[2] for r in results] == [0, 0], results
+    subjects = git(remote, "log", "--format=%s", "main").splitlines()
+    assert subjects.count("Approve v2 for prod") == 1 and subjects.count("Promote v2 to staging") == 1
+    assert git(remote, "rev-list", "--merges", "main") == ""
+    for copy in (wc, other):
+        git(copy, "fetch", "--quiet")
+        assert git(copy, "status", "--porcelain") == ""
+        assert git(copy, "rev-list", "--count", "origin/main..HEAD") == "0"  # nothing left unpublished
+
+
+# -- unpublished commits from an earlier run ------------------------------------------------------
+def test_a_commit_left_unpublished_by_a_killed_run_is_published_by_the_rerun(lab, cli):
+    wc, remote = lab
+    RepoLayout(wc).set_model_version("staging", "v2")
+    git(wc, "commit", "--quiet", "-am", "Promote v2 to staging")  # what a SIGKILLed run leaves
+    result = cli("promote", "--to", "staging")
+    assert result.exit_code == 0, result.output
+    assert "staging already runs v2; nothing to do" in result.stdout
+    assert remote_version(remote, "staging") == "v2"  # now true of the remote, which the engine deploys
+    assert git(wc, "rev-parse", "HEAD") == git(remote, "rev-parse", "main")
+
+
+def test_nothing_to_do_is_never_decided_from_a_commit_the_remote_refuses(lab, cli):
+    wc, remote = lab
+    RepoLayout(wc).set_model_version("staging", "v2")
+    git(wc, "commit", "--quiet", "-am", "Promote v2 to staging")
+    refusing_hook(remote, HOOK_WORDS)
+    for args in (["promote", "--to", "staging"], ["approve", "--env", "prod", "--version", "v2"]):
+        result = cli(*args)
+        assert result.exit_code == 1
+        line = _last_error_line(result.stderr)
+        assert "nothing to do" not in result.output
+        assert HOOK_WORDS in line and "1 commit (" in line and "git reset --hard origin/main" in line
+    assert remote_version(remote, "staging") == "v1"
+
+
+def test_diverged_history_is_refused_with_how_to_settle_it(lab, cli, tmp_path):
+    wc, remote = lab
+    other = tmp_path / "other"
+    subprocess.run(["git", "clone", "--quiet", str(remote), str(other)], check=True)
+    git(other, "commit", "--quiet", "--allow-empty", "-m", "Someone else's change")
+    git(other, "push", "--quiet", "origin", "main")
+    git(wc, "commit", "--quiet", "--allow-empty", "-m", "My local change")
+    head = git(wc, "rev-parse", "HEAD")
+    result = cli("promote", "--to", "staging")
+    assert result.exit_code == 1
+    line = _last_error_line(result.stderr)
+    assert "diverged" in line and "My local change" in line and "git pull --rebase && git push" in line
+    assert git(wc, "rev-parse", "HEAD") == head
+
+
+# -- repo init against remotes as people make them ----------------------------------------------------
+def test_repo_init_against_a_bare_remote_whose_head_names_another_branch(cli, tmp_path):
+    remote = tmp_path / "remote.git"
+    subprocess.run(["git", "init", "--quiet", "--bare", str(remote)], check=True)
+    git(remote, "symbolic-ref", "HEAD", "refs/heads/master")  # what `git init --bare` does by default
+    assert cli("repo", "init", str(tmp_path / "first"), "--remote", str(remote)).exit_code == 0
+    second = cli("--name", "second", "repo", "init", str(tmp_path / "second"), "--remote", str(remote))
+    assert second.exit_code == 0, second.output
+    assert "Cloned" in second.stdout
+    assert git(tmp_path / "second", "rev-parse", "--abbrev-ref", "HEAD") == "main"
+    assert git(tmp_path / "second", "rev-parse", "HEAD") == git(remote, "rev-parse", "main")
+
+
+def test_a_relative_remote_is_stored_absolute_and_later_commands_work_from_anywhere(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    subprocess.run(["git", "init", "--quiet", "--bare", "--initial-branch=main", "tour/lab.git"], check=True)
+    result = cli("repo", "init", "tour/lab-repo", "--remote", "tour/lab.git")
+    assert result.exit_code == 0, result.output
+    absolute = str(tmp_path / "tour" / "lab.git")
+    assert git(tmp_path / "tour" / "lab-repo", "remote", "get-url", "origin") == absolute
+    assert f'"remote_url": "{absolute}"' in (state_root() / "gitops-lab" / "state.json").read_text()
+    monkeypatch.chdir(tmp_path / "tour" / "lab-repo" / "overlays")
+    assert cli("promote", "--to", "staging").exit_code == 0
+    assert remote_version(tmp_path / "tour" / "lab.git", "staging") == "v2"
+
+
+@pytest.mark.parametrize("remote", ["missing.git", "empty-dir"])
+def test_a_remote_that_is_not_a_repository_says_to_create_it_with_git_init_bare(cli, tmp_path, monkeypatch, remote):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "empty-dir").mkdir()
+    result = cli("repo", "init", "wc", "--remote", remote)
+    assert result.exit_code == 2
+    line = _last_error_line(result.stderr)
+    assert f"git init --bare {tmp_path / remote}" in line
+    assert not (tmp_path / "wc").exists()

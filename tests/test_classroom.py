@@ -332,3 +332,13 @@ def test_argocd_status_names_the_resource_a_project_refuses():
     message = status_of("dev", app).message
     assert "Deployment/model-server: namespace learner-02-dev is not permitted in project" in message
     assert "unchanged" not in message
+
+
+@pytest.mark.parametrize("name", ["c1/class/learners/..", "c1/../x", "c1//alice", "/abs", "a/b/c/d/e"])
+def test_a_learners_environment_name_cannot_climb_out_of_the_state_folder(name, tmp_path, monkeypatch):
+    from gitops_lab.errors import UsageError
+    from gitops_lab.state import environment_dir
+
+    monkeypatch.setenv("GITOPS_LAB_STATE_DIR", str(tmp_path / "state"))
+    with pytest.raises(UsageError):
+        environment_dir(name)

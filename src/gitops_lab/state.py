@@ -54,8 +54,16 @@ def state_root() -> Path:
 
 
 def environment_dir(name: str = DEFAULT_NAME) -> Path:
-    """The environment's own folder; never anything outside the state directory."""
-    return state_root() / check_name(name)
+    """The environment's own folder; never anything outside the state directory.
+
+    A class keeps its learners' environments inside its own folder
+    (``<class>/class/learners/<learner>``): every part must be a DNS-1123 label,
+    so no name can climb out of the state directory.
+    """
+    parts = name.split("/") if name else [name]
+    if len(parts) > 4:
+        check_name(name)
+    return state_root().joinpath(*(check_name(part) for part in parts))
 
 
 @dataclass

@@ -15,8 +15,6 @@ tested in test_kind_interrupts.py.
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
 from pathlib import Path
 
@@ -90,12 +88,7 @@ def test_the_model_server_answers_with_the_version_git_says(lab_env):
 
 def test_a_learner_clones_and_pushes_through_localhost_8180(lab_env, tmp_path):
     bed, name, _, _ = lab_env
-    creds = bed.gitops_lab("credentials", "--output", "json", name=name).json()
-    url = f"http://{creds['username']}:{creds['password']}@localhost:8180/lab.git"
-    env = dict(os.environ, GIT_TERMINAL_PROMPT="0", GIT_AUTHOR_NAME="Learner", GIT_AUTHOR_EMAIL="l@example.com",
-               GIT_COMMITTER_NAME="Learner", GIT_COMMITTER_EMAIL="l@example.com")
-    work = tmp_path / "clone"
-    subprocess.run(["git", "clone", "-q", url, str(work)], check=True, env=env, timeout=120)
+    work, env, url = bed.learner_clone(name, tmp_path / "clone")
     assert (work / "overlays" / "prod" / "kustomization.yaml").is_file()
     (work / "NOTES.md").write_text("my lab notes\n")
     subprocess.run(["git", "-C", str(work), "add", "NOTES.md"], check=True, env=env)

@@ -15,7 +15,6 @@ test_kind_e2e.py's `lab test --all`):
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 
@@ -37,12 +36,7 @@ def release_env(kind_bed):
 
 
 def _learner_clone(bed, tmp_path: Path) -> tuple[Path, dict]:
-    creds = bed.gitops_lab("credentials", "--output", "json", name=NAME).json()
-    url = f"http://{creds['username']}:{creds['password']}@localhost:8180/lab.git"
-    env = dict(os.environ, GIT_TERMINAL_PROMPT="0", GIT_AUTHOR_NAME="Lee Learner", GIT_AUTHOR_EMAIL="l@example.com",
-               GIT_COMMITTER_NAME="Lee Learner", GIT_COMMITTER_EMAIL="l@example.com")
-    work = tmp_path / "learner"
-    subprocess.run(["git", "clone", "-q", url, str(work)], check=True, env=env, timeout=120)
+    work, env, _ = bed.learner_clone(NAME, tmp_path / "learner")
     return work, env
 
 

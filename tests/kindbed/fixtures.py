@@ -90,6 +90,19 @@ class KindBed:
         return subprocess.Popen([*GITOPS_LAB, "--name", name, *args], env=self.env(**env), stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True, start_new_session=True)
 
+    def learner_clone(self, name: str, dest: Path) -> tuple[Path, dict[str, str], str]:
+        """Clone the lab repository as a learner does: http://localhost:8180 with the printed credentials.
+
+        Returns the clone, the environment for git (a learner's identity) and the URL.
+        """
+        creds = self.gitops_lab("credentials", "--output", "json", name=name).json()
+        url = f"http://{creds['username']}:{creds['password']}@localhost:8180/lab.git"
+        env = dict(os.environ, GIT_TERMINAL_PROMPT="0", GIT_AUTHOR_NAME="Lee Learner",
+                   GIT_AUTHOR_EMAIL="l@example.com", GIT_COMMITTER_NAME="Lee Learner",
+                   GIT_COMMITTER_EMAIL="l@example.com")
+        subprocess.run(["git", "clone", "-q", url, str(dest)], check=True, env=env, timeout=120)
+        return dest, env, url
+
     def docker(self, *args: str, check: bool = True) -> str:
         proc = subprocess.run(["docker", *args], env=self.env(), capture_output=True, text=True, timeout=300)
         if check and proc.returncode != 0:

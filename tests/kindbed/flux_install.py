@@ -12,24 +12,16 @@ keeping only the controllers a lab runs (README.md lists the difference).
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 from pathlib import Path
 
 import yaml
 
+from kindbed.layout import module_dir
+
 RECIPE = "1"
 CONTROLLERS = ("source-controller", "kustomize-controller")
-
-
-def module_dir(module: str, version: str) -> Path:
-    out = subprocess.run(["go", "mod", "download", "-json", f"{module}@{version}"], capture_output=True, text=True,
-                         check=True, cwd="/")
-    info = json.loads(out.stdout)
-    if info.get("Error"):
-        raise SystemExit(f"build.py: cannot download {module}@{version}: {info['Error']}")
-    return Path(info["Dir"])
 
 
 def kustomize_build(kustomize: Path, folder: Path) -> str:

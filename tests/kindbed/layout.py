@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import subprocess
 from pathlib import Path
 
 import yaml
@@ -62,3 +63,13 @@ def run_dir() -> Path:
 
 def docker_host() -> str:
     return f"unix://{run_dir() / 'docker.sock'}"
+
+
+def module_dir(module: str, version: str) -> Path:
+    """Where the Go module proxy's copy of ``module@version`` is unpacked (downloaded when missing)."""
+    out = subprocess.run(["go", "mod", "download", "-json", f"{module}@{version}"], capture_output=True, text=True,
+                         check=True, cwd="/")
+    info = json.loads(out.stdout)
+    if info.get("Error"):
+        raise SystemExit(f"build.py: cannot download {module}@{version}: {info['Error']}")
+    return Path(info["Dir"])

@@ -23,8 +23,8 @@ from typing import Callable
 
 from kindbed import flux_install, rootfs
 from kindbed.components import go_components
-from kindbed.dockerd import PrivateDockerd
-from kindbed.layout import RECIPE, load_versions, node_image_tag
+from kindbed.dockerd import PrivateDockerd, lacks_sys_resource
+from kindbed.layout import RECIPE, load_versions, module_dir, node_image_tag
 
 HERE = Path(__file__).resolve().parent
 POD_BASE = "gitops-lab-kindbed/pod-base:bookworm"
@@ -257,15 +257,6 @@ def _pod_base(ctx: Context) -> None:
 
 
 # -- the kind node's base image (kind v0.30.0's images/base, by hand) -----------
-def kind_module_dir() -> Path:
-    from testbed.build import Builder
-
-    builder = Builder(1, False)
-    v = load_versions()["kind"]["version"]
-    out = builder.run([builder.go, "mod", "download", "-json", f"sigs.k8s.io/kind@{v}"], Path.cwd())
-    return Path(json.loads(out)["Dir"])
-
-
 def _install(src: Path, dest: Path, mode: int) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
     if dest.exists() or dest.is_symlink():
@@ -276,14 +267,14 @@ def _install(src: Path, dest: Path, mode: int) -> None:
 
 def _kind_base(ctx: Context) -> None:
     tree = ctx.directory / "rootfs" / "node"
-    files = kind_module_dir() / "images" / "base" / "files"
+    files = module_dir("sigs.k8s.io/kind", ctx.versions["kind"]["version"]) / "images" / "base" / "files"
     for src in sorted(p for p in files.rglob("*") if p.is_file()):
         rel = src.relative_to(files)
         executable = rel.parts[0] == "usr" or (rel.parts[:2] == ("kind", "bin"))
         _install(src, tree / rel, 0o755 if executable else 0o644)
     config = tree / "etc" / "containerd" / "config.toml"
     text = config.read_text()
-    if _lacks_sys_resource_in_nodes():
+    if lacks_sys_resource():
         # runc in the node cannot lower oom_score_adj without CAP_SYS_RESOURCE: let containerd clamp it
         text = text.replace("restrict_oom_score_adj = false", "restrict_oom_score_adj = true")
     config.write_text(text)
@@ -330,12 +321,6 @@ def _kind_base(ctx: Context) -> None:
     build_image(ctx.dockerd, NODE_BASE, ctx.work("kind-base"), [f"FROM {NODE_BASE_OS}", "STOPSIGNAL SIGRTMIN+3"])
 
 
-def _lacks_sys_resource_in_nodes() -> bool:
-    from kindbed.dockerd import lacks_sys_resource
-
-    return lacks_sys_resource()
-
-
 # -- component images under their upstream names --------------------------------
 def component_images(v: dict) -> dict[str, str]:
     """Upstream image name -> what it holds."""
@@ -353,7 +338,7 @@ def component_images(v: dict) -> dict[str, str]:
 
 def _components(ctx: Context) -> None:
     pause = ctx.bin / "pause"
-    kube_source = _kubernetes_module_dir(ctx.versions["kubernetes"]["version"])
+    kube_source = module_dir("k8s.io/kubernetes", ctx.versions["kubernetes"]["version"])
     subprocess.run(["gcc", "-Os", "-static", "-o", str(pause), f"-DVERSION={ctx.versions['kind']['node']['pause']}",
                     str(kube_source / "build" / "pause" / "linux" / "pause.c")], check=True)
     for ref, what in component_images(ctx.versions).items():
@@ -380,14 +365,6 @@ def _components(ctx: Context) -> None:
             docker(ctx.dockerd, "tag", POD_BASE, ref)
         else:
             raise SystemExit(f"build.py: no recipe for {ref}")
-
-
-def _kubernetes_module_dir(version: str) -> Path:
-    from testbed.build import Builder
-
-    builder = Builder(1, False)
-    out = builder.run([builder.go, "mod", "download", "-json", f"k8s.io/kubernetes@{version}"], Path.cwd())
-    return Path(json.loads(out)["Dir"])
 
 
 # -- the node image: kind build node-image from a kubernetes-server tarball -----
@@ -508,7 +485,7 @@ def _lab_images(ctx: Context) -> None:
         work = ctx.work("img-" + hashlib.sha256(ref.encode()).hexdigest()[:10])
         if what == "argocd":
             # What Argo CD's own Dockerfile puts in the image, from its module at the pinned tag.
-            source = flux_install.module_dir("github.com/argoproj/argo-cd/v3", ctx.versions["argocd"]["version"])
+            source = module_dir("github.com/argoproj/argo-cd/v3", ctx.versions["argocd"]["version"])
             files = {"usr/local/bin/argocd": ctx.testbed_bin("argocd"),
                      "usr/local/bin/kustomize": ctx.testbed_bin("kustomize"),
                      "usr/local/bin/gpg-wrapper.sh": source / "hack" / "gpg-wrapper.sh",
@@ -550,7 +527,7 @@ def _lab_images(ctx: Context) -> None:
 def _engine_manifests(ctx: Context) -> None:
     """Argo CD's install.yaml from its Go module (byte-identical to the pinned SHA-256); Flux's assembled."""
     argocd = ctx.versions["argocd"]
-    source = flux_install.module_dir("github.com/argoproj/argo-cd/v3", argocd["version"]) / "manifests" / "install.yaml"
+    source = module_dir("github.com/argoproj/argo-cd/v3", argocd["version"]) / "manifests" / "install.yaml"
     data = source.read_bytes()
     if hashlib.sha256(data).hexdigest() != argocd["install_sha256"]:
         raise SystemExit(f"build.py: {source} does not match the pinned install_sha256 of versions.yaml")

@@ -348,8 +348,7 @@ def load_images(images: Iterable[LabImage], cluster, reporter: Reporter, workdir
     pinned_refs = [(f"{n}:{t}", f"{n}@{d}") for n, t, d in map(_split_ref, refs) if d and t]
     if pinned_refs:
         with reporter.step(f"Naming {len(pinned_refs)} images by their pinned digests in the node") as step:
-            for tagged, by_digest in pinned_refs:
-                cluster.alias_image(tagged, by_digest)
+            cluster.alias_images(pinned_refs)
             step.done("the kubelet finds them without a registry")
     return refs
 

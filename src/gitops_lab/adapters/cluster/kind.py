@@ -515,21 +515,22 @@ class KindCluster(ClusterProvider):
             held = names if held is None else {k: v for k, v in held.items() if names.get(k) == v}
         return held or {}
 
-    def alias_image(self, tagged: str, by_digest: str) -> None:
-        """Give a loaded image its pinned ``name@sha256:`` reference in every node's containerd.
+    def alias_images(self, pairs: list[tuple[str, str]]) -> None:
+        """Give each loaded image (tag, pinned ``name@sha256:`` reference) its digest name in every node's containerd.
 
         `docker save` writes tags only, so after a load a Pod that names the image
         by digest would make the kubelet pull it again; with the alias it finds it.
         """
-        source, target = qualified_image(tagged), qualified_image(by_digest)
-        for node in self.nodes():
-            done = subprocess.run(["docker", "exec", node, "ctr", "--namespace", "k8s.io", "images", "tag",
-                                   "--force", source, target], capture_output=True, text=True, timeout=60)
-            if done.returncode != 0:
-                raise ClusterError(f"failed to name {source} as {target} in node {node}: "
-                                   f"{done.stderr.strip() or done.returncode}",
-                                   fix=f"run `gitops-lab images load` again; check `docker exec {node} crictl images`")
-
+        nodes = self.nodes()
+        for tagged, by_digest in pairs:
+            source, target = qualified_image(tagged), qualified_image(by_digest)
+            for node in nodes:
+                done = subprocess.run(["docker", "exec", node, "ctr", "--namespace", "k8s.io", "images", "tag",
+                                       "--force", source, target], capture_output=True, text=True, timeout=60)
+                if done.returncode != 0:
+                    raise ClusterError(f"failed to name {source} as {target} in node {node}: "
+                                       f"{done.stderr.strip() or done.returncode}",
+                                       fix=f"run `gitops-lab images load` again; check `docker exec {node} crictl images`")
 
 KIND_NETWORK = "kind"
 

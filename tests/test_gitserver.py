@@ -286,3 +286,38 @@ def test_up_waits_until_the_git_server_answers_on_the_host_port_and_no_longer(tm
         server.wait_reachable_from_host(Deadline(1.5), on_progress=seen.append)
     assert f"http://localhost:{free}/healthz did not answer before the deadline" in err.value.message
     assert seen and "waiting for" in seen[0]
+
+
+def test_git_authenticates_only_inside_the_authenticated_block(server):
+    """The credentials are a record scoped to the block: nothing reaches the process environment."""
+    from gitops_lab.adapters.repo.git import PASSWORD_VAR, USERNAME_VAR, Git, authenticated, current_auth
+    from gitops_lab.errors import GitError
+
+    repo = Git(server.root.parent)
+    with authenticated(server.creds.reader):
+        assert repo.run("ls-remote", server.url()).returncode == 0
+        assert USERNAME_VAR not in os.environ and PASSWORD_VAR not in os.environ
+    assert current_auth() is None
+    with pytest.raises(GitError, match="could not read Username|Authentication failed"):
+        repo.run("ls-remote", server.url())
+
+
+def test_a_command_uses_the_saved_credentials_and_leaves_nothing_behind(server, tmp_path, monkeypatch):
+    """`up` on kind saves the learner's credentials; each later command pushes with them, and they
+    end with the command: an in-process caller (a test, a notebook) is not left authenticated."""
+    from click.testing import CliRunner
+
+    from gitops_lab.adapters.repo.git import PASSWORD_VAR, USERNAME_VAR, current_auth
+    from gitops_lab.cli import main
+
+    for var in (USERNAME_VAR, PASSWORD_VAR):
+        monkeypatch.delenv(var, raising=False)
+    work = tmp_path / "work"
+    # `--name lab` is the environment whose credentials the fixture saved
+    result = CliRunner().invoke(main, ["--name", "lab", "repo", "init", str(work), "--remote", server.url()],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert git("ls-remote", server.url(server.creds.reader.username, server.creds.reader.password),
+               "refs/heads/main", cwd=tmp_path).stdout.strip(), "the command did not publish main"
+    assert current_auth() is None
+    assert USERNAME_VAR not in os.environ and PASSWORD_VAR not in os.environ

@@ -64,7 +64,8 @@ class KindBed:
         return self.directory / "manifests"
 
     def env(self, **extra: str) -> dict[str, str]:
-        env = dict(os.environ)
+        # a learner's shell: nothing of this process's own gitops-lab settings (a test before may have set some)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GITOPS_LAB_")}
         env.update(self.dockerd.env())
         env["PATH"] = f"{self.directory / 'bin'}{os.pathsep}{env.get('PATH', '')}"
         env["GITOPS_LAB_STATE_DIR"] = str(self.home / "state")

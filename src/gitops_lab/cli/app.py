@@ -11,13 +11,16 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from gitops_lab.errors import GitOpsLabError, UsageError
 from gitops_lab.reporter import Reporter, reporter_for
 from gitops_lab.state import DEFAULT_NAME, EnvironmentState, load_state_or_none
+
+if TYPE_CHECKING:
+    from gitops_lab.adapters.repo.git import GitAuth
 
 OUTPUT_FORMATS = ("text", "json")
 
@@ -33,23 +36,22 @@ class Application:
     def state(self) -> EnvironmentState | None:
         return load_state_or_none(self.name)
 
-    def use_saved_git_credentials(self) -> None:
-        """On kind, the CLI's git pushes use the learner's credentials saved by `up`.
+    def git_auth(self) -> GitAuth | None:
+        """The credentials of this command's git calls to http(s) remotes.
 
-        They go to git through an extra header (see adapters/repo/git.py), never
-        into a URL or .git/config. Credentials already in the environment win.
+        $GITOPS_LAB_GIT_USERNAME/PASSWORD win; else, on kind, the learner's
+        credentials that `up` saved. They reach git through an extra header
+        (see adapters/repo/git.py), never a URL, .git/config or the process
+        environment.
         """
-        from gitops_lab.adapters.repo.git import PASSWORD_VAR, USERNAME_VAR
-        from gitops_lab.state import environment_dir
+        from gitops_lab.adapters.gitserver.incluster import saved_credentials
+        from gitops_lab.adapters.repo.git import GitAuth
 
-        if os.environ.get(USERNAME_VAR) or os.environ.get(PASSWORD_VAR):
-            return
-        path = environment_dir(self.name) / "gitserver-credentials.json"
-        try:
-            writer = json.loads(path.read_text(encoding="utf-8"))["writer"]
-        except (OSError, ValueError, KeyError, TypeError):
-            return
-        os.environ[USERNAME_VAR], os.environ[PASSWORD_VAR] = writer["username"], writer["password"]
+        given = GitAuth.from_environ()
+        if given is not None:
+            return given
+        saved = saved_credentials(self.name)
+        return saved.writer if saved else None
 
     def repo_path(self, explicit: str | None) -> Path:
         """The working copy: --repo, else $GITOPS_LAB_REPO, else the saved state, else cwd."""

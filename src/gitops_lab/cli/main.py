@@ -31,7 +31,9 @@ def main(ctx: click.Context, verbose: bool, name: str) -> None:
       gitops-lab history --env prod --output json
     """
     ctx.obj = Application(verbose=verbose, name=check_name(name))
-    ctx.obj.use_saved_git_credentials()
+    from gitops_lab.adapters.repo.git import authenticated
+
+    ctx.with_resource(authenticated(ctx.obj.git_auth()))
 
 
 def _register() -> None:

@@ -28,6 +28,10 @@ from gitops_lab.state import EnvironmentState, environment_dir, write_private_js
 from gitops_lab.textfiles import load_json_object
 
 
+#: How long a check that reads the cluster may take to settle after a solution (see evaluate_settled).
+SETTLE_SECONDS = 30
+
+
 class LabCheckFailed(GitOpsLabError):
     """The current step's check does not pass (yet)."""
 
@@ -261,6 +265,19 @@ class LabRunner:
             results.append(result)
         self._remember(ctx)
         return all(r.passed for r in results), results
+
+    def evaluate_settled(self, ctx: LabContext, step: Step) -> tuple[bool, list[CheckResult]]:
+        """The step's checks right after its solution ran: a cluster settles for a moment after
+        the engine reports the commit served (a Deployment's status catches up with a scale),
+        so failing checks are read again for up to SETTLE_SECONDS before they count."""
+        from gitops_lab.kube.deadline import Deadline
+
+        settle = Deadline(min(SETTLE_SECONDS, ctx.timeout))
+        while True:
+            ok, results = self.evaluate(ctx, step)
+            if ok or not ctx.has_cluster or settle.expired():
+                return ok, results
+            time.sleep(1)
 
     # -- start -----------------------------------------------------------------------------
     def start(self, lab_id: str) -> tuple[Lab, Step, str]:
@@ -503,7 +520,7 @@ class LabRunner:
                         raise LabCheckFailed("the check passed before the solution ran, so it does not test the "
                                              "step: " + "; ".join(r.message for r in results))
                     self.run_actions(self._ctx(lab), "solve", step)
-                    ok, results = self.evaluate(self._ctx(lab), step)
+                    ok, results = self.evaluate_settled(self._ctx(lab), step)
                     if not ok:
                         raise LabCheckFailed("the solution did not pass the check: "
                                              + "; ".join(r.message for r in results if not r.passed))

@@ -18,15 +18,15 @@ on it, for the instructor here and for the learner after `class join`.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import json
-import os
 import re
 import shutil
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from gitops_lab.adapters.engines import engine_for
 from gitops_lab.adapters.engines.base import RepoAccess
@@ -35,7 +35,7 @@ from gitops_lab.adapters.engines.tenancy import (
 )
 from gitops_lab.adapters.gitserver.base import ClassCredentials, GitServer, RepoGrant
 from gitops_lab.adapters.gitserver.incluster import Credentials, GitServerCredentials, new_password
-from gitops_lab.adapters.repo.git import PASSWORD_VAR, USERNAME_VAR, Git
+from gitops_lab.adapters.repo.git import Git, authenticated
 from gitops_lab.adapters.repo.layout import ENVIRONMENTS, RepoLayout, overlay_path, version_in_text
 from gitops_lab.adapters.repo.seed import SEED_TAG, init_working_copy
 from gitops_lab.errors import GitOpsLabError, NotFound, UsageError
@@ -132,19 +132,9 @@ def load_or_create_users(name: str, learners: list[str]) -> tuple[ClassCredentia
     return users, {k: Credentials(**v) for k, v in learner_data.items()}
 
 
-@contextlib.contextmanager
-def pushing_as(creds: Credentials) -> Iterator[None]:
+def pushing_as(creds: Credentials) -> contextlib.AbstractContextManager:
     """The CLI's git commands authenticate as ``creds`` inside the block (see adapters/repo/git.py)."""
-    saved = {var: os.environ.get(var) for var in (USERNAME_VAR, PASSWORD_VAR)}
-    os.environ[USERNAME_VAR], os.environ[PASSWORD_VAR] = creds.username, creds.password
-    try:
-        yield
-    finally:
-        for var, value in saved.items():
-            if value is None:
-                os.environ.pop(var, None)
-            else:
-                os.environ[var] = value
+    return authenticated(creds)
 
 
 # -- learners ---------------------------------------------------------------------------
@@ -396,7 +386,7 @@ def join(kit: Path, name: str, repo_path: str | None, reporter: Reporter) -> Joi
     kubeconfig = home / "kubeconfig"
     write_private_text(kubeconfig, (kit / data.get("kubeconfig", "kubeconfig")).read_text(encoding="utf-8"))
     creds = Credentials(data["git_username"], data["git_password"])
-    # Later commands push with these, as after `up` on kind (cli/app.py: use_saved_git_credentials).
+    # Later commands push with these, as after `up` on kind (cli/app.py: Application.git_auth).
     write_private_json(home / "gitserver-credentials.json", GitServerCredentials(creds, creds).to_dict())
     path = Path(repo_path) if repo_path else home / "repo"
     with reporter.step(f"Cloning {data['git_url']}") as step, pushing_as(creds):
@@ -455,7 +445,10 @@ def status(name: str, reporter: Reporter, labs_root: Path, learners: list[str] |
     users, _ = load_or_create_users(name, record.learners)
     with pushing_as(users.writer), reporter.step(f"Reading {len(chosen)} tenants") as step, \
             ThreadPoolExecutor(max_workers=STATUS_READERS) as pool:
-        rows = list(pool.map(lambda learner: _learner_row(record, learner, kube, labs_root), chosen))
+        # worker threads start with an empty context: each read runs in a copy of this one (the Git credentials)
+        parent = contextvars.copy_context()
+        rows = list(pool.map(lambda learner: parent.copy().run(_learner_row, record, learner, kube, labs_root),
+                             chosen))
         step.done(f"{sum(r.healthy for r in rows)} of {len(rows)} healthy")
     return rows
 

@@ -8,7 +8,6 @@ nothing, and says so.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from gitops_lab.adapters.cluster.base import LabPorts
 from gitops_lab.adapters.engines import engine_for
 from gitops_lab.adapters.engines.base import Engine, EngineStatus, RepoAccess
 from gitops_lab.adapters.repo import init_working_copy
-from gitops_lab.adapters.repo.git import PASSWORD_VAR, USERNAME_VAR, Git
+from gitops_lab.adapters.repo.git import Git, GitAuth, authenticated, current_auth
 from gitops_lab.adapters.repo.layout import RepoLayout
 from gitops_lab.errors import UsageError
 from gitops_lab.kube.client import Kube, check_reachable, connect
@@ -120,10 +119,19 @@ def up(options: UpOptions, reporter: Reporter, name: str, previous: EnvironmentS
     if options.provider == "kind" and options.engine == "argocd":
         result.engine_ui = f"http://localhost:{LabPorts().ui_host}"
 
-    git_url, engine_git_url, access_user, access_password = (
-        options.git_url, options.engine_git_url, os.environ.get(USERNAME_VAR), os.environ.get(PASSWORD_VAR))
+    git_url, engine_git_url, writer, reader = options.git_url, options.engine_git_url, current_auth(), current_auth()
     if options.provider == "kind":
-        git_url, engine_git_url, access_user, access_password = _git_server(kube, name, reporter, deadline, result)
+        git_url, engine_git_url, writer, reader = _git_server(kube, name, reporter, deadline, result)
+    with authenticated(writer):
+        return _seed_and_serve(options, reporter, name, previous, kube, engine, deadline, result,
+                               (git_url, engine_git_url, reader), context)
+
+
+def _seed_and_serve(options: UpOptions, reporter: Reporter, name: str, previous: EnvironmentState | None,
+                    kube: Kube, engine: Engine, deadline: Deadline, result: UpResult,
+                    git: tuple[str | None, str | None, GitAuth | None], context: str | None) -> UpResult:
+    """Seed the repository (the CLI's git calls push as the writer), register it, wait until served."""
+    git_url, engine_git_url, reader = git
 
     repo_path = Path(options.repo_path or (previous.repo_path if previous and previous.repo_path else
                                            environment_dir(name) / "repo"))
@@ -136,7 +144,8 @@ def up(options: UpOptions, reporter: Reporter, name: str, previous: EnvironmentS
 
     layout = RepoLayout(seeded.path)
     targets = targets_for(layout)
-    access = RepoAccess(url=engine_git_url or git_url or "", username=access_user, password=access_password)
+    access = RepoAccess(url=engine_git_url or git_url or "", username=reader.username if reader else None,
+                        password=reader.password if reader else None)
     with reporter.step(f"Registering dev, staging and prod with {engine.display_name}") as step:
         changed = engine.register(targets, access)
         step.done(f"{len(changed)} objects changed" if changed else "no change")
@@ -189,7 +198,7 @@ def _kind_cluster(options: UpOptions, reporter: Reporter, name: str, engine: Eng
 
 
 def _git_server(kube: Kube, name: str, reporter: Reporter, deadline: Deadline,
-                result: UpResult) -> tuple[str, str, str, str]:
+                result: UpResult) -> tuple[str, str, GitAuth, GitAuth]:
     """Start the in-cluster Git server; the CLI pushes as the writer, engines fetch as the reader."""
     from gitops_lab.adapters.gitserver.incluster import InClusterGitServer
     from gitops_lab.kube.apply import Applier
@@ -207,10 +216,9 @@ def _git_server(kube: Kube, name: str, reporter: Reporter, deadline: Deadline,
         server.wait_reachable_from_host(deadline, on_progress=step.update)
         step.done(server.endpoints().host_url)
     credentials = server.credentials()
-    # The CLI's own git commands push as the writer, through an extra header (never in a URL or on disk).
-    os.environ[USERNAME_VAR], os.environ[PASSWORD_VAR] = credentials.writer.username, credentials.writer.password
     endpoints = server.endpoints()
-    return endpoints.host_url, endpoints.cluster_url, credentials.reader.username, credentials.reader.password
+    # The CLI's own git commands push as the writer, the engines fetch as the reader.
+    return endpoints.host_url, endpoints.cluster_url, credentials.writer, credentials.reader
 
 
 def _served_commit(seeded, layout: RepoLayout, reporter: Reporter) -> tuple[str, dict[str, str]]:

@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from gitops_lab.adapters.cluster.base import LabPorts
+from gitops_lab.adapters.repo.git import GitAuth as Credentials  # one credentials record: the one Git takes
 from gitops_lab.resources import data_dir
 from gitops_lab.state import environment_dir, write_private_json
 
@@ -45,12 +46,6 @@ class GitServerSettings:
     storage: str = "1Gi"
     ports: LabPorts = field(default_factory=LabPorts)
     image: str = field(default_factory=pinned_image)
-
-
-@dataclass(frozen=True)
-class Credentials:
-    username: str
-    password: str
 
 
 @dataclass(frozen=True)
@@ -85,6 +80,15 @@ def new_password() -> str:
 
 def credentials_path(env_name: str) -> Path:
     return environment_dir(env_name) / CREDENTIALS_FILE
+
+
+def saved_credentials(env_name: str) -> GitServerCredentials | None:
+    """The environment's credentials as `up` saved them; None when there are none (or they are unreadable)."""
+    try:
+        data = json.loads(credentials_path(env_name).read_text(encoding="utf-8"))
+        return GitServerCredentials(Credentials(**data["writer"]), Credentials(**data["reader"]))
+    except (OSError, KeyError, TypeError, ValueError):
+        return None
 
 
 def load_or_create_credentials(env_name: str) -> GitServerCredentials:

@@ -9,9 +9,13 @@ accepts and never answers, and the process group is ended at the deadline.
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 
 from gitops_lab.errors import GitError, PreflightError, WaitTimeout
@@ -49,16 +53,54 @@ USERNAME_VAR = "GITOPS_LAB_GIT_USERNAME"
 PASSWORD_VAR = "GITOPS_LAB_GIT_PASSWORD"
 
 
-def auth_env(environ: dict[str, str] | os._Environ = os.environ) -> dict[str, str]:
-    """Basic-auth for http(s) remotes from $GITOPS_LAB_GIT_USERNAME/PASSWORD.
+@dataclass(frozen=True)
+class GitAuth:
+    """Basic-auth credentials for the http(s) remotes of one command."""
 
-    Passed to git as an extra header through GIT_CONFIG_* variables, so the
-    secret is never written to .git/config, a URL, or a log line.
+    username: str
+    password: str
+
+    def __repr__(self) -> str:  # never print the password
+        return f"GitAuth(username={self.username!r}, password=***)"
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] = os.environ) -> GitAuth | None:
+        """$GITOPS_LAB_GIT_USERNAME and $GITOPS_LAB_GIT_PASSWORD, when both are set."""
+        user, password = environ.get(USERNAME_VAR), environ.get(PASSWORD_VAR)
+        return cls(user, password) if user and password else None
+
+
+_command_auth: ContextVar[GitAuth | None] = ContextVar("gitops_lab_git_auth", default=None)
+
+
+@contextlib.contextmanager
+def authenticated(auth: GitAuth | None) -> Iterator[GitAuth | None]:
+    """Every git call inside the block authenticates as ``auth`` (None: as nobody).
+
+    The record lives in a context variable for the block only: it never enters
+    the process environment, so nothing outlives the command that set it.
     """
-    user, password = environ.get(USERNAME_VAR), environ.get(PASSWORD_VAR)
-    if not (user and password):
+    token = _command_auth.set(auth)
+    try:
+        yield auth
+    finally:
+        _command_auth.reset(token)
+
+
+def current_auth() -> GitAuth | None:
+    """The credentials of the running command's git calls, if any."""
+    return _command_auth.get()
+
+
+def auth_env(auth: GitAuth | None) -> dict[str, str]:
+    """Basic-auth for http(s) remotes as an extra header.
+
+    Passed to git through GIT_CONFIG_* variables, so the secret is never
+    written to .git/config, a URL, or a log line.
+    """
+    if auth is None:
         return {}
-    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    token = base64.b64encode(f"{auth.username}:{auth.password}".encode()).decode()
     return {
         "GIT_CONFIG_COUNT": "1",
         "GIT_CONFIG_KEY_0": "http.extraHeader",
@@ -71,7 +113,8 @@ class Git:
 
     def __init__(self, path: str | Path, env: dict[str, str] | None = None):
         self.path = Path(path)
-        self.env = {**os.environ, **_NON_INTERACTIVE, **auth_env(), **(env or {})}
+        base = {k: v for k, v in os.environ.items() if k not in (USERNAME_VAR, PASSWORD_VAR)}
+        self.env = {**base, **_NON_INTERACTIVE, **(env or {})}
 
     def run(self, *args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess:
         cmd = [git_executable(), "-C", str(self.path)]
@@ -84,7 +127,8 @@ class Git:
             low_speed = max(1, min(int(timeout), LOW_SPEED_SECONDS))
             cmd += ["-c", "http.lowSpeedLimit=1", "-c", f"http.lowSpeedTime={low_speed}"]
         try:
-            proc = run_bounded([*cmd, *args], env=self.env, input=input, timeout=timeout)
+            proc = run_bounded([*cmd, *args], env={**self.env, **auth_env(current_auth())}, input=input,
+                               timeout=timeout)
         except subprocess.TimeoutExpired as exc:
             raise _network_timeout(args, deadline) from exc
         if timeout is not None and proc.returncode != 0 and _LOW_SPEED_ABORT in proc.stderr:

@@ -275,7 +275,7 @@ class LabRunner:
         settle = Deadline(min(SETTLE_SECONDS, ctx.timeout))
         while True:
             ok, results = self.evaluate(ctx, step)
-            if ok or not ctx.has_cluster or settle.expired():
+            if ok or not ctx.has_cluster or settle.expired:
                 return ok, results
             time.sleep(1)
 

@@ -42,6 +42,23 @@ def command_deadline(seconds: float) -> Iterator[Deadline]:
         _command_deadline.reset(token)
 
 
+@contextmanager
+def command_deadline_unless_set(seconds: float) -> Iterator[Deadline]:
+    """The running command's deadline when it has one; else a new one of ``seconds``, as ``command_deadline``."""
+    running = current_deadline()
+    if running is not None:
+        yield running
+        return
+    with command_deadline(seconds) as deadline:
+        yield deadline
+
+
 def current_deadline() -> Deadline | None:
     """The running command's deadline, if it set one with ``command_deadline``."""
     return _command_deadline.get()
+
+
+def within_deadline(seconds: float) -> float:
+    """``seconds``, or what is left of the running command's deadline when that is less (0 once it passed)."""
+    deadline = current_deadline()
+    return seconds if deadline is None else min(seconds, deadline.remaining())

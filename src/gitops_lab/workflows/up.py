@@ -19,7 +19,7 @@ from gitops_lab.adapters.repo.git import Git, GitAuth, authenticated, current_au
 from gitops_lab.adapters.repo.layout import RepoLayout
 from gitops_lab.errors import UsageError
 from gitops_lab.kube.client import Kube, check_reachable, connect
-from gitops_lab.kube.deadline import Deadline
+from gitops_lab.kube.deadline import Deadline, command_deadline_unless_set
 from gitops_lab.reporter import Reporter
 from gitops_lab.state import EnvironmentState, environment_dir
 from gitops_lab.workflows.environment import targets_for
@@ -92,8 +92,14 @@ def check_options(options: UpOptions) -> None:
 
 
 def up(options: UpOptions, reporter: Reporter, name: str, previous: EnvironmentState | None = None) -> UpResult:
+    """Everything `up` does, git, kind, downloads and waits, ends by one deadline of ``options.timeout``."""
     check_options(options)
-    deadline = Deadline(options.timeout)
+    with command_deadline_unless_set(options.timeout) as deadline:
+        return _up(options, reporter, name, previous, deadline)
+
+
+def _up(options: UpOptions, reporter: Reporter, name: str, previous: EnvironmentState | None,
+        deadline: Deadline) -> UpResult:
     result = UpResult(name=name, engine=options.engine)
     kubeconfig, context = options.kubeconfig, options.context
     engine = engine_for(options.engine)

@@ -28,7 +28,9 @@ import yaml
 
 from gitops_lab.adapters.cluster.base import ClusterInfo, ClusterProvider, LabPorts
 from gitops_lab.cache import cache_root
-from gitops_lab.errors import ClusterError, PreflightError, UsageError
+from gitops_lab.downloads import download
+from gitops_lab.errors import ClusterError, PreflightError, UsageError, WaitTimeout
+from gitops_lab.kube.deadline import Deadline, within_deadline
 from gitops_lab.reporter import Reporter
 from gitops_lab.versions import pinned
 
@@ -41,6 +43,7 @@ VERSION_RE = re.compile(r"\bv?(\d+)\.(\d+)\.(\d+)(?:-[0-9A-Za-z.+-]+)?\b")
 CERTS_DIR_IN_NODE = "/etc/containerd/certs.d"
 NODE_PORT_RANGE = range(30000, 32768)
 KIND_TIMEOUT = 15 * 60  # create can take minutes on a slow network
+KIND_DOWNLOAD_SECONDS = 5 * 60
 
 
 # --------------------------------------------------------------------------- #
@@ -209,8 +212,7 @@ def kind_version_at(path: str | Path) -> str | None:
 
 
 def _http_get(url: str) -> bytes:
-    with urllib.request.urlopen(url, timeout=120) as response:  # noqa: S310 - pinned https URL
-        return response.read()
+    return download(url, "kind", KIND_DOWNLOAD_SECONDS)
 
 
 def find_kind(
@@ -354,11 +356,17 @@ class KindCluster(ClusterProvider):
 
     def _run(self, *args: str, doing: str, check: bool = True) -> subprocess.CompletedProcess:
         cmd = [str(self.kind().path), *args]
+        # kind stays in our process group, so Ctrl-C reaches it and it cleans up after itself
+        seconds = within_deadline(KIND_TIMEOUT)
         try:
-            done = subprocess.run(cmd, capture_output=True, text=True, timeout=KIND_TIMEOUT)
+            if seconds <= 0:
+                raise subprocess.TimeoutExpired(cmd, seconds)
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds)
         except subprocess.TimeoutExpired as exc:
-            raise ClusterError(f"failed to {doing}: `kind {' '.join(args)}` did not finish in "
-                               f"{KIND_TIMEOUT // 60} minutes") from exc
+            raise WaitTimeout(f"failed to {doing}: `kind {' '.join(args)}` did not finish within "
+                              f"{Deadline(seconds).describe()}",
+                              fix="run the command again with a larger --timeout; `gitops-lab doctor` checks Docker") \
+                from exc
         if check and done.returncode != 0:
             raise self._error(doing, done.stderr)
         return done

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gitops_lab.cache import cache_root
+from gitops_lab.downloads import download
 from gitops_lab.errors import EngineError
 
 
@@ -68,7 +69,7 @@ def _read_local(engine: str, source: str) -> tuple[str, bytes]:
 
 
 def fetch_release(engine: str, version: str, url: str, pinned_sha256: str | None = None,
-                  timeout: float = 60) -> CachedManifest:
+                  timeout: float = 300) -> CachedManifest:
     """The release manifest at ``url`` (or a local file or folder), from the cache when it is intact."""
     local = is_local_source(url)
     if local:
@@ -84,8 +85,7 @@ def fetch_release(engine: str, version: str, url: str, pinned_sha256: str | None
     if local:
         return _keep(engine, version, url, data, pinned_sha256, target, record, "local file")
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - pinned https URL
-            data = response.read()
+        data = download(url, f"the {engine} {version} release manifest", timeout)
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         raise EngineError(

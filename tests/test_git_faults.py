@@ -386,3 +386,48 @@ def test_a_remote_that_is_not_a_repository_says_to_create_it_with_git_init_bare(
     line = _last_error_line(result.stderr)
     assert f"git init --bare {tmp_path / remote}" in line
     assert not (tmp_path / "wc").exists()
+
+
+@pytest.mark.parametrize("sig_name", list(SIGNALS))
+@pytest.mark.parametrize("command, subject", [(["lab", "solve"], "Scale dev to 2 replicas"),
+                                              (["lab", "reset", "good"], "Reset lab good to its start point")])
+def test_a_lab_write_interrupted_during_its_push_is_undone_and_the_rerun_finishes(tmp_path, monkeypatch, command,
+                                                                                subject, sig_name):
+    """A lab's own Git writes (a step's solution, a reset) follow the one rule under SIGINT and SIGTERM."""
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from gitops_lab.cli import main
+
+    labs = str(Path(__file__).parent / "testdata" / "labs")
+    monkeypatch.setenv("GITOPS_LAB_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("GITOPS_LAB_LABS_DIR", labs)
+    monkeypatch.delenv("GITOPS_LAB_REPO", raising=False)
+    remote, wc = tmp_path / "remote.git", tmp_path / "wc"
+    subprocess.run(["git", "init", "--quiet", "--bare", "--initial-branch=main", str(remote)], check=True)
+    runner = CliRunner()
+    assert runner.invoke(main, ["repo", "init", str(wc), "--remote", str(remote)]).exit_code == 0
+    assert runner.invoke(main, ["lab", "start", "good"]).exit_code == 0
+    if command[1] == "reset":  # something to reset: the learner's step done
+        assert runner.invoke(main, ["lab", "solve"]).exit_code == 0
+    marker = tmp_path / "hook-started"
+    hook = stalling_hook(remote, "pre-receive", marker)
+    before = snapshot(wc, remote)
+    sig, code = SIGNALS[sig_name]
+
+    stopped = signal_when(cli_process(command, state_root(), extra_env={"GITOPS_LAB_LABS_DIR": labs}), marker, sig)
+    assert stopped.returncode == code, stopped.stderr
+    line = _last_error_line(stopped.stderr)
+    assert f"interrupted by {sig_name}" in line
+    assert git(wc, "log", "-1", "--format=%s", backup_in(line)) == subject  # nothing lost
+    assert snapshot(wc, remote) == before  # the copy is put back, the remote never got it
+    assert no_lock_files(remote) and no_lock_files(wc / ".git")
+    assert git(wc, "status", "--porcelain") == ""
+
+    hook.unlink()
+    again = run_cli(command, state_root(), extra_env={"GITOPS_LAB_LABS_DIR": labs})
+    assert again.returncode == 0, again.stderr
+    assert git(remote, "log", "-1", "--format=%s", "main") == subject
+    assert git(wc, "rev-parse", "HEAD") == git(remote, "rev-parse", "main")
+

@@ -29,7 +29,7 @@ from gitops_lab.adapters.repo.layout import (
     version_in_text,
 )
 from gitops_lab.adapters.repo.seed import BRANCH, SEED_TAG
-from gitops_lab.errors import GitOpsLabError, RepoStateError, UsageError
+from gitops_lab.errors import GitOpsLabError, Interrupted, RepoStateError, UsageError
 from gitops_lab.labs.loader import Action, Lab
 from gitops_lab.reporter import Reporter
 from gitops_lab.state import EnvironmentState
@@ -659,8 +659,13 @@ def run(ctx: LabContext, action: Action) -> None:
     with ctx.reporter.step(title):
         try:
             DOERS[action.name](ctx, action.params) if action.name != "sync" else do_wait(ctx, action.params)
+        except Interrupted as exc:  # still an interrupt: the command stops with 130 or 143
+            raise Interrupted(f"{action.name} ({action.where}) failed: {exc.message}", exc.fix,
+                              exc.exit_code) from exc
         except GitOpsLabError as exc:
-            raise ActionFailed(f"{action.name} ({action.where}) failed: {exc.one_line()}") from exc
+            failed = ActionFailed(f"{action.name} ({action.where}) failed: {exc.one_line()}")
+            failed.exit_code = exc.exit_code  # a timeout keeps its own exit code
+            raise failed from exc
 
 
 def evaluate(ctx: LabContext, action: Action) -> CheckResult:

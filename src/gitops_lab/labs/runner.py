@@ -19,7 +19,7 @@ from gitops_lab.adapters.repo import publish
 from gitops_lab.adapters.repo import trailers as t
 from gitops_lab.adapters.repo.git import Git
 from gitops_lab.adapters.repo.layout import ENVIRONMENTS, overlay_path, version_in_text
-from gitops_lab.errors import GitOpsLabError, NotFound, RepoStateError, UsageError
+from gitops_lab.errors import GitOpsLabError, Interrupted, NotFound, RepoStateError, UsageError
 from gitops_lab.labs import actions
 from gitops_lab.labs.actions import CheckResult, LabContext, start_tag
 from gitops_lab.labs.loader import Lab, LabFormatError, Step, discover, load_lab
@@ -526,6 +526,8 @@ class LabRunner:
                                              + "; ".join(r.message for r in results if not r.passed))
                     self._mark_done(lab, index)
                     status.done("setup, check fails, solve, check passes")
+            except Interrupted:
+                raise  # Ctrl-C stops `lab test`, not just the step it was in
             except GitOpsLabError as exc:
                 case.status, case.message = "failed", exc.one_line()
                 failed_at = step.id
@@ -551,6 +553,8 @@ class LabRunner:
                 status.done(f"reset in {result.seconds:.1f}s; start state verified")
             if failed_at:
                 reset_case.status, reset_case.message = "passed", "reset after the failure worked"
+        except Interrupted:
+            raise
         except GitOpsLabError as exc:
             reset_case.status, reset_case.message = "failed", exc.one_line()
         except Exception as exc:  # noqa: BLE001

@@ -15,3 +15,8 @@ def remote_version(remote: Path, env: str) -> str:
     text = git(remote, "show", f"main:overlays/{env}/kustomization.yaml")
     [line] = [l for l in text.splitlines() if "gitops-lab.io/model-version:" in l]
     return line.split(":", 1)[1].strip()
+
+
+def last_trailers(repo: Path, rev: str = "main") -> list[str]:
+    """The trailer lines (``Key: value``) of rev's commit, in order."""
+    return git(repo, "log", "-1", "--format=%(trailers:only,unfold)", rev).splitlines()

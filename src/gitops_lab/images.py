@@ -26,6 +26,7 @@ from typing import Any, Iterable, Iterator
 
 import yaml
 
+from gitops_lab.adapters.engines import ENGINES
 from gitops_lab.errors import ClusterError, PreflightError
 from gitops_lab.reporter import Reporter
 
@@ -143,7 +144,7 @@ def engine_images(engine: str, manifest_text: str) -> list[str]:
     return sorted(set(refs))
 
 
-def lab_images(engines: Iterable[str] = ("argocd", "flux"), environments: Path | None = None,
+def lab_images(engines: Iterable[str] = ENGINES, environments: Path | None = None,
                include_node: bool = True) -> tuple[list[LabImage], list[str]]:
     """The lab's images, and notes on what could not be derived (an engine not downloaded yet)."""
     from gitops_lab.adapters.gitserver.incluster import image_references

@@ -12,18 +12,15 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
 
+from gitutil import git
+
 pytestmark = pytest.mark.testbed
 
 REVIEWER = "Rita Reviewer <rita@example.com>"
-
-
-def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(cwd), *args], check=True, capture_output=True, text=True).stdout.strip()
 
 
 def working_copy() -> Path:

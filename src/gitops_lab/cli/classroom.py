@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from gitops_lab.adapters.engines import ENGINES
 from gitops_lab.cli.app import (
     Application, context_option, kubeconfig_option, output_option, pass_app, timeout_option,
 )
@@ -42,7 +43,7 @@ def group() -> None:
 @group.command("create")
 @click.option("--learners", "learners_file", metavar="FILE", help="File with one learner name a line.")
 @click.option("--count", type=click.IntRange(min=1), help="Number of learners, named learner-01 .. learner-NN.")
-@click.option("--engine", type=click.Choice(["argocd", "flux"]), default="argocd", show_default=True)
+@click.option("--engine", type=click.Choice(ENGINES), default="argocd", show_default=True)
 @click.option("--engine-install", type=click.Choice(["external", "managed"]), default="external", show_default=True,
               help="external: the engine already runs on the cluster; managed: install the pinned release.")
 @click.option("--git-root", metavar="DIR", required=True,
@@ -108,7 +109,7 @@ def status_command(app: Application, learners: tuple[str, ...], labs_dir: str | 
       gitops-lab class status
       gitops-lab class status --output json | jq '.[] | select(.healthy | not) | .learner'
     """
-    from gitops_lab.cli.history import format_table
+    from gitops_lab.cli.output import format_table
     from gitops_lab.workflows import classroom
 
     rows = classroom.status(app.name, app.reporter(output), _labs_root(labs_dir), list(learners) or None)

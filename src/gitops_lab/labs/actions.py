@@ -21,10 +21,12 @@ from gitops_lab.adapters.repo import publish
 from gitops_lab.adapters.repo import trailers as t
 from gitops_lab.adapters.repo.git import Git
 from gitops_lab.adapters.repo.layout import (
+    DEPLOYMENT,
     ENVIRONMENTS,
     VERSION_LABEL,
     RepoLayout,
     overlay_path,
+    previous_environment,
     replicas_in_text,
     version_in_text,
 )
@@ -34,7 +36,6 @@ from gitops_lab.labs.loader import Action, Lab
 from gitops_lab.reporter import Reporter
 from gitops_lab.state import EnvironmentState
 
-DEPLOYMENT = "model-server"
 LAB_TRAILER = "Lab"
 RESET_ACTION = "lab-reset"
 
@@ -226,7 +227,7 @@ def do_approve(ctx: LabContext, p: dict[str, Any]) -> None:
 
 
 def _source(p: dict[str, Any]) -> str:
-    return p.get("from") or ENVIRONMENTS[max(0, ENVIRONMENTS.index(p["to"]) - 1)]
+    return p.get("from") or previous_environment(p["to"]) or p["to"]
 
 
 def do_observe(ctx: LabContext, p: dict[str, Any]) -> None:

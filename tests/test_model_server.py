@@ -17,7 +17,7 @@ import pytest
 from modelserver_process import DEADLINE, MODELS, SERVER, start_server  # noqa: F401  (a fixture)
 
 from gitops_lab.model.evaluate import predict, predict_proba
-from gitops_lab.model.train import held_out_rows
+from gitops_lab.model.dataset import held_out_rows
 
 
 

@@ -70,7 +70,7 @@ def passes(model_metrics: dict) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from gitops_lab.model.train import held_out_rows
+    from gitops_lab.model.dataset import held_out_rows
 
     parser = argparse.ArgumentParser(description="Evaluate a model artifact on the held-out split.")
     parser.add_argument("artifact", type=Path, help="a models/<version>.json file")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 
 import pytest
-from gitutil import git, last_trailers
+from helpers.gitutil import git, last_trailers
 
 from gitops_lab.gates import find_approval, record_approval, run_gates
 

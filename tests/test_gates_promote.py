@@ -13,13 +13,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from gitutil import git, last_trailers, remote_version
+from helpers.gitutil import git, last_trailers, remote_version
 import yaml
 
 from gitops_lab.gates import policy
 
 
-from renderer import needs_kustomize
+from helpers.renderer import needs_kustomize
 
 pytestmark = needs_kustomize
 

@@ -15,11 +15,11 @@ import signal
 import subprocess
 
 import pytest
-from faults import (
+from helpers.faults import (
     SilentServer, backup_in, cli_process, install_hook, no_lock_files, refusing_hook, run_cli, signal_when,
     snapshot, stalling_hook,
 )
-from gitutil import git, last_trailers, remote_version
+from helpers.gitutil import git, last_trailers, remote_version
 
 from gitops_lab.adapters.repo import RepoLayout
 from gitops_lab.state import state_root

@@ -22,7 +22,7 @@ from gitops_lab.cli import main
 from gitops_lab.labs.loader import LabFormatError, discover, load_lab
 from gitops_lab.labs.vocabulary import ACTIONS
 from gitops_lab.resources import labs_dir
-from gitutil import git, last_trailers
+from helpers.gitutil import git, last_trailers
 
 TESTDATA = Path(__file__).parent / "testdata" / "labs"
 

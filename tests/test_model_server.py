@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from modelserver_process import DEADLINE, MODELS, SERVER, start_server  # noqa: F401  (a fixture)
+from helpers.modelserver_process import DEADLINE, MODELS, SERVER, Server
 
 from gitops_lab.model.evaluate import predict, predict_proba
 from gitops_lab.model.dataset import held_out_rows

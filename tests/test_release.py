@@ -14,9 +14,9 @@ import json
 from pathlib import Path
 
 import pytest
-from gitutil import git, last_trailers, remote_version
-from modelserver_process import MODELS, Server
-from renderer import needs_kustomize
+from helpers.gitutil import git, last_trailers, remote_version
+from helpers.modelserver_process import MODELS, Server
+from helpers.renderer import needs_kustomize
 
 from gitops_lab.adapters.repo import Git, history
 from gitops_lab.adapters.repo.layout import overlay_path, version_in_text

@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from gitutil import git, last_trailers, remote_version
+from helpers.gitutil import git, last_trailers, remote_version
 
 from gitops_lab.adapters.repo import Git, RepoLayout
 

@@ -55,11 +55,11 @@ def classroom(request, testbed_cluster, tmp_path, monkeypatch):
 
     from gitops_lab.cli import main
     from test_gitserver import RunningServer, free_port
-    from testbed import fixtures
+    from testbed.binaries import bin_dir
 
     engine = request.param
     request.getfixturevalue(f"testbed_{engine}")
-    monkeypatch.setenv("PATH", f"{os.environ['PATH']}{os.pathsep}{fixtures.bin_dir()}")
+    monkeypatch.setenv("PATH", f"{os.environ['PATH']}{os.pathsep}{bin_dir()}")
     for var in ("GITOPS_LAB_REPO", "GITOPS_LAB_LABS_DIR", USERNAME_VAR, PASSWORD_VAR):
         monkeypatch.delenv(var, raising=False)
     root, users = tmp_path / "git", tmp_path / "git-users"

@@ -124,7 +124,7 @@ def test_a_controller_killed_mid_promotion_and_restarted_still_ends_in_a_served_
 
 
 def test_kube_apiserver_restarted_mid_wait_is_waited_for(engine_on_testbed):
-    from testbed.fixtures import http_ok, wait_until
+    from testbed.processes import http_ok, wait_until
 
     on = engine_on_testbed
     _up(on)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from gitutil import git
+from helpers.gitutil import git
 
 pytestmark = pytest.mark.testbed
 
@@ -142,7 +142,7 @@ def test_status_names_replica_drift_and_a_finished_lab_starts_over(lab_up):
 
     cli = lab_up.cli
     apps = client.AppsV1Api(lab_up.cluster.api_client())
-    from testbed.fixtures import wait_until
+    from testbed.processes import wait_until
 
     pause_healing(lab_up, "prod", True)
     try:

@@ -23,7 +23,7 @@ class DrippingServer:
         stop = self.stop_event = threading.Event()
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 - the http.server name
+            def do_GET(self):  # the http.server name
                 self.send_response(200)
                 self.send_header("Content-Length", str(10**6))
                 self.end_headers()

@@ -186,7 +186,7 @@ def docker_client():
         client = docker.from_env(timeout=600)
         client.ping()
         return client
-    except Exception as exc:  # noqa: BLE001 - DockerException or requests' errors
+    except Exception as exc:  # DockerException or requests' errors
         import platform
 
         raise PreflightError(f"Docker is not reachable: {describe_docker_error(exc, host)}",

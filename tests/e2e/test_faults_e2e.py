@@ -87,7 +87,7 @@ def _when_pushed(url: str, before: str, then) -> threading.Thread:
                 assert time.monotonic() < limit, "the promotion never pushed"
                 time.sleep(0.1)
             then()
-        except BaseException as exc:  # noqa: BLE001 - reported by the test
+        except BaseException as exc:  # reported by the test
             failures.append(exc)
 
     thread = threading.Thread(target=watch, daemon=True)

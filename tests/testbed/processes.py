@@ -202,7 +202,7 @@ def wait_until(what: str, fn: Callable[[], object], timeout: float,
             last = fn()
             if last:
                 return last
-        except Exception as exc:  # noqa: BLE001 - remembered for the message
+        except Exception as exc:  # remembered for the message
             last = exc
         if time.monotonic() > deadline:
             raise TestbedError(f"timed out after {timeout:.0f}s waiting for {what}; last seen: {last!r}")
@@ -212,7 +212,7 @@ def wait_until(what: str, fn: Callable[[], object], timeout: float,
 
 def http_ok(url: str, ctx: ssl.SSLContext | None = None) -> bool:
     try:
-        with urllib.request.urlopen(url, timeout=3, context=ctx) as r:  # noqa: S310 - loopback
+        with urllib.request.urlopen(url, timeout=3, context=ctx) as r:  # loopback
             return 200 <= r.status < 300
     except (urllib.error.URLError, OSError, ValueError):
         return False

@@ -50,7 +50,7 @@ def watch_until(what: str, list_fn: Callable, predicate: Callable[[object], bool
                 last = obj
                 if ev["type"] != "DELETED" and predicate(obj):
                     return obj
-        except Exception as exc:  # noqa: BLE001 - a broken stream is read again
+        except Exception as exc:  # a broken stream is read again
             last = last if last is not None else exc
         finally:
             w.stop()

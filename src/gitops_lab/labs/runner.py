@@ -531,7 +531,7 @@ class LabRunner:
             except GitOpsLabError as exc:
                 case.status, case.message = "failed", exc.one_line()
                 failed_at = step.id
-            except Exception as exc:  # noqa: BLE001 - a broken lab must not stop the other labs
+            except Exception as exc:  # a broken lab must not stop the other labs
                 case.status, case.message = "failed", f"{type(exc).__name__}: {exc}"
                 failed_at = step.id
             case.seconds = round(time.monotonic() - began, 3)
@@ -557,7 +557,7 @@ class LabRunner:
             raise
         except GitOpsLabError as exc:
             reset_case.status, reset_case.message = "failed", exc.one_line()
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             reset_case.status, reset_case.message = "failed", f"{type(exc).__name__}: {exc}"
         reset_case.seconds = round(time.monotonic() - began, 3)
 

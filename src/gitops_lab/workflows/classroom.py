@@ -230,7 +230,7 @@ def create(name: str, learners: list[str], options: ClassOptions, reporter: Repo
     result.git_enforces_access = server.enforces_access
     users, learner_users = load_or_create_users(name, everyone)
     with reporter.step(f"Preparing {len(everyone)} repositories on the Git server") as step:
-        result.changed += server.provision([RepoGrant(l, learner_users[l]) for l in everyone], users)
+        result.changed += server.provision([RepoGrant(learner, learner_users[learner]) for learner in everyone], users)
         step.done(f"{len(result.changed)} changes" if result.changed else "no change")
     with reporter.step("Applying the class's role and admission policy") as step:
         changed = engine.applier.apply_changed(class_objects(name))

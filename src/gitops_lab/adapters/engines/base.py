@@ -139,7 +139,7 @@ class Engine(abc.ABC):
     def prepare_manifests(self, text: str) -> list[dict[str, Any]]:
         """The upstream release's objects as the lab installs them."""
 
-    def wait_installed(self, objects: list[dict[str, Any]], reporter: Reporter, deadline: Deadline) -> None:
+    def wait_installed(self, objects: list[dict[str, Any]], reporter: Reporter, deadline: Deadline) -> None:  # noqa: B027 - optional
         """Extra waits after the controllers' Deployments are Available."""
 
     def check_external(self, reporter: Reporter) -> InstallReport:

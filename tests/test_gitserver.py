@@ -171,7 +171,7 @@ def server(tmp_path, state):
     users.write_text(auth_file(creds))
     running = RunningServer(tmp_path / "repos", users, free_port())
     running.start()
-    running.creds = creds  # type: ignore[attr-defined]
+    running.creds = creds
     yield running
     running.stop()
 

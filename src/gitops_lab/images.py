@@ -114,7 +114,7 @@ def _kustomization(folder: Path) -> dict[str, Any]:
 
 
 def _folder_images(folder: Path) -> list[str]:
-    refs = []
+    refs: list[str] = []
     for path in sorted(folder.glob("*.y*ml")):
         if path.name.startswith("kustomization"):
             continue
@@ -137,7 +137,7 @@ def engine_images(engine: str, manifest_text: str) -> list[str]:
     """Images of what the lab installs of an engine's release (Flux: only its two controllers)."""
     from gitops_lab.adapters.engines import engine_for
 
-    refs = []
+    refs: list[str] = []
     for doc in engine_for(engine).lab_manifests(manifest_text):
         if doc.get("kind") in WORKLOAD_KINDS:
             refs.extend(images_in(doc))

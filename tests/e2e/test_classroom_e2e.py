@@ -81,7 +81,7 @@ def classroom(request, testbed_cluster, tmp_path, monkeypatch):
     instructor = tmp_path / "instructor"
     switch(instructor)
     room = Classroom(engine, cli, testbed_cluster, instructor, root, f"http://127.0.0.1:{server.port}", switch)
-    room.users_file = users  # type: ignore[attr-defined]
+    room.users_file = users
     yield room
     switch(instructor)
     if (instructor / "gitops-lab" / "class" / "class.json").exists():

@@ -91,7 +91,7 @@ def _when_pushed(url: str, before: str, then) -> threading.Thread:
             failures.append(exc)
 
     thread = threading.Thread(target=watch, daemon=True)
-    thread.failures = failures  # type: ignore[attr-defined]
+    thread.failures = failures
     thread.start()
     return thread
 

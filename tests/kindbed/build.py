@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.only is None else None
         failures: list[BaseException] = []
         if rootfs:
-            rootfs.run = _catching(rootfs.run, failures)  # type: ignore[method-assign]
+            rootfs.run = _catching(rootfs.run, failures)
             rootfs.start()
         build_go(directory, args.jobs, args.verbose)
         if rootfs:

@@ -45,7 +45,7 @@ class _GitHandler(http.server.BaseHTTPRequestHandler):
         body = self._body() if self.command == "POST" else b""
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "GIT_PROJECT_ROOT": str(self.server.root),  # type: ignore[attr-defined]
+            "GIT_PROJECT_ROOT": str(self.server.root),
             "GIT_HTTP_EXPORT_ALL": "1",
             "PATH_INFO": urllib.parse.unquote(path),
             "QUERY_STRING": query,
@@ -112,8 +112,8 @@ class GitServer:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self._srv = _GitHTTPServer(("127.0.0.1", 0), _GitHandler)
-        self._srv.root = self.root  # type: ignore[attr-defined]
-        self._srv.log_path = log_path  # type: ignore[attr-defined]
+        self._srv.root = self.root
+        self._srv.log_path = log_path
         self.port = self._srv.server_address[1]
         self.base_url = f"http://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self._srv.serve_forever, name="testbed-git", daemon=True)

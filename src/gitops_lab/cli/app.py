@@ -105,7 +105,8 @@ class GitOpsLabGroup(click.Group):
             click.echo(error.ctx.get_help())
             sys.exit(0)
         except click.ClickException as error:
-            where = f"`{error.ctx.command_path} --help`" if getattr(error, "ctx", None) else "`gitops-lab --help`"
+            ctx = getattr(error, "ctx", None)
+            where = f"`{ctx.command_path} --help`" if ctx else "`gitops-lab --help`"
             click.echo(f"error: {error.format_message().rstrip('.')}; see {where}", err=True)
             sys.exit(error.exit_code)
         except click.exceptions.Abort as error:

@@ -258,7 +258,7 @@ def do_commit_file(ctx: LabContext, p: dict[str, Any]) -> None:
     publish.check_clean(git)
     publish.catch_up(git)
     env = p.get("env")
-    rel = p.get("path") or overlay_path(env)
+    rel = p.get("path") or overlay_path(str(env))
     target = ctx.repo / rel
     before = target.read_text(encoding="utf-8") if target.is_file() else ""
     if "content" in p:
@@ -592,6 +592,8 @@ def call_python(ctx: LabContext, p: dict[str, Any]) -> Any:
     path = ctx.lab.folder / f"{module_name}.py"
     qualified = f"gitops_lab_lab_{ctx.lab.id.replace('-', '_')}_{module_name}"
     spec = importlib.util.spec_from_file_location(qualified, path)
+    if spec is None or spec.loader is None:
+        raise UsageError(f"{path} cannot be loaded as a Python module", fix="name a .py file next to lab.yaml")
     module = importlib.util.module_from_spec(spec)
     sys.modules[qualified] = module
     spec.loader.exec_module(module)

@@ -258,7 +258,7 @@ def _lab(root: yaml.Node | None, folder: Path, problems: _Problems) -> Lab | Non
         if names is None or any(n not in REQUIREMENTS for n in names):
             problems.add(node, "requires", f"expected a list of: {', '.join(REQUIREMENTS)}")
         else:
-            requires = names
+            requires = [n for n in names if n]
     steps: list[Step] = []
     node = top.get("steps")
     if node is not None:

@@ -13,6 +13,7 @@ import json
 import math
 import sys
 from pathlib import Path
+from typing import Any
 
 from gitops_lab.model import EVAL_METRIC, EVAL_THRESHOLD, LABEL
 
@@ -37,7 +38,7 @@ def predict(params: dict, instance: dict[str, float]) -> int:
     return 1 if predict_proba(params, instance) >= params["decision_threshold"] else 0
 
 
-def metrics(params: dict, rows: list[dict[str, float]]) -> dict[str, float]:
+def metrics(params: dict, rows: list[dict[str, float]]) -> dict[str, Any]:
     """Accuracy, precision, recall, F1 and log loss on labelled rows."""
     tp = fp = tn = fn = 0
     loss = 0.0

@@ -20,6 +20,7 @@ import json
 import math
 import sys
 from pathlib import Path
+from typing import Any
 
 from gitops_lab.model import EVAL_METRIC, EVAL_THRESHOLD, FEATURES, LABEL, VERSIONS
 from gitops_lab.model import dataset
@@ -34,7 +35,7 @@ ARTIFACT_FORMAT = 1
 
 # What each version is trained on. The drift is applied to the training split
 # only; every version is evaluated on the same clean held-out split.
-RECIPES = {
+RECIPES: dict[str, dict[str, Any]] = {
     "v1": {
         "features": ("temperature_c", "vibration_mm_s"),
         "drift": None,

@@ -20,6 +20,8 @@ from gitops_lab.errors import NotFound, RepoStateError
 
 # Promotion order: changes flow from left to right.
 ENVIRONMENTS: tuple[str, ...] = ("dev", "staging", "prod")
+#: The branch the engines sync from and every change is pushed to.
+BRANCH = "main"
 #: The model server's Deployment in base/, the one every overlay patches.
 DEPLOYMENT = "model-server"
 VERSION_LABEL = "gitops-lab.io/model-version"

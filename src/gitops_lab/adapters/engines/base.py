@@ -149,8 +149,9 @@ class Engine(abc.ABC):
     def prepare_manifests(self, text: str) -> list[dict[str, Any]]:
         """The upstream release's objects as the lab installs them."""
 
-    def wait_installed(self, objects: list[dict[str, Any]], reporter: Reporter, deadline: Deadline) -> None:  # noqa: B027 - optional
-        """Extra waits after the controllers' Deployments are Available."""
+    def wait_installed(self, objects: list[dict[str, Any]], reporter: Reporter, deadline: Deadline) -> None:
+        """Extra waits after the controllers' Deployments are Available; none unless an engine needs them."""
+        return None
 
     def check_external(self, reporter: Reporter) -> InstallReport:
         """External mode: the CRDs are Established and the namespace exists; say what runs."""

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from faults import SilentServer
-from httpserve import OneFileServer
+from helpers.faults import SilentServer
+from helpers.httpserve import OneFileServer
 
 from gitops_lab.downloads import download
 from gitops_lab.errors import WaitTimeout

@@ -109,6 +109,7 @@ def status_command(app: Application, learners: tuple[str, ...], labs_dir: str | 
       gitops-lab class status
       gitops-lab class status --output json | jq '.[] | select(.healthy | not) | .learner'
     """
+    from gitops_lab.adapters.repo.layout import ENVIRONMENTS
     from gitops_lab.cli.output import format_table
     from gitops_lab.workflows import classroom
 
@@ -118,9 +119,9 @@ def status_command(app: Application, learners: tuple[str, ...], labs_dir: str | 
         failing = e["health"] if e["sync"] in ("Synced", "Applied") else e["sync"]
         return f"{e['version'] or '-'} {failing if e['state'] == 'failing' else e['state']}"
 
-    table = format_table(("LEARNER", "LAB", "STEP", "CHECKS", "DEV", "STAGING", "PROD"), [
+    table = format_table(("LEARNER", "LAB", "STEP", "CHECKS", *(env.upper() for env in ENVIRONMENTS)), [
         (r.learner, r.lab or "-", r.step or "-", f"{r.checks_passing}/{r.steps}" if r.lab else "-",
-         *(env_cell(r.environments[env]) for env in ("dev", "staging", "prod"))) for r in rows])
+         *(env_cell(r.environments[env]) for env in ENVIRONMENTS)) for r in rows])
     app.emit(output, [r.to_dict() for r in rows], table)
     if not all(r.healthy for r in rows):
         sys.exit(1)

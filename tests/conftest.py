@@ -2,38 +2,23 @@
 
 from __future__ import annotations
 
-# --------------------------------------------------------------------------- #
-# Testbed (issue 3): fixtures testbed_cluster, testbed_git, testbed_flux,
-# testbed_argocd; skip of @pytest.mark.testbed tests when the testbed is not
-# built; log tails on failure; a closing line saying whether e2e tests ran.
-# Details: tests/testbed/README.md
-# --------------------------------------------------------------------------- #
-from testbed.fixtures import (  # noqa: F401  (fixtures are found by name)
-    testbed_argocd,
-    testbed_cluster,
-    testbed_flux,
-    testbed_git,
-    testbed_workdir,
-)
-from testbed.plugin import (  # noqa: F401  (hooks are found by name)
-    pytest_collection_modifyitems,
-    pytest_runtest_logreport,
-    pytest_runtest_makereport,
-    pytest_terminal_summary,
-)
+import subprocess
+
+import pytest
 
 # --------------------------------------------------------------------------- #
+# The two test beds, registered as plugins (their fixtures and hooks).
+# Testbed (issue 3): fixtures testbed_workdir, testbed_cluster, testbed_git,
+# testbed_flux, testbed_argocd; skip of @pytest.mark.testbed tests when the
+# testbed is not built; log tails on failure; a closing line saying whether
+# e2e tests ran. Details: tests/testbed/README.md
 # Kind bed (issue 9): a real kind cluster from locally built images, for the
 # tests marked `kind`; fixture kind_bed; a closing line saying whether they ran.
 # Details: tests/kindbed/README.md
 # --------------------------------------------------------------------------- #
-from kindbed.fixtures import kind_bed  # noqa: E402,F401  (fixtures are found by name)
-
-
-def pytest_configure(config):
-    from kindbed import plugin
-
-    config.pluginmanager.register(plugin, "gitops-lab-kindbed")
+pytest_plugins = ["testbed.fixtures", "testbed.plugin", "kindbed.fixtures", "kindbed.plugin",
+                  # fixtures start_server (the model server as a process) and kind_standin (a fake kind binary)
+                  "helpers.modelserver_process", "helpers.kindstandin"]
 
 
 # --------------------------------------------------------------------------- #
@@ -41,11 +26,6 @@ def pytest_configure(config):
 # copy pushed to a real bare remote. Modules may wrap `lab` (same name) to set
 # a git identity of their own.
 # --------------------------------------------------------------------------- #
-import subprocess  # noqa: E402
-
-import pytest  # noqa: E402
-
-
 @pytest.fixture
 def cli(tmp_path, monkeypatch):
     from click.testing import CliRunner

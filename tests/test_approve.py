@@ -8,7 +8,7 @@ from __future__ import annotations
 
 
 import pytest
-from gitutil import git
+from helpers.gitutil import git, last_trailers
 
 from gitops_lab.gates import find_approval, record_approval, run_gates
 
@@ -31,7 +31,7 @@ def test_approve_pushes_an_empty_commit_with_trailers(lab, cli):
     assert git(remote, "diff", "--stat", seed, "main") == ""  # no file changed
     assert git(remote, "log", "-1", "--format=%s", "main") == "Approve v2 for prod"
     assert git(remote, "log", "-1", "--format=%b", "main").splitlines()[0] == "A/B test looked good"
-    assert git(remote, "log", "-1", "--format=%(trailers:only,unfold)", "main").splitlines() == [
+    assert last_trailers(remote) == [
         "Gitops-Lab-Action: approve",
         "Environment: prod",
         "Model-Version: v2",

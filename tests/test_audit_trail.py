@@ -11,7 +11,7 @@ import json
 import re
 
 import pytest
-from gitutil import git, remote_version
+from helpers.gitutil import git, remote_version
 
 from gitops_lab.adapters.repo import RepoLayout
 from gitops_lab.gates import record_approval, run_gates

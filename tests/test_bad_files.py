@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from gitutil import git
+from helpers.gitutil import git
 
 from gitops_lab.state import state_root
 

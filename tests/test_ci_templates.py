@@ -24,9 +24,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from gitutil import git
-from modelserver_process import MODELS, start_server  # noqa: F401  (a fixture)
-from renderer import needs_kustomize
+from helpers.gitutil import git
+from helpers.renderer import needs_kustomize
 
 TOOLS = Path(os.environ.get("GITOPS_LAB_CI_TOOLS", Path.home() / ".cache" / "gitops-lab-ci-tools"))
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -139,7 +139,7 @@ class Captured:
 
     def __init__(self, name, tenant):
         self.engine = engine_for(name, None, tenant)
-        self.engine.apply_changed = lambda objects: objects  # type: ignore[method-assign]
+        self.engine.apply_changed = lambda objects: objects
 
 
 def _register(name, tenant, namespaces):

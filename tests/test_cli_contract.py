@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from faults import SilentServer, run_cli
+from helpers.faults import SilentServer, run_cli
 
 from gitops_lab.preflight import check_kind, kind_download_problem
 
@@ -117,8 +117,8 @@ def test_a_signal_while_git_waits_on_a_silent_remote_is_one_line_and_the_right_c
     import signal
     import time
 
-    from faults import ENDS_WITHIN, cli_process
-    from gitutil import git
+    from helpers.faults import ENDS_WITHIN, cli_process
+    from helpers.gitutil import git
 
     from gitops_lab.state import state_root
 

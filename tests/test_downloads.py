@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from faults import SilentServer
-from httpserve import OneFileServer
+from helpers.faults import SilentServer
+from helpers.httpserve import OneFileServer
 
 from gitops_lab.downloads import download
 from gitops_lab.errors import WaitTimeout
@@ -23,7 +23,7 @@ class DrippingServer:
         stop = self.stop_event = threading.Event()
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 - the http.server name
+            def do_GET(self):  # the http.server name
                 self.send_response(200)
                 self.send_header("Content-Length", str(10**6))
                 self.end_headers()

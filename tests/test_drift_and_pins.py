@@ -10,7 +10,7 @@ import copy
 from types import SimpleNamespace
 
 import yaml
-from gitutil import git
+from helpers.gitutil import git
 
 from gitops_lab.adapters.engines.base import EngineStatus
 from gitops_lab.labs.actions import image_problems

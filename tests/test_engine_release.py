@@ -8,7 +8,7 @@ import hashlib
 
 import pytest
 import yaml
-from httpserve import OneFileServer
+from helpers.httpserve import OneFileServer
 
 from gitops_lab.adapters.engines.argocd import ArgoCD
 from gitops_lab.adapters.engines.flux import Flux, revision_commit, status_of as flux_status

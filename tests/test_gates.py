@@ -17,7 +17,7 @@ from gitops_lab.errors import PreflightError, RepoStateError, UsageError
 from gitops_lab.gates import GATES, GateResult, gate_trailers, load_config, run_gates, trailer_key
 from gitops_lab.gates import data_quality, policy
 from gitops_lab.resources import environments_template
-from renderer import needs_kustomize
+from helpers.renderer import needs_kustomize
 
 
 @pytest.fixture

@@ -13,19 +13,15 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from gitutil import git, remote_version
+from helpers.gitutil import git, last_trailers, remote_version
 import yaml
 
 from gitops_lab.gates import policy
 
 
-from renderer import needs_kustomize
+from helpers.renderer import needs_kustomize
 
 pytestmark = needs_kustomize
-
-
-def last_trailers(remote: Path) -> list[str]:
-    return git(remote, "log", "-1", "--format=%(trailers:only,unfold)", "main").splitlines()
 
 
 def snapshot(wc: Path, remote: Path) -> tuple[str, str, str]:

@@ -15,11 +15,11 @@ import signal
 import subprocess
 
 import pytest
-from faults import (
+from helpers.faults import (
     SilentServer, backup_in, cli_process, install_hook, no_lock_files, refusing_hook, run_cli, signal_when,
     snapshot, stalling_hook,
 )
-from gitutil import git, remote_version
+from helpers.gitutil import git, last_trailers, remote_version
 
 from gitops_lab.adapters.repo import RepoLayout
 from gitops_lab.state import state_root
@@ -286,7 +286,7 @@ def test_a_conflicting_change_is_undone_and_the_rerun_publishes_fresh_trailers(l
     again = cli("promote", "--from", "dev", "--to", "staging")
     assert again.exit_code == 0, again.output
     assert "(was v3)" in again.stdout
-    trailers = git(remote, "log", "-1", "--format=%(trailers:only,unfold)", "main")
+    trailers = last_trailers(remote)
     assert "Previous-Version: v3" in trailers and "Previous-Version: v1" not in trailers
     assert git(wc, "rev-parse", "HEAD") == git(remote, "rev-parse", "main")
 

@@ -171,7 +171,7 @@ def server(tmp_path, state):
     users.write_text(auth_file(creds))
     running = RunningServer(tmp_path / "repos", users, free_port())
     running.start()
-    running.creds = creds  # type: ignore[attr-defined]
+    running.creds = creds
     yield running
     running.stop()
 
@@ -262,7 +262,7 @@ def test_healthz_needs_no_auth_and_unknown_repos_are_404(server):
 def test_up_waits_until_the_git_server_answers_on_the_host_port_and_no_longer(tmp_path, monkeypatch):
     import socket
 
-    from httpserve import OneFileServer
+    from helpers.httpserve import OneFileServer
 
     from gitops_lab.adapters.cluster.base import LabPorts
     from gitops_lab.adapters.gitserver.incluster import GitServerSettings, InClusterGitServer

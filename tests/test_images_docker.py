@@ -33,7 +33,7 @@ def _ping(host: str) -> bool:
         client.ping()
         client.close()
         return True
-    except Exception:  # noqa: BLE001
+    except Exception:
         return False
 
 

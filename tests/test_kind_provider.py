@@ -16,7 +16,6 @@ import pytest
 from gitops_lab.adapters.cluster.kind import KindCluster, KindSettings, find_kind
 from gitops_lab.errors import ClusterError, PreflightError
 from gitops_lab.reporter import PlainReporter, Reporter
-from kindstandin import kind_standin  # noqa: F401  (a fixture)
 
 def provider(tmp_path, **settings) -> KindCluster:
     return KindCluster(KindSettings(**settings), tmp_path / "state")

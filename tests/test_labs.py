@@ -22,12 +22,9 @@ from gitops_lab.cli import main
 from gitops_lab.labs.loader import LabFormatError, discover, load_lab
 from gitops_lab.labs.vocabulary import ACTIONS
 from gitops_lab.resources import labs_dir
+from helpers.gitutil import git, last_trailers
 
 TESTDATA = Path(__file__).parent / "testdata" / "labs"
-
-
-def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(cwd), *args], check=True, capture_output=True, text=True).stdout.strip()
 
 
 @pytest.fixture
@@ -148,7 +145,7 @@ def test_learner_walk_start_check_hint_solve(lab_env):
     git(wc, "push", "-q", "origin", "main")
     passing = cli("lab", "check")
     assert passing.exit_code == 0, passing.output
-    assert "✔ 1. Scale dev to 2 replicas" in passing.stdout
+    assert "✓ 1. Scale dev to 2 replicas" in passing.stdout
     assert "Next: Deploy v3 to dev" in passing.stdout
 
     solved = cli("lab", "solve", "note", "--output", "json")
@@ -181,7 +178,7 @@ def test_reset_keeps_learner_commits_and_uncommitted_work(lab_env):
     # The tree is the start point's again.
     assert git(remote, "rev-parse", "main^{tree}") == git(remote, "rev-parse", f"{start}^{{tree}}")
     assert "count: 1" in overlay.read_text() and not (wc / "scratch.txt").exists()
-    trailers = git(remote, "log", "-1", "--format=%(trailers:only,unfold)", "main")
+    trailers = last_trailers(remote)
     assert "Gitops-Lab-Action: lab-reset" in trailers and "Lab: good" in trailers
     # And the lab is at its first step again.
     assert cli("lab", "check").exit_code == 1
@@ -248,7 +245,7 @@ def test_observation_steps_are_checked_lightly_without_giving_the_answer(lab_env
     assert cli("gate", "run", "--to", "staging", "--version", "v3", "--gate", "model-eval").exit_code == 4
     after = cli("lab", "check")
     assert after.exit_code == 0, after.output
-    assert "✔ gate model-eval on v3 -> staging: fail, as expected" in after.stdout
+    assert "✓ gate model-eval on v3 -> staging: fail, as expected" in after.stdout
     assert "0.5172" not in after.stdout  # the accuracy the step asks the learner to read
     assert cli("lab", "check").exit_code == 1  # the history step: not read yet
     assert cli("history", "--env", "dev").exit_code == 0

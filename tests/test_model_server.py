@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from modelserver_process import DEADLINE, MODELS, SERVER, start_server  # noqa: F401  (a fixture)
+from helpers.modelserver_process import DEADLINE, MODELS, SERVER, Server
 
 from gitops_lab.model.evaluate import predict, predict_proba
-from gitops_lab.model.train import held_out_rows
+from gitops_lab.model.dataset import held_out_rows
 
 
 
@@ -246,7 +246,7 @@ def test_server_is_stdlib_only_and_python_310_compatible():
 def test_server_and_training_code_agree_on_extreme_inputs():
     """The server repeats predict_proba; both must stay finite where exp() would overflow."""
     namespace: dict = {}
-    exec(compile(SERVER.read_text(encoding="utf-8"), str(SERVER), "exec"), namespace)  # noqa: S102
+    exec(compile(SERVER.read_text(encoding="utf-8"), str(SERVER), "exec"), namespace)
     params = json.loads((MODELS / "v2.json").read_text(encoding="utf-8"))["model"]
     for instance in ({**GOOD, "temperature_c": 1e6}, {**GOOD, "temperature_c": -1e6}, GOOD):
         served = namespace["predict_proba"](params, instance)

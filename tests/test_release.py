@@ -14,9 +14,9 @@ import json
 from pathlib import Path
 
 import pytest
-from gitutil import git, remote_version
-from modelserver_process import MODELS, Server
-from renderer import needs_kustomize
+from helpers.gitutil import git, last_trailers, remote_version
+from helpers.modelserver_process import MODELS, Server
+from helpers.renderer import needs_kustomize
 
 from gitops_lab.adapters.repo import Git, history
 from gitops_lab.adapters.repo.layout import overlay_path, version_in_text
@@ -86,8 +86,7 @@ def release(wc: Path, engine: LocalEngine, trigger: str | None = None):
 
 
 def trailers_of(remote: Path, rev: str = "main") -> dict[str, str]:
-    lines = git(remote, "log", "-1", "--format=%(trailers:only,unfold)", rev).splitlines()
-    return dict(line.split(": ", 1) for line in lines if ": " in line)
+    return dict(line.split(": ", 1) for line in last_trailers(remote, rev) if ": " in line)
 
 
 def test_a_good_version_is_promoted_and_verified_up_to_prods_approval_then_to_prod(lab, engine):

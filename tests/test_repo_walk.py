@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from gitutil import git, remote_version
+from helpers.gitutil import git, last_trailers, remote_version
 
 from gitops_lab.adapters.repo import Git, RepoLayout
 
@@ -95,7 +95,7 @@ def test_scripted_walk_git_log_overlays_and_history_agree(lab, cli):
 def test_promote_commit_carries_trailers(lab, cli):
     wc, remote = lab
     cli("promote", "--to", "staging")
-    trailers = git(remote, "log", "-1", "--format=%(trailers:only,unfold)", "main").splitlines()
+    trailers = last_trailers(remote)
     assert trailers == [
         "Gitops-Lab-Action: promote",
         "Environment: staging",

@@ -12,7 +12,7 @@ import pytest
 
 from gitops_lab.model import EVAL_METRIC, EVAL_THRESHOLD, FEATURES, VERSIONS, dataset
 from gitops_lab.model.evaluate import metrics
-from gitops_lab.model.train import held_out_rows
+from gitops_lab.model.dataset import held_out_rows
 
 REPO = Path(__file__).resolve().parents[1]
 MODELS = REPO / "environments" / "base" / "models"

@@ -7,8 +7,7 @@ from __future__ import annotations
 import subprocess
 
 import pytest
-from gitutil import git
-from kindstandin import kind_standin  # noqa: F401  (a fixture)
+from helpers.gitutil import git
 
 from gitops_lab.state import state_root
 

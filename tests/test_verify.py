@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
-from modelserver_process import MODELS, start_server  # noqa: F401  (a fixture)
+from helpers.modelserver_process import MODELS
 
 from gitops_lab.adapters.metrics import Snapshot, histogram_quantile, request_counts
 from gitops_lab.errors import ClusterError, RepoStateError, VerificationFailed

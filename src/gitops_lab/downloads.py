@@ -29,7 +29,7 @@ def download(url: str, what: str, seconds: float) -> bytes:
         raise _late(url, what, deadline)
     chunks: list[bytes] = []
     try:
-        with urllib.request.urlopen(url, timeout=_read_timeout(deadline)) as response:  # noqa: S310 - pinned URLs
+        with urllib.request.urlopen(url, timeout=_read_timeout(deadline)) as response:  # pinned URLs
             while True:
                 if deadline.expired:
                     raise _late(url, what, deadline)

@@ -26,6 +26,7 @@ from typing import Any, Iterable, Iterator
 
 import yaml
 
+from gitops_lab.adapters.engines import ENGINES
 from gitops_lab.errors import ClusterError, PreflightError
 from gitops_lab.reporter import Reporter
 
@@ -113,7 +114,7 @@ def _kustomization(folder: Path) -> dict[str, Any]:
 
 
 def _folder_images(folder: Path) -> list[str]:
-    refs = []
+    refs: list[str] = []
     for path in sorted(folder.glob("*.y*ml")):
         if path.name.startswith("kustomization"):
             continue
@@ -136,14 +137,14 @@ def engine_images(engine: str, manifest_text: str) -> list[str]:
     """Images of what the lab installs of an engine's release (Flux: only its two controllers)."""
     from gitops_lab.adapters.engines import engine_for
 
-    refs = []
+    refs: list[str] = []
     for doc in engine_for(engine).lab_manifests(manifest_text):
         if doc.get("kind") in WORKLOAD_KINDS:
             refs.extend(images_in(doc))
     return sorted(set(refs))
 
 
-def lab_images(engines: Iterable[str] = ("argocd", "flux"), environments: Path | None = None,
+def lab_images(engines: Iterable[str] = ENGINES, environments: Path | None = None,
                include_node: bool = True) -> tuple[list[LabImage], list[str]]:
     """The lab's images, and notes on what could not be derived (an engine not downloaded yet)."""
     from gitops_lab.adapters.gitserver.incluster import image_references
@@ -185,7 +186,7 @@ def docker_client():
         client = docker.from_env(timeout=600)
         client.ping()
         return client
-    except Exception as exc:  # noqa: BLE001 - DockerException or requests' errors
+    except Exception as exc:  # DockerException or requests' errors
         import platform
 
         raise PreflightError(f"Docker is not reachable: {describe_docker_error(exc, host)}",

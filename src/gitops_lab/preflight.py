@@ -89,7 +89,7 @@ def docker_info() -> dict[str, Any]:
             client.close()
     except DockerException as exc:
         raise DockerUnavailable(describe_docker_error(exc, host)) from exc
-    except Exception as exc:  # noqa: BLE001 - requests' connection errors are not DockerException
+    except Exception as exc:  # requests' connection errors are not DockerException
         raise DockerUnavailable(describe_docker_error(exc, host)) from exc
 
 
@@ -354,7 +354,7 @@ def collect_checks(ports: LabPorts | None = None, probes: Probes | None = None,
     if not all(free.values()) and info is not None:
         try:
             exists = probes.cluster_exists()
-        except Exception:  # noqa: BLE001 - only used to explain busy ports
+        except Exception:  # only used to explain busy ports
             exists = False
     checks.append(check_ports(ports, free, exists))
     checks.append(check_kind(probes.kind_on_path(), probes.kind_cached(kind_version), kind_version,

@@ -14,6 +14,10 @@ import time
 from contextlib import contextmanager
 from typing import IO, Iterator
 
+#: The marks of a finished step, and of every verdict the CLI prints.
+TICK = "✓"
+CROSS = "✗"
+
 
 class Reporter:
     """Interface and the silent implementation (used by library callers and tests)."""
@@ -75,6 +79,12 @@ def _duration(seconds: float) -> str:
     return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
 
 
+def _closing(step: Step, ok: bool) -> str:
+    """A finished step's line: its mark, title, outcome and duration."""
+    outcome = f": {step.outcome}" if step.outcome else ""
+    return f"{TICK if ok else CROSS} {step.title}{outcome} ({_duration(step.elapsed)})"
+
+
 class PlainReporter(Reporter):
     """One line when a step starts and one when it ends: for CI logs and pipes."""
 
@@ -98,25 +108,60 @@ class PlainReporter(Reporter):
         self._write(f"  {step.title}: {step.detail}")
 
     def _end(self, step: Step, ok: bool, error: BaseException | None = None) -> None:
-        mark = "✓" if ok else "✗"
-        outcome = f": {step.outcome}" if step.outcome else ""
-        self._write(f"{mark} {step.title}{outcome} ({_duration(step.elapsed)})")
+        self._write(_closing(step, ok))
 
 
 class TerminalReporter(PlainReporter):
-    """On a terminal, a step's line is rewritten in place as its detail changes."""
+    """On a terminal, a step's line is rewritten in place as its detail changes.
+
+    Only the last line on screen can be rewritten. A step that opens inside
+    another, or a message, first ends the open line, so lines read in the
+    order things happened; a nested step is indented under its parent, and a
+    parent whose line scrolled away closes with a line of its own.
+    """
+
+    def __init__(self, stream: IO[str] | None = None):
+        super().__init__(stream)
+        self._open: list[Step] = []
+        #: The step whose status line is the unfinished last line on screen, if any.
+        self._live: Step | None = None
+
+    def _indent(self, step: Step) -> str:
+        return "  " * self._open.index(step) if step in self._open else "  " * len(self._open)
+
+    def _break(self) -> None:
+        """End the unfinished status line, keeping it on screen."""
+        if self._live is not None:
+            self.stream.write("\n")
+            self._live = None
+
+    def _write(self, line: str) -> None:
+        self._break()
+        super()._write(line)
+
+    def _show(self, step: Step, text: str) -> None:
+        if self._live is step:
+            self.stream.write("\r\x1b[2K")
+        else:
+            self._break()
+        self.stream.write(self._indent(step) + text)
+        self.stream.flush()
+        self._live = step
 
     def _start(self, step: Step) -> None:
-        self.stream.write(f"• {step.title} ...")
-        self.stream.flush()
+        self._break()
+        self._open.append(step)
+        self._show(step, f"• {step.title} ...")
 
     def _update(self, step: Step) -> None:
-        self.stream.write(f"\r\x1b[2K• {step.title}: {step.detail}")
-        self.stream.flush()
+        self._show(step, f"• {step.title}: {step.detail}")
 
     def _end(self, step: Step, ok: bool, error: BaseException | None = None) -> None:
-        self.stream.write("\r\x1b[2K")
-        super()._end(step, ok, error)
+        self._show(step, _closing(step, ok))
+        self._break()
+        self.stream.flush()
+        if step in self._open:
+            self._open.remove(step)
 
 
 class JsonReporter(PlainReporter):

@@ -30,7 +30,7 @@ def signal_name(interrupt: KeyboardInterrupt) -> str:
     return "SIGTERM" if isinstance(interrupt, Terminated) else "SIGINT (Ctrl-C)"
 
 
-def _raise_terminated(signum, frame) -> None:  # noqa: ARG001 - the signal handler's signature
+def _raise_terminated(signum, frame) -> None:  # the signal handler's signature
     raise Terminated()
 
 

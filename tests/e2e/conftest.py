@@ -38,7 +38,7 @@ def engine_on_testbed(request, testbed_cluster, testbed_git, monkeypatch, tmp_pa
     from click.testing import CliRunner
 
     from gitops_lab.cli import main
-    from testbed import fixtures
+    from testbed.binaries import bin_dir
 
     engine = request.param
     request.getfixturevalue(f"testbed_{engine}")
@@ -46,7 +46,7 @@ def engine_on_testbed(request, testbed_cluster, testbed_git, monkeypatch, tmp_pa
     monkeypatch.delenv("GITOPS_LAB_REPO", raising=False)
     monkeypatch.delenv("GITOPS_LAB_LABS_DIR", raising=False)
     # The policy gate renders overlays with the testbed's kustomize when none is installed.
-    monkeypatch.setenv("PATH", f"{os.environ['PATH']}{os.pathsep}{fixtures.bin_dir()}")
+    monkeypatch.setenv("PATH", f"{os.environ['PATH']}{os.pathsep}{bin_dir()}")
     runner = CliRunner()
 
     def cli(*args: str):

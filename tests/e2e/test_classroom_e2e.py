@@ -55,11 +55,11 @@ def classroom(request, testbed_cluster, tmp_path, monkeypatch):
 
     from gitops_lab.cli import main
     from test_gitserver import RunningServer, free_port
-    from testbed import fixtures
+    from testbed.binaries import bin_dir
 
     engine = request.param
     request.getfixturevalue(f"testbed_{engine}")
-    monkeypatch.setenv("PATH", f"{os.environ['PATH']}{os.pathsep}{fixtures.bin_dir()}")
+    monkeypatch.setenv("PATH", f"{os.environ['PATH']}{os.pathsep}{bin_dir()}")
     for var in ("GITOPS_LAB_REPO", "GITOPS_LAB_LABS_DIR", USERNAME_VAR, PASSWORD_VAR):
         monkeypatch.delenv(var, raising=False)
     root, users = tmp_path / "git", tmp_path / "git-users"
@@ -81,7 +81,7 @@ def classroom(request, testbed_cluster, tmp_path, monkeypatch):
     instructor = tmp_path / "instructor"
     switch(instructor)
     room = Classroom(engine, cli, testbed_cluster, instructor, root, f"http://127.0.0.1:{server.port}", switch)
-    room.users_file = users  # type: ignore[attr-defined]
+    room.users_file = users
     yield room
     switch(instructor)
     if (instructor / "gitops-lab" / "class" / "class.json").exists():

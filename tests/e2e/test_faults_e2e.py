@@ -87,11 +87,11 @@ def _when_pushed(url: str, before: str, then) -> threading.Thread:
                 assert time.monotonic() < limit, "the promotion never pushed"
                 time.sleep(0.1)
             then()
-        except BaseException as exc:  # noqa: BLE001 - reported by the test
+        except BaseException as exc:  # reported by the test
             failures.append(exc)
 
     thread = threading.Thread(target=watch, daemon=True)
-    thread.failures = failures  # type: ignore[attr-defined]
+    thread.failures = failures
     thread.start()
     return thread
 
@@ -124,7 +124,7 @@ def test_a_controller_killed_mid_promotion_and_restarted_still_ends_in_a_served_
 
 
 def test_kube_apiserver_restarted_mid_wait_is_waited_for(engine_on_testbed):
-    from testbed.fixtures import http_ok, wait_until
+    from testbed.processes import http_ok, wait_until
 
     on = engine_on_testbed
     _up(on)

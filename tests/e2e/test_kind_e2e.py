@@ -63,7 +63,7 @@ def test_up_brings_every_environment_up_on_real_pods(lab_env):
     api, client = _api(bed, name)
     nodes = client.CoreV1Api(api).list_node().items
     assert [n.metadata.name for n in nodes] == [f"{name}-control-plane"]
-    for env, namespace in (("dev", "ml-dev"), ("staging", "ml-staging"), ("prod", "ml-prod")):
+    for namespace in ("ml-dev", "ml-staging", "ml-prod"):
         pods = client.CoreV1Api(api).list_namespaced_pod(namespace, label_selector="app.kubernetes.io/name=model-server")
         assert pods.items, f"no model server pod in {namespace}"
         for pod in pods.items:

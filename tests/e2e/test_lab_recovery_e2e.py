@@ -12,18 +12,15 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
 
+from helpers.gitutil import git
+
 pytestmark = pytest.mark.testbed
 
 REVIEWER = "Rita Reviewer <rita@example.com>"
-
-
-def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(cwd), *args], check=True, capture_output=True, text=True).stdout.strip()
 
 
 def working_copy() -> Path:
@@ -145,7 +142,7 @@ def test_status_names_replica_drift_and_a_finished_lab_starts_over(lab_up):
 
     cli = lab_up.cli
     apps = client.AppsV1Api(lab_up.cluster.api_client())
-    from testbed.fixtures import wait_until
+    from testbed.processes import wait_until
 
     pause_healing(lab_up, "prod", True)
     try:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from httpserve import OneFileServer
+from helpers.httpserve import OneFileServer
 
 from gitops_lab.adapters.engines import engine_for
 from gitops_lab.errors import EngineError
@@ -71,7 +71,7 @@ def kube(testbed_cluster, tmp_path, monkeypatch):
 
 
 def test_flux_managed_install_applies_only_what_the_lab_needs_and_waits(kube, tmp_path):
-    from testbed.fixtures import crd_dir
+    from testbed.binaries import crd_dir
 
     server = OneFileServer(flux_release(crd_dir()).encode())
     try:

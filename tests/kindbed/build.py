@@ -36,12 +36,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from testbed import build as testbed_build  # noqa: E402
+from testbed import build as testbed_build
 
-from kindbed import steps  # noqa: E402
-from kindbed.components import go_components  # noqa: E402
-from kindbed.dockerd import PrivateDockerd  # noqa: E402
-from kindbed.layout import cache_dir, docker_host  # noqa: E402
+from kindbed import steps
+from kindbed.components import go_components
+from kindbed.dockerd import PrivateDockerd
+from kindbed.layout import cache_dir, docker_host
 
 APT_PACKAGES = {"dockerd": "docker.io", "debootstrap": "debootstrap", "gcc": "gcc"}
 
@@ -86,7 +86,7 @@ def _catching(run, failures: list[BaseException]):
     def wrapped() -> None:
         try:
             run()
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
+        except BaseException as exc:  # re-raised in the main thread
             failures.append(exc)
     return wrapped
 
@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.only is None else None
         failures: list[BaseException] = []
         if rootfs:
-            rootfs.run = _catching(rootfs.run, failures)  # type: ignore[method-assign]
+            rootfs.run = _catching(rootfs.run, failures)
             rootfs.start()
         build_go(directory, args.jobs, args.verbose)
         if rootfs:

@@ -11,9 +11,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from testbed.build import Component  # noqa: E402
+from testbed.build import Component
 
-from kindbed.layout import load_versions  # noqa: E402
+from kindbed.layout import load_versions
 
 
 def kube_version_ldflags(k8s: str) -> list[str]:

@@ -148,7 +148,7 @@ def interrupt(process: subprocess.Popen, sig: int = signal.SIGINT, wait: float =
         return process.wait(wait)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
-        raise AssertionError(f"gitops-lab did not stop within {wait:.0f}s of the signal")
+        raise AssertionError(f"gitops-lab did not stop within {wait:.0f}s of the signal") from None
 
 
 def wait_for_line(process: subprocess.Popen, text: str, timeout: float) -> list[str]:

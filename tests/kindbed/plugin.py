@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from e2e_counts import E2ECounts
+from helpers.e2e_counts import E2ECounts
 
 from kindbed.fixtures import missing_reason
 

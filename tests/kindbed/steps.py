@@ -495,7 +495,7 @@ def _lab_images(ctx: Context) -> None:
                      "usr/local/bin/uid_entrypoint.sh": "entrypoint.sh",
                      "etc/ssh/ssh_known_hosts": "/app/config/ssh/ssh_known_hosts"}
 
-            def prepare(context: Path) -> None:
+            def prepare(context: Path, links: dict[str, str] = links) -> None:
                 for link, target in links.items():
                     (context / link).parent.mkdir(parents=True, exist_ok=True)
                     os.symlink(target, context / link)

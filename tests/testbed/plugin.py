@@ -1,12 +1,14 @@
-"""pytest hooks for the testbed, imported by tests/conftest.py."""
+"""pytest hooks for the testbed, registered by tests/conftest.py's pytest_plugins."""
 
 from __future__ import annotations
 
 import pytest
 
-from e2e_counts import E2ECounts
+from helpers.e2e_counts import E2ECounts
 
-from .fixtures import _SESSION, log_tails, missing_reason
+from .binaries import missing_reason
+from .fixtures import SESSION
+from .processes import log_tails
 
 _counts = E2ECounts("testbed", "TESTBED E2E")
 
@@ -38,13 +40,13 @@ def pytest_runtest_logreport(report):
 def pytest_terminal_summary(terminalreporter):
     tr = terminalreporter
     tr.write_line(_counts.line())
-    rss = _SESSION.get("rss") or {}
+    rss = SESSION.get("rss") or {}
     if rss:
         mib = {k: v / 2**20 for k, v in rss.items()}
         parts = ", ".join(f"{k} {v:.0f}" for k, v in sorted(mib.items(), key=lambda kv: -kv[1]))
         tr.write_line(f"TESTBED memory (RSS at teardown): {sum(mib.values()):.0f} MiB: {parts}")
-    if _SESSION.get("keep_message"):
-        tr.write_line("TESTBED " + _SESSION["keep_message"].rstrip())
-    wd = _SESSION.get("workdir")
+    if SESSION.get("keep_message"):
+        tr.write_line("TESTBED " + SESSION["keep_message"].rstrip())
+    wd = SESSION.get("workdir")
     if wd:
         tr.write_line(f"TESTBED logs: {wd}/logs")

@@ -14,14 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from testbed.fixtures import (
-    TestbedError,
-    port_is_free,
-    start_argocd,
-    start_cluster,
-    start_flux,
-    watch_until,
-)
+from testbed.cluster import start_cluster
+from testbed.engines import start_argocd, start_flux
+from testbed.processes import TestbedError, port_is_free
+from testbed.watching import watch_until
 
 pytestmark = pytest.mark.testbed
 

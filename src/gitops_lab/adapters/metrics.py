@@ -52,7 +52,7 @@ class Snapshot:
             merged[key] = merged.get(key, 0.0) + value
         return Snapshot(merged)
 
-    def select(self, name: str, **labels: str) -> dict[dict, float]:
+    def select(self, name: str, **labels: str) -> dict[tuple[tuple[str, str], ...], float]:
         """Samples named ``name`` whose labels include ``labels``: {labels: value}."""
         found = {}
         for (sample, pairs), value in self.samples.items():

@@ -105,7 +105,8 @@ class GitOpsLabGroup(click.Group):
             click.echo(error.ctx.get_help())
             sys.exit(0)
         except click.ClickException as error:
-            where = f"`{error.ctx.command_path} --help`" if getattr(error, "ctx", None) else "`gitops-lab --help`"
+            ctx = getattr(error, "ctx", None)
+            where = f"`{ctx.command_path} --help`" if ctx else "`gitops-lab --help`"
             click.echo(f"error: {error.format_message().rstrip('.')}; see {where}", err=True)
             sys.exit(error.exit_code)
         except click.exceptions.Abort as error:
@@ -137,10 +138,17 @@ def _exit_interrupted(stop: KeyboardInterrupt) -> None:
     sys.exit(signals.exit_code(stop))
 
 
-timeout_option = click.option(
-    "--timeout", type=click.FloatRange(min=1), default=300, show_default=True, metavar="SECONDS",
-    help="One deadline for everything the command waits for: the Git remote, the engine, the rollout.",
-)
+TIMEOUT_HELP = "One deadline for everything the command waits for: the Git remote, the engine, the rollout."
+
+
+def timeout_option(command=None, *, default: float = 300, help: str = TIMEOUT_HELP):
+    """--timeout SECONDS, the one deadline of a command: ``@timeout_option`` or
+    ``@timeout_option(default=..., help=...)``."""
+    option = click.option("--timeout", type=click.FloatRange(min=1), default=default, show_default=True,
+                          metavar="SECONDS", help=help)
+    return option(command) if command is not None else option
+
+
 kubeconfig_option = click.option(
     "--kubeconfig", metavar="FILE", help="Kubeconfig to use. Default: the one saved by `up`, else $KUBECONFIG.",
 )
@@ -154,10 +162,7 @@ def environment_options(command=None, *, timeout_help: str | None = None):
     Used bare (``@environment_options``) or with its own --timeout wording
     (``@environment_options(timeout_help="...")``).
     """
-    timeout = timeout_option if timeout_help is None else click.option(
-        "--timeout", type=click.FloatRange(min=1), default=300, show_default=True, metavar="SECONDS",
-        help=timeout_help,
-    )
+    timeout = timeout_option(help=timeout_help or TIMEOUT_HELP)
 
     def decorate(target):
         for option in (output_option, repo_option, context_option, kubeconfig_option, timeout):

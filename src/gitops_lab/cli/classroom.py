@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from gitops_lab.adapters.engines import ENGINES
 from gitops_lab.cli.app import (
     Application, context_option, kubeconfig_option, output_option, pass_app, timeout_option,
 )
@@ -42,7 +43,7 @@ def group() -> None:
 @group.command("create")
 @click.option("--learners", "learners_file", metavar="FILE", help="File with one learner name a line.")
 @click.option("--count", type=click.IntRange(min=1), help="Number of learners, named learner-01 .. learner-NN.")
-@click.option("--engine", type=click.Choice(["argocd", "flux"]), default="argocd", show_default=True)
+@click.option("--engine", type=click.Choice(ENGINES), default="argocd", show_default=True)
 @click.option("--engine-install", type=click.Choice(["external", "managed"]), default="external", show_default=True,
               help="external: the engine already runs on the cluster; managed: install the pinned release.")
 @click.option("--git-root", metavar="DIR", required=True,
@@ -108,7 +109,8 @@ def status_command(app: Application, learners: tuple[str, ...], labs_dir: str | 
       gitops-lab class status
       gitops-lab class status --output json | jq '.[] | select(.healthy | not) | .learner'
     """
-    from gitops_lab.cli.history import format_table
+    from gitops_lab.adapters.repo.layout import ENVIRONMENTS
+    from gitops_lab.cli.output import format_table
     from gitops_lab.workflows import classroom
 
     rows = classroom.status(app.name, app.reporter(output), _labs_root(labs_dir), list(learners) or None)
@@ -117,9 +119,9 @@ def status_command(app: Application, learners: tuple[str, ...], labs_dir: str | 
         failing = e["health"] if e["sync"] in ("Synced", "Applied") else e["sync"]
         return f"{e['version'] or '-'} {failing if e['state'] == 'failing' else e['state']}"
 
-    table = format_table(("LEARNER", "LAB", "STEP", "CHECKS", "DEV", "STAGING", "PROD"), [
+    table = format_table(("LEARNER", "LAB", "STEP", "CHECKS", *(env.upper() for env in ENVIRONMENTS)), [
         (r.learner, r.lab or "-", r.step or "-", f"{r.checks_passing}/{r.steps}" if r.lab else "-",
-         *(env_cell(r.environments[env]) for env in ("dev", "staging", "prod"))) for r in rows])
+         *(env_cell(r.environments[env]) for env in ENVIRONMENTS)) for r in rows])
     app.emit(output, [r.to_dict() for r in rows], table)
     if not all(r.healthy for r in rows):
         sys.exit(1)

@@ -7,8 +7,9 @@ import sys
 import click
 
 from gitops_lab.cli.app import Application, output_option, pass_app
+from gitops_lab.reporter import CROSS, TICK
 
-MARKS = {"ok": "✓", "warning": "!", "blocking": "✗", "skipped": "-"}
+MARKS = {"ok": TICK, "warning": "!", "blocking": CROSS, "skipped": "-"}
 
 
 @click.command("doctor")

@@ -48,8 +48,7 @@ def run(app: Application, dst: str, src: str | None, version: str | None, gates:
       gitops-lab gate run --to prod --gate approval
       gitops-lab gate run --to prod --output json
     """
-    from gitops_lab.adapters.repo.layout import RepoLayout
-    from gitops_lab.cli.promote import previous_environment
+    from gitops_lab.adapters.repo.layout import RepoLayout, previous_environment
     from gitops_lab.errors import GateFailed
     from gitops_lab.gates.runner import advice
     from gitops_lab.labs import observations
@@ -85,7 +84,7 @@ def format_results(src: str, dst: str, version: str, results: list) -> str:
 
 def verdict_table(results: list, first_column: str) -> str:
     """A <first_column> / VERDICT / SUMMARY table, each failed row followed by what failed."""
-    from gitops_lab.cli.history import format_table
+    from gitops_lab.cli.output import format_table
 
     rows = [(r.name, r.verdict, r.summary) for r in results]
     lines = [format_table((first_column, "VERDICT", "SUMMARY"), rows)]

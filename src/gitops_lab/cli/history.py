@@ -6,6 +6,7 @@ import click
 
 from gitops_lab.adapters.repo.layout import ENVIRONMENTS
 from gitops_lab.cli.app import Application, output_option, pass_app, repo_option
+from gitops_lab.cli.output import format_table
 
 
 @click.command("history")
@@ -40,10 +41,3 @@ def command(app: Application, env: str, limit: int | None, repo: str | None, out
 
 def _change(entry) -> str:
     return f"{entry.previous} -> {entry.version}" if entry.previous else entry.version
-
-
-def format_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
-    """Left-aligned columns separated by two spaces, in the order given."""
-    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
-    lines = ["  ".join(str(cell).ljust(width) for cell, width in zip(line, widths)).rstrip() for line in (header, *rows)]
-    return "\n".join(lines)

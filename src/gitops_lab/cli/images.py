@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
+from gitops_lab.adapters.engines import ENGINES
 from gitops_lab.cli.app import Application, output_option, pass_app
 
-ENGINES = ("argocd", "flux")
 engine_option = click.option(
     "--engine", type=click.Choice(ENGINES + ("all",)), default="all", show_default=True,
     help="Which engine's images to include.",

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import click
 
+from gitops_lab.adapters.engines import ENGINES
 from gitops_lab.cli.app import Application, environment_options, output_option, pass_app
+from gitops_lab.reporter import CROSS, TICK
 
 # A lab runs many waits (setup, solve, reset of each step); each gets this long.
 LAB_TIMEOUT_HELP = "Deadline for each wait of the lab (each setup, solve and reset action), not for the whole command."
@@ -55,7 +57,7 @@ def list_command(app: Application, labs_dir: str | None, output: str) -> None:
       gitops-lab lab list
       gitops-lab lab list --output json
     """
-    from gitops_lab.cli.history import format_table
+    from gitops_lab.cli.output import format_table
 
     runner = _runner(app, None, output, labs_dir, need_repo=False)
     rows = runner.list()
@@ -102,7 +104,7 @@ def start_command(app: Application, lab_id: str, labs_dir: str | None, timeout: 
 @pass_app
 def check_command(app: Application, lab_id: str | None, labs_dir: str | None, timeout: float,
                   kubeconfig: str | None, context: str | None, repo: str | None, output: str) -> None:
-    """Check your work: every step so far with ✔ or ✗, and hints for what fails.
+    """Check your work: every step so far with ✓ or ✗, and hints for what fails.
 
     When the current step passes, the next one is prepared and its
     instructions are shown. Exits 1 while the current step fails.
@@ -120,13 +122,13 @@ def check_command(app: Application, lab_id: str | None, labs_dir: str | None, ti
 
 
 def _check_text(report) -> str:
-    marks = {"done": "✔", "passed": "✔", "failed": "✗", "pending": "·"}
+    marks = {"done": TICK, "passed": TICK, "failed": CROSS, "pending": "·"}
     lines = [f"Lab {report.lab}: {report.title}"]
     for number, step in enumerate(report.steps, 1):
         lines.append(f"  {marks[step.status]} {number}. {step.title}")
         if step.status in ("passed", "failed"):
             for result in step.results:
-                lines.append(f"      {'✔' if result['passed'] else '✗'} {result['message']}")
+                lines.append(f"      {TICK if result['passed'] else CROSS} {result['message']}")
         for hint in step.hints:
             lines.append(f"      hint: {hint}")
     if report.finished and report.passed:
@@ -213,7 +215,7 @@ def reset_command(app: Application, lab_id: str | None, labs_dir: str | None, ti
 @group.command("test")
 @click.argument("lab_ids", metavar="[LAB]...", nargs=-1)
 @click.option("--all", "all_labs", is_flag=True, help="Test every lab.")
-@click.option("--engine", type=click.Choice(["argocd", "flux"]),
+@click.option("--engine", type=click.Choice(ENGINES),
               help="The engine the environment runs (must match `up`); labs without it are skipped.")
 @click.option("--junit", "junit", metavar="FILE", help="Write a JUnit XML report: one testcase per step.")
 @labs_dir_option
@@ -233,7 +235,7 @@ def test_command(app: Application, lab_ids: tuple[str, ...], all_labs: bool, eng
       gitops-lab lab test gitops-basics
       gitops-lab lab test --all --engine argocd --junit reports/labs.xml
     """
-    from gitops_lab.cli.history import format_table
+    from gitops_lab.cli.output import format_table
     from gitops_lab.errors import UsageError
 
     runner = _runner(app, repo, output, labs_dir, timeout, kubeconfig, context)
@@ -249,7 +251,7 @@ def test_command(app: Application, lab_ids: tuple[str, ...], all_labs: bool, eng
         from gitops_lab.labs.junit import write_junit
 
         write_junit(report, junit)
-    marks = {"passed": "✔", "failed": "✗", "skipped": "-"}
+    marks = {"passed": TICK, "failed": CROSS, "skipped": "-"}
     table = format_table(("", "LAB", "STEP", "SECONDS", "MESSAGE"), [
         (marks[c.status], c.lab, c.step, f"{c.seconds:.1f}", c.message) for c in report.cases])
     app.emit(output, report.to_dict(), table)

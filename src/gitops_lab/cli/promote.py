@@ -4,14 +4,8 @@ from __future__ import annotations
 
 import click
 
-from gitops_lab.adapters.repo.layout import ENVIRONMENTS
+from gitops_lab.adapters.repo.layout import ENVIRONMENTS, previous_environment
 from gitops_lab.cli.app import Application, environment_options, pass_app
-
-
-def previous_environment(env: str) -> str | None:
-    if env in ENVIRONMENTS and ENVIRONMENTS.index(env) > 0:
-        return ENVIRONMENTS[ENVIRONMENTS.index(env) - 1]
-    return None
 
 
 @click.command("promote")

@@ -105,7 +105,7 @@ def _watch(app: Application, reporter, path, deployment, timeout: float, interva
 
 
 def format_release(result) -> str:
-    from gitops_lab.cli.history import format_table
+    from gitops_lab.cli.output import format_table
 
     rows = [(s.environment, s.outcome, (s.commit or "")[:7], s.summary) for s in result.stages]
     state = "released to every environment" if result.complete else "not complete"

@@ -7,7 +7,7 @@ import sys
 import click
 
 from gitops_lab.cli.app import Application, context_option, kubeconfig_option, output_option, pass_app
-from gitops_lab.cli.history import format_table
+from gitops_lab.cli.output import format_table
 
 
 @click.command("status")

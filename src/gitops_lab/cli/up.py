@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from gitops_lab.adapters.engines import ENGINES
-from gitops_lab.cli.app import Application, context_option, kubeconfig_option, output_option, pass_app
+from gitops_lab.cli.app import Application, context_option, kubeconfig_option, output_option, pass_app, timeout_option
 
 
 @click.command("up")
@@ -19,8 +19,7 @@ from gitops_lab.cli.app import Application, context_option, kubeconfig_option, o
                    "Credentials: $GITOPS_LAB_GIT_USERNAME and $GITOPS_LAB_GIT_PASSWORD.")
 @click.option("--engine-git-url", metavar="URL", help="The same repository as the engine reaches it, if the URL differs.")
 @click.option("--repo", "repo", metavar="PATH", help="Where to keep the working copy. Default: in the state folder.")
-@click.option("--timeout", type=click.FloatRange(min=1), default=900, show_default=True, metavar="SECONDS",
-              help="One deadline for the whole command.")
+@timeout_option(default=900, help="One deadline for the whole command.")
 @click.option("--engine-manifests", metavar="PATH|URL",
               help="Managed install: take the engine's install.yaml from this file, from a folder holding "
                    "<engine>/install.yaml, or from a mirror URL, instead of the release download "

@@ -142,7 +142,7 @@ def _validate(data: dict[str, Any], source: str) -> GatesConfig:
         skippable=list(skippable),
         settings=settings,
         source=source,
-        verification=data.get(verification.SECTION),
+        verification=data[verification.SECTION],  # a mapping: _validate checked it
     )
 
 

@@ -63,7 +63,7 @@ def check(ctx: GateContext) -> GateResult:
 
 def _verify(artifact: dict[str, Any], metric: str, recorded: float) -> str:
     from gitops_lab.model.evaluate import metrics
-    from gitops_lab.model.train import held_out_rows
+    from gitops_lab.model.dataset import held_out_rows
 
     try:
         recomputed = metrics(artifact["model"], held_out_rows())[metric]

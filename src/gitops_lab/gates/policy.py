@@ -36,10 +36,10 @@ def kustomize_command() -> list[str]:
             raise PreflightError(f"${KUSTOMIZE_VAR} names {explicit!r}, which is not an executable",
                                  fix=f"point ${KUSTOMIZE_VAR} at a kustomize binary, or unset it")
         return [found, "kustomize"] if Path(found).name.startswith("kubectl") else [found, "build"]
-    if shutil.which("kustomize"):
-        return [shutil.which("kustomize"), "build"]
-    if shutil.which("kubectl"):
-        return [shutil.which("kubectl"), "kustomize"]
+    for program, subcommand in (("kustomize", "build"), ("kubectl", "kustomize")):
+        found = shutil.which(program)
+        if found:
+            return [found, subcommand]
     raise PreflightError(
         "the policy gate renders overlays with kustomize, but neither `kustomize` nor `kubectl` is installed",
         fix="install kubectl (https://kubernetes.io/docs/tasks/tools/) or kustomize "

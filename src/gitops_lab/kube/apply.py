@@ -47,7 +47,7 @@ class Applier:
             path = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
             try:
                 body = retry.call(lambda: self._request("GET", path))
-            except Exception as exc:  # noqa: BLE001 - 404 means the group is not served yet
+            except Exception as exc:  # 404 means the group is not served yet
                 if getattr(exc, "status", None) == 404:
                     return {}
                 raise

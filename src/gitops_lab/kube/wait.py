@@ -56,7 +56,7 @@ class AskAgain:
             try:
                 self.request()
                 self.asked += 1
-            except Exception as exc:  # noqa: BLE001 - only transient errors are expected here
+            except Exception as exc:  # only transient errors are expected here
                 if not retry.is_transient_cause(exc):
                     raise
             self._interval = min(self._interval * 2, self.longest)
@@ -115,7 +115,7 @@ def wait_for(
                     last_reported = seen
                 if deadline.expired:
                     break
-        except Exception as exc:  # noqa: BLE001 - a dropped stream is re-read below
+        except Exception as exc:  # a dropped stream is re-read below
             if not retry.is_transient(exc) and getattr(exc, "status", None) != 410:
                 raise
         finally:
@@ -153,7 +153,7 @@ def warning_events(applier: Applier, namespace: str, limit: int = 3) -> list[str
     try:
         items = retry.call(lambda: applier.kube.core().list_namespaced_event(
             namespace, field_selector="type=Warning", _request_timeout=10)).items
-    except Exception:  # noqa: BLE001 - events only add detail to an error already raised
+    except Exception:  # events only add detail to an error already raised
         return []
 
     def when(event) -> str:

@@ -15,16 +15,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import yaml
-
 from gitops_lab.adapters.repo import publish
 from gitops_lab.adapters.repo import trailers as t
 from gitops_lab.adapters.repo.git import Git
 from gitops_lab.adapters.repo.layout import (
+    DEPLOYMENT,
     ENVIRONMENTS,
     VERSION_LABEL,
     RepoLayout,
     overlay_path,
+    previous_environment,
     replicas_in_text,
     version_in_text,
 )
@@ -34,7 +34,6 @@ from gitops_lab.labs.loader import Action, Lab
 from gitops_lab.reporter import Reporter
 from gitops_lab.state import EnvironmentState
 
-DEPLOYMENT = "model-server"
 LAB_TRAILER = "Lab"
 RESET_ACTION = "lab-reset"
 
@@ -226,7 +225,7 @@ def do_approve(ctx: LabContext, p: dict[str, Any]) -> None:
 
 
 def _source(p: dict[str, Any]) -> str:
-    return p.get("from") or ENVIRONMENTS[max(0, ENVIRONMENTS.index(p["to"]) - 1)]
+    return p.get("from") or previous_environment(p["to"]) or p["to"]
 
 
 def do_observe(ctx: LabContext, p: dict[str, Any]) -> None:
@@ -259,7 +258,7 @@ def do_commit_file(ctx: LabContext, p: dict[str, Any]) -> None:
     publish.check_clean(git)
     publish.catch_up(git)
     env = p.get("env")
-    rel = p.get("path") or overlay_path(env)
+    rel = p.get("path") or overlay_path(str(env))
     target = ctx.repo / rel
     before = target.read_text(encoding="utf-8") if target.is_file() else ""
     if "content" in p:
@@ -593,6 +592,8 @@ def call_python(ctx: LabContext, p: dict[str, Any]) -> Any:
     path = ctx.lab.folder / f"{module_name}.py"
     qualified = f"gitops_lab_lab_{ctx.lab.id.replace('-', '_')}_{module_name}"
     spec = importlib.util.spec_from_file_location(qualified, path)
+    if spec is None or spec.loader is None:
+        raise UsageError(f"{path} cannot be loaded as a Python module", fix="name a .py file next to lab.yaml")
     module = importlib.util.module_from_spec(spec)
     sys.modules[qualified] = module
     spec.loader.exec_module(module)

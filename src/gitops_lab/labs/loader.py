@@ -19,8 +19,10 @@ from typing import Any
 
 import yaml
 
+from gitops_lab.adapters.engines import ENGINES
+from gitops_lab.adapters.repo.layout import ENVIRONMENTS
 from gitops_lab.errors import GitOpsLabError, UsageError
-from gitops_lab.labs.vocabulary import ACTIONS, ENV_NAMES, ENV_OR_ALL, PHASES, ActionSpec, allowed_in
+from gitops_lab.labs.vocabulary import ACTIONS, ENV_OR_ALL, PHASES, ActionSpec, allowed_in
 from gitops_lab.textfiles import read_text
 from gitops_lab.versions import expand_pins
 
@@ -28,7 +30,6 @@ from gitops_lab.versions import expand_pins
 LAB_FILE_LIMIT = 256 * 1024
 
 LAB_FILE = "lab.yaml"
-ENGINES = ("argocd", "flux")
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _VERSION = re.compile(r"^v\d+$")
 _FUNCTION = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*):([A-Za-z_][A-Za-z0-9_]*)$")
@@ -257,7 +258,7 @@ def _lab(root: yaml.Node | None, folder: Path, problems: _Problems) -> Lab | Non
         if names is None or any(n not in REQUIREMENTS for n in names):
             problems.add(node, "requires", f"expected a list of: {', '.join(REQUIREMENTS)}")
         else:
-            requires = names
+            requires = [n for n in names if n]
     steps: list[Step] = []
     node = top.get("steps")
     if node is not None:
@@ -402,7 +403,7 @@ def _action(node: yaml.Node, where: str, phase: str, folder: Path, problems: _Pr
 def _type_error(kind: str, choices: tuple[str, ...], value: Any) -> str | None:
     if kind in ("str", "env", "env_or_all", "version") and not isinstance(value, str):
         return f"{value!r} is not a string"
-    if kind == "env" and value not in ENV_NAMES:
+    if kind == "env" and value not in ENVIRONMENTS:
         return f"unknown environment {value!r}"
     if kind == "env_or_all" and value not in ENV_OR_ALL:
         return f"unknown environment {value!r}"

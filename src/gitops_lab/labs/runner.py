@@ -10,6 +10,7 @@ environment in the state folder.
 
 from __future__ import annotations
 
+import builtins
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -172,7 +173,7 @@ class LabRunner:
         self.name, self.repo, self.reporter, self.labs_root = name, repo, reporter, labs_root
         self.state, self.timeout, self.kubeconfig, self.context = state, timeout, kubeconfig, context
         self.progress = ProgressStore(name)
-        self._environment = None
+        self._environment: Any = None  # a LabEnvironment, opened by the first LabContext that needs it
 
     # -- catalogue -----------------------------------------------------------------
     def catalogue(self) -> list[Lab | LabFormatError]:
@@ -256,7 +257,7 @@ class LabRunner:
             actions.run(ctx, action)
         self._remember(ctx)
 
-    def evaluate(self, ctx: LabContext, step: Step) -> tuple[bool, list[CheckResult]]:
+    def evaluate(self, ctx: LabContext, step: Step) -> tuple[bool, builtins.list[CheckResult]]:
         results = []
         for action in step.check:
             result = actions.evaluate(ctx, action)
@@ -266,7 +267,7 @@ class LabRunner:
         self._remember(ctx)
         return all(r.passed for r in results), results
 
-    def evaluate_settled(self, ctx: LabContext, step: Step) -> tuple[bool, list[CheckResult]]:
+    def evaluate_settled(self, ctx: LabContext, step: Step) -> tuple[bool, builtins.list[CheckResult]]:
         """The step's checks right after its solution ran: a cluster settles for a moment after
         the engine reports the commit served (a Deployment's status catches up with a scale),
         so failing checks are read again for up to SETTLE_SECONDS before they count."""
@@ -441,7 +442,7 @@ class LabRunner:
                      f"HEAD before the reset is saved as {backup}.",
             )
             with publish.published_or_undone(git, f"the reset of lab {lab.id}"):
-                commit = actions.restore_tree(git, tag_commit, ["."], message, allow_empty=True)
+                commit = actions.restore_tree(git, tag_commit, ["."], message, allow_empty=True) or git.head()
                 publish.push(git)
             step.done(f"{commit[:7]}; your work is kept on {backup}" + (f" and {saved}" if saved else ""))
         if ctx.has_cluster:
@@ -469,7 +470,7 @@ class LabRunner:
                               self.reporter, request_reconcile=False)
 
     # -- test -------------------------------------------------------------------------------------
-    def test(self, lab_ids: list[str], engine: str | None) -> TestReport:
+    def test(self, lab_ids: builtins.list[str], engine: str | None) -> TestReport:
         """For each lab: start; per step setup, check must fail, solve, check must pass; reset, verify."""
         report = TestReport(engine)
         for lab_id in lab_ids:
@@ -531,7 +532,7 @@ class LabRunner:
             except GitOpsLabError as exc:
                 case.status, case.message = "failed", exc.one_line()
                 failed_at = step.id
-            except Exception as exc:  # noqa: BLE001 - a broken lab must not stop the other labs
+            except Exception as exc:  # a broken lab must not stop the other labs
                 case.status, case.message = "failed", f"{type(exc).__name__}: {exc}"
                 failed_at = step.id
             case.seconds = round(time.monotonic() - began, 3)
@@ -557,7 +558,7 @@ class LabRunner:
             raise
         except GitOpsLabError as exc:
             reset_case.status, reset_case.message = "failed", exc.one_line()
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             reset_case.status, reset_case.message = "failed", f"{type(exc).__name__}: {exc}"
         reset_case.seconds = round(time.monotonic() - began, 3)
 

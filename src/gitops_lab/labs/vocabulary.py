@@ -15,8 +15,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-ENV_NAMES = ("dev", "staging", "prod")
-ENV_OR_ALL = (*ENV_NAMES, "all")
+from gitops_lab.adapters.repo.layout import ENVIRONMENTS
+
+ENV_OR_ALL = (*ENVIRONMENTS, "all")
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,7 @@ class Param:
     def form(self) -> str:
         if self.choices:
             return " | ".join(self.choices)
-        return {"env": " | ".join(ENV_NAMES), "env_or_all": " | ".join(ENV_OR_ALL),
+        return {"env": " | ".join(ENVIRONMENTS), "env_or_all": " | ".join(ENV_OR_ALL),
                 "version": "vN (v1, v2, ...)", "mapping": "a mapping", "list": "a list",
                 "str_or_list": "str or a list of str"}.get(self.type, self.type)
 

@@ -27,6 +27,9 @@ from gitops_lab.model import FEATURES, LABEL
 DATA_FILE = Path(__file__).resolve().parent / "data" / "pump_failures.csv"
 GENERATOR_SEED = 20240611
 ROW_COUNT = 400
+#: The train/test split of the prepared rows: every version is evaluated on the same held-out rows.
+SPLIT_SEED = 7
+TEST_FRACTION = 0.3
 
 # Physically possible ranges; a reading outside them is a sensor fault.
 VALID_RANGES = {
@@ -144,6 +147,11 @@ def split(rows: list[dict[str, float]], seed: int, test_fraction: float) -> tupl
     test = [rows[i] for i in sorted(order[:n_test])]
     train = [rows[i] for i in sorted(order[n_test:])]
     return train, test
+
+
+def held_out_rows() -> list[dict[str, float]]:
+    """The clean held-out split every version is evaluated on."""
+    return split(prepare(read_raw()).rows, SPLIT_SEED, TEST_FRACTION)[1]
 
 
 def quality_stats(training_rows: list[dict[str, float]], prepared: Prepared) -> dict:

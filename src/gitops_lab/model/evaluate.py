@@ -13,6 +13,7 @@ import json
 import math
 import sys
 from pathlib import Path
+from typing import Any
 
 from gitops_lab.model import EVAL_METRIC, EVAL_THRESHOLD, LABEL
 
@@ -37,7 +38,7 @@ def predict(params: dict, instance: dict[str, float]) -> int:
     return 1 if predict_proba(params, instance) >= params["decision_threshold"] else 0
 
 
-def metrics(params: dict, rows: list[dict[str, float]]) -> dict[str, float]:
+def metrics(params: dict, rows: list[dict[str, float]]) -> dict[str, Any]:
     """Accuracy, precision, recall, F1 and log loss on labelled rows."""
     tp = fp = tn = fn = 0
     loss = 0.0
@@ -70,7 +71,7 @@ def passes(model_metrics: dict) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from gitops_lab.model.train import held_out_rows
+    from gitops_lab.model.dataset import held_out_rows
 
     parser = argparse.ArgumentParser(description="Evaluate a model artifact on the held-out split.")
     parser.add_argument("artifact", type=Path, help="a models/<version>.json file")

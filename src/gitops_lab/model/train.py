@@ -20,13 +20,13 @@ import json
 import math
 import sys
 from pathlib import Path
+from typing import Any
 
 from gitops_lab.model import EVAL_METRIC, EVAL_THRESHOLD, FEATURES, LABEL, VERSIONS
 from gitops_lab.model import dataset
+from gitops_lab.model.dataset import SPLIT_SEED, TEST_FRACTION
 from gitops_lab.model.evaluate import metrics, passes, predict, predict_proba
 
-SPLIT_SEED = 7
-TEST_FRACTION = 0.3
 EPOCHS = 400
 LEARNING_RATE = 0.2
 L2 = 0.001
@@ -35,7 +35,7 @@ ARTIFACT_FORMAT = 1
 
 # What each version is trained on. The drift is applied to the training split
 # only; every version is evaluated on the same clean held-out split.
-RECIPES = {
+RECIPES: dict[str, dict[str, Any]] = {
     "v1": {
         "features": ("temperature_c", "vibration_mm_s"),
         "drift": None,
@@ -80,12 +80,6 @@ def _drift(rows: list[dict[str, float]], kind: str | None) -> list[dict[str, flo
 def _prepared():
     raw = dataset.read_raw()
     return raw, dataset.prepare(raw)
-
-
-def held_out_rows() -> list[dict[str, float]]:
-    """The clean held-out split every version is evaluated on."""
-    _, prepared = _prepared()
-    return dataset.split(prepared.rows, SPLIT_SEED, TEST_FRACTION)[1]
 
 
 def _sig(value: float) -> float:

@@ -230,7 +230,7 @@ def create(name: str, learners: list[str], options: ClassOptions, reporter: Repo
     result.git_enforces_access = server.enforces_access
     users, learner_users = load_or_create_users(name, everyone)
     with reporter.step(f"Preparing {len(everyone)} repositories on the Git server") as step:
-        result.changed += server.provision([RepoGrant(l, learner_users[l]) for l in everyone], users)
+        result.changed += server.provision([RepoGrant(learner, learner_users[learner]) for learner in everyone], users)
         step.done(f"{len(result.changed)} changes" if result.changed else "no change")
     with reporter.step("Applying the class's role and admission policy") as step:
         changed = engine.applier.apply_changed(class_objects(name))
@@ -323,7 +323,8 @@ def open_learner(record: ClassRecord, learner: str, kube: Kube | None = None) ->
     state = load_state(learner_env_name(record.name, learner))
     if kube is None:
         return open_environment(state)
-    return LabEnvironment(state, kube, engine_for(state.engine, kube, state.tenant), Path(state.repo_path or "."))
+    return LabEnvironment(state, kube, engine_for(state.engine or record.engine, kube, state.tenant),
+                          Path(state.repo_path or "."))
 
 
 # -- the learner kit --------------------------------------------------------------------------
@@ -598,10 +599,10 @@ def delete(name: str, reporter: Reporter, timeout: float) -> DeleteResult:
                     if bundle:
                         result.backups.append(str(bundle))
                 # The engine's objects go first: Flux prunes as the tenant, whose rights go next.
-                for api_version, kind, obj in engine_registration(learner, engine):
-                    if engine.applier.delete(api_version, kind, obj, engine.namespace):
-                        wait_for(engine.applier, api_version, kind, obj, engine.namespace,
-                                 lambda o: (o is None, "still there"), deadline, f"{kind} {obj} to be deleted")
+                for api_version, kind, registered in engine_registration(learner, engine):
+                    if engine.applier.delete(api_version, kind, registered, engine.namespace):
+                        wait_for(engine.applier, api_version, kind, registered, engine.namespace,
+                                 lambda o: (o is None, "still there"), deadline, f"{kind} {registered} to be deleted")
                 for obj in reversed(tenant_objects(name, learner, engine)):
                     meta = obj["metadata"]
                     engine.applier.delete(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace"))

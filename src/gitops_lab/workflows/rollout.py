@@ -6,15 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gitops_lab.adapters.engines.base import Engine
-from gitops_lab.adapters.repo.layout import VERSION_LABEL
+from gitops_lab.adapters.repo.layout import DEPLOYMENT, VERSION_LABEL
 from gitops_lab.errors import WaitTimeout
 from gitops_lab.kube.deadline import Deadline
 from gitops_lab.kube.rollout import rollout_verdict
 from gitops_lab.kube.wait import wait_for, warning_events
 from gitops_lab.reporter import Reporter
-
-DEPLOYMENT = "model-server"
-
 
 @dataclass(frozen=True)
 class Expectation:

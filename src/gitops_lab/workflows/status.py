@@ -12,10 +12,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gitops_lab.adapters.repo.layout import ENVIRONMENTS, VERSION_LABEL
+from gitops_lab.adapters.repo.layout import DEPLOYMENT, ENVIRONMENTS, VERSION_LABEL
 from gitops_lab.errors import EngineError
 from gitops_lab.workflows.environment import LabEnvironment
-from gitops_lab.workflows.rollout import DEPLOYMENT
 
 
 @dataclass

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gitops_lab.adapters.cluster.base import LabPorts
 from gitops_lab.adapters.engines import engine_for
@@ -24,6 +25,9 @@ from gitops_lab.reporter import Reporter
 from gitops_lab.state import EnvironmentState, environment_dir
 from gitops_lab.workflows.environment import targets_for
 from gitops_lab.workflows.rollout import Expectation, wait_until_served
+
+if TYPE_CHECKING:
+    from gitops_lab.images import LabImage
 
 PROVIDERS = ("kind", "existing")
 
@@ -182,7 +186,7 @@ def _kind_cluster(options: UpOptions, reporter: Reporter, name: str, engine: Eng
     existing = KindCluster(settings, environment_dir(name))
     # Busy lab ports are fine when this environment's own cluster holds them (a re-run).
     run_preflight(reporter, probes=Probes(cluster_exists=existing.exists))
-    images = []
+    images: list[LabImage] = []
     if options.preload:
         from gitops_lab.images import lab_images, pull_images
 

@@ -178,7 +178,7 @@ def require_passed(report: VerificationReport) -> VerificationReport:
 
 def held_out_sample(size: int) -> list[dict[str, float]]:
     """``size`` labelled rows of the clean held-out split, the same ones every run (all when size >= 116)."""
-    from gitops_lab.model.train import held_out_rows
+    from gitops_lab.model.dataset import held_out_rows
 
     rows = held_out_rows()
     if size >= len(rows):
@@ -267,7 +267,7 @@ def _accuracy_check(service: ModelServer, version: str, artifact: dict[str, Any]
 
 def _load(service: ModelServer, settings: VerificationSettings, deadline: Deadline) -> list[str]:
     """``load_requests`` one-row predictions, ``load_concurrency`` at a time; the client's errors."""
-    from gitops_lab.model.train import held_out_rows
+    from gitops_lab.model.dataset import held_out_rows
 
     rows = held_out_rows()
 

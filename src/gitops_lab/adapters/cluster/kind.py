@@ -461,7 +461,7 @@ class KindCluster(ClusterProvider):
                              str(self.kubeconfig), doing="remove the half-made cluster", check=False)
             if done.returncode != 0:
                 reporter.warn(f"could not remove the half-made cluster: {_kind_error(done.stderr)[0]}")
-        except Exception as exc:  # noqa: BLE001 - the original error matters more
+        except Exception as exc:  # the original error matters more
             reporter.warn(f"could not remove the half-made cluster: {exc}")
 
     def _export_kubeconfig(self) -> None:

@@ -91,9 +91,19 @@ class Engine(abc.ABC):
 
     def __init__(self, kube: Kube | None = None, tenant: str | None = None):
         self.kube = kube
-        self.applier = Applier(kube) if kube is not None else None
+        self._applier = Applier(kube) if kube is not None else None
         # A classroom learner: their objects are named after them (see registered_name).
         self.tenant = tenant
+
+    @property
+    def applier(self) -> Applier:
+        """The cluster's objects; an engine made without ``kube`` only prepares manifests."""
+        if self._applier is None:
+            from gitops_lab.errors import ClusterError
+
+            raise ClusterError(f"{self.display_name} was made without a cluster, so it cannot reach one",
+                               fix="connect to the cluster first (`gitops-lab up`, or --kubeconfig/--context)")
+        return self._applier
 
     def object_name(self, env: str) -> str:
         return registered_name(env, self.tenant)
@@ -140,7 +150,8 @@ class Engine(abc.ABC):
         """The upstream release's objects as the lab installs them."""
 
     def wait_installed(self, objects: list[dict[str, Any]], reporter: Reporter, deadline: Deadline) -> None:
-        """Extra waits after the controllers' Deployments are Available."""
+        """Extra waits after the controllers' Deployments are Available; none unless an engine needs them."""
+        return None
 
     def check_external(self, reporter: Reporter) -> InstallReport:
         """External mode: the CRDs are Established and the namespace exists; say what runs."""
@@ -158,7 +169,7 @@ class Engine(abc.ABC):
             if self.applier.get("v1", "Namespace", self.namespace) is None:
                 raise EngineError(f"{self.display_name}'s namespace {self.namespace!r} does not exist",
                                   fix=f"{self.install_hint}, or use --engine-install managed")
-            deployments = self.kube.apps().list_namespaced_deployment(self.namespace).items
+            deployments = self.applier.kube.apps().list_namespaced_deployment(self.namespace).items
             images = sorted({c.image for d in deployments for c in d.spec.template.spec.containers})
             details.append(f"{len(deployments)} Deployments in {self.namespace}" +
                            (f" ({', '.join(images)})" if images else " (controllers run outside the cluster)"))

@@ -71,6 +71,9 @@ def wait_deployments_available(applier: Applier, namespace: str, names: list[str
     with reporter.step(f"Waiting up to {deadline.describe()} for {len(names)} controllers in {namespace}") as step:
         for name in names:
             step.update(f"{name}")
+
+            def progress(seen: str, name: str = name) -> None:
+                step.update(f"{name}: {seen}")
+
             wait_for(applier, "apps/v1", "Deployment", name, namespace, rollout_verdict, deadline,
-                     f"Deployment {namespace}/{name} to be Available",
-                     on_progress=lambda seen, n=name: step.update(f"{n}: {seen}"))
+                     f"Deployment {namespace}/{name} to be Available", on_progress=progress)

@@ -20,12 +20,23 @@ from gitops_lab.errors import NotFound, RepoStateError
 
 # Promotion order: changes flow from left to right.
 ENVIRONMENTS: tuple[str, ...] = ("dev", "staging", "prod")
+#: The branch the engines sync from and every change is pushed to.
+BRANCH = "main"
+#: The model server's Deployment in base/, the one every overlay patches.
+DEPLOYMENT = "model-server"
 VERSION_LABEL = "gitops-lab.io/model-version"
 _VERSION_LINE = re.compile(
     r"^(?P<indent>\s*)" + re.escape(VERSION_LABEL) + r":\s*[\"']?(?P<version>[^\s\"'#]+)[\"']?(?P<rest>\s*(#.*)?)$",
     re.MULTILINE,
 )
 _VERSION_NAME = re.compile(r"^v\d+$")
+
+
+def previous_environment(env: str) -> str | None:
+    """The environment a promotion to ``env`` takes its version from; None for the first (or an unknown) one."""
+    if env in ENVIRONMENTS and ENVIRONMENTS.index(env) > 0:
+        return ENVIRONMENTS[ENVIRONMENTS.index(env) - 1]
+    return None
 
 
 def overlay_path(env: str) -> str:
@@ -50,7 +61,7 @@ def version_on_line(line: str) -> str | None:
     return found.group("version") if found else None
 
 
-def replicas_in_text(text: str, deployment: str = "model-server") -> int | None:
+def replicas_in_text(text: str, deployment: str = DEPLOYMENT) -> int | None:
     """The replica count an overlay's ``replicas:`` sets for ``deployment``, or None when it sets none."""
     import yaml
 

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from gitops_lab import signals
 from gitops_lab.adapters.repo.git import Git
-from gitops_lab.adapters.repo.seed import BRANCH
+from gitops_lab.adapters.repo.layout import BRANCH
 from gitops_lab.errors import GitError, GitOpsLabError, Interrupted, RepoStateError
 
 PUSH_ATTEMPTS = 4

@@ -8,12 +8,11 @@ from pathlib import Path
 
 from gitops_lab.adapters.repo import trailers as t
 from gitops_lab.adapters.repo.git import Git
-from gitops_lab.adapters.repo.layout import ENVIRONMENTS, RepoLayout
+from gitops_lab.adapters.repo.layout import BRANCH, ENVIRONMENTS, RepoLayout
 from gitops_lab.errors import GitError, GitOpsLabError, NotFound, RepoStateError
 from gitops_lab.resources import environments_template
 
 SEED_TAG = "gitops-lab/seed"
-BRANCH = "main"
 _SKIP = shutil.ignore_patterns(".keep", "__pycache__", "*.pyc", ".pytest_cache")
 # Used only where the learner has no git identity configured, so commits work.
 _FALLBACK_IDENTITY = {"user.name": "gitops-lab learner", "user.email": "learner@gitops-lab.local"}

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SERVER = REPO / "environments" / "base" / "server.py"
 MODELS = REPO / "environments" / "base" / "models"
 # Only a bound on how long to wait for a broken server; no assertion is about time.

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-DATA = Path(__file__).parent / "testdata" / "kind"
+DATA = Path(__file__).resolve().parents[1] / "testdata" / "kind"
 
 STANDIN = r'''#!{python}
 import json, os, sys

@@ -13,5 +13,10 @@ def git(cwd: Path, *args: str) -> str:
 def remote_version(remote: Path, env: str) -> str:
     """The model version ``env`` runs on the remote's main branch."""
     text = git(remote, "show", f"main:overlays/{env}/kustomization.yaml")
-    [line] = [l for l in text.splitlines() if "gitops-lab.io/model-version:" in l]
+    [line] = [found for found in text.splitlines() if "gitops-lab.io/model-version:" in found]
     return line.split(":", 1)[1].strip()
+
+
+def last_trailers(repo: Path, rev: str = "main") -> list[str]:
+    """The trailer lines (``Key: value``) of rev's commit, in order."""
+    return git(repo, "log", "-1", "--format=%(trailers:only,unfold)", rev).splitlines()

@@ -13,7 +13,7 @@ import threading
 import time
 from pathlib import Path
 
-from gitutil import git
+from .gitutil import git
 
 BACKUP_RE = re.compile(r"refs/gitops-lab/backup/[A-Za-z0-9._-]+")
 #: Generous bound for "the command ends": far above what any of these runs takes.

@@ -12,7 +12,7 @@ class OneFileServer:
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 - the http.server name
+            def do_GET(self):  # the http.server name
                 outer.hits += 1
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(outer.body)))

@@ -1,0 +1,281 @@
+"""The engines' controllers on the testbed cluster: Flux (source + kustomize) and Argo CD (redis, repo-server,
+application-controller), with their CRDs."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import socket
+from pathlib import Path
+from typing import Callable, Iterable
+
+import yaml
+
+from .binaries import bin_dir, crd_dir
+from .cluster import Cluster
+from .processes import Proc, free_port, http_ok, stop_all, wait_until
+
+
+# Kubernetes helpers used by the engine fixtures
+def apply_crds(cluster: Cluster, paths: Iterable[Path], timeout: float = 60) -> list[str]:
+    from kubernetes import client
+    from kubernetes.client.rest import ApiException
+    names = []
+    with cluster.api_client() as api:
+        ext = client.ApiextensionsV1Api(api)
+        for path in paths:
+            for doc in yaml.safe_load_all(path.read_text()):
+                if not doc or doc.get("kind") != "CustomResourceDefinition":
+                    continue
+                name = doc["metadata"]["name"]
+                try:
+                    ext.create_custom_resource_definition(doc)
+                except ApiException as exc:
+                    if exc.status != 409:
+                        raise
+                    cur = ext.read_custom_resource_definition(name)
+                    doc["metadata"]["resourceVersion"] = cur.metadata.resource_version
+                    ext.replace_custom_resource_definition(name, doc)
+                names.append(name)
+
+        def established():
+            for n in names:
+                crd = ext.read_custom_resource_definition(n)
+                if not any(c.type == "Established" and c.status == "True"
+                           for c in (crd.status.conditions or [])):
+                    return False
+            return True
+
+        wait_until(f"CRDs established: {', '.join(names)}", established, timeout, cluster.check_health)
+    return names
+
+
+def ensure_namespace(cluster: Cluster, name: str) -> None:
+    from kubernetes import client
+    from kubernetes.client.rest import ApiException
+    with cluster.api_client() as api:
+        try:
+            client.CoreV1Api(api).create_namespace({"metadata": {"name": name}})
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+
+
+class _Engine:
+    """Common part of the Flux and Argo CD fixtures."""
+
+    namespace = ""
+    order: list[str] = []
+
+    def __init__(self, cluster: Cluster, workdir: Path):
+        self.cluster = cluster
+        self.workdir = workdir
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.logs_dir = cluster.logs_dir
+        self.procs: dict[str, Proc] = {}
+        self.ports: dict[str, int] = {}
+        self._specs: dict[str, tuple[list, dict]] = {}
+        self._ready: dict[str, Callable[[], object]] = {}
+
+    def check_health(self) -> None:
+        """Raise TestbedError if the cluster or any of this engine's processes died."""
+        self.cluster.check_health()
+        for p in self.procs.values():
+            p.check()
+
+    def _start(self, name: str, args: list, env: dict, ready: Callable[[], object] | None = None,
+               timeout: float = 60) -> Proc:
+        self._specs[name] = (args, env)
+        if ready:
+            self._ready[name] = ready
+        p = Proc(name, args, self.logs_dir, env=env, cwd=self.workdir).start()
+        self.procs[name] = p
+        if ready:
+            wait_until(f"{name} ready", ready, timeout, self.check_health)
+        return p
+
+    def restart(self, name: str, timeout: float = 60) -> None:
+        """Start a component again (after a test killed it)."""
+        self.procs[name].stop()
+        args, env = self._specs[name]
+        self._start(name, args, env, self._ready.get(name), timeout)
+
+    def stop(self) -> list[str]:
+        procs = [self.procs[n] for n in reversed(self.order) if n in self.procs]
+        return stop_all(procs, self.ports.values())
+
+    def pids(self) -> dict[str, int]:
+        return {n: p.pid for n, p in self.procs.items()}
+
+    def rss(self) -> dict[str, int]:
+        """Resident memory in bytes per component (its whole process group)."""
+        return {n: p.rss() for n, p in self.procs.items()}
+
+
+# Flux
+class Flux(_Engine):
+    namespace = "flux-system"
+    order = ["source-controller", "kustomize-controller"]
+
+    def start(self, timeout: float = 90) -> "Flux":
+        crds = sorted((crd_dir() / "source-controller").glob("*.yaml")) + \
+            sorted((crd_dir() / "kustomize-controller").glob("*.yaml"))
+        apply_crds(self.cluster, crds)
+        ensure_namespace(self.cluster, self.namespace)
+        b = bin_dir()
+        tmp = self.workdir / "tmp"
+        tmp.mkdir(exist_ok=True)
+        env = {"KUBECONFIG": self.cluster.kubeconfig, "RUNTIME_NAMESPACE": self.namespace,
+               "TMPDIR": str(tmp), "HOME": str(self.workdir)}
+        for n in ("storage", "sc_metrics", "sc_health", "kc_metrics", "kc_health"):
+            self.ports[n] = free_port()
+        storage = self.workdir / "storage"
+        storage.mkdir(exist_ok=True)
+        self.storage_addr = f"127.0.0.1:{self.ports['storage']}"
+        common = ["--enable-leader-election=false", "--watch-all-namespaces=true",
+                  "--log-level=info", "--log-encoding=json", "--events-addr="]
+        self._start("source-controller", [
+            b / "source-controller", *common,
+            f"--storage-path={storage}",
+            f"--storage-addr={self.storage_addr}",
+            f"--storage-adv-addr={self.storage_addr}",
+            f"--metrics-addr=127.0.0.1:{self.ports['sc_metrics']}",
+            f"--health-addr=127.0.0.1:{self.ports['sc_health']}",
+        ], env, ready=lambda: http_ok(f"http://127.0.0.1:{self.ports['sc_health']}/readyz"),
+            timeout=timeout)
+        self._start("kustomize-controller", [
+            b / "kustomize-controller", *common,
+            f"--metrics-addr=127.0.0.1:{self.ports['kc_metrics']}",
+            f"--health-addr=127.0.0.1:{self.ports['kc_health']}",
+        ], env, ready=lambda: http_ok(f"http://127.0.0.1:{self.ports['kc_health']}/readyz"),
+            timeout=timeout)
+        return self
+
+
+def start_flux(cluster: Cluster, workdir: Path | None = None) -> Flux:
+    f = Flux(cluster, workdir or cluster.workdir / "flux")
+    try:
+        return f.start()
+    except BaseException:
+        f.stop()
+        raise
+
+
+# Argo CD
+class ArgoCD(_Engine):
+    namespace = "argocd"
+    order = ["redis", "argocd-repo-server", "argocd-application-controller"]
+
+    def start(self, timeout: float = 90) -> "ArgoCD":
+        apply_crds(self.cluster, sorted((crd_dir() / "argocd").glob("*.yaml")))
+        ensure_namespace(self.cluster, self.namespace)
+        self._seed_objects()
+        b = bin_dir()
+        for n in ("redis", "repo", "repo_metrics", "ctrl_metrics"):
+            self.ports[n] = free_port()
+        dirs = {}
+        for d in ("tls", "ssh", "gpg", "gpg-source", "plugins", "tmp"):
+            dirs[d] = self.workdir / d
+            dirs[d].mkdir(exist_ok=True)
+        self._start("redis", [
+            shutil.which("redis-server") or "/usr/bin/redis-server",
+            "--port", str(self.ports["redis"]), "--bind", "127.0.0.1",
+            "--save", "", "--appendonly", "no", "--protected-mode", "no",
+            "--dir", str(self.workdir),
+        ], {}, ready=lambda: self._redis_ping(), timeout=30)
+        redis_addr = f"127.0.0.1:{self.ports['redis']}"
+        env = {
+            "KUBECONFIG": self.cluster.kubeconfig,
+            "ARGOCD_FAKE_IN_CLUSTER": "true",
+            "ARGOCD_TLS_DATA_PATH": str(dirs["tls"]),
+            "ARGOCD_SSH_DATA_PATH": str(dirs["ssh"]),
+            "ARGOCD_GNUPGHOME": str(dirs["gpg"]),
+            "ARGOCD_GPG_DATA_PATH": str(dirs["gpg-source"]),
+            "ARGOCD_GPG_ENABLED": "false",
+            "ARGOCD_PLUGINSOCKFILEPATH": str(dirs["plugins"]),
+            "TMPDIR": str(dirs["tmp"]),
+            # The repo-server hands Git credentials to git through a unix socket, by default
+            # /tmp/reposerver-ask-pass.sock: two testbeds on one host would take it from each
+            # other ("unknown nonce") whenever a repository needs credentials.
+            "ARGOCD_ASK_PASS_SOCK": str(self.workdir / "askpass.sock"),
+            "HOME": str(self.workdir),
+            # the repo-server runs kustomize from PATH: the one built for it first
+            "PATH": f"{b}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+        }
+        self._start("argocd-repo-server", [
+            b / "argocd", "--loglevel=info",
+            "--address=127.0.0.1", f"--port={self.ports['repo']}",
+            "--metrics-address=127.0.0.1", f"--metrics-port={self.ports['repo_metrics']}",
+            f"--redis={redis_addr}", "--disable-tls",
+        ], dict(env, ARGOCD_BINARY_NAME="argocd-repo-server"),
+            ready=lambda: http_ok(f"http://127.0.0.1:{self.ports['repo_metrics']}/metrics"),
+            timeout=timeout)
+        self._start("argocd-application-controller", [
+            b / "argocd", "--loglevel=info", f"--namespace={self.namespace}",
+            f"--redis={redis_addr}",
+            f"--repo-server=127.0.0.1:{self.ports['repo']}", "--repo-server-plaintext",
+            f"--metrics-port={self.ports['ctrl_metrics']}",
+            "--status-processors=4", "--operation-processors=2",
+            "--app-resync=120", "--self-heal-timeout-seconds=2",
+            "--hydrator-enabled=false",
+        ], dict(env, ARGOCD_BINARY_NAME="argocd-application-controller",
+                HOSTNAME="argocd-application-controller-0"),
+            ready=lambda: http_ok(f"http://127.0.0.1:{self.ports['ctrl_metrics']}/metrics"),
+            timeout=timeout)
+        return self
+
+    def _redis_ping(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.ports["redis"]), timeout=2) as s:
+                s.sendall(b"PING\r\n")
+                return s.recv(64).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def _seed_objects(self) -> None:
+        from kubernetes import client
+        from kubernetes.client.rest import ApiException
+        labels = {"app.kubernetes.io/part-of": "argocd"}
+        ns = self.namespace
+        with self.cluster.api_client() as api:
+            core = client.CoreV1Api(api)
+            objs = [
+                (core.create_namespaced_config_map, {
+                    "metadata": {"name": "argocd-cm", "labels": labels},
+                    "data": {"timeout.reconciliation": "120s"}}),
+                (core.create_namespaced_config_map, {
+                    "metadata": {"name": "argocd-rbac-cm", "labels": labels}, "data": {}}),
+                (core.create_namespaced_secret, {
+                    "metadata": {"name": "argocd-secret", "labels": labels},
+                    "type": "Opaque",
+                    "stringData": {"server.secretkey": secrets.token_urlsafe(32)}}),
+            ]
+            for create, body in objs:
+                try:
+                    create(ns, body)
+                except ApiException as exc:
+                    if exc.status != 409:
+                        raise
+            try:
+                client.CustomObjectsApi(api).create_namespaced_custom_object(
+                    "argoproj.io", "v1alpha1", ns, "appprojects", {
+                        "apiVersion": "argoproj.io/v1alpha1", "kind": "AppProject",
+                        "metadata": {"name": "default", "namespace": ns},
+                        "spec": {
+                            "sourceRepos": ["*"],
+                            "destinations": [{"namespace": "*", "server": "*"}],
+                            "clusterResourceWhitelist": [{"group": "*", "kind": "*"}],
+                        }})
+            except ApiException as exc:
+                if exc.status != 409:
+                    raise
+
+
+def start_argocd(cluster: Cluster, workdir: Path | None = None) -> ArgoCD:
+    a = ArgoCD(cluster, workdir or cluster.workdir / "argocd")
+    try:
+        return a.start()
+    except BaseException:
+        a.stop()
+        raise

@@ -27,13 +27,6 @@ pytestmark = pytest.mark.kind
 UP_TIMEOUT = "900"
 
 
-def _api(bed, name: str):
-    from kubernetes import client, config
-
-    kubeconfig = bed.home / "state" / name / "kubeconfig"
-    return config.new_client_from_config(config_file=str(kubeconfig), context=f"kind-{name}"), client
-
-
 def _proxy(api, namespace: str, path: str, body: dict | None = None) -> dict:
     """GET or POST through the API server's service proxy (the path `verify` uses: no port-forward, no kubectl)."""
     from gitops_lab.kube.rest import request
@@ -60,7 +53,9 @@ def test_up_brings_every_environment_up_on_real_pods(lab_env):
     assert result["clone_url"] == "http://localhost:8180/lab.git"
     assert {e["environment"]: (e["synced"], e["healthy"]) for e in result["environments"]} == {
         "dev": (True, True), "staging": (True, True), "prod": (True, True)}
-    api, client = _api(bed, name)
+    from kubernetes import client
+
+    api = bed.api(name)
     nodes = client.CoreV1Api(api).list_node().items
     assert [n.metadata.name for n in nodes] == [f"{name}-control-plane"]
     for namespace in ("ml-dev", "ml-staging", "ml-prod"):
@@ -76,7 +71,7 @@ def test_up_brings_every_environment_up_on_real_pods(lab_env):
 def test_the_model_server_answers_with_the_version_git_says(lab_env):
     bed, name, _, run = lab_env
     versions = run.json()["versions"]
-    api, _ = _api(bed, name)
+    api = bed.api(name)
     for env, namespace in (("dev", "ml-dev"), ("prod", "ml-prod")):
         served = _proxy(api, namespace, "version")
         assert served["loaded"] is True and served["model_version"] == versions[env]

@@ -91,6 +91,13 @@ class KindBed:
         return subprocess.Popen([*GITOPS_LAB, "--name", name, *args], env=self.env(**env), stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True, start_new_session=True)
 
+    def api(self, name: str):
+        """A Kubernetes API client for environment ``name``, from the kubeconfig `up` wrote."""
+        from kubernetes import config
+
+        kubeconfig = self.home / "state" / name / "kubeconfig"
+        return config.new_client_from_config(config_file=str(kubeconfig), context=f"kind-{name}")
+
     def learner_clone(self, name: str, dest: Path) -> tuple[Path, dict[str, str], str]:
         """Clone the lab repository as a learner does: http://localhost:8180 with the printed credentials.
 

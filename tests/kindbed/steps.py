@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from kindbed import flux_install, rootfs
+from kindbed import argocd_ui, flux_install, rootfs
 from kindbed.components import go_components
 from kindbed.dockerd import PrivateDockerd, lacks_sys_resource
 from kindbed.layout import RECIPE, load_versions, module_dir, node_image_tag
@@ -98,6 +98,8 @@ class Step:
     files: tuple[str, ...] = ()  # outputs in the cache, relative
     # images known only once earlier steps ran (the lab's, read from the engine manifests)
     images_after: Callable[[Path], tuple[str, ...]] | None = None
+    # later steps build on its files: when it runs, they run again too (as after a step that makes images)
+    feeds_later: bool = False
 
     def all_images(self, directory: Path) -> tuple[str, ...]:
         return self.images + (self.images_after(directory) if self.images_after else ())
@@ -162,6 +164,8 @@ def image_steps(versions: dict | None = None) -> list[Step]:
         Step("engine-manifests", (), {"flux": v["flux"]["version"], "recipe": flux_install.RECIPE,
                                       "argocd": v["argocd"]["install_sha256"]}, _engine_manifests,
              files=("manifests/flux/install.yaml", "manifests/argocd/install.yaml")),
+        # the argocd binary with its UI, for the Argo CD image that lab-images builds next
+        Step("argocd-ui", (), argocd_ui.step_key(v), _argocd_ui, files=argocd_ui.expected_files(v), feeds_later=True),
         Step("lab-images", (), {"argocd": v["argocd"]["version"],
                                 "flux": [v["flux"]["source_controller"], v["flux"]["kustomize_controller"]],
                                 "kustomize": v["argocd"]["kustomize"], "packages": rootfs.POD_PACKAGES,
@@ -222,9 +226,16 @@ def _run_step(ctx: Context, step: Step, fresh: bool) -> bool:
 def build_images(directory: Path, dockerd: PrivateDockerd, log: Log) -> None:
     ctx = Context(directory, dockerd, load_versions(), log)
     redo_rest = False
-    for step in image_steps(ctx.versions):
-        ran = _run_step(ctx, step, fresh=_is_fresh(directory, step, dockerd) and not redo_rest)
-        redo_rest = redo_rest or (ran and bool(step.images))  # later images build on these
+    all_steps = image_steps(ctx.versions)
+    for i, step in enumerate(all_steps):
+        fresh = _is_fresh(directory, step, dockerd) and not redo_rest
+        feeds = bool(step.images) or step.feeds_later  # later images build on these
+        if not fresh and feeds:
+            # an interrupted build must not leave later steps looking fresh on top of a new input
+            for later in all_steps[i + 1:]:
+                stamp_path(directory, later.name).unlink(missing_ok=True)
+        ran = _run_step(ctx, step, fresh=fresh)
+        redo_rest = redo_rest or (ran and feeds)
 
 
 # -- root filesystems ----------------------------------------------------------
@@ -486,7 +497,9 @@ def _lab_images(ctx: Context) -> None:
         if what == "argocd":
             # What Argo CD's own Dockerfile puts in the image, from its module at the pinned tag.
             source = module_dir("github.com/argoproj/argo-cd/v3", ctx.versions["argocd"]["version"])
-            files = {"usr/local/bin/argocd": ctx.testbed_bin("argocd"),
+            # with its UI embedded where the argocd-ui step could build it (see argocd_ui.py)
+            argocd = argocd_ui.binary(ctx.directory)
+            files = {"usr/local/bin/argocd": argocd if argocd.is_file() else ctx.testbed_bin("argocd"),
                      "usr/local/bin/kustomize": ctx.testbed_bin("kustomize"),
                      "usr/local/bin/gpg-wrapper.sh": source / "hack" / "gpg-wrapper.sh",
                      "usr/local/bin/git-verify-wrapper.sh": source / "hack" / "git-verify-wrapper.sh",
@@ -522,6 +535,10 @@ def _lab_images(ctx: Context) -> None:
             docker(ctx.dockerd, "tag", POD_BASE, ref)
         else:
             raise SystemExit(f"build.py: no recipe for {ref}")
+
+
+def _argocd_ui(ctx: Context) -> None:
+    argocd_ui.build(ctx.directory, ctx.versions, os.cpu_count() or 2, ctx.log)
 
 
 def _engine_manifests(ctx: Context) -> None:

@@ -99,6 +99,9 @@ class Component:
     extra_replace: dict[str, str] = field(default_factory=dict)
     # go build -tags
     tags: list[str] = field(default_factory=list)
+    # build from this copy of the module instead of the proxy's (a local-path
+    # replace: the kind bed's Argo CD with its UI assets in ui/dist/app)
+    source_dir: str | None = None
 
     def stamp_key(self) -> str:
         key = {"module": self.module, "version": self.version, "bins": self.binaries,
@@ -107,6 +110,8 @@ class Component:
             key["extra_replace"] = self.extra_replace
         if self.tags:
             key["tags"] = self.tags
+        if self.source_dir:
+            key["source_dir"] = self.source_dir
         return json.dumps(key, sort_keys=True)
 
 
@@ -281,6 +286,8 @@ class Builder:
         for mod, ver in sorted(c.extra_replace.items()):
             lines.append("// versions.yaml testbed_replace: not the upstream version, see there")
             lines.append(f"replace {mod} => {mod} {ver}")
+        if c.source_dir:
+            lines.append(f"replace {c.module} => {c.source_dir}")
         return "\n".join(lines) + "\n"
 
     def build(self, c: Component) -> float:

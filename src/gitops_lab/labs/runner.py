@@ -19,7 +19,7 @@ from typing import Any
 from gitops_lab.adapters.repo import publish
 from gitops_lab.adapters.repo import trailers as t
 from gitops_lab.adapters.repo.git import Git
-from gitops_lab.adapters.repo.layout import ENVIRONMENTS, overlay_path, version_in_text
+from gitops_lab.adapters.repo.layout import ENVIRONMENTS
 from gitops_lab.errors import GitOpsLabError, Interrupted, NotFound, RepoStateError, UsageError
 from gitops_lab.labs import actions
 from gitops_lab.labs.actions import CheckResult, LabContext, start_tag
@@ -253,7 +253,7 @@ class LabRunner:
 
             # Observation checks count only what the learner looked at since the step began.
             ctx.marks[STEP_STARTED] = time.time()
-        for action in getattr(step, phase):
+        for action in step.actions(phase):
             actions.run(ctx, action)
         self._remember(ctx)
 
@@ -446,7 +446,8 @@ class LabRunner:
                 publish.push(git)
             step.done(f"{commit[:7]}; your work is kept on {backup}" + (f" and {saved}" if saved else ""))
         if ctx.has_cluster:
-            self._wait_all(ctx, commit)
+            ctx.converge(list(ENVIRONMENTS), commit)
+            self._remember(ctx)
         from gitops_lab.labs.observations import STEP_STARTED
 
         # Back at step 1, which begins again now: earlier observations no longer count.
@@ -455,19 +456,6 @@ class LabRunner:
         self.progress.active = lab.id
         self.progress.save()
         return ResetResult(lab.id, commit, backup, saved, round(time.monotonic() - started, 3))
-
-    def _wait_all(self, ctx: LabContext, commit: str) -> None:
-        lab_env = ctx.environment()
-        self._remember(ctx)
-        from gitops_lab.workflows.rollout import Expectation, wait_until_served
-
-        for env in ENVIRONMENTS:
-            lab_env.engine.request_reconcile(env)
-        deadline = ctx.deadline()
-        for env in ENVIRONMENTS:
-            version = version_in_text(ctx.show(overlay_path(env), commit) or "", overlay_path(env))
-            wait_until_served(lab_env.engine, Expectation(env, lab_env.namespace(env), commit, version), deadline,
-                              self.reporter, request_reconcile=False)
 
     # -- test -------------------------------------------------------------------------------------
     def test(self, lab_ids: builtins.list[str], engine: str | None) -> TestReport:

@@ -20,8 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from gitops_lab.adapters.repo.seed import SEED_TAG
 import gitops_lab.labs.actions as a
+from gitops_lab.adapters.repo.seed import SEED_TAG
 
 from gitops_lab.adapters.repo.layout import ENVIRONMENTS
 

@@ -602,10 +602,13 @@ def check_python(ctx: LabContext, p: dict[str, Any]) -> CheckResult:
 
 def run(ctx: LabContext, action: Action) -> None:
     """Run one doer; errors say which action of which file and line failed."""
-    spec = action.spec
-    with ctx.reporter.step(spec.title(action.params)):
+    do, title = action.spec.do, action.spec.title
+    if do is None or title is None:  # the loader refuses this; a registry entry lacks its runner
+        raise ActionFailed(f"{action.name} ({action.where}) is an assertion: it runs only in check",
+                           fix="move it to the step's check")
+    with ctx.reporter.step(title(action.params)):
         try:
-            spec.do(ctx, action.params)
+            do(ctx, action.params)
         except Interrupted as exc:  # still an interrupt: the command stops with 130 or 143
             raise Interrupted(f"{action.name} ({action.where}) failed: {exc.message}", exc.fix,
                               exc.exit_code) from exc
@@ -617,8 +620,11 @@ def run(ctx: LabContext, action: Action) -> None:
 
 def evaluate(ctx: LabContext, action: Action) -> CheckResult:
     """Run one assertion; an error becomes a failed check that says what went wrong."""
+    check = action.spec.check
     try:
-        result = action.spec.check(ctx, action.params)
+        if check is None:  # the loader refuses this; a registry entry lacks its check
+            raise ActionFailed(f"{action.name} changes things: it cannot be a check")
+        result = check(ctx, action.params)
     except GitOpsLabError as exc:
         result = CheckResult(False, f"could not check: {exc.one_line()}")
     result.action = action.describe()

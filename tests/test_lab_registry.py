@@ -3,8 +3,8 @@
 Each action is registered once (labs/vocabulary.py) with its parameters, its
 title and the function that runs it. The loader accepts exactly the
 registered names in the phases their kind allows, the authoring guide's
-tables document exactly those actions with their parameters, and `lab`
-dispatch runs the registered function.
+tables document exactly those actions with their parameters, and the lab
+runner's dispatch runs the registered function.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import pytest
 
 from gitops_lab.labs import actions
 from gitops_lab.labs.loader import LabFormatError, load_lab
+from gitops_lab.labs.runner import evaluate_action, run_action
 from gitops_lab.labs.vocabulary import ACTIONS, ActionSpec
 from gitops_lab.reporter import Reporter
 
@@ -106,7 +107,7 @@ def test_dispatch_runs_the_registered_function(tmp_path, monkeypatch):
     monkeypatch.setattr(type(action), "spec", property(lambda self: ActionSpec(
         "python", "any", "", do=lambda ctx, p: ran.append(("do", p["function"])),
         title=lambda p: "Running", check=lambda ctx, p: actions.CheckResult(True, "checked"))))
-    ctx = actions.LabContext(None, tmp_path, Reporter(), 10, None)
-    actions.run(ctx, action)
+    ctx = actions.LabContext(load_lab(tmp_path / "lab"), tmp_path, Reporter(), 10, None)
+    run_action(ctx, action)
     assert ran == [("do", "checks:learner_wrote_notes")]
-    assert actions.evaluate(ctx, action).message == "checked"
+    assert evaluate_action(ctx, action).message == "checked"

@@ -7,7 +7,7 @@ second machine would.
 from __future__ import annotations
 
 import pytest
-from gitutil import git
+from helpers.gitutil import git
 
 from gitops_lab.adapters.repo.git import Git
 from gitops_lab.adapters.repo.pushed import fetch_pushed, follow_pushed, version_at

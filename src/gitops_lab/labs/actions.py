@@ -1,8 +1,8 @@
 """What each action of the vocabulary does. Doers change Git or the cluster and
 wait; assertions look and return a CheckResult. Nothing here prints: progress
 goes to the reporter the CLI handed down. The registry (labs/vocabulary.py)
-names each function once, with its title and parameters; ``run`` and
-``evaluate`` dispatch through it.
+names each function once, with its title and parameters; the runner
+(labs/runner.py) dispatches through it.
 
 Git is read as pushed (``origin/main`` after a fetch): what the engine sees is
 what counts, so a commit the learner forgot to push does not pass a check.
@@ -15,7 +15,7 @@ import re
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from gitops_lab.adapters.repo import publish
 from gitops_lab.adapters.repo import trailers as t
@@ -33,12 +33,9 @@ from gitops_lab.adapters.repo.layout import (
 from gitops_lab.adapters.repo.publish import REMOTE_BRANCH
 from gitops_lab.adapters.repo.pushed import follow_pushed
 from gitops_lab.adapters.repo.seed import SEED_TAG
-from gitops_lab.errors import GitOpsLabError, Interrupted, RepoStateError, UsageError
+from gitops_lab.errors import GitOpsLabError, RepoStateError, UsageError
 from gitops_lab.reporter import Reporter
 from gitops_lab.state import EnvironmentState
-
-if TYPE_CHECKING:  # the loader imports the registry, which imports this module
-    from gitops_lab.labs.loader import Action, Lab
 
 LAB_TRAILER = "Lab"
 RESET_ACTION = "lab-reset"
@@ -61,6 +58,14 @@ class CheckResult:
 
 class ActionFailed(GitOpsLabError):
     """A setup, solve or reset action could not do its job."""
+
+
+class Lab(Protocol):
+    """What an action reads of its lab (a loaded ``labs.loader.Lab``): this module sits below the loader,
+    which reads the registry that names the functions here."""
+
+    id: str
+    folder: Path
 
 
 @dataclass
@@ -598,36 +603,3 @@ def check_python(ctx: LabContext, p: dict[str, Any]) -> CheckResult:
     if isinstance(value, tuple):
         return CheckResult(bool(value[0]), str(value[1]) if len(value) > 1 else "")
     return CheckResult(bool(value), f"{p['function']} returned {value!r}")
-
-
-def run(ctx: LabContext, action: Action) -> None:
-    """Run one doer; errors say which action of which file and line failed."""
-    do, title = action.spec.do, action.spec.title
-    if do is None or title is None:  # the loader refuses this; a registry entry lacks its runner
-        raise ActionFailed(f"{action.name} ({action.where}) is an assertion: it runs only in check",
-                           fix="move it to the step's check")
-    with ctx.reporter.step(title(action.params)):
-        try:
-            do(ctx, action.params)
-        except Interrupted as exc:  # still an interrupt: the command stops with 130 or 143
-            raise Interrupted(f"{action.name} ({action.where}) failed: {exc.message}", exc.fix,
-                              exc.exit_code) from exc
-        except GitOpsLabError as exc:
-            failed = ActionFailed(f"{action.name} ({action.where}) failed: {exc.one_line()}")
-            failed.exit_code = exc.exit_code  # a timeout keeps its own exit code
-            raise failed from exc
-
-
-def evaluate(ctx: LabContext, action: Action) -> CheckResult:
-    """Run one assertion; an error becomes a failed check that says what went wrong."""
-    check = action.spec.check
-    try:
-        if check is None:  # the loader refuses this; a registry entry lacks its check
-            raise ActionFailed(f"{action.name} changes things: it cannot be a check")
-        result = check(ctx, action.params)
-    except GitOpsLabError as exc:
-        result = CheckResult(False, f"could not check: {exc.one_line()}")
-    result.action = action.describe()
-    if not result.passed and action.params.get("hint"):
-        result.hint = action.params["hint"]
-    return result

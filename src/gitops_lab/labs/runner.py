@@ -23,7 +23,7 @@ from gitops_lab.adapters.repo.layout import ENVIRONMENTS
 from gitops_lab.errors import GitOpsLabError, Interrupted, NotFound, RepoStateError, UsageError
 from gitops_lab.labs import actions
 from gitops_lab.labs.actions import CheckResult, LabContext, start_tag
-from gitops_lab.labs.loader import Lab, LabFormatError, Step, discover, load_lab
+from gitops_lab.labs.loader import Action, Lab, LabFormatError, Step, discover, load_lab
 from gitops_lab.reporter import Reporter
 from gitops_lab.state import EnvironmentState, environment_dir, write_private_json
 from gitops_lab.textfiles import load_json_object
@@ -165,6 +165,40 @@ class ResetResult:
         return asdict(self)
 
 
+# -- dispatch -----------------------------------------------------------------------------
+def run_action(ctx: LabContext, action: Action) -> None:
+    """Run one doer through the registry; errors say which action of which file and line failed."""
+    do, title = action.spec.do, action.spec.title
+    if do is None or title is None:  # the loader refuses this; a registry entry lacks its runner
+        raise actions.ActionFailed(f"{action.name} ({action.where}) is an assertion: it runs only in check",
+                           fix="move it to the step's check")
+    with ctx.reporter.step(title(action.params)):
+        try:
+            do(ctx, action.params)
+        except Interrupted as exc:  # still an interrupt: the command stops with 130 or 143
+            raise Interrupted(f"{action.name} ({action.where}) failed: {exc.message}", exc.fix,
+                              exc.exit_code) from exc
+        except GitOpsLabError as exc:
+            failed = actions.ActionFailed(f"{action.name} ({action.where}) failed: {exc.one_line()}")
+            failed.exit_code = exc.exit_code  # a timeout keeps its own exit code
+            raise failed from exc
+
+
+def evaluate_action(ctx: LabContext, action: Action) -> CheckResult:
+    """Run one assertion through the registry; an error becomes a failed check that says what went wrong."""
+    check = action.spec.check
+    try:
+        if check is None:  # the loader refuses this; a registry entry lacks its check
+            raise actions.ActionFailed(f"{action.name} changes things: it cannot be a check")
+        result = check(ctx, action.params)
+    except GitOpsLabError as exc:
+        result = CheckResult(False, f"could not check: {exc.one_line()}")
+    result.action = action.describe()
+    if not result.passed and action.params.get("hint"):
+        result.hint = action.params["hint"]
+    return result
+
+
 # -- the runner ----------------------------------------------------------------------------
 class LabRunner:
     def __init__(self, name: str, repo: Path, reporter: Reporter, labs_root: Path,
@@ -254,13 +288,13 @@ class LabRunner:
             # Observation checks count only what the learner looked at since the step began.
             ctx.marks[STEP_STARTED] = time.time()
         for action in step.actions(phase):
-            actions.run(ctx, action)
+            run_action(ctx, action)
         self._remember(ctx)
 
     def evaluate(self, ctx: LabContext, step: Step) -> tuple[bool, builtins.list[CheckResult]]:
         results = []
         for action in step.check:
-            result = actions.evaluate(ctx, action)
+            result = evaluate_action(ctx, action)
             if not result.passed and not result.hint and step.hints:
                 result.hint = step.hints[0]
             results.append(result)

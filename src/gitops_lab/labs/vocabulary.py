@@ -2,8 +2,8 @@
 
 Each action is registered once, here: its name (and any older spelling), its
 parameters, its title (the status line while a doer runs) and the function
-that runs it (labs/actions.py). The loader validates with this table,
-``actions.run`` and ``actions.evaluate`` dispatch through it, and the
+that runs it (labs/actions.py). The loader validates with this table, the
+runner (``run_action``, ``evaluate_action``) dispatches through it, and the
 authoring guide's tables document it (a test holds the three together). Kinds:
 
 - ``do``: changes something (Git, the cluster) and waits for it; used in

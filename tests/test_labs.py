@@ -270,13 +270,13 @@ def test_a_cluster_check_that_settles_after_the_solution_passes_and_one_that_nev
     still fails a check that never passes."""
     from types import SimpleNamespace
 
-    from gitops_lab.labs import actions, runner as runner_module
+    from gitops_lab.labs import runner as runner_module
     from gitops_lab.labs.actions import CheckResult
     from gitops_lab.labs.loader import Step
     from gitops_lab.reporter import reporter_for
 
     answers = iter([CheckResult(False, "2 of 3 replicas updated"), CheckResult(True, "3/3 replicas ready")])
-    monkeypatch.setattr(actions, "evaluate", lambda ctx, action: next(answers))
+    monkeypatch.setattr(runner_module, "evaluate_action", lambda ctx, action: next(answers))
     monkeypatch.setattr(runner_module.time, "sleep", lambda seconds: None)
     run = runner_module.LabRunner("lab", tmp_path, reporter_for("text"), tmp_path, None)
     step = Step("s", "s", tmp_path / "s.md", [], [], [{"replicas": {"env": "prod", "count": 3}}], [], [], "lab.yaml")
@@ -284,13 +284,13 @@ def test_a_cluster_check_that_settles_after_the_solution_passes_and_one_that_nev
     ok, results = run.evaluate_settled(ctx, step)
     assert ok and results[0].message == "3/3 replicas ready"
 
-    monkeypatch.setattr(actions, "evaluate", lambda ctx, action: CheckResult(False, "2 of 3 replicas updated"))
+    monkeypatch.setattr(runner_module, "evaluate_action", lambda ctx, action: CheckResult(False, "2 of 3 replicas updated"))
     monkeypatch.setattr(runner_module, "SETTLE_SECONDS", 0)
     ok, results = run.evaluate_settled(ctx, step)
     assert not ok and results[0].message == "2 of 3 replicas updated"
 
     calls = []
-    monkeypatch.setattr(actions, "evaluate", lambda ctx, action: calls.append(1) or CheckResult(False, "no"))
+    monkeypatch.setattr(runner_module, "evaluate_action", lambda ctx, action: calls.append(1) or CheckResult(False, "no"))
     monkeypatch.setattr(runner_module, "SETTLE_SECONDS", 30)
     ok, _ = run.evaluate_settled(SimpleNamespace(has_cluster=False, timeout=60, _environment=None), step)
     assert not ok and len(calls) == 1, "a Git-only check is read once: it cannot settle"

@@ -156,11 +156,12 @@ def refused_by_engine(room: Classroom, learner: str, env: str, commit: str) -> N
 def served_again(room: Classroom, learner: str, commit: str) -> None:
     from gitops_lab.kube.deadline import Deadline
     from gitops_lab.reporter import Reporter
-    from gitops_lab.workflows.classroom import wait_all_served
+    from gitops_lab.adapters.repo.layout import ENVIRONMENTS
+    from gitops_lab.workflows.converge import converge
 
     lab = _learner_env(room, learner)
     subprocess.run(["git", "-C", str(lab.repo), "fetch", "--quiet", admin_url(room, learner), "main"], check=True)
-    wait_all_served(lab, commit, Deadline(120), Reporter())
+    converge(lab, ENVIRONMENTS, commit, Deadline(120), Reporter())
 
 
 def test_a_class_of_ten_isolated_tenants(classroom, tmp_path):

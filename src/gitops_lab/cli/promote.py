@@ -48,20 +48,19 @@ def command(app: Application, src: str | None, dst: str, version: str | None, sk
       gitops-lab promote --from dev --to staging --version v2
       gitops-lab promote --to staging --skip-gate policy   # recorded in the commit
     """
-    from gitops_lab.cli.waiting import after_push_wait
     from gitops_lab.errors import GateFailed
     from gitops_lab.kube.deadline import command_deadline
     from gitops_lab.labs import observations
+    from gitops_lab.workflows.environment import open_if_set_up
     from gitops_lab.workflows.promotion import run_promotion
 
     source = src or previous_environment(dst) or dst
     path = app.repo_path(repo)
+    environment = open_if_set_up(app.state(), kubeconfig, context, path) if wait else None
     try:
-        with command_deadline(timeout):
-            result = run_promotion(app.reporter(output), path, source, dst, version,
-                after_push=after_push_wait(app, path, wait, timeout, kubeconfig, context),
-                skip_gates=skip_gates,
-            )
+        with command_deadline(timeout) as deadline:
+            result = run_promotion(app.reporter(output), path, source, dst, version, environment=environment,
+                                   deadline=deadline, skip_gates=skip_gates)
     except GateFailed as refused:
         observations.refused_promotion(app.name, source, dst, refused)
         raise

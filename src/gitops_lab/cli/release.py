@@ -72,13 +72,10 @@ def _watch(app: Application, reporter, path, deployment, timeout: float, interva
     import threading
 
     from gitops_lab.adapters.repo.git import Git
-    from gitops_lab.adapters.repo.seed import BRANCH
-    from gitops_lab.workflows.release import watch, watch_once
+    from gitops_lab.workflows.release import watch, watch_once, watch_start
 
     git = Git(path)
-    if git.remote_url():
-        git.run("fetch", "--quiet", "origin", BRANCH)
-    start = git.out("rev-parse", since or (f"origin/{BRANCH}" if git.remote_url() else "HEAD"))
+    start = watch_start(path, since)
 
     def show(done) -> None:
         if done.error is not None:

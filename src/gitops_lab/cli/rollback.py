@@ -37,14 +37,12 @@ def command(app: Application, env: str, to: str | None, wait: bool, timeout: flo
       gitops-lab rollback --env prod
       gitops-lab rollback --env prod --to v1
     """
-    from gitops_lab.cli.waiting import after_push_wait
+    from gitops_lab.kube.deadline import command_deadline
+    from gitops_lab.workflows.environment import open_if_set_up
     from gitops_lab.workflows.promotion import run_rollback
 
-    from gitops_lab.kube.deadline import command_deadline
-
     path = app.repo_path(repo)
-    with command_deadline(timeout):
-        result = run_rollback(app.reporter(output), path, env, to,
-            after_push=after_push_wait(app, path, wait, timeout, kubeconfig, context),
-        )
+    environment = open_if_set_up(app.state(), kubeconfig, context, path) if wait else None
+    with command_deadline(timeout) as deadline:
+        result = run_rollback(app.reporter(output), path, env, to, environment=environment, deadline=deadline)
     app.emit(output, result.to_dict(), result.message)

@@ -8,7 +8,7 @@ from pathlib import Path
 from gitops_lab.adapters.repo.layout import RepoLayout
 from gitops_lab.errors import UsageError
 from gitops_lab.gates import approval, data_quality, model_eval, policy
-from gitops_lab.gates.config import GATES, load_config
+from gitops_lab.gates.config import GATES, GatesConfig, load_config
 from gitops_lab.gates.result import GateContext, GateResult
 
 CHECKS: dict[str, Callable[[GateContext], GateResult]] = {
@@ -59,7 +59,26 @@ def run_gates(
         names = [g for g in GATES if g in only]
     else:
         names = config.required_for(dst)
-    current = layout.model_version(dst)
+    return judge(root, config, src, dst, version, names, skip, skipped_by)
+
+
+def judge(
+    repo_path: str | Path,
+    config: GatesConfig,
+    src: str,
+    dst: str,
+    version: str,
+    names: list[str],
+    skip: Collection[str] = (),
+    skipped_by: str = "",
+) -> list[GateResult]:
+    """Run the gates ``names`` on a promotion whose environments and ``version`` were already checked.
+
+    ``run_gates`` checks them first; a promotion checks them once, before it
+    catches up with the remote, and hands its config here.
+    """
+    root = Path(repo_path)
+    current = RepoLayout(root).model_version(dst)
     results = []
     for name in names:
         if name in skip:

@@ -1,6 +1,8 @@
 """What each action of the vocabulary does. Doers change Git or the cluster and
 wait; assertions look and return a CheckResult. Nothing here prints: progress
-goes to the reporter the CLI handed down.
+goes to the reporter the CLI handed down. The registry (labs/vocabulary.py)
+names each function once, with its title and parameters; the runner
+(labs/runner.py) dispatches through it.
 
 Git is read as pushed (``origin/main`` after a fetch): what the engine sees is
 what counts, so a commit the learner forgot to push does not pass a check.
@@ -13,7 +15,7 @@ import re
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Protocol
 
 from gitops_lab.adapters.repo import publish
 from gitops_lab.adapters.repo import trailers as t
@@ -28,9 +30,10 @@ from gitops_lab.adapters.repo.layout import (
     replicas_in_text,
     version_in_text,
 )
-from gitops_lab.adapters.repo.seed import BRANCH, SEED_TAG
-from gitops_lab.errors import GitOpsLabError, Interrupted, RepoStateError, UsageError
-from gitops_lab.labs.loader import Action, Lab
+from gitops_lab.adapters.repo.publish import REMOTE_BRANCH
+from gitops_lab.adapters.repo.pushed import follow_pushed
+from gitops_lab.adapters.repo.seed import SEED_TAG
+from gitops_lab.errors import GitOpsLabError, RepoStateError, UsageError
 from gitops_lab.reporter import Reporter
 from gitops_lab.state import EnvironmentState
 
@@ -55,6 +58,14 @@ class CheckResult:
 
 class ActionFailed(GitOpsLabError):
     """A setup, solve or reset action could not do its job."""
+
+
+class Lab(Protocol):
+    """What an action reads of its lab (a loaded ``labs.loader.Lab``): this module sits below the loader,
+    which reads the registry that names the functions here."""
+
+    id: str
+    folder: Path
 
 
 @dataclass
@@ -109,17 +120,16 @@ class LabContext:
         return RepoLayout(self.repo)
 
     def pushed(self, refresh: bool = False) -> str:
-        """The ref of what was pushed (origin/main after one fetch), or HEAD without a remote."""
-        git = self.git
-        if not git.remote_url():
-            return "HEAD"
+        """The ref of what was pushed (origin/main after one fetch), or HEAD without a remote.
+
+        The first call (and each ``refresh``) also fast-forwards a clean working
+        copy, so history() and file reads see pushes made elsewhere.
+        """
         if refresh or not self._fetched:
-            git.run("fetch", "--quiet", "origin", BRANCH)
-            self._fetched = True
-            # Fast-forward a clean working copy, so history() and file reads see pushes made elsewhere.
-            if not git.dirty_files() and git.ok("merge-base", "--is-ancestor", "HEAD", f"origin/{BRANCH}"):
-                git.run("merge", "--quiet", "--ff-only", f"origin/{BRANCH}", check=False)
-        return f"origin/{BRANCH}"
+            ref = follow_pushed(self.git)
+            self._fetched = ref != "HEAD"
+            return ref
+        return REMOTE_BRANCH
 
     def unpushed(self) -> list[str]:
         """``sha subject`` of each local commit the remote does not have, newest first."""
@@ -146,17 +156,15 @@ class LabContext:
                 return entry.sha
         return None
 
-    def after_change(self, env: str, commit: str | None) -> None:
-        """With a cluster, wait until ``env`` serves ``commit`` with the version its overlay names."""
-        if not self.has_cluster:
-            return
-        lab = self.environment()
-        from gitops_lab.workflows.rollout import Expectation, wait_until_served
+    def converge(self, envs: list[str], commit: str) -> None:
+        """Ask the engine to reconcile ``envs``, then wait until each serves ``commit`` as Git says."""
+        from gitops_lab.workflows.converge import converge
 
-        version = version_in_text(self.show(overlay_path(env), commit or self.pushed(refresh=True)) or "",
-                                  overlay_path(env))
-        wait_until_served(lab.engine, Expectation(env, lab.namespace(env), commit, version), self.deadline(),
-                          self.reporter)
+        converge(self.environment(), envs, commit, self.deadline(), self.reporter)
+
+    def environment_to_wait_on(self):
+        """The LabEnvironment a change waits on, or None without a cluster."""
+        return self.environment() if self.has_cluster else None
 
 
 # -- overlay fields --------------------------------------------------------------
@@ -204,7 +212,7 @@ def do_promote(ctx: LabContext, p: dict[str, Any]) -> None:
     from gitops_lab.workflows.promotion import run_promotion
 
     result = run_promotion(ctx.reporter, ctx.repo, p["from"], p["to"], p.get("version"),
-                           after_push=lambda r, _rep: ctx.after_change(r.environment, r.commit))
+                           environment=ctx.environment_to_wait_on(), deadline=ctx.deadline())
     if not result.changed:
         ctx.reporter.info(result.message)
 
@@ -213,7 +221,7 @@ def do_rollback(ctx: LabContext, p: dict[str, Any]) -> None:
     from gitops_lab.workflows.promotion import run_rollback
 
     result = run_rollback(ctx.reporter, ctx.repo, p["env"], p.get("to"),
-                          after_push=lambda r, _rep: ctx.after_change(r.environment, r.commit))
+                          environment=ctx.environment_to_wait_on(), deadline=ctx.deadline())
     if not result.changed:
         ctx.reporter.info(result.message)
 
@@ -294,8 +302,8 @@ def do_commit_file(ctx: LabContext, p: dict[str, Any]) -> None:
         target.write_text(after, encoding="utf-8")
         publish.commit(Git(ctx.repo, env=author), [rel], message)
         publish.push(git)
-    if env and p.get("wait", True):
-        ctx.after_change(env, git.head())
+    if env and p.get("wait", True) and ctx.has_cluster:
+        ctx.converge([env], git.head())
 
 
 def _env_of(rel: str) -> str:
@@ -305,21 +313,9 @@ def _env_of(rel: str) -> str:
     raise ActionFailed(f"set: model_version needs an overlay; {rel} is none")
 
 
-def do_wait(ctx: LabContext, p: dict[str, Any], request: bool = True) -> None:
-    lab = ctx.environment()
-    from gitops_lab.workflows.rollout import Expectation, wait_until_served
-
-    ref = ctx.pushed(refresh=True)
-    head = ctx.git.out("rev-parse", ref)
-    envs = _targets(p["env"])
-    if request:
-        for env in envs:
-            lab.engine.request_reconcile(env)
-    deadline = ctx.deadline()
-    for env in envs:
-        version = version_in_text(ctx.show(overlay_path(env), head) or "", overlay_path(env))
-        wait_until_served(lab.engine, Expectation(env, lab.namespace(env), head, version), deadline, ctx.reporter,
-                          request_reconcile=False)
+def do_sync(ctx: LabContext, p: dict[str, Any]) -> None:
+    ctx.environment()  # no cluster: say so before reading Git
+    ctx.converge(_targets(p["env"]), ctx.git.out("rev-parse", ctx.pushed(refresh=True)))
 
 
 def do_patch_live(ctx: LabContext, p: dict[str, Any]) -> None:
@@ -530,7 +526,7 @@ def check_approved(ctx: LabContext, p: dict[str, Any]) -> CheckResult:
                              f"{verdict.summary}")
 
 
-_HOW = {
+HOW = {
     "gate-run": lambda p: f"`gitops-lab gate run --to {p.get('to')}" + (f" --version {p['version']}" if p.get("version") else "")
     + "`",
     "promote": lambda p: f"`gitops-lab promote --to {p.get('to')}"
@@ -547,7 +543,7 @@ def check_observed(ctx: LabContext, p: dict[str, Any]) -> CheckResult:
     facts = {"env": p.get("env"), "version": p.get("version")} if commands == ["history"] else \
         {"to": p.get("to"), "version": p.get("version")}
     found = observations.matching(ctx.name or "default", commands, since, **facts)
-    ways = " or ".join(_HOW[c](p) for c in commands)
+    ways = " or ".join(HOW[c](p) for c in commands)
     if not found:
         return CheckResult(False, f"this step asks you to look first: run {ways}")
     return CheckResult(True, f"you ran {ways}")
@@ -607,75 +603,3 @@ def check_python(ctx: LabContext, p: dict[str, Any]) -> CheckResult:
     if isinstance(value, tuple):
         return CheckResult(bool(value[0]), str(value[1]) if len(value) > 1 else "")
     return CheckResult(bool(value), f"{p['function']} returned {value!r}")
-
-
-DOERS: dict[str, Callable[[LabContext, dict[str, Any]], Any]] = {
-    "restore": do_restore,
-    "promote": do_promote,
-    "rollback": do_rollback,
-    "approve": do_approve,
-    "commit_file": do_commit_file,
-    "wait_synced": do_wait,
-    "sync": do_wait,
-    "patch_live": do_patch_live,
-    "mark_live": do_mark_live,
-    "observe": do_observe,
-    "python": call_python,
-}
-
-ASSERTIONS: dict[str, Callable[[LabContext, dict[str, Any]], CheckResult]] = {
-    "serves": check_serves,
-    "synced_healthy": check_synced_healthy,
-    "live_matches_git": check_live_matches_git,
-    "replicas": check_replicas,
-    "drift_healed": check_drift_healed,
-    "history_contains": check_history_contains,
-    "approved": check_approved,
-    "image_pinned": check_image_pinned,
-    "git_version": check_git_version,
-    "file_contains": check_file_contains,
-    "gate": check_gate,
-    "observed": check_observed,
-    "python": check_python,
-}
-
-_TITLES = {
-    "restore": lambda p: f"Restoring {', '.join(p.get('paths') or ['the repository'])} from {p.get('ref') or SEED_TAG}",
-    "promote": lambda p: f"Promoting {p.get('version') or 'the version'} from {p['from']} to {p['to']}",
-    "rollback": lambda p: f"Rolling back {p['env']}" + (f" to {p['to']}" if p.get("to") else ""),
-    "approve": lambda p: f"Approving {p['version']} for {p['env']} as {p['by']}",
-    "commit_file": lambda p: f"Committing: {p['message'].splitlines()[0]}",
-    "wait_synced": lambda p: f"Waiting for {p['env']} to sync",
-    "sync": lambda p: f"Syncing {p['env']}",
-    "patch_live": lambda p: f"Editing {p['env']}'s live {p.get('kind', 'Deployment')} by hand",
-    "mark_live": lambda p: f"Remembering {p['env']}'s live Deployment",
-    "observe": lambda p: f"Looking, as the step asks: {_HOW[p['command']](p).strip('`')}",
-    "python": lambda p: f"Running {p['function']}",
-}
-
-
-def run(ctx: LabContext, action: Action) -> None:
-    """Run one doer; errors say which action of which file and line failed."""
-    title = _TITLES[action.name](action.params)
-    with ctx.reporter.step(title):
-        try:
-            DOERS[action.name](ctx, action.params) if action.name != "sync" else do_wait(ctx, action.params)
-        except Interrupted as exc:  # still an interrupt: the command stops with 130 or 143
-            raise Interrupted(f"{action.name} ({action.where}) failed: {exc.message}", exc.fix,
-                              exc.exit_code) from exc
-        except GitOpsLabError as exc:
-            failed = ActionFailed(f"{action.name} ({action.where}) failed: {exc.one_line()}")
-            failed.exit_code = exc.exit_code  # a timeout keeps its own exit code
-            raise failed from exc
-
-
-def evaluate(ctx: LabContext, action: Action) -> CheckResult:
-    """Run one assertion; an error becomes a failed check that says what went wrong."""
-    try:
-        result = ASSERTIONS[action.name](ctx, action.params)
-    except GitOpsLabError as exc:
-        result = CheckResult(False, f"could not check: {exc.one_line()}")
-    result.action = action.describe()
-    if not result.passed and action.params.get("hint"):
-        result.hint = action.params["hint"]
-    return result

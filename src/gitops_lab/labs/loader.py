@@ -89,8 +89,12 @@ class Step:
         return read_text(self.instructions, "instructions file", fix="fix the lab's instructions file",
                          limit=LAB_FILE_LIMIT)
 
+    def actions(self, phase: str) -> list[Action]:
+        """The actions of ``phase``: one of PHASES."""
+        return {"setup": self.setup, "check": self.check, "solve": self.solve, "reset": self.reset}[phase]
+
     def needs_cluster(self) -> bool:
-        return any(a.spec.needs_cluster for phase in (self.setup, self.check, self.solve, self.reset) for a in phase)
+        return any(a.spec.needs_cluster for phase in PHASES for a in self.actions(phase))
 
 
 @dataclass

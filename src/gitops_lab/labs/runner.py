@@ -19,11 +19,11 @@ from typing import Any
 from gitops_lab.adapters.repo import publish
 from gitops_lab.adapters.repo import trailers as t
 from gitops_lab.adapters.repo.git import Git
-from gitops_lab.adapters.repo.layout import ENVIRONMENTS, overlay_path, version_in_text
+from gitops_lab.adapters.repo.layout import ENVIRONMENTS
 from gitops_lab.errors import GitOpsLabError, Interrupted, NotFound, RepoStateError, UsageError
 from gitops_lab.labs import actions
 from gitops_lab.labs.actions import CheckResult, LabContext, start_tag
-from gitops_lab.labs.loader import Lab, LabFormatError, Step, discover, load_lab
+from gitops_lab.labs.loader import Action, Lab, LabFormatError, Step, discover, load_lab
 from gitops_lab.reporter import Reporter
 from gitops_lab.state import EnvironmentState, environment_dir, write_private_json
 from gitops_lab.textfiles import load_json_object
@@ -165,6 +165,40 @@ class ResetResult:
         return asdict(self)
 
 
+# -- dispatch -----------------------------------------------------------------------------
+def run_action(ctx: LabContext, action: Action) -> None:
+    """Run one doer through the registry; errors say which action of which file and line failed."""
+    do, title = action.spec.do, action.spec.title
+    if do is None or title is None:  # the loader refuses this; a registry entry lacks its runner
+        raise actions.ActionFailed(f"{action.name} ({action.where}) is an assertion: it runs only in check",
+                           fix="move it to the step's check")
+    with ctx.reporter.step(title(action.params)):
+        try:
+            do(ctx, action.params)
+        except Interrupted as exc:  # still an interrupt: the command stops with 130 or 143
+            raise Interrupted(f"{action.name} ({action.where}) failed: {exc.message}", exc.fix,
+                              exc.exit_code) from exc
+        except GitOpsLabError as exc:
+            failed = actions.ActionFailed(f"{action.name} ({action.where}) failed: {exc.one_line()}")
+            failed.exit_code = exc.exit_code  # a timeout keeps its own exit code
+            raise failed from exc
+
+
+def evaluate_action(ctx: LabContext, action: Action) -> CheckResult:
+    """Run one assertion through the registry; an error becomes a failed check that says what went wrong."""
+    check = action.spec.check
+    try:
+        if check is None:  # the loader refuses this; a registry entry lacks its check
+            raise actions.ActionFailed(f"{action.name} changes things: it cannot be a check")
+        result = check(ctx, action.params)
+    except GitOpsLabError as exc:
+        result = CheckResult(False, f"could not check: {exc.one_line()}")
+    result.action = action.describe()
+    if not result.passed and action.params.get("hint"):
+        result.hint = action.params["hint"]
+    return result
+
+
 # -- the runner ----------------------------------------------------------------------------
 class LabRunner:
     def __init__(self, name: str, repo: Path, reporter: Reporter, labs_root: Path,
@@ -253,14 +287,14 @@ class LabRunner:
 
             # Observation checks count only what the learner looked at since the step began.
             ctx.marks[STEP_STARTED] = time.time()
-        for action in getattr(step, phase):
-            actions.run(ctx, action)
+        for action in step.actions(phase):
+            run_action(ctx, action)
         self._remember(ctx)
 
     def evaluate(self, ctx: LabContext, step: Step) -> tuple[bool, builtins.list[CheckResult]]:
         results = []
         for action in step.check:
-            result = actions.evaluate(ctx, action)
+            result = evaluate_action(ctx, action)
             if not result.passed and not result.hint and step.hints:
                 result.hint = step.hints[0]
             results.append(result)
@@ -446,7 +480,8 @@ class LabRunner:
                 publish.push(git)
             step.done(f"{commit[:7]}; your work is kept on {backup}" + (f" and {saved}" if saved else ""))
         if ctx.has_cluster:
-            self._wait_all(ctx, commit)
+            ctx.converge(list(ENVIRONMENTS), commit)
+            self._remember(ctx)
         from gitops_lab.labs.observations import STEP_STARTED
 
         # Back at step 1, which begins again now: earlier observations no longer count.
@@ -455,19 +490,6 @@ class LabRunner:
         self.progress.active = lab.id
         self.progress.save()
         return ResetResult(lab.id, commit, backup, saved, round(time.monotonic() - started, 3))
-
-    def _wait_all(self, ctx: LabContext, commit: str) -> None:
-        lab_env = ctx.environment()
-        self._remember(ctx)
-        from gitops_lab.workflows.rollout import Expectation, wait_until_served
-
-        for env in ENVIRONMENTS:
-            lab_env.engine.request_reconcile(env)
-        deadline = ctx.deadline()
-        for env in ENVIRONMENTS:
-            version = version_in_text(ctx.show(overlay_path(env), commit) or "", overlay_path(env))
-            wait_until_served(lab_env.engine, Expectation(env, lab_env.namespace(env), commit, version), deadline,
-                              self.reporter, request_reconcile=False)
 
     # -- test -------------------------------------------------------------------------------------
     def test(self, lab_ids: builtins.list[str], engine: str | None) -> TestReport:

@@ -36,7 +36,8 @@ from gitops_lab.adapters.engines.tenancy import (
 from gitops_lab.adapters.gitserver.base import ClassCredentials, GitServer, RepoGrant
 from gitops_lab.adapters.gitserver.incluster import Credentials, GitServerCredentials, new_password
 from gitops_lab.adapters.repo.git import Git, authenticated
-from gitops_lab.adapters.repo.layout import ENVIRONMENTS, RepoLayout, overlay_path, version_in_text
+from gitops_lab.adapters.repo.layout import ENVIRONMENTS, RepoLayout, overlay_path
+from gitops_lab.adapters.repo.pushed import follow_pushed
 from gitops_lab.adapters.repo.seed import SEED_TAG, init_working_copy
 from gitops_lab.errors import GitOpsLabError, NotFound, UsageError
 from gitops_lab.kube.client import Kube, check_reachable, connect
@@ -45,7 +46,7 @@ from gitops_lab.reporter import Reporter
 from gitops_lab.resources import environments_template
 from gitops_lab.state import EnvironmentState, environment_dir, load_state, write_private_json, write_private_text
 from gitops_lab.workflows.environment import LabEnvironment, open_environment, targets_for
-from gitops_lab.workflows.rollout import Expectation, wait_until_served
+from gitops_lab.workflows.converge import converge
 
 CLASS_DIR = "class"
 KIT_FILE = "kit.json"
@@ -251,7 +252,9 @@ def create(name: str, learners: list[str], options: ClassOptions, reporter: Repo
             with reporter.step(f"Waiting up to {deadline.describe()} for {learner}'s dev, staging and prod") as step:
                 try:
                     # What the learner pushed since an earlier `class create` is what must be served.
-                    wait_all_served(lab, catch_up_clone(Git(lab.repo)), deadline, Reporter())
+                    git = Git(lab.repo)
+                    converge(lab, ENVIRONMENTS, git.out("rev-parse", follow_pushed(git, tags=True)), deadline,
+                             Reporter())
                 except GitOpsLabError as exc:
                     raise type(exc)(f"{learner}: {exc.message}", exc.fix) from exc
                 step.done("all three serve what Git says")
@@ -278,13 +281,6 @@ def _create_tenant(record: ClassRecord, learner: str, kube: Kube, server: GitSer
                              engine_repo_url=urls.cluster_url, tenant=learner)
     state.save()
     return changed
-
-
-def catch_up_clone(git: Git) -> str:
-    """Bring the instructor's clone of a learner's repository (never ahead of it) up to date; its head."""
-    git.run("fetch", "--quiet", "--tags", "--force", "origin")
-    git.run("merge", "--quiet", "--ff-only", "origin/main", check=False)
-    return git.head()
 
 
 def _wait_policy_loaded(applier, deadline: Deadline) -> None:
@@ -399,17 +395,6 @@ def join(kit: Path, name: str, repo_path: str | None, reporter: Reporter) -> Joi
     return JoinResult(name, data["learner"], str(seeded.path), data["git_url"], data["namespaces"])
 
 
-def wait_all_served(lab: LabEnvironment, commit: str, deadline: Deadline, reporter: Reporter) -> None:
-    """Ask for a reconcile of every environment, then wait until each serves ``commit``."""
-    git = Git(lab.repo)
-    for env in ENVIRONMENTS:
-        lab.engine.request_reconcile(env)
-    for env in ENVIRONMENTS:
-        version = version_in_text(git.out("show", f"{commit}:{overlay_path(env)}"), overlay_path(env))
-        wait_until_served(lab.engine, Expectation(env, lab.namespace(env), commit, version), deadline, reporter,
-                          request_reconcile=False)
-
-
 # -- status ---------------------------------------------------------------------------------
 @dataclass
 class LearnerRow:
@@ -458,7 +443,7 @@ def _learner_row(record: ClassRecord, learner: str, kube: Kube, labs_root: Path)
     from gitops_lab.workflows.status import environment_reports
 
     lab_env = open_learner(record, learner, kube)
-    catch_up_clone(Git(lab_env.repo))
+    follow_pushed(Git(lab_env.repo), tags=True)
     environments = {r.environment: {"state": _env_state(r), "ok": r.ok, "version": r.version,
                                     "sync": r.sync, "health": r.health,
                                     "ready": f"{r.replicas_ready}/{r.replicas_desired}", "message": r.message}
@@ -559,7 +544,7 @@ def reset(name: str, learners: list[str] | None, lab_id: str | None, reporter: R
                 commit = restore_tree(git, SEED_TAG, ["."], message, allow_empty=True) or git.head()
                 publish.push(git)
                 step.done(commit[:7])
-            wait_all_served(lab_env, commit, Deadline(timeout), reporter)
+            converge(lab_env, ENVIRONMENTS, commit, Deadline(timeout), reporter)
             done.append(LearnerReset(learner, None, commit))
     return done
 

@@ -46,3 +46,11 @@ def open_environment(state: EnvironmentState, kubeconfig: str | None = None, con
     kube = connect(kubeconfig or state.kubeconfig, context or state.context)
     path = repo or Path(state.repo_path or ".")
     return LabEnvironment(state, kube, engine_for(state.engine, kube, state.tenant), path)
+
+
+def open_if_set_up(state: EnvironmentState | None, kubeconfig: str | None = None, context: str | None = None,
+                   repo: Path | None = None) -> LabEnvironment | None:
+    """The environment `up` set up, or None when there is none (or only a repository): nothing to wait on."""
+    if state is None or not state.engine:
+        return None
+    return open_environment(state, kubeconfig, context, repo)

@@ -36,6 +36,7 @@ from gitops_lab.adapters.repo import trailers as t
 from gitops_lab.adapters.repo.git import Git
 from gitops_lab.adapters.repo.history import log_entries
 from gitops_lab.adapters.repo.layout import ENVIRONMENTS, VERSION_LABEL, RepoLayout, overlay_path
+from gitops_lab.adapters.repo.pushed import fetch_pushed
 from gitops_lab.adapters.repo.seed import BRANCH
 from gitops_lab.errors import (
     ClusterError, EngineError, GateFailed, GitError, GitOpsLabError, RollbackFailed, WaitTimeout,
@@ -260,6 +261,13 @@ def watch_once(reporter: Reporter, repo_path: Path, deployment: Deployment, time
     return WatchPass(git.out("rev-parse", ref), trigger, result)
 
 
+def watch_start(repo_path: Path, since: str | None) -> str:
+    """The commit a watch starts after: ``since``, else the head of the pushed branch."""
+    git = Git(repo_path)
+    ref = fetch_pushed(git)
+    return git.out("rev-parse", since or ref)
+
+
 def watch(reporter: Reporter, repo_path: Path, deployment: Deployment, timeout: float, interval: float,
           since: str | None, stop: threading.Event, on_pass: Callable[[WatchPass], None]) -> None:
     """Poll the remote every ``interval`` seconds until ``stop`` is set; a new head gets one pass.
@@ -270,9 +278,7 @@ def watch(reporter: Reporter, repo_path: Path, deployment: Deployment, timeout: 
     last = None
     while not stop.is_set():
         git = Git(repo_path)
-        if git.remote_url():
-            git.run("fetch", "--quiet", "origin", BRANCH)
-        head = git.out("rev-parse", f"origin/{BRANCH}" if git.remote_url() else "HEAD")
+        head = git.out("rev-parse", fetch_pushed(git))
         if head != last:
             done = watch_once(reporter, repo_path, deployment, timeout, since)
             on_pass(done)
@@ -282,10 +288,11 @@ def watch(reporter: Reporter, repo_path: Path, deployment: Deployment, timeout: 
 
 def cluster_deployment(lab) -> Deployment:
     """The environments of a lab set up by `up`: the engine's waits, verification through the API server."""
-    from gitops_lab.workflows.rollout import Expectation, wait_until_served
+    from gitops_lab.workflows.converge import converge
     from gitops_lab.workflows.verify import kube_target
 
     def wait(env: str, commit: str, version: str, deadline: Deadline, reporter: Reporter) -> None:
-        wait_until_served(lab.engine, Expectation(env, lab.namespace(env), commit, version), deadline, reporter)
+        # ``version`` is what the overlay names at ``commit``: converge reads it there.
+        converge(lab, [env], commit, deadline, reporter)
 
     return Deployment(wait=wait, target=lambda env: kube_target(lab.kube, env, lab.namespace(env)))

@@ -23,8 +23,8 @@ from gitops_lab.kube.client import Kube, check_reachable, connect
 from gitops_lab.kube.deadline import Deadline, command_deadline_unless_set
 from gitops_lab.reporter import Reporter
 from gitops_lab.state import EnvironmentState, environment_dir
-from gitops_lab.workflows.environment import targets_for
-from gitops_lab.workflows.rollout import Expectation, wait_until_served
+from gitops_lab.workflows.converge import converge
+from gitops_lab.workflows.environment import LabEnvironment, targets_for
 
 if TYPE_CHECKING:
     from gitops_lab.images import LabImage
@@ -167,11 +167,9 @@ def _seed_and_serve(options: UpOptions, reporter: Reporter, name: str, previous:
     state.kubeconfig, state.context, state.engine_repo_url = kube.kubeconfig, context, access.url
     state.save()
 
-    head, versions = _served_commit(seeded, layout, reporter)
-    for target in targets:
-        expect = Expectation(target.name, target.namespace, head, versions[target.name])
-        wait_until_served(engine, expect, deadline, reporter)
-        result.versions[target.name] = expect.version or ""
+    head = _served_commit(seeded, reporter)
+    lab = LabEnvironment(state, kube, engine, seeded.path)
+    result.versions.update(converge(lab, [t.name for t in targets], head, deadline, reporter))
     result.environments = [engine.status(t.name) for t in targets]
     return result
 
@@ -231,26 +229,22 @@ def _git_server(kube: Kube, name: str, reporter: Reporter, deadline: Deadline,
     return endpoints.host_url, endpoints.cluster_url, credentials.writer, credentials.reader
 
 
-def _served_commit(seeded, layout: RepoLayout, reporter: Reporter) -> tuple[str, dict[str, str]]:
-    """The commit the engines serve, the remote's, and each environment's version there.
+def _served_commit(seeded, reporter: Reporter) -> str:
+    """The commit the engines serve: the remote's.
 
     A learner may have pushed since the working copy was made: the engines follow
     the remote, so the working copy catches up first (fast-forward only) and the
     wait is for the remote's head, never for a commit the remote lacks.
     """
-    from gitops_lab.adapters.repo.layout import ENVIRONMENTS, overlay_path, version_in_text
-    from gitops_lab.adapters.repo.publish import catch_up
-    from gitops_lab.adapters.repo.seed import BRANCH
+    from gitops_lab.adapters.repo.publish import REMOTE_BRANCH, catch_up
     from gitops_lab.errors import GitError
 
     git = Git(seeded.path)
     if seeded.action != "reused" or not git.remote_url():
-        return git.head(), {env: layout.model_version(env) for env in ENVIRONMENTS}
+        return git.head()
     try:
         catch_up(git, unpublished="keep")  # a learner's unpushed commits are theirs to push
     except GitError as exc:
         reporter.warn(f"the working copy could not follow the remote ({exc.message}); "
                       "waiting for what the remote has")
-    commit = git.run("rev-parse", f"origin/{BRANCH}").stdout.strip()
-    return commit, {env: version_in_text(git.run("show", f"{commit}:{overlay_path(env)}").stdout, overlay_path(env))
-                    for env in ENVIRONMENTS}
+    return git.out("rev-parse", REMOTE_BRANCH)

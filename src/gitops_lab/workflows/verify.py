@@ -347,18 +347,15 @@ def expected_from_git(repo_path: Path, env: str, version: str | None = None, pus
     import tempfile
 
     from gitops_lab.adapters.repo.git import Git
-    from gitops_lab.adapters.repo.layout import RepoLayout, overlay_path, version_in_text
-    from gitops_lab.adapters.repo.seed import BRANCH
+    from gitops_lab.adapters.repo.layout import RepoLayout
+    from gitops_lab.adapters.repo.pushed import fetch_pushed, version_at
     from gitops_lab.gates.config import CONFIG_FILE, load_config
 
     git = Git(repo_path)
     RepoLayout(repo_path).check_env(env)
-    ref = "HEAD"
-    if pushed and git.remote_url():
-        git.run("fetch", "--quiet", "origin", BRANCH)
-        ref = f"origin/{BRANCH}"
+    ref = fetch_pushed(git) if pushed else "HEAD"
     commit = git.out("rev-parse", ref)
-    want = version or version_in_text(git.out("show", f"{ref}:{overlay_path(env)}"), overlay_path(env))
+    want = version or version_at(git, ref, env)
     shown = git.run("show", f"{ref}:base/models/{want}.json", check=False)
     if shown.returncode != 0:
         from gitops_lab.errors import NotFound

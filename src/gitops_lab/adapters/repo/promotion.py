@@ -17,7 +17,8 @@ from gitops_lab.adapters.repo import publish
 from gitops_lab.adapters.repo import trailers as t
 from gitops_lab.adapters.repo.git import Git
 from gitops_lab.adapters.repo.history import history, versions_in_effect
-from gitops_lab.adapters.repo.layout import VERSION_LABEL, RepoLayout, overlay_path, version_in_text
+from gitops_lab.adapters.repo.layout import VERSION_LABEL, RepoLayout, overlay_path
+from gitops_lab.adapters.repo.pushed import version_at
 from gitops_lab.errors import RepoStateError, UsageError
 
 
@@ -68,8 +69,25 @@ def promote(
     git, layout = Git(path), RepoLayout(path)
     check_promotion(git, layout, src, dst, version)
     publish.catch_up(git)
-    target = version or layout.model_version(src)
-    layout.check_version(target)
+    target = layout.check_version(version or layout.model_version(src))
+    return commit_promotion(git, layout, src, dst, target, extra_trailers, on_retry)
+
+
+def commit_promotion(
+    git: Git,
+    layout: RepoLayout,
+    src: str,
+    dst: str,
+    target: str,
+    extra_trailers: list[tuple[str, str]] | None = None,
+    on_retry: Progress | None = None,
+) -> ChangeResult:
+    """Set ``dst``'s model version to ``target`` in one pushed commit.
+
+    For a promotion already checked (``check_promotion``, an existing ``target``)
+    and caught up with the remote: ``promote`` does both first, a gated promotion
+    does them once before its gates run.
+    """
     current = layout.model_version(dst)
     if current == target:
         return ChangeResult("promote", dst, target, current, None, False, f"{dst} already runs {target}; nothing to do")
@@ -155,7 +173,7 @@ def revert(
     layout.check_env(env)
     publish.catch_up(git)
     current = layout.model_version(env)
-    previous = version_in_text(git.out("show", f"{commit}^:{overlay_path(env)}"), overlay_path(env))
+    previous = version_at(git, f"{commit}^", env)
     if previous == current:
         return ChangeResult("rollback", env, previous, current, None, False, f"{env} already runs {previous}; nothing to do")
     trailers = [

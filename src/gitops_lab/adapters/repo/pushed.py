@@ -1,0 +1,43 @@
+"""What was pushed: the remote's branch, as the engines see it.
+
+Every read of "what Git says" that a wait or a check compares the cluster
+with goes through here: fetch the remote's branch (``origin/main``; ``HEAD``
+without a remote), optionally fast-forward a clean working copy to it, and
+read an overlay's model version at a commit.
+"""
+
+from __future__ import annotations
+
+from gitops_lab.adapters.repo.git import Git
+from gitops_lab.adapters.repo.layout import overlay_path, version_in_text
+from gitops_lab.adapters.repo.publish import REMOTE_BRANCH
+from gitops_lab.adapters.repo.seed import BRANCH
+
+
+def fetch_pushed(git: Git, tags: bool = False) -> str:
+    """Fetch the remote's branch (and its tags with ``tags``); the ref of what was pushed.
+
+    ``origin/main`` after the fetch, or ``HEAD`` when the working copy has no remote.
+    """
+    if not git.remote_url():
+        return "HEAD"
+    git.run("fetch", "--quiet", *(["--tags", "--force"] if tags else []), "origin", BRANCH)
+    return REMOTE_BRANCH
+
+
+def follow_pushed(git: Git, tags: bool = False) -> str:
+    """Fetch what was pushed and fast-forward the working copy to it; the ref of what was pushed.
+
+    Only a clean working copy that is behind moves, so file reads see pushes made
+    elsewhere; uncommitted changes and local commits stay as they are.
+    """
+    ref = fetch_pushed(git, tags)
+    if ref != "HEAD" and not git.dirty_files() and git.ok("merge-base", "--is-ancestor", "HEAD", ref):
+        git.run("merge", "--quiet", "--ff-only", ref, check=False)
+    return ref
+
+
+def version_at(git: Git, ref: str, env: str) -> str:
+    """The model version ``env``'s overlay names at ``ref`` (a commit, tag or branch)."""
+    shown = git.run("show", f"{ref}:{overlay_path(env)}", check=False)
+    return version_in_text(shown.stdout if shown.returncode == 0 else "", overlay_path(env))

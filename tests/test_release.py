@@ -238,6 +238,39 @@ def test_the_watch_releases_a_learners_push_once(lab, engine, tmp_path):
     assert again.trigger is None and engine.applied == [("dev", "v4"), ("dev", "v2")]
 
 
+def test_the_watch_leaves_a_learners_unpushed_commits_unpublished(lab, engine):
+    wc, remote = lab
+    start = git(remote, "rev-parse", "main")
+    # The learner commits v4 in the working copy the watch uses, and has not pushed yet.
+    path = wc / overlay_path("dev")
+    path.write_text(path.read_text().replace("model-version: v2", "model-version: v4"))
+    git(wc, "commit", "-qam", "Try v4 in dev")
+    mine = git(wc, "rev-parse", "HEAD")
+    done = watch_once(Reporter(), wc, engine.deployment(), 300, start)
+    assert done.trigger is None and engine.applied == []
+    assert git(remote, "rev-parse", "main") == start  # not published for them
+    assert git(wc, "rev-parse", "HEAD") == mine
+
+    # Pushed, it is a release; a later local commit makes the pending release wait, naming it.
+    git(wc, "push", "-q", "origin", "HEAD:main")
+    path = wc / overlay_path("staging")
+    path.write_text(path.read_text().replace("count: 1", "count: 2"))
+    git(wc, "commit", "-qam", "Scale staging to 2 replicas")
+    waiting = watch_once(Reporter(), wc, engine.deployment(), 300, start)
+    assert waiting.trigger == mine and engine.applied == []
+    assert waiting.error.one_line() == (
+        f"the release of {mine[:7]} waits: {wc} has 1 commit(s) that are not pushed "
+        f"({git(wc, 'rev-parse', '--short', 'HEAD')} Scale staging to 2 replicas), and a release would publish "
+        "them; push them (`git push`) or set them aside (`git branch keep-mine && git reset --hard origin/main`); "
+        "the watch goes on by itself")
+    assert git(remote, "rev-parse", "main") == mine
+
+    git(wc, "push", "-q", "origin", "HEAD:main")
+    released = watch_once(Reporter(), wc, engine.deployment(), 300, start)
+    assert released.trigger == mine and isinstance(released.error, VerificationFailed)
+    assert remote_version(remote, "dev") == "v2" and engine.applied == [("dev", "v4"), ("dev", "v2")]
+
+
 def test_a_rollback_of_dev_does_not_start_a_release(lab, cli):
     wc, remote = lab
     learner_sets_dev(wc, "v1")

@@ -29,8 +29,11 @@ def command(app: Application, kubeconfig: str | None, context: str | None, outpu
     from gitops_lab.workflows.environment import open_environment
     from gitops_lab.workflows.status import environment_reports
 
+    from gitops_lab.labs import observations
+
     lab = open_environment(load_state(app.name), kubeconfig, context)
     reports = environment_reports(lab)
+    observations.status_seen(app.name, reports)
     rows = [
         (r.environment, r.engine, (r.commit or "-")[:7], r.sync, r.health, r.version or "-",
          f"{r.replicas_ready}/{r.replicas_desired}", r.message if not r.ok else "")

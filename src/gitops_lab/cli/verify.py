@@ -50,6 +50,10 @@ def command(app: Application, env: str, version: str | None, url: str | None, ti
     target = _target(app, path, env, url, kubeconfig, context)
     report = verify(target, expected.version, expected.artifact, expected.settings, Deadline(timeout),
                     app.reporter(output))
+    if url is None:
+        from gitops_lab.labs import observations
+
+        observations.verified(app.name, report)
     app.emit(output, report.to_dict(), format_report(report))
     require_passed(report)
 

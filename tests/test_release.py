@@ -140,6 +140,36 @@ def test_a_version_that_fails_live_is_reverted_with_its_evidence(lab, engine):
     assert entry.trailers["Rollback-Reason"].startswith("verification failed: accuracy")
 
 
+def test_a_version_that_fails_only_on_prods_traffic_reaches_prod_and_is_reverted_there(lab, engine):
+    wc, remote = lab
+    trigger = learner_sets_dev(wc, "v5")
+    first = release(wc, engine)
+    # dev and staging replay the held-out rows, where v5 serves like v2: both verify.
+    assert [(s.environment, s.outcome) for s in first.stages] == [
+        ("dev", "verified"), ("staging", "verified"), ("prod", "awaiting-approval")]
+    assert "accuracy pass" in first.stages[1].summary
+    record_approval(wc, "prod", "v5", by="Rita <rita@example.com>")
+    promotion_count = len(git(remote, "log", "--format=%H", "main").splitlines())
+    with pytest.raises(VerificationFailed) as caught:
+        release(wc, engine)
+    line = caught.value.one_line()
+    assert line.startswith("prod serving v5 failed verification: accuracy (live accuracy 0.6842 < 0.7776")
+    assert "rolled back to v1 in" in line and "prod serves v1 again" in line
+    # Git: prod's promotion, then its revert with the evidence; dev and staging keep v5.
+    assert remote_version(remote, "prod") == "v1"
+    assert (remote_version(remote, "dev"), remote_version(remote, "staging")) == ("v5", "v5")
+    promotion, _rollback = git(remote, "log", "-2", "--format=%H", "main").splitlines()[::-1]
+    assert len(git(remote, "log", "--format=%H", "main").splitlines()) == promotion_count + 2
+    found = trailers_of(remote)
+    assert found["Gitops-Lab-Action"] == "rollback" and found["Reverts"] == promotion
+    assert found["Release-Trigger"] == trigger
+    assert found["Rollback-Reason"].startswith("verification failed: accuracy (live accuracy 0.6842")
+    assert engine.applied[-2:] == [("prod", "v5"), ("prod", "v1")]
+    [entry] = [e for e in history(wc, "prod") if e.action == "rollback"]
+    assert entry.subject == "Roll back prod: v5 failed verification (accuracy)"
+    assert (entry.previous, entry.version) == ("v5", "v1")
+
+
 def test_a_promotion_that_fails_verification_in_staging_is_reverted_there(lab, engine):
     wc, remote = lab
     learner_sets_dev(wc, "v1")

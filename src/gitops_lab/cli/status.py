@@ -25,11 +25,10 @@ def command(app: Application, kubeconfig: str | None, context: str | None, outpu
       gitops-lab status
       gitops-lab status --output json | jq '.[] | select(.ok | not)'
     """
+    from gitops_lab.labs import observations
     from gitops_lab.state import load_state
     from gitops_lab.workflows.environment import open_environment
     from gitops_lab.workflows.status import environment_reports
-
-    from gitops_lab.labs import observations
 
     lab = open_environment(load_state(app.name), kubeconfig, context)
     reports = environment_reports(lab)

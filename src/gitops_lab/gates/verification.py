@@ -10,12 +10,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from gitops_lab.adapters.repo.layout import ENVIRONMENTS
+
 SECTION = "verification"
 #: The labelled rows a verification can replay to /predict: the clean held-out
 #: split, or requests prod received, labelled since (gitops_lab.model.dataset).
 TRAFFIC = ("held-out", "prod-traffic")
 DEFAULT_TRAFFIC = "held-out"
-_ENVIRONMENTS = ("dev", "staging", "prod")
 
 
 @dataclass(frozen=True)
@@ -66,8 +67,8 @@ def problems(section: Any) -> list[str]:
         found.append(f"{SECTION}.traffic: expected a mapping of environment to one of: {', '.join(TRAFFIC)}")
     else:
         for env, source in sorted(traffic.items(), key=str):
-            if env not in _ENVIRONMENTS:
-                found.append(f"{SECTION}.traffic: unknown environment {env!r} (expected: {', '.join(_ENVIRONMENTS)})")
+            if env not in ENVIRONMENTS:
+                found.append(f"{SECTION}.traffic: unknown environment {env!r} (expected: {', '.join(ENVIRONMENTS)})")
             elif source not in TRAFFIC:
                 found.append(f"{SECTION}.traffic.{env}: expected one of: {', '.join(TRAFFIC)}, got {source!r}")
     value = section.get("max_latency_p95_seconds")

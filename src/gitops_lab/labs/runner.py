@@ -494,7 +494,7 @@ class LabRunner:
             self._test_lab(lab, report)
         return report
 
-    def _missing_requirement(self, requires: list[str], lab: Lab) -> str | None:
+    def _missing_requirement(self, requires: builtins.list[str], lab: Lab) -> str | None:
         """Why this environment cannot meet ``requires`` (of ``lab`` or one of its steps), or None."""
         if "running-pods" not in requires:
             return None

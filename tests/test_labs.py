@@ -294,3 +294,19 @@ def test_a_cluster_check_that_settles_after_the_solution_passes_and_one_that_nev
     monkeypatch.setattr(runner_module, "SETTLE_SECONDS", 30)
     ok, _ = run.evaluate_settled(SimpleNamespace(has_cluster=False, timeout=60, _environment=None), step)
     assert not ok and len(calls) == 1, "a Git-only check is read once: it cannot settle"
+
+
+def test_a_step_may_require_running_pods_and_nothing_else(tmp_path):
+    folder = TESTDATA / "look-first"
+    text = (folder / "lab.yaml").read_text()
+    assert load_lab(folder).steps[1].requires == []
+    mine = tmp_path / "look-first"
+    shutil.copytree(folder, mine)
+    (mine / "lab.yaml").write_text(text.replace("    hint: Run `gitops-lab history --env dev`.",
+                                                "    requires: [running-pods]\n    hint: Run `gitops-lab history --env dev`.", 1))
+    assert load_lab(mine).steps[1].requires == ["running-pods"]
+    (mine / "lab.yaml").write_text(text.replace("    hint: Run `gitops-lab history --env dev`.",
+                                                "    requires: [gpus]\n    hint: Run `gitops-lab history --env dev`.", 1))
+    with pytest.raises(LabFormatError) as caught:
+        load_lab(mine)
+    assert "steps[1].requires: expected a list of: running-pods" in "; ".join(caught.value.problems)

@@ -36,7 +36,7 @@ def _metric_samples(text: str) -> dict[str, float]:
     return samples
 
 
-@pytest.mark.parametrize("version", ["v1", "v2", "v3", "v4"])
+@pytest.mark.parametrize("version", ["v1", "v2", "v3", "v4", "v5"])
 def test_serves_the_configured_version(start_server, version):
     artifact = json.loads((MODELS / f"{version}.json").read_text(encoding="utf-8"))
     server = start_server(version)
@@ -86,6 +86,43 @@ def test_v4_passes_offline_but_its_server_skews_every_live_prediction(start_serv
     assert result["predictions"] == [predict(v4["model"], r) for r in converted]
     live = sum(int(y == r["failure"]) for y, r in zip(result["predictions"], rows)) / len(rows)
     assert live < v4["metrics"]["accuracy"] - 0.2
+
+
+def test_v5_serves_like_v2_on_the_held_out_pumps_and_hides_prods_hot_ones(start_server):
+    """v5 is v2's model with an input guard only the server applies: a temperature
+    outside 0-80 C counts as a sensor fault and becomes the training mean. Few
+    held-out pumps run that hot; many of prod's do, and those fail."""
+    from gitops_lab.model.dataset import prod_traffic_rows
+
+    v2 = json.loads((MODELS / "v2.json").read_text(encoding="utf-8"))
+    v5 = json.loads((MODELS / "v5.json").read_text(encoding="utf-8"))
+    assert v5["model"] == v2["model"] and v5["metrics"] == v2["metrics"] and v5["evaluation"]["passed"]
+    assert v5["serving"] == {"valid_ranges": {"temperature_c": [0.0, 80.0]}}
+    server = start_server("v5")
+    mean = v5["model"]["feature_means"][0]
+
+    def served(rows):
+        status, result = server.json("POST", "/predict", {"instances": _instances(rows)})
+        assert status == 200
+        guarded = [{**r, "temperature_c": r["temperature_c"] if r["temperature_c"] <= 80 else mean} for r in rows]
+        assert result["predictions"] == [predict(v5["model"], r) for r in guarded]
+        return sum(int(y == r["failure"]) for y, r in zip(result["predictions"], rows)) / len(rows)
+
+    held_out, prod = held_out_rows(), prod_traffic_rows()
+    hot = lambda rows: sum(r["temperature_c"] > 80 for r in rows) / len(rows)  # noqa: E731
+    assert hot(held_out) < 0.15 < 0.5 < hot(prod)
+    assert served(held_out) >= v5["metrics"]["accuracy"] - 0.05  # within verification's tolerance
+    assert served(prod) < v5["metrics"]["accuracy"] - 0.1
+
+
+def test_a_valid_range_the_server_cannot_apply_keeps_it_not_ready(start_server, tmp_path):
+    artifact = json.loads((MODELS / "v5.json").read_text(encoding="utf-8"))
+    artifact["serving"] = {"valid_ranges": {"temperature_c": [80.0, 0.0]}}
+    (tmp_path / "v5.json").write_text(json.dumps(artifact), encoding="utf-8")
+    server = start_server("v5", tmp_path)
+    status, body = server.json("GET", "/readyz")
+    assert status == 503
+    assert "'serving.valid_ranges.temperature_c' must be [low, high] with low < high" in body["reason"]
 
 
 def test_an_input_contract_the_server_cannot_honour_keeps_it_not_ready(start_server, tmp_path):
@@ -177,7 +214,7 @@ def _assert_up_but_not_ready(server: Server, reason: str) -> None:
 def test_missing_model_leaves_the_server_up_but_not_ready(start_server):
     server = start_server("v9")
     _assert_up_but_not_ready(server, "model v9 not found")
-    assert "available: v1, v2, v3, v4" in server.json("GET", "/readyz")[1]["reason"]
+    assert "available: v1, v2, v3, v4, v5" in server.json("GET", "/readyz")[1]["reason"]
 
 
 def test_unset_model_version_is_not_ready(start_server):

@@ -140,6 +140,36 @@ def test_a_version_that_fails_live_is_reverted_with_its_evidence(lab, engine):
     assert entry.trailers["Rollback-Reason"].startswith("verification failed: accuracy")
 
 
+def test_a_version_that_fails_only_on_prods_traffic_reaches_prod_and_is_reverted_there(lab, engine):
+    wc, remote = lab
+    trigger = learner_sets_dev(wc, "v5")
+    first = release(wc, engine)
+    # dev and staging replay the held-out rows, where v5 serves like v2: both verify.
+    assert [(s.environment, s.outcome) for s in first.stages] == [
+        ("dev", "verified"), ("staging", "verified"), ("prod", "awaiting-approval")]
+    assert "accuracy pass" in first.stages[1].summary
+    record_approval(wc, "prod", "v5", by="Rita <rita@example.com>")
+    promotion_count = len(git(remote, "log", "--format=%H", "main").splitlines())
+    with pytest.raises(VerificationFailed) as caught:
+        release(wc, engine)
+    line = caught.value.one_line()
+    assert line.startswith("prod serving v5 failed verification: accuracy (live accuracy 0.6842 < 0.7776")
+    assert "rolled back to v1 in" in line and "prod serves v1 again" in line
+    # Git: prod's promotion, then its revert with the evidence; dev and staging keep v5.
+    assert remote_version(remote, "prod") == "v1"
+    assert (remote_version(remote, "dev"), remote_version(remote, "staging")) == ("v5", "v5")
+    promotion, _rollback = git(remote, "log", "-2", "--format=%H", "main").splitlines()[::-1]
+    assert len(git(remote, "log", "--format=%H", "main").splitlines()) == promotion_count + 2
+    found = trailers_of(remote)
+    assert found["Gitops-Lab-Action"] == "rollback" and found["Reverts"] == promotion
+    assert found["Release-Trigger"] == trigger
+    assert found["Rollback-Reason"].startswith("verification failed: accuracy (live accuracy 0.6842")
+    assert engine.applied[-2:] == [("prod", "v5"), ("prod", "v1")]
+    [entry] = [e for e in history(wc, "prod") if e.action == "rollback"]
+    assert entry.subject == "Roll back prod: v5 failed verification (accuracy)"
+    assert (entry.previous, entry.version) == ("v5", "v1")
+
+
 def test_a_promotion_that_fails_verification_in_staging_is_reverted_there(lab, engine):
     wc, remote = lab
     learner_sets_dev(wc, "v1")
@@ -236,6 +266,39 @@ def test_the_watch_releases_a_learners_push_once(lab, engine, tmp_path):
     # Looking again does not release the same push twice.
     again = watch_once(Reporter(), wc, engine.deployment(), 300, start)
     assert again.trigger is None and engine.applied == [("dev", "v4"), ("dev", "v2")]
+
+
+def test_the_watch_leaves_a_learners_unpushed_commits_unpublished(lab, engine):
+    wc, remote = lab
+    start = git(remote, "rev-parse", "main")
+    # The learner commits v4 in the working copy the watch uses, and has not pushed yet.
+    path = wc / overlay_path("dev")
+    path.write_text(path.read_text().replace("model-version: v2", "model-version: v4"))
+    git(wc, "commit", "-qam", "Try v4 in dev")
+    mine = git(wc, "rev-parse", "HEAD")
+    done = watch_once(Reporter(), wc, engine.deployment(), 300, start)
+    assert done.trigger is None and engine.applied == []
+    assert git(remote, "rev-parse", "main") == start  # not published for them
+    assert git(wc, "rev-parse", "HEAD") == mine
+
+    # Pushed, it is a release; a later local commit makes the pending release wait, naming it.
+    git(wc, "push", "-q", "origin", "HEAD:main")
+    path = wc / overlay_path("staging")
+    path.write_text(path.read_text().replace("count: 1", "count: 2"))
+    git(wc, "commit", "-qam", "Scale staging to 2 replicas")
+    waiting = watch_once(Reporter(), wc, engine.deployment(), 300, start)
+    assert waiting.trigger == mine and engine.applied == []
+    assert waiting.error.one_line() == (
+        f"the release of {mine[:7]} waits: {wc} has 1 commit(s) that are not pushed "
+        f"({git(wc, 'rev-parse', '--short', 'HEAD')} Scale staging to 2 replicas), and a release would publish "
+        "them; push them (`git push`) or set them aside (`git branch keep-mine && git reset --hard origin/main`); "
+        "the watch goes on by itself")
+    assert git(remote, "rev-parse", "main") == mine
+
+    git(wc, "push", "-q", "origin", "HEAD:main")
+    released = watch_once(Reporter(), wc, engine.deployment(), 300, start)
+    assert released.trigger == mine and isinstance(released.error, VerificationFailed)
+    assert remote_version(remote, "dev") == "v2" and engine.applied == [("dev", "v4"), ("dev", "v2")]
 
 
 def test_a_rollback_of_dev_does_not_start_a_release(lab, cli):

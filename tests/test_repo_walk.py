@@ -23,7 +23,7 @@ def test_init_seeds_template_pushes_and_tags(lab):
     assert git(remote, "rev-parse", "gitops-lab/seed^{commit}") == git(wc, "rev-parse", "HEAD")
     layout = RepoLayout(wc)
     assert [layout.model_version(env) for env in ("dev", "staging", "prod")] == ["v2", "v1", "v1"]
-    assert layout.versions() == ["v1", "v2", "v3", "v4"]
+    assert layout.versions() == ["v1", "v2", "v3", "v4", "v5"]
     assert not Git(wc).dirty_files()
 
 

@@ -33,7 +33,7 @@ def test_training_twice_writes_byte_identical_artifacts(tmp_path):
     _train(tmp_path / "a")
     _train(tmp_path / "b")
     names = sorted(p.name for p in (tmp_path / "a").iterdir())
-    assert names == ["v1.json", "v2.json", "v3.json", "v4.json"]
+    assert names == ["v1.json", "v2.json", "v3.json", "v4.json", "v5.json"]
     for name in names:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
 

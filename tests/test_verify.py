@@ -19,7 +19,7 @@ from gitops_lab.gates.verification import VerificationSettings
 from gitops_lab.kube.deadline import Deadline
 from gitops_lab.reporter import Reporter
 from gitops_lab.workflows.verify import (
-    PodState, VerifyTarget, expected_from_git, held_out_sample, require_passed, url_target, verify,
+    PodState, VerifyTarget, expected_from_git, labelled_sample, require_passed, url_target, verify,
 )
 
 SHIPPED = load_config(Path("/nonexistent")).verification
@@ -71,6 +71,30 @@ def test_v4_passes_offline_but_fails_live_accuracy(start_server):
         "dev serving v4 failed verification: accuracy (live accuracy 0.5172 < 0.7776")
 
 
+def test_v5_passes_verification_on_held_out_rows_and_fails_on_prods_traffic(start_server):
+    server = start_server("v5")
+    dev = verify(url_target("dev", f"http://127.0.0.1:{server.port}"), "v5", artifact("v5"), settings(),
+                 Deadline(120), Reporter())
+    assert dev.passed, dev.to_dict()
+    assert by_name(dev)["accuracy"].summary == "live accuracy 0.8017 >= 0.7776 (recorded 0.8276 - 0.05)"
+    # The shipped gates.yaml has prod replay its own traffic; the same server fails there.
+    assert settings().traffic_for("prod") == "prod-traffic" and settings().traffic_for("staging") == "held-out"
+    prod = verify(url_target("prod", f"http://127.0.0.1:{server.port}"), "v5", artifact("v5"), settings(),
+                  Deadline(120), Reporter())
+    assert [c.name for c in prod.failed] == ["accuracy"]
+    accuracy = by_name(prod)["accuracy"]
+    assert accuracy.summary == "live accuracy 0.6842 < 0.7776 (recorded 0.8276 - 0.05)"
+    assert "on 114 of 114 rows of prod-traffic" in accuracy.details[0]
+
+
+def test_the_versions_prod_runs_pass_on_prods_traffic(start_server):
+    for version in ("v1", "v2"):
+        server = start_server(version)
+        report = verify(url_target("prod", f"http://127.0.0.1:{server.port}"), version, artifact(version),
+                        settings(), Deadline(120), Reporter())
+        assert report.passed, report.to_dict()
+
+
 def test_a_server_serving_another_version_fails_version_and_accuracy(start_server):
     report = run(start_server("v2"), "v1")
     checks = by_name(report)
@@ -98,9 +122,9 @@ def test_latency_is_read_from_the_servers_histogram(start_server):
 
 
 def test_a_smaller_sample_is_the_same_rows_every_time():
-    first, second = held_out_sample(30), held_out_sample(30)
+    first, second = labelled_sample(30), labelled_sample(30)
     assert first == second and len(first) == 30
-    assert len(held_out_sample(1000)) == 116
+    assert len(labelled_sample(1000)) == 116
 
 
 def test_an_unreachable_server_is_one_clear_error(tmp_path):
@@ -173,14 +197,17 @@ def test_verification_thresholds_are_validated_with_the_rest_of_gates_yaml(lab):
     wc, _ = lab
     (wc / "gates.yaml").write_text(
         "model-eval:\n  regression: maybe\n"
-        "verification:\n  sample_size: 0\n  accuracy_tolerance: 2\n  max_latency_p95_seconds: fast\n  canary: true\n")
+        "verification:\n  sample_size: 0\n  accuracy_tolerance: 2\n  max_latency_p95_seconds: fast\n  canary: true\n"
+        "  traffic: {qa: held-out, prod: live}\n")
     with pytest.raises(RepoStateError) as caught:
         load_config(wc)
     line = caught.value.one_line()
     for words in ("model-eval.regression: expected one of", "verification.sample_size: expected a whole number >= 1",
                   "verification.accuracy_tolerance: expected a number from 0 to 1",
                   "verification.max_latency_p95_seconds: expected a number of seconds > 0",
-                  "verification: unknown key 'canary'"):
+                  "verification: unknown key 'canary'",
+                  "verification.traffic: unknown environment 'qa' (expected: dev, staging, prod)",
+                  "verification.traffic.prod: expected one of: held-out, prod-traffic, got 'live'"):
         assert words in line, line
 
 

@@ -138,20 +138,44 @@ def self_check(artifact: dict) -> None:
 
 
 def input_converters(artifact: dict) -> dict:
-    """feature -> function, from the artifact's input contract; refuse units it cannot convert."""
-    units = (artifact.get("serving") or {}).get("input_units") or {}
+    """feature -> function, from the artifact's input contract; refuse what it cannot apply.
+
+    ``serving.input_units`` converts from the unit clients send; then
+    ``serving.valid_ranges`` ({feature: [low, high]}) treats a reading outside
+    the range as a sensor fault and replaces it with the feature's training mean.
+    """
+    serving = artifact.get("serving") or {}
+    units = serving.get("input_units") or {}
     if not isinstance(units, dict):
         raise ModelError("'serving.input_units' must map feature names to units")
+    features = artifact["model"]["features"]
     converters = {}
     for name, unit in units.items():
-        if name not in artifact["model"]["features"]:
+        if name not in features:
             raise ModelError(f"'serving.input_units' names {name!r}, which the model does not use")
         model_unit = next((u for suffix, u in NAME_UNITS.items() if name.endswith(suffix)), None)
         convert = UNIT_CONVERSIONS.get((unit, model_unit))
         if convert is None:
             raise ModelError(f"'serving.input_units': cannot convert {name!r} from {unit!r} to {model_unit or 'its unit'}")
         converters[name] = convert
+    ranges = serving.get("valid_ranges") or {}
+    if not isinstance(ranges, dict):
+        raise ModelError("'serving.valid_ranges' must map feature names to [low, high]")
+    for name, bounds in ranges.items():
+        if name not in features:
+            raise ModelError(f"'serving.valid_ranges' names {name!r}, which the model does not use")
+        if not (isinstance(bounds, list) and len(bounds) == 2 and all(map(_number, bounds)) and bounds[0] < bounds[1]):
+            raise ModelError(f"'serving.valid_ranges.{name}' must be [low, high] with low < high")
+        mean = artifact["model"]["feature_means"][features.index(name)]
+        converters[name] = _guarded(converters.get(name, float), bounds[0], bounds[1], mean)
     return converters
+
+
+def _guarded(convert, low: float, high: float, fallback: float):
+    def guard(value: float) -> float:
+        value = convert(value)
+        return value if low <= value <= high else fallback
+    return guard
 
 
 def load_model(model_dir: str, version: str | None) -> dict:

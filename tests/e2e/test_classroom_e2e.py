@@ -289,7 +289,7 @@ def test_a_class_of_ten_isolated_tenants(classroom, tmp_path):
     assert status.exit_code == 0, status.output
     rows = {r["learner"]: r for r in json.loads(status.stdout)}
     assert (rows[A]["lab"], rows[A]["step"], rows[A]["checks_passing"], rows[A]["steps"]) == (
-        "gitops-basics", "undo-with-git", 1, 2)
+        "gitops-basics", "undo-with-git", 1, 3)
     assert rows[B]["lab"] is None and rows[B]["environments"]["staging"]["version"] == "v2"
     table = cli("class", "status")
     assert table.stdout.splitlines()[0].split() == ["LEARNER", "LAB", "STEP", "CHECKS", "DEV", "STAGING", "PROD"]

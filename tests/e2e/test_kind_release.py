@@ -9,6 +9,9 @@ test_kind_e2e.py's `lab test --all`):
   the engine, fails verification on accuracy, is reverted in Git with its
   evidence, and the engine restores v2;
 - `release` takes v2 to prod once approved, verified at every stage;
+- v5 passes dev's and staging's verification (held-out rows) and fails prod's,
+  which replays prod's own traffic: the release reverts prod's promotion and
+  prod serves v2 again;
 - the capstone lab passes `lab test` (Argo CD: in test_kind_e2e.py's `lab test --all`).
 """
 
@@ -101,6 +104,31 @@ def test_release_takes_v2_to_prod_verified_at_every_stage(release_env):
     assert json.dumps(verified).count("2/2 ready") == 1
 
 
+def test_v5_passes_dev_and_staging_and_is_rolled_back_in_prod_on_real_pods(release_env, tmp_path):
+    bed = release_env
+    work, env = _learner_clone(bed, tmp_path)
+    overlay = work / "overlays" / "dev" / "kustomization.yaml"
+    overlay.write_text(overlay.read_text().replace("gitops-lab.io/model-version: v2", "gitops-lab.io/model-version: v5"))
+    subprocess.run(["git", "-C", str(work), "commit", "-qam", "Try v5 in dev"], check=True, env=env)
+    subprocess.run(["git", "-C", str(work), "push", "-q", "origin", "HEAD:main"], check=True, env=env, timeout=120)
+    blocked = bed.gitops_lab("release", "--output", "json", name=NAME, check=False)
+    assert blocked.returncode == 4, blocked.stderr[-3000:]
+    stages = blocked.json()["stages"]
+    assert [s["outcome"] for s in stages] == ["verified", "verified", "awaiting-approval"]
+    assert "accuracy pass" in stages[0]["summary"] and "accuracy pass" in stages[1]["summary"]
+    bed.gitops_lab("approve", "--env", "prod", "--version", "v5", "--by", "Rita <rita@example.com>", name=NAME)
+    failed = bed.gitops_lab("release", name=NAME, check=False)
+    assert failed.returncode == 4, failed.stderr[-3000:]
+    assert "prod serving v5 failed verification: accuracy (live accuracy 0.6842 < 0.7776" in failed.stderr
+    assert "rolled back to v2" in failed.stderr and "prod serves v2 again" in failed.stderr
+    rollback = _history(bed, "prod")[0]
+    assert rollback["action"] == "rollback" and (rollback["previous"], rollback["version"]) == ("v5", "v2")
+    assert rollback["trailers"]["Verify-Pods"].startswith("pass (2/2 ready")
+    status = {row["environment"]: row for row in bed.gitops_lab("status", "--output", "json", name=NAME).json()}
+    assert (status["prod"]["version"], status["prod"]["ok"]) == ("v2", True)
+    assert status["staging"]["version"] == "v5"  # only prod's traffic shows the fault
+
+
 def test_the_capstone_lab_passes_lab_test_on_real_pods(release_env, tmp_path):
     junit = tmp_path / "capstone.xml"
     run = release_env.gitops_lab("lab", "test", "release-automation", "--engine", "flux", "--junit", str(junit),
@@ -108,4 +136,4 @@ def test_the_capstone_lab_passes_lab_test_on_real_pods(release_env, tmp_path):
     assert run.returncode == 0, f"{run.stdout[-4000:]}\n{run.stderr[-4000:]}"
     text = junit.read_text()
     assert 'failures="0"' in text and 'skipped="0"' in text
-    assert text.count("<testcase") == 3  # two steps and the reset
+    assert text.count("<testcase") == 4  # three steps and the reset

@@ -6,7 +6,9 @@
 - rollback: a plain `git revert` of the promotion is a rollback, for the check
   and for `gitops-lab rollback`; validation-gates: a hand edit back to v2 is;
 - drift: `status` names replica drift with the fix, and starting the finished
-  lab again runs its setup again.
+  lab again runs its setup again;
+- gitops-basics: reading the log is checked, and the step that asks the model
+  passes, saying why, where pods do not run (the testbed).
 """
 
 from __future__ import annotations
@@ -197,3 +199,20 @@ def test_fix_policy_refuses_a_made_up_digest_and_the_hint_leads_back(lab_up):
     git(wc, "push", "-q", "origin", "main")
     ok(cli("sync", "--timeout", "120"))
     assert "Lab complete" in check(cli, True)
+
+
+def test_gitops_basics_checks_the_log_was_read_and_passes_the_model_step_where_pods_do_not_run(lab_up):
+    cli = lab_up.cli
+    wc = working_copy()
+    ok(cli("lab", "start", "gitops-basics", "--timeout", "120"))
+    ok(cli("lab", "solve", "--timeout", "120"))  # scale-dev; now at undo-with-git
+    git(wc, "pull", "--quiet", "--ff-only")
+    git(wc, "revert", "--no-edit", "HEAD")
+    git(wc, "push", "-q", "origin", "main")
+    ok(cli("sync", "--env", "dev", "--timeout", "120"))
+    not_read = check(cli, False)
+    assert "this step asks you to look first: run `gitops-lab history --env dev`" in not_read
+    ok(cli("history", "--env", "dev"))
+    check(cli, True)  # undo-with-git passes; the model step begins
+    skipped = check(cli, True)
+    assert "skipped: needs model-server pods that run and answer (a kind cluster)" in skipped

@@ -38,10 +38,15 @@ def test_every_lab_passes_and_junit_lists_every_step(engine_on_testbed, tmp_path
     cases = root.findall(".//testcase")
     assert sorted((c.get("classname"), c.get("name")) for c in cases) == sorted(expected)
     assert not root.findall(".//failure")
-    # Labs that need model-server pods that answer (verification) skip on the testbed's simulated
-    # pods, saying why; they run on the kind bed (tests/e2e/test_kind_e2e.py). Nothing else skips.
-    needs_pods = {f"labs.{load_lab(f).id}" for f in discover(labs_dir()) if "running-pods" in load_lab(f).requires}
+    # Labs and steps that need model-server pods that answer (verification) skip on the testbed's
+    # simulated pods, saying why; they run on the kind bed (tests/e2e/test_kind_e2e.py). Nothing else skips.
+    needs_pods = set()
+    for folder in discover(labs_dir()):
+        lab = load_lab(folder)
+        needs_pods |= {(f"labs.{lab.id}", step.id) for step in lab.steps
+                       if "running-pods" in lab.requires + step.requires}
+        needs_pods |= {(f"labs.{lab.id}", "reset")} if "running-pods" in lab.requires else set()
     skipped = [c for c in cases if c.find("skipped") is not None]
-    assert {c.get("classname") for c in skipped} <= needs_pods
+    assert {(c.get("classname"), c.get("name")) for c in skipped} == needs_pods
     assert all("needs model-server pods that run and answer" in c.find("skipped").get("message") for c in skipped)
     assert {p.get("value") for p in root.findall(".//property[@name='engine']")} == {engine}

@@ -25,12 +25,14 @@ def command(app: Application, kubeconfig: str | None, context: str | None, outpu
       gitops-lab status
       gitops-lab status --output json | jq '.[] | select(.ok | not)'
     """
+    from gitops_lab.labs import observations
     from gitops_lab.state import load_state
     from gitops_lab.workflows.environment import open_environment
     from gitops_lab.workflows.status import environment_reports
 
     lab = open_environment(load_state(app.name), kubeconfig, context)
     reports = environment_reports(lab)
+    observations.status_seen(app.name, reports)
     rows = [
         (r.environment, r.engine, (r.commit or "-")[:7], r.sync, r.health, r.version or "-",
          f"{r.replicas_ready}/{r.replicas_desired}", r.message if not r.ok else "")

@@ -28,8 +28,8 @@ def command(app: Application, env: str, version: str | None, url: str | None, ti
     \b
       version      every ready pod's /version names the version Git says
       pods         every pod ready, without restarts, labelled with the version
-      accuracy     held-out rows sent to /predict score within tolerance of the
-                   accuracy the model's artifact records
+      accuracy     labelled rows sent to /predict (held-out rows; in prod, its own
+                   traffic) score within tolerance of the accuracy the artifact records
       error-rate   failed /predict requests, from /metrics, under a short load
       latency-p95  the 95th percentile of /predict, from /metrics' histogram
 
@@ -50,6 +50,10 @@ def command(app: Application, env: str, version: str | None, url: str | None, ti
     target = _target(app, path, env, url, kubeconfig, context)
     report = verify(target, expected.version, expected.artifact, expected.settings, Deadline(timeout),
                     app.reporter(output))
+    if url is None:
+        from gitops_lab.labs import observations
+
+        observations.verified(app.name, report)
     app.emit(output, report.to_dict(), format_report(report))
     require_passed(report)
 

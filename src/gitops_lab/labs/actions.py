@@ -245,6 +245,14 @@ def do_observe(ctx: LabContext, p: dict[str, Any]) -> None:
     if command == "history":
         observations.read_history(name, ctx.repo, p["env"])
         return
+    if command == "status":
+        from gitops_lab.workflows.status import environment_reports
+
+        observations.status_seen(name, environment_reports(ctx.environment()))
+        return
+    if command == "verify":
+        observations.verified(name, _verify(ctx, p["env"]))
+        return
     src = _source(p)
     version = p.get("version") or ctx.layout.model_version(src)
     if command == "gate-run":
@@ -259,6 +267,16 @@ def do_observe(ctx: LabContext, p: dict[str, Any]) -> None:
         observations.refused_promotion(name, src, p["to"], refused)
         return
     raise ActionFailed(f"observe: the promotion of {version} to {p['to']} was meant to be refused, and went through")
+
+
+def _verify(ctx: LabContext, env: str):
+    """`gitops-lab verify --env ENV`: the model server asked through the API server's proxy."""
+    from gitops_lab.workflows.verify import expected_from_git, kube_target, verify
+
+    lab = ctx.environment()
+    expected = expected_from_git(ctx.repo, env)
+    return verify(kube_target(lab.kube, env, lab.namespace(env)), expected.version, expected.artifact,
+                  expected.settings, ctx.deadline(), ctx.reporter)
 
 
 def do_commit_file(ctx: LabContext, p: dict[str, Any]) -> None:
@@ -532,6 +550,8 @@ HOW = {
     "promote": lambda p: f"`gitops-lab promote --to {p.get('to')}"
     + (f" --version {p['version']}" if p.get("version") else "") + "` (refused by its gates)",
     "history": lambda p: f"`gitops-lab history --env {p.get('env')}`",
+    "status": lambda p: "`gitops-lab status`",
+    "verify": lambda p: f"`gitops-lab verify --env {p.get('env')}`",
 }
 
 
@@ -540,8 +560,7 @@ def check_observed(ctx: LabContext, p: dict[str, Any]) -> CheckResult:
 
     commands = [p["command"]] if isinstance(p["command"], str) else list(p["command"])
     since = float(ctx.marks.get(observations.STEP_STARTED, 0))
-    facts = {"env": p.get("env"), "version": p.get("version")} if commands == ["history"] else \
-        {"to": p.get("to"), "version": p.get("version")}
+    facts = {key: p.get(key) for command in commands for key in observations.COMMANDS[command]}
     found = observations.matching(ctx.name or "default", commands, since, **facts)
     ways = " or ".join(HOW[c](p) for c in commands)
     if not found:

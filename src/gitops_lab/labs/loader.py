@@ -38,7 +38,7 @@ _TOP_KEYS = {"id": True, "title": True, "summary": True, "engines": True, "order
 #: What a lab may require of the environment beyond a cluster: ``running-pods``,
 #: model-server pods that really run and answer (kind), not simulated ones.
 REQUIREMENTS = ("running-pods",)
-_STEP_KEYS = {"id": True, "title": True, "instructions": True, "hint": False,
+_STEP_KEYS = {"id": True, "title": True, "instructions": True, "hint": False, "requires": False,
               "setup": False, "check": True, "solve": True, "reset": False}
 _SET_KEYS = ("replicas", "model_version")
 
@@ -84,6 +84,8 @@ class Step:
     solve: list[Action]
     reset: list[Action]
     where: str
+    #: What this step alone needs beyond a cluster (see REQUIREMENTS); elsewhere it is skipped, saying why.
+    requires: list[str] = field(default_factory=list)
 
     def text(self) -> str:
         return read_text(self.instructions, "instructions file", fix="fix the lab's instructions file",
@@ -254,15 +256,7 @@ def _lab(root: yaml.Node | None, folder: Path, problems: _Problems) -> Lab | Non
             order = int(node.value)
         else:
             problems.add(node, "order", "expected an integer (the lab's place in `lab list`)")
-    requires: list[str] = []
-    node = top.get("requires")
-    if node is not None:
-        names = [_string(item, "requires", problems) for item in node.value] if isinstance(node, yaml.SequenceNode) \
-            else None
-        if names is None or any(n not in REQUIREMENTS for n in names):
-            problems.add(node, "requires", f"expected a list of: {', '.join(REQUIREMENTS)}")
-        else:
-            requires = [n for n in names if n]
+    requires = _requires(top.get("requires"), "requires", problems)
     steps: list[Step] = []
     node = top.get("steps")
     if node is not None:
@@ -280,6 +274,17 @@ def _lab(root: yaml.Node | None, folder: Path, problems: _Problems) -> Lab | Non
     if problems.items:
         return None
     return Lab(lab_id or "", title or "", summary or "", engines, order, steps, folder, requires)
+
+
+def _requires(node: yaml.Node | None, where: str, problems: _Problems) -> list[str]:
+    """A ``requires:`` list (of a lab, or of one step); [] when absent or wrong (the problem is added)."""
+    if node is None:
+        return []
+    names = [_string(item, where, problems) for item in node.value] if isinstance(node, yaml.SequenceNode) else None
+    if names is None or any(n not in REQUIREMENTS for n in names):
+        problems.add(node, where, f"expected a list of: {', '.join(REQUIREMENTS)}")
+        return []
+    return [n for n in names if n]
 
 
 def _step(node: yaml.Node, where: str, folder: Path, problems: _Problems) -> Step | None:
@@ -314,8 +319,9 @@ def _step(node: yaml.Node, where: str, folder: Path, problems: _Problems) -> Ste
             problems.add(phase_node, f"{where}.{phase}", "must list at least one action")
     if not (step_id and title and instructions):
         return None
+    requires = _requires(fields.get("requires"), f"{where}.requires", problems)
     return Step(step_id, title, folder / instructions, hints, phases["setup"], phases["check"], phases["solve"],
-                phases["reset"], f"{problems.file}:{node.start_mark.line + 1}")
+                phases["reset"], f"{problems.file}:{node.start_mark.line + 1}", requires)
 
 
 def _actions(node: yaml.Node, where: str, phase: str, folder: Path, problems: _Problems) -> list[Action]:
@@ -394,9 +400,9 @@ def _action(node: yaml.Node, where: str, phase: str, folder: Path, problems: _Pr
             if command not in COMMANDS:
                 problems.add(params_node, f"{where}.command", f"unknown command {command!r}; expected one of: "
                                                              f"{', '.join(COMMANDS)}")
-        wants = "env" if commands == ["history"] else "to"
-        if name == "observe" and wants not in params:
-            problems.add(params_node, where, f"observe: {{command: {commands[0]}}} needs {wants!r}")
+        wants = COMMANDS.get(commands[0], ("to",))[:1]
+        if name == "observe" and wants and wants[0] not in params:
+            problems.add(params_node, where, f"observe: {{command: {commands[0]}}} needs {wants[0]!r}")
     if name == "python" and "function" in params:
         _check_function(params_node, params["function"], where, folder, problems)
     if len(problems.items) > start:

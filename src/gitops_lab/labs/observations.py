@@ -1,10 +1,10 @@
 """What the learner looked at, for the light checks of observation steps.
 
 Some steps ask the learner to look before acting: run the gates, try a
-promotion that gates refuse, read the history. `gitops-lab gate run`,
-`history` and a refused `promote` record that they ran, one JSON line each, in
-the environment's state folder; the `observed` assertion asks whether a
-matching record was made since the current step began. Nothing else reads them.
+promotion that gates refuse, read the history, look at `status`, ask the
+model server with `verify`. Those commands record that they ran, one JSON line
+each, in the environment's state folder; the `observed` assertion asks whether
+a matching record was made since the current step began. Nothing else reads them.
 """
 
 from __future__ import annotations
@@ -17,8 +17,14 @@ from gitops_lab.errors import GateFailed
 from gitops_lab.state import environment_dir
 
 FILE = "observations.jsonl"
-#: What is recorded, as `observed` names it.
-COMMANDS = ("gate-run", "promote", "history")
+#: What is recorded, as `observed` names it, and the facts a check may match (the first one `observe` needs).
+COMMANDS = {
+    "gate-run": ("to", "version"),
+    "promote": ("to", "version"),
+    "history": ("env", "version"),
+    "status": (),
+    "verify": ("env", "version"),
+}
 #: The step's start time, kept in the lab progress marks.
 STEP_STARTED = "step_started"
 
@@ -78,3 +84,15 @@ def refused_promotion(name: str, src: str, dst: str, refused: GateFailed) -> Non
     """Record a promotion the gates refused: trying it is an observation too."""
     record(name, "promote", **{"from": src}, to=dst, version=refused.version,
            refused=[r.name for r in refused.results if not r.passed])
+
+
+def status_seen(name: str, reports: list) -> None:
+    """Record a look at `gitops-lab status`: which environments it showed as not matching Git."""
+    record(name, "status", differ=[r.environment for r in reports if not r.ok])
+
+
+def verified(name: str, report: Any) -> None:
+    """Record a `gitops-lab verify` of the cluster: the model server answered /version and /predict."""
+    answered = next((c.passed for c in report.checks if c.name == "version"), False)
+    record(name, "verify", env=report.environment, version=report.version if answered else None,
+           passed=report.passed)

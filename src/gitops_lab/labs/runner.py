@@ -292,6 +292,9 @@ class LabRunner:
         self._remember(ctx)
 
     def evaluate(self, ctx: LabContext, step: Step) -> tuple[bool, builtins.list[CheckResult]]:
+        missing = self._missing_requirement(step.requires, ctx) if step.requires else None
+        if missing:  # this environment cannot run the step: it counts as done, saying why
+            return True, [CheckResult(True, f"skipped: {missing}", action="requires")]
         results = []
         for action in step.check:
             result = evaluate_action(ctx, action)
@@ -505,7 +508,7 @@ class LabRunner:
                 for step in lab.steps:
                     report.cases.append(TestCase(lab.id, step.id, "skipped", f"lab does not support {engine}"))
                 continue
-            missing = self._missing_requirement(lab)
+            missing = self._missing_requirement(lab.requires, self._ctx(lab))
             if missing:
                 report.cases.extend(TestCase(lab.id, name, "skipped", missing)
                                     for name in [*(step.id for step in lab.steps), "reset"])
@@ -513,13 +516,12 @@ class LabRunner:
             self._test_lab(lab, report)
         return report
 
-    def _missing_requirement(self, lab: Lab) -> str | None:
-        """Why this environment cannot run ``lab`` (its ``requires:``), or None."""
-        if "running-pods" not in lab.requires:
+    def _missing_requirement(self, requires: builtins.list[str], ctx: LabContext) -> str | None:
+        """Why this environment cannot meet ``requires`` (of a lab or one of its steps), or None."""
+        if "running-pods" not in requires:
             return None
         from gitops_lab.workflows.verify import pods_answer
 
-        ctx = self._ctx(lab)
         if not ctx.has_cluster:
             return None  # it fails like every lab that needs a cluster, saying to run `up`
         lab_env = ctx.environment()
@@ -538,6 +540,12 @@ class LabRunner:
                         self.start_fresh(lab)
                     else:
                         self.run_actions(self._ctx(lab), "setup", step)
+                    missing = self._missing_requirement(step.requires, self._ctx(lab))
+                    if missing:
+                        case.status, case.message = "skipped", missing
+                        self._mark_done(lab, index)
+                        status.done(f"skipped: {missing}")
+                        continue
                     ok, results = self.evaluate(self._ctx(lab), step)
                     if ok:
                         raise LabCheckFailed("the check passed before the solution ran, so it does not test the "

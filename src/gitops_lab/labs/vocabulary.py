@@ -130,8 +130,10 @@ _SPECS = [
     ActionSpec("observe", "do",
                "Do what an observation step asks the learner to look at, through the same code as the CLI, and "
                "record it as the CLI does: `gate-run` (gitops-lab gate run), `promote` (a promotion its gates must "
-               "refuse) or `history`. For solutions of steps with an `observed` check.",
-               {"command": Param("str", True, ("gate-run", "promote", "history")), "env": Param("env"),
+               "refuse), `history`, `status` or `verify` (the model server asked through the API server's proxy). "
+               "For solutions of steps with an `observed` check.",
+               {"command": Param("str", True, ("gate-run", "promote", "history", "status", "verify")),
+                "env": Param("env"),
                 "from": Param("env"), "to": Param("env"), "version": Param("version"), "gate": Param("str")},
                example="observe: {command: gate-run, to: staging, version: v3}", do=a.do_observe,
                title=lambda p: f"Looking, as the step asks: {a.HOW[p['command']](p).strip('`')}"),
@@ -198,7 +200,8 @@ _SPECS = [
     ActionSpec("observed", "assert",
                "Since the step began, the learner ran this command (a list: any of them): `gate-run` "
                "(`gitops-lab gate run`, matched on `to` and `version`), `promote` refused by its gates (`to`, "
-               "`version`) or `history` (`env`). A light check for steps that ask the learner to look.",
+               "`version`), `history` (`env`), `status`, or `verify` of the cluster (`env`, `version`: the "
+               "version that answered). A light check for steps that ask the learner to look.",
                {"command": Param("str_or_list", True), "env": Param("env"), "to": Param("env"),
                 "version": Param("version"), "hint": _HINT},
                example="observed: {command: history, env: prod}", check=a.check_observed),

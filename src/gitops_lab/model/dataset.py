@@ -52,8 +52,17 @@ _TRUE_WEIGHTS = {"temperature_c": 2.0, "vibration_mm_s": 1.8, "pressure_bar": -1
 _DECIMALS = {"temperature_c": 1, "vibration_mm_s": 2, "pressure_bar": 2, "rpm": 0}
 
 
-def generate_rows(seed: int = GENERATOR_SEED, count: int = ROW_COUNT) -> list[dict[str, str]]:
-    """Make the dataset's rows as CSV strings, deterministically from ``seed``."""
+# Prod's traffic: pumps at the prod plant run hotter and at a higher inlet
+# pressure than the fleet the dataset sampled. The same true model labels them.
+PROD_TRAFFIC_SEED = 20260601
+PROD_TRAFFIC_COUNT = 120
+PROD_TRAFFIC_SHIFT = {"temperature_c": 14.0, "pressure_bar": 1.0}
+
+
+def generate_rows(seed: int = GENERATOR_SEED, count: int = ROW_COUNT,
+                  shift: dict[str, float] | None = None) -> list[dict[str, str]]:
+    """Make the dataset's rows as CSV strings, deterministically from ``seed``;
+    ``shift`` moves features' means (another population, labelled by the same true model)."""
     rng = random.Random(seed)
     rows = []
     for _ in range(count):
@@ -61,7 +70,7 @@ def generate_rows(seed: int = GENERATOR_SEED, count: int = ROW_COUNT) -> list[di
         logit = _TRUE_BIAS
         for name in FEATURES:
             mean, std = _DISTRIBUTIONS[name]
-            value = round(rng.gauss(mean, std), _DECIMALS[name])
+            value = round(rng.gauss(mean + (shift or {}).get(name, 0.0), std), _DECIMALS[name])
             if name == "vibration_mm_s":
                 value = max(value, 0.2)
             values[name] = value
@@ -178,6 +187,13 @@ def quality_stats(training_rows: list[dict[str, float]], prepared: Prepared) -> 
         "feature_means": {k: round(v, 4) for k, v in means.items()},
         "feature_stds": {k: round(v, 4) for k, v in stds.items()},
     }
+
+
+def prod_traffic_rows() -> list[dict[str, float]]:
+    """Requests prod's model server received, labelled with what happened to each pump
+    (prepared like the dataset: faulty readings dropped). Prod's verification replays them."""
+    rows = generate_rows(PROD_TRAFFIC_SEED, PROD_TRAFFIC_COUNT, PROD_TRAFFIC_SHIFT)
+    return prepare(rows).rows
 
 
 def main(argv: list[str] | None = None) -> int:

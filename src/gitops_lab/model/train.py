@@ -1,4 +1,4 @@
-"""Prepare the data, train the three model versions, evaluate them, write artifacts.
+"""Prepare the data, train the model versions, evaluate them, write artifacts.
 
     python -m gitops_lab.model.train --out environments/base/models
 
@@ -11,6 +11,8 @@ running it again writes byte-identical files.
   the temperature sensor reported Fahrenheit after a firmware update. On clean
   Celsius readings it sees every pump as very cold, predicts no failure at all,
   and its evaluation on the clean held-out split falls below the threshold.
+- v4 and v5 are v2's model with a serving contract the offline evaluation never
+  applies: v4 fails wherever it serves; v5 fails only on prod's hotter pumps.
 """
 
 from __future__ import annotations
@@ -65,6 +67,16 @@ RECIPES: dict[str, dict[str, Any]] = {
         # The export pipeline took the unit from the drifted fleet's metadata: the
         # server converts what it receives, the offline evaluation never sees it.
         "serving": {"input_units": {"temperature_c": "fahrenheit"}},
+    },
+    "v5": {
+        "features": FEATURES,
+        "drift": None,
+        "description": "v2's model re-exported with an input guard: a temperature outside the sensor's "
+                       "calibrated 0-80 C counts as a sensor fault and is replaced by the training mean",
+        "slice": "clean training split (70% of the prepared rows, split seed 7)",
+        # The guard lives in the serving contract only: the offline evaluation never
+        # applies it. Few held-out pumps run above 80 C; many of prod's do, and fail.
+        "serving": {"valid_ranges": {"temperature_c": [0.0, 80.0]}},
     },
 }
 

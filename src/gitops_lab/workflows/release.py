@@ -35,11 +35,11 @@ from gitops_lab.adapters.repo import publish
 from gitops_lab.adapters.repo import trailers as t
 from gitops_lab.adapters.repo.git import Git
 from gitops_lab.adapters.repo.history import log_entries
-from gitops_lab.adapters.repo.layout import ENVIRONMENTS, VERSION_LABEL, RepoLayout, overlay_path
+from gitops_lab.adapters.repo.layout import ENVIRONMENTS, VERSION_LABEL, RepoLayout, overlay_path, version_in_text
 from gitops_lab.adapters.repo.pushed import fetch_pushed
 from gitops_lab.adapters.repo.seed import BRANCH
 from gitops_lab.errors import (
-    ClusterError, EngineError, GateFailed, GitError, GitOpsLabError, RollbackFailed, WaitTimeout,
+    ClusterError, EngineError, GateFailed, GitError, GitOpsLabError, RepoStateError, RollbackFailed, WaitTimeout,
 )
 from gitops_lab.kube.deadline import Deadline
 from gitops_lab.reporter import Reporter
@@ -170,6 +170,10 @@ def _promote(reporter: Reporter, repo_path: Path, src: str, dst: str, version: s
         raise
 
 
+def _version_at(git: Git, ref: str, env: str) -> str:
+    return version_in_text(git.out("show", f"{ref}:{overlay_path(env)}"), overlay_path(env))
+
+
 def _commit_that_set(git: Git, env: str, version: str) -> str:
     """The newest commit that put ``version`` on env's version line (the one a rollback reverts)."""
     return git.out("log", "-1", "--format=%H", "-S", f"{VERSION_LABEL}: {version}", "HEAD", "--", overlay_path(env))
@@ -242,18 +246,29 @@ class WatchPass:
 
 def watch_once(reporter: Reporter, repo_path: Path, deployment: Deployment, timeout: float,
                since: str | None) -> WatchPass:
-    """Look at the remote once; release what a push asked for, if anything is pending."""
+    """Look at the remote once; release what a push asked for, if anything is pending.
+
+    Only pushes count: commits the learner made in this working copy and has not
+    pushed stay unpublished. While there are some, a pending release waits (the
+    pass names them), since its promotions and rollbacks would publish them.
+    """
     git = Git(repo_path)
     publish.check_clean(git)
-    publish.catch_up(git)
+    publish.catch_up(git, unpublished="keep")
     ref = f"origin/{BRANCH}" if git.remote_url() else "HEAD"
     head = git.out("rev-parse", ref)
     trigger = find_trigger(git, ref, since)
     if trigger is None or handled(git, trigger, ref):
         return WatchPass(head, None)
-    layout = RepoLayout(repo_path)
-    if layout.model_version(ENVIRONMENTS[-1]) == layout.model_version(ENVIRONMENTS[0]):
+    if _version_at(git, ref, ENVIRONMENTS[-1]) == _version_at(git, ref, ENVIRONMENTS[0]):
         return WatchPass(head, None)  # already released all the way
+    local_only = git.out("log", "--format=%h %s", f"{ref}..HEAD").splitlines()
+    if local_only:
+        return WatchPass(head, trigger, error=RepoStateError(
+            f"the release of {trigger[:7]} waits: {repo_path} has {len(local_only)} commit(s) that are not pushed "
+            f"({local_only[0]}), and a release would publish them",
+            fix="push them (`git push`) or set them aside (`git branch keep-mine && git reset --hard "
+                f"origin/{BRANCH}`); the watch goes on by itself"))
     try:
         result = run_release(reporter, repo_path, deployment, Deadline(timeout), trigger)
     except (GateFailed, RollbackFailed) as exc:  # VerificationFailed is a GateFailed: reported, the watch goes on
@@ -270,7 +285,8 @@ def watch_start(repo_path: Path, since: str | None) -> str:
 
 def watch(reporter: Reporter, repo_path: Path, deployment: Deployment, timeout: float, interval: float,
           since: str | None, stop: threading.Event, on_pass: Callable[[WatchPass], None]) -> None:
-    """Poll the remote every ``interval`` seconds until ``stop`` is set; a new head gets one pass.
+    """Poll the remote every ``interval`` seconds until ``stop`` is set; a new head (the remote's,
+    or the working copy's, which a learner's own commits move) gets one pass.
 
     A release that a gate or a verification stopped (rolled back or not) is
     reported and the watch goes on; any other error ends it.
@@ -278,11 +294,11 @@ def watch(reporter: Reporter, repo_path: Path, deployment: Deployment, timeout: 
     last = None
     while not stop.is_set():
         git = Git(repo_path)
-        head = git.out("rev-parse", fetch_pushed(git))
+        head = (git.out("rev-parse", fetch_pushed(git)), git.head())
         if head != last:
             done = watch_once(reporter, repo_path, deployment, timeout, since)
             on_pass(done)
-            last = done.head
+            last = (done.head, git.head())
         stop.wait(interval)
 
 

@@ -5,9 +5,11 @@ Five checks, each a verdict with the evidence it rests on:
 - ``version``: every serving pod's /version names the expected model version;
 - ``pods``: every pod is ready, has restarted at most ``max_restarts`` times and
   carries the version on its labels;
-- ``accuracy``: a labelled sample of the held-out set sent to /predict, through
-  the Service as clients reach it, scores within ``accuracy_tolerance`` of the
-  accuracy the artifact records;
+- ``accuracy``: a labelled sample sent to /predict, through the Service as
+  clients reach it, scores within ``accuracy_tolerance`` of the accuracy the
+  artifact records. The sample is the held-out set, or for an environment whose
+  ``traffic`` says so, requests that environment received (prod's pumps run
+  hotter than the held-out set's: a model can pass everywhere else and fail there);
 - ``error-rate`` and ``latency-p95``: from each pod's /metrics, before and after
   the sample plus a short bounded load of one-row requests.
 
@@ -159,9 +161,10 @@ def verify(target: VerifyTarget, version: str, artifact: dict[str, Any], setting
         checks.append(_pods_check(pods, version, settings) if pods is not None
                       else GateResult("pods", True, f"skipped: {target.service.where} is not a pod", skipped=True))
         before = _scrape(servers)
-        step.update(f"sending {settings.sample_size} held-out rows and {settings.load_requests} requests")
-        checks.append(_accuracy_check(target.service, version, artifact, settings, deadline))
-        client_errors = _load(target.service, settings, deadline)
+        traffic = settings.traffic_for(target.env)
+        step.update(f"sending {settings.sample_size} rows of {traffic} and {settings.load_requests} requests")
+        checks.append(_accuracy_check(target.service, version, artifact, settings, traffic, deadline))
+        client_errors = _load(target.service, settings, traffic, deadline)
         window = _scrape(servers).minus(before)
         checks += _metrics_checks(window, client_errors, settings)
         report = VerificationReport(target.env, target.service.where, version, checks, settings)
@@ -176,11 +179,16 @@ def require_passed(report: VerificationReport) -> VerificationReport:
     return report
 
 
-def held_out_sample(size: int) -> list[dict[str, float]]:
-    """``size`` labelled rows of the clean held-out split, the same ones every run (all when size >= 116)."""
-    from gitops_lab.model.dataset import held_out_rows
+def labelled_rows(traffic: str) -> list[dict[str, float]]:
+    """Every labelled row of ``traffic`` (gates.verification.TRAFFIC)."""
+    from gitops_lab.model.dataset import held_out_rows, prod_traffic_rows
 
-    rows = held_out_rows()
+    return prod_traffic_rows() if traffic == "prod-traffic" else held_out_rows()
+
+
+def labelled_sample(size: int, traffic: str = "held-out") -> list[dict[str, float]]:
+    """``size`` labelled rows of ``traffic`` (the clean held-out split: 116), the same ones every run."""
+    rows = labelled_rows(traffic)
     if size >= len(rows):
         return rows
     chosen = sorted(random.Random(SAMPLE_SEED).sample(range(len(rows)), size))
@@ -226,11 +234,11 @@ def _pods_check(pods: list[PodState], version: str, settings: VerificationSettin
 
 
 def _accuracy_check(service: ModelServer, version: str, artifact: dict[str, Any], settings: VerificationSettings,
-                    deadline: Deadline) -> GateResult:
+                    traffic: str, deadline: Deadline) -> GateResult:
     metric = artifact.get("evaluation", {}).get("metric", "accuracy")
     recorded = float(artifact.get("metrics", {}).get(metric, 0.0))
     floor = round(recorded - settings.accuracy_tolerance, 4)
-    rows = held_out_sample(settings.sample_size)
+    rows = labelled_sample(settings.sample_size, traffic)
     correct, answered, details = 0, 0, []
     for start in range(0, len(rows), BATCH):
         _check_time(deadline, "the accuracy sample")
@@ -251,8 +259,8 @@ def _accuracy_check(service: ModelServer, version: str, artifact: dict[str, Any]
         correct += sum(int(y == int(r[LABEL])) for y, r in zip(body["predictions"], batch))
     live = round(correct / answered, 4) if answered else 0.0
     ok_accuracy = answered == len(rows) and live >= floor
-    details.insert(0, check_line(ok_accuracy, f"live {metric} {live:.4f} on {answered} of {len(rows)} held-out "
-                                              f"rows; the artifact records {recorded:.4f}, tolerance "
+    details.insert(0, check_line(ok_accuracy, f"live {metric} {live:.4f} on {answered} of {len(rows)} rows of "
+                                              f"{traffic}; the artifact records {recorded:.4f}, tolerance "
                                               f"{settings.accuracy_tolerance}"))
     bad = failures(details)
     relation = ">=" if live >= floor else "<"
@@ -265,11 +273,9 @@ def _accuracy_check(service: ModelServer, version: str, artifact: dict[str, Any]
     return GateResult("accuracy", passed, summary, details)
 
 
-def _load(service: ModelServer, settings: VerificationSettings, deadline: Deadline) -> list[str]:
+def _load(service: ModelServer, settings: VerificationSettings, traffic: str, deadline: Deadline) -> list[str]:
     """``load_requests`` one-row predictions, ``load_concurrency`` at a time; the client's errors."""
-    from gitops_lab.model.dataset import held_out_rows
-
-    rows = held_out_rows()
+    rows = labelled_rows(traffic)
 
     def one(index: int) -> str | None:
         if deadline.expired:

@@ -177,7 +177,7 @@ def _seed_and_serve(options: UpOptions, reporter: Reporter, name: str, previous:
 def _kind_cluster(options: UpOptions, reporter: Reporter, name: str, engine: Engine) -> tuple[str, str, bool]:
     """Preflight, then create or reuse the kind cluster (and preload images)."""
     from gitops_lab.adapters.cluster.kind import KindCluster, KindSettings
-    from gitops_lab.preflight import Probes, run_preflight
+    from gitops_lab.workflows.preflight import Probes, run_preflight
 
     settings = KindSettings(name=name, retain=options.retain, merge_kubeconfig=options.merge_kubeconfig,
                             registry_mirrors=options.registry_mirrors)
@@ -186,7 +186,7 @@ def _kind_cluster(options: UpOptions, reporter: Reporter, name: str, engine: Eng
     run_preflight(reporter, probes=Probes(cluster_exists=existing.exists))
     images: list[LabImage] = []
     if options.preload:
-        from gitops_lab.images import lab_images, pull_images
+        from gitops_lab.adapters.images import lab_images, pull_images
 
         engine.release(reporter, options.install_source_url)  # the image list reads the cached manifest
         images, notes = lab_images((options.engine,))
@@ -199,7 +199,7 @@ def _kind_cluster(options: UpOptions, reporter: Reporter, name: str, engine: Eng
     cluster = existing
     info = cluster.ensure(reporter, recreate=options.recreate)
     if options.preload:
-        from gitops_lab.images import load_images
+        from gitops_lab.adapters.images import load_images
 
         load_images(images, cluster, reporter, environment_dir(name) / "images")
     return str(info.kubeconfig), info.context, info.created

@@ -22,7 +22,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import yaml
 
@@ -33,6 +33,9 @@ from gitops_lab.errors import ClusterError, PreflightError, UsageError, WaitTime
 from gitops_lab.kube.deadline import Deadline, within_deadline
 from gitops_lab.reporter import Reporter
 from gitops_lab.versions import pinned
+
+if TYPE_CHECKING:
+    from gitops_lab.adapters.images import PullResult
 
 # kind's release binaries are named kind-<os>-<arch> with a .sha256sum beside
 # them (hack/release/build/cross.sh of kind); this host redirects to the release.
@@ -323,6 +326,7 @@ class KindCluster(ClusterProvider):
     """Creates, reuses, recreates and deletes the lab's kind cluster."""
 
     name = "kind"
+    runs_here = True
 
     def __init__(self, settings: KindSettings, state_dir: Path, kind: KindBinary | None = None,
                  fetch: Callable[[str], bytes] = _http_get):
@@ -330,6 +334,17 @@ class KindCluster(ClusterProvider):
         self.state_dir = Path(state_dir)
         self._kind = kind
         self._fetch = fetch
+
+    @property
+    def ports(self) -> LabPorts:
+        return self.settings.ports
+
+    def use_pulled(self, pulled: list[PullResult]) -> None:
+        """Offline, Docker may hold the node image only by its tag (an archive load drops the digest):
+        then kind is given that tag."""
+        node = next((p for p in pulled if p.ref == self.settings.node_image), None)
+        if node is not None and node.action == "local tag":
+            self.settings.local_node_image = self.settings.node_image.split("@", 1)[0]
 
     # -- paths ----------------------------------------------------------------
     @property

@@ -135,7 +135,10 @@ class UpStep:
 
 
 def up(options: UpOptions, reporter: Reporter, name: str, previous: EnvironmentState | None = None) -> UpResult:
-    """Everything `up` does, git, kind, downloads and waits, ends by one deadline of ``options.timeout``."""
+    """Check the options, choose the engine, cluster provider and Git server once, then run STEPS.
+
+    Everything `up` does, git, kind, downloads and waits, ends by one deadline of ``options.timeout``.
+    """
     check_options(options)
     home = environment_dir(name)
     with command_deadline_unless_set(options.timeout) as deadline:

@@ -180,9 +180,10 @@ def lab_images(engines: Iterable[str | Engine] = ENGINES, environments: Path | N
             continue
         for ref in engine_images(engine, path.read_text(encoding="utf-8")):
             images.append(LabImage(ref, f"engine:{engine.name}"))
-    seen: set[str] = set()
-    unique = [i for i in images if not (i.ref in seen or seen.add(i.ref))]  # type: ignore[func-returns-value]
-    return unique, notes
+    unique: dict[str, LabImage] = {}  # the first of each reference, in order
+    for image in images:
+        unique.setdefault(image.ref, image)
+    return list(unique.values()), notes
 
 
 # --------------------------------------------------------------------------- #

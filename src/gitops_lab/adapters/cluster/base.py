@@ -80,3 +80,4 @@ class ClusterProvider(abc.ABC):
 
     def use_pulled(self, pulled: list[PullResult]) -> None:
         """Images `up --preload` pulled into this machine's Docker; a provider that makes nodes may use them."""
+        return None

@@ -10,7 +10,7 @@ import pytest
 
 from gitops_lab.adapters.cluster import PROVIDERS, provider_for
 from gitops_lab.adapters.engines import engine_for
-from gitops_lab.adapters.gitserver.lab import lab_git_server
+from gitops_lab.adapters.gitserver import lab_git_server
 from gitops_lab.adapters.repo.git import GitAuth
 from gitops_lab.errors import UsageError
 from gitops_lab.kube.deadline import Deadline
@@ -83,3 +83,12 @@ def test_the_engine_adapter_says_whether_it_serves_a_ui(engine, url):
     assert adapter.ui_url(8443) is None  # not exposed until asked
     adapter.serve_ui(30443)
     assert adapter.ui_url(8443) == url
+
+
+def test_offline_kind_starts_from_the_node_image_docker_holds_only_by_its_tag(tmp_path):
+    cluster = provider_for("kind", "lab", tmp_path)
+    pinned = cluster.settings.node_image
+    cluster.use_local_tags(["python:3.12"])
+    assert cluster.settings.image_for_kind == pinned
+    cluster.use_local_tags([pinned])
+    assert cluster.settings.image_for_kind == pinned.split("@", 1)[0]

@@ -22,7 +22,8 @@ from pathlib import Path
 from gitops_lab.adapters.cluster import ClusterInfo, ClusterProvider, provider_for
 from gitops_lab.adapters.engines import engine_for
 from gitops_lab.adapters.engines.base import Engine, EngineStatus, EnvironmentTarget, RepoAccess
-from gitops_lab.adapters.gitserver.lab import LabGitServer, LabRepository, lab_git_server
+from gitops_lab.adapters.gitserver import lab_git_server
+from gitops_lab.adapters.gitserver.lab import LabGitServer, LabRepository
 from gitops_lab.adapters.images import LabImage
 from gitops_lab.adapters.repo import init_working_copy
 from gitops_lab.adapters.repo.git import Git, authenticated, current_auth
@@ -178,7 +179,8 @@ def pull_images(ctx: UpContext, status: Step) -> None:
     ctx.images, notes = images.lab_images((ctx.engine,))
     for note in notes:
         ctx.reporter.warn(note)
-    ctx.cluster.use_pulled(images.pull_images(ctx.images, ctx.reporter))
+    pulled = images.pull_images(ctx.images, ctx.reporter)
+    ctx.cluster.use_local_tags([p.ref for p in pulled if p.action == "local tag"])
 
 
 def ensure_cluster(ctx: UpContext, status: Step) -> None:

@@ -12,12 +12,8 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from gitops_lab.reporter import Reporter
-
-if TYPE_CHECKING:
-    from gitops_lab.adapters.images import PullResult
 
 
 @dataclass(frozen=True)
@@ -78,6 +74,7 @@ class ClusterProvider(abc.ABC):
         """Host ports mapped into the cluster (the Git server's, the engine UI's), if the provider maps any."""
         return None
 
-    def use_pulled(self, pulled: list[PullResult]) -> None:
-        """Images `up --preload` pulled into this machine's Docker; a provider that makes nodes may use them."""
+    def use_local_tags(self, refs: list[str]) -> None:
+        """Pinned images this machine's Docker holds only by their tag (pulled offline, from an archive):
+        a provider that makes nodes from one of them uses the tag."""
         return None

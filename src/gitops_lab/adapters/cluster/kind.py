@@ -22,7 +22,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 import yaml
 
@@ -33,9 +33,6 @@ from gitops_lab.errors import ClusterError, PreflightError, UsageError, WaitTime
 from gitops_lab.kube.deadline import Deadline, within_deadline
 from gitops_lab.reporter import Reporter
 from gitops_lab.versions import pinned
-
-if TYPE_CHECKING:
-    from gitops_lab.adapters.images import PullResult
 
 # kind's release binaries are named kind-<os>-<arch> with a .sha256sum beside
 # them (hack/release/build/cross.sh of kind); this host redirects to the release.
@@ -339,11 +336,10 @@ class KindCluster(ClusterProvider):
     def ports(self) -> LabPorts:
         return self.settings.ports
 
-    def use_pulled(self, pulled: list[PullResult]) -> None:
+    def use_local_tags(self, refs: list[str]) -> None:
         """Offline, Docker may hold the node image only by its tag (an archive load drops the digest):
         then kind is given that tag."""
-        node = next((p for p in pulled if p.ref == self.settings.node_image), None)
-        if node is not None and node.action == "local tag":
+        if self.settings.node_image in refs:
             self.settings.local_node_image = self.settings.node_image.split("@", 1)[0]
 
     # -- paths ----------------------------------------------------------------

@@ -3,7 +3,7 @@ this machine (the CLI and the learner push there) and to the engines (they fetch
 
 Two servers fit: the in-cluster server `up` starts on kind (incluster.py), and
 an external server that already holds an empty repository (external.py).
-`lab_git_server` chooses one.
+`lab_git_server` in this package chooses one.
 """
 
 from __future__ import annotations
@@ -44,16 +44,3 @@ class LabGitServer(abc.ABC):
     @abc.abstractmethod
     def repository(self) -> LabRepository:
         """The lab repository's URLs and credentials."""
-
-
-def lab_git_server(env_name: str, url: str | None = None, engine_url: str | None = None,
-                   auth: GitAuth | None = None) -> LabGitServer:
-    """An external server when ``url`` is given (``auth``: the login of the CLI and the engines there),
-    else the in-cluster server of ``env_name``."""
-    if url:
-        from gitops_lab.adapters.gitserver.external import ExternalGitServer
-
-        return ExternalGitServer(url, engine_url, auth)
-    from gitops_lab.adapters.gitserver.incluster import InClusterGitServer
-
-    return InClusterGitServer(env_name)

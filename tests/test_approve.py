@@ -10,7 +10,8 @@ from __future__ import annotations
 import pytest
 from helpers.gitutil import git, last_trailers
 
-from gitops_lab.gates import find_approval, record_approval, run_gates
+from gitops_lab.adapters.repo.approval import find_approval, record_approval
+from gitops_lab.gates import run_gates
 
 
 @pytest.fixture

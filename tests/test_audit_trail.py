@@ -14,7 +14,8 @@ import pytest
 from helpers.gitutil import git, remote_version
 
 from gitops_lab.adapters.repo import RepoLayout
-from gitops_lab.gates import record_approval, run_gates
+from gitops_lab.adapters.repo.approval import record_approval
+from gitops_lab.gates import run_gates
 
 ALICE = "Alice Approver <alice@example.com>"
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from helpers.faults import SilentServer, run_cli
 
-from gitops_lab.preflight import check_kind, kind_download_problem
+from gitops_lab.workflows.preflight import check_kind, kind_download_problem
 
 README = Path(__file__).parent.parent / "README.md"
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from gitops_lab.adapters.renderer import KUSTOMIZE_VAR
 from gitops_lab.errors import PreflightError, RepoStateError, UsageError
 from gitops_lab.gates import GATES, GateResult, gate_trailers, load_config, run_gates, trailer_key
 from gitops_lab.gates import data_quality, policy
@@ -261,7 +262,7 @@ def test_policy_without_kustomize_or_kubectl_says_how_to_fix(tree, monkeypatch, 
     empty = tmp_path / "bin"
     empty.mkdir()
     monkeypatch.setenv("PATH", str(empty))
-    monkeypatch.delenv(policy.KUSTOMIZE_VAR, raising=False)
+    monkeypatch.delenv(KUSTOMIZE_VAR, raising=False)
     with pytest.raises(PreflightError) as caught:
         run_gates(tree, "dev", "staging", "v2", only=["policy"])
     assert "neither `kustomize` nor `kubectl` is installed" in caught.value.one_line()

@@ -16,7 +16,7 @@ import pytest
 from helpers.gitutil import git, last_trailers, remote_version
 import yaml
 
-from gitops_lab.gates import policy
+from gitops_lab.adapters.renderer import KUSTOMIZE_VAR
 
 
 from helpers.renderer import needs_kustomize
@@ -183,7 +183,7 @@ def test_promote_without_kustomize_fails_with_a_fix_and_changes_nothing(lab, cli
     bin_dir.mkdir()
     os.symlink(subprocess.run(["which", "git"], capture_output=True, text=True).stdout.strip(), bin_dir / "git")
     monkeypatch.setenv("PATH", str(bin_dir))
-    monkeypatch.delenv(policy.KUSTOMIZE_VAR, raising=False)
+    monkeypatch.delenv(KUSTOMIZE_VAR, raising=False)
     before = snapshot(wc, remote)
     result = cli("promote", "--to", "staging", "--repo", str(wc))
     assert result.exit_code == 1

@@ -7,8 +7,8 @@ import textwrap
 import pytest
 import yaml
 
-from gitops_lab import images
-from gitops_lab.images import apply_kustomize_images, engine_images, environment_images, lab_images
+from gitops_lab.adapters import images
+from gitops_lab.adapters.images import apply_kustomize_images, engine_images, environment_images, lab_images
 from gitops_lab.resources import environments_template
 from gitops_lab.versions import pinned
 

@@ -18,9 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from gitops_lab import preflight
-from gitops_lab.images import ImageError, LabImage, node_platform, pull_images, save_images
+from gitops_lab.adapters.docker import docker_info, node_platform
+from gitops_lab.adapters.images import ImageError, LabImage, pull_images, save_images
 from gitops_lab.reporter import Reporter
+from gitops_lab.workflows.preflight import check_cgroup, check_docker, check_docker_resources
 
 pytestmark = pytest.mark.docker
 
@@ -100,9 +101,9 @@ def tiny_image(docker_host):
 
 
 def test_docker_info_is_read_through_the_sdk(client):
-    info = preflight.docker_info()
-    checks = [preflight.check_docker(info, None, "Linux"), preflight.check_docker_resources(info),
-              preflight.check_cgroup(info)]
+    info = docker_info()
+    checks = [check_docker(info, None, "Linux"), check_docker_resources(info),
+              check_cgroup(info)]
     assert checks[0].ok and checks[0].detail.startswith(f"Docker {info['ServerVersion']} reachable")
     assert f"{info['NCPU']} CPUs" in checks[1].detail
     assert f"cgroup v{info['CgroupVersion']}" in checks[2].detail
@@ -159,7 +160,7 @@ def test_a_digest_pinned_image_held_only_by_its_tag_is_used_offline_and_said_so(
 
 
 def test_several_images_are_saved_into_one_archive_without_the_docker_cli(client, tiny_image, tmp_path, monkeypatch):
-    import gitops_lab.images as images
+    import gitops_lab.adapters.images as images
 
     client.api.tag(tiny_image, "gitops-lab-test/tiny", "2")
     monkeypatch.setattr(images.shutil, "which", lambda name: None)

@@ -64,7 +64,7 @@ def test_gitserver_runs_and_takes_a_push_through_the_port_mapping(cluster, tmp_p
     from gitops_lab.kube.client import connect
 
     from gitops_lab.adapters.gitserver.incluster import image_references
-    from gitops_lab.images import LabImage, load_images, pull_images
+    from gitops_lab.adapters.images import LabImage, load_images, pull_images
 
     provider, info = cluster
     monkeypatch.setenv("GITOPS_LAB_STATE_DIR", str(tmp_path / "state"))
@@ -101,7 +101,7 @@ def test_gitserver_runs_and_takes_a_push_through_the_port_mapping(cluster, tmp_p
 
 def test_loaded_images_are_found_in_the_node_by_their_pinned_reference(cluster, tmp_path):
     from gitops_lab.adapters.gitserver.incluster import image_references
-    from gitops_lab.images import LabImage, load_images, pull_images
+    from gitops_lab.adapters.images import LabImage, load_images, pull_images
 
     provider, _ = cluster
     refs = image_references()

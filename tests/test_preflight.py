@@ -8,13 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from gitops_lab import preflight
+from gitops_lab.adapters.docker import DockerUnavailable, describe_docker_error
 from gitops_lab.adapters.cluster.base import LabPorts
 from gitops_lab.errors import PreflightError
-from gitops_lab.preflight import (
+from gitops_lab.workflows.preflight import (
     BLOCKING,
     WARNING,
-    DockerUnavailable,
     Probes,
     check_arch,
     check_cgroup,
@@ -248,7 +247,7 @@ def test_describe_docker_error_classifies_the_sdk_messages():
         "NewConnectionError(...: [Errno 111] Connection refused'))": "nothing answers at H (connection refused)",
     }
     for text, expected in cases.items():
-        assert preflight.describe_docker_error(Exception(text), "H") == expected
+        assert describe_docker_error(Exception(text), "H") == expected
 
 
 def test_no_kustomize_or_kubectl_is_a_warning_with_the_fix():

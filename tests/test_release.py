@@ -19,9 +19,9 @@ from helpers.modelserver_process import MODELS, Server
 from helpers.renderer import needs_kustomize
 
 from gitops_lab.adapters.repo import Git, history
+from gitops_lab.adapters.repo.approval import record_approval
 from gitops_lab.adapters.repo.layout import overlay_path, version_in_text
 from gitops_lab.errors import EngineError, GateFailed, RollbackFailed, VerificationFailed
-from gitops_lab.gates import record_approval
 from gitops_lab.kube.deadline import Deadline
 from gitops_lab.reporter import Reporter
 from gitops_lab.workflows.release import Deployment, find_trigger, run_release, watch_once

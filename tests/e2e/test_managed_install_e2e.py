@@ -106,7 +106,7 @@ def test_argocd_managed_install_patches_waits_and_exposes_the_ui(kube):
     server = OneFileServer(pinned_argocd_install())
     try:
         argo = engine_for("argocd", kube)
-        argo.ui_node_port = 30443
+        argo.serve_ui(30443)
         argo.install("managed", Reporter(), Deadline(120), source_url=server.url)
         core, apps = kube.core(), kube.apps()
         assert core.read_namespaced_config_map("argocd-cm", "argocd").data["timeout.reconciliation"] == "20s"

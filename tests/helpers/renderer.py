@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 
 from gitops_lab.errors import PreflightError
-from gitops_lab.gates import policy
+from gitops_lab.adapters import renderer
 
 
 def has_kustomize() -> bool:
     try:
-        policy.kustomize_command()
+        renderer.kustomize_command()
     except PreflightError:
         return False
     return True

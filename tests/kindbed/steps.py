@@ -469,7 +469,7 @@ def engine_manifest(directory: Path, engine: str) -> Path:
 def lab_image_refs(directory: Path) -> list[str]:
     """What the product runs, without the kind node: environments, Git server, both engines' installs."""
     from gitops_lab.adapters.gitserver.incluster import image_references
-    from gitops_lab.images import engine_images, environment_images
+    from gitops_lab.adapters.images import engine_images, environment_images
     from gitops_lab.resources import environments_template
 
     refs = environment_images(environments_template()) + list(image_references())

@@ -37,7 +37,7 @@ def command(app: Application, env: str, version: str, by: str | None, note: str 
       gitops-lab approve --env prod --version v2
       gitops-lab approve --env prod --version v2 --by "Alice <alice@example.com>" --note "A/B test looked good"
     """
-    from gitops_lab.gates import record_approval
+    from gitops_lab.adapters.repo.approval import record_approval
 
     reporter = app.reporter(output)
     result = record_approval(

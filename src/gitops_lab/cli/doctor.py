@@ -26,18 +26,10 @@ def command(app: Application, output: str) -> None:
       gitops-lab doctor
       gitops-lab doctor --output json
     """
-    from gitops_lab.adapters.cluster.kind import KindCluster, KindSettings
-    from gitops_lab.preflight import Probes, collect_checks
-    from gitops_lab.state import environment_dir
+    from gitops_lab.workflows.doctor import doctor
 
-    settings = KindSettings(name=app.name)
-
-    def cluster_exists() -> bool:
-        return KindCluster(settings, environment_dir(app.name)).exists()
-
-    checks = collect_checks(settings.ports, Probes(cluster_exists=cluster_exists))
-    blocking = [c for c in checks if c.blocks]
-    warnings = [c for c in checks if not c.ok and not c.skipped and not c.blocks]
+    report = doctor(app.name)
+    checks, blocking, warnings = report.checks, report.blocking, report.warnings
     lines = []
     width = max(len(c.name) for c in checks)
     for c in checks:
@@ -51,6 +43,6 @@ def command(app: Application, output: str) -> None:
         lines.append(f"\nReady for `gitops-lab up`, with {len(warnings)} warning(s).")
     else:
         lines.append("\nReady for `gitops-lab up`.")
-    app.emit(output, {"ok": not blocking, "checks": [c.as_dict() for c in checks]}, "\n".join(lines))
+    app.emit(output, report.to_dict(), "\n".join(lines))
     if blocking:
         sys.exit(1)

@@ -44,7 +44,7 @@ def list_images(app: Application, engine: str, output: str) -> None:
       gitops-lab images list
       gitops-lab images list --engine flux --output json
     """
-    from gitops_lab.images import lab_images
+    from gitops_lab.adapters.images import lab_images
 
     images, notes = lab_images(_selected(engine))
     reporter = app.reporter(output)
@@ -66,7 +66,7 @@ def pull(app: Application, engine: str, output: str) -> None:
       gitops-lab images pull                  # before class, on a good network
       gitops-lab images pull --engine argocd
     """
-    from gitops_lab.images import lab_images, pull_images
+    from gitops_lab.adapters.images import lab_images, pull_images
 
     images, notes = lab_images(_selected(engine))
     reporter = app.reporter(output)
@@ -92,7 +92,7 @@ def load(app: Application, engine: str, output: str) -> None:
     """
     from gitops_lab.adapters.cluster.kind import KindCluster, KindSettings
     from gitops_lab.errors import NotFound
-    from gitops_lab.images import lab_images, load_images
+    from gitops_lab.adapters.images import lab_images, load_images
     from gitops_lab.state import environment_dir
 
     images, notes = lab_images(_selected(engine), include_node=False)

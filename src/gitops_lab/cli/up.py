@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import click
 
+from gitops_lab.adapters.cluster import PROVIDERS
 from gitops_lab.adapters.engines import ENGINES
 from gitops_lab.cli.app import Application, context_option, kubeconfig_option, output_option, pass_app, timeout_option
 
 
 @click.command("up")
-@click.option("--provider", type=click.Choice(["kind", "existing"]), default="kind", show_default=True,
+@click.option("--provider", type=click.Choice(PROVIDERS), default="kind", show_default=True,
               help="kind: create a local cluster; existing: use the cluster of --kubeconfig/--context.")
 @click.option("--engine", type=click.Choice(ENGINES), default="argocd", show_default=True, help="GitOps engine.")
 @click.option("--engine-install", type=click.Choice(["managed", "external"]), default="managed", show_default=True,

@@ -3,31 +3,26 @@
 - ``data-quality``: the training data the artifact records vs the reference dataset;
 - ``model-eval``: the evaluation metric vs its threshold, and vs what runs now;
 - ``policy``: the rendered destination overlay vs security and hygiene rules;
-- ``approval``: a recorded approval of the version for the destination.
+- ``approval``: a recorded approval of the version for the destination
+  (recorded and read by adapters/repo/approval.py).
 
 Which gates each destination requires, and their thresholds, live in
 ``gates.yaml`` at the root of the lab repository (docs/gates.md).
 """
 
-from gitops_lab.gates.approval import APPROVED_BY, Approval, approval_verdict, find_approval, record_approval
 from gitops_lab.gates.config import CONFIG_FILE, GATES, GatesConfig, load_config
 from gitops_lab.gates.result import GateContext, GateResult
 from gitops_lab.gates.runner import check_gate_names, gate_trailers, required_gates, run_gates, trailer_key
 
 __all__ = [
-    "APPROVED_BY",
     "CONFIG_FILE",
     "GATES",
-    "Approval",
-    "approval_verdict",
     "GateContext",
     "GateResult",
     "GatesConfig",
     "check_gate_names",
-    "find_approval",
     "gate_trailers",
     "load_config",
-    "record_approval",
     "required_gates",
     "run_gates",
     "trailer_key",

@@ -8,43 +8,19 @@ copy itself is never touched.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
+from gitops_lab.adapters.renderer import RenderError, build
 from gitops_lab.adapters.repo.layout import RepoLayout
-from gitops_lab.errors import PreflightError
 from gitops_lab.gates.result import GateContext, GateResult
 
 NAME = "policy"
-KUSTOMIZE_VAR = "GITOPS_LAB_KUSTOMIZE"
-RENDER_TIMEOUT = 120
 _DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
 _POD_TEMPLATE_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "ReplicationController")
-
-
-def kustomize_command() -> list[str]:
-    """The command that renders a kustomization: $GITOPS_LAB_KUSTOMIZE, kustomize, or kubectl."""
-    explicit = os.environ.get(KUSTOMIZE_VAR)
-    if explicit:
-        found = shutil.which(explicit)
-        if not found:
-            raise PreflightError(f"${KUSTOMIZE_VAR} names {explicit!r}, which is not an executable",
-                                 fix=f"point ${KUSTOMIZE_VAR} at a kustomize binary, or unset it")
-        return [found, "kustomize"] if Path(found).name.startswith("kubectl") else [found, "build"]
-    for program, subcommand in (("kustomize", "build"), ("kubectl", "kustomize")):
-        found = shutil.which(program)
-        if found:
-            return [found, subcommand]
-    raise PreflightError(
-        "the policy gate renders overlays with kustomize, but neither `kustomize` nor `kubectl` is installed",
-        fix="install kubectl (https://kubernetes.io/docs/tasks/tools/) or kustomize "
-            "(https://kubectl.docs.kubernetes.io/installation/kustomize/), or set $GITOPS_LAB_KUSTOMIZE",
-    )
 
 
 def render(root: Path, env: str, version: str) -> list[dict[str, Any]]:
@@ -52,29 +28,11 @@ def render(root: Path, env: str, version: str) -> list[dict[str, Any]]:
 
     Raises RenderError with kustomize's own message when the overlay does not build.
     """
-    import yaml
-
-    command = kustomize_command()
     with tempfile.TemporaryDirectory(prefix="gitops-lab-policy-") as tmp:
         copy = Path(tmp) / "repo"
         shutil.copytree(root, copy, ignore=shutil.ignore_patterns(".git"), symlinks=True)
         RepoLayout(copy).set_model_version(env, version)
-        try:
-            proc = subprocess.run([*command, str(copy / "overlays" / env)], capture_output=True, text=True,
-                                  timeout=RENDER_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            raise RenderError(f"`{Path(command[0]).name} {command[1]}` did not finish in {RENDER_TIMEOUT}s") from None
-        if proc.returncode != 0:
-            message = " ".join((proc.stderr or proc.stdout).replace(str(copy) + "/", "").split())
-            raise RenderError(message or f"exit code {proc.returncode}")
-    try:
-        return [doc for doc in yaml.safe_load_all(proc.stdout) if isinstance(doc, dict)]
-    except yaml.YAMLError as error:
-        raise RenderError(f"kustomize printed invalid YAML: {error}") from None
-
-
-class RenderError(Exception):
-    """The overlay does not render; carries kustomize's message."""
+        return build(copy / "overlays" / env, hide=copy)
 
 
 def check(ctx: GateContext) -> GateResult:

@@ -227,7 +227,7 @@ def do_rollback(ctx: LabContext, p: dict[str, Any]) -> None:
 
 
 def do_approve(ctx: LabContext, p: dict[str, Any]) -> None:
-    from gitops_lab.gates import record_approval
+    from gitops_lab.adapters.repo.approval import record_approval
 
     record_approval(ctx.repo, p["env"], p["version"], p["by"])
 
@@ -519,7 +519,7 @@ def check_history_contains(ctx: LabContext, p: dict[str, Any]) -> CheckResult:
 def check_approved(ctx: LabContext, p: dict[str, Any]) -> CheckResult:
     from gitops_lab.adapters.repo.history import history
     from gitops_lab.adapters.repo.identity import Identity
-    from gitops_lab.gates.approval import approval_verdict
+    from gitops_lab.adapters.repo.approval import approval_verdict
     from gitops_lab.gates.config import CONFIG_FILE, config_from_text
 
     env, version = p["env"], p["version"]

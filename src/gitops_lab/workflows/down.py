@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gitops_lab.adapters.cluster import PROVIDERS, provider_for
 from gitops_lab.adapters.repo.git import Git
 from gitops_lab.adapters.repo.publish import snapshot_uncommitted
 from gitops_lab.errors import UsageError
@@ -63,13 +64,11 @@ def down(state: EnvironmentState | None, name: str, reporter: Reporter,
             step.done(str(bundle) if bundle else "no working copy found")
     if state is None:
         _delete_unrecorded_kind_cluster(name, home, reporter, result)
-    elif state.provider == "kind":
-        from gitops_lab.adapters.cluster.kind import KindCluster, KindSettings
-
-        result.cluster_deleted = KindCluster(KindSettings(name=name), home).delete(reporter)
-    elif state.provider == "existing":
-        result.notes.append("the existing cluster was left as it is; its engine still syncs the lab namespaces "
-                            "until you delete the lab's Applications or Kustomizations")
+    elif state.provider in PROVIDERS:
+        cluster = provider_for(state.provider, name, home, kubeconfig=state.kubeconfig, context=state.context)
+        result.cluster_deleted = cluster.delete(reporter)
+        if cluster.kept_note:
+            result.notes.append(cluster.kept_note)
     with reporter.step("Removing the local state") as step:
         if home.is_dir():
             for entry in sorted(home.iterdir()):

@@ -32,7 +32,7 @@ def git_expectation(repo: Path, env: str, commit: str | None = None) -> GitExpec
 
     from gitops_lab.adapters.repo.git import Git
     from gitops_lab.adapters.repo.layout import overlay_path, replicas_in_text, version_in_text
-    from gitops_lab.images import apply_kustomize_images
+    from gitops_lab.adapters.images import apply_kustomize_images
 
     git = Git(repo)
 

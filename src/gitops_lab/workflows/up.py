@@ -1,6 +1,12 @@
 """`up`: cluster, engine, Git server, repository, registration, then wait for
 all three environments to be synced and healthy.
 
+`up` runs STEPS in order: each a small function of one UpContext, under its
+own status line. The cluster provider and the Git server are chosen once, at
+the start (provider_for, lab_git_server); what differs between kind and an
+existing cluster is theirs to say, and what differs between engines is the
+engine adapter's.
+
 Every step checks what is already there first, so `up` can run again at any
 time, including after Ctrl-C: a second run finds everything in place, changes
 nothing, and says so.
@@ -8,28 +14,29 @@ nothing, and says so.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from gitops_lab.adapters.cluster.base import LabPorts
+from gitops_lab.adapters.cluster import ClusterInfo, ClusterProvider, provider_for
 from gitops_lab.adapters.engines import engine_for
-from gitops_lab.adapters.engines.base import Engine, EngineStatus, RepoAccess
+from gitops_lab.adapters.engines.base import Engine, EngineStatus, EnvironmentTarget, RepoAccess
+from gitops_lab.adapters.gitserver import lab_git_server
+from gitops_lab.adapters.gitserver.lab import LabGitServer, LabRepository
+from gitops_lab.adapters.images import LabImage
 from gitops_lab.adapters.repo import init_working_copy
-from gitops_lab.adapters.repo.git import Git, GitAuth, authenticated, current_auth
+from gitops_lab.adapters.repo.git import Git, authenticated, current_auth
 from gitops_lab.adapters.repo.layout import RepoLayout
+from gitops_lab.adapters.repo.seed import SeedResult
 from gitops_lab.errors import UsageError
 from gitops_lab.kube.client import Kube, check_reachable, connect
 from gitops_lab.kube.deadline import Deadline, command_deadline_unless_set
-from gitops_lab.reporter import Reporter
+from gitops_lab.reporter import Reporter, Step
 from gitops_lab.state import EnvironmentState, environment_dir
 from gitops_lab.workflows.converge import converge
 from gitops_lab.workflows.environment import LabEnvironment, targets_for
-
-if TYPE_CHECKING:
-    from gitops_lab.images import LabImage
-
-PROVIDERS = ("kind", "existing")
+from gitops_lab.workflows.preflight import Probes, run_preflight
 
 
 @dataclass
@@ -95,138 +102,196 @@ def check_options(options: UpOptions) -> None:
                          fix="drop --engine-install, or use --provider existing")
 
 
+@dataclass
+class UpContext:
+    """What every step of `up` reads and fills in."""
+
+    options: UpOptions
+    reporter: Reporter
+    name: str
+    previous: EnvironmentState | None
+    deadline: Deadline
+    result: UpResult
+    engine: Engine
+    cluster: ClusterProvider
+    git_server: LabGitServer
+    images: list[LabImage] = field(default_factory=list)
+    info: ClusterInfo | None = None
+    kube: Kube | None = None
+    repository: LabRepository | None = None
+    seeded: SeedResult | None = None
+    state: EnvironmentState | None = None
+    targets: list[EnvironmentTarget] = field(default_factory=list)
+    # What lasts until `up` returns (the writer's Git credentials).
+    scope: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
+
+
+@dataclass(frozen=True)
+class UpStep:
+    """One step of `up`: ``run`` under a status line titled ``title`` (None: the step reports its own)."""
+
+    name: str
+    run: Callable[[UpContext, Step], None]
+    title: Callable[[UpContext], str | None] = lambda ctx: None
+
+
 def up(options: UpOptions, reporter: Reporter, name: str, previous: EnvironmentState | None = None) -> UpResult:
-    """Everything `up` does, git, kind, downloads and waits, ends by one deadline of ``options.timeout``."""
+    """Check the options, choose the engine, cluster provider and Git server once, then run STEPS.
+
+    Everything `up` does, git, kind, downloads and waits, ends by one deadline of ``options.timeout``.
+    """
     check_options(options)
+    home = environment_dir(name)
     with command_deadline_unless_set(options.timeout) as deadline:
-        return _up(options, reporter, name, previous, deadline)
+        ctx = UpContext(
+            options, reporter, name, previous, deadline, UpResult(name=name, engine=options.engine),
+            engine=engine_for(options.engine),
+            cluster=provider_for(options.provider, name, home, kubeconfig=options.kubeconfig,
+                                 context=options.context, retain=options.retain,
+                                 merge_kubeconfig=options.merge_kubeconfig, registry_mirrors=options.registry_mirrors),
+            git_server=lab_git_server(name, options.git_url, options.engine_git_url, current_auth()),
+        )
+        with ctx.scope:
+            for step in STEPS:
+                title = step.title(ctx)
+                if title is None:
+                    step.run(ctx, Step(Reporter(), step.name))
+                else:
+                    with reporter.step(title) as status:
+                        step.run(ctx, status)
+    return ctx.result
 
 
-def _up(options: UpOptions, reporter: Reporter, name: str, previous: EnvironmentState | None,
-        deadline: Deadline) -> UpResult:
-    result = UpResult(name=name, engine=options.engine)
-    kubeconfig, context = options.kubeconfig, options.context
-    engine = engine_for(options.engine)
+def check_machine(ctx: UpContext, status: Step) -> None:
+    """A cluster on this machine's Docker: check the machine before anything is created."""
+    if ctx.cluster.runs_here:
+        # Busy lab ports are fine when this environment's own cluster holds them (a re-run).
+        run_preflight(ctx.reporter, probes=Probes(cluster_exists=ctx.cluster.exists))
 
-    if options.provider == "kind":
-        kubeconfig, context, created = _kind_cluster(options, reporter, name, engine)
-        if created:
-            result.changed.append("kind cluster created")
 
-    with reporter.step("Connecting to the cluster") as step:
-        kube = connect(kubeconfig, context)
-        version = check_reachable(kube)
-        step.done(f"{kube.host}, Kubernetes {version}")
-    result.kube_host, result.kubeconfig = kube.host, kube.kubeconfig
-    engine = engine_for(options.engine, kube)
+def pull_images(ctx: UpContext, status: Step) -> None:
+    """--preload: every image the lab runs, pulled once into this machine's Docker."""
+    if not (ctx.options.preload and ctx.cluster.runs_here):
+        return
+    from gitops_lab.adapters import images
 
-    with reporter.step(f"{'Installing' if options.engine_install == 'managed' else 'Checking'} {engine.display_name}"):
-        if options.provider == "kind":
-            engine.ui_node_port = LabPorts().ui_node
-        report = engine.install(options.engine_install, reporter, deadline, options.install_source_url)
+    ctx.engine.release(ctx.reporter, ctx.options.install_source_url)  # the image list reads the cached manifest
+    ctx.images, notes = images.lab_images((ctx.engine,))
+    for note in notes:
+        ctx.reporter.warn(note)
+    pulled = images.pull_images(ctx.images, ctx.reporter)
+    ctx.cluster.use_local_tags([p.ref for p in pulled if p.action == "local tag"])
+
+
+def ensure_cluster(ctx: UpContext, status: Step) -> None:
+    ctx.info = ctx.cluster.ensure(ctx.reporter, recreate=ctx.options.recreate)
+    if ctx.info.created:
+        ctx.result.changed.append(f"{ctx.cluster.name} cluster created")
+
+
+def load_images(ctx: UpContext, status: Step) -> None:
+    """--preload: the pulled images, loaded into the cluster's nodes."""
+    if not ctx.images:
+        return
+    from gitops_lab.adapters import images
+
+    images.load_images(ctx.images, ctx.cluster, ctx.reporter, environment_dir(ctx.name) / "images")
+
+
+def connect_cluster(ctx: UpContext, status: Step) -> None:
+    assert ctx.info is not None
+    kubeconfig = str(ctx.info.kubeconfig) if ctx.info.kubeconfig else None
+    ctx.kube = kube = connect(kubeconfig, ctx.info.context)
+    version = check_reachable(kube)
+    status.done(f"{kube.host}, Kubernetes {version}")
+    ctx.result.kube_host, ctx.result.kubeconfig = kube.host, kube.kubeconfig
+    ctx.engine.attach(kube)
+
+
+def install_engine(ctx: UpContext, status: Step) -> None:
+    ports = ctx.cluster.ports
+    if ports is not None:
+        ctx.engine.serve_ui(ports.ui_node)
+    options = ctx.options
+    report = ctx.engine.install(options.engine_install, ctx.reporter, ctx.deadline, options.install_source_url)
     if report.changed:
-        result.changed.append(f"{engine.display_name} {report.mode} install applied")
-    if options.provider == "kind" and options.engine == "argocd":
-        result.engine_ui = f"http://localhost:{LabPorts().ui_host}"
-
-    git_url, engine_git_url, writer, reader = options.git_url, options.engine_git_url, current_auth(), current_auth()
-    if options.provider == "kind":
-        git_url, engine_git_url, writer, reader = _git_server(kube, name, reporter, deadline, result)
-    with authenticated(writer):
-        return _seed_and_serve(options, reporter, name, previous, kube, engine, deadline, result,
-                               (git_url, engine_git_url, reader), context)
+        ctx.result.changed.append(f"{ctx.engine.display_name} {report.mode} install applied")
+    if ports is not None:
+        ctx.result.engine_ui = ctx.engine.ui_url(ports.ui_host)
 
 
-def _seed_and_serve(options: UpOptions, reporter: Reporter, name: str, previous: EnvironmentState | None,
-                    kube: Kube, engine: Engine, deadline: Deadline, result: UpResult,
-                    git: tuple[str | None, str | None, GitAuth | None], context: str | None) -> UpResult:
-    """Seed the repository (the CLI's git calls push as the writer), register it, wait until served."""
-    git_url, engine_git_url, reader = git
+def start_git_server(ctx: UpContext, status: Step) -> None:
+    assert ctx.kube is not None
+    ctx.result.changed += ctx.git_server.start(ctx.kube, ctx.deadline, status.update)
+    ctx.repository = repository = ctx.git_server.repository()
+    status.done(repository.host_url)
+    # From here to the end of `up`, the CLI's own git commands push as the writer.
+    ctx.scope.enter_context(authenticated(repository.writer))
 
-    repo_path = Path(options.repo_path or (previous.repo_path if previous and previous.repo_path else
-                                           environment_dir(name) / "repo"))
-    with reporter.step("Seeding the lab repository") as step:
-        seeded = init_working_copy(repo_path, git_url)
-        step.done(seeded.action)
+
+def seed_repository(ctx: UpContext, status: Step) -> None:
+    assert ctx.repository is not None
+    previous = ctx.previous
+    repo_path = Path(ctx.options.repo_path or (previous.repo_path if previous and previous.repo_path else
+                                               environment_dir(ctx.name) / "repo"))
+    ctx.seeded = seeded = init_working_copy(repo_path, ctx.repository.host_url)
+    status.done(seeded.action)
     if seeded.changed:
-        result.changed.append(f"repository {seeded.action}")
-    result.repo_path, result.clone_url = str(seeded.path), git_url or ""
+        ctx.result.changed.append(f"repository {seeded.action}")
+    ctx.result.repo_path, ctx.result.clone_url = str(seeded.path), ctx.repository.host_url
+    ctx.targets = targets_for(RepoLayout(seeded.path))
 
-    layout = RepoLayout(seeded.path)
-    targets = targets_for(layout)
-    access = RepoAccess(url=engine_git_url or git_url or "", username=reader.username if reader else None,
+
+def register_environments(ctx: UpContext, status: Step) -> None:
+    assert ctx.repository is not None
+    repository = ctx.repository
+    reader = repository.reader
+    access = RepoAccess(url=repository.engine_url, username=reader.username if reader else None,
                         password=reader.password if reader else None)
-    with reporter.step(f"Registering dev, staging and prod with {engine.display_name}") as step:
-        changed = engine.register(targets, access)
-        step.done(f"{len(changed)} objects changed" if changed else "no change")
-    result.changed += changed
+    changed = ctx.engine.register(ctx.targets, access)
+    status.done(f"{len(changed)} objects changed" if changed else "no change")
+    ctx.result.changed += changed
 
-    state = previous or EnvironmentState(name=name)
-    state.repo_path, state.remote_url = str(seeded.path), git_url
+
+def save_state(ctx: UpContext, status: Step) -> None:
+    """Where the environment lives, so later commands need no flags."""
+    assert ctx.seeded is not None and ctx.repository is not None and ctx.kube is not None and ctx.info is not None
+    options = ctx.options
+    ctx.state = state = ctx.previous or EnvironmentState(name=ctx.name)
+    state.repo_path, state.remote_url = str(ctx.seeded.path), ctx.repository.host_url
     state.provider, state.engine, state.engine_install = options.provider, options.engine, options.engine_install
-    state.kubeconfig, state.context, state.engine_repo_url = kube.kubeconfig, context, access.url
+    state.kubeconfig, state.context, state.engine_repo_url = ctx.kube.kubeconfig, ctx.info.context, \
+        ctx.repository.engine_url
     state.save()
 
-    head = _served_commit(seeded, reporter)
-    lab = LabEnvironment(state, kube, engine, seeded.path)
-    result.versions.update(converge(lab, [t.name for t in targets], head, deadline, reporter))
-    result.environments = [engine.status(t.name) for t in targets]
-    return result
+
+def wait_until_synced(ctx: UpContext, status: Step) -> None:
+    """Each environment serves the commit the remote has, with the version Git says."""
+    assert ctx.seeded is not None and ctx.state is not None and ctx.kube is not None
+    head = _served_commit(ctx.seeded, ctx.reporter)
+    lab = LabEnvironment(ctx.state, ctx.kube, ctx.engine, ctx.seeded.path)
+    ctx.result.versions.update(converge(lab, [t.name for t in ctx.targets], head, ctx.deadline, ctx.reporter))
+    ctx.result.environments = [ctx.engine.status(t.name) for t in ctx.targets]
 
 
-def _kind_cluster(options: UpOptions, reporter: Reporter, name: str, engine: Engine) -> tuple[str, str, bool]:
-    """Preflight, then create or reuse the kind cluster (and preload images)."""
-    from gitops_lab.adapters.cluster.kind import KindCluster, KindSettings
-    from gitops_lab.preflight import Probes, run_preflight
-
-    settings = KindSettings(name=name, retain=options.retain, merge_kubeconfig=options.merge_kubeconfig,
-                            registry_mirrors=options.registry_mirrors)
-    existing = KindCluster(settings, environment_dir(name))
-    # Busy lab ports are fine when this environment's own cluster holds them (a re-run).
-    run_preflight(reporter, probes=Probes(cluster_exists=existing.exists))
-    images: list[LabImage] = []
-    if options.preload:
-        from gitops_lab.images import lab_images, pull_images
-
-        engine.release(reporter, options.install_source_url)  # the image list reads the cached manifest
-        images, notes = lab_images((options.engine,))
-        for note in notes:
-            reporter.warn(note)
-        pulled = pull_images(images, reporter)
-        node = next((p for p in pulled if p.ref == settings.node_image), None)
-        if node is not None and node.action == "local tag":
-            settings.local_node_image = settings.node_image.split("@", 1)[0]
-    cluster = existing
-    info = cluster.ensure(reporter, recreate=options.recreate)
-    if options.preload:
-        from gitops_lab.images import load_images
-
-        load_images(images, cluster, reporter, environment_dir(name) / "images")
-    return str(info.kubeconfig), info.context, info.created
+def _install_title(ctx: UpContext) -> str:
+    return f"{'Installing' if ctx.options.engine_install == 'managed' else 'Checking'} {ctx.engine.display_name}"
 
 
-def _git_server(kube: Kube, name: str, reporter: Reporter, deadline: Deadline,
-                result: UpResult) -> tuple[str, str, GitAuth, GitAuth]:
-    """Start the in-cluster Git server; the CLI pushes as the writer, engines fetch as the reader."""
-    from gitops_lab.adapters.gitserver.incluster import InClusterGitServer
-    from gitops_lab.kube.apply import Applier
-    from gitops_lab.kube.rollout import rollout_verdict
-    from gitops_lab.kube.wait import wait_for
-
-    server = InClusterGitServer(name)
-    applier = Applier(kube)
-    with reporter.step(f"Starting the Git server (up to {deadline.describe()})") as step:
-        result.changed += applier.apply_changed(server.manifests())
-        namespace = server.settings.namespace
-        wait_for(applier, "apps/v1", "Deployment", "gitserver", namespace, rollout_verdict, deadline,
-                 f"the Git server Deployment {namespace}/gitserver to be Available",
-                 on_progress=step.update)
-        server.wait_reachable_from_host(deadline, on_progress=step.update)
-        step.done(server.endpoints().host_url)
-    credentials = server.credentials()
-    endpoints = server.endpoints()
-    # The CLI's own git commands push as the writer, the engines fetch as the reader.
-    return endpoints.host_url, endpoints.cluster_url, credentials.writer, credentials.reader
+STEPS = (
+    UpStep("check the machine", check_machine),
+    UpStep("pull images", pull_images),
+    UpStep("create the cluster", ensure_cluster),
+    UpStep("load images", load_images),
+    UpStep("connect", connect_cluster, lambda ctx: "Connecting to the cluster"),
+    UpStep("install the engine", install_engine, _install_title),
+    UpStep("start the Git server", start_git_server, lambda ctx: ctx.git_server.start_title(ctx.deadline)),
+    UpStep("seed the repository", seed_repository, lambda ctx: "Seeding the lab repository"),
+    UpStep("register the environments", register_environments,
+           lambda ctx: f"Registering dev, staging and prod with {ctx.engine.display_name}"),
+    UpStep("save the state", save_state),
+    UpStep("wait until synced", wait_until_synced),
+)
 
 
 def _served_commit(seeded, reporter: Reporter) -> str:

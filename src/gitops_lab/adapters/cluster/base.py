@@ -2,7 +2,9 @@
 
 A provider makes sure a cluster exists and says how to reach it (`ensure`),
 deletes it (`delete`), and says whether it is there (`exists`). The kind
-provider creates clusters; the existing-cluster provider only checks one.
+provider (kind.py) creates clusters on this machine's Docker; the
+existing-cluster provider (existing.py) only uses one. `provider_for` in
+this package chooses one; a new provider is a class here and a line there.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ class ClusterInfo:
     """Where a cluster is reached. ``created`` is False when it was reused."""
 
     name: str
-    kubeconfig: Path
-    context: str
+    kubeconfig: Path | None  # None: the kubeconfig the Kubernetes client finds by itself
+    context: str | None  # None: the kubeconfig's current context
     created: bool
 
 
@@ -50,6 +52,10 @@ class ClusterProvider(abc.ABC):
     """The interface `up`/`down` use; one implementation per kind of cluster."""
 
     name: str
+    # The cluster runs on this machine's Docker: `up` checks the machine first and can preload images.
+    runs_here: bool = False
+    # What `down` tells the user about a cluster it leaves in place.
+    kept_note: str = ""
 
     @abc.abstractmethod
     def ensure(self, reporter: Reporter, recreate: bool = False) -> ClusterInfo:
@@ -62,3 +68,13 @@ class ClusterProvider(abc.ABC):
     @abc.abstractmethod
     def exists(self) -> bool:
         """Whether the cluster is there (running or not)."""
+
+    @property
+    def ports(self) -> LabPorts | None:
+        """Host ports mapped into the cluster (the Git server's, the engine UI's), if the provider maps any."""
+        return None
+
+    def use_local_tags(self, refs: list[str]) -> None:
+        """Pinned images this machine's Docker holds only by their tag (pulled offline, from an archive):
+        a provider that makes nodes from one of them uses the tag."""
+        return None

@@ -323,6 +323,7 @@ class KindCluster(ClusterProvider):
     """Creates, reuses, recreates and deletes the lab's kind cluster."""
 
     name = "kind"
+    runs_here = True
 
     def __init__(self, settings: KindSettings, state_dir: Path, kind: KindBinary | None = None,
                  fetch: Callable[[str], bytes] = _http_get):
@@ -330,6 +331,16 @@ class KindCluster(ClusterProvider):
         self.state_dir = Path(state_dir)
         self._kind = kind
         self._fetch = fetch
+
+    @property
+    def ports(self) -> LabPorts:
+        return self.settings.ports
+
+    def use_local_tags(self, refs: list[str]) -> None:
+        """Offline, Docker may hold the node image only by its tag (an archive load drops the digest):
+        then kind is given that tag."""
+        if self.settings.node_image in refs:
+            self.settings.local_node_image = self.settings.node_image.split("@", 1)[0]
 
     # -- paths ----------------------------------------------------------------
     @property

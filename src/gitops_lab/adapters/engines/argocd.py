@@ -26,6 +26,7 @@ DROPPED_DEPLOYMENTS = ("argocd-dex-server", "argocd-notifications-controller", "
 class ArgoCD(Engine):
     name = "argocd"
     display_name = "Argo CD"
+    has_ui = True
     namespace = "argocd"
     crds = CRDS
     install_hint = "install Argo CD into the argocd namespace first"

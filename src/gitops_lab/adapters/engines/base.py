@@ -86,7 +86,9 @@ class Engine(abc.ABC):
     crds: tuple[str, ...] = ()
     # How to install it by hand, for the error when external mode finds nothing.
     install_hint: str = ""
-    # Managed installs on kind serve the engine's UI (if it has one) on this NodePort.
+    # Whether the engine has a web UI that a managed install can serve on a NodePort.
+    has_ui: bool = False
+    # Set by serve_ui: the NodePort a managed install exposes the UI on.
     ui_node_port: int | None = None
 
     def __init__(self, kube: Kube | None = None, tenant: str | None = None):
@@ -104,6 +106,20 @@ class Engine(abc.ABC):
             raise ClusterError(f"{self.display_name} was made without a cluster, so it cannot reach one",
                                fix="connect to the cluster first (`gitops-lab up`, or --kubeconfig/--context)")
         return self._applier
+
+    def attach(self, kube: Kube) -> None:
+        """Work on the cluster ``kube`` (`up` makes the adapter before the cluster exists)."""
+        self.kube = kube
+        self._applier = Applier(kube)
+
+    def serve_ui(self, node_port: int) -> None:
+        """Have a managed install expose the engine's UI, if it has one, on ``node_port``."""
+        if self.has_ui:
+            self.ui_node_port = node_port
+
+    def ui_url(self, host_port: int) -> str | None:
+        """Where the UI answers on this machine when ``host_port`` maps its NodePort; None without a UI."""
+        return f"http://localhost:{host_port}" if self.ui_node_port else None
 
     def object_name(self, env: str) -> str:
         return registered_name(env, self.tenant)

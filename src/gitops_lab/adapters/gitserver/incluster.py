@@ -15,16 +15,22 @@ import hashlib
 import json
 import secrets
 import string
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from gitops_lab.adapters.cluster.base import LabPorts
+from gitops_lab.adapters.gitserver.lab import LabGitServer, LabRepository
 from gitops_lab.adapters.repo.git import GitAuth as Credentials  # one credentials record: the one Git takes
 from gitops_lab.resources import data_dir
 from gitops_lab.state import environment_dir, write_private_json
+
+if TYPE_CHECKING:
+    from gitops_lab.kube.client import Kube
+    from gitops_lab.kube.deadline import Deadline
 
 CREDENTIALS_FILE = "gitserver-credentials.json"
 TEMPLATES = ("namespace.yaml", "pvc.yaml", "service.yaml", "deployment.yaml")
@@ -170,11 +176,36 @@ def image_references(settings: GitServerSettings | None = None) -> list[str]:
 
 
 @dataclass
-class InClusterGitServer:
-    """What `up` uses: render, then apply with the kube layer, then wait for the Deployment."""
+class InClusterGitServer(LabGitServer):
+    """What `up` uses on kind: render, then apply with the kube layer, then wait for the Deployment.
+
+    The CLI pushes as the writer, the engines fetch as the reader.
+    """
 
     env_name: str
     settings: GitServerSettings = field(default_factory=GitServerSettings)
+
+    def start_title(self, deadline: Deadline) -> str | None:
+        return f"Starting the Git server (up to {deadline.describe()})"
+
+    def start(self, kube: Kube, deadline: Deadline, on_progress: Callable[[str], None]) -> list[str]:
+        """Apply the server's objects, wait until its Deployment is Available and the host URL answers."""
+        from gitops_lab.kube.apply import Applier
+        from gitops_lab.kube.rollout import rollout_verdict
+        from gitops_lab.kube.wait import wait_for
+
+        applier = Applier(kube)
+        changed = applier.apply_changed(self.manifests())
+        namespace = self.settings.namespace
+        wait_for(applier, "apps/v1", "Deployment", "gitserver", namespace, rollout_verdict, deadline,
+                 f"the Git server Deployment {namespace}/gitserver to be Available", on_progress=on_progress)
+        self.wait_reachable_from_host(deadline, on_progress=on_progress)
+        return changed
+
+    def repository(self) -> LabRepository:
+        credentials, endpoints = self.credentials(), self.endpoints()
+        return LabRepository(endpoints.host_url, endpoints.cluster_url, reader=credentials.reader,
+                             writer=credentials.writer)
 
     def credentials(self) -> GitServerCredentials:
         return load_or_create_credentials(self.env_name)
@@ -191,7 +222,7 @@ class InClusterGitServer:
         url = self.endpoints().host_url
         return url.replace("http://", f"http://{writer.username}:{writer.password}@", 1)
 
-    def wait_reachable_from_host(self, deadline, on_progress=None) -> None:
+    def wait_reachable_from_host(self, deadline: Deadline, on_progress: Callable[[str], None] | None = None) -> None:
         """Until the host URL answers /healthz: a Deployment is Available a moment before
         kube-proxy routes its NodePort through the kind port mapping."""
         import time

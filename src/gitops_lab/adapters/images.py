@@ -17,18 +17,21 @@ problems of `kind load docker-image`. `up --preload` calls both.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 import yaml
 
+from gitops_lab.adapters.docker import docker_client, node_platform
 from gitops_lab.adapters.engines import ENGINES
-from gitops_lab.errors import ClusterError, PreflightError
+from gitops_lab.errors import ClusterError
 from gitops_lab.reporter import Reporter
+
+if TYPE_CHECKING:
+    from gitops_lab.adapters.engines.base import Engine
 
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "Pod", "ReplicaSet"}
 
@@ -133,20 +136,30 @@ def engine_manifest_path(engine: str) -> Path | None:
     return path if path.is_file() else None
 
 
-def engine_images(engine: str, manifest_text: str) -> list[str]:
-    """Images of what the lab installs of an engine's release (Flux: only its two controllers)."""
-    from gitops_lab.adapters.engines import engine_for
+def engine_images(engine: str | Engine, manifest_text: str) -> list[str]:
+    """Images of what the lab installs of an engine's release (Flux: only its two controllers).
 
+    ``engine`` is an engine adapter, or an engine's name.
+    """
     refs: list[str] = []
-    for doc in engine_for(engine).lab_manifests(manifest_text):
+    for doc in _adapter(engine).lab_manifests(manifest_text):
         if doc.get("kind") in WORKLOAD_KINDS:
             refs.extend(images_in(doc))
     return sorted(set(refs))
 
 
-def lab_images(engines: Iterable[str] = ENGINES, environments: Path | None = None,
+def _adapter(engine: str | Engine) -> Engine:
+    from gitops_lab.adapters.engines import engine_for
+
+    return engine_for(engine) if isinstance(engine, str) else engine
+
+
+def lab_images(engines: Iterable[str | Engine] = ENGINES, environments: Path | None = None,
                include_node: bool = True) -> tuple[list[LabImage], list[str]]:
-    """The lab's images, and notes on what could not be derived (an engine not downloaded yet)."""
+    """The lab's images, and notes on what could not be derived (an engine not downloaded yet).
+
+    ``engines``: engine adapters (`up` passes the one it installs), or engines' names.
+    """
     from gitops_lab.adapters.gitserver.incluster import image_references
     from gitops_lab.resources import environments_template
     from gitops_lab.versions import pinned
@@ -159,46 +172,23 @@ def lab_images(engines: Iterable[str] = ENGINES, environments: Path | None = Non
         images.append(LabImage(ref, "environments"))
     for ref in image_references():
         images.append(LabImage(ref, "gitserver"))
-    for engine in engines:
-        path = engine_manifest_path(engine)
+    for engine in map(_adapter, engines):
+        path = engine_manifest_path(engine.name)
         if path is None:
-            notes.append(f"{engine}: its release manifest is not in the cache yet; `gitops-lab up --engine "
-                         f"{engine}` downloads it, then its images are listed here")
+            notes.append(f"{engine.name}: its release manifest is not in the cache yet; `gitops-lab up --engine "
+                         f"{engine.name}` downloads it, then its images are listed here")
             continue
         for ref in engine_images(engine, path.read_text(encoding="utf-8")):
-            images.append(LabImage(ref, f"engine:{engine}"))
-    seen: set[str] = set()
-    unique = [i for i in images if not (i.ref in seen or seen.add(i.ref))]  # type: ignore[func-returns-value]
-    return unique, notes
+            images.append(LabImage(ref, f"engine:{engine.name}"))
+    unique: dict[str, LabImage] = {}  # the first of each reference, in order
+    for image in images:
+        unique.setdefault(image.ref, image)
+    return list(unique.values()), notes
 
 
 # --------------------------------------------------------------------------- #
-# Docker: pull, save
+# Docker: pull, save (through the Docker adapter's client)
 # --------------------------------------------------------------------------- #
-def docker_client():
-    import docker
-    from docker.errors import DockerException
-
-    from gitops_lab.preflight import describe_docker_error, docker_install_fix
-
-    host = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
-    try:
-        client = docker.from_env(timeout=600)
-        client.ping()
-        return client
-    except Exception as exc:  # DockerException or requests' errors
-        import platform
-
-        raise PreflightError(f"Docker is not reachable: {describe_docker_error(exc, host)}",
-                             fix=docker_install_fix(platform.system())) from (exc if isinstance(exc, DockerException) else None)
-
-
-def node_platform(client) -> str:
-    """linux/<arch> of the Docker engine, which is the kind node's platform."""
-    arch = str(client.info().get("Architecture", "")).lower()
-    return "linux/" + {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(arch, arch)
-
-
 @dataclass(frozen=True)
 class PullResult:
     ref: str

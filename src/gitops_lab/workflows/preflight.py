@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from gitops_lab.adapters.cluster.base import LabPorts
+from gitops_lab.adapters.docker import DockerUnavailable, docker_info, docker_install_fix
+from gitops_lab.adapters.renderer import found_renderer
 from gitops_lab.errors import PreflightError
 from gitops_lab.reporter import Reporter
 
@@ -51,10 +53,6 @@ class Check:
         return asdict(self)
 
 
-class DockerUnavailable(Exception):
-    """The Docker daemon could not be reached; the message says why."""
-
-
 @dataclass
 class Probes:
     """What the checks look at. Tests pass stand-ins; the defaults look at this machine."""
@@ -68,43 +66,12 @@ class Probes:
     machine: Callable[[], tuple[str, str]] = field(default_factory=lambda: lambda: (platform.system(), platform.machine()))
     disk_free: Callable[[str], int | None] = field(default_factory=lambda: _disk_free)
     cluster_exists: Callable[[], bool] = field(default_factory=lambda: lambda: False)
-    renderer: Callable[[], str | None] = field(default_factory=lambda: _renderer)
+    renderer: Callable[[], str | None] = field(default_factory=lambda: found_renderer)
 
 
 # --------------------------------------------------------------------------- #
 # Probes of this machine
 # --------------------------------------------------------------------------- #
-def docker_info() -> dict[str, Any]:
-    """`docker info` through the SDK, after a ping. Raises DockerUnavailable."""
-    import docker  # heavy: only when a check runs
-    from docker.errors import DockerException
-
-    host = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
-    try:
-        client = docker.from_env(timeout=10)
-        try:
-            client.ping()
-            return client.info()
-        finally:
-            client.close()
-    except DockerException as exc:
-        raise DockerUnavailable(describe_docker_error(exc, host)) from exc
-    except Exception as exc:  # requests' connection errors are not DockerException
-        raise DockerUnavailable(describe_docker_error(exc, host)) from exc
-
-
-def describe_docker_error(exc: BaseException, host: str) -> str:
-    text = str(exc)
-    if "PermissionError" in text or "Permission denied" in text:
-        return f"permission denied on {host}"
-    if "FileNotFoundError" in text or "No such file" in text:
-        return f"no Docker daemon socket at {host}"
-    if "ConnectionRefused" in text or "Connection refused" in text:
-        return f"nothing answers at {host} (connection refused)"
-    first = text.splitlines()[0] if text else type(exc).__name__
-    return f"cannot talk to Docker at {host}: {first[:200]}"
-
-
 def _read_text(path: str) -> str | None:
     try:
         return Path(path).read_text(encoding="utf-8")
@@ -147,13 +114,6 @@ def _disk_free(path: str) -> int | None:
 # --------------------------------------------------------------------------- #
 # The checks: pure functions of what was seen
 # --------------------------------------------------------------------------- #
-def docker_install_fix(system: str) -> str:
-    if system == "Linux":
-        return ("install Docker Engine (https://docs.docker.com/engine/install/, or `sudo apt-get install docker.io`) "
-                "and start it with `sudo systemctl start docker`")
-    return "install Docker Desktop (https://www.docker.com/products/docker-desktop/) and start it"
-
-
 def check_docker(info: dict[str, Any] | None, error: str | None, system: str) -> Check:
     if info is not None:
         version = info.get("ServerVersion", "unknown")
@@ -278,16 +238,6 @@ def check_kind(on_path: str | None, cached: bool, wanted: str,
     if cached:
         return Check("kind", True, WARNING, f"kind {wanted} is in the cache")
     return needs_download("kind is not on PATH")
-
-
-def _renderer() -> str | None:
-    """The kustomize (or kubectl) the policy gate will render overlays with, if any."""
-    from gitops_lab.gates.policy import kustomize_command
-
-    try:
-        return " ".join(kustomize_command())
-    except PreflightError:
-        return None
 
 
 def check_renderer(found: str | None) -> Check:

@@ -1,0 +1,20 @@
+"""A Git server gitops-lab does not run: an empty repository at a URL the cluster can reach."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gitops_lab.adapters.gitserver.lab import LabGitServer, LabRepository
+from gitops_lab.adapters.repo.git import GitAuth
+
+
+@dataclass
+class ExternalGitServer(LabGitServer):
+    url: str
+    # The URL the engines fetch from, when they reach the server by another address.
+    engine_url: str | None = None
+    # One login for the CLI's pushes and the engines' fetches (None: the server asks for none).
+    auth: GitAuth | None = None
+
+    def repository(self) -> LabRepository:
+        return LabRepository(self.url, self.engine_url or self.url, reader=self.auth, writer=self.auth)

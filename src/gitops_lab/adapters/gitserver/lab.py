@@ -1,0 +1,46 @@
+"""What `up` needs of a Git server: the one repository of a lab environment, served to
+this machine (the CLI and the learner push there) and to the engines (they fetch).
+
+Two servers fit: the in-cluster server `up` starts on kind (incluster.py), and
+an external server that already holds an empty repository (external.py).
+`lab_git_server` in this package chooses one.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from gitops_lab.adapters.repo.git import GitAuth
+from gitops_lab.kube.deadline import Deadline
+
+if TYPE_CHECKING:
+    from gitops_lab.kube.client import Kube
+
+
+@dataclass(frozen=True)
+class LabRepository:
+    """Where the lab repository is reached, and as whom."""
+
+    host_url: str  # the CLI and the learner push here
+    engine_url: str  # the engines fetch here
+    reader: GitAuth | None = None  # the engines' login
+    writer: GitAuth | None = None  # the CLI's own pushes
+
+
+class LabGitServer(abc.ABC):
+    """A Git server `up` serves the lab repository from."""
+
+    def start_title(self, deadline: Deadline) -> str | None:
+        """The status line of `start`; None when there is nothing to start."""
+        return None
+
+    def start(self, kube: Kube, deadline: Deadline, on_progress: Callable[[str], None]) -> list[str]:
+        """Make the server run and answer; returns what changed, in words."""
+        return []
+
+    @abc.abstractmethod
+    def repository(self) -> LabRepository:
+        """The lab repository's URLs and credentials."""

@@ -1,0 +1,74 @@
+"""The renderer: builds a kustomization as the engines would, with kustomize or kubectl.
+
+The policy gate renders overlays with it; doctor and `up`'s preflight say
+which one it found (or that none is installed).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from gitops_lab.errors import PreflightError
+
+KUSTOMIZE_VAR = "GITOPS_LAB_KUSTOMIZE"
+RENDER_TIMEOUT = 120
+
+
+class RenderError(Exception):
+    """The kustomization does not build; carries the renderer's own message."""
+
+
+def kustomize_command() -> list[str]:
+    """The command that renders a kustomization: $GITOPS_LAB_KUSTOMIZE, kustomize, or kubectl."""
+    explicit = os.environ.get(KUSTOMIZE_VAR)
+    if explicit:
+        found = shutil.which(explicit)
+        if not found:
+            raise PreflightError(f"${KUSTOMIZE_VAR} names {explicit!r}, which is not an executable",
+                                 fix=f"point ${KUSTOMIZE_VAR} at a kustomize binary, or unset it")
+        return [found, "kustomize"] if Path(found).name.startswith("kubectl") else [found, "build"]
+    for name, verb in (("kustomize", "build"), ("kubectl", "kustomize")):
+        found = shutil.which(name)
+        if found:
+            return [found, verb]
+    raise PreflightError(
+        "the policy gate renders overlays with kustomize, but neither `kustomize` nor `kubectl` is installed",
+        fix="install kubectl (https://kubernetes.io/docs/tasks/tools/) or kustomize "
+            "(https://kubectl.docs.kubernetes.io/installation/kustomize/), or set $GITOPS_LAB_KUSTOMIZE",
+    )
+
+
+def found_renderer() -> str | None:
+    """The renderer's command line, or None when there is none (for doctor)."""
+    try:
+        return " ".join(kustomize_command())
+    except PreflightError:
+        return None
+
+
+def build(folder: Path, hide: Path | None = None) -> list[dict[str, Any]]:
+    """The objects the kustomization in ``folder`` renders to.
+
+    Raises RenderError with the renderer's message (paths under ``hide`` shown
+    relative to it), PreflightError when no renderer is installed.
+    """
+    import yaml
+
+    command = kustomize_command()
+    try:
+        proc = subprocess.run([*command, str(folder)], capture_output=True, text=True, timeout=RENDER_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        raise RenderError(f"`{Path(command[0]).name} {command[1]}` did not finish in {RENDER_TIMEOUT}s") from None
+    if proc.returncode != 0:
+        text = proc.stderr or proc.stdout
+        if hide is not None:
+            text = text.replace(str(hide) + "/", "")
+        raise RenderError(" ".join(text.split()) or f"exit code {proc.returncode}")
+    try:
+        return [doc for doc in yaml.safe_load_all(proc.stdout) if isinstance(doc, dict)]
+    except yaml.YAMLError as error:
+        raise RenderError(f"kustomize printed invalid YAML: {error}") from None

@@ -16,9 +16,15 @@ import pytest
 # tests marked `kind`; fixture kind_bed; a closing line saying whether they ran.
 # Details: tests/kindbed/README.md
 # --------------------------------------------------------------------------- #
-pytest_plugins = ["testbed.fixtures", "testbed.plugin", "kindbed.fixtures", "kindbed.plugin",
-                  # fixtures start_server (the model server as a process) and kind_standin (a fake kind binary)
-                  "helpers.modelserver_process", "helpers.kindstandin"]
+pytest_plugins = [
+    "testbed.fixtures",
+    "testbed.plugin",
+    "kindbed.fixtures",
+    "kindbed.plugin",
+    # fixtures start_server (the model server as a process) and kind_standin (a fake kind binary)
+    "helpers.modelserver_process",
+    "helpers.kindstandin",
+]
 
 
 # --------------------------------------------------------------------------- #

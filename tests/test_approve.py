@@ -24,8 +24,19 @@ def lab(lab):
 def test_approve_pushes_an_empty_commit_with_trailers(lab, cli):
     wc, remote = lab
     seed = git(remote, "rev-parse", "main")
-    result = cli("approve", "--env", "prod", "--version", "v2", "--by", "alice <alice@example.com>", "--note", "A/B test looked good",
-                 "--repo", str(wc))
+    result = cli(
+        "approve",
+        "--env",
+        "prod",
+        "--version",
+        "v2",
+        "--by",
+        "alice <alice@example.com>",
+        "--note",
+        "A/B test looked good",
+        "--repo",
+        str(wc),
+    )
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == "approved v2 for prod by alice"
     assert git(remote, "rev-parse", "main^") == seed
@@ -55,7 +66,10 @@ def test_approving_again_is_a_noop_but_a_second_approver_is_recorded(lab, cli):
     assert again.exit_code == 0
     assert f"already approved for prod by alice ({head[:7]}); nothing to do" in again.stdout
     assert git(remote, "rev-parse", "main") == head
-    assert cli("approve", "--env", "prod", "--version", "v2", "--by", "bob <bob@example.com>", "--repo", str(wc)).exit_code == 0
+    assert (
+        cli("approve", "--env", "prod", "--version", "v2", "--by", "bob <bob@example.com>", "--repo", str(wc)).exit_code
+        == 0
+    )
     assert git(remote, "rev-parse", "main^") == head
 
 
@@ -129,7 +143,8 @@ def test_only_listed_approvers_count_when_gates_yaml_names_them(lab, cli):
         f"no approval of v2 for prod by one of carol since prod's last change of version ({seed[:7]}, "
         "Seed the lab environments); approvals that do not count: "
         f"{git(remote, 'rev-parse', '--short=7', 'main')} is by mallory <mallory@example.com>, "
-        "who is not one of the approvers (carol) in gates.yaml")
+        "who is not one of the approvers (carol) in gates.yaml"
+    )
     record_approval(wc, "prod", "v2", by="carol <carol@example.com>")
     [gate] = run_gates(wc, "staging", "prod", "v2", only=["approval"])
     assert gate.passed and gate.summary.startswith("approved by carol in ")

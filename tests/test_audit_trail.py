@@ -53,9 +53,16 @@ def test_plain_commits_and_reverts_appear_as_manual_with_author_and_subject(lab,
     edit = hand_edit(wc, "staging", "v3", "Try v3 in staging by hand")
     entries = json.loads(cli("history", "--env", "staging", "--output", "json").stdout)
     assert [(e["action"], e["previous"], e["version"]) for e in entries] == [
-        ("manual", "v1", "v3"), ("manual", "v2", "v1"), ("promote", "v1", "v2"), ("seed", None, "v1")]
+        ("manual", "v1", "v3"),
+        ("manual", "v2", "v1"),
+        ("promote", "v1", "v2"),
+        ("seed", None, "v1"),
+    ]
     assert (entries[0]["commit"], entries[0]["author"], entries[0]["subject"]) == (
-        edit, "Pat Promoter", "Try v3 in staging by hand")
+        edit,
+        "Pat Promoter",
+        "Try v3 in staging by hand",
+    )
     assert entries[1]["subject"] == 'Revert "Promote v2 to staging"' and entries[1]["reverts"] == promotion
     table = cli("history", "--env", "staging").stdout.splitlines()
     assert [row.split()[3] for row in table[1:]] == ["manual", "manual", "promote", "seed"]
@@ -88,7 +95,7 @@ def test_rollback_after_a_plain_revert_says_it_is_already_undone(lab, cli):
     assert result.exit_code == 2
     [line] = result.stderr.strip().splitlines()
     assert "staging has no promotion to roll back" in line
-    assert 'already went back to v1' in line and 'Revert "Promote v2 to staging"' in line
+    assert "already went back to v1" in line and 'Revert "Promote v2 to staging"' in line
     assert git(remote, "rev-parse", "main") == head
 
 
@@ -180,21 +187,38 @@ def test_approvers_are_checked_against_the_commit_author_not_the_trailer(lab, cl
     gates.write_text(gates.read_text().replace("approvers: []", "approvers: [carol@example.com]"))
     git(wc, "commit", "-qam", "Only carol approves prod")
     # Mallory writes carol's name into the trailer of a commit she authors.
-    git(wc, "-c", "user.name=Mallory", "-c", "user.email=mallory@example.com", "commit", "-q", "--allow-empty",
-        "-m", "Approve v2 for prod\n\nGitops-Lab-Action: approve\nEnvironment: prod\nModel-Version: v2\n"
-              "Approved-By: carol")
+    git(
+        wc,
+        "-c",
+        "user.name=Mallory",
+        "-c",
+        "user.email=mallory@example.com",
+        "commit",
+        "-q",
+        "--allow-empty",
+        "-m",
+        "Approve v2 for prod\n\nGitops-Lab-Action: approve\nEnvironment: prod\nModel-Version: v2\nApproved-By: carol",
+    )
     gate = approval_gate(wc)
-    assert not gate.passed and "says Approved-By: carol, but its author is Mallory <mallory@example.com>" in gate.summary
+    assert (
+        not gate.passed and "says Approved-By: carol, but its author is Mallory <mallory@example.com>" in gate.summary
+    )
     record_approval(wc, "prod", "v2", by="carol <carol@example.com>")
     assert approval_gate(wc).passed
 
 
-@pytest.mark.parametrize("failing,advice", [
-    ("approval", "record an approval with `gitops-lab approve --env prod --version v1 --by 'NAME <EMAIL>'` as someone "
-                 "other than the promoter"),
-    ("policy", "fix the manifest the policy lines name"),
-    ("model-eval", "v3 itself fails model-eval: promote another version (--version)"),
-])
+@pytest.mark.parametrize(
+    "failing,advice",
+    [
+        (
+            "approval",
+            "record an approval with `gitops-lab approve --env prod --version v1 --by 'NAME <EMAIL>'` as someone "
+            "other than the promoter",
+        ),
+        ("policy", "fix the manifest the policy lines name"),
+        ("model-eval", "v3 itself fails model-eval: promote another version (--version)"),
+    ],
+)
 def test_gate_run_advises_the_fix_of_the_failing_gate(lab, cli, failing, advice):
     wc, remote = lab
     if failing == "policy":

@@ -47,11 +47,15 @@ def test_a_damaged_labs_json_is_one_line_naming_it_with_the_fix(lab, cli, monkey
     assert path.read_bytes() == content
 
 
-@pytest.mark.parametrize("content,problem", [
-    (b"\x00\x01binary\x00", "binary, not text"),
-    (b"\xff\xfe\xfd", "not UTF-8 text"),
-    (b"required:\n  staging: [" + b"x, " * 200_000 + b"x]\n", "more than the 262,144"),
-], ids=["binary", "not-utf8", "oversized"])
+@pytest.mark.parametrize(
+    "content,problem",
+    [
+        (b"\x00\x01binary\x00", "binary, not text"),
+        (b"\xff\xfe\xfd", "not UTF-8 text"),
+        (b"required:\n  staging: [" + b"x, " * 200_000 + b"x]\n", "more than the 262,144"),
+    ],
+    ids=["binary", "not-utf8", "oversized"],
+)
 def test_a_bad_gates_yaml_is_one_line_with_the_fix_and_nothing_changes(lab, cli, content, problem):
     wc, remote = lab
     (wc / "gates.yaml").write_bytes(content)
@@ -71,8 +75,11 @@ def labs_dir(tmp_path, monkeypatch):
     """The good test lab, plus labs whose lab.yaml is binary, not UTF-8, and 8 MB."""
     root = tmp_path / "labs"
     shutil.copytree(LABS / "good", root / "good")
-    for name, content in (("binary", b"id: binary\n\x00\x00\x00"), ("latin1", b"id: latin1\ntitle: caf\xe9\n"),
-                          ("huge", b"id: huge\nsummary: " + b"x" * 8_000_000 + b"\n")):
+    for name, content in (
+        ("binary", b"id: binary\n\x00\x00\x00"),
+        ("latin1", b"id: latin1\ntitle: caf\xe9\n"),
+        ("huge", b"id: huge\nsummary: " + b"x" * 8_000_000 + b"\n"),
+    ):
         (root / name).mkdir()
         (root / name / "lab.yaml").write_bytes(content)
     monkeypatch.setenv("GITOPS_LAB_LABS_DIR", str(root))
@@ -87,9 +94,14 @@ def test_bad_lab_files_do_not_break_lab_list_for_the_other_labs(lab, cli, labs_d
     assert {rows[name]["progress"] for name in ("binary", "latin1", "huge")} == {"invalid"}
 
 
-@pytest.mark.parametrize("name,problem", [
-    ("binary", "is binary, not text"), ("latin1", "is not UTF-8 text"), ("huge", "more than the 262,144"),
-])
+@pytest.mark.parametrize(
+    "name,problem",
+    [
+        ("binary", "is binary, not text"),
+        ("latin1", "is not UTF-8 text"),
+        ("huge", "more than the 262,144"),
+    ],
+)
 def test_a_bad_lab_file_is_one_line_naming_it(lab, cli, labs_dir, name, problem):
     result = cli("lab", "start", name)
     assert result.exit_code == 2

@@ -36,7 +36,8 @@ TOOL_TIMEOUT = 600
 
 def tool(name: str) -> str:
     found = shutil.which(name) or next(
-        (str(p) for p in (TOOLS / "bin" / name, TOOLS / "npm" / "node_modules" / ".bin" / name) if p.exists()), None)
+        (str(p) for p in (TOOLS / "bin" / name, TOOLS / "npm" / "node_modules" / ".bin" / name) if p.exists()), None
+    )
     if not found:
         pytest.skip(f"{name} is not installed (run scripts/install-ci-tools, or put it on PATH)")
     return found
@@ -74,8 +75,15 @@ def gitlab(wc: Path, *variables: str) -> subprocess.CompletedProcess:
 
 
 def act(wc: Path, *env: str) -> subprocess.CompletedProcess:
-    args = [tool("act"), "push", "-W", ".github/workflows/ci.yml", "-P", "ubuntu-latest=-self-hosted",
-            "--action-offline-mode"]
+    args = [
+        tool("act"),
+        "push",
+        "-W",
+        ".github/workflows/ci.yml",
+        "-P",
+        "ubuntu-latest=-self-hosted",
+        "--action-offline-mode",
+    ]
     for item in env:
         args += ["--env", item]
     return run(args, wc)
@@ -98,8 +106,11 @@ def test_actionlint_accepts_every_workflow(wired):
 
 def test_actionlint_catches_a_broken_workflow(wired):
     broken = wired / ".github" / "workflows" / "ci.yml"
-    broken.write_text(broken.read_text().replace("uses: ./.github/workflows/model-ci.yml",
-                                                 "uses: ./.github/workflows/model-ci.yml\n    with:\n      nope: 1"))
+    broken.write_text(
+        broken.read_text().replace(
+            "uses: ./.github/workflows/model-ci.yml", "uses: ./.github/workflows/model-ci.yml\n    with:\n      nope: 1"
+        )
+    )
     result = run([tool("actionlint"), "-no-color", str(broken)], wired)
     assert result.returncode != 0
 
@@ -166,4 +177,7 @@ def test_the_ci_template_lab_passes_lab_test_without_a_cluster(lab, cli):
     assert data["passed"] is True
     [labs] = data["labs"]
     assert [(c["step"], c["status"]) for c in labs["steps"]] == [
-        ("wire-templates", "passed"), ("data-check-blocks", "passed"), ("reset", "passed")]
+        ("wire-templates", "passed"),
+        ("data-check-blocks", "passed"),
+        ("reset", "passed"),
+    ]

@@ -15,7 +15,11 @@ import yaml
 from gitops_lab.adapters.engines import engine_for
 from gitops_lab.adapters.engines.base import EnvironmentTarget, RepoAccess
 from gitops_lab.adapters.engines.tenancy import (
-    LEARNER_ACCOUNT, TENANT_ROLE, check_learner_name, class_objects, tenant_objects,
+    LEARNER_ACCOUNT,
+    TENANT_ROLE,
+    check_learner_name,
+    class_objects,
+    tenant_objects,
 )
 from gitops_lab.adapters.gitserver.base import ClassCredentials, RepoGrant
 from gitops_lab.adapters.gitserver.folder import FolderGitServer
@@ -39,12 +43,15 @@ def test_learners_from_a_file_skip_comments_and_blank_lines(tmp_path):
     assert learners_from(str(names), None) == ["alice", "bob"]
 
 
-@pytest.mark.parametrize("text, problem", [
-    ("alice\nalice\n", "learners named twice: alice"),
-    ("al_ice\n", "learner name 'al_ice' is not usable"),
-    ("-x\n", "learner name '-x' is not usable"),
-    ("# nobody\n", "names nobody"),
-])
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        ("alice\nalice\n", "learners named twice: alice"),
+        ("al_ice\n", "learner name 'al_ice' is not usable"),
+        ("-x\n", "learner name '-x' is not usable"),
+        ("# nobody\n", "names nobody"),
+    ],
+)
 def test_bad_learner_files_are_refused_with_the_reason(tmp_path, text, problem):
     names = tmp_path / "names.txt"
     names.write_text(text)
@@ -71,7 +78,10 @@ def test_tenant_template_points_every_overlay_at_the_learners_namespaces(tmp_pat
     template = tenant_template(tmp_path / "t", "alice")
     layout = RepoLayout(template)
     assert {env: layout.namespace(env) for env in ("dev", "staging", "prod")} == {
-        "dev": "alice-dev", "staging": "alice-staging", "prod": "alice-prod"}
+        "dev": "alice-dev",
+        "staging": "alice-staging",
+        "prod": "alice-prod",
+    }
     for env in ("dev", "staging", "prod"):
         text = (template / "overlays" / env / "kustomization.yaml").read_text()
         assert "namespace.yaml" not in text and "ml-" not in text
@@ -105,12 +115,15 @@ def test_flux_tenant_reconciler_and_learner_reach_only_their_namespaces():
         assert binding["roleRef"]["name"] == TENANT_ROLE
         assert binding["subjects"] == [
             {"kind": "ServiceAccount", "name": LEARNER_ACCOUNT, "namespace": "alice-dev"},
-            {"kind": "ServiceAccount", "name": "gitops-lab-alice", "namespace": "flux-system"}]
+            {"kind": "ServiceAccount", "name": "gitops-lab-alice", "namespace": "flux-system"},
+        ]
     [role] = _by(objects, "Role")
     assert role["metadata"]["namespace"] == "flux-system"
     names = ["gitops-lab-alice-dev", "gitops-lab-alice-staging", "gitops-lab-alice-prod"]
     assert {(r["apiGroups"][0], r["resources"][0]) for r in role["rules"]} == {
-        ("kustomize.toolkit.fluxcd.io", "kustomizations"), ("source.toolkit.fluxcd.io", "gitrepositories")}
+        ("kustomize.toolkit.fluxcd.io", "kustomizations"),
+        ("source.toolkit.fluxcd.io", "gitrepositories"),
+    }
     for rule in role["rules"]:
         assert rule["resourceNames"] == names and "create" not in rule["verbs"] and "delete" not in rule["verbs"]
 
@@ -127,8 +140,13 @@ def test_argocd_tenant_has_no_reconciler_account():
 def test_tenant_role_grants_no_rbac_and_no_engine_objects():
     [role] = _by(class_objects("c1"), "ClusterRole")
     groups = {g for rule in role["rules"] for g in rule["apiGroups"]}
-    assert not groups & {"rbac.authorization.k8s.io", "argoproj.io", "kustomize.toolkit.fluxcd.io",
-                         "source.toolkit.fluxcd.io", "*"}
+    assert not groups & {
+        "rbac.authorization.k8s.io",
+        "argoproj.io",
+        "kustomize.toolkit.fluxcd.io",
+        "source.toolkit.fluxcd.io",
+        "*",
+    }
 
 
 # --------------------------------------------------------------------------- #
@@ -144,8 +162,9 @@ class Captured:
 
 def _register(name, tenant, namespaces):
     targets = [EnvironmentTarget(env, ns, f"overlays/{env}") for env, ns in namespaces.items()]
-    return Captured(name, tenant).engine.register(targets, RepoAccess("http://git/alice.git", username="engine",
-                                                                      password="pw"))
+    return Captured(name, tenant).engine.register(
+        targets, RepoAccess("http://git/alice.git", username="engine", password="pw")
+    )
 
 
 TENANT_NS = {"dev": "alice-dev", "staging": "alice-staging", "prod": "alice-prod"}
@@ -163,7 +182,8 @@ def test_argocd_tenant_project_limits_repo_and_namespaces_and_no_cluster_kinds()
     assert [(a["metadata"]["name"], a["spec"]["project"], a["spec"]["destination"]["namespace"]) for a in apps] == [
         ("gitops-lab-alice-dev", "gitops-lab-alice", "alice-dev"),
         ("gitops-lab-alice-staging", "gitops-lab-alice", "alice-staging"),
-        ("gitops-lab-alice-prod", "gitops-lab-alice", "alice-prod")]
+        ("gitops-lab-alice-prod", "gitops-lab-alice", "alice-prod"),
+    ]
     [secret] = _by(objects, "Secret")
     assert secret["metadata"]["name"] == "gitops-lab-alice-repo"
 
@@ -173,7 +193,10 @@ def test_flux_tenant_kustomizations_impersonate_the_tenant():
     kustomizations = _by(objects, "Kustomization")
     assert [k["spec"]["serviceAccountName"] for k in kustomizations] == ["gitops-lab-alice"] * 3
     assert [k["spec"]["sourceRef"]["name"] for k in kustomizations] == [
-        "gitops-lab-alice-dev", "gitops-lab-alice-staging", "gitops-lab-alice-prod"]
+        "gitops-lab-alice-dev",
+        "gitops-lab-alice-staging",
+        "gitops-lab-alice-prod",
+    ]
     assert {g["spec"]["secretRef"]["name"] for g in _by(objects, "GitRepository")} == {"gitops-lab-alice-git"}
 
 
@@ -186,8 +209,9 @@ def test_without_a_tenant_registration_is_what_it_was(engine):
         [project] = _by(objects, "AppProject")
         assert project["spec"]["clusterResourceWhitelist"] == [{"group": "", "kind": "Namespace"}]
     else:
-        assert names == ["gitops-lab-dev"] * 2 + ["gitops-lab-git"] + ["gitops-lab-prod"] * 2 + \
-            ["gitops-lab-staging"] * 2
+        assert (
+            names == ["gitops-lab-dev"] * 2 + ["gitops-lab-git"] + ["gitops-lab-prod"] * 2 + ["gitops-lab-staging"] * 2
+        )
         assert all("serviceAccountName" not in k["spec"] for k in _by(objects, "Kustomization"))
 
 
@@ -272,14 +296,21 @@ def test_class_kit_paths_are_under_the_state_folder(tmp_path, monkeypatch):
 # --------------------------------------------------------------------------- #
 # The commands' errors: one line naming the problem and the fix, exit 2
 # --------------------------------------------------------------------------- #
-@pytest.mark.parametrize("args, problem", [
-    (("class", "status"), "no class is set up under the environment name 'gitops-lab'"),
-    (("class", "reset", "--learner", "x"), "no class is set up"),
-    (("class", "create", "--count", "2", "--learners", "f", "--git-root", ".", "--git-base-url", "http://h"),
-     "say who is in the class; pass either --learners FILE or --count N"),
-    (("class", "create", "--count", "2", "--git-root", ".", "--git-base-url", "ssh://h"),
-     "the Git base URL 'ssh://h' is not http(s)"),
-])
+@pytest.mark.parametrize(
+    "args, problem",
+    [
+        (("class", "status"), "no class is set up under the environment name 'gitops-lab'"),
+        (("class", "reset", "--learner", "x"), "no class is set up"),
+        (
+            ("class", "create", "--count", "2", "--learners", "f", "--git-root", ".", "--git-base-url", "http://h"),
+            "say who is in the class; pass either --learners FILE or --count N",
+        ),
+        (
+            ("class", "create", "--count", "2", "--git-root", ".", "--git-base-url", "ssh://h"),
+            "the Git base URL 'ssh://h' is not http(s)",
+        ),
+    ],
+)
 def test_class_commands_fail_in_one_line(cli, args, problem):
     result = cli(*args)
     assert result.exit_code == 2
@@ -299,20 +330,34 @@ def test_join_refuses_a_folder_that_is_no_kit(cli, tmp_path):
 def _report(**changes):
     from gitops_lab.workflows.status import EnvironmentReport
 
-    fields = dict(environment="dev", namespace="a-dev", engine="flux", commit="abc", sync="Applied", health="Ready",
-                  version="v2", git_version="v2", replicas_ready=1, replicas_desired=1, message="")
+    fields = dict(
+        environment="dev",
+        namespace="a-dev",
+        engine="flux",
+        commit="abc",
+        sync="Applied",
+        health="Ready",
+        version="v2",
+        git_version="v2",
+        replicas_ready=1,
+        replicas_desired=1,
+        message="",
+    )
     return EnvironmentReport(**{**fields, **changes})
 
 
-@pytest.mark.parametrize("changes, state", [
-    ({}, "ok"),
-    ({"health": "Unknown"}, "reconciling"),  # Flux while it re-reads Git: the cluster still serves Git's version
-    ({"sync": "Synced", "health": "Progressing"}, "reconciling"),
-    ({"health": "Unknown", "replicas_ready": 0}, "failing"),
-    ({"health": "Unknown", "version": "v3"}, "failing"),  # drift is never "reconciling"
-    ({"health": "NotReady"}, "failing"),
-    ({"sync": "Failed", "health": "Unknown"}, "failing"),
-])
+@pytest.mark.parametrize(
+    "changes, state",
+    [
+        ({}, "ok"),
+        ({"health": "Unknown"}, "reconciling"),  # Flux while it re-reads Git: the cluster still serves Git's version
+        ({"sync": "Synced", "health": "Progressing"}, "reconciling"),
+        ({"health": "Unknown", "replicas_ready": 0}, "failing"),
+        ({"health": "Unknown", "version": "v3"}, "failing"),  # drift is never "reconciling"
+        ({"health": "NotReady"}, "failing"),
+        ({"sync": "Failed", "health": "Unknown"}, "failing"),
+    ],
+)
 def test_environment_state_in_class_status(changes, state):
     from gitops_lab.workflows.classroom import _env_state
 
@@ -323,12 +368,27 @@ def test_argocd_status_names_the_resource_a_project_refuses():
     """A tenant's overlay pointed at another learner's namespace: Argo CD refuses, and status says why."""
     from gitops_lab.adapters.engines.argocd import status_of
 
-    app = {"status": {"sync": {"status": "OutOfSync"}, "health": {"status": "Healthy"}, "operationState": {
-        "phase": "Failed", "message": "one or more synchronization tasks are not valid (retried 5 times).",
-        "syncResult": {"resources": [
-            {"kind": "Deployment", "name": "model-server", "status": "SyncFailed",
-             "message": "namespace learner-02-dev is not permitted in project 'gitops-lab-learner-01'"},
-            {"kind": "Service", "name": "model-server", "status": "Synced", "message": "unchanged"}]}}}}
+    app = {
+        "status": {
+            "sync": {"status": "OutOfSync"},
+            "health": {"status": "Healthy"},
+            "operationState": {
+                "phase": "Failed",
+                "message": "one or more synchronization tasks are not valid (retried 5 times).",
+                "syncResult": {
+                    "resources": [
+                        {
+                            "kind": "Deployment",
+                            "name": "model-server",
+                            "status": "SyncFailed",
+                            "message": "namespace learner-02-dev is not permitted in project 'gitops-lab-learner-01'",
+                        },
+                        {"kind": "Service", "name": "model-server", "status": "Synced", "message": "unchanged"},
+                    ]
+                },
+            },
+        }
+    }
     message = status_of("dev", app).message
     assert "Deployment/model-server: namespace learner-02-dev is not permitted in project" in message
     assert "unchanged" not in message

@@ -80,9 +80,12 @@ def test_the_download_probe_reports_a_refused_and_a_silent_network(monkeypatch):
 
 
 def test_doctor_without_kind_and_without_network_does_not_mark_kind_ready(tmp_path):
-    env = {"DOCKER_HOST": f"unix://{tmp_path}/no-docker.sock", "GITOPS_LAB_CACHE_DIR": str(tmp_path / "cache"),
-           "PATH": os.path.dirname(sys.executable) + os.pathsep + "/usr/bin:/bin",
-           "https_proxy": f"http://127.0.0.1:{_closed_port()}"}
+    env = {
+        "DOCKER_HOST": f"unix://{tmp_path}/no-docker.sock",
+        "GITOPS_LAB_CACHE_DIR": str(tmp_path / "cache"),
+        "PATH": os.path.dirname(sys.executable) + os.pathsep + "/usr/bin:/bin",
+        "https_proxy": f"http://127.0.0.1:{_closed_port()}",
+    }
     done = run_cli(["doctor"], tmp_path / "state", extra_env=env)
     [kind] = [line for line in done.stdout.splitlines() if re.match(r"^\S kind ", line)]
     assert kind.startswith("✗ kind") and "cannot download" in kind
@@ -92,11 +95,11 @@ def test_doctor_without_kind_and_without_network_does_not_mark_kind_ready(tmp_pa
 # -- the README's error contract -----------------------------------------------------------
 def test_the_readme_documents_every_exit_code_and_the_tour_creates_its_remote():
     text = README.read_text(encoding="utf-8")
-    contract = text[text.index("## Errors and exit codes"):]
-    contract = contract[:contract.index("\n## ", 3)]
+    contract = text[text.index("## Errors and exit codes") :]
+    contract = contract[: contract.index("\n## ", 3)]
     for code in ("`0`", "`1`", "`2`", "`3`", "`4`", "`130`", "`143`"):
         assert code in contract, code
-    tour = text[text.index("## A tour"):]
+    tour = text[text.index("## A tour") :]
     assert tour.index("git init --bare") < tour.index("gitops-lab repo init")
 
 
@@ -109,7 +112,8 @@ def test_ctrl_c_while_the_command_is_still_loading_is_one_line_and_130(tmp_path)
     done = run_cli(["status"], tmp_path / "state", extra_env={"PYTHONPATH": str(shim.parent)})
     assert done.returncode == 130
     assert done.stderr.strip().splitlines() == [
-        "error: interrupted by SIGINT (Ctrl-C) while starting; nothing was changed"]
+        "error: interrupted by SIGINT (Ctrl-C) while starting; nothing was changed"
+    ]
 
 
 @pytest.mark.parametrize("sig_name,code", [("SIGINT", 130), ("SIGTERM", 143)])
@@ -137,6 +141,7 @@ def test_a_signal_while_git_waits_on_a_silent_remote_is_one_line_and_the_right_c
     finally:
         silent.close()
     assert proc.returncode == code
-    assert err.strip().splitlines() == [f"error: interrupted by {sig_name}{' (Ctrl-C)' if code == 130 else ''}; "
-                                        "re-run the same command to finish"]
+    assert err.strip().splitlines() == [
+        f"error: interrupted by {sig_name}{' (Ctrl-C)' if code == 130 else ''}; re-run the same command to finish"
+    ]
     assert git(wc, "rev-parse", "HEAD") == head and git(wc, "status", "--porcelain") == ""

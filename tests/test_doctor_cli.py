@@ -13,12 +13,14 @@ import pytest
 
 def run_doctor(tmp_path: Path, *args: str, docker_host: str) -> subprocess.CompletedProcess:
     env = dict(os.environ)
-    env.update({
-        "DOCKER_HOST": docker_host,
-        "GITOPS_LAB_STATE_DIR": str(tmp_path / "state"),
-        "GITOPS_LAB_CACHE_DIR": str(tmp_path / "cache"),
-        "PATH": os.path.dirname(sys.executable) + os.pathsep + "/usr/bin:/bin",
-    })
+    env.update(
+        {
+            "DOCKER_HOST": docker_host,
+            "GITOPS_LAB_STATE_DIR": str(tmp_path / "state"),
+            "GITOPS_LAB_CACHE_DIR": str(tmp_path / "cache"),
+            "PATH": os.path.dirname(sys.executable) + os.pathsep + "/usr/bin:/bin",
+        }
+    )
     exe = Path(sys.executable).with_name("gitops-lab")
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-c", "from gitops_lab.cli import main; main()"]
     return subprocess.run([*cmd, "doctor", *args], capture_output=True, text=True, env=env, timeout=120)
@@ -49,6 +51,16 @@ def test_doctor_json_lists_every_check(tmp_path, dead_socket):
     report = json.loads(done.stdout)
     assert report["ok"] is False
     by_name = {c["name"]: c for c in report["checks"]}
-    assert list(by_name) == ["docker", "docker-resources", "cgroup", "inotify", "ports", "kind", "kustomize", "architecture", "disk"]
+    assert list(by_name) == [
+        "docker",
+        "docker-resources",
+        "cgroup",
+        "inotify",
+        "ports",
+        "kind",
+        "kustomize",
+        "architecture",
+        "disk",
+    ]
     assert by_name["docker"]["ok"] is False and by_name["docker"]["severity"] == "blocking"
     assert by_name["docker-resources"]["skipped"] is True

@@ -30,8 +30,13 @@ def rendered_deployment(wc, env: str) -> dict:
     dep["spec"]["template"]["metadata"]["labels"].update(overlay["labels"][0]["pairs"])
     dep["metadata"]["generation"] = 1
     count = dep["spec"]["replicas"]
-    dep["status"] = {"observedGeneration": 1, "replicas": count, "updatedReplicas": count, "readyReplicas": count,
-                     "availableReplicas": count}
+    dep["status"] = {
+        "observedGeneration": 1,
+        "replicas": count,
+        "updatedReplicas": count,
+        "readyReplicas": count,
+        "availableReplicas": count,
+    }
     return dep
 
 
@@ -71,8 +76,10 @@ def test_status_reports_image_and_version_drift(lab):
         dep["spec"]["template"]["metadata"]["labels"]["gitops-lab.io/model-version"] = "v3"
 
     prod = reports_with(wc, hand_edit)["prod"]
-    assert prod.drift == ["model version v3 live, v1 in Git",
-                          f"container model-server image python:latest live, {SHIPPED} in Git"]
+    assert prod.drift == [
+        "model version v3 live, v1 in Git",
+        f"container model-server image python:latest live, {SHIPPED} in Git",
+    ]
     assert not prod.ok
 
 

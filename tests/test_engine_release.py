@@ -63,20 +63,32 @@ def _doc(kind, name, **extra):
 def test_flux_keeps_only_source_and_kustomize_controllers():
     docs = [
         _doc("Namespace", "flux-system"),
-        {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-         "metadata": {"name": "gitrepositories.source.toolkit.fluxcd.io"}, "spec": {"group": "source.toolkit.fluxcd.io"}},
-        {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-         "metadata": {"name": "helmreleases.helm.toolkit.fluxcd.io"}, "spec": {"group": "helm.toolkit.fluxcd.io"}},
-        _doc("Deployment", "source-controller"), _doc("Deployment", "kustomize-controller"),
-        _doc("Deployment", "helm-controller"), _doc("Deployment", "notification-controller"),
-        _doc("Service", "notification-controller"), _doc("Service", "source-controller"),
+        {
+            "apiVersion": "apiextensions.k8s.io/v1",
+            "kind": "CustomResourceDefinition",
+            "metadata": {"name": "gitrepositories.source.toolkit.fluxcd.io"},
+            "spec": {"group": "source.toolkit.fluxcd.io"},
+        },
+        {
+            "apiVersion": "apiextensions.k8s.io/v1",
+            "kind": "CustomResourceDefinition",
+            "metadata": {"name": "helmreleases.helm.toolkit.fluxcd.io"},
+            "spec": {"group": "helm.toolkit.fluxcd.io"},
+        },
+        _doc("Deployment", "source-controller"),
+        _doc("Deployment", "kustomize-controller"),
+        _doc("Deployment", "helm-controller"),
+        _doc("Deployment", "notification-controller"),
+        _doc("Service", "notification-controller"),
+        _doc("Service", "source-controller"),
         _doc("ServiceAccount", "helm-controller"),
     ]
     kept = Flux.__new__(Flux).prepare_manifests(yaml.safe_dump_all(docs))
     assert [(o["kind"], o["metadata"]["name"]) for o in kept] == [
         ("Namespace", "flux-system"),
         ("CustomResourceDefinition", "gitrepositories.source.toolkit.fluxcd.io"),
-        ("Deployment", "source-controller"), ("Deployment", "kustomize-controller"),
+        ("Deployment", "source-controller"),
+        ("Deployment", "kustomize-controller"),
         ("Service", "source-controller"),
     ]
 
@@ -84,7 +96,8 @@ def test_flux_keeps_only_source_and_kustomize_controllers():
 def test_argocd_drops_dex_and_patches_reconciliation():
     docs = [
         _doc("ConfigMap", "argocd-cm", data={"existing": "kept"}),
-        _doc("Deployment", "argocd-repo-server"), _doc("Deployment", "argocd-dex-server"),
+        _doc("Deployment", "argocd-repo-server"),
+        _doc("Deployment", "argocd-dex-server"),
         _doc("ClusterRole", "argocd-application-controller"),
     ]
     objects = ArgoCD.__new__(ArgoCD).prepare_manifests(yaml.safe_dump_all(docs))
@@ -101,9 +114,15 @@ def test_argocd_drops_dex_and_patches_reconciliation():
 SHA = "0123456789abcdef0123456789abcdef01234567"
 
 
-@pytest.mark.parametrize("revision,expected", [
-    (f"main@sha1:{SHA}", SHA), (f"main/{SHA}", SHA), (None, None), ("", None),
-])
+@pytest.mark.parametrize(
+    "revision,expected",
+    [
+        (f"main@sha1:{SHA}", SHA),
+        (f"main/{SHA}", SHA),
+        (None, None),
+        ("", None),
+    ],
+)
 def test_flux_revision_to_commit(revision, expected):
     assert revision_commit(revision) == expected
 
@@ -119,7 +138,11 @@ def test_flux_status_reads_applied_commit_and_readiness():
     good = flux_status("dev", _kustomization("True"), None)
     assert (good.revision, good.synced, good.healthy, good.message) == (SHA, True, True, "")
     failing = flux_status("dev", _kustomization("False", "kustomize build failed: no such file"), None)
-    assert (failing.healthy, failing.health_state, failing.message) == (False, "NotReady", "kustomize build failed: no such file")
+    assert (failing.healthy, failing.health_state, failing.message) == (
+        False,
+        "NotReady",
+        "kustomize build failed: no such file",
+    )
     stale = flux_status("dev", _kustomization("True", observed=1), None)
     assert not stale.synced
 
@@ -131,14 +154,17 @@ def _application(sync: str, health: str, revision: str = SHA, phase: str | None 
     return {"status": status}
 
 
-@pytest.mark.parametrize("app,commit,ready", [
-    (_application("Synced", "Healthy"), SHA, True),
-    (_application("Synced", "Healthy"), "f" * 40, False),          # another commit
-    (_application("OutOfSync", "Healthy"), SHA, False),
-    (_application("Synced", "Progressing"), SHA, False),
-    (_application("Synced", "Healthy", phase="Running"), SHA, False),  # sync still running
-    (_application("Synced", "Healthy", phase=None), None, True),
-])
+@pytest.mark.parametrize(
+    "app,commit,ready",
+    [
+        (_application("Synced", "Healthy"), SHA, True),
+        (_application("Synced", "Healthy"), "f" * 40, False),  # another commit
+        (_application("OutOfSync", "Healthy"), SHA, False),
+        (_application("Synced", "Progressing"), SHA, False),
+        (_application("Synced", "Healthy", phase="Running"), SHA, False),  # sync still running
+        (_application("Synced", "Healthy", phase=None), None, True),
+    ],
+)
 def test_argocd_applied_verdict(app, commit, ready):
     assert argo_verdict(argo_status("prod", app), commit, app)[0] is ready
 
@@ -157,8 +183,9 @@ def test_a_local_manifest_file_or_folder_is_kept_when_it_matches_the_pin(tmp_pat
     (tmp_path / "classroom" / "argocd" / "install.yaml").write_bytes(data)
     from_folder = fetch_release("argocd", "v0.0.1", str(tmp_path / "classroom"), pinned_sha256=good)
     assert from_folder.source == "local file" and from_folder.path.read_bytes() == data
-    from_file = fetch_release("argocd", "v0.0.1", str(tmp_path / "classroom" / "argocd" / "install.yaml"),
-                              pinned_sha256=good)
+    from_file = fetch_release(
+        "argocd", "v0.0.1", str(tmp_path / "classroom" / "argocd" / "install.yaml"), pinned_sha256=good
+    )
     assert from_file.sha256 == good
 
 
@@ -178,12 +205,27 @@ def test_a_missing_local_manifest_names_the_expected_layout(tmp_path, monkeypatc
 
 
 def test_every_container_the_lab_installs_starts_from_a_preloaded_image():
-    docs = [{"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "argocd-server"},
-             "spec": {"template": {"spec": {
-                 "initContainers": [{"name": "copy", "image": "quay.io/argoproj/argocd:v1", "imagePullPolicy": "Always"}],
-                 "containers": [{"name": "server", "image": "quay.io/argoproj/argocd:v1", "imagePullPolicy": "Always"},
-                                {"name": "sidecar", "image": "redis:8"}]}}}},
-            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "argocd-cm"}}]
+    docs = [
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "argocd-server"},
+            "spec": {
+                "template": {
+                    "spec": {
+                        "initContainers": [
+                            {"name": "copy", "image": "quay.io/argoproj/argocd:v1", "imagePullPolicy": "Always"}
+                        ],
+                        "containers": [
+                            {"name": "server", "image": "quay.io/argoproj/argocd:v1", "imagePullPolicy": "Always"},
+                            {"name": "sidecar", "image": "redis:8"},
+                        ],
+                    }
+                }
+            },
+        },
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "argocd-cm"}},
+    ]
     objects = ArgoCD.__new__(ArgoCD).lab_manifests(yaml.safe_dump_all(docs))
     deployment = next(o for o in objects if o["kind"] == "Deployment")
     spec = deployment["spec"]["template"]["spec"]
@@ -191,10 +233,29 @@ def test_every_container_the_lab_installs_starts_from_a_preloaded_image():
 
 
 def test_flux_controllers_do_not_post_events_to_the_notification_controller_the_lab_leaves_out():
-    controller = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "source-controller"},
-                  "spec": {"template": {"spec": {"containers": [{"name": "manager", "args": [
-                      "--events-addr=http://notification-controller.flux-system.svc.cluster.local./",
-                      "--watch-all-namespaces=true", "--storage-path=/data"]}]}}}}
+    controller = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "source-controller"},
+        "spec": {
+            "template": {
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "manager",
+                            "args": [
+                                "--events-addr=http://notification-controller.flux-system.svc.cluster.local./",
+                                "--watch-all-namespaces=true",
+                                "--storage-path=/data",
+                            ],
+                        }
+                    ]
+                }
+            }
+        },
+    }
     kept = Flux.__new__(Flux).prepare_manifests(yaml.safe_dump_all([controller]))
     assert kept[0]["spec"]["template"]["spec"]["containers"][0]["args"] == [
-        "--watch-all-namespaces=true", "--storage-path=/data"]
+        "--watch-all-namespaces=true",
+        "--storage-path=/data",
+    ]

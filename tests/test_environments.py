@@ -99,9 +99,7 @@ def test_overlay_renders_namespace_replicas_and_version(env):
     # The selector is immutable, so the version must never be part of it.
     assert VERSION_LABEL not in deployment["spec"]["selector"]["matchLabels"]
     env_vars = {e["name"]: e for e in container(docs)["env"]}
-    assert env_vars["MODEL_VERSION"]["valueFrom"]["fieldRef"]["fieldPath"] == (
-        f"metadata.labels['{VERSION_LABEL}']"
-    )
+    assert env_vars["MODEL_VERSION"]["valueFrom"]["fieldRef"]["fieldPath"] == (f"metadata.labels['{VERSION_LABEL}']")
     assert env_vars["MODEL_DIR"]["value"] == "/models"
 
 

@@ -194,13 +194,18 @@ def test_policy_renders_the_candidate_in_a_copy(tree):
 
 def _patch_container(tree: Path, env: str, container_patch: dict, pod_patch: dict | None = None) -> None:
     patch = {
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "model-server"},
-        "spec": {"template": {"spec": {**(pod_patch or {}),
-                                       "containers": [{"name": "model-server", **container_patch}]}}},
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "model-server"},
+        "spec": {
+            "template": {"spec": {**(pod_patch or {}), "containers": [{"name": "model-server", **container_patch}]}}
+        },
     }
     (tree / "overlays" / env / "tamper.yaml").write_text(yaml.safe_dump(patch))
-    edit_yaml(tree / "overlays" / env / "kustomization.yaml",
-              lambda k: k.setdefault("patches", []).append({"path": "tamper.yaml"}))
+    edit_yaml(
+        tree / "overlays" / env / "kustomization.yaml",
+        lambda k: k.setdefault("patches", []).append({"path": "tamper.yaml"}),
+    )
 
 
 DEPLOYMENT = "Deployment/model-server container model-server"
@@ -209,18 +214,26 @@ TAMPERED = [
     ({"securityContext": {"allowPrivilegeEscalation": True}}, None, f"{DEPLOYMENT}: allowPrivilegeEscalation: true"),
     ({"image": "python:latest"}, None, f"{DEPLOYMENT}: image python:latest is not pinned by @sha256 digest"),
     ({"resources": {"limits": {"cpu": None, "memory": "128Mi"}}}, None, f"{DEPLOYMENT}: resources not set: limits.cpu"),
-    ({"env": [{"name": "DB_PASSWORD", "value": "hunter2"}]}, None,
-     f"{DEPLOYMENT}: env DB_PASSWORD has a literal value; use valueFrom.secretKeyRef"),
+    (
+        {"env": [{"name": "DB_PASSWORD", "value": "hunter2"}]},
+        None,
+        f"{DEPLOYMENT}: env DB_PASSWORD has a literal value; use valueFrom.secretKeyRef",
+    ),
     ({}, {"hostNetwork": True}, "Deployment/model-server: hostNetwork: true"),
-    ({}, {"volumes": [{"name": "host", "hostPath": {"path": "/var/run"}}]},
-     "Deployment/model-server: volume host is a hostPath (/var/run)"),
+    (
+        {},
+        {"volumes": [{"name": "host", "hostPath": {"path": "/var/run"}}]},
+        "Deployment/model-server: volume host is a hostPath (/var/run)",
+    ),
 ]
 
 
 @needs_kustomize
-@pytest.mark.parametrize("container_patch,pod_patch,violation", TAMPERED,
-                         ids=["privileged", "escalation", "latest-tag", "missing-limit", "password-env",
-                              "host-network", "host-path"])
+@pytest.mark.parametrize(
+    "container_patch,pod_patch,violation",
+    TAMPERED,
+    ids=["privileged", "escalation", "latest-tag", "missing-limit", "password-env", "host-network", "host-path"],
+)
 def test_policy_fails_a_tampered_overlay_naming_the_object(tree, container_patch, pod_patch, violation):
     _patch_container(tree, "prod", container_patch, pod_patch)
     [result] = run_gates(tree, "staging", "prod", "v2", only=["policy"])
@@ -233,10 +246,16 @@ def test_policy_fails_a_tampered_overlay_naming_the_object(tree, container_patch
 
 @needs_kustomize
 def test_policy_fails_a_secret_with_data_in_git(tree):
-    (tree / "overlays" / "staging" / "secret.yaml").write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db"},
-        "stringData": {"password": "hunter2"},
-    }))
+    (tree / "overlays" / "staging" / "secret.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": "db"},
+                "stringData": {"password": "hunter2"},
+            }
+        )
+    )
     edit_yaml(tree / "overlays" / "staging" / "kustomization.yaml", lambda k: k["resources"].append("secret.yaml"))
     [result] = run_gates(tree, "dev", "staging", "v2", only=["policy"])
     assert not result.passed
@@ -270,13 +289,19 @@ def test_policy_without_kustomize_or_kubectl_says_how_to_fix(tree, monkeypatch, 
 
 
 def test_check_objects_covers_pods_cronjobs_and_init_containers():
-    good = {"name": "c", "image": "x@sha256:" + "a" * 64,
-            "resources": {"requests": {"cpu": "1", "memory": "1Mi"}, "limits": {"cpu": "1", "memory": "1Mi"}}}
+    good = {
+        "name": "c",
+        "image": "x@sha256:" + "a" * 64,
+        "resources": {"requests": {"cpu": "1", "memory": "1Mi"}, "limits": {"cpu": "1", "memory": "1Mi"}},
+    }
     bad = {"name": "init", "image": "busybox", "resources": good["resources"]}
     objects = [
         {"kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": [good], "hostPID": True}},
-        {"kind": "CronJob", "metadata": {"name": "cj"},
-         "spec": {"jobTemplate": {"spec": {"template": {"spec": {"initContainers": [bad], "containers": [good]}}}}}},
+        {
+            "kind": "CronJob",
+            "metadata": {"name": "cj"},
+            "spec": {"jobTemplate": {"spec": {"template": {"spec": {"initContainers": [bad], "containers": [good]}}}}},
+        },
         {"kind": "Secret", "metadata": {"name": "empty"}},
         {"kind": "ConfigMap", "metadata": {"name": "cm"}, "data": {"API_KEY": "not checked in config maps"}},
     ]
@@ -287,8 +312,16 @@ def test_check_objects_covers_pods_cronjobs_and_init_containers():
     ]
 
 
-@pytest.mark.parametrize("name,flagged", [("DB_PASSWORD", True), ("OPENAI_API_KEY", True), ("GITHUB_TOKEN", True),
-                                          ("TOKENIZER_PATH", False), ("MODEL_DIR", False)])
+@pytest.mark.parametrize(
+    "name,flagged",
+    [
+        ("DB_PASSWORD", True),
+        ("OPENAI_API_KEY", True),
+        ("GITHUB_TOKEN", True),
+        ("TOKENIZER_PATH", False),
+        ("MODEL_DIR", False),
+    ],
+)
 def test_secret_looking_env_names(name, flagged):
     words = load_config(Path("/nonexistent")).settings["policy"]["secret_env_names"]
     assert any(policy._names_secret(name, w) for w in words) is flagged
@@ -332,9 +365,14 @@ def test_invalid_gates_yaml_reports_every_problem_at_once(tree):
     with pytest.raises(RepoStateError) as caught:
         load_config(tree)
     line = caught.value.one_line()
-    for words in ("required.qa: unknown environment", "required.staging: unknown gate 'lint'",
-                  "data-quality.max_psi: expected a number", "model-eval.regression: expected one of fail, warn, off",
-                  "policy.checks: unknown check 'vibes'", "git checkout gitops-lab/seed -- gates.yaml"):
+    for words in (
+        "required.qa: unknown environment",
+        "required.staging: unknown gate 'lint'",
+        "data-quality.max_psi: expected a number",
+        "model-eval.regression: expected one of fail, warn, off",
+        "policy.checks: unknown check 'vibes'",
+        "git checkout gitops-lab/seed -- gates.yaml",
+    ):
         assert words in line, line
 
 

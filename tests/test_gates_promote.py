@@ -51,9 +51,14 @@ def test_v3_is_blocked_at_dev_to_staging_and_nothing_changes(lab, cli):
     assert cli("promote", "--to", "dev", "--from", "staging", "--version", "v3", "--repo", str(wc)).exit_code == 0
     before = snapshot(wc, remote)
     result = cli("promote", "--from", "dev", "--to", "staging", "--repo", str(wc))
-    line = assert_refused(result, "promotion of v3 to staging blocked by 2 failing gates",
-                          "data-quality (temperature_c drift", "model-eval (accuracy 0.5172 < 0.65",
-                          "gitops-lab gate run --from dev --to staging --version v3", "nothing was changed")
+    line = assert_refused(
+        result,
+        "promotion of v3 to staging blocked by 2 failing gates",
+        "data-quality (temperature_c drift",
+        "model-eval (accuracy 0.5172 < 0.65",
+        "gitops-lab gate run --from dev --to staging --version v3",
+        "nothing was changed",
+    )
     assert "policy (" not in line  # the policy gate passed
     assert snapshot(wc, remote) == before
     assert remote_version(remote, "staging") == "v1"
@@ -71,15 +76,20 @@ def test_prod_without_approval_is_blocked(lab, cli):
     assert cli("promote", "--to", "staging", "--repo", str(wc)).exit_code == 0
     before = snapshot(wc, remote)
     result = cli("promote", "--to", "prod", "--repo", str(wc))
-    assert_refused(result, "promotion of v2 to prod blocked by 1 failing gate: approval",
-                   "record an approval with `gitops-lab approve --env prod --version v2 --by 'NAME <EMAIL>'`")
+    assert_refused(
+        result,
+        "promotion of v2 to prod blocked by 1 failing gate: approval",
+        "record an approval with `gitops-lab approve --env prod --version v2 --by 'NAME <EMAIL>'`",
+    )
     assert snapshot(wc, remote) == before
 
 
 def test_approved_promotion_records_every_verdict_and_history_shows_them(lab, cli):
     wc, remote = lab
     assert cli("promote", "--to", "staging", "--repo", str(wc)).exit_code == 0
-    approved = cli("approve", "--env", "prod", "--version", "v2", "--by", "alice <alice@example.com>", "--repo", str(wc))
+    approved = cli(
+        "approve", "--env", "prod", "--version", "v2", "--by", "alice <alice@example.com>", "--repo", str(wc)
+    )
     assert approved.exit_code == 0, approved.output
     approval = git(remote, "rev-parse", "main")
     result = cli("promote", "--to", "prod", "--repo", str(wc), "--output", "json")
@@ -104,13 +114,21 @@ def test_approved_promotion_records_every_verdict_and_history_shows_them(lab, cl
 def test_an_approval_lets_one_promotion_through(lab, cli):
     wc, remote = lab
     assert cli("promote", "--to", "staging", "--repo", str(wc)).exit_code == 0
-    assert cli("approve", "--env", "prod", "--version", "v2", "--by", "alice <alice@example.com>", "--repo", str(wc)).exit_code == 0
+    assert (
+        cli(
+            "approve", "--env", "prod", "--version", "v2", "--by", "alice <alice@example.com>", "--repo", str(wc)
+        ).exit_code
+        == 0
+    )
     assert cli("promote", "--to", "prod", "--repo", str(wc)).exit_code == 0
     # Roll back (no gates: always possible), then the same version needs a new approval.
     assert cli("rollback", "--env", "prod", "--repo", str(wc)).exit_code == 0
     assert remote_version(remote, "prod") == "v1"
     assert_refused(cli("promote", "--to", "prod", "--repo", str(wc)), "approval")
-    assert cli("approve", "--env", "prod", "--version", "v2", "--by", "bob <bob@example.com>", "--repo", str(wc)).exit_code == 0
+    assert (
+        cli("approve", "--env", "prod", "--version", "v2", "--by", "bob <bob@example.com>", "--repo", str(wc)).exit_code
+        == 0
+    )
     assert cli("promote", "--to", "prod", "--repo", str(wc)).exit_code == 0
     assert any(t.startswith("Gate-Approval: pass (approved by bob in ") for t in last_trailers(remote))
 
@@ -146,8 +164,19 @@ def test_gates_change_through_git_including_from_the_remote(lab, cli, tmp_path):
 
 def test_skipped_gates_are_recorded_with_who_skipped(lab, cli):
     wc, remote = lab
-    result = cli("promote", "--to", "staging", "--version", "v3", "--skip-gate", "data-quality",
-                 "--skip-gate", "model-eval", "--repo", str(wc))
+    result = cli(
+        "promote",
+        "--to",
+        "staging",
+        "--version",
+        "v3",
+        "--skip-gate",
+        "data-quality",
+        "--skip-gate",
+        "model-eval",
+        "--repo",
+        str(wc),
+    )
     assert result.exit_code == 0, result.output
     assert last_trailers(remote)[-3:] == [
         "Gate-Data-Quality: skipped by Pat Promoter",
@@ -232,7 +261,10 @@ def test_gate_run_json_and_single_gate(lab, cli):
     [gate] = data["gates"]
     assert (gate["name"], gate["verdict"], gate["passed"]) == ("approval", "fail", False)
     seed = git(remote, "rev-parse", "--short=7", "gitops-lab/seed^{commit}")
-    assert gate["summary"] == f"no approval of v1 for prod since prod's last change of version ({seed}, Seed the lab environments)"
+    assert (
+        gate["summary"]
+        == f"no approval of v1 for prod since prod's last change of version ({seed}, Seed the lab environments)"
+    )
 
 
 def test_gate_run_for_an_environment_without_gates(lab, cli):

@@ -16,8 +16,16 @@ import subprocess
 
 import pytest
 from helpers.faults import (
-    SilentServer, backup_in, cli_process, install_hook, no_lock_files, refusing_hook, run_cli, signal_when,
-    snapshot, stalling_hook,
+    SilentServer,
+    backup_in,
+    cli_process,
+    install_hook,
+    no_lock_files,
+    refusing_hook,
+    run_cli,
+    signal_when,
+    snapshot,
+    stalling_hook,
 )
 from helpers.gitutil import git, last_trailers, remote_version
 
@@ -30,8 +38,11 @@ HOOK_WORDS = "policy: changes to this repository need ticket LAB-42"
 WRITERS = {
     "promote": ([], ["promote", "--from", "dev", "--to", "staging"], "Promote v2 to staging"),
     "rollback": ([["promote", "--to", "staging"]], ["rollback", "--env", "staging"], "Roll back staging to v1"),
-    "rollback-to": ([["promote", "--to", "staging"]], ["rollback", "--env", "staging", "--to", "v1"],
-                    "Roll back staging to v1"),
+    "rollback-to": (
+        [["promote", "--to", "staging"]],
+        ["rollback", "--env", "staging", "--to", "v1"],
+        "Roll back staging to v1",
+    ),
     "approve": ([], ["approve", "--env", "prod", "--version", "v2", "--by", "alice"], "Approve v2 for prod"),
 }
 # Re-running these after they were published is a no-op that exits 0 (plain `rollback` would find nothing left).
@@ -123,7 +134,9 @@ def test_a_refused_push_during_lab_start_actions_and_reset_is_undone_and_rerun(t
 
     hook.unlink()
     assert cli("lab", "solve").exit_code == 0
-    assert "replicas: 2" in git(remote, "show", "main:overlays/dev/kustomization.yaml").replace("count: 2", "replicas: 2")
+    assert "replicas: 2" in git(remote, "show", "main:overlays/dev/kustomization.yaml").replace(
+        "count: 2", "replicas: 2"
+    )
     assert cli("lab", "reset", "good").exit_code == 0
     assert git(wc, "rev-parse", "HEAD") == git(remote, "rev-parse", "main")
     assert git(remote, "log", "-1", "--format=%s", "main") == "Reset lab good to its start point"
@@ -177,8 +190,9 @@ def _interrupt_case(lab, cli, tmp_path, writer: str, point: str, sig_name: str):
 
 @pytest.mark.parametrize("point", list(POINTS))
 @pytest.mark.parametrize("writer", IDEMPOTENT)
-def test_ctrl_c_at_each_point_of_each_write_leaves_it_consistent_and_the_rerun_finishes(lab, cli, tmp_path,
-                                                                                        writer, point):
+def test_ctrl_c_at_each_point_of_each_write_leaves_it_consistent_and_the_rerun_finishes(
+    lab, cli, tmp_path, writer, point
+):
     again = _interrupt_case(lab, cli, tmp_path, writer, point, "SIGINT")
     if POINTS[point][1]:
         assert "nothing to do" in again.stdout
@@ -246,8 +260,7 @@ def test_a_remote_that_never_answers_is_bounded_by_timeout_when_fetching(lab, cl
     assert git(wc, "rev-parse", "HEAD") == before and git(wc, "status", "--porcelain") == ""
 
 
-def test_a_push_that_never_gets_an_answer_is_undone_at_the_deadline_and_the_rerun_publishes(lab, cli,
-                                                                                            silent_server):
+def test_a_push_that_never_gets_an_answer_is_undone_at_the_deadline_and_the_rerun_publishes(lab, cli, silent_server):
     wc, remote = lab
     git(wc, "config", "remote.origin.pushurl", silent_server.url)
     before = snapshot(wc, remote)
@@ -270,10 +283,13 @@ def test_a_conflicting_change_is_undone_and_the_rerun_publishes_fresh_trailers(l
     subprocess.run(["git", "clone", "--quiet", str(remote), str(other)], check=True)
     marker = wc / ".git" / "raced"
     # Between our fetch and our push, another copy moves staging to v3.
-    install_hook(wc, "pre-push",
-                 f"[ -e '{marker}' ] && exit 0\ntouch '{marker}'\n"
-                 f"cd '{other}' && sed -i 's/model-version: .*/model-version: v3/' overlays/staging/kustomization.yaml"
-                 " && git commit --quiet -am 'Concurrent: staging to v3' && git push --quiet origin main")
+    install_hook(
+        wc,
+        "pre-push",
+        f"[ -e '{marker}' ] && exit 0\ntouch '{marker}'\n"
+        f"cd '{other}' && sed -i 's/model-version: .*/model-version: v3/' overlays/staging/kustomization.yaml"
+        " && git commit --quiet -am 'Concurrent: staging to v3' && git push --quiet origin main",
+    )
     first = cli("promote", "--from", "dev", "--to", "staging")
     assert first.exit_code == 1
     line = _last_error_line(first.stderr)
@@ -389,10 +405,13 @@ def test_a_remote_that_is_not_a_repository_says_to_create_it_with_git_init_bare(
 
 
 @pytest.mark.parametrize("sig_name", list(SIGNALS))
-@pytest.mark.parametrize("command, subject", [(["lab", "solve"], "Scale dev to 2 replicas"),
-                                              (["lab", "reset", "good"], "Reset lab good to its start point")])
-def test_a_lab_write_interrupted_during_its_push_is_undone_and_the_rerun_finishes(tmp_path, monkeypatch, command,
-                                                                                subject, sig_name):
+@pytest.mark.parametrize(
+    "command, subject",
+    [(["lab", "solve"], "Scale dev to 2 replicas"), (["lab", "reset", "good"], "Reset lab good to its start point")],
+)
+def test_a_lab_write_interrupted_during_its_push_is_undone_and_the_rerun_finishes(
+    tmp_path, monkeypatch, command, subject, sig_name
+):
     """A lab's own Git writes (a step's solution, a reset) follow the one rule under SIGINT and SIGTERM."""
     from pathlib import Path
 
@@ -430,4 +449,3 @@ def test_a_lab_write_interrupted_during_its_push_is_undone_and_the_rerun_finishe
     assert again.returncode == 0, again.stderr
     assert git(remote, "log", "-1", "--format=%s", "main") == subject
     assert git(wc, "rev-parse", "HEAD") == git(remote, "rev-parse", "main")
-

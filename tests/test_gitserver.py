@@ -60,8 +60,13 @@ def test_credentials_are_generated_once_with_0600_and_reused(state):
 def test_rendered_objects_in_apply_order(state):
     objects = InClusterGitServer("lab").manifests()
     assert [(o["kind"], o["metadata"]["name"]) for o in objects] == [
-        ("Namespace", "gitops-lab-git"), ("Secret", "gitserver-users"), ("ConfigMap", "gitserver-code"),
-        ("PersistentVolumeClaim", "gitserver-data"), ("Service", "gitserver"), ("Deployment", "gitserver")]
+        ("Namespace", "gitops-lab-git"),
+        ("Secret", "gitserver-users"),
+        ("ConfigMap", "gitserver-code"),
+        ("PersistentVolumeClaim", "gitserver-data"),
+        ("Service", "gitserver"),
+        ("Deployment", "gitserver"),
+    ]
     assert all(o["metadata"].get("namespace") in (None, "gitops-lab-git") for o in objects)
 
 
@@ -104,7 +109,8 @@ def test_config_hash_changes_when_the_users_change(state):
     a = load_or_create_credentials("a")
     b = load_or_create_credentials("b")
     hash_of = lambda creds: by_kind(render_manifests(GitServerSettings(), creds))["Deployment"][  # noqa: E731
-        "spec"]["template"]["metadata"]["annotations"]["gitops-lab.io/config-hash"]
+        "spec"
+    ]["template"]["metadata"]["annotations"]["gitops-lab.io/config-hash"]
     assert hash_of(a) != hash_of(b)
 
 
@@ -123,8 +129,9 @@ class RunningServer:
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
-        env = dict(os.environ, GIT_ROOT=str(self.root), GIT_REPOS="lab", AUTH_FILE=str(self.users_file),
-                   PORT=str(self.port))
+        env = dict(
+            os.environ, GIT_ROOT=str(self.root), GIT_REPOS="lab", AUTH_FILE=str(self.users_file), PORT=str(self.port)
+        )
         # A log file, not a pipe: the server logs every request, and a pipe nobody reads fills
         # up (64 KiB) and blocks every request thread of a busy server.
         self.log = self.root.parent / f"gitserver-{self.port}.log"
@@ -154,8 +161,16 @@ class RunningServer:
 
 
 def git(*args: str, cwd: Path | None = None, check: bool = True) -> subprocess.CompletedProcess:
-    env = dict(os.environ, GIT_TERMINAL_PROMPT="0", GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@e",
-               GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@e", GIT_CONFIG_NOSYSTEM="1", HOME=str(cwd or "/tmp"))
+    env = dict(
+        os.environ,
+        GIT_TERMINAL_PROMPT="0",
+        GIT_AUTHOR_NAME="t",
+        GIT_AUTHOR_EMAIL="t@e",
+        GIT_COMMITTER_NAME="t",
+        GIT_COMMITTER_EMAIL="t@e",
+        GIT_CONFIG_NOSYSTEM="1",
+        HOME=str(cwd or "/tmp"),
+    )
     done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=120)
     if check and done.returncode != 0:
         raise AssertionError(f"git {' '.join(args)} failed: {done.stderr}")
@@ -314,10 +329,15 @@ def test_a_command_uses_the_saved_credentials_and_leaves_nothing_behind(server, 
         monkeypatch.delenv(var, raising=False)
     work = tmp_path / "work"
     # `--name lab` is the environment whose credentials the fixture saved
-    result = CliRunner().invoke(main, ["--name", "lab", "repo", "init", str(work), "--remote", server.url()],
-                                catch_exceptions=False)
+    result = CliRunner().invoke(
+        main, ["--name", "lab", "repo", "init", str(work), "--remote", server.url()], catch_exceptions=False
+    )
     assert result.exit_code == 0, result.output
-    assert git("ls-remote", server.url(server.creds.reader.username, server.creds.reader.password),
-               "refs/heads/main", cwd=tmp_path).stdout.strip(), "the command did not publish main"
+    assert git(
+        "ls-remote",
+        server.url(server.creds.reader.username, server.creds.reader.password),
+        "refs/heads/main",
+        cwd=tmp_path,
+    ).stdout.strip(), "the command did not publish main"
     assert current_auth() is None
     assert USERNAME_VAR not in os.environ and PASSWORD_VAR not in os.environ

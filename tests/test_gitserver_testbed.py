@@ -33,12 +33,19 @@ def test_gitserver_manifests_apply_and_become_available(testbed_cluster, tmp_pat
     kube = connect(testbed_cluster.kubeconfig)
     # kind ships a default StorageClass; the testbed has none, so a PV stands in for it.
     core = client.CoreV1Api(kube.api)
-    core.create_persistent_volume({
-        "apiVersion": "v1", "kind": "PersistentVolume",
-        "metadata": {"name": "gitserver-testbed-pv"},
-        "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"], "storageClassName": "",
-                 "hostPath": {"path": str(tmp_path / "pv")}},
-    })
+    core.create_persistent_volume(
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolume",
+            "metadata": {"name": "gitserver-testbed-pv"},
+            "spec": {
+                "capacity": {"storage": "1Gi"},
+                "accessModes": ["ReadWriteOnce"],
+                "storageClassName": "",
+                "hostPath": {"path": str(tmp_path / "pv")},
+            },
+        }
+    )
     applier = Applier(kube)
     applier.apply_all(objects)
     applier.apply_all(objects)  # a second apply (re-run of `up`) is accepted unchanged
@@ -61,9 +68,13 @@ def test_gitserver_manifests_apply_and_become_available(testbed_cluster, tmp_pat
     dep = apps.read_namespaced_deployment("gitserver", ns)
     if not available(dep):
         w = watch.Watch()
-        for event in w.stream(apps.list_namespaced_deployment, ns, field_selector="metadata.name=gitserver",
-                              resource_version=dep.metadata.resource_version,
-                              timeout_seconds=max(1, int(deadline - time.monotonic()))):
+        for event in w.stream(
+            apps.list_namespaced_deployment,
+            ns,
+            field_selector="metadata.name=gitserver",
+            resource_version=dep.metadata.resource_version,
+            timeout_seconds=max(1, int(deadline - time.monotonic())),
+        ):
             last = event["object"]
             if available(last):
                 w.stop()

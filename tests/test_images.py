@@ -26,8 +26,11 @@ def test_environment_images_come_from_the_template_deployment():
         ("python:3.12-slim", [{"name": "python", "newTag": "3.13-slim"}], "python:3.13-slim"),
         ("python:3.12-slim", [{"name": "python", "newName": "mirror.local/python"}], "mirror.local/python:3.12-slim"),
         ("python:3.12-slim", [{"name": "python", "digest": "sha256:" + "b" * 64}], "python@sha256:" + "b" * 64),
-        ("docker.io/library/python:3.12@sha256:" + "c" * 64, [{"name": "python", "newTag": "x"}],
-         "docker.io/library/python:3.12@sha256:" + "c" * 64),
+        (
+            "docker.io/library/python:3.12@sha256:" + "c" * 64,
+            [{"name": "python", "newTag": "x"}],
+            "docker.io/library/python:3.12@sha256:" + "c" * 64,
+        ),
         ("localhost:5000/app:1", [{"name": "localhost:5000/app", "newTag": "2"}], "localhost:5000/app:2"),
     ],
 )
@@ -40,7 +43,8 @@ def test_overlay_override_is_applied_per_overlay(tmp_path):
     for folder in (base, dev, prod):
         folder.mkdir(parents=True)
     (base / "kustomization.yaml").write_text("resources: [deployment.yaml]\n")
-    (base / "deployment.yaml").write_text(textwrap.dedent("""\
+    (base / "deployment.yaml").write_text(
+        textwrap.dedent("""\
         apiVersion: apps/v1
         kind: Deployment
         metadata: {name: s}
@@ -49,7 +53,8 @@ def test_overlay_override_is_applied_per_overlay(tmp_path):
             spec:
               initContainers: [{name: init, image: busybox:1.36}]
               containers: [{name: s, image: server:1}]
-        """))
+        """)
+    )
     (dev / "kustomization.yaml").write_text("resources: [../../base]\n")
     (prod / "kustomization.yaml").write_text("resources: [../../base]\nimages: [{name: server, newTag: '2'}]\n")
     assert environment_images(tmp_path) == ["busybox:1.36", "server:1", "server:2"]
@@ -100,9 +105,11 @@ def test_every_lab_image_outside_the_engines_is_pinned_by_digest(tmp_path, monke
 
 @pytest.mark.parametrize(
     "ref, saved",
-    [("docker.io/library/python:3.12-slim@sha256:" + "a" * 64, "docker.io/library/python:3.12-slim"),
-     ("quay.io/argoproj/argocd:v3.2.12", "quay.io/argoproj/argocd:v3.2.12"),
-     ("img@sha256:" + "a" * 64, "img@sha256:" + "a" * 64)],
+    [
+        ("docker.io/library/python:3.12-slim@sha256:" + "a" * 64, "docker.io/library/python:3.12-slim"),
+        ("quay.io/argoproj/argocd:v3.2.12", "quay.io/argoproj/argocd:v3.2.12"),
+        ("img@sha256:" + "a" * 64, "img@sha256:" + "a" * 64),
+    ],
 )
 def test_images_are_saved_under_their_tag_so_the_node_has_name_tag(ref, saved):
     assert images._saveable_refs([ref]) == [saved]

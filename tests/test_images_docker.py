@@ -55,9 +55,22 @@ def docker_host(tmp_path_factory):
     sock = f"unix://{root}/d.sock"
     log = (root / "dockerd.log").open("w")
     proc = subprocess.Popen(
-        [dockerd, "--host", sock, "--data-root", str(root / "data"), "--exec-root", str(root / "exec"),
-         "--pidfile", str(root / "dockerd.pid"), "--bridge", "none", "--iptables=false"],
-        stdout=log, stderr=subprocess.STDOUT,
+        [
+            dockerd,
+            "--host",
+            sock,
+            "--data-root",
+            str(root / "data"),
+            "--exec-root",
+            str(root / "exec"),
+            "--pidfile",
+            str(root / "dockerd.pid"),
+            "--bridge",
+            "none",
+            "--iptables=false",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 60
     while not _ping(sock):
@@ -102,8 +115,7 @@ def tiny_image(docker_host):
 
 def test_docker_info_is_read_through_the_sdk(client):
     info = docker_info()
-    checks = [check_docker(info, None, "Linux"), check_docker_resources(info),
-              check_cgroup(info)]
+    checks = [check_docker(info, None, "Linux"), check_docker_resources(info), check_cgroup(info)]
     assert checks[0].ok and checks[0].detail.startswith(f"Docker {info['ServerVersion']} reachable")
     assert f"{info['NCPU']} CPUs" in checks[1].detail
     assert f"cgroup v{info['CgroupVersion']}" in checks[2].detail

@@ -57,8 +57,13 @@ def test_no_module_imports_itself_through_others():
 
 def test_lower_layers_never_import_higher_ones():
     higher = {
-        "gitops_lab.kube": ("gitops_lab.adapters", "gitops_lab.gates", "gitops_lab.workflows", "gitops_lab.labs",
-                            "gitops_lab.cli"),
+        "gitops_lab.kube": (
+            "gitops_lab.adapters",
+            "gitops_lab.gates",
+            "gitops_lab.workflows",
+            "gitops_lab.labs",
+            "gitops_lab.cli",
+        ),
         "gitops_lab.adapters": ("gitops_lab.workflows", "gitops_lab.labs", "gitops_lab.cli"),
         "gitops_lab.gates": ("gitops_lab.workflows", "gitops_lab.labs", "gitops_lab.cli"),
         "gitops_lab.workflows": ("gitops_lab.cli",),
@@ -68,7 +73,9 @@ def test_lower_layers_never_import_higher_ones():
     upward = sorted(
         f"{module} imports {target}"
         for module, targets in _graph().items()
-        for layer, above in higher.items() if module == layer or module.startswith(layer + ".")
-        for target in targets if target.startswith(above)
+        for layer, above in higher.items()
+        if module == layer or module.startswith(layer + ".")
+        for target in targets
+        if target.startswith(above)
     )
     assert upward == []

@@ -48,7 +48,9 @@ def test_api_server_and_port_mappings_listen_on_loopback_only():
     assert config["networking"] == {"apiServerAddress": "127.0.0.1", "apiServerPort": 6550}
     mappings = config["nodes"][0]["extraPortMappings"]
     assert [(m["hostPort"], m["containerPort"], m["listenAddress"]) for m in mappings] == [
-        (9000, 30080, "127.0.0.1"), (9443, 30443, "127.0.0.1")]
+        (9000, 30080, "127.0.0.1"),
+        (9443, 30443, "127.0.0.1"),
+    ]
 
 
 def test_no_mirror_means_no_containerd_patch():
@@ -61,12 +63,16 @@ def test_mirror_patches_containerd_config_path_and_mounts_hosts_files(tmp_path):
     settings = KindSettings(registry_mirrors={"docker.io": "http://10.0.0.5:5000/", "ghcr.io": "https://m.example"})
     config = render_config(settings, tmp_path)
     assert config["containerdConfigPatches"] == [
-        '[plugins."io.containerd.grpc.v1.cri".registry]\n  config_path = "/etc/containerd/certs.d"\n']
+        '[plugins."io.containerd.grpc.v1.cri".registry]\n  config_path = "/etc/containerd/certs.d"\n'
+    ]
     assert config["nodes"][0]["extraMounts"] == [
-        {"hostPath": str(tmp_path), "containerPath": "/etc/containerd/certs.d", "readOnly": True}]
+        {"hostPath": str(tmp_path), "containerPath": "/etc/containerd/certs.d", "readOnly": True}
+    ]
     files = mirror_hosts_files(settings)
-    assert files["docker.io"] == ('server = "https://registry-1.docker.io"\n\n'
-                                  '[host."http://10.0.0.5:5000"]\n  capabilities = ["pull", "resolve"]\n')
+    assert files["docker.io"] == (
+        'server = "https://registry-1.docker.io"\n\n'
+        '[host."http://10.0.0.5:5000"]\n  capabilities = ["pull", "resolve"]\n'
+    )
     assert files["ghcr.io"].startswith('server = "https://ghcr.io"')
 
 
@@ -145,8 +151,9 @@ def test_host_platform_in_kind_release_names(system, machine, expected):
     assert host_platform(system, machine) == expected
 
 
-@pytest.mark.parametrize("system, machine", [("Linux", "armv7l"), ("Linux", "riscv64"), ("FreeBSD", "amd64"),
-                                             ("Windows", "ARM64")])
+@pytest.mark.parametrize(
+    "system, machine", [("Linux", "armv7l"), ("Linux", "riscv64"), ("FreeBSD", "amd64"), ("Windows", "ARM64")]
+)
 def test_unsupported_platforms_are_refused(system, machine):
     with pytest.raises(PreflightError):
         host_platform(system, machine)
@@ -208,8 +215,13 @@ def test_checksum_mismatch_is_refused_and_nothing_is_kept(no_kind_on_path):
 
 def test_garbled_checksum_file_is_refused(no_kind_on_path):
     with pytest.raises(ClusterError) as err:
-        find_kind(Reporter(), version="v0.30.0", fetch=FakeRelease(sums="<html>Not Found</html>"),
-                  system="Linux", machine="aarch64")
+        find_kind(
+            Reporter(),
+            version="v0.30.0",
+            fetch=FakeRelease(sums="<html>Not Found</html>"),
+            system="Linux",
+            machine="aarch64",
+        )
     assert "is not a SHA-256 sum" in err.value.message
 
 
@@ -242,13 +254,16 @@ def test_offline_the_node_image_is_given_to_kind_by_its_local_tag_and_must_be_th
     assert any("must be the pinned image's own name and tag" in p for p in validate(settings))
 
 
-@pytest.mark.parametrize("ref, stored", [
-    ("python:3.12-slim", "docker.io/library/python:3.12-slim"),
-    ("docker.io/library/python@sha256:" + "a" * 64, "docker.io/library/python@sha256:" + "a" * 64),
-    ("kindest/node:v1.34.0", "docker.io/kindest/node:v1.34.0"),
-    ("quay.io/argoproj/argocd:v3.2.11", "quay.io/argoproj/argocd:v3.2.11"),
-    ("localhost:5000/x:1", "localhost:5000/x:1"),
-])
+@pytest.mark.parametrize(
+    "ref, stored",
+    [
+        ("python:3.12-slim", "docker.io/library/python:3.12-slim"),
+        ("docker.io/library/python@sha256:" + "a" * 64, "docker.io/library/python@sha256:" + "a" * 64),
+        ("kindest/node:v1.34.0", "docker.io/kindest/node:v1.34.0"),
+        ("quay.io/argoproj/argocd:v3.2.11", "quay.io/argoproj/argocd:v3.2.11"),
+        ("localhost:5000/x:1", "localhost:5000/x:1"),
+    ],
+)
 def test_images_are_named_in_the_node_as_containerd_stores_them(ref, stored):
     from gitops_lab.adapters.cluster.kind import qualified_image
 

@@ -17,6 +17,7 @@ from gitops_lab.adapters.cluster.kind import KindCluster, KindSettings, find_kin
 from gitops_lab.errors import ClusterError, PreflightError
 from gitops_lab.reporter import PlainReporter, Reporter
 
+
 def provider(tmp_path, **settings) -> KindCluster:
     return KindCluster(KindSettings(**settings), tmp_path / "state")
 
@@ -29,8 +30,11 @@ def test_kind_on_path_with_the_pinned_version_is_used(kind_standin, tmp_path):
 
 
 def test_create_when_no_cluster_exists(kind_standin, tmp_path):
-    kind_standin.script(version=[{"recording": "version"}], get_clusters=[{"recording": "get-clusters-none"}],
-                        create_cluster=[{"rc": 0, "write_kubeconfig": True}])
+    kind_standin.script(
+        version=[{"recording": "version"}],
+        get_clusters=[{"recording": "get-clusters-none"}],
+        create_cluster=[{"rc": 0, "write_kubeconfig": True}],
+    )
     cluster = provider(tmp_path)
     info = cluster.ensure(Reporter())
     assert info.created is True
@@ -39,15 +43,26 @@ def test_create_when_no_cluster_exists(kind_standin, tmp_path):
     assert "kind-gitops-lab" in info.kubeconfig.read_text()
     assert stat.S_IMODE(info.kubeconfig.stat().st_mode) == 0o600
     create = [c for c in kind_standin.calls if c[:2] == ["create", "cluster"]][0]
-    assert create == ["create", "cluster", "--name", "gitops-lab", "--config", str(cluster.config_file),
-                      "--kubeconfig", str(cluster.kubeconfig)]
+    assert create == [
+        "create",
+        "cluster",
+        "--name",
+        "gitops-lab",
+        "--config",
+        str(cluster.config_file),
+        "--kubeconfig",
+        str(cluster.kubeconfig),
+    ]
     # The cluster config given to kind is the rendered one, pinned by digest.
     assert "@sha256:" in cluster.config_file.read_text()
 
 
 def test_existing_cluster_is_reused_and_its_kubeconfig_written_to_the_state_dir(kind_standin, tmp_path):
-    kind_standin.script(version=[{"recording": "version"}], get_clusters=[{"recording": "get-clusters-one"}],
-                        export_kubeconfig=[{"rc": 0, "write_kubeconfig": True}])
+    kind_standin.script(
+        version=[{"recording": "version"}],
+        get_clusters=[{"recording": "get-clusters-one"}],
+        export_kubeconfig=[{"rc": 0, "write_kubeconfig": True}],
+    )
     info = provider(tmp_path).ensure(Reporter())
     assert info.created is False
     assert ["create", "cluster"] not in [c[:2] for c in kind_standin.calls]
@@ -56,9 +71,12 @@ def test_existing_cluster_is_reused_and_its_kubeconfig_written_to_the_state_dir(
 
 
 def test_recreate_deletes_then_creates(kind_standin, tmp_path):
-    kind_standin.script(version=[{"recording": "version"}], get_clusters=[{"recording": "get-clusters-one"}],
-                        delete_cluster=[{"recording": "delete-one"}],
-                        create_cluster=[{"rc": 0, "write_kubeconfig": True}])
+    kind_standin.script(
+        version=[{"recording": "version"}],
+        get_clusters=[{"recording": "get-clusters-one"}],
+        delete_cluster=[{"recording": "delete-one"}],
+        create_cluster=[{"rc": 0, "write_kubeconfig": True}],
+    )
     info = provider(tmp_path).ensure(Reporter(), recreate=True)
     assert info.created is True
     verbs = [tuple(c[:2]) for c in kind_standin.calls if c[0] != "version"]
@@ -66,9 +84,12 @@ def test_recreate_deletes_then_creates(kind_standin, tmp_path):
 
 
 def test_failed_create_deletes_the_half_made_cluster(kind_standin, tmp_path):
-    kind_standin.script(version=[{"recording": "version"}], get_clusters=[{"recording": "get-clusters-none"}],
-                        create_cluster=[{"recording": "create-pull-failed"}],
-                        delete_cluster=[{"recording": "delete-missing"}])
+    kind_standin.script(
+        version=[{"recording": "version"}],
+        get_clusters=[{"recording": "get-clusters-none"}],
+        create_cluster=[{"recording": "create-pull-failed"}],
+        delete_cluster=[{"recording": "delete-missing"}],
+    )
     with pytest.raises(ClusterError) as err:
         provider(tmp_path).ensure(Reporter())
     assert "could not pull the node image" in err.value.message
@@ -79,8 +100,11 @@ def test_failed_create_deletes_the_half_made_cluster(kind_standin, tmp_path):
 
 
 def test_failed_create_with_retain_keeps_the_cluster(kind_standin, tmp_path):
-    kind_standin.script(version=[{"recording": "version"}], get_clusters=[{"recording": "get-clusters-none"}],
-                        create_cluster=[{"recording": "create-pull-failed"}])
+    kind_standin.script(
+        version=[{"recording": "version"}],
+        get_clusters=[{"recording": "get-clusters-none"}],
+        create_cluster=[{"recording": "create-pull-failed"}],
+    )
     with pytest.raises(ClusterError):
         provider(tmp_path, retain=True).ensure(Reporter())
     create = [c for c in kind_standin.calls if c[:2] == ["create", "cluster"]][0]
@@ -98,8 +122,11 @@ def test_docker_not_running_is_a_preflight_error_naming_docker(kind_standin, tmp
 
 
 def test_reusing_a_stopped_cluster_says_how_to_start_it(kind_standin, tmp_path):
-    kind_standin.script(version=[{"recording": "version"}], get_clusters=[{"recording": "get-clusters-one"}],
-                        export_kubeconfig=[{"recording": "export-kubeconfig-stopped"}])
+    kind_standin.script(
+        version=[{"recording": "version"}],
+        get_clusters=[{"recording": "get-clusters-one"}],
+        export_kubeconfig=[{"recording": "export-kubeconfig-stopped"}],
+    )
     with pytest.raises(ClusterError) as err:
         provider(tmp_path).ensure(Reporter())
     assert "stopped" in err.value.message
@@ -108,8 +135,12 @@ def test_reusing_a_stopped_cluster_says_how_to_start_it(kind_standin, tmp_path):
 
 
 def test_create_racing_another_create_says_to_reuse_or_recreate(kind_standin, tmp_path):
-    kind_standin.script(version=[{"recording": "version"}], get_clusters=[{"recording": "get-clusters-none"}],
-                        create_cluster=[{"recording": "create-exists"}], delete_cluster=[{"recording": "delete-missing"}])
+    kind_standin.script(
+        version=[{"recording": "version"}],
+        get_clusters=[{"recording": "get-clusters-none"}],
+        create_cluster=[{"recording": "create-exists"}],
+        delete_cluster=[{"recording": "delete-missing"}],
+    )
     with pytest.raises(ClusterError) as err:
         provider(tmp_path).ensure(Reporter())
     assert 'already exist for a cluster with the name "gitops-lab"' in err.value.message
@@ -117,8 +148,11 @@ def test_create_racing_another_create_says_to_reuse_or_recreate(kind_standin, tm
 
 
 def test_delete_existing_cluster_uses_the_lab_kubeconfig_only(kind_standin, tmp_path):
-    kind_standin.script(version=[{"recording": "version"}], get_clusters=[{"recording": "get-clusters-one"}],
-                        delete_cluster=[{"recording": "delete-one"}])
+    kind_standin.script(
+        version=[{"recording": "version"}],
+        get_clusters=[{"recording": "get-clusters-one"}],
+        delete_cluster=[{"recording": "delete-one"}],
+    )
     cluster = provider(tmp_path)
     cluster.state_dir.mkdir(parents=True)
     cluster.kubeconfig.write_text("old")
@@ -135,15 +169,22 @@ def test_delete_when_already_gone_reports_false(kind_standin, tmp_path):
 
 
 def test_merge_kubeconfig_exports_to_the_default_kubeconfig_too(kind_standin, tmp_path):
-    kind_standin.script(version=[{"recording": "version"}], get_clusters=[{"recording": "get-clusters-none"}],
-                        create_cluster=[{"rc": 0, "write_kubeconfig": True}], export_kubeconfig=[{"rc": 0}])
+    kind_standin.script(
+        version=[{"recording": "version"}],
+        get_clusters=[{"recording": "get-clusters-none"}],
+        create_cluster=[{"rc": 0, "write_kubeconfig": True}],
+        export_kubeconfig=[{"rc": 0}],
+    )
     provider(tmp_path, merge_kubeconfig=True).ensure(Reporter())
     assert ["export", "kubeconfig", "--name", "gitops-lab"] in kind_standin.calls
 
 
 def test_mirrors_are_written_as_hosts_toml_and_mounted(kind_standin, tmp_path):
-    kind_standin.script(version=[{"recording": "version"}], get_clusters=[{"recording": "get-clusters-none"}],
-                        create_cluster=[{"rc": 0, "write_kubeconfig": True}])
+    kind_standin.script(
+        version=[{"recording": "version"}],
+        get_clusters=[{"recording": "get-clusters-none"}],
+        create_cluster=[{"rc": 0, "write_kubeconfig": True}],
+    )
     cluster = provider(tmp_path, registry_mirrors={"docker.io": "http://host.docker.internal:5000"})
     cluster.ensure(Reporter())
     hosts = (cluster.certs_dir / "docker.io" / "hosts.toml").read_text()
@@ -161,8 +202,11 @@ def test_load_image_archive_error_is_kinds_own(kind_standin, tmp_path):
 def test_steps_are_reported(kind_standin, tmp_path):
     import io
 
-    kind_standin.script(version=[{"recording": "version"}], get_clusters=[{"recording": "get-clusters-none"}],
-                        create_cluster=[{"rc": 0, "write_kubeconfig": True}])
+    kind_standin.script(
+        version=[{"recording": "version"}],
+        get_clusters=[{"recording": "get-clusters-none"}],
+        create_cluster=[{"rc": 0, "write_kubeconfig": True}],
+    )
     out = io.StringIO()
     provider(tmp_path).ensure(PlainReporter(out))
     lines = [line for line in out.getvalue().splitlines() if line.startswith(("•", "✓"))]

@@ -74,12 +74,30 @@ def test_gitserver_runs_and_takes_a_push_through_the_port_mapping(cluster, tmp_p
     load_images(images, provider, PlainReporter(), tmp_path)
     server = InClusterGitServer("pytest", GitServerSettings(ports=PORTS))
     Applier(connect(str(info.kubeconfig), info.context)).apply_all(server.manifests())
-    subprocess.run(["kubectl", "--kubeconfig", str(info.kubeconfig), "-n", server.settings.namespace, "rollout",
-                    "status", "deployment/gitserver", "--timeout=300s"], check=True)
+    subprocess.run(
+        [
+            "kubectl",
+            "--kubeconfig",
+            str(info.kubeconfig),
+            "-n",
+            server.settings.namespace,
+            "rollout",
+            "status",
+            "deployment/gitserver",
+            "--timeout=300s",
+        ],
+        check=True,
+    )
     url = server.host_url_with_credentials()
     work = tmp_path / "work"
-    env = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@e", GIT_COMMITTER_NAME="t",
-               GIT_COMMITTER_EMAIL="t@e", GIT_TERMINAL_PROMPT="0")
+    env = dict(
+        os.environ,
+        GIT_AUTHOR_NAME="t",
+        GIT_AUTHOR_EMAIL="t@e",
+        GIT_COMMITTER_NAME="t",
+        GIT_COMMITTER_EMAIL="t@e",
+        GIT_TERMINAL_PROMPT="0",
+    )
     subprocess.run(["git", "init", "-q", "-b", "main", str(work)], check=True, env=env)
     (work / "README.md").write_text("hi\n")
     subprocess.run(["git", "-C", str(work), "add", "."], check=True, env=env)
@@ -89,10 +107,33 @@ def test_gitserver_runs_and_takes_a_push_through_the_port_mapping(cluster, tmp_p
     server.wait_reachable_from_host(Deadline(120))  # the NodePort answers once kube-proxy has programmed it
     subprocess.run(["git", "-C", str(work), "push", "-q", url, "main"], check=True, env=env)
     # The pod restarts on the same volume and the push is still there.
-    subprocess.run(["kubectl", "--kubeconfig", str(info.kubeconfig), "-n", server.settings.namespace, "rollout",
-                    "restart", "deployment/gitserver"], check=True)
-    subprocess.run(["kubectl", "--kubeconfig", str(info.kubeconfig), "-n", server.settings.namespace, "rollout",
-                    "status", "deployment/gitserver", "--timeout=300s"], check=True)
+    subprocess.run(
+        [
+            "kubectl",
+            "--kubeconfig",
+            str(info.kubeconfig),
+            "-n",
+            server.settings.namespace,
+            "rollout",
+            "restart",
+            "deployment/gitserver",
+        ],
+        check=True,
+    )
+    subprocess.run(
+        [
+            "kubectl",
+            "--kubeconfig",
+            str(info.kubeconfig),
+            "-n",
+            server.settings.namespace,
+            "rollout",
+            "status",
+            "deployment/gitserver",
+            "--timeout=300s",
+        ],
+        check=True,
+    )
     server.wait_reachable_from_host(Deadline(120))
     out = subprocess.run(["git", "ls-remote", url, "main"], capture_output=True, text=True, env=env, check=True)
     head = subprocess.run(["git", "-C", str(work), "rev-parse", "HEAD"], capture_output=True, text=True, check=True)
@@ -109,6 +150,7 @@ def test_loaded_images_are_found_in_the_node_by_their_pinned_reference(cluster, 
     pull_images([LabImage(r, "gitserver") for r in refs], reporter)
     load_images([LabImage(r, "gitserver") for r in refs], provider, reporter, tmp_path)
     for ref in refs:
-        found = subprocess.run(["docker", "exec", provider.node_name, "crictl", "inspecti", "-q", ref],
-                               capture_output=True, text=True)
+        found = subprocess.run(
+            ["docker", "exec", provider.node_name, "crictl", "inspecti", "-q", ref], capture_output=True, text=True
+        )
         assert found.returncode == 0, f"{ref} not resolvable in the node: {found.stderr}"

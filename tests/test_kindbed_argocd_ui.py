@@ -31,14 +31,16 @@ def ui(tmp_path):
     folder = tmp_path / "ui"
     folder.mkdir()
     (folder / "yarn.lock").write_text(LOCK)
-    (folder / "package.json").write_text(json.dumps({"dependencies": {
-        "argo-ui": "git+https://github.com/argoproj/argo-ui.git", "classnames": "^2.2.5"}}))
+    (folder / "package.json").write_text(
+        json.dumps({"dependencies": {"argo-ui": "git+https://github.com/argoproj/argo-ui.git", "classnames": "^2.2.5"}})
+    )
     return folder
 
 
 def _as_yarn_writes_it(archive, deps: str = 'classnames "^2.2.6"\n    rxjs "^7.8.1"') -> str:
-    entry = (f'"argo-ui@file:{archive}":\n  version "1.0.0"\n  resolved "file:{archive}#0123"\n'
-             f'  dependencies:\n    {deps}')
+    entry = (
+        f'"argo-ui@file:{archive}":\n  version "1.0.0"\n  resolved "file:{archive}#0123"\n  dependencies:\n    {deps}'
+    )
     return f"# yarn lockfile v1\n\n\n{entry}\n\n{CLASSNAMES}\n"
 
 
@@ -50,7 +52,9 @@ def test_argo_ui_points_at_the_archive_and_nothing_else_moves(ui, tmp_path):
     archive = tmp_path / f"argo-ui-{COMMIT}.tgz"
     removed = argocd_ui._point_at_archive(ui, archive)
     assert json.loads((ui / "package.json").read_text())["dependencies"] == {
-        "argo-ui": f"file:{archive}", "classnames": "^2.2.5"}
+        "argo-ui": f"file:{archive}",
+        "classnames": "^2.2.5",
+    }
     assert "argo-ui" not in (ui / "yarn.lock").read_text()
     assert CLASSNAMES in (ui / "yarn.lock").read_text()
     argocd_ui._check_lock(LOCK, _as_yarn_writes_it(archive), removed)

@@ -17,8 +17,11 @@ from gitops_lab.kube.wait import AskAgain, wait_for
 
 
 def deployment(ready: int, want: int = 2, rv: str = "1") -> dict[str, Any]:
-    return {"metadata": {"name": "model-server", "resourceVersion": rv},
-            "spec": {"replicas": want}, "status": {"readyReplicas": ready}}
+    return {
+        "metadata": {"name": "model-server", "resourceVersion": rv},
+        "spec": {"replicas": want},
+        "status": {"readyReplicas": ready},
+    }
 
 
 def rolled_out(obj: dict[str, Any] | None) -> tuple[bool, str]:
@@ -103,9 +106,18 @@ def watches(monkeypatch):
 
 
 def wait(reader: FakeReader, deadline: Deadline, progress: list[str] | None = None, **kwargs: Any):
-    return wait_for(reader, "apps/v1", "Deployment", "model-server", "dev", rolled_out, deadline,
-                    "model-server in dev to roll out", on_progress=progress.append if progress is not None else None,
-                    **kwargs)
+    return wait_for(
+        reader,
+        "apps/v1",
+        "Deployment",
+        "model-server",
+        "dev",
+        rolled_out,
+        deadline,
+        "model-server in dev to roll out",
+        on_progress=progress.append if progress is not None else None,
+        **kwargs,
+    )
 
 
 def test_an_object_ready_at_the_first_read_is_returned_without_watching(watches):
@@ -117,12 +129,14 @@ def test_an_object_ready_at_the_first_read_is_returned_without_watching(watches)
 
 
 def test_events_move_the_verdict_until_ready_and_each_new_state_is_reported_once(watches):
-    fake = watches([
-        {"type": "MODIFIED", "object": deployment(1, rv="2")},
-        {"type": "MODIFIED", "object": deployment(1, rv="3")},  # same state: not reported again
-        {"type": "MODIFIED", "object": deployment(2, rv="4")},
-        {"type": "MODIFIED", "object": deployment(0, rv="5")},  # after ready: never read
-    ])
+    fake = watches(
+        [
+            {"type": "MODIFIED", "object": deployment(1, rv="2")},
+            {"type": "MODIFIED", "object": deployment(1, rv="3")},  # same state: not reported again
+            {"type": "MODIFIED", "object": deployment(2, rv="4")},
+            {"type": "MODIFIED", "object": deployment(0, rv="5")},  # after ready: never read
+        ]
+    )
     progress: list[str] = []
     obj = wait(FakeReader([deployment(0, rv="1")]), FakeDeadline(60), progress)
     assert obj["metadata"]["resourceVersion"] == "4"
@@ -133,10 +147,12 @@ def test_events_move_the_verdict_until_ready_and_each_new_state_is_reported_once
 
 
 def test_a_deleted_object_is_seen_as_gone_and_waited_for_again(watches):
-    watches([
-        {"type": "DELETED", "object": deployment(0, rv="2")},
-        {"type": "ADDED", "object": deployment(2, rv="3")},
-    ])
+    watches(
+        [
+            {"type": "DELETED", "object": deployment(0, rv="2")},
+            {"type": "ADDED", "object": deployment(2, rv="3")},
+        ]
+    )
     progress: list[str] = []
     obj = wait(FakeReader([deployment(0)]), FakeDeadline(60), progress)
     assert obj["metadata"]["resourceVersion"] == "3"
@@ -145,15 +161,18 @@ def test_a_deleted_object_is_seen_as_gone_and_waited_for_again(watches):
 
 def test_at_the_deadline_the_error_says_what_was_expected_and_what_was_last_seen(watches):
     deadline = FakeDeadline(30)
-    watches([
-        {"type": "MODIFIED", "object": deployment(1, rv="2")},
-        lambda: deadline.advance(30),
-    ])
+    watches(
+        [
+            {"type": "MODIFIED", "object": deployment(1, rv="2")},
+            lambda: deadline.advance(30),
+        ]
+    )
     progress: list[str] = []
     with pytest.raises(WaitTimeout) as raised:
         wait(FakeReader([deployment(0), deployment(1, rv="2")]), deadline, progress)
     assert str(raised.value) == (
-        "timed out after 30s waiting for model-server in dev to roll out; last seen: 1/2 ready")
+        "timed out after 30s waiting for model-server in dev to roll out; last seen: 1/2 ready"
+    )
     assert progress == ["0/2 ready", "1/2 ready"]
 
 
@@ -199,8 +218,11 @@ def test_ask_again_repeats_the_request_while_the_object_is_behind(watches):
     watches([], [])
     requests: list[str] = []
     reader = FakeReader([deployment(0, rv="1"), deployment(0, rv="1"), deployment(2, rv="2")])
-    ask = AskAgain(behind=lambda obj: obj is not None and obj["status"]["readyReplicas"] == 0,
-                   request=lambda: requests.append("reconcile"), first=0.0)
+    ask = AskAgain(
+        behind=lambda obj: obj is not None and obj["status"]["readyReplicas"] == 0,
+        request=lambda: requests.append("reconcile"),
+        first=0.0,
+    )
     obj = wait(reader, FakeDeadline(60), ask_again=ask)
     assert obj["metadata"]["resourceVersion"] == "2"
     assert requests == ["reconcile"] and ask.asked == 1

@@ -41,8 +41,10 @@ def guide_rows() -> dict[str, tuple[str, str]]:
 
 def documented_row(spec: ActionSpec) -> str:
     """The guide's row for ``spec``: name, parameters (``?`` when optional), what it does, the example."""
-    params = "<br>".join(f"`{name}`{'' if p.required else '?'}: {p.form()}" + (f" ({p.doc})" if p.doc else "")
-                         for name, p in spec.params.items()).replace("|", "\\|")
+    params = "<br>".join(
+        f"`{name}`{'' if p.required else '?'}: {p.form()}" + (f" ({p.doc})" if p.doc else "")
+        for name, p in spec.params.items()
+    ).replace("|", "\\|")
     cluster = " Needs a cluster." if spec.needs_cluster else ""
     return f"| `{spec.name}` | {params} | {spec.doc}{cluster} Example: `{spec.example}` |"
 
@@ -74,7 +76,8 @@ def _lab_with(folder: Path, phase: str, line: str):
     (folder / "lab.yaml").write_text(
         f"id: {folder.name}\ntitle: T\nsummary: S\nengines: [argocd, flux]\nsteps:\n"
         f"  - id: one\n    title: One\n    instructions: 01.md\n    check:\n      - {check}\n"
-        f"    solve:\n      - {solve}\n")
+        f"    solve:\n      - {solve}\n"
+    )
     return load_lab(folder)
 
 
@@ -104,9 +107,20 @@ def test_dispatch_runs_the_registered_function(tmp_path, monkeypatch):
     [step] = _lab_with(tmp_path / "lab", "solve", "python: checks:learner_wrote_notes").steps
     [action] = step.actions("solve")
     ran = []
-    monkeypatch.setattr(type(action), "spec", property(lambda self: ActionSpec(
-        "python", "any", "", do=lambda ctx, p: ran.append(("do", p["function"])),
-        title=lambda p: "Running", check=lambda ctx, p: actions.CheckResult(True, "checked"))))
+    monkeypatch.setattr(
+        type(action),
+        "spec",
+        property(
+            lambda self: ActionSpec(
+                "python",
+                "any",
+                "",
+                do=lambda ctx, p: ran.append(("do", p["function"])),
+                title=lambda p: "Running",
+                check=lambda ctx, p: actions.CheckResult(True, "checked"),
+            )
+        ),
+    )
     ctx = actions.LabContext(load_lab(tmp_path / "lab"), tmp_path, Reporter(), 10, None)
     run_action(ctx, action)
     assert ran == [("do", "checks:learner_wrote_notes")]

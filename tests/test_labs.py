@@ -54,10 +54,18 @@ def test_good_lab_passes_and_junit_lists_every_step(lab_env, tmp_path):
     assert report["passed"] is True
     [lab] = report["labs"]
     assert [(s["step"], s["status"]) for s in lab["steps"]] == [
-        ("scale-dev", "passed"), ("new-model", "passed"), ("note", "passed"), ("reset", "passed")]
+        ("scale-dev", "passed"),
+        ("new-model", "passed"),
+        ("note", "passed"),
+        ("reset", "passed"),
+    ]
     cases = ET.parse(junit).getroot().findall(".//testcase")
     assert [(c.get("classname"), c.get("name")) for c in cases] == [
-        ("labs.good", "scale-dev"), ("labs.good", "new-model"), ("labs.good", "note"), ("labs.good", "reset")]
+        ("labs.good", "scale-dev"),
+        ("labs.good", "new-model"),
+        ("labs.good", "note"),
+        ("labs.good", "reset"),
+    ]
     assert not ET.parse(junit).getroot().findall(".//failure")
     # After the test, the remote is back at the start point's tree, by new commits only.
     assert git(remote, "rev-parse", "main^{tree}") == git(remote, "rev-parse", "gitops-lab/lab/good/start^{tree}")
@@ -91,11 +99,13 @@ def test_malformed_lab_fails_with_every_problem_and_its_line(lab_env, tmp_path):
     result = cli("lab", "test", "malformed", "--junit", str(tmp_path / "r.xml"))
     assert result.exit_code != 0
     message = result.stderr
-    for expected in ("lab.yaml:4: engines: unknown engine 'jenkins'",
-                     "lab.yaml:8: steps[0].instructions: 'missing.md' does not exist",
-                     "lab.yaml:10: steps[0].setup[0]: unknown action 'promot'; expected one of: restore,",
-                     "lab.yaml:12: steps[0].check[0].env: unknown environment 'qa'; expected serves: {env:",
-                     "lab.yaml:14: steps[0].solve[0]: promote needs 'to'"):
+    for expected in (
+        "lab.yaml:4: engines: unknown engine 'jenkins'",
+        "lab.yaml:8: steps[0].instructions: 'missing.md' does not exist",
+        "lab.yaml:10: steps[0].setup[0]: unknown action 'promot'; expected one of: restore,",
+        "lab.yaml:12: steps[0].check[0].env: unknown environment 'qa'; expected serves: {env:",
+        "lab.yaml:14: steps[0].solve[0]: promote needs 'to'",
+    ):
         assert expected in message
     # A bad lab never starts half-way: nothing was committed or tagged.
     assert git(remote, "rev-parse", "main") == head
@@ -140,8 +150,10 @@ def test_learner_walk_start_check_hint_solve(lab_env):
     unpushed = cli("lab", "check")
     assert unpushed.exit_code == 1, "a commit that was not pushed must not pass"
     mine = git(wc, "rev-parse", "--short", "HEAD")
-    assert f"hint: you have 1 commit that is not pushed ({mine} Scale dev to 2), and checks read what you pushed: " \
-           "run `git push`" in unpushed.stdout
+    assert (
+        f"hint: you have 1 commit that is not pushed ({mine} Scale dev to 2), and checks read what you pushed: "
+        "run `git push`" in unpushed.stdout
+    )
     git(wc, "push", "-q", "origin", "main")
     passing = cli("lab", "check")
     assert passing.exit_code == 0, passing.output
@@ -223,8 +235,10 @@ def test_starting_a_finished_lab_says_so_and_runs_the_setup_again(lab_env):
 
     again = cli("lab", "start", "good", "--output", "json")
     assert again.exit_code == 0, again.output
-    assert "Lab good is done: starting it over. Resetting to gitops-lab/lab/good/start, then running the setup " \
-           "of step 1 (Scale dev to 2 replicas) again." in again.stderr
+    assert (
+        "Lab good is done: starting it over. Resetting to gitops-lab/lab/good/start, then running the setup "
+        "of step 1 (Scale dev to 2 replicas) again." in again.stderr
+    )
     data = json.loads(again.stdout)
     assert (data["step"], data["restarted"], data["resumed"]) == ("scale-dev", True, False)
     assert runs.read_text() == "run\nrun\n"
@@ -284,13 +298,17 @@ def test_a_cluster_check_that_settles_after_the_solution_passes_and_one_that_nev
     ok, results = run.evaluate_settled(ctx, step)
     assert ok and results[0].message == "3/3 replicas ready"
 
-    monkeypatch.setattr(runner_module, "evaluate_action", lambda ctx, action: CheckResult(False, "2 of 3 replicas updated"))
+    monkeypatch.setattr(
+        runner_module, "evaluate_action", lambda ctx, action: CheckResult(False, "2 of 3 replicas updated")
+    )
     monkeypatch.setattr(runner_module, "SETTLE_SECONDS", 0)
     ok, results = run.evaluate_settled(ctx, step)
     assert not ok and results[0].message == "2 of 3 replicas updated"
 
     calls = []
-    monkeypatch.setattr(runner_module, "evaluate_action", lambda ctx, action: calls.append(1) or CheckResult(False, "no"))
+    monkeypatch.setattr(
+        runner_module, "evaluate_action", lambda ctx, action: calls.append(1) or CheckResult(False, "no")
+    )
     monkeypatch.setattr(runner_module, "SETTLE_SECONDS", 30)
     ok, _ = run.evaluate_settled(SimpleNamespace(has_cluster=False, timeout=60, _environment=None), step)
     assert not ok and len(calls) == 1, "a Git-only check is read once: it cannot settle"
@@ -302,11 +320,21 @@ def test_a_step_may_require_running_pods_and_nothing_else(tmp_path):
     assert load_lab(folder).steps[1].requires == []
     mine = tmp_path / "look-first"
     shutil.copytree(folder, mine)
-    (mine / "lab.yaml").write_text(text.replace("    hint: Run `gitops-lab history --env dev`.",
-                                                "    requires: [running-pods]\n    hint: Run `gitops-lab history --env dev`.", 1))
+    (mine / "lab.yaml").write_text(
+        text.replace(
+            "    hint: Run `gitops-lab history --env dev`.",
+            "    requires: [running-pods]\n    hint: Run `gitops-lab history --env dev`.",
+            1,
+        )
+    )
     assert load_lab(mine).steps[1].requires == ["running-pods"]
-    (mine / "lab.yaml").write_text(text.replace("    hint: Run `gitops-lab history --env dev`.",
-                                                "    requires: [gpus]\n    hint: Run `gitops-lab history --env dev`.", 1))
+    (mine / "lab.yaml").write_text(
+        text.replace(
+            "    hint: Run `gitops-lab history --env dev`.",
+            "    requires: [gpus]\n    hint: Run `gitops-lab history --env dev`.",
+            1,
+        )
+    )
     with pytest.raises(LabFormatError) as caught:
         load_lab(mine)
     assert "steps[1].requires: expected a list of: running-pods" in "; ".join(caught.value.problems)

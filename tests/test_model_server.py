@@ -20,7 +20,6 @@ from gitops_lab.model.evaluate import predict, predict_proba
 from gitops_lab.model.dataset import held_out_rows
 
 
-
 def _instances(rows):
     return [{k: v for k, v in row.items() if k != "failure"} for row in rows]
 
@@ -145,18 +144,21 @@ def test_the_same_input_gets_the_same_answer_from_a_new_process(start_server):
 GOOD = {"temperature_c": 70.0, "vibration_mm_s": 4.0, "pressure_bar": 6.0, "rpm": 1500}
 
 
-@pytest.mark.parametrize("raw, message", [
-    (b"{not json", "not valid JSON"),
-    (b"[1, 2]", '"instances"'),
-    (b'{"rows": []}', '"instances"'),
-    (b'{"instances": []}', "non-empty"),
-    (b'{"instances": {"a": 1}}', "non-empty list"),
-    (b'{"instances": [7]}', "instances[0] must be an object"),
-    (json.dumps({"instances": [GOOD, {**GOOD, "rpm": "fast"}]}).encode(), "instances[1].rpm"),
-    (json.dumps({"instances": [{**GOOD, "pressure_bar": True}]}).encode(), "pressure_bar"),
-    (b'{"instances": [{"temperature_c": NaN, "vibration_mm_s": 1, "pressure_bar": 1, "rpm": 1}]}', "finite"),
-    (json.dumps({"instances": [{k: v for k, v in GOOD.items() if k != "rpm"}]}).encode(), "missing 'rpm'"),
-])
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        (b"{not json", "not valid JSON"),
+        (b"[1, 2]", '"instances"'),
+        (b'{"rows": []}', '"instances"'),
+        (b'{"instances": []}', "non-empty"),
+        (b'{"instances": {"a": 1}}', "non-empty list"),
+        (b'{"instances": [7]}', "instances[0] must be an object"),
+        (json.dumps({"instances": [GOOD, {**GOOD, "rpm": "fast"}]}).encode(), "instances[1].rpm"),
+        (json.dumps({"instances": [{**GOOD, "pressure_bar": True}]}).encode(), "pressure_bar"),
+        (b'{"instances": [{"temperature_c": NaN, "vibration_mm_s": 1, "pressure_bar": 1, "rpm": 1}]}', "finite"),
+        (json.dumps({"instances": [{k: v for k, v in GOOD.items() if k != "rpm"}]}).encode(), "missing 'rpm'"),
+    ],
+)
 def test_bad_input_gets_400_with_a_json_error(start_server, raw, message):
     server = start_server("v2")
     status, body = server.json("POST", "/predict", raw=raw)
@@ -263,8 +265,7 @@ def test_sigterm_stops_the_server_cleanly(start_server):
 
 def test_bad_port_is_a_clear_startup_error():
     env = {**os.environ, "PORT": "eighty", "MODEL_VERSION": "v1", "MODEL_DIR": str(MODELS)}
-    result = subprocess.run([sys.executable, str(SERVER)], env=env, capture_output=True, text=True,
-                            timeout=DEADLINE)
+    result = subprocess.run([sys.executable, str(SERVER)], env=env, capture_output=True, text=True, timeout=DEADLINE)
     assert result.returncode == 2
     assert "PORT must be a number" in result.stderr
 

@@ -42,8 +42,9 @@ BAD_NAMES = ["..", "", "../../x", ".", "a/b", "Class-A", "-lead", "trail-", "a_b
 
 @pytest.mark.parametrize("name", BAD_NAMES, ids=repr)
 @pytest.mark.parametrize("command", [["down"], ["repo", "init", "wc"], ["status"]])
-def test_a_name_that_is_not_a_dns_label_is_refused_and_nothing_moves(cli, tmp_path, two_environments, name, command,
-                                                                      monkeypatch):
+def test_a_name_that_is_not_a_dns_label_is_refused_and_nothing_moves(
+    cli, tmp_path, two_environments, name, command, monkeypatch
+):
     monkeypatch.chdir(tmp_path)
     before = _files_under(tmp_path)
     result = cli("--name", name, *command)
@@ -87,10 +88,12 @@ DAMAGED_STATE = [
 
 
 @pytest.mark.parametrize("content,problem", DAMAGED_STATE, ids=[p for _, p in DAMAGED_STATE])
-@pytest.mark.parametrize("command", [["promote", "--to", "staging"], ["history", "--env", "dev"], ["status"],
-                                     ["repo", "init", "wc"]])
-def test_a_damaged_state_file_is_one_line_naming_file_problem_and_fix(cli, tmp_path, content, problem, command,
-                                                                      monkeypatch):
+@pytest.mark.parametrize(
+    "command", [["promote", "--to", "staging"], ["history", "--env", "dev"], ["status"], ["repo", "init", "wc"]]
+)
+def test_a_damaged_state_file_is_one_line_naming_file_problem_and_fix(
+    cli, tmp_path, content, problem, command, monkeypatch
+):
     monkeypatch.chdir(tmp_path)
     state = state_root() / "gitops-lab" / "state.json"
     state.parent.mkdir(parents=True)

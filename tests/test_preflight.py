@@ -35,19 +35,37 @@ INFO = json.loads((DATA / "docker-info.json").read_text())
 
 
 def verdict(check):
-    return ("skipped" if check.skipped else "ok" if check.ok else check.severity)
+    return "skipped" if check.skipped else "ok" if check.ok else check.severity
 
 
 @pytest.mark.parametrize(
     "info, error, system, expected, in_detail, in_fix",
     [
         (INFO, None, "Linux", "ok", "Docker 20.10.24+dfsg1 reachable", ""),
-        (None, "no Docker daemon socket at unix:///var/run/docker.sock", "Linux", BLOCKING,
-         "Docker is not reachable: no Docker daemon socket", "sudo systemctl start docker"),
-        (None, "no Docker daemon socket at unix:///var/run/docker.sock", "Darwin", BLOCKING,
-         "Docker is not reachable", "start Docker Desktop"),
-        (None, "permission denied on unix:///var/run/docker.sock", "Linux", BLOCKING,
-         "permission denied", "usermod -aG docker"),
+        (
+            None,
+            "no Docker daemon socket at unix:///var/run/docker.sock",
+            "Linux",
+            BLOCKING,
+            "Docker is not reachable: no Docker daemon socket",
+            "sudo systemctl start docker",
+        ),
+        (
+            None,
+            "no Docker daemon socket at unix:///var/run/docker.sock",
+            "Darwin",
+            BLOCKING,
+            "Docker is not reachable",
+            "start Docker Desktop",
+        ),
+        (
+            None,
+            "permission denied on unix:///var/run/docker.sock",
+            "Linux",
+            BLOCKING,
+            "permission denied",
+            "usermod -aG docker",
+        ),
     ],
 )
 def test_docker(monkeypatch, info, error, system, expected, in_detail, in_fix):
@@ -155,8 +173,13 @@ def test_kind(on_path, cached, in_detail):
 
 @pytest.mark.parametrize(
     "system, machine, expected",
-    [("Linux", "x86_64", "ok"), ("Linux", "aarch64", "ok"), ("Darwin", "arm64", "ok"),
-     ("Linux", "armv7l", BLOCKING), ("Linux", "s390x", BLOCKING)],
+    [
+        ("Linux", "x86_64", "ok"),
+        ("Linux", "aarch64", "ok"),
+        ("Darwin", "arm64", "ok"),
+        ("Linux", "armv7l", BLOCKING),
+        ("Linux", "s390x", BLOCKING),
+    ],
 )
 def test_arch(system, machine, expected):
     assert verdict(check_arch(system, machine)) == expected
@@ -176,8 +199,15 @@ def test_disk(free, expected):
 # --------------------------------------------------------------------------- #
 # All of them together
 # --------------------------------------------------------------------------- #
-def probes(docker=INFO, ports_free=True, system=("Linux", "x86_64"), exists=False, disk=50 * GiB,
-           inotify=("524288", "512"), renderer="/usr/bin/kubectl kustomize") -> Probes:
+def probes(
+    docker=INFO,
+    ports_free=True,
+    system=("Linux", "x86_64"),
+    exists=False,
+    disk=50 * GiB,
+    inotify=("524288", "512"),
+    renderer="/usr/bin/kubectl kustomize",
+) -> Probes:
     def docker_info():
         if isinstance(docker, str):
             raise DockerUnavailable(docker)
@@ -199,7 +229,17 @@ def probes(docker=INFO, ports_free=True, system=("Linux", "x86_64"), exists=Fals
 
 def test_checks_come_in_a_fixed_order():
     names = [c.name for c in collect_checks(probes=probes())]
-    assert names == ["docker", "docker-resources", "cgroup", "inotify", "ports", "kind", "kustomize", "architecture", "disk"]
+    assert names == [
+        "docker",
+        "docker-resources",
+        "cgroup",
+        "inotify",
+        "ports",
+        "kind",
+        "kustomize",
+        "architecture",
+        "disk",
+    ]
 
 
 def test_without_docker_the_docker_dependent_checks_are_skipped():
@@ -224,7 +264,9 @@ def test_run_preflight_passes_with_warnings_reported():
 def test_run_preflight_without_docker_fails_with_one_line_naming_docker_and_the_fix(monkeypatch):
     monkeypatch.delenv("DOCKER_HOST", raising=False)
     with pytest.raises(PreflightError) as err:
-        run_preflight(PlainReporter(io.StringIO()), probes=probes(docker="no Docker daemon socket at unix:///var/run/docker.sock"))
+        run_preflight(
+            PlainReporter(io.StringIO()), probes=probes(docker="no Docker daemon socket at unix:///var/run/docker.sock")
+        )
     line = err.value.one_line()
     assert "\n" not in line
     assert line.startswith("Docker is not reachable")
@@ -239,10 +281,8 @@ def test_run_preflight_counts_the_other_blocking_problems():
 
 def test_describe_docker_error_classifies_the_sdk_messages():
     cases = {
-        "Error while fetching server API version: ('Connection aborted.', FileNotFoundError(2, 'No such file or directory'))":
-            "no Docker daemon socket at H",
-        "Error while fetching server API version: ('Connection aborted.', PermissionError(13, 'Permission denied'))":
-            "permission denied on H",
+        "Error while fetching server API version: ('Connection aborted.', FileNotFoundError(2, 'No such file or directory'))": "no Docker daemon socket at H",
+        "Error while fetching server API version: ('Connection aborted.', PermissionError(13, 'Permission denied'))": "permission denied on H",
         "Error while fetching server API version: HTTPConnectionPool(...): Max retries exceeded (Caused by "
         "NewConnectionError(...: [Errno 111] Connection refused'))": "nothing answers at H (connection refused)",
     }

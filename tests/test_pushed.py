@@ -21,7 +21,9 @@ def pushed_elsewhere(lab, tmp_path):
     other = tmp_path / "other"
     git(tmp_path, "clone", "--quiet", str(remote), str(other))
     overlay = other / "overlays/staging/kustomization.yaml"
-    overlay.write_text(overlay.read_text().replace("gitops-lab.io/model-version: v1", "gitops-lab.io/model-version: v2"))
+    overlay.write_text(
+        overlay.read_text().replace("gitops-lab.io/model-version: v1", "gitops-lab.io/model-version: v2")
+    )
     git(other, "commit", "--quiet", "-am", "staging runs v2")
     git(other, "push", "--quiet", "origin", "main")
     return wc, git(other, "rev-parse", "HEAD")

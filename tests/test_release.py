@@ -53,8 +53,9 @@ class LocalEngine:
         self.applied.append((env, version))
 
     def deployment(self) -> Deployment:
-        return Deployment(wait=self.wait,
-                          target=lambda env: url_target(env, f"http://127.0.0.1:{self.servers[env].port}"))
+        return Deployment(
+            wait=self.wait, target=lambda env: url_target(env, f"http://127.0.0.1:{self.servers[env].port}")
+        )
 
     def stop(self) -> None:
         for server in self.servers.values():
@@ -96,7 +97,10 @@ def test_a_good_version_is_promoted_and_verified_up_to_prods_approval_then_to_pr
     result = release(wc, engine)
     assert result.trigger == trigger and result.version == "v2"
     assert [(s.environment, s.outcome) for s in result.stages] == [
-        ("dev", "verified"), ("staging", "verified"), ("prod", "awaiting-approval")]
+        ("dev", "verified"),
+        ("staging", "verified"),
+        ("prod", "awaiting-approval"),
+    ]
     assert "gitops-lab approve --env prod --version v2" in result.stages[-1].summary
     assert remote_version(remote, "staging") == "v2" and remote_version(remote, "prod") == "v1"
     # The promotion carries what started the release and dev's verification as evidence.
@@ -108,7 +112,10 @@ def test_a_good_version_is_promoted_and_verified_up_to_prods_approval_then_to_pr
     resumed = release(wc, engine)
     assert resumed.complete
     assert [(s.environment, s.outcome) for s in resumed.stages] == [
-        ("dev", "verified"), ("staging", "verified"), ("prod", "verified")]
+        ("dev", "verified"),
+        ("staging", "verified"),
+        ("prod", "verified"),
+    ]
     assert remote_version(remote, "prod") == "v2"
     assert trailers_of(remote)["Verify-Version"].startswith("pass")  # staging's verification, in prod's promotion
     assert engine.applied[-1] == ("prod", "v2")
@@ -146,7 +153,10 @@ def test_a_version_that_fails_only_on_prods_traffic_reaches_prod_and_is_reverted
     first = release(wc, engine)
     # dev and staging replay the held-out rows, where v5 serves like v2: both verify.
     assert [(s.environment, s.outcome) for s in first.stages] == [
-        ("dev", "verified"), ("staging", "verified"), ("prod", "awaiting-approval")]
+        ("dev", "verified"),
+        ("staging", "verified"),
+        ("prod", "awaiting-approval"),
+    ]
     assert "accuracy pass" in first.stages[1].summary
     record_approval(wc, "prod", "v5", by="Rita <rita@example.com>")
     promotion_count = len(git(remote, "log", "--format=%H", "main").splitlines())
@@ -292,7 +302,8 @@ def test_the_watch_leaves_a_learners_unpushed_commits_unpublished(lab, engine):
         f"the release of {mine[:7]} waits: {wc} has 1 commit(s) that are not pushed "
         f"({git(wc, 'rev-parse', '--short', 'HEAD')} Scale staging to 2 replicas), and a release would publish "
         "them; push them (`git push`) or set them aside (`git branch keep-mine && git reset --hard origin/main`); "
-        "the watch goes on by itself")
+        "the watch goes on by itself"
+    )
     assert git(remote, "rev-parse", "main") == mine
 
     git(wc, "push", "-q", "origin", "HEAD:main")
@@ -350,8 +361,10 @@ def test_release_cli_needs_an_environment_set_up_by_up(lab, cli):
     wc, _ = lab
     result = cli("release", "--repo", str(wc))
     assert result.exit_code == 2
-    assert result.stderr.strip() == ("error: a release needs the environments `gitops-lab up` set up, and none is "
-                                     "known; run `gitops-lab up` first (or pass --name of the lab you set up)")
+    assert result.stderr.strip() == (
+        "error: a release needs the environments `gitops-lab up` set up, and none is "
+        "known; run `gitops-lab up` first (or pass --name of the lab you set up)"
+    )
     result = cli("release", "--once", "--repo", str(wc))
     assert result.exit_code == 2 and "--once and --since go with --watch" in result.stderr
 

@@ -44,7 +44,10 @@ def test_scripted_walk_git_log_overlays_and_history_agree(lab, cli):
     # prod's approval gate needs a recorded approval of v2 before the walk reaches prod.
     assert cli("approve", "--env", "prod", "--version", "v2", "--by", "alice <alice@example.com>").exit_code == 0
     steps = [
-        (["promote", "--from", "dev", "--to", "staging", "--version", "v2"], "promoted v2 from dev to staging (was v1)"),
+        (
+            ["promote", "--from", "dev", "--to", "staging", "--version", "v2"],
+            "promoted v2 from dev to staging (was v1)",
+        ),
         (["promote", "--from", "staging", "--to", "prod"], "promoted v2 from staging to prod (was v1)"),
         (["rollback", "--env", "prod"], "rolled prod back from v2 to v1"),
     ]
@@ -205,7 +208,9 @@ def test_catches_up_with_a_remote_that_moved(lab, cli, tmp_path):
     RepoLayout(other).set_model_version("dev", "v3")
     git(other, "commit", "--quiet", "-am", "Try v3 in dev")
     git(other, "push", "--quiet", "origin", "main")
-    result = cli("promote", "--from", "dev", "--to", "staging", "--skip-gate", "data-quality", "--skip-gate", "model-eval")
+    result = cli(
+        "promote", "--from", "dev", "--to", "staging", "--skip-gate", "data-quality", "--skip-gate", "model-eval"
+    )
     assert result.exit_code == 0, result.output
     # The working copy fetched first, so it promoted what dev runs now.
     assert "promoted v3 from dev to staging" in result.stdout
@@ -240,7 +245,9 @@ def test_push_rejected_because_remote_moved_is_rebased_and_retried(lab, cli, tmp
     ]
     # Linear history (rebased, no merge commit), and a backup of the pre-rebase state.
     assert git(remote, "rev-list", "--merges", "main") == ""
-    assert git(wc, "for-each-ref", "--format=%(refname)", "refs/gitops-lab/backup/").startswith("refs/gitops-lab/backup/")
+    assert git(wc, "for-each-ref", "--format=%(refname)", "refs/gitops-lab/backup/").startswith(
+        "refs/gitops-lab/backup/"
+    )
 
 
 def test_conflicting_concurrent_change_fails_cleanly_and_keeps_the_commit(lab, cli, tmp_path):

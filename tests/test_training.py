@@ -21,7 +21,9 @@ MODELS = REPO / "environments" / "base" / "models"
 def _train(out: Path) -> None:
     subprocess.run(
         [sys.executable, "-m", "gitops_lab.model.train", "--out", str(out)],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     )
 
 
@@ -88,7 +90,8 @@ def test_recorded_metrics_match_a_fresh_evaluation_on_the_clean_held_out_split()
 def test_evaluate_command_gates_on_the_threshold(version, exit_code):
     result = subprocess.run(
         [sys.executable, "-m", "gitops_lab.model.evaluate", str(MODELS / f"{version}.json")],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == exit_code, result.stdout + result.stderr
     assert result.stdout.startswith(f"{version}: {EVAL_METRIC} ")

@@ -28,13 +28,16 @@ def test_up_without_docker_fails_fast_with_one_line_and_leaves_nothing(cli, no_d
     assert not state_root().exists() or not any(state_root().rglob("*"))
 
 
-@pytest.mark.parametrize("args,words", [
-    (["up", "--provider", "existing"], "--git-url is required with --provider existing"),
-    (["up", "--provider", "existing", "--git-url", "file:///tmp/lab.git"], "engines cannot fetch from"),
-    (["up", "--git-url", "https://git.example.com/lab.git"], "--git-url is for --provider existing"),
-    (["up", "--engine-install", "external"], "--engine-install external cannot work there"),
-    (["up", "--registry-mirror", "docker.io"], "is not REGISTRY=URL"),
-])
+@pytest.mark.parametrize(
+    "args,words",
+    [
+        (["up", "--provider", "existing"], "--git-url is required with --provider existing"),
+        (["up", "--provider", "existing", "--git-url", "file:///tmp/lab.git"], "engines cannot fetch from"),
+        (["up", "--git-url", "https://git.example.com/lab.git"], "--git-url is for --provider existing"),
+        (["up", "--engine-install", "external"], "--engine-install external cannot work there"),
+        (["up", "--registry-mirror", "docker.io"], "is not REGISTRY=URL"),
+    ],
+)
 def test_bad_up_options_are_one_line_before_anything_happens(cli, args, words):
     result = cli(*args)
     assert result.exit_code == 2

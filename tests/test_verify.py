@@ -19,7 +19,13 @@ from gitops_lab.gates.verification import VerificationSettings
 from gitops_lab.kube.deadline import Deadline
 from gitops_lab.reporter import Reporter
 from gitops_lab.workflows.verify import (
-    PodState, VerifyTarget, expected_from_git, labelled_sample, require_passed, url_target, verify,
+    PodState,
+    VerifyTarget,
+    expected_from_git,
+    labelled_sample,
+    require_passed,
+    url_target,
+    verify,
 )
 
 SHIPPED = load_config(Path("/nonexistent")).verification
@@ -68,19 +74,32 @@ def test_v4_passes_offline_but_fails_live_accuracy(start_server):
         require_passed(report)
     assert caught.value.exit_code == 4
     assert caught.value.one_line().startswith(
-        "dev serving v4 failed verification: accuracy (live accuracy 0.5172 < 0.7776")
+        "dev serving v4 failed verification: accuracy (live accuracy 0.5172 < 0.7776"
+    )
 
 
 def test_v5_passes_verification_on_held_out_rows_and_fails_on_prods_traffic(start_server):
     server = start_server("v5")
-    dev = verify(url_target("dev", f"http://127.0.0.1:{server.port}"), "v5", artifact("v5"), settings(),
-                 Deadline(120), Reporter())
+    dev = verify(
+        url_target("dev", f"http://127.0.0.1:{server.port}"),
+        "v5",
+        artifact("v5"),
+        settings(),
+        Deadline(120),
+        Reporter(),
+    )
     assert dev.passed, dev.to_dict()
     assert by_name(dev)["accuracy"].summary == "live accuracy 0.8017 >= 0.7776 (recorded 0.8276 - 0.05)"
     # The shipped gates.yaml has prod replay its own traffic; the same server fails there.
     assert settings().traffic_for("prod") == "prod-traffic" and settings().traffic_for("staging") == "held-out"
-    prod = verify(url_target("prod", f"http://127.0.0.1:{server.port}"), "v5", artifact("v5"), settings(),
-                  Deadline(120), Reporter())
+    prod = verify(
+        url_target("prod", f"http://127.0.0.1:{server.port}"),
+        "v5",
+        artifact("v5"),
+        settings(),
+        Deadline(120),
+        Reporter(),
+    )
     assert [c.name for c in prod.failed] == ["accuracy"]
     accuracy = by_name(prod)["accuracy"]
     assert accuracy.summary == "live accuracy 0.6842 < 0.7776 (recorded 0.8276 - 0.05)"
@@ -90,8 +109,14 @@ def test_v5_passes_verification_on_held_out_rows_and_fails_on_prods_traffic(star
 def test_the_versions_prod_runs_pass_on_prods_traffic(start_server):
     for version in ("v1", "v2"):
         server = start_server(version)
-        report = verify(url_target("prod", f"http://127.0.0.1:{server.port}"), version, artifact(version),
-                        settings(), Deadline(120), Reporter())
+        report = verify(
+            url_target("prod", f"http://127.0.0.1:{server.port}"),
+            version,
+            artifact(version),
+            settings(),
+            Deadline(120),
+            Reporter(),
+        )
         assert report.passed, report.to_dict()
 
 
@@ -136,13 +161,16 @@ def test_an_unreachable_server_is_one_clear_error(tmp_path):
 # --------------------------------------------------------------------------- #
 # The pods check, on pod states as the Kubernetes API reports them
 # --------------------------------------------------------------------------- #
-@pytest.mark.parametrize("pods, failed_line", [
-    ([PodState("a", True, 0, "v2", 8080), PodState("b", True, 0, "v2", 8080)], None),
-    ([PodState("a", True, 0, "v2", 8080), PodState("b", False, 0, "v2", 8080)], "b: not ready"),
-    ([PodState("a", True, 2, "v2", 8080)], "a: 2 restart(s) (max 0)"),
-    ([PodState("a", True, 0, "v1", 8080)], "a: labelled v1"),
-    ([], "0 serving pod(s)"),
-])
+@pytest.mark.parametrize(
+    "pods, failed_line",
+    [
+        ([PodState("a", True, 0, "v2", 8080), PodState("b", True, 0, "v2", 8080)], None),
+        ([PodState("a", True, 0, "v2", 8080), PodState("b", False, 0, "v2", 8080)], "b: not ready"),
+        ([PodState("a", True, 2, "v2", 8080)], "a: 2 restart(s) (max 0)"),
+        ([PodState("a", True, 0, "v1", 8080)], "a: labelled v1"),
+        ([], "0 serving pod(s)"),
+    ],
+)
 def test_pods_must_be_ready_without_restarts_and_labelled(start_server, pods, failed_line):
     server = start_server("v2")
     local = url_target("dev", f"http://127.0.0.1:{server.port}")
@@ -187,7 +215,7 @@ def test_a_counter_that_went_down_counts_from_zero():
 
 def test_text_that_is_not_prometheus_format_is_a_clear_error():
     with pytest.raises(ClusterError, match="is not in the Prometheus text format"):
-        Snapshot.parse("model_server_requests_total{endpoint=\"/predict\" 5\n", "/metrics of pod-a")
+        Snapshot.parse('model_server_requests_total{endpoint="/predict" 5\n', "/metrics of pod-a")
 
 
 # --------------------------------------------------------------------------- #
@@ -198,16 +226,20 @@ def test_verification_thresholds_are_validated_with_the_rest_of_gates_yaml(lab):
     (wc / "gates.yaml").write_text(
         "model-eval:\n  regression: maybe\n"
         "verification:\n  sample_size: 0\n  accuracy_tolerance: 2\n  max_latency_p95_seconds: fast\n  canary: true\n"
-        "  traffic: {qa: held-out, prod: live}\n")
+        "  traffic: {qa: held-out, prod: live}\n"
+    )
     with pytest.raises(RepoStateError) as caught:
         load_config(wc)
     line = caught.value.one_line()
-    for words in ("model-eval.regression: expected one of", "verification.sample_size: expected a whole number >= 1",
-                  "verification.accuracy_tolerance: expected a number from 0 to 1",
-                  "verification.max_latency_p95_seconds: expected a number of seconds > 0",
-                  "verification: unknown key 'canary'",
-                  "verification.traffic: unknown environment 'qa' (expected: dev, staging, prod)",
-                  "verification.traffic.prod: expected one of: held-out, prod-traffic, got 'live'"):
+    for words in (
+        "model-eval.regression: expected one of",
+        "verification.sample_size: expected a whole number >= 1",
+        "verification.accuracy_tolerance: expected a number from 0 to 1",
+        "verification.max_latency_p95_seconds: expected a number of seconds > 0",
+        "verification: unknown key 'canary'",
+        "verification.traffic: unknown environment 'qa' (expected: dev, staging, prod)",
+        "verification.traffic.prod: expected one of: held-out, prod-traffic, got 'live'",
+    ):
         assert words in line, line
 
 
@@ -228,8 +260,9 @@ def test_expected_version_and_thresholds_come_from_git_as_pushed(lab):
 def test_verify_cli_prints_the_verdict_table_and_exits_4(lab, cli, start_server):
     wc, _ = lab
     server = start_server("v4")
-    result = cli("verify", "--env", "dev", "--version", "v4", "--repo", str(wc),
-                 "--url", f"http://127.0.0.1:{server.port}")
+    result = cli(
+        "verify", "--env", "dev", "--version", "v4", "--repo", str(wc), "--url", f"http://127.0.0.1:{server.port}"
+    )
     assert result.exit_code == 4
     lines = result.stdout.splitlines()
     assert lines[0] == f"dev serving v4 FAILS verification (http://127.0.0.1:{server.port})"
@@ -242,8 +275,9 @@ def test_verify_cli_prints_the_verdict_table_and_exits_4(lab, cli, start_server)
 def test_verify_cli_json(lab, cli, start_server):
     wc, _ = lab
     server = start_server("v2")
-    result = cli("verify", "--env", "dev", "--repo", str(wc), "--url", f"http://127.0.0.1:{server.port}",
-                 "--output", "json")
+    result = cli(
+        "verify", "--env", "dev", "--repo", str(wc), "--url", f"http://127.0.0.1:{server.port}", "--output", "json"
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["passed"] is True and data["version"] == "v2" and data["environment"] == "dev"

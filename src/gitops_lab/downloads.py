@@ -58,5 +58,7 @@ def _shorten_reads(response: object, deadline: Deadline) -> None:
 
 
 def _late(url: str, what: str, deadline: Deadline) -> WaitTimeout:
-    return WaitTimeout(f"downloading {what} from {url} did not finish within {deadline.describe()}",
-                       fix="check the network (or a proxy) and run the command again, or give it a larger --timeout")
+    return WaitTimeout(
+        f"downloading {what} from {url} did not finish within {deadline.describe()}",
+        fix="check the network (or a proxy) and run the command again, or give it a larger --timeout",
+    )

@@ -74,8 +74,7 @@ class GateFailed(GitOpsLabError):
 
     exit_code = 4
 
-    def __init__(self, message: str, fix: str | None = None, results: list | None = None,
-                 version: str | None = None):
+    def __init__(self, message: str, fix: str | None = None, results: list | None = None, version: str | None = None):
         super().__init__(message, fix)
         self.results = list(results or [])
         self.version = version

@@ -15,12 +15,17 @@ from collections.abc import Mapping, Sequence
 GRACE_SECONDS = 3.0
 
 
-def run_bounded(cmd: Sequence[str], env: Mapping[str, str] | None = None, input: str | None = None,
-                timeout: float | None = None) -> subprocess.CompletedProcess:
+def run_bounded(
+    cmd: Sequence[str], env: Mapping[str, str] | None = None, input: str | None = None, timeout: float | None = None
+) -> subprocess.CompletedProcess:
     """Like ``subprocess.run(capture_output=True, text=True)``; raises subprocess.TimeoutExpired."""
     proc = subprocess.Popen(
-        list(cmd), stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(env) if env is not None else None,
+        list(cmd),
+        stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(env) if env is not None else None,
         start_new_session=True,
     )
     try:

@@ -35,12 +35,16 @@ def check_name(name: str) -> str:
     """``name`` when it is a DNS-1123 label (it names the kind cluster and the state folder)."""
     if len(name) <= NAME_MAX and _NAME_RE.fullmatch(name):
         return name
-    problem = "is empty" if not name else f"is longer than {NAME_MAX} characters" if len(name) > NAME_MAX else (
-        "is not a DNS-1123 label")
+    problem = (
+        "is empty"
+        if not name
+        else f"is longer than {NAME_MAX} characters"
+        if len(name) > NAME_MAX
+        else ("is not a DNS-1123 label")
+    )
     raise UsageError(
         f"the environment name {name!r} {problem}",
-        fix="use lowercase letters, digits and '-', starting and ending with a letter or digit, "
-            "e.g. --name class-a",
+        fix="use lowercase letters, digits and '-', starting and ending with a letter or digit, e.g. --name class-a",
     )
 
 
@@ -108,8 +112,9 @@ def load_state(name: str = DEFAULT_NAME) -> EnvironmentState:
     values = {k: v for k, v in data.items() if k in known}
     wrong = sorted(k for k, v in values.items() if v is not None and not isinstance(v, str))
     if wrong:
-        raise UsageError(f"the state file {path} has {', '.join(wrong)} that {'is' if len(wrong) == 1 else 'are'} "
-                         "not text", fix=fix)
+        raise UsageError(
+            f"the state file {path} has {', '.join(wrong)} that {'is' if len(wrong) == 1 else 'are'} not text", fix=fix
+        )
     return EnvironmentState(**values)
 
 

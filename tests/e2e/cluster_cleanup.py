@@ -17,14 +17,32 @@ def cleanup(cluster, engine: str) -> None:
         custom, core = client.CustomObjectsApi(api), client.CoreV1Api(api)
         if engine == "argocd":
             for env in NAMESPACES:
-                ignore_404(custom.delete_namespaced_custom_object, "argoproj.io", "v1alpha1", "argocd",
-                            "applications", f"gitops-lab-{env}")
+                ignore_404(
+                    custom.delete_namespaced_custom_object,
+                    "argoproj.io",
+                    "v1alpha1",
+                    "argocd",
+                    "applications",
+                    f"gitops-lab-{env}",
+                )
         else:
             for env in NAMESPACES:
-                ignore_404(custom.delete_namespaced_custom_object, "kustomize.toolkit.fluxcd.io", "v1",
-                            "flux-system", "kustomizations", f"gitops-lab-{env}")
-                ignore_404(custom.delete_namespaced_custom_object, "source.toolkit.fluxcd.io", "v1",
-                            "flux-system", "gitrepositories", f"gitops-lab-{env}")
+                ignore_404(
+                    custom.delete_namespaced_custom_object,
+                    "kustomize.toolkit.fluxcd.io",
+                    "v1",
+                    "flux-system",
+                    "kustomizations",
+                    f"gitops-lab-{env}",
+                )
+                ignore_404(
+                    custom.delete_namespaced_custom_object,
+                    "source.toolkit.fluxcd.io",
+                    "v1",
+                    "flux-system",
+                    "gitrepositories",
+                    f"gitops-lab-{env}",
+                )
         for ns in NAMESPACES.values():
             ignore_404(core.delete_namespace, ns)
         for ns in NAMESPACES.values():
@@ -35,8 +53,12 @@ def cleanup(cluster, engine: str) -> None:
                     continue
                 raise
             stream = watch.Watch()
-            for event in stream.stream(core.list_namespace, field_selector=f"metadata.name={ns}",
-                                       resource_version=current.metadata.resource_version, timeout_seconds=90):
+            for event in stream.stream(
+                core.list_namespace,
+                field_selector=f"metadata.name={ns}",
+                resource_version=current.metadata.resource_version,
+                timeout_seconds=90,
+            ):
                 if event["type"] == "DELETED":
                     stream.stop()
 

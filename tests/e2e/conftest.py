@@ -28,9 +28,22 @@ class EngineOnTestbed:
         return client.AppsV1Api(self.cluster.api_client())
 
     def up(self, *extra: str):
-        return self.cli("up", "--provider", "existing", "--kubeconfig", self.cluster.kubeconfig,
-                        "--engine", self.engine, "--engine-install", "external", "--git-url", self.url,
-                        "--timeout", "240", *extra)
+        return self.cli(
+            "up",
+            "--provider",
+            "existing",
+            "--kubeconfig",
+            self.cluster.kubeconfig,
+            "--engine",
+            self.engine,
+            "--engine-install",
+            "external",
+            "--git-url",
+            self.url,
+            "--timeout",
+            "240",
+            *extra,
+        )
 
 
 @pytest.fixture(params=["argocd", "flux"])

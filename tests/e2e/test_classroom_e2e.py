@@ -111,13 +111,16 @@ def status_of(call) -> int:
 
 
 def served(apps, learner: str) -> dict[str, str]:
-    return {env: apps.read_namespaced_deployment("model-server", f"{learner}-{env}").spec.template.metadata.labels[LABEL]
-            for env in ("dev", "staging", "prod")}
+    return {
+        env: apps.read_namespaced_deployment("model-server", f"{learner}-{env}").spec.template.metadata.labels[LABEL]
+        for env in ("dev", "staging", "prod")
+    }
 
 
 def remote_head(url: str) -> str:
-    return subprocess.run(["git", "ls-remote", url, "refs/heads/main"], check=True, capture_output=True,
-                          text=True).stdout.split()[0]
+    return subprocess.run(
+        ["git", "ls-remote", url, "refs/heads/main"], check=True, capture_output=True, text=True
+    ).stdout.split()[0]
 
 
 def admin_url(room: Classroom, learner: str) -> str:
@@ -149,8 +152,16 @@ def refused_by_engine(room: Classroom, learner: str, env: str, commit: str) -> N
         message = engine.status(env).message if obj else ""
         return ("forbidden" in message or "not permitted" in message), message or "no message yet"
 
-    wait_for(engine.applier, api, kind, engine.object_name(env), engine.namespace, verdict, Deadline(120),
-             f"{engine.display_name} to refuse {commit[:7]} for {learner}/{env}")
+    wait_for(
+        engine.applier,
+        api,
+        kind,
+        engine.object_name(env),
+        engine.namespace,
+        verdict,
+        Deadline(120),
+        f"{engine.display_name} to refuse {commit[:7]} for {learner}/{env}",
+    )
 
 
 def served_again(room: Classroom, learner: str, commit: str) -> None:
@@ -168,10 +179,26 @@ def test_a_class_of_ten_isolated_tenants(classroom, tmp_path):
     from kubernetes import client
 
     room, cli = classroom, classroom.cli
-    created = cli("class", "create", "--count", str(LEARNERS), "--engine", room.engine,
-                  "--kubeconfig", room.cluster.kubeconfig, "--git-root", str(room.git_root),
-                  "--git-base-url", room.git_url, "--git-auth-file", str(room.users_file),
-                  "--timeout", "300", "--output", "json")
+    created = cli(
+        "class",
+        "create",
+        "--count",
+        str(LEARNERS),
+        "--engine",
+        room.engine,
+        "--kubeconfig",
+        room.cluster.kubeconfig,
+        "--git-root",
+        str(room.git_root),
+        "--git-base-url",
+        room.git_url,
+        "--git-auth-file",
+        str(room.users_file),
+        "--timeout",
+        "300",
+        "--output",
+        "json",
+    )
     assert created.exit_code == 0, created.output
     result = json.loads(created.stdout)
     assert sorted(result["kits"]) == [f"learner-{i:02d}" for i in range(1, LEARNERS + 1)]
@@ -185,9 +212,24 @@ def test_a_class_of_ten_isolated_tenants(classroom, tmp_path):
     for i in range(1, LEARNERS + 1):
         assert served(admin_apps, f"learner-{i:02d}") == {"dev": "v2", "staging": "v1", "prod": "v1"}
 
-    again = cli("class", "create", "--count", "2", "--engine", room.engine, "--kubeconfig", room.cluster.kubeconfig,
-                "--git-root", str(room.git_root), "--git-base-url", room.git_url,
-                "--git-auth-file", str(room.users_file), "--output", "json")
+    again = cli(
+        "class",
+        "create",
+        "--count",
+        "2",
+        "--engine",
+        room.engine,
+        "--kubeconfig",
+        room.cluster.kubeconfig,
+        "--git-root",
+        str(room.git_root),
+        "--git-base-url",
+        room.git_url,
+        "--git-auth-file",
+        str(room.users_file),
+        "--output",
+        "json",
+    )
     assert again.exit_code == 0, again.output
     assert not [c for c in json.loads(again.stdout)["changed"]], "a second create changes nothing"
 
@@ -202,37 +244,63 @@ def test_a_class_of_ten_isolated_tenants(classroom, tmp_path):
         assert apps.read_namespaced_deployment("model-server", f"{A}-prod").spec.replicas == 2
         assert status_of(lambda: apps.read_namespaced_deployment("model-server", f"{B}-prod")) == 403
         assert status_of(lambda: core.list_namespaced_pod(f"{B}-dev")) == 403
-        assert status_of(lambda: core.create_namespaced_config_map(
-            f"{B}-dev", {"metadata": {"name": "from-a"}, "data": {"x": "1"}})) == 403
-        assert status_of(lambda: apps.patch_namespaced_deployment(
-            "model-server", f"{B}-prod", {"spec": {"replicas": 0}})) == 403
+        assert (
+            status_of(
+                lambda: core.create_namespaced_config_map(
+                    f"{B}-dev", {"metadata": {"name": "from-a"}, "data": {"x": "1"}}
+                )
+            )
+            == 403
+        )
+        assert (
+            status_of(lambda: apps.patch_namespaced_deployment("model-server", f"{B}-prod", {"spec": {"replicas": 0}}))
+            == 403
+        )
         assert status_of(lambda: core.list_namespaced_secret(ENGINE_NS[room.engine])) == 403
         assert status_of(lambda: core.create_namespace({"metadata": {"name": "a-new-one"}})) == 403
         core.create_namespaced_config_map(f"{A}-dev", {"metadata": {"name": "mine"}, "data": {"x": "1"}})
         assert core.read_namespaced_config_map("mine", f"{A}-dev").data == {"x": "1"}
         group, version, plural, takeover = {
             "argocd": ("argoproj.io", "v1alpha1", "applications", {"spec": {"project": f"gitops-lab-{B}"}}),
-            "flux": ("kustomize.toolkit.fluxcd.io", "v1", "kustomizations",
-                     {"spec": {"serviceAccountName": f"gitops-lab-{B}"}}),
+            "flux": (
+                "kustomize.toolkit.fluxcd.io",
+                "v1",
+                "kustomizations",
+                {"spec": {"serviceAccountName": f"gitops-lab-{B}"}},
+            ),
         }[room.engine]
         ns = ENGINE_NS[room.engine]
         # their own engine object: readable and annotatable, but not re-pointed elsewhere
         assert custom.get_namespaced_custom_object(group, version, ns, plural, f"gitops-lab-{A}-dev")
-        assert status_of(lambda: custom.patch_namespaced_custom_object(
-            group, version, ns, plural, f"gitops-lab-{A}-dev", takeover)) in (403, 422)
-        assert status_of(lambda: custom.patch_namespaced_custom_object(
-            group, version, ns, plural, f"gitops-lab-{A}-dev", {"metadata": {"annotations": {"x": "y"}}})) == 200
+        assert status_of(
+            lambda: custom.patch_namespaced_custom_object(group, version, ns, plural, f"gitops-lab-{A}-dev", takeover)
+        ) in (403, 422)
+        assert (
+            status_of(
+                lambda: custom.patch_namespaced_custom_object(
+                    group, version, ns, plural, f"gitops-lab-{A}-dev", {"metadata": {"annotations": {"x": "y"}}}
+                )
+            )
+            == 200
+        )
         # anyone else's: not even readable
-        assert status_of(lambda: custom.get_namespaced_custom_object(
-            group, version, ns, plural, f"gitops-lab-{B}-dev")) == 403
+        assert (
+            status_of(lambda: custom.get_namespaced_custom_object(group, version, ns, plural, f"gitops-lab-{B}-dev"))
+            == 403
+        )
 
     # -- learner-01's Git credentials push only their repository -------------------------
     mine = tmp_path / "mine"
-    subprocess.run(["git", "clone", "-q", kit["git_url"].replace("http://", f"http://{A}:{kit['git_password']}@"),
-                    str(mine)], check=True)
+    subprocess.run(
+        ["git", "clone", "-q", kit["git_url"].replace("http://", f"http://{A}:{kit['git_password']}@"), str(mine)],
+        check=True,
+    )
     b_url = kit["git_url"].replace(f"/{A}.git", f"/{B}.git")
-    pushed = subprocess.run(["git", "-C", str(mine), "push", b_url.replace("http://", f"http://{A}:{kit['git_password']}@"),
-                             "main:main"], capture_output=True, text=True)
+    pushed = subprocess.run(
+        ["git", "-C", str(mine), "push", b_url.replace("http://", f"http://{A}:{kit['git_password']}@"), "main:main"],
+        capture_output=True,
+        text=True,
+    )
     assert pushed.returncode != 0 and "403" in pushed.stderr
 
     # -- learner-01's engine cannot deploy into learner-02's namespaces, whatever their repository says
@@ -242,15 +310,29 @@ def test_a_class_of_ten_isolated_tenants(classroom, tmp_path):
     a_url = kit["git_url"].replace("http://", f"http://{A}:{kit['git_password']}@")
     for args in (("commit", "-qam", "Deploy into B's namespace"), ("push", "-q", a_url, "main")):
         subprocess.run(["git", "-C", str(mine), "-c", "user.name=a", "-c", "user.email=a@x", *args], check=True)
-    refused_by_engine(room, A, "dev", subprocess.run(["git", "-C", str(mine), "rev-parse", "HEAD"], check=True,
-                                                     capture_output=True, text=True).stdout.strip())
+    refused_by_engine(
+        room,
+        A,
+        "dev",
+        subprocess.run(
+            ["git", "-C", str(mine), "rev-parse", "HEAD"], check=True, capture_output=True, text=True
+        ).stdout.strip(),
+    )
     after = admin_apps.read_namespaced_deployment("model-server", f"{B}-dev")
     assert (after.metadata.generation, after.metadata.labels) == (b_dev.metadata.generation, b_dev.metadata.labels)
     for args in (("revert", "--no-edit", "HEAD"), ("push", "-q", a_url, "main")):
-        subprocess.run(["git", "-C", str(mine), "-c", "user.name=a", "-c", "user.email=a@x", *args], check=True,
-                       capture_output=True)
-    served_again(room, A, subprocess.run(["git", "-C", str(mine), "rev-parse", "HEAD"], check=True,
-                                         capture_output=True, text=True).stdout.strip())
+        subprocess.run(
+            ["git", "-C", str(mine), "-c", "user.name=a", "-c", "user.email=a@x", *args],
+            check=True,
+            capture_output=True,
+        )
+    served_again(
+        room,
+        A,
+        subprocess.run(
+            ["git", "-C", str(mine), "rev-parse", "HEAD"], check=True, capture_output=True, text=True
+        ).stdout.strip(),
+    )
 
     # -- learner-02 promotes, so their state differs from the seed -------------------------
     b_before = {}
@@ -261,9 +343,11 @@ def test_a_class_of_ten_isolated_tenants(classroom, tmp_path):
         promoted = cli("promote", "--from", "dev", "--to", "staging", "--timeout", "120")
         assert promoted.exit_code == 0, promoted.output
         if learner == B:
-            b_before = {"head": remote_head(admin_url(room, B)), "served": served(admin_apps, B),
-                        "generation": admin_apps.read_namespaced_deployment("model-server", f"{B}-prod")
-                        .metadata.generation}
+            b_before = {
+                "head": remote_head(admin_url(room, B)),
+                "served": served(admin_apps, B),
+                "generation": admin_apps.read_namespaced_deployment("model-server", f"{B}-prod").metadata.generation,
+            }
 
     # -- learner-01's commands and labs, unchanged, with their kit -------------------------
     assert served(admin_apps, A)["staging"] == "v2"
@@ -289,7 +373,11 @@ def test_a_class_of_ten_isolated_tenants(classroom, tmp_path):
     assert status.exit_code == 0, status.output
     rows = {r["learner"]: r for r in json.loads(status.stdout)}
     assert (rows[A]["lab"], rows[A]["step"], rows[A]["checks_passing"], rows[A]["steps"]) == (
-        "gitops-basics", "undo-with-git", 1, 3)
+        "gitops-basics",
+        "undo-with-git",
+        1,
+        3,
+    )
     assert rows[B]["lab"] is None and rows[B]["environments"]["staging"]["version"] == "v2"
     table = cli("class", "status")
     assert table.stdout.splitlines()[0].split() == ["LEARNER", "LAB", "STEP", "CHECKS", "DEV", "STAGING", "PROD"]
@@ -301,15 +389,17 @@ def test_a_class_of_ten_isolated_tenants(classroom, tmp_path):
     assert admin_apps.read_namespaced_deployment("model-server", f"{A}-dev").spec.replicas == 1
     assert remote_head(admin_url(room, B)) == b_before["head"]
     assert served(admin_apps, B) == b_before["served"]
-    assert admin_apps.read_namespaced_deployment("model-server", f"{B}-prod").metadata.generation == \
-        b_before["generation"]
+    assert (
+        admin_apps.read_namespaced_deployment("model-server", f"{B}-prod").metadata.generation == b_before["generation"]
+    )
 
     # -- a reset to a lab's start point starts the lab for a learner who had not ---------------
     started_b = cli("class", "reset", "--learner", B, "--lab", "gitops-basics", "--timeout", "120", "--output", "json")
     assert started_b.exit_code == 0, started_b.output
     assert [(r["learner"], r["lab"]) for r in json.loads(started_b.stdout)] == [(B, "gitops-basics")]
-    tags = subprocess.run(["git", "ls-remote", "--tags", admin_url(room, B)], check=True, capture_output=True,
-                          text=True).stdout
+    tags = subprocess.run(
+        ["git", "ls-remote", "--tags", admin_url(room, B)], check=True, capture_output=True, text=True
+    ).stdout
     assert "refs/tags/gitops-lab/lab/gitops-basics/start" in tags
     row = json.loads(cli("class", "status", "--learner", B, "--output", "json").stdout)[0]
     assert (row["lab"], row["step"], row["healthy"]) == ("gitops-basics", "scale-dev", True)

@@ -14,7 +14,6 @@ import subprocess
 import pytest
 
 
-
 pytestmark = pytest.mark.testbed
 
 NAMESPACES = {"dev": "ml-dev", "staging": "ml-staging", "prod": "ml-prod"}
@@ -50,7 +49,10 @@ def test_up_promote_rollback_status(lab, tmp_path_factory):
     assert summary["versions"] == {"dev": "v2", "staging": "v1", "prod": "v1"}
     assert summary["changed"]
     assert {env: running(apps, env) for env in NAMESPACES} == {
-        "dev": ("v2", 1, 1), "staging": ("v1", 1, 1), "prod": ("v1", 2, 2)}
+        "dev": ("v2", 1, 1),
+        "staging": ("v1", 1, 1),
+        "prod": ("v1", 2, 2),
+    }
 
     again = on_testbed.up()
     assert again.exit_code == 0, again.output
@@ -72,7 +74,10 @@ def test_up_promote_rollback_status(lab, tmp_path_factory):
     assert status.exit_code == 0, status.output
     rows = {row["environment"]: row for row in json.loads(status.stdout)}
     assert {env: (r["version"], r["ok"], r["engine"]) for env, r in rows.items()} == {
-        "dev": ("v2", True, engine), "staging": ("v2", True, engine), "prod": ("v1", True, engine)}
+        "dev": ("v2", True, engine),
+        "staging": ("v2", True, engine),
+        "prod": ("v1", True, engine),
+    }
     # prod applied the newest commit; the others applied a commit at which their
     # overlay is what it is now (an engine refreshes an untouched environment on its own schedule).
     clone = tmp_path_factory.mktemp("clone")
@@ -80,14 +85,16 @@ def test_up_promote_rollback_status(lab, tmp_path_factory):
     assert rows["prod"]["commit"] == remote_head(url)
     for env, row in rows.items():
         overlay = f"overlays/{env}/kustomization.yaml"
-        at_commit = subprocess.run(["git", "-C", str(clone), "show", f"{row['commit']}:{overlay}"],
-                                   check=True, capture_output=True, text=True).stdout
+        at_commit = subprocess.run(
+            ["git", "-C", str(clone), "show", f"{row['commit']}:{overlay}"], check=True, capture_output=True, text=True
+        ).stdout
         assert at_commit == (clone / overlay).read_text(), env
 
     # A hand edit: status names the drift (Flux heals only when asked or at its
     # interval; Argo CD's selfHeal may beat the status call), and sync heals it.
-    apps.patch_namespaced_deployment("model-server", "ml-prod",
-                                     {"spec": {"template": {"metadata": {"labels": {LABEL: "v3"}}}}})
+    apps.patch_namespaced_deployment(
+        "model-server", "ml-prod", {"spec": {"template": {"metadata": {"labels": {LABEL: "v3"}}}}}
+    )
     if engine == "flux":
         drifted = cli("status", "--output", "json")
         assert drifted.exit_code == 1
@@ -108,8 +115,19 @@ def test_up_promote_rollback_status(lab, tmp_path_factory):
         core.patch_node(node, {"spec": {"unschedulable": True}})
     try:
         # v3 would be stopped by the gates; skip them (recorded) to reach the rollout.
-        stuck = cli("promote", "--to", "staging", "--version", "v3", "--skip-gate", "data-quality",
-                    "--skip-gate", "model-eval", "--timeout", "20")
+        stuck = cli(
+            "promote",
+            "--to",
+            "staging",
+            "--version",
+            "v3",
+            "--skip-gate",
+            "data-quality",
+            "--skip-gate",
+            "model-eval",
+            "--timeout",
+            "20",
+        )
     finally:
         for node in nodes:
             core.patch_node(node, {"spec": {"unschedulable": False}})

@@ -53,9 +53,19 @@ def _slow_engine_polls(state) -> None:
     for env in NAMESPACES:
         for api, kind in ((SOURCE_API, "GitRepository"), (KUSTOMIZE_API, "Kustomization")):
             applier.merge_patch(api, kind, registered_name(env), {"spec": {"interval": "1h"}}, "flux-system")
-            wait_for(applier, api, kind, registered_name(env), "flux-system",
-                     lambda o: (bool(o) and o["status"].get("observedGeneration") == o["metadata"]["generation"],
-                                "reconciling"), Deadline(60), f"{kind} {env} to take the 1h interval")
+            wait_for(
+                applier,
+                api,
+                kind,
+                registered_name(env),
+                "flux-system",
+                lambda o: (
+                    bool(o) and o["status"].get("observedGeneration") == o["metadata"]["generation"],
+                    "reconciling",
+                ),
+                Deadline(60),
+                f"{kind} {env} to take the 1h interval",
+            )
 
 
 def test_a_wait_asks_again_while_the_engine_reports_an_older_commit(engine_on_testbed):
@@ -109,8 +119,7 @@ def _promote_while(on, fault) -> None:
 CONTROLLERS = {"argocd": "argocd-application-controller", "flux": "kustomize-controller"}
 
 
-def test_a_controller_killed_mid_promotion_and_restarted_still_ends_in_a_served_promotion(engine_on_testbed,
-                                                                                           request):
+def test_a_controller_killed_mid_promotion_and_restarted_still_ends_in_a_served_promotion(engine_on_testbed, request):
     on = engine_on_testbed
     _up(on)
     fixture = request.getfixturevalue(f"testbed_{on.engine}")
@@ -146,8 +155,10 @@ def test_many_promotions_and_rollbacks_in_a_row_each_end_served(engine_on_testbe
     state = _up(on)
     apps = on.cluster_apps()
     for _ in range(4):
-        for args, version in ((["promote", "--from", "dev", "--to", "staging"], "v2"),
-                              (["rollback", "--env", "staging", "--to", "v1"], "v1")):
+        for args, version in (
+            (["promote", "--from", "dev", "--to", "staging"], "v2"),
+            (["rollback", "--env", "staging", "--to", "v1"], "v1"),
+        ):
             result = on.cli(*args, "--timeout", "60")
             assert result.exit_code == 0, result.output
             assert running(apps, "staging")[0] == version

@@ -52,8 +52,21 @@ def browser(kind_bed) -> dict[str, str]:
         pytest.skip("no node and npm to run playwright-core (apt-get install nodejs npm)")
     prefix = cache_root() / "node" / f"playwright-core-{PLAYWRIGHT_CORE}"
     if not (prefix / "node_modules" / "playwright-core" / "package.json").is_file():
-        proc = subprocess.run(["npm", "install", "--prefix", str(prefix), "--no-audit", "--no-fund", "--silent",
-                               f"playwright-core@{PLAYWRIGHT_CORE}"], capture_output=True, text=True, timeout=600)
+        proc = subprocess.run(
+            [
+                "npm",
+                "install",
+                "--prefix",
+                str(prefix),
+                "--no-audit",
+                "--no-fund",
+                "--silent",
+                f"playwright-core@{PLAYWRIGHT_CORE}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         if proc.returncode != 0:
             pytest.fail(f"npm install playwright-core@{PLAYWRIGHT_CORE} failed: {proc.stderr.strip()[-2000:]}")
     return dict(os.environ, NODE_PATH=str(prefix / "node_modules"), CHROMIUM=chromium)
@@ -62,8 +75,19 @@ def browser(kind_bed) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def argocd_lab(kind_bed, browser):
     wait_for_free_lab_ports()
-    run = kind_bed.gitops_lab("up", "--engine", "argocd", "--preload", "--engine-manifests", str(kind_bed.manifests),
-                              "--timeout", "900", "--output", "json", name=NAME)
+    run = kind_bed.gitops_lab(
+        "up",
+        "--engine",
+        "argocd",
+        "--preload",
+        "--engine-manifests",
+        str(kind_bed.manifests),
+        "--timeout",
+        "900",
+        "--output",
+        "json",
+        name=NAME,
+    )
     yield kind_bed, run.json()
     kind_bed.gitops_lab("down", name=NAME, check=False)
 
@@ -81,8 +105,13 @@ def test_a_learner_logs_in_to_the_argocd_ui_and_sees_dev_staging_and_prod(argocd
     screenshot = artifacts_dir() / "argocd-ui-applications.png"
     screenshot.parent.mkdir(parents=True, exist_ok=True)
     screenshot.unlink(missing_ok=True)
-    proc = subprocess.run(["node", str(DRIVER), result["engine_ui"], "admin", admin_password(bed), str(screenshot)],
-                          env=browser, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        ["node", str(DRIVER), result["engine_ui"], "admin", admin_password(bed), str(screenshot)],
+        env=browser,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, f"the browser could not log in and list the applications:\n{proc.stderr[-4000:]}"
     seen = json.loads(proc.stdout.strip().splitlines()[-1])
     request.node.user_properties.append(("screenshot", str(screenshot)))

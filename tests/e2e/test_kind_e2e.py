@@ -32,8 +32,12 @@ def _proxy(api, namespace: str, path: str, body: dict | None = None) -> dict:
     """GET or POST through the API server's service proxy (the path `verify` uses: no port-forward, no kubectl)."""
     from gitops_lab.kube.rest import request
 
-    return request(api, "POST" if body else "GET",
-                   f"/api/v1/namespaces/{namespace}/services/model-server:http/proxy/{path}", body=body)
+    return request(
+        api,
+        "POST" if body else "GET",
+        f"/api/v1/namespaces/{namespace}/services/model-server:http/proxy/{path}",
+        body=body,
+    )
 
 
 @pytest.fixture(scope="module", params=["flux", "argocd"])
@@ -41,8 +45,19 @@ def lab_env(request, kind_bed):
     engine = request.param
     name = f"e2e-{engine}"
     wait_for_free_lab_ports()
-    run = kind_bed.gitops_lab("up", "--engine", engine, "--preload", "--engine-manifests", str(kind_bed.manifests),
-                              "--timeout", UP_TIMEOUT, "--output", "json", name=name)
+    run = kind_bed.gitops_lab(
+        "up",
+        "--engine",
+        engine,
+        "--preload",
+        "--engine-manifests",
+        str(kind_bed.manifests),
+        "--timeout",
+        UP_TIMEOUT,
+        "--output",
+        "json",
+        name=name,
+    )
     yield kind_bed, name, engine, run
     kind_bed.gitops_lab("down", name=name, check=False)
 
@@ -53,14 +68,19 @@ def test_up_brings_every_environment_up_on_real_pods(lab_env):
     assert result["engine"] == engine
     assert result["clone_url"] == "http://localhost:8180/lab.git"
     assert {e["environment"]: (e["synced"], e["healthy"]) for e in result["environments"]} == {
-        "dev": (True, True), "staging": (True, True), "prod": (True, True)}
+        "dev": (True, True),
+        "staging": (True, True),
+        "prod": (True, True),
+    }
     from kubernetes import client
 
     api = bed.api(name)
     nodes = client.CoreV1Api(api).list_node().items
     assert [n.metadata.name for n in nodes] == [f"{name}-control-plane"]
     for namespace in ("ml-dev", "ml-staging", "ml-prod"):
-        pods = client.CoreV1Api(api).list_namespaced_pod(namespace, label_selector="app.kubernetes.io/name=model-server")
+        pods = client.CoreV1Api(api).list_namespaced_pod(
+            namespace, label_selector="app.kubernetes.io/name=model-server"
+        )
         assert pods.items, f"no model server pod in {namespace}"
         for pod in pods.items:
             assert pod.status.phase == "Running"
@@ -76,8 +96,12 @@ def test_the_model_server_answers_with_the_version_git_says(lab_env):
     for env, namespace in (("dev", "ml-dev"), ("prod", "ml-prod")):
         served = _proxy(api, namespace, "version")
         assert served["loaded"] is True and served["model_version"] == versions[env]
-        prediction = _proxy(api, namespace, "predict", {"instances": [
-            {"temperature_c": 63.2, "vibration_mm_s": 5.05, "pressure_bar": 5.54, "rpm": 1417.0}]})
+        prediction = _proxy(
+            api,
+            namespace,
+            "predict",
+            {"instances": [{"temperature_c": 63.2, "vibration_mm_s": 5.05, "pressure_bar": 5.54, "rpm": 1417.0}]},
+        )
         assert prediction["model_version"] == versions[env]
         assert len(prediction["predictions"]) == 1
 
@@ -98,8 +122,9 @@ def test_a_learner_clones_and_pushes_through_localhost_8180(lab_env, tmp_path):
 def test_up_again_changes_nothing(lab_env):
     # after the learner's push above: up waits for what the remote has, and its working copy follows
     bed, name, engine, _ = lab_env
-    again = bed.gitops_lab("up", "--engine", engine, "--preload", "--engine-manifests", str(bed.manifests),
-                           "--output", "json", name=name).json()
+    again = bed.gitops_lab(
+        "up", "--engine", engine, "--preload", "--engine-manifests", str(bed.manifests), "--output", "json", name=name
+    ).json()
     assert again["changed"] == []
     assert (Path(again["repo_path"]) / "NOTES.md").is_file()
 
@@ -107,8 +132,9 @@ def test_up_again_changes_nothing(lab_env):
 def test_every_lab_passes_on_real_pods(lab_env, tmp_path):
     bed, name, engine, _ = lab_env
     junit = tmp_path / "labs.xml"
-    run = bed.gitops_lab("lab", "test", "--all", "--engine", engine, "--junit", str(junit), name=name, check=False,
-                         timeout=3000)
+    run = bed.gitops_lab(
+        "lab", "test", "--all", "--engine", engine, "--junit", str(junit), name=name, check=False, timeout=3000
+    )
     assert run.returncode == 0, f"lab test --all failed:\n{run.stdout[-4000:]}\n{run.stderr[-4000:]}"
     text = junit.read_text()
     assert 'failures="0"' in text and "<testcase" in text

@@ -44,8 +44,9 @@ def bed(kind_bed):
     kind_bed.gitops_lab("down", name=NAME, check=False)
 
 
-@pytest.mark.parametrize("marker", STEPS, ids=[s.removeprefix("• ").split(" ")[0].lower() + "-" + str(i)
-                                                 for i, s in enumerate(STEPS)])
+@pytest.mark.parametrize(
+    "marker", STEPS, ids=[s.removeprefix("• ").split(" ")[0].lower() + "-" + str(i) for i, s in enumerate(STEPS)]
+)
 def test_sigint_at_a_step_ends_cleanly(bed, marker):
     process = bed.start(*_up_args(bed), name=NAME)
     lines = wait_for_line(process, marker, timeout=900)
@@ -59,6 +60,9 @@ def test_sigint_at_a_step_ends_cleanly(bed, marker):
 def test_a_run_after_the_interrupts_completes_and_a_further_one_changes_nothing(bed):
     done = bed.gitops_lab(*_up_args(bed), "--output", "json", name=NAME).json()
     assert {e["environment"]: e["healthy"] for e in done["environments"]} == {
-        "dev": True, "staging": True, "prod": True}
+        "dev": True,
+        "staging": True,
+        "prod": True,
+    }
     again = bed.gitops_lab(*_up_args(bed), "--output", "json", name=NAME).json()
     assert again["changed"] == []

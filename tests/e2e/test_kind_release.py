@@ -32,8 +32,19 @@ UP_TIMEOUT = "900"
 
 @pytest.fixture(scope="module")
 def release_env(kind_bed):
-    kind_bed.gitops_lab("up", "--engine", "flux", "--preload", "--engine-manifests", str(kind_bed.manifests),
-                        "--timeout", UP_TIMEOUT, "--output", "json", name=NAME)
+    kind_bed.gitops_lab(
+        "up",
+        "--engine",
+        "flux",
+        "--preload",
+        "--engine-manifests",
+        str(kind_bed.manifests),
+        "--timeout",
+        UP_TIMEOUT,
+        "--output",
+        "json",
+        name=NAME,
+    )
     yield kind_bed
     kind_bed.gitops_lab("down", name=NAME, check=False)
 
@@ -65,13 +76,14 @@ def test_a_learners_push_of_v4_is_verified_reverted_and_restored(release_env, tm
         wait_for_line(watch, "watching", 120)
         work, env = _learner_clone(bed, tmp_path)
         overlay = work / "overlays" / "dev" / "kustomization.yaml"
-        overlay.write_text(overlay.read_text().replace("gitops-lab.io/model-version: v2",
-                                                       "gitops-lab.io/model-version: v4"))
+        overlay.write_text(
+            overlay.read_text().replace("gitops-lab.io/model-version: v2", "gitops-lab.io/model-version: v4")
+        )
         subprocess.run(["git", "-C", str(work), "commit", "-qam", "Try v4 in dev"], check=True, env=env)
-        subprocess.run(["git", "-C", str(work), "push", "-q", "origin", "HEAD:main"], check=True, env=env,
-                       timeout=120)
-        pushed = subprocess.run(["git", "-C", str(work), "rev-parse", "HEAD"], capture_output=True, text=True,
-                                check=True).stdout.strip()
+        subprocess.run(["git", "-C", str(work), "push", "-q", "origin", "HEAD:main"], check=True, env=env, timeout=120)
+        pushed = subprocess.run(
+            ["git", "-C", str(work), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
         lines = wait_for_line(watch, "dev serves v2 again", 600)
     finally:
         interrupt(watch)
@@ -95,7 +107,10 @@ def test_release_takes_v2_to_prod_verified_at_every_stage(release_env):
     done = bed.gitops_lab("release", "--output", "json", name=NAME).json()
     assert done["complete"] is True
     assert [(s["environment"], s["outcome"]) for s in done["stages"]] == [
-        ("dev", "verified"), ("staging", "verified"), ("prod", "verified")]
+        ("dev", "verified"),
+        ("staging", "verified"),
+        ("prod", "verified"),
+    ]
     promoted = _history(bed, "prod")[0]
     assert promoted["action"] == "promote" and promoted["version"] == "v2"
     assert promoted["trailers"]["Verify-Accuracy"].startswith("pass (live accuracy 0.8276")
@@ -108,7 +123,9 @@ def test_v5_passes_dev_and_staging_and_is_rolled_back_in_prod_on_real_pods(relea
     bed = release_env
     work, env = _learner_clone(bed, tmp_path)
     overlay = work / "overlays" / "dev" / "kustomization.yaml"
-    overlay.write_text(overlay.read_text().replace("gitops-lab.io/model-version: v2", "gitops-lab.io/model-version: v5"))
+    overlay.write_text(
+        overlay.read_text().replace("gitops-lab.io/model-version: v2", "gitops-lab.io/model-version: v5")
+    )
     subprocess.run(["git", "-C", str(work), "commit", "-qam", "Try v5 in dev"], check=True, env=env)
     subprocess.run(["git", "-C", str(work), "push", "-q", "origin", "HEAD:main"], check=True, env=env, timeout=120)
     blocked = bed.gitops_lab("release", "--output", "json", name=NAME, check=False)
@@ -131,8 +148,18 @@ def test_v5_passes_dev_and_staging_and_is_rolled_back_in_prod_on_real_pods(relea
 
 def test_the_capstone_lab_passes_lab_test_on_real_pods(release_env, tmp_path):
     junit = tmp_path / "capstone.xml"
-    run = release_env.gitops_lab("lab", "test", "release-automation", "--engine", "flux", "--junit", str(junit),
-                                 name=NAME, check=False, timeout=2400)
+    run = release_env.gitops_lab(
+        "lab",
+        "test",
+        "release-automation",
+        "--engine",
+        "flux",
+        "--junit",
+        str(junit),
+        name=NAME,
+        check=False,
+        timeout=2400,
+    )
     assert run.returncode == 0, f"{run.stdout[-4000:]}\n{run.stderr[-4000:]}"
     text = junit.read_text()
     assert 'failures="0"' in text and 'skipped="0"' in text

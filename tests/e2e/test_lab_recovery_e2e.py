@@ -132,11 +132,21 @@ def pause_healing(lab_up, env: str, paused: bool) -> None:
 
     engine = open_environment(load_state()).engine
     if lab_up.engine == "argocd":
-        engine.applier.merge_patch("argoproj.io/v1alpha1", "Application", registered_name(env),
-                                   {"spec": {"syncPolicy": {"automated": {"selfHeal": not paused}}}}, engine.namespace)
+        engine.applier.merge_patch(
+            "argoproj.io/v1alpha1",
+            "Application",
+            registered_name(env),
+            {"spec": {"syncPolicy": {"automated": {"selfHeal": not paused}}}},
+            engine.namespace,
+        )
     else:
-        engine.applier.merge_patch("kustomize.toolkit.fluxcd.io/v1", "Kustomization", registered_name(env),
-                                   {"spec": {"suspend": paused}}, engine.namespace)
+        engine.applier.merge_patch(
+            "kustomize.toolkit.fluxcd.io/v1",
+            "Kustomization",
+            registered_name(env),
+            {"spec": {"suspend": paused}},
+            engine.namespace,
+        )
 
 
 def test_status_names_replica_drift_and_a_finished_lab_starts_over(lab_up):
@@ -148,6 +158,7 @@ def test_status_names_replica_drift_and_a_finished_lab_starts_over(lab_up):
 
     pause_healing(lab_up, "prod", True)
     try:
+
         def scaled_by_hand():
             # A reconcile already under way when healing was paused may still put Git's 2 back: scale again then.
             apps.patch_namespaced_deployment("model-server", "ml-prod", {"spec": {"replicas": 4}})

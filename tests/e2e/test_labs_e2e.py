@@ -25,8 +25,9 @@ def test_every_lab_passes_and_junit_lists_every_step(engine_on_testbed, tmp_path
     up = engine_on_testbed.up()
     assert up.exit_code == 0, up.output
     junit = tmp_path / f"labs-{engine}.xml"
-    result = cli("lab", "test", "--all", "--engine", engine, "--junit", str(junit), "--timeout", "180",
-                 "--output", "json")
+    result = cli(
+        "lab", "test", "--all", "--engine", engine, "--junit", str(junit), "--timeout", "180", "--output", "json"
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["passed"] is True
 
@@ -43,8 +44,9 @@ def test_every_lab_passes_and_junit_lists_every_step(engine_on_testbed, tmp_path
     needs_pods = set()
     for folder in discover(labs_dir()):
         lab = load_lab(folder)
-        needs_pods |= {(f"labs.{lab.id}", step.id) for step in lab.steps
-                       if "running-pods" in lab.requires + step.requires}
+        needs_pods |= {
+            (f"labs.{lab.id}", step.id) for step in lab.steps if "running-pods" in lab.requires + step.requires
+        }
         needs_pods |= {(f"labs.{lab.id}", "reset")} if "running-pods" in lab.requires else set()
     skipped = [c for c in cases if c.find("skipped") is not None]
     assert {(c.get("classname"), c.get("name")) for c in skipped} == needs_pods

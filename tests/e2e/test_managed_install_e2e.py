@@ -23,10 +23,15 @@ IMAGE = "registry.invalid/stand-in@sha256:" + "0" * 64
 def deployment(name: str, namespace: str, kind: str = "Deployment") -> dict:
     labels = {"app.kubernetes.io/name": name}
     return {
-        "apiVersion": "apps/v1", "kind": kind, "metadata": {"name": name, "namespace": namespace},
-        "spec": {"replicas": 1, "selector": {"matchLabels": labels}, **({"serviceName": name} if kind == "StatefulSet" else {}),
-                 "template": {"metadata": {"labels": labels},
-                              "spec": {"containers": [{"name": "main", "image": IMAGE}]}}},
+        "apiVersion": "apps/v1",
+        "kind": kind,
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": labels},
+            **({"serviceName": name} if kind == "StatefulSet" else {}),
+            "template": {"metadata": {"labels": labels}, "spec": {"containers": [{"name": "main", "image": IMAGE}]}},
+        },
     }
 
 
@@ -35,14 +40,25 @@ def crds(folder) -> list[dict]:
 
 
 def flux_release(crd_dir) -> str:
-    docs = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "flux-system"}},
-            *crds(crd_dir / "source-controller"), *crds(crd_dir / "kustomize-controller"),
-            {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-             "metadata": {"name": "helmreleases.helm.toolkit.fluxcd.io"},
-             "spec": {"group": "helm.toolkit.fluxcd.io", "names": {"kind": "HelmRelease", "plural": "helmreleases"},
-                      "scope": "Namespaced", "versions": []}},
-            deployment("source-controller", "flux-system"), deployment("kustomize-controller", "flux-system"),
-            deployment("helm-controller", "flux-system")]
+    docs = [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "flux-system"}},
+        *crds(crd_dir / "source-controller"),
+        *crds(crd_dir / "kustomize-controller"),
+        {
+            "apiVersion": "apiextensions.k8s.io/v1",
+            "kind": "CustomResourceDefinition",
+            "metadata": {"name": "helmreleases.helm.toolkit.fluxcd.io"},
+            "spec": {
+                "group": "helm.toolkit.fluxcd.io",
+                "names": {"kind": "HelmRelease", "plural": "helmreleases"},
+                "scope": "Namespaced",
+                "versions": [],
+            },
+        },
+        deployment("source-controller", "flux-system"),
+        deployment("kustomize-controller", "flux-system"),
+        deployment("helm-controller", "flux-system"),
+    ]
     return yaml.safe_dump_all(docs)
 
 
@@ -54,8 +70,13 @@ def pinned_argocd_install() -> bytes:
     from gitops_lab.versions import pinned
 
     version = pinned()["argocd"]["version"]
-    out = subprocess.run(["go", "mod", "download", "-json", f"github.com/argoproj/argo-cd/v3@{version}"],
-                         capture_output=True, text=True, cwd="/", timeout=300)
+    out = subprocess.run(
+        ["go", "mod", "download", "-json", f"github.com/argoproj/argo-cd/v3@{version}"],
+        capture_output=True,
+        text=True,
+        cwd="/",
+        timeout=300,
+    )
     info = json.loads(out.stdout or "{}")
     if out.returncode != 0 or "Dir" not in info:
         pytest.skip(f"Argo CD's Go module is not available: {info.get('Error') or out.stderr.strip()}")
@@ -84,8 +105,12 @@ def test_flux_managed_install_applies_only_what_the_lab_needs_and_waits(kube, tm
             assert dep.status.available_replicas == 1, name
         names = {d.metadata.name for d in apps.list_namespaced_deployment("flux-system").items}
         assert "helm-controller" not in names
-        assert flux.applier.get("apiextensions.k8s.io/v1", "CustomResourceDefinition",
-                                "helmreleases.helm.toolkit.fluxcd.io") is None
+        assert (
+            flux.applier.get(
+                "apiextensions.k8s.io/v1", "CustomResourceDefinition", "helmreleases.helm.toolkit.fluxcd.io"
+            )
+            is None
+        )
         cached = tmp_path / "cache" / "manifests" / "flux"
         assert list(cached.glob("*/install.yaml")) and server.hits == 1
         # Again: the cache is used, the check finds it intact, and nothing changes.

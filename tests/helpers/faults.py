@@ -54,13 +54,21 @@ def no_lock_files(remote: Path) -> bool:
     return not [p for p in remote.rglob("*.lock")]
 
 
-def cli_process(args: list[str], state_dir: Path, cwd: Path | None = None,
-                extra_env: dict[str, str] | None = None) -> subprocess.Popen:
+def cli_process(
+    args: list[str], state_dir: Path, cwd: Path | None = None, extra_env: dict[str, str] | None = None
+) -> subprocess.Popen:
     """`gitops-lab ARGS` as its own process group, the way a terminal starts it."""
     env = {**os.environ, "GITOPS_LAB_STATE_DIR": str(state_dir), **(extra_env or {})}
     env.pop("GITOPS_LAB_REPO", None)
-    return subprocess.Popen([sys.executable, "-m", "gitops_lab", *args], cwd=cwd, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "gitops_lab", *args],
+        cwd=cwd,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
 
 
 def run_cli(args: list[str], state_dir: Path, **kwargs) -> subprocess.CompletedProcess:

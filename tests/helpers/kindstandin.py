@@ -14,7 +14,7 @@ import pytest
 
 DATA = Path(__file__).resolve().parents[1] / "testdata" / "kind"
 
-STANDIN = r'''#!{python}
+STANDIN = r"""#!{python}
 import json, os, sys
 from pathlib import Path
 state = Path(os.environ["KIND_STANDIN_DIR"])
@@ -40,7 +40,7 @@ if step.get("write_kubeconfig") and rc == 0:
     name = args[args.index("--name") + 1]
     Path(path).write_text(os.environ["KIND_KUBECONFIG_TEXT"].replace("NAME", name))
 sys.exit(rc)
-'''
+"""
 
 KUBECONFIG = """apiVersion: v1
 clusters:
@@ -97,5 +97,3 @@ def kind_standin(tmp_path, monkeypatch) -> StandIn:
     standin = StandIn(state)
     standin.script(version=[{"recording": "version"}])
     return standin
-
-

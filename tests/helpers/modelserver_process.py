@@ -36,8 +36,11 @@ class Server:
         if version is not None:
             env["MODEL_VERSION"] = version
         self.proc = subprocess.Popen(
-            [sys.executable, str(SERVER)], env=env,
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            [sys.executable, str(SERVER)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         self.log: list[str] = []
         self._lines: queue.Queue[str | None] = queue.Queue()

@@ -39,8 +39,7 @@ ARGOCD_MODULE = "github.com/argoproj/argo-cd/v3"
 # yarn.lock is a yarn v1 lockfile: the classic yarn, pinned, from the npm registry
 YARN_VERSION = "1.22.22"
 GIT_ENV = "GITOPS_LAB_ARGO_UI_GIT"
-ARGO_UI_GIT = re.compile(r'^"?argo-ui@git\+[^\n]*\n  version "[^"]+"\n  resolved "git\+[^#"]+#([0-9a-f]{40})"',
-                         re.M)
+ARGO_UI_GIT = re.compile(r'^"?argo-ui@git\+[^\n]*\n  version "[^"]+"\n  resolved "git\+[^#"]+#([0-9a-f]{40})"', re.M)
 RECIPE = 1
 Log = Callable[[str], None]
 
@@ -56,8 +55,13 @@ def source_offered() -> bool:
 
 
 def step_key(versions: dict) -> dict:
-    return {"argocd": versions["argocd"]["version"], "yarn": YARN_VERSION, "source": source_offered(),
-            "node": bool(shutil.which("node") and shutil.which("npm")), "recipe": RECIPE}
+    return {
+        "argocd": versions["argocd"]["version"],
+        "yarn": YARN_VERSION,
+        "source": source_offered(),
+        "node": bool(shutil.which("node") and shutil.which("npm")),
+        "recipe": RECIPE,
+    }
 
 
 def out_dir(directory: Path) -> Path:
@@ -87,7 +91,9 @@ def expected_files(versions: dict) -> tuple[str, ...]:
 def pinned_commit(ui_source: Path) -> str:
     match = ARGO_UI_GIT.search((ui_source / "yarn.lock").read_text(encoding="utf-8"))
     if not match:
-        raise SystemExit(f"build.py: {ui_source / 'yarn.lock'} pins no argo-ui Git commit; update tests/kindbed/argocd_ui.py")
+        raise SystemExit(
+            f"build.py: {ui_source / 'yarn.lock'} pins no argo-ui Git commit; update tests/kindbed/argocd_ui.py"
+        )
     return match.group(1)
 
 
@@ -101,13 +107,27 @@ def argo_ui_archive(commit: str) -> Path | None:
         return None
     archive.parent.mkdir(parents=True, exist_ok=True)
     tmp = archive.with_suffix(".tmp")
-    proc = subprocess.run(["git", "--git-dir" if Path(repo, "HEAD").is_file() else "-C", repo, "archive",
-                           "--format=tar.gz", "--prefix=package/", "-o", str(tmp), commit],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            "git",
+            "--git-dir" if Path(repo, "HEAD").is_file() else "-C",
+            repo,
+            "archive",
+            "--format=tar.gz",
+            "--prefix=package/",
+            "-o",
+            str(tmp),
+            commit,
+        ],
+        capture_output=True,
+        text=True,
+    )
     if proc.returncode != 0:
         tmp.unlink(missing_ok=True)
-        raise SystemExit(f"build.py: {GIT_ENV}={repo} has no argo-ui commit {commit} (git archive: "
-                         f"{proc.stderr.strip()}); point it at a clone of argoproj/argo-ui that has it")
+        raise SystemExit(
+            f"build.py: {GIT_ENV}={repo} has no argo-ui commit {commit} (git archive: "
+            f"{proc.stderr.strip()}); point it at a clone of argoproj/argo-ui that has it"
+        )
     os.replace(tmp, archive)
     return archive
 
@@ -149,19 +169,25 @@ def _check_lock(before: str, after: str, argo_ui_entry: str) -> None:
     changed = [k for k in old if k not in new or new[k] != old[k]]
     argo = [k for k in added if k.startswith('"argo-ui@file:')]
     if changed or len(added) != 1 or len(argo) != 1:
-        raise SystemExit(f"build.py: yarn install moved yarn.lock away from Argo CD's pins (changed: {changed[:5]}, "
-                         f"added: {list(added)[:5]}); the UI is built only as the lockfile pins it")
+        raise SystemExit(
+            f"build.py: yarn install moved yarn.lock away from Argo CD's pins (changed: {changed[:5]}, "
+            f"added: {list(added)[:5]}); the UI is built only as the lockfile pins it"
+        )
     if _deps(added[argo[0]]) != _deps(argo_ui_entry.strip("\n")):
-        raise SystemExit("build.py: the argo-ui archive's dependencies differ from yarn.lock's argo-ui entry; "
-                         "the archive is not the pinned commit")
+        raise SystemExit(
+            "build.py: the argo-ui archive's dependencies differ from yarn.lock's argo-ui entry; "
+            "the archive is not the pinned commit"
+        )
 
 
 def _yarn(directory: Path, log: Log) -> Path:
     prefix = directory / "work" / f"yarn-{YARN_VERSION}"
     yarn = prefix / "node_modules" / ".bin" / "yarn"
     if not yarn.is_file():
-        subprocess.run(["npm", "install", "--prefix", str(prefix), "--no-audit", "--no-fund", "--silent",
-                        f"yarn@{YARN_VERSION}"], check=True)
+        subprocess.run(
+            ["npm", "install", "--prefix", str(prefix), "--no-audit", "--no-fund", "--silent", f"yarn@{YARN_VERSION}"],
+            check=True,
+        )
         log(f"argocd-ui: yarn {YARN_VERSION} from npm")
     return yarn
 
@@ -189,10 +215,14 @@ def build(directory: Path, versions: dict, jobs: int, log: Log) -> None:
         reason = "no node and npm on this machine (apt-get install nodejs npm), which build Argo CD's UI"
     elif not (archive := argo_ui_archive(commit)):
         if source_offered():
-            raise SystemExit(f"build.py: {sources_dir()} has no argo-ui-{commit}.tgz (the commit Argo CD {version}'s "
-                             f"yarn.lock pins): set {GIT_ENV} to a clone of argoproj/argo-ui that has it")
-        reason = (f"Argo CD {version}'s UI needs argo-ui at Git commit {commit[:12]} (its yarn.lock), which no "
-                  f"registry serves: set {GIT_ENV} to a clone of argoproj/argo-ui that has it and build again")
+            raise SystemExit(
+                f"build.py: {sources_dir()} has no argo-ui-{commit}.tgz (the commit Argo CD {version}'s "
+                f"yarn.lock pins): set {GIT_ENV} to a clone of argoproj/argo-ui that has it"
+            )
+        reason = (
+            f"Argo CD {version}'s UI needs argo-ui at Git commit {commit[:12]} (its yarn.lock), which no "
+            f"registry serves: set {GIT_ENV} to a clone of argoproj/argo-ui that has it and build again"
+        )
     if reason:
         unavailable_file(directory).write_text(reason + "\n", encoding="utf-8")
         log(f"argocd-ui: not built, the Argo CD image has no UI: {reason}")
@@ -212,15 +242,32 @@ def build(directory: Path, versions: dict, jobs: int, log: Log) -> None:
     entry = _point_at_archive(ui, archive)
 
     t0 = time.monotonic()
-    _run([str(yarn), "install", "--non-interactive", "--network-timeout", "600000",
-          "--cache-folder", str(cache_root() / "yarn-cache")], ui, logfile)
+    _run(
+        [
+            str(yarn),
+            "install",
+            "--non-interactive",
+            "--network-timeout",
+            "600000",
+            "--cache-folder",
+            str(cache_root() / "yarn-cache"),
+        ],
+        ui,
+        logfile,
+    )
     _check_lock(before, (ui / "yarn.lock").read_text(encoding="utf-8"), entry)
     log(f"argocd-ui: yarn install (npm registry, as yarn.lock pins): {time.monotonic() - t0:.0f}s")
 
     t0 = time.monotonic()
     # as upstream's Dockerfile builds it
-    env = dict(os.environ, NODE_ENV="production", NODE_ONLINE_ENV="online", HOST_ARCH="amd64",
-               ARGO_VERSION=version, NODE_OPTIONS="--max_old_space_size=8192")
+    env = dict(
+        os.environ,
+        NODE_ENV="production",
+        NODE_ONLINE_ENV="online",
+        HOST_ARCH="amd64",
+        ARGO_VERSION=version,
+        NODE_OPTIONS="--max_old_space_size=8192",
+    )
     _run([str(yarn), "--offline", "build"], ui, logfile, env)
     if not (ui / "dist" / "app" / "index.html").is_file():
         raise SystemExit(f"build.py: yarn build made no ui/dist/app/index.html; see {logfile}")

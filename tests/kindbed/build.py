@@ -59,12 +59,20 @@ def ensure_debian_packages() -> None:
     t0 = time.monotonic()
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     subprocess.run(["apt-get", "update", "-qq"], check=False, env=env)
-    subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *need], check=True, env=env,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *need],
+        check=True,
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
     # the package's own daemon is not wanted: the bed runs a private one
     if shutil.which("systemctl"):
-        subprocess.run(["systemctl", "disable", "--now", "docker.service", "docker.socket"], check=False,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            ["systemctl", "disable", "--now", "docker.service", "docker.socket"],
+            check=False,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
     log(f"apt-get install {' '.join(need)}: {time.monotonic() - t0:.0f}s")
 
 
@@ -72,8 +80,11 @@ def build_go(directory: Path, jobs: int, verbose: bool) -> None:
     builder = testbed_build.Builder(jobs, verbose, directory)
     for comp in go_components():
         stamp = directory / "stamps" / f"{comp.name}.json"
-        done = stamp.is_file() and stamp.read_text() == comp.stamp_key() and all(
-            (directory / "bin" / b).is_file() for b in comp.binaries)
+        done = (
+            stamp.is_file()
+            and stamp.read_text() == comp.stamp_key()
+            and all((directory / "bin" / b).is_file() for b in comp.binaries)
+        )
         if done:
             log(f"{comp.name} {comp.version}: cached")
             continue
@@ -88,6 +99,7 @@ def _catching(run, failures: list[BaseException]):
             run()
         except BaseException as exc:  # re-raised in the main thread
             failures.append(exc)
+
     return wrapped
 
 
@@ -116,8 +128,11 @@ def main(argv: list[str] | None = None) -> int:
     ensure_debian_packages()
     if args.only in (None, "go"):
         # The debootstraps wait on the network, the Go builds on the CPU: run them side by side.
-        rootfs = threading.Thread(target=steps.build_rootfs, args=(directory, log), daemon=True) \
-            if args.only is None else None
+        rootfs = (
+            threading.Thread(target=steps.build_rootfs, args=(directory, log), daemon=True)
+            if args.only is None
+            else None
+        )
         failures: list[BaseException] = []
         if rootfs:
             rootfs.run = _catching(rootfs.run, failures)

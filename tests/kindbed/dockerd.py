@@ -58,19 +58,39 @@ class PrivateDockerd:
     def alive(self) -> bool:
         if not self.socket.exists():
             return False
-        probe = subprocess.run(["docker", "version", "--format", "{{.Server.Version}}"],
-                               env=dict(os.environ, DOCKER_HOST=self.host), capture_output=True, text=True,
-                               timeout=20)
+        probe = subprocess.run(
+            ["docker", "version", "--format", "{{.Server.Version}}"],
+            env=dict(os.environ, DOCKER_HOST=self.host),
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
         return probe.returncode == 0
 
     def command(self) -> list[str]:
-        cmd = ["dockerd", "--host", self.host, "--data-root", str(self.directory / "docker"),
-               "--exec-root", str(self.run / "exec"), "--pidfile", str(self.run / "dockerd.pid"),
-               # no docker0: kind makes its own network, and a machine's own dockerd keeps its bridge
-               "--bridge", "none", "--storage-driver", "overlay2"]
+        cmd = [
+            "dockerd",
+            "--host",
+            self.host,
+            "--data-root",
+            str(self.directory / "docker"),
+            "--exec-root",
+            str(self.run / "exec"),
+            "--pidfile",
+            str(self.run / "dockerd.pid"),
+            # no docker0: kind makes its own network, and a machine's own dockerd keeps its bridge
+            "--bridge",
+            "none",
+            "--storage-driver",
+            "overlay2",
+        ]
         if lacks_sys_resource():
-            cmd += ["--add-runtime", f"runc-without-sys-resource={WRAPPER}",
-                    "--default-runtime", "runc-without-sys-resource"]
+            cmd += [
+                "--add-runtime",
+                f"runc-without-sys-resource={WRAPPER}",
+                "--default-runtime",
+                "runc-without-sys-resource",
+            ]
         return cmd
 
     def start(self) -> "PrivateDockerd":
@@ -82,21 +102,22 @@ class PrivateDockerd:
         stale.unlink(missing_ok=True)
         self.socket.unlink(missing_ok=True)
         log = self.log_path.open("ab")
-        self.process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, start_new_session=True)
+        self.process = subprocess.Popen(
+            self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+        )
         log.close()
         self.started = True
         end = time.monotonic() + START_TIMEOUT
         while time.monotonic() < end:
             if self.process.poll() is not None:
-                raise DockerdError(f"the kind bed's dockerd exited with {self.process.returncode}; "
-                                   f"see {self.log_path}")
+                raise DockerdError(f"the kind bed's dockerd exited with {self.process.returncode}; see {self.log_path}")
             if self.alive():
                 return self
             time.sleep(0.5)
         self.stop()
-        raise DockerdError(f"the kind bed's dockerd did not answer on {self.socket} within "
-                           f"{START_TIMEOUT:.0f}s; see {self.log_path}")
+        raise DockerdError(
+            f"the kind bed's dockerd did not answer on {self.socket} within {START_TIMEOUT:.0f}s; see {self.log_path}"
+        )
 
     def stop(self) -> None:
         if not self.started or self.process is None:

@@ -77,19 +77,28 @@ class KindBed:
     def gitops_lab(self, *args: str, name: str, timeout: float = 1500, check: bool = True, **env: str) -> Run:
         """Run the CLI as a learner does, on the bed, for environment ``name``."""
         self.clusters.add(name)
-        proc = subprocess.run([*GITOPS_LAB, "--name", name, *args], env=self.env(**env), capture_output=True,
-                              text=True, timeout=timeout)
+        proc = subprocess.run(
+            [*GITOPS_LAB, "--name", name, *args], env=self.env(**env), capture_output=True, text=True, timeout=timeout
+        )
         run = Run(proc.returncode, proc.stdout, proc.stderr)
         if check and proc.returncode != 0:
-            raise AssertionError(f"gitops-lab {' '.join(args)} exited {proc.returncode}\n"
-                                 f"--- stdout\n{proc.stdout[-4000:]}\n--- stderr\n{proc.stderr[-6000:]}")
+            raise AssertionError(
+                f"gitops-lab {' '.join(args)} exited {proc.returncode}\n"
+                f"--- stdout\n{proc.stdout[-4000:]}\n--- stderr\n{proc.stderr[-6000:]}"
+            )
         return run
 
     def start(self, *args: str, name: str, **env: str) -> subprocess.Popen:
         """The CLI in the background, in its own process group (for signals)."""
         self.clusters.add(name)
-        return subprocess.Popen([*GITOPS_LAB, "--name", name, *args], env=self.env(**env), stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        return subprocess.Popen(
+            [*GITOPS_LAB, "--name", name, *args],
+            env=self.env(**env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
 
     def api(self, name: str):
         """A Kubernetes API client for environment ``name``, from the kubeconfig `up` wrote."""
@@ -105,9 +114,14 @@ class KindBed:
         """
         creds = self.gitops_lab("credentials", "--output", "json", name=name).json()
         url = f"http://{creds['username']}:{creds['password']}@localhost:8180/lab.git"
-        env = dict(os.environ, GIT_TERMINAL_PROMPT="0", GIT_AUTHOR_NAME="Lee Learner",
-                   GIT_AUTHOR_EMAIL="l@example.com", GIT_COMMITTER_NAME="Lee Learner",
-                   GIT_COMMITTER_EMAIL="l@example.com")
+        env = dict(
+            os.environ,
+            GIT_TERMINAL_PROMPT="0",
+            GIT_AUTHOR_NAME="Lee Learner",
+            GIT_AUTHOR_EMAIL="l@example.com",
+            GIT_COMMITTER_NAME="Lee Learner",
+            GIT_COMMITTER_EMAIL="l@example.com",
+        )
         subprocess.run(["git", "clone", "-q", url, str(dest)], check=True, env=env, timeout=120)
         return dest, env, url
 

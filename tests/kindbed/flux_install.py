@@ -52,18 +52,22 @@ def assemble(versions: dict, dest: Path, kustomize: Path, work: Path) -> None:
         (base / f"{controller}.crds.yaml").write_text(kustomize_build(kustomize, source / "crd"))
         (base / f"{controller}.deployment.yaml").write_text(kustomize_build(kustomize, source / "manager"))
         kustomization = yaml.safe_load((base / "kustomization.yaml").read_text())
-        kustomization["resources"] = [r.rsplit("/", 1)[-1] if r.startswith("https://") else r
-                                      for r in kustomization["resources"]]
+        kustomization["resources"] = [
+            r.rsplit("/", 1)[-1] if r.startswith("https://") else r for r in kustomization["resources"]
+        ]
         (base / "kustomization.yaml").write_text(yaml.safe_dump(kustomization, sort_keys=False))
     install = manifests / "install" / "kustomization.yaml"
     kustomization = yaml.safe_load(install.read_text())
-    kustomization["resources"] = [r for r in kustomization["resources"]
-                                  if not r.startswith("../bases/") or r.rsplit("/", 1)[-1] in CONTROLLERS]
+    kustomization["resources"] = [
+        r for r in kustomization["resources"] if not r.startswith("../bases/") or r.rsplit("/", 1)[-1] in CONTROLLERS
+    ]
     install.write_text(yaml.safe_dump(kustomization, sort_keys=False))
     text = kustomize_build(kustomize, manifests / "install")
-    header = (f"# Flux {flux['version']} install manifest, assembled by gitops-lab's kind bed from the Go modules\n"
-              f"# of flux2 {flux['version']} and of {', '.join(CONTROLLERS)} (tests/kindbed/flux_install.py).\n"
-              "# Not the release asset: see tests/kindbed/README.md for the differences.\n")
+    header = (
+        f"# Flux {flux['version']} install manifest, assembled by gitops-lab's kind bed from the Go modules\n"
+        f"# of flux2 {flux['version']} and of {', '.join(CONTROLLERS)} (tests/kindbed/flux_install.py).\n"
+        "# Not the release asset: see tests/kindbed/README.md for the differences.\n"
+    )
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.write_text(header + text)
     shutil.rmtree(work)

@@ -32,8 +32,13 @@ def load_versions() -> dict:
 def version_set(v: dict | None = None) -> dict:
     """Every pin the bed depends on, flat enough to hash."""
     v = v or load_versions()
-    return {"kind": v["kind"], "kubernetes": v["kubernetes"]["version"],
-            "argocd": v["argocd"]["version"], "flux": v["flux"], "recipe": RECIPE}
+    return {
+        "kind": v["kind"],
+        "kubernetes": v["kubernetes"]["version"],
+        "argocd": v["argocd"]["version"],
+        "flux": v["flux"],
+        "recipe": RECIPE,
+    }
 
 
 def cache_root() -> Path:
@@ -67,8 +72,9 @@ def docker_host() -> str:
 
 def module_dir(module: str, version: str) -> Path:
     """Where the Go module proxy's copy of ``module@version`` is unpacked (downloaded when missing)."""
-    out = subprocess.run(["go", "mod", "download", "-json", f"{module}@{version}"], capture_output=True, text=True,
-                         check=True, cwd="/")
+    out = subprocess.run(
+        ["go", "mod", "download", "-json", f"{module}@{version}"], capture_output=True, text=True, check=True, cwd="/"
+    )
     info = json.loads(out.stdout)
     if info.get("Error"):
         raise SystemExit(f"build.py: cannot download {module}@{version}: {info['Error']}")

@@ -31,9 +31,17 @@ POD_BASE = "gitops-lab-kindbed/pod-base:bookworm"
 NODE_BASE_OS = "gitops-lab-kindbed/kind-base-os:bookworm"
 NODE_BASE = "gitops-lab-kindbed/kind-base:bookworm"
 PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-ARGOCD_ROLES = ("argocd-server", "argocd-repo-server", "argocd-cmp-server", "argocd-application-controller",
-                "argocd-dex", "argocd-notifications", "argocd-applicationset-controller", "argocd-k8s-auth",
-                "argocd-commit-server")
+ARGOCD_ROLES = (
+    "argocd-server",
+    "argocd-repo-server",
+    "argocd-cmp-server",
+    "argocd-application-controller",
+    "argocd-dex",
+    "argocd-notifications",
+    "argocd-applicationset-controller",
+    "argocd-k8s-auth",
+    "argocd-commit-server",
+)
 Log = Callable[[str], None]
 
 
@@ -66,9 +74,15 @@ def import_tree(dockerd: PrivateDockerd, tree: Path, tag: str, changes: list[str
         raise SystemExit(f"build.py: docker import {tag} failed: {proc.stderr.decode(errors='replace')}")
 
 
-def build_image(dockerd: PrivateDockerd, tag: str, context: Path, dockerfile: list[str],
-                files: dict[str, Path] | None = None, tags: tuple[str, ...] = (),
-                prepare: Callable[[Path], None] | None = None) -> None:
+def build_image(
+    dockerd: PrivateDockerd,
+    tag: str,
+    context: Path,
+    dockerfile: list[str],
+    files: dict[str, Path] | None = None,
+    tags: tuple[str, ...] = (),
+    prepare: Callable[[Path], None] | None = None,
+) -> None:
     """docker build of a context holding ``files`` (name -> source), what ``prepare`` adds, and the Dockerfile."""
     if context.exists():
         shutil.rmtree(context)
@@ -150,27 +164,67 @@ def image_steps(versions: dict | None = None) -> list[Step]:
     go = {c.name: c.stamp_key() for c in go_components(v)}
     kindnet_script = HERE / "kindnet-bridge.sh"
     return [
-        Step("rootfs-node", (), {"packages": rootfs.NODE_PACKAGES, "suite": rootfs.SUITE}, _rootfs_node,
-             files=("rootfs/node/etc/os-release",)),
-        Step("rootfs-pod", (), {"packages": rootfs.POD_PACKAGES, "suite": rootfs.SUITE}, _rootfs_pod,
-             files=("rootfs/pod/etc/os-release",)),
+        Step(
+            "rootfs-node",
+            (),
+            {"packages": rootfs.NODE_PACKAGES, "suite": rootfs.SUITE},
+            _rootfs_node,
+            files=("rootfs/node/etc/os-release",),
+        ),
+        Step(
+            "rootfs-pod",
+            (),
+            {"packages": rootfs.POD_PACKAGES, "suite": rootfs.SUITE},
+            _rootfs_pod,
+            files=("rootfs/pod/etc/os-release",),
+        ),
         Step("pod-base", (POD_BASE,), {"packages": rootfs.POD_PACKAGES}, _pod_base),
-        Step("kind-base", (NODE_BASE,), {"kind": v["kind"]["version"], "containerd": go["containerd"],
-                                         "crictl": go["crictl"], "packages": rootfs.NODE_PACKAGES}, _kind_base),
-        Step("components", tuple(component_images(v)),
-             {"go": go, "pause": node["pause"], "cni": _file_digest(kindnet_script)}, _components),
-        Step("node-image", (node_image_tag(v),),
-             {"go": go, "kubernetes": k8s, "images": sorted(component_images(v))}, _node_image),
-        Step("engine-manifests", (), {"flux": v["flux"]["version"], "recipe": flux_install.RECIPE,
-                                      "argocd": v["argocd"]["install_sha256"]}, _engine_manifests,
-             files=("manifests/flux/install.yaml", "manifests/argocd/install.yaml")),
+        Step(
+            "kind-base",
+            (NODE_BASE,),
+            {
+                "kind": v["kind"]["version"],
+                "containerd": go["containerd"],
+                "crictl": go["crictl"],
+                "packages": rootfs.NODE_PACKAGES,
+            },
+            _kind_base,
+        ),
+        Step(
+            "components",
+            tuple(component_images(v)),
+            {"go": go, "pause": node["pause"], "cni": _file_digest(kindnet_script)},
+            _components,
+        ),
+        Step(
+            "node-image",
+            (node_image_tag(v),),
+            {"go": go, "kubernetes": k8s, "images": sorted(component_images(v))},
+            _node_image,
+        ),
+        Step(
+            "engine-manifests",
+            (),
+            {"flux": v["flux"]["version"], "recipe": flux_install.RECIPE, "argocd": v["argocd"]["install_sha256"]},
+            _engine_manifests,
+            files=("manifests/flux/install.yaml", "manifests/argocd/install.yaml"),
+        ),
         # the argocd binary with its UI, for the Argo CD image that lab-images builds next
         Step("argocd-ui", (), argocd_ui.step_key(v), _argocd_ui, files=argocd_ui.expected_files(v), feeds_later=True),
-        Step("lab-images", (), {"argocd": v["argocd"]["version"],
-                                "flux": [v["flux"]["source_controller"], v["flux"]["kustomize_controller"]],
-                                "kustomize": v["argocd"]["kustomize"], "packages": rootfs.POD_PACKAGES,
-                                "recipes": RECIPES, "recipe": 2}, _lab_images,
-             images_after=lambda d: tuple(lab_images(d))),
+        Step(
+            "lab-images",
+            (),
+            {
+                "argocd": v["argocd"]["version"],
+                "flux": [v["flux"]["source_controller"], v["flux"]["kustomize_controller"]],
+                "kustomize": v["argocd"]["kustomize"],
+                "packages": rootfs.POD_PACKAGES,
+                "recipes": RECIPES,
+                "recipe": 2,
+            },
+            _lab_images,
+            images_after=lambda d: tuple(lab_images(d)),
+        ),
     ]
 
 
@@ -179,13 +233,19 @@ def missing(directory: Path) -> list[str]:
     out = []
     for comp in go_components():
         stamp = directory / "stamps" / f"{comp.name}.json"
-        if not (stamp.is_file() and stamp.read_text() == comp.stamp_key()
-                and all((directory / "bin" / b).is_file() for b in comp.binaries)):
+        if not (
+            stamp.is_file()
+            and stamp.read_text() == comp.stamp_key()
+            and all((directory / "bin" / b).is_file() for b in comp.binaries)
+        ):
             out.append(comp.name)
     for step in image_steps():
         stamp = stamp_path(directory, step.name)
-        if not (stamp.is_file() and stamp.read_text() == stamp_text(step)
-                and all((directory / f).exists() for f in step.files)):
+        if not (
+            stamp.is_file()
+            and stamp.read_text() == stamp_text(step)
+            and all((directory / f).exists() for f in step.files)
+        ):
             out.append(step.name)
     return out
 
@@ -203,9 +263,12 @@ def build_rootfs(directory: Path, log: Log) -> None:
 
 def _is_fresh(directory: Path, step: Step, dockerd: PrivateDockerd | None) -> bool:
     stamp = stamp_path(directory, step.name)
-    return (stamp.is_file() and stamp.read_text() == stamp_text(step)
-            and all((directory / f).exists() for f in step.files)
-            and (dockerd is None or all(image_exists(dockerd, i) for i in step.all_images(directory))))
+    return (
+        stamp.is_file()
+        and stamp.read_text() == stamp_text(step)
+        and all((directory / f).exists() for f in step.files)
+        and (dockerd is None or all(image_exists(dockerd, i) for i in step.all_images(directory)))
+    )
 
 
 def _run_step(ctx: Context, step: Step, fresh: bool) -> bool:
@@ -232,7 +295,7 @@ def build_images(directory: Path, dockerd: PrivateDockerd, log: Log) -> None:
         feeds = bool(step.images) or step.feeds_later  # later images build on these
         if not fresh and feeds:
             # an interrupted build must not leave later steps looking fresh on top of a new input
-            for later in all_steps[i + 1:]:
+            for later in all_steps[i + 1 :]:
                 stamp_path(directory, later.name).unlink(missing_ok=True)
         ran = _run_step(ctx, step, fresh=fresh)
         redo_rest = redo_rest or (ran and feeds)
@@ -240,13 +303,21 @@ def build_images(directory: Path, dockerd: PrivateDockerd, log: Log) -> None:
 
 # -- root filesystems ----------------------------------------------------------
 def _rootfs_node(ctx: Context) -> None:
-    rootfs.debootstrap(ctx.directory / "rootfs" / "node", rootfs.NODE_PACKAGES, ctx.directory / "debcache",
-                       ctx.directory / "debootstrap-node.log")
+    rootfs.debootstrap(
+        ctx.directory / "rootfs" / "node",
+        rootfs.NODE_PACKAGES,
+        ctx.directory / "debcache",
+        ctx.directory / "debootstrap-node.log",
+    )
 
 
 def _rootfs_pod(ctx: Context) -> None:
-    rootfs.debootstrap(ctx.directory / "rootfs" / "pod", rootfs.POD_PACKAGES, ctx.directory / "debcache",
-                       ctx.directory / "debootstrap-pod.log")
+    rootfs.debootstrap(
+        ctx.directory / "rootfs" / "pod",
+        rootfs.POD_PACKAGES,
+        ctx.directory / "debcache",
+        ctx.directory / "debootstrap-pod.log",
+    )
 
 
 def _add_user(tree: Path, name: str, uid: int, home: str) -> None:
@@ -295,10 +366,10 @@ def _kind_base(ctx: Context) -> None:
     runc.parent.mkdir(parents=True, exist_ok=True)
     if not runc.is_symlink():
         os.symlink("/usr/sbin/runc", runc)
-    spec = json.loads(subprocess.run([str(ctx.bin / "ctr"), "oci", "spec"], capture_output=True, text=True,
-                                     check=True).stdout)
-    spec.setdefault("hooks", {}).setdefault("createContainer", []).append(
-        {"path": "/kind/bin/mount-product-files.sh"})
+    spec = json.loads(
+        subprocess.run([str(ctx.bin / "ctr"), "oci", "spec"], capture_output=True, text=True, check=True).stdout
+    )
+    spec.setdefault("hooks", {}).setdefault("createContainer", []).append({"path": "/kind/bin/mount-product-files.sh"})
     spec.get("process", {}).pop("rlimits", None)
     (tree / "etc" / "containerd" / "cri-base.json").write_text(json.dumps(spec, indent=2))
     cni = tree / "opt" / "cni" / "bin"
@@ -307,10 +378,15 @@ def _kind_base(ctx: Context) -> None:
         _install(tree / "usr" / "lib" / "cni" / plugin, cni / plugin, 0o755)
     (tree / "etc" / "kubernetes" / "manifests").mkdir(parents=True, exist_ok=True)
     # what kind's Dockerfile does with systemd: no default services, no kmsg, init is systemd
-    for pattern in ("lib/systemd/system/multi-user.target.wants/*", "etc/systemd/system/*.wants/*",
-                    "lib/systemd/system/local-fs.target.wants/*", "lib/systemd/system/sockets.target.wants/*udev*",
-                    "lib/systemd/system/sockets.target.wants/*initctl*", "lib/systemd/system/basic.target.wants/*",
-                    "lib/systemd/system/sysinit.target.wants/systemd-tmpfiles-setup.service"):
+    for pattern in (
+        "lib/systemd/system/multi-user.target.wants/*",
+        "etc/systemd/system/*.wants/*",
+        "lib/systemd/system/local-fs.target.wants/*",
+        "lib/systemd/system/sockets.target.wants/*udev*",
+        "lib/systemd/system/sockets.target.wants/*initctl*",
+        "lib/systemd/system/basic.target.wants/*",
+        "lib/systemd/system/sysinit.target.wants/systemd-tmpfiles-setup.service",
+    ):
         for path in tree.glob(pattern):
             path.unlink()
     journald = tree / "etc" / "systemd" / "journald.conf"
@@ -323,12 +399,16 @@ def _kind_base(ctx: Context) -> None:
     os.symlink("/lib/systemd/systemd", init)
     for unit in ("kubelet.service", "containerd.service", "undo-mount-hacks.service"):
         subprocess.run(["chroot", str(tree), "systemctl", "enable", unit], check=True, capture_output=True)
-    subprocess.run(["chroot", str(tree), "systemctl", "mask", "systemd-binfmt.service"], check=True,
-                   capture_output=True)
+    subprocess.run(
+        ["chroot", str(tree), "systemctl", "mask", "systemd-binfmt.service"], check=True, capture_output=True
+    )
     (tree / "etc" / "machine-id").write_text("")
-    import_tree(ctx.dockerd, tree, NODE_BASE_OS, [
-        "ENV container=docker", f"ENV {PATH_ENV}",
-        'ENTRYPOINT [ "/usr/local/bin/entrypoint", "/sbin/init" ]'])
+    import_tree(
+        ctx.dockerd,
+        tree,
+        NODE_BASE_OS,
+        ["ENV container=docker", f"ENV {PATH_ENV}", 'ENTRYPOINT [ "/usr/local/bin/entrypoint", "/sbin/init" ]'],
+    )
     build_image(ctx.dockerd, NODE_BASE, ctx.work("kind-base"), [f"FROM {NODE_BASE_OS}", "STOPSIGNAL SIGRTMIN+3"])
 
 
@@ -336,8 +416,10 @@ def _kind_base(ctx: Context) -> None:
 def component_images(v: dict) -> dict[str, str]:
     """Upstream image name -> what it holds."""
     node, k8s = v["kind"]["node"], v["kubernetes"]["version"]
-    images = {f"registry.k8s.io/{c}:{k8s}": c for c in
-              ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy")}
+    images = {
+        f"registry.k8s.io/{c}:{k8s}": c
+        for c in ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy")
+    }
     images[f"registry.k8s.io/etcd:{node['etcd_image_tag']}"] = "etcd"
     images[f"registry.k8s.io/coredns/coredns:{node['coredns']}"] = "coredns"
     images[f"registry.k8s.io/pause:{node['pause']}"] = "pause"
@@ -350,8 +432,18 @@ def component_images(v: dict) -> dict[str, str]:
 def _components(ctx: Context) -> None:
     pause = ctx.bin / "pause"
     kube_source = module_dir("k8s.io/kubernetes", ctx.versions["kubernetes"]["version"])
-    subprocess.run(["gcc", "-Os", "-static", "-o", str(pause), f"-DVERSION={ctx.versions['kind']['node']['pause']}",
-                    str(kube_source / "build" / "pause" / "linux" / "pause.c")], check=True)
+    subprocess.run(
+        [
+            "gcc",
+            "-Os",
+            "-static",
+            "-o",
+            str(pause),
+            f"-DVERSION={ctx.versions['kind']['node']['pause']}",
+            str(kube_source / "build" / "pause" / "linux" / "pause.c"),
+        ],
+        check=True,
+    )
     for ref, what in component_images(ctx.versions).items():
         work = ctx.work("img-" + hashlib.sha256(ref.encode()).hexdigest()[:10])
         if what in ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd"):
@@ -365,12 +457,18 @@ def _components(ctx: Context) -> None:
             build_image(ctx.dockerd, ref, work, lines, {what: ctx.bin / what})
         elif what == "kindnetd":
             # Not kindnetd (its source is not served here): a one-node CNI configurator, see README.md
-            lines = [f"FROM {POD_BASE}", "COPY kindnet-bridge.sh /usr/local/bin/kindnet-bridge",
-                     'CMD ["/usr/local/bin/kindnet-bridge"]']
+            lines = [
+                f"FROM {POD_BASE}",
+                "COPY kindnet-bridge.sh /usr/local/bin/kindnet-bridge",
+                'CMD ["/usr/local/bin/kindnet-bridge"]',
+            ]
             build_image(ctx.dockerd, ref, work, lines, {"kindnet-bridge.sh": HERE / "kindnet-bridge.sh"})
         elif what == "local_path_provisioner":
-            lines = [f"FROM {POD_BASE}", "COPY local-path-provisioner /usr/local/bin/local-path-provisioner",
-                     'ENTRYPOINT ["/usr/local/bin/local-path-provisioner"]']
+            lines = [
+                f"FROM {POD_BASE}",
+                "COPY local-path-provisioner /usr/local/bin/local-path-provisioner",
+                'ENTRYPOINT ["/usr/local/bin/local-path-provisioner"]',
+            ]
             build_image(ctx.dockerd, ref, work, lines, {"local-path-provisioner": ctx.bin / "local-path-provisioner"})
         elif what == "local_path_helper":
             docker(ctx.dockerd, "tag", POD_BASE, ref)
@@ -401,8 +499,9 @@ def save_qualified(dockerd: PrivateDockerd, refs: list[str], dest: Path) -> None
     data["manifest.json"] = json.dumps(manifest).encode()
     if "repositories" in data:
         repos = json.loads(data["repositories"])
-        data["repositories"] = json.dumps({qualified(k + ":x").rsplit(":", 1)[0]: tags
-                                           for k, tags in repos.items()}).encode()
+        data["repositories"] = json.dumps(
+            {qualified(k + ":x").rsplit(":", 1)[0]: tags for k, tags in repos.items()}
+        ).encode()
     first = [n for n in ("repositories", "manifest.json") if n in data]
     by_name = {m.name: m for m in members}
     with tarfile.open(dest, "w") as out:
@@ -430,8 +529,11 @@ def _node_image(ctx: Context) -> None:
     for name in ("kube-apiserver", "kube-controller-manager", "kube-scheduler"):
         save_qualified(ctx.dockerd, [f"registry.k8s.io/{name}:{k8s}"], server_bin / f"{name}.tar")
     # kind fetches every required image that is not in these archives: kube-proxy.tar carries the rest
-    rest = [ref for ref, what in images.items()
-            if what not in ("kube-apiserver", "kube-controller-manager", "kube-scheduler")]
+    rest = [
+        ref
+        for ref, what in images.items()
+        if what not in ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
+    ]
     save_qualified(ctx.dockerd, rest, server_bin / "kube-proxy.tar")
     tarball = work / "kubernetes-server-linux-amd64.tar.gz"
     with gzip.open(tarball, "wb", compresslevel=1) as gz, tarfile.open(fileobj=gz, mode="w") as tar:
@@ -439,9 +541,23 @@ def _node_image(ctx: Context) -> None:
     env = dict(os.environ, **ctx.dockerd.env())
     log = ctx.directory / "kind-build-node-image.log"
     with log.open("wb") as out:
-        proc = subprocess.run([str(ctx.bin / "kind"), "build", "node-image", "--type", "file", str(tarball),
-                               "--base-image", NODE_BASE, "--image", node_image_tag(ctx.versions)],
-                              env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.run(
+            [
+                str(ctx.bin / "kind"),
+                "build",
+                "node-image",
+                "--type",
+                "file",
+                str(tarball),
+                "--base-image",
+                NODE_BASE,
+                "--image",
+                node_image_tag(ctx.versions),
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     if proc.returncode != 0:
         raise SystemExit(f"build.py: kind build node-image failed; see {log}")
     shutil.rmtree(work)
@@ -485,8 +601,10 @@ def lab_images(directory: Path) -> dict[str, str]:
         tagged = ref.split("@", 1)[0]
         repository = tagged.rsplit(":", 1)[0]
         if repository not in RECIPES:
-            raise SystemExit(f"build.py: the product runs {ref}, which the kind bed has no recipe for; "
-                             f"add one to tests/kindbed/steps.py RECIPES")
+            raise SystemExit(
+                f"build.py: the product runs {ref}, which the kind bed has no recipe for; "
+                f"add one to tests/kindbed/steps.py RECIPES"
+            )
         out[tagged] = RECIPES[repository]
     return out
 
@@ -499,14 +617,18 @@ def _lab_images(ctx: Context) -> None:
             source = module_dir("github.com/argoproj/argo-cd/v3", ctx.versions["argocd"]["version"])
             # with its UI embedded where the argocd-ui step could build it (see argocd_ui.py)
             argocd = argocd_ui.binary(ctx.directory)
-            files = {"usr/local/bin/argocd": argocd if argocd.is_file() else ctx.testbed_bin("argocd"),
-                     "usr/local/bin/kustomize": ctx.testbed_bin("kustomize"),
-                     "usr/local/bin/gpg-wrapper.sh": source / "hack" / "gpg-wrapper.sh",
-                     "usr/local/bin/git-verify-wrapper.sh": source / "hack" / "git-verify-wrapper.sh",
-                     "usr/local/bin/entrypoint.sh": source / "entrypoint.sh"}
-            links = {**{f"usr/local/bin/{role}": "argocd" for role in ARGOCD_ROLES},
-                     "usr/local/bin/uid_entrypoint.sh": "entrypoint.sh",
-                     "etc/ssh/ssh_known_hosts": "/app/config/ssh/ssh_known_hosts"}
+            files = {
+                "usr/local/bin/argocd": argocd if argocd.is_file() else ctx.testbed_bin("argocd"),
+                "usr/local/bin/kustomize": ctx.testbed_bin("kustomize"),
+                "usr/local/bin/gpg-wrapper.sh": source / "hack" / "gpg-wrapper.sh",
+                "usr/local/bin/git-verify-wrapper.sh": source / "hack" / "git-verify-wrapper.sh",
+                "usr/local/bin/entrypoint.sh": source / "entrypoint.sh",
+            }
+            links = {
+                **{f"usr/local/bin/{role}": "argocd" for role in ARGOCD_ROLES},
+                "usr/local/bin/uid_entrypoint.sh": "entrypoint.sh",
+                "etc/ssh/ssh_known_hosts": "/app/config/ssh/ssh_known_hosts",
+            }
 
             def prepare(context: Path, links: dict[str, str] = links) -> None:
                 for link, target in links.items():
@@ -520,17 +642,40 @@ def _lab_images(ctx: Context) -> None:
                         executable = path.is_dir() or path.parent.name == "bin"
                         path.chmod(0o755 if executable else 0o644)
 
-            build_image(ctx.dockerd, ref, work, [
-                f"FROM {POD_BASE}", "COPY usr /usr", "COPY etc /etc", "COPY app /app",
-                "ENV USER=argocd HOME=/home/argocd",
-                "USER 999", "WORKDIR /home/argocd", 'ENTRYPOINT ["/usr/bin/tini", "--"]'], files, prepare=prepare)
+            build_image(
+                ctx.dockerd,
+                ref,
+                work,
+                [
+                    f"FROM {POD_BASE}",
+                    "COPY usr /usr",
+                    "COPY etc /etc",
+                    "COPY app /app",
+                    "ENV USER=argocd HOME=/home/argocd",
+                    "USER 999",
+                    "WORKDIR /home/argocd",
+                    'ENTRYPOINT ["/usr/bin/tini", "--"]',
+                ],
+                files,
+                prepare=prepare,
+            )
         elif what == "redis":
-            build_image(ctx.dockerd, ref, work, [
-                f"FROM {POD_BASE}", "WORKDIR /tmp", 'ENTRYPOINT ["/usr/bin/redis-server"]'])
+            build_image(
+                ctx.dockerd, ref, work, [f"FROM {POD_BASE}", "WORKDIR /tmp", 'ENTRYPOINT ["/usr/bin/redis-server"]']
+            )
         elif what in ("source-controller", "kustomize-controller"):
-            build_image(ctx.dockerd, ref, work, [
-                f"FROM {POD_BASE}", f"COPY {what} /usr/local/bin/{what}", "USER 65534:65534",
-                f'ENTRYPOINT ["/usr/bin/tini", "--", "{what}"]'], {what: ctx.testbed_bin(what)})
+            build_image(
+                ctx.dockerd,
+                ref,
+                work,
+                [
+                    f"FROM {POD_BASE}",
+                    f"COPY {what} /usr/local/bin/{what}",
+                    "USER 65534:65534",
+                    f'ENTRYPOINT ["/usr/bin/tini", "--", "{what}"]',
+                ],
+                {what: ctx.testbed_bin(what)},
+            )
         elif what == "git-and-python":
             docker(ctx.dockerd, "tag", POD_BASE, ref)
         else:
@@ -551,8 +696,9 @@ def _engine_manifests(ctx: Context) -> None:
     dest = engine_manifest(ctx.directory, "argocd")
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.write_bytes(data)
-    flux_install.assemble(ctx.versions, engine_manifest(ctx.directory, "flux"), ctx.testbed_bin("kustomize"),
-                          ctx.work("flux-install"))
+    flux_install.assemble(
+        ctx.versions, engine_manifest(ctx.directory, "flux"), ctx.testbed_bin("kustomize"), ctx.work("flux-install")
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -24,8 +24,7 @@ def missing_reason() -> str | None:
     """None when the testbed can run here; otherwise why not and how to fix it."""
     ok, missing = build.is_complete()
     if not ok:
-        return (f"testbed not built (missing: {', '.join(missing)} in {build.cache_dir()}); "
-                f"build it with: {BUILD_HINT}")
+        return f"testbed not built (missing: {', '.join(missing)} in {build.cache_dir()}); build it with: {BUILD_HINT}"
     for exe in ("git", "redis-server", "openssl"):
         if not shutil.which(exe):
             return f"testbed needs '{exe}' on PATH (apt-get install -y {exe.replace('openssl', 'openssl')})"

@@ -104,8 +104,14 @@ class Component:
     source_dir: str | None = None
 
     def stamp_key(self) -> str:
-        key = {"module": self.module, "version": self.version, "bins": self.binaries,
-               "ldflags": self.ldflags, "crds": self.crd_dirs, "recipe": BUILD_RECIPE}
+        key = {
+            "module": self.module,
+            "version": self.version,
+            "bins": self.binaries,
+            "ldflags": self.ldflags,
+            "crds": self.crd_dirs,
+            "recipe": BUILD_RECIPE,
+        }
         if self.extra_replace:
             key["extra_replace"] = self.extra_replace
         if self.tags:
@@ -144,39 +150,50 @@ def components(v: dict | None = None) -> list[Component]:
     argo = vs["argocd"]
     comps = [
         Component(
-            "etcd", "go.etcd.io/etcd/server/v3", vs["etcd"],
+            "etcd",
+            "go.etcd.io/etcd/server/v3",
+            vs["etcd"],
             {"etcd": "go.etcd.io/etcd/server/v3"},
         ),
         Component(
-            "kubernetes", "k8s.io/kubernetes", k8s,
-            {b: f"k8s.io/kubernetes/cmd/{b}" for b in
-             ("kube-apiserver", "kube-controller-manager", "kube-scheduler")},
+            "kubernetes",
+            "k8s.io/kubernetes",
+            k8s,
+            {b: f"k8s.io/kubernetes/cmd/{b}" for b in ("kube-apiserver", "kube-controller-manager", "kube-scheduler")},
             ldflags=kver,
             staging_version=f"v0.{minor}.{patch}",
         ),
         Component(
-            "kwok", "sigs.k8s.io/kwok", vs["kwok"],
+            "kwok",
+            "sigs.k8s.io/kwok",
+            vs["kwok"],
             {"kwok": "sigs.k8s.io/kwok/cmd/kwok", "kwokctl": "sigs.k8s.io/kwok/cmd/kwokctl"},
             ldflags=[f"-X sigs.k8s.io/kwok/pkg/consts.Version={vs['kwok'].lstrip('v')}"],
         ),
         Component(
-            "kustomize", "sigs.k8s.io/kustomize/kustomize/v5", vs["kustomize"],
+            "kustomize",
+            "sigs.k8s.io/kustomize/kustomize/v5",
+            vs["kustomize"],
             {"kustomize": "sigs.k8s.io/kustomize/kustomize/v5"},
         ),
         Component(
-            "source-controller", "github.com/fluxcd/source-controller",
+            "source-controller",
+            "github.com/fluxcd/source-controller",
             vs["source_controller"],
             {"source-controller": "github.com/fluxcd/source-controller"},
             crd_dirs=["config/crd/bases"],
         ),
         Component(
-            "kustomize-controller", "github.com/fluxcd/kustomize-controller",
+            "kustomize-controller",
+            "github.com/fluxcd/kustomize-controller",
             vs["kustomize_controller"],
             {"kustomize-controller": "github.com/fluxcd/kustomize-controller"},
             crd_dirs=["config/crd/bases"],
         ),
         Component(
-            "argocd", "github.com/argoproj/argo-cd/v3", argo,
+            "argocd",
+            "github.com/argoproj/argo-cd/v3",
+            argo,
             {"argocd": "github.com/argoproj/argo-cd/v3/cmd"},
             ldflags=[
                 f"-X github.com/argoproj/argo-cd/v3/common.version={argo.lstrip('v')}",
@@ -224,18 +241,19 @@ class Builder:
         self.verbose = verbose
         self.dir = directory or cache_dir()
         self.env = dict(os.environ)
-        self.env.update({
-            "CGO_ENABLED": "0",
-            "GOTOOLCHAIN": "local",
-            "GOFLAGS": (self.env.get("GOFLAGS", "") + " -buildvcs=false").strip(),
-            "GOWORK": "off",
-        })
+        self.env.update(
+            {
+                "CGO_ENABLED": "0",
+                "GOTOOLCHAIN": "local",
+                "GOFLAGS": (self.env.get("GOFLAGS", "") + " -buildvcs=false").strip(),
+                "GOWORK": "off",
+            }
+        )
 
     def run(self, args: list[str], cwd: Path) -> str:
         if self.verbose:
             print("  $", " ".join(args), flush=True)
-        proc = subprocess.run(args, cwd=cwd, env=self.env, text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        proc = subprocess.run(args, cwd=cwd, env=self.env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         if proc.returncode != 0:
             sys.stderr.write(proc.stdout)
             raise SystemExit(f"build.py: command failed ({proc.returncode}): {' '.join(args)}")
@@ -314,8 +332,10 @@ class Builder:
         for name, pkg in c.binaries.items():
             tmp = bindir / f".{name}.tmp"
             tags = [f"-tags={' '.join(c.tags)}"] if c.tags else []
-            self.run([self.go, "build", f"-p={self.jobs}", "-trimpath", *tags,
-                      f"-ldflags={ldflags}", "-o", str(tmp), pkg], src)
+            self.run(
+                [self.go, "build", f"-p={self.jobs}", "-trimpath", *tags, f"-ldflags={ldflags}", "-o", str(tmp), pkg],
+                src,
+            )
             os.replace(tmp, bindir / name)
         for rel in c.crd_dirs:
             dest = self.dir / "crds" / c.name
@@ -363,34 +383,45 @@ def reuse_from_sibling(c: Component, dest: Path) -> Path | None:
 
 
 def ensure_debian_packages(install: bool) -> None:
-    need = [pkg for pkg, exe in (("redis-server", "redis-server"), ("git", "git"))
-            if not shutil.which(exe) and not os.access(f"/usr/bin/{exe}", os.X_OK)]
+    need = [
+        pkg
+        for pkg, exe in (("redis-server", "redis-server"), ("git", "git"))
+        if not shutil.which(exe) and not os.access(f"/usr/bin/{exe}", os.X_OK)
+    ]
     if not need:
         return
     if not install or os.geteuid() != 0 or not shutil.which("apt-get"):
-        print(f"build.py: missing {', '.join(need)}: install with "
-              f"'apt-get install -y {' '.join(need)}'", file=sys.stderr)
+        print(
+            f"build.py: missing {', '.join(need)}: install with 'apt-get install -y {' '.join(need)}'", file=sys.stderr
+        )
         return
     t0 = time.monotonic()
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     subprocess.run(["apt-get", "update", "-qq"], check=False, env=env)
-    subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends"] + need,
-                   check=True, env=env)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends"] + need, check=True, env=env)
     # the package's own service is not wanted: the fixtures start their own redis
     if "redis-server" in need and shutil.which("systemctl"):
-        subprocess.run(["systemctl", "disable", "--now", "redis-server"], check=False,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            ["systemctl", "disable", "--now", "redis-server"],
+            check=False,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
     print(f"[testbed] apt-get install {' '.join(need)}: {time.monotonic() - t0:.0f}s", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 2,
-                    help="parallel compile jobs passed to go build -p (default: CPU count)")
+    ap.add_argument(
+        "--jobs",
+        "-j",
+        type=int,
+        default=os.cpu_count() or 2,
+        help="parallel compile jobs passed to go build -p (default: CPU count)",
+    )
     ap.add_argument("--check", action="store_true", help="only check whether the cache is complete")
     ap.add_argument("--print-bin-dir", action="store_true", help="print the bin directory and exit")
-    ap.add_argument("--only", action="append", default=[],
-                    help="build only this component (repeatable)")
+    ap.add_argument("--only", action="append", default=[], help="build only this component (repeatable)")
     ap.add_argument("--no-apt", action="store_true", help="do not apt-get install redis-server/git")
     ap.add_argument("--verbose", "-v", action="store_true")
     args = ap.parse_args(argv)
@@ -425,14 +456,20 @@ def main(argv: list[str] | None = None) -> int:
             secs = b.build(c)
         except SystemExit as exc:  # go along with the others; report at the end
             failed.append(c.name)
-            print(f"[testbed] {c.name} {c.version}: FAILED after {time.monotonic() - t0:.0f}s: {exc}",
-                  file=sys.stderr, flush=True)
+            print(
+                f"[testbed] {c.name} {c.version}: FAILED after {time.monotonic() - t0:.0f}s: {exc}",
+                file=sys.stderr,
+                flush=True,
+            )
             continue
         built += 1
         print(f"[testbed] {c.name} {c.version}: built in {secs:.0f}s", flush=True)
     total = time.monotonic() - total0
-    print(f"[testbed] done: {built} component(s) built in {total:.0f}s "
-          f"({_dt.datetime.now().isoformat(timespec='seconds')})", flush=True)
+    print(
+        f"[testbed] done: {built} component(s) built in {total:.0f}s "
+        f"({_dt.datetime.now().isoformat(timespec='seconds')})",
+        flush=True,
+    )
     if failed:
         print(f"[testbed] FAILED: {', '.join(failed)}", file=sys.stderr)
         return 1

@@ -38,6 +38,7 @@ class Cluster:
     def api_client(self):
         """A kubernetes.client.ApiClient for this cluster (new each call)."""
         from kubernetes import config
+
         return config.new_client_from_config(config_file=self.kubeconfig)
 
     def stop(self) -> list[str]:
@@ -69,70 +70,104 @@ class Cluster:
         etcd_url = f"http://127.0.0.1:{self.ports['etcd']}"
         peer_url = f"http://127.0.0.1:{self.ports['etcd_peer']}"
         (self.workdir / "etcd").mkdir(mode=0o700, exist_ok=True)
-        self._start("etcd", [
-            b / "etcd", "--name=testbed", f"--data-dir={self.workdir / 'etcd'}",
-            f"--listen-client-urls={etcd_url}", f"--advertise-client-urls={etcd_url}",
-            f"--listen-peer-urls={peer_url}", f"--initial-advertise-peer-urls={peer_url}",
-            f"--initial-cluster=testbed={peer_url}", "--initial-cluster-state=new",
-            "--unsafe-no-fsync=true", "--quota-backend-bytes=1073741824",
-            "--listen-metrics-urls=", "--log-level=warn",
-        ])
+        self._start(
+            "etcd",
+            [
+                b / "etcd",
+                "--name=testbed",
+                f"--data-dir={self.workdir / 'etcd'}",
+                f"--listen-client-urls={etcd_url}",
+                f"--advertise-client-urls={etcd_url}",
+                f"--listen-peer-urls={peer_url}",
+                f"--initial-advertise-peer-urls={peer_url}",
+                f"--initial-cluster=testbed={peer_url}",
+                "--initial-cluster-state=new",
+                "--unsafe-no-fsync=true",
+                "--quota-backend-bytes=1073741824",
+                "--listen-metrics-urls=",
+                "--log-level=warn",
+            ],
+        )
         wait_until("etcd /health", lambda: http_ok(f"{etcd_url}/health"), 30, self.check_health)
         pki = self.pki
-        self._start("kube-apiserver", [
-            b / "kube-apiserver",
-            f"--etcd-servers={etcd_url}",
-            "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
-            f"--secure-port={self.ports['apiserver']}",
-            f"--tls-cert-file={pki / 'apiserver.crt'}", f"--tls-private-key-file={pki / 'apiserver.key'}",
-            f"--client-ca-file={pki / 'ca.crt'}",
-            # fills kube-system/extension-apiserver-authentication, which the
-            # controller-manager and scheduler read (else they log errors forever)
-            f"--requestheader-client-ca-file={pki / 'ca.crt'}",
-            "--requestheader-allowed-names=front-proxy-client",
-            "--requestheader-username-headers=X-Remote-User",
-            "--requestheader-group-headers=X-Remote-Group",
-            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
-            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-            f"--service-account-key-file={pki / 'sa.pub'}",
-            f"--service-account-signing-key-file={pki / 'sa.key'}",
-            "--service-cluster-ip-range=10.96.0.0/16",
-            "--authorization-mode=RBAC",
-            "--allow-privileged=true",
-            # loopback addresses are not valid Endpoints of the kubernetes Service
-            "--endpoint-reconciler-type=none",
-            "--enable-priority-and-fairness=false",
-            "--profiling=false",
-            "--v=1",
-        ])
+        self._start(
+            "kube-apiserver",
+            [
+                b / "kube-apiserver",
+                f"--etcd-servers={etcd_url}",
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                f"--secure-port={self.ports['apiserver']}",
+                f"--tls-cert-file={pki / 'apiserver.crt'}",
+                f"--tls-private-key-file={pki / 'apiserver.key'}",
+                f"--client-ca-file={pki / 'ca.crt'}",
+                # fills kube-system/extension-apiserver-authentication, which the
+                # controller-manager and scheduler read (else they log errors forever)
+                f"--requestheader-client-ca-file={pki / 'ca.crt'}",
+                "--requestheader-allowed-names=front-proxy-client",
+                "--requestheader-username-headers=X-Remote-User",
+                "--requestheader-group-headers=X-Remote-Group",
+                "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+                f"--service-account-key-file={pki / 'sa.pub'}",
+                f"--service-account-signing-key-file={pki / 'sa.key'}",
+                "--service-cluster-ip-range=10.96.0.0/16",
+                "--authorization-mode=RBAC",
+                "--allow-privileged=true",
+                # loopback addresses are not valid Endpoints of the kubernetes Service
+                "--endpoint-reconciler-type=none",
+                "--enable-priority-and-fairness=false",
+                "--profiling=false",
+                "--v=1",
+            ],
+        )
         ctx = self._ssl_ctx()
-        wait_until("kube-apiserver /readyz", lambda: http_ok(f"{self.server}/readyz", ctx),
-                   timeout, self.check_health)
-        common = [f"--kubeconfig={kc}", f"--authentication-kubeconfig={kc}",
-                  f"--authorization-kubeconfig={kc}", "--leader-elect=false",
-                  "--bind-address=127.0.0.1", "--v=1"]
-        self._start("kube-controller-manager", [
-            b / "kube-controller-manager", *common,
-            f"--secure-port={self.ports['kcm']}",
-            f"--service-account-private-key-file={pki / 'sa.key'}",
-            f"--root-ca-file={pki / 'ca.crt'}",
-            f"--cluster-signing-cert-file={pki / 'ca.crt'}",
-            f"--cluster-signing-key-file={pki / 'ca.key'}",
-            "--use-service-account-credentials=false",
-            "--controllers=*",
-        ])
-        self._start("kube-scheduler", [
-            b / "kube-scheduler", *common, f"--secure-port={self.ports['scheduler']}",
-        ])
-        self._start("kwok", [
-            b / "kwok", f"--kubeconfig={kc}",
-            "--manage-all-nodes=false",
-            "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
-            "--manage-nodes-with-label-selector=",
-            f"--server-address=127.0.0.1:{self.ports['kwok']}",
-            "--cidr=10.244.0.1/16", "--node-ip=10.0.0.1",
-            "--node-lease-duration-seconds=40",
-        ], env={"HOME": str(self.workdir)})  # no stray ~/.kwok config is read
+        wait_until("kube-apiserver /readyz", lambda: http_ok(f"{self.server}/readyz", ctx), timeout, self.check_health)
+        common = [
+            f"--kubeconfig={kc}",
+            f"--authentication-kubeconfig={kc}",
+            f"--authorization-kubeconfig={kc}",
+            "--leader-elect=false",
+            "--bind-address=127.0.0.1",
+            "--v=1",
+        ]
+        self._start(
+            "kube-controller-manager",
+            [
+                b / "kube-controller-manager",
+                *common,
+                f"--secure-port={self.ports['kcm']}",
+                f"--service-account-private-key-file={pki / 'sa.key'}",
+                f"--root-ca-file={pki / 'ca.crt'}",
+                f"--cluster-signing-cert-file={pki / 'ca.crt'}",
+                f"--cluster-signing-key-file={pki / 'ca.key'}",
+                "--use-service-account-credentials=false",
+                "--controllers=*",
+            ],
+        )
+        self._start(
+            "kube-scheduler",
+            [
+                b / "kube-scheduler",
+                *common,
+                f"--secure-port={self.ports['scheduler']}",
+            ],
+        )
+        self._start(
+            "kwok",
+            [
+                b / "kwok",
+                f"--kubeconfig={kc}",
+                "--manage-all-nodes=false",
+                "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+                "--manage-nodes-with-label-selector=",
+                f"--server-address=127.0.0.1:{self.ports['kwok']}",
+                "--cidr=10.244.0.1/16",
+                "--node-ip=10.0.0.1",
+                "--node-lease-duration-seconds=40",
+            ],
+            env={"HOME": str(self.workdir)},
+        )  # no stray ~/.kwok config is read
         self._create_nodes()
         self._wait_ready(timeout)
         return self
@@ -144,25 +179,34 @@ class Cluster:
 
     def _create_nodes(self) -> None:
         from kubernetes import client
+
         with self.api_client() as api:
             core = client.CoreV1Api(api)
             for i in range(self.nodes):
-                core.create_node({
-                    "apiVersion": "v1", "kind": "Node",
-                    "metadata": {
-                        "name": f"kwok-node-{i}",
-                        "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
-                        "labels": {"type": "kwok", "kubernetes.io/hostname": f"kwok-node-{i}",
-                                   "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64"},
-                    },
-                    "status": {
-                        "allocatable": {"cpu": "64", "memory": "256Gi", "pods": "1000"},
-                        "capacity": {"cpu": "64", "memory": "256Gi", "pods": "1000"},
-                    },
-                })
+                core.create_node(
+                    {
+                        "apiVersion": "v1",
+                        "kind": "Node",
+                        "metadata": {
+                            "name": f"kwok-node-{i}",
+                            "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+                            "labels": {
+                                "type": "kwok",
+                                "kubernetes.io/hostname": f"kwok-node-{i}",
+                                "kubernetes.io/os": "linux",
+                                "kubernetes.io/arch": "amd64",
+                            },
+                        },
+                        "status": {
+                            "allocatable": {"cpu": "64", "memory": "256Gi", "pods": "1000"},
+                            "capacity": {"cpu": "64", "memory": "256Gi", "pods": "1000"},
+                        },
+                    }
+                )
 
     def _wait_ready(self, timeout: float) -> None:
         from kubernetes import client
+
         with self.api_client() as api:
             core = client.CoreV1Api(api)
 
@@ -180,8 +224,7 @@ class Cluster:
                 return core.read_namespaced_service_account("default", "default")
 
             # proves kube-controller-manager works; pods need this account
-            wait_until("the default ServiceAccount (kube-controller-manager)", default_sa,
-                       timeout, self.check_health)
+            wait_until("the default ServiceAccount (kube-controller-manager)", default_sa, timeout, self.check_health)
 
 
 def start_cluster(workdir: Path | None = None, nodes: int = 1, timeout: float = 120) -> Cluster:

@@ -21,6 +21,7 @@ from .processes import Proc, free_port, http_ok, stop_all, wait_until
 def apply_crds(cluster: Cluster, paths: Iterable[Path], timeout: float = 60) -> list[str]:
     from kubernetes import client
     from kubernetes.client.rest import ApiException
+
     names = []
     with cluster.api_client() as api:
         ext = client.ApiextensionsV1Api(api)
@@ -42,8 +43,7 @@ def apply_crds(cluster: Cluster, paths: Iterable[Path], timeout: float = 60) -> 
         def established():
             for n in names:
                 crd = ext.read_custom_resource_definition(n)
-                if not any(c.type == "Established" and c.status == "True"
-                           for c in (crd.status.conditions or [])):
+                if not any(c.type == "Established" and c.status == "True" for c in (crd.status.conditions or [])):
                     return False
             return True
 
@@ -54,6 +54,7 @@ def apply_crds(cluster: Cluster, paths: Iterable[Path], timeout: float = 60) -> 
 def ensure_namespace(cluster: Cluster, name: str) -> None:
     from kubernetes import client
     from kubernetes.client.rest import ApiException
+
     with cluster.api_client() as api:
         try:
             client.CoreV1Api(api).create_namespace({"metadata": {"name": name}})
@@ -84,8 +85,9 @@ class _Engine:
         for p in self.procs.values():
             p.check()
 
-    def _start(self, name: str, args: list, env: dict, ready: Callable[[], object] | None = None,
-               timeout: float = 60) -> Proc:
+    def _start(
+        self, name: str, args: list, env: dict, ready: Callable[[], object] | None = None, timeout: float = 60
+    ) -> Proc:
         self._specs[name] = (args, env)
         if ready:
             self._ready[name] = ready
@@ -119,37 +121,59 @@ class Flux(_Engine):
     order = ["source-controller", "kustomize-controller"]
 
     def start(self, timeout: float = 90) -> "Flux":
-        crds = sorted((crd_dir() / "source-controller").glob("*.yaml")) + \
-            sorted((crd_dir() / "kustomize-controller").glob("*.yaml"))
+        crds = sorted((crd_dir() / "source-controller").glob("*.yaml")) + sorted(
+            (crd_dir() / "kustomize-controller").glob("*.yaml")
+        )
         apply_crds(self.cluster, crds)
         ensure_namespace(self.cluster, self.namespace)
         b = bin_dir()
         tmp = self.workdir / "tmp"
         tmp.mkdir(exist_ok=True)
-        env = {"KUBECONFIG": self.cluster.kubeconfig, "RUNTIME_NAMESPACE": self.namespace,
-               "TMPDIR": str(tmp), "HOME": str(self.workdir)}
+        env = {
+            "KUBECONFIG": self.cluster.kubeconfig,
+            "RUNTIME_NAMESPACE": self.namespace,
+            "TMPDIR": str(tmp),
+            "HOME": str(self.workdir),
+        }
         for n in ("storage", "sc_metrics", "sc_health", "kc_metrics", "kc_health"):
             self.ports[n] = free_port()
         storage = self.workdir / "storage"
         storage.mkdir(exist_ok=True)
         self.storage_addr = f"127.0.0.1:{self.ports['storage']}"
-        common = ["--enable-leader-election=false", "--watch-all-namespaces=true",
-                  "--log-level=info", "--log-encoding=json", "--events-addr="]
-        self._start("source-controller", [
-            b / "source-controller", *common,
-            f"--storage-path={storage}",
-            f"--storage-addr={self.storage_addr}",
-            f"--storage-adv-addr={self.storage_addr}",
-            f"--metrics-addr=127.0.0.1:{self.ports['sc_metrics']}",
-            f"--health-addr=127.0.0.1:{self.ports['sc_health']}",
-        ], env, ready=lambda: http_ok(f"http://127.0.0.1:{self.ports['sc_health']}/readyz"),
-            timeout=timeout)
-        self._start("kustomize-controller", [
-            b / "kustomize-controller", *common,
-            f"--metrics-addr=127.0.0.1:{self.ports['kc_metrics']}",
-            f"--health-addr=127.0.0.1:{self.ports['kc_health']}",
-        ], env, ready=lambda: http_ok(f"http://127.0.0.1:{self.ports['kc_health']}/readyz"),
-            timeout=timeout)
+        common = [
+            "--enable-leader-election=false",
+            "--watch-all-namespaces=true",
+            "--log-level=info",
+            "--log-encoding=json",
+            "--events-addr=",
+        ]
+        self._start(
+            "source-controller",
+            [
+                b / "source-controller",
+                *common,
+                f"--storage-path={storage}",
+                f"--storage-addr={self.storage_addr}",
+                f"--storage-adv-addr={self.storage_addr}",
+                f"--metrics-addr=127.0.0.1:{self.ports['sc_metrics']}",
+                f"--health-addr=127.0.0.1:{self.ports['sc_health']}",
+            ],
+            env,
+            ready=lambda: http_ok(f"http://127.0.0.1:{self.ports['sc_health']}/readyz"),
+            timeout=timeout,
+        )
+        self._start(
+            "kustomize-controller",
+            [
+                b / "kustomize-controller",
+                *common,
+                f"--metrics-addr=127.0.0.1:{self.ports['kc_metrics']}",
+                f"--health-addr=127.0.0.1:{self.ports['kc_health']}",
+            ],
+            env,
+            ready=lambda: http_ok(f"http://127.0.0.1:{self.ports['kc_health']}/readyz"),
+            timeout=timeout,
+        )
         return self
 
 
@@ -178,12 +202,27 @@ class ArgoCD(_Engine):
         for d in ("tls", "ssh", "gpg", "gpg-source", "plugins", "tmp"):
             dirs[d] = self.workdir / d
             dirs[d].mkdir(exist_ok=True)
-        self._start("redis", [
-            shutil.which("redis-server") or "/usr/bin/redis-server",
-            "--port", str(self.ports["redis"]), "--bind", "127.0.0.1",
-            "--save", "", "--appendonly", "no", "--protected-mode", "no",
-            "--dir", str(self.workdir),
-        ], {}, ready=lambda: self._redis_ping(), timeout=30)
+        self._start(
+            "redis",
+            [
+                shutil.which("redis-server") or "/usr/bin/redis-server",
+                "--port",
+                str(self.ports["redis"]),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--protected-mode",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
+            {},
+            ready=lambda: self._redis_ping(),
+            timeout=30,
+        )
         redis_addr = f"127.0.0.1:{self.ports['redis']}"
         env = {
             "KUBECONFIG": self.cluster.kubeconfig,
@@ -203,26 +242,42 @@ class ArgoCD(_Engine):
             # the repo-server runs kustomize from PATH: the one built for it first
             "PATH": f"{b}:{os.environ.get('PATH', '/usr/bin:/bin')}",
         }
-        self._start("argocd-repo-server", [
-            b / "argocd", "--loglevel=info",
-            "--address=127.0.0.1", f"--port={self.ports['repo']}",
-            "--metrics-address=127.0.0.1", f"--metrics-port={self.ports['repo_metrics']}",
-            f"--redis={redis_addr}", "--disable-tls",
-        ], dict(env, ARGOCD_BINARY_NAME="argocd-repo-server"),
+        self._start(
+            "argocd-repo-server",
+            [
+                b / "argocd",
+                "--loglevel=info",
+                "--address=127.0.0.1",
+                f"--port={self.ports['repo']}",
+                "--metrics-address=127.0.0.1",
+                f"--metrics-port={self.ports['repo_metrics']}",
+                f"--redis={redis_addr}",
+                "--disable-tls",
+            ],
+            dict(env, ARGOCD_BINARY_NAME="argocd-repo-server"),
             ready=lambda: http_ok(f"http://127.0.0.1:{self.ports['repo_metrics']}/metrics"),
-            timeout=timeout)
-        self._start("argocd-application-controller", [
-            b / "argocd", "--loglevel=info", f"--namespace={self.namespace}",
-            f"--redis={redis_addr}",
-            f"--repo-server=127.0.0.1:{self.ports['repo']}", "--repo-server-plaintext",
-            f"--metrics-port={self.ports['ctrl_metrics']}",
-            "--status-processors=4", "--operation-processors=2",
-            "--app-resync=120", "--self-heal-timeout-seconds=2",
-            "--hydrator-enabled=false",
-        ], dict(env, ARGOCD_BINARY_NAME="argocd-application-controller",
-                HOSTNAME="argocd-application-controller-0"),
+            timeout=timeout,
+        )
+        self._start(
+            "argocd-application-controller",
+            [
+                b / "argocd",
+                "--loglevel=info",
+                f"--namespace={self.namespace}",
+                f"--redis={redis_addr}",
+                f"--repo-server=127.0.0.1:{self.ports['repo']}",
+                "--repo-server-plaintext",
+                f"--metrics-port={self.ports['ctrl_metrics']}",
+                "--status-processors=4",
+                "--operation-processors=2",
+                "--app-resync=120",
+                "--self-heal-timeout-seconds=2",
+                "--hydrator-enabled=false",
+            ],
+            dict(env, ARGOCD_BINARY_NAME="argocd-application-controller", HOSTNAME="argocd-application-controller-0"),
             ready=lambda: http_ok(f"http://127.0.0.1:{self.ports['ctrl_metrics']}/metrics"),
-            timeout=timeout)
+            timeout=timeout,
+        )
         return self
 
     def _redis_ping(self) -> bool:
@@ -236,20 +291,28 @@ class ArgoCD(_Engine):
     def _seed_objects(self) -> None:
         from kubernetes import client
         from kubernetes.client.rest import ApiException
+
         labels = {"app.kubernetes.io/part-of": "argocd"}
         ns = self.namespace
         with self.cluster.api_client() as api:
             core = client.CoreV1Api(api)
             objs = [
-                (core.create_namespaced_config_map, {
-                    "metadata": {"name": "argocd-cm", "labels": labels},
-                    "data": {"timeout.reconciliation": "120s"}}),
-                (core.create_namespaced_config_map, {
-                    "metadata": {"name": "argocd-rbac-cm", "labels": labels}, "data": {}}),
-                (core.create_namespaced_secret, {
-                    "metadata": {"name": "argocd-secret", "labels": labels},
-                    "type": "Opaque",
-                    "stringData": {"server.secretkey": secrets.token_urlsafe(32)}}),
+                (
+                    core.create_namespaced_config_map,
+                    {"metadata": {"name": "argocd-cm", "labels": labels}, "data": {"timeout.reconciliation": "120s"}},
+                ),
+                (
+                    core.create_namespaced_config_map,
+                    {"metadata": {"name": "argocd-rbac-cm", "labels": labels}, "data": {}},
+                ),
+                (
+                    core.create_namespaced_secret,
+                    {
+                        "metadata": {"name": "argocd-secret", "labels": labels},
+                        "type": "Opaque",
+                        "stringData": {"server.secretkey": secrets.token_urlsafe(32)},
+                    },
+                ),
             ]
             for create, body in objs:
                 try:
@@ -259,14 +322,21 @@ class ArgoCD(_Engine):
                         raise
             try:
                 client.CustomObjectsApi(api).create_namespaced_custom_object(
-                    "argoproj.io", "v1alpha1", ns, "appprojects", {
-                        "apiVersion": "argoproj.io/v1alpha1", "kind": "AppProject",
+                    "argoproj.io",
+                    "v1alpha1",
+                    ns,
+                    "appprojects",
+                    {
+                        "apiVersion": "argoproj.io/v1alpha1",
+                        "kind": "AppProject",
                         "metadata": {"name": "default", "namespace": ns},
                         "spec": {
                             "sourceRepos": ["*"],
                             "destinations": [{"namespace": "*", "server": "*"}],
                             "clusterResourceWhitelist": [{"group": "*", "kind": "*"}],
-                        }})
+                        },
+                    },
+                )
             except ApiException as exc:
                 if exc.status != 409:
                     raise

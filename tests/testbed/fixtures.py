@@ -64,9 +64,11 @@ def testbed_cluster(testbed_workdir: Path) -> Iterable[Cluster]:
     SESSION["cluster"] = c
     yield c
     if keep():
-        msg = (f"{KEEP_ENV} set: the testbed is left running (the Git server stopped with pytest).\n"
-               f"  export KUBECONFIG={c.kubeconfig}\n  server {c.server}\n  logs {c.logs_dir}\n"
-               f"  stop it with: kill -- {' '.join('-' + str(p.pid) for p in ALL_PROCS if p.alive())}\n")
+        msg = (
+            f"{KEEP_ENV} set: the testbed is left running (the Git server stopped with pytest).\n"
+            f"  export KUBECONFIG={c.kubeconfig}\n  server {c.server}\n  logs {c.logs_dir}\n"
+            f"  stop it with: kill -- {' '.join('-' + str(p.pid) for p in ALL_PROCS if p.alive())}\n"
+        )
         SESSION["keep_message"] = msg  # printed in the terminal summary
         (testbed_workdir / "KEEP.txt").write_text(msg)
         return

@@ -62,8 +62,7 @@ class _GitHandler(http.server.BaseHTTPRequestHandler):
         if self.headers.get("Git-Protocol"):
             env["GIT_PROTOCOL"] = self.headers["Git-Protocol"]
         try:
-            r = subprocess.run(["git", "http-backend"], input=body, env=env,
-                               capture_output=True, timeout=120)
+            r = subprocess.run(["git", "http-backend"], input=body, env=env, capture_output=True, timeout=120)
         except subprocess.TimeoutExpired:
             self.send_error(504, "git http-backend timed out")
             return
@@ -76,7 +75,7 @@ class _GitHandler(http.server.BaseHTTPRequestHandler):
             self.log_message("http-backend failed (%s): %s", r.returncode, r.stderr.decode(errors="replace"))
             self.send_error(500, "git http-backend failed")
             return
-        head, payload = out[:sep].decode("latin-1"), out[sep + seplen:]
+        head, payload = out[:sep].decode("latin-1"), out[sep + seplen :]
         status, headers = 200, []
         for line in head.splitlines():
             if not line.strip():
@@ -127,8 +126,7 @@ class GitServer:
         name = name.removesuffix(".git")
         path = self.root / f"{name}.git"
         if not path.exists():
-            subprocess.run(["git", "init", "--quiet", "--bare", "--initial-branch=main", str(path)],
-                           check=True)
+            subprocess.run(["git", "init", "--quiet", "--bare", "--initial-branch=main", str(path)], check=True)
             subprocess.run(["git", "-C", str(path), "config", "http.receivepack", "true"], check=True)
         return f"{self.base_url}/{name}.git"
 

@@ -18,8 +18,6 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 
-
-
 KEEP_ENV = "GITOPS_LAB_TESTBED_KEEP"
 
 
@@ -85,8 +83,9 @@ def tail(path: Path, lines: int = 40) -> str:
 class Proc:
     """One component process, in its own process group, logging to a file."""
 
-    def __init__(self, name: str, args: list[str], log_dir: Path,
-                 env: dict[str, str] | None = None, cwd: Path | None = None):
+    def __init__(
+        self, name: str, args: list[str], log_dir: Path, env: dict[str, str] | None = None, cwd: Path | None = None
+    ):
         self.name = name
         self.args = [str(a) for a in args]
         self.log = log_dir / f"{name}.log"
@@ -101,8 +100,14 @@ class Proc:
             fh.write(f"\n===== {time.strftime('%H:%M:%S')} start: {' '.join(self.args)}\n".encode())
             fh.flush()
             self.popen = subprocess.Popen(
-                self.args, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env=full_env, cwd=self.cwd, start_new_session=True)
+                self.args,
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=full_env,
+                cwd=self.cwd,
+                start_new_session=True,
+            )
         ALL_PROCS.append(self)
         return self
 
@@ -120,7 +125,8 @@ class Proc:
         if rc is not None:
             raise TestbedError(
                 f"testbed component {self.name} (pid {self.popen.pid}) has exited with "
-                f"code {rc}; log {self.log}, last lines:\n{tail(self.log)}")
+                f"code {rc}; log {self.log}, last lines:\n{tail(self.log)}"
+            )
 
     def stop(self, timeout: float = 10) -> None:
         if self.popen is None:
@@ -163,7 +169,7 @@ def _group_members(pgid: int):
             continue
         try:
             stat = (d / "stat").read_text()
-            fields = stat[stat.rindex(")") + 2:].split()
+            fields = stat[stat.rindex(")") + 2 :].split()
             if int(fields[2]) == pgid:  # state, ppid, pgrp, ...
                 yield d, fields
         except (OSError, ValueError, IndexError):
@@ -189,8 +195,13 @@ def group_cpu_seconds(pgid: int) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def wait_until(what: str, fn: Callable[[], object], timeout: float,
-               health: Callable[[], None] | None = None, interval: float = 0.25):
+def wait_until(
+    what: str,
+    fn: Callable[[], object],
+    timeout: float,
+    health: Callable[[], None] | None = None,
+    interval: float = 0.25,
+):
     """Poll fn until it returns a truthy value; bounded by timeout. The health
     callable runs each round, so a dead process fails the wait at once."""
     deadline = time.monotonic() + timeout

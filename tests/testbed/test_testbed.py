@@ -28,9 +28,14 @@ TIMEOUT = 180  # per wait; the controllers usually take seconds
 # helpers
 # --------------------------------------------------------------------------- #
 def _git(cwd: Path, *args: str) -> str:
-    env = dict(os.environ, GIT_AUTHOR_NAME="testbed", GIT_AUTHOR_EMAIL="testbed@example.invalid",
-               GIT_COMMITTER_NAME="testbed", GIT_COMMITTER_EMAIL="testbed@example.invalid",
-               GIT_TERMINAL_PROMPT="0")
+    env = dict(
+        os.environ,
+        GIT_AUTHOR_NAME="testbed",
+        GIT_AUTHOR_EMAIL="testbed@example.invalid",
+        GIT_COMMITTER_NAME="testbed",
+        GIT_COMMITTER_EMAIL="testbed@example.invalid",
+        GIT_TERMINAL_PROMPT="0",
+    )
     r = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, f"git {' '.join(args)}: {r.stderr}"
     return r.stdout.strip()
@@ -42,7 +47,8 @@ def _write_app(workdir: Path, namespace: str, message: str, replicas: int = 2) -
     d.mkdir(parents=True, exist_ok=True)
     (d / "kustomization.yaml").write_text(
         f"apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
-        f"namespace: {namespace}\nresources:\n- app.yaml\n")
+        f"namespace: {namespace}\nresources:\n- app.yaml\n"
+    )
     (d / "app.yaml").write_text(f"""\
 apiVersion: v1
 kind: ConfigMap
@@ -84,8 +90,7 @@ def _deployment_available(d) -> bool:
         return False
     want = d.spec.replicas or 0
     ok = any(c.type == "Available" and c.status == "True" for c in (st.conditions or []))
-    return ok and (st.updated_replicas or 0) == want and (st.ready_replicas or 0) == want \
-        and (st.replicas or 0) == want
+    return ok and (st.updated_replicas or 0) == want and (st.ready_replicas or 0) == want and (st.replicas or 0) == want
 
 
 def _now() -> str:
@@ -93,32 +98,43 @@ def _now() -> str:
 
 
 def _ready(obj: dict) -> bool:
-    return any(c.get("type") == "Ready" and c.get("status") == "True"
-               for c in (obj.get("status") or {}).get("conditions") or [])
+    return any(
+        c.get("type") == "Ready" and c.get("status") == "True"
+        for c in (obj.get("status") or {}).get("conditions") or []
+    )
 
 
 @pytest.fixture
 def k8s(testbed_cluster):
     from kubernetes import client
+
     api = testbed_cluster.api_client()
-    yield {"core": client.CoreV1Api(api), "apps": client.AppsV1Api(api),
-           "custom": client.CustomObjectsApi(api)}
+    yield {"core": client.CoreV1Api(api), "apps": client.AppsV1Api(api), "custom": client.CustomObjectsApi(api)}
     api.close()
 
 
 def _wait_configmap(k8s, ns: str, message: str, health) -> None:
-    watch_until(f"ConfigMap {ns}/app-config with message={message}",
-                k8s["core"].list_namespaced_config_map,
-                lambda cm: (cm.data or {}).get("message") == message,
-                TIMEOUT, health, namespace=ns, field_selector="metadata.name=app-config")
+    watch_until(
+        f"ConfigMap {ns}/app-config with message={message}",
+        k8s["core"].list_namespaced_config_map,
+        lambda cm: (cm.data or {}).get("message") == message,
+        TIMEOUT,
+        health,
+        namespace=ns,
+        field_selector="metadata.name=app-config",
+    )
 
 
 def _wait_rolled_out(k8s, ns: str, message: str, health) -> None:
-    watch_until(f"Deployment {ns}/app rolled out with message={message}",
-                k8s["apps"].list_namespaced_deployment,
-                lambda d: _deployment_available(d)
-                and (d.spec.template.metadata.annotations or {}).get("message") == message,
-                TIMEOUT, health, namespace=ns, field_selector="metadata.name=app")
+    watch_until(
+        f"Deployment {ns}/app rolled out with message={message}",
+        k8s["apps"].list_namespaced_deployment,
+        lambda d: _deployment_available(d) and (d.spec.template.metadata.annotations or {}).get("message") == message,
+        TIMEOUT,
+        health,
+        namespace=ns,
+        field_selector="metadata.name=app",
+    )
 
 
 # --------------------------------------------------------------------------- #
@@ -127,6 +143,7 @@ def _wait_rolled_out(k8s, ns: str, message: str, health) -> None:
 def test_cluster_version_and_nodes(testbed_cluster, k8s):
     from kubernetes import client
     from gitops_lab.versions import pinned
+
     with testbed_cluster.api_client() as api:
         info = client.VersionApi(api).get_code()
     assert info.git_version == pinned()["kubernetes"]["version"]
@@ -138,16 +155,31 @@ def test_cluster_version_and_nodes(testbed_cluster, k8s):
 def test_deployment_becomes_available(testbed_cluster, k8s):
     ns = "testbed-deploy"
     k8s["core"].create_namespace({"metadata": {"name": ns}})
-    k8s["apps"].create_namespaced_deployment(ns, {
-        "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": "web"},
-        "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}},
-                 "template": {"metadata": {"labels": {"app": "web"}},
-                              "spec": {"containers": [{"name": "web", "image": "registry.invalid/web:1"}]}}},
-    })
-    d = watch_until("Deployment testbed-deploy/web Available", k8s["apps"].list_namespaced_deployment,
-                    _deployment_available, TIMEOUT, testbed_cluster.check_health,
-                    namespace=ns, field_selector="metadata.name=web")
+    k8s["apps"].create_namespaced_deployment(
+        ns,
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "web"},
+            "spec": {
+                "replicas": 3,
+                "selector": {"matchLabels": {"app": "web"}},
+                "template": {
+                    "metadata": {"labels": {"app": "web"}},
+                    "spec": {"containers": [{"name": "web", "image": "registry.invalid/web:1"}]},
+                },
+            },
+        },
+    )
+    d = watch_until(
+        "Deployment testbed-deploy/web Available",
+        k8s["apps"].list_namespaced_deployment,
+        _deployment_available,
+        TIMEOUT,
+        testbed_cluster.check_health,
+        namespace=ns,
+        field_selector="metadata.name=web",
+    )
     assert d.status.ready_replicas == 3
     pods = k8s["core"].list_namespaced_pod(ns, label_selector="app=web").items
     assert len(pods) == 3 and all(p.status.phase == "Running" and p.spec.node_name for p in pods)
@@ -165,38 +197,74 @@ def test_flux_applies_commits_from_git(testbed_cluster, testbed_git, testbed_flu
     sha1 = _commit_and_push(work, "v1")
     k8s["core"].create_namespace({"metadata": {"name": ns}})
     custom = k8s["custom"]
-    custom.create_namespaced_custom_object("source.toolkit.fluxcd.io", "v1", fns, "gitrepositories", {
-        "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
-        "metadata": {"name": "flux-e2e"},
-        "spec": {"url": url, "interval": "10m", "ref": {"branch": "main"}, "timeout": "60s"},
-    })
-    custom.create_namespaced_custom_object("kustomize.toolkit.fluxcd.io", "v1", fns, "kustomizations", {
-        "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
-        "metadata": {"name": "flux-e2e"},
-        "spec": {"interval": "10m", "path": "./deploy", "prune": True, "wait": True, "timeout": "2m",
-                 "sourceRef": {"kind": "GitRepository", "name": "flux-e2e"}},
-    })
+    custom.create_namespaced_custom_object(
+        "source.toolkit.fluxcd.io",
+        "v1",
+        fns,
+        "gitrepositories",
+        {
+            "apiVersion": "source.toolkit.fluxcd.io/v1",
+            "kind": "GitRepository",
+            "metadata": {"name": "flux-e2e"},
+            "spec": {"url": url, "interval": "10m", "ref": {"branch": "main"}, "timeout": "60s"},
+        },
+    )
+    custom.create_namespaced_custom_object(
+        "kustomize.toolkit.fluxcd.io",
+        "v1",
+        fns,
+        "kustomizations",
+        {
+            "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+            "kind": "Kustomization",
+            "metadata": {"name": "flux-e2e"},
+            "spec": {
+                "interval": "10m",
+                "path": "./deploy",
+                "prune": True,
+                "wait": True,
+                "timeout": "2m",
+                "sourceRef": {"kind": "GitRepository", "name": "flux-e2e"},
+            },
+        },
+    )
     health = testbed_flux.check_health
 
     def applied(sha):
         return lambda k: _ready(k) and (k.get("status") or {}).get("lastAppliedRevision") == f"main@sha1:{sha}"
 
-    watch_until(f"Kustomization applied main@sha1:{sha1}", custom.list_namespaced_custom_object,
-                applied(sha1), TIMEOUT, health, group="kustomize.toolkit.fluxcd.io", version="v1",
-                namespace=fns, plural="kustomizations", field_selector="metadata.name=flux-e2e")
+    watch_until(
+        f"Kustomization applied main@sha1:{sha1}",
+        custom.list_namespaced_custom_object,
+        applied(sha1),
+        TIMEOUT,
+        health,
+        group="kustomize.toolkit.fluxcd.io",
+        version="v1",
+        namespace=fns,
+        plural="kustomizations",
+        field_selector="metadata.name=flux-e2e",
+    )
     _wait_configmap(k8s, ns, "v1", health)
     _wait_rolled_out(k8s, ns, "v1", health)
 
     _write_app(work, ns, "v2", replicas=3)
     sha2 = _commit_and_push(work, "v2")
     stamp = {"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": _now()}}}
-    custom.patch_namespaced_custom_object("source.toolkit.fluxcd.io", "v1", fns, "gitrepositories",
-                                          "flux-e2e", stamp)
-    custom.patch_namespaced_custom_object("kustomize.toolkit.fluxcd.io", "v1", fns, "kustomizations",
-                                          "flux-e2e", stamp)
-    watch_until(f"Kustomization applied main@sha1:{sha2}", custom.list_namespaced_custom_object,
-                applied(sha2), TIMEOUT, health, group="kustomize.toolkit.fluxcd.io", version="v1",
-                namespace=fns, plural="kustomizations", field_selector="metadata.name=flux-e2e")
+    custom.patch_namespaced_custom_object("source.toolkit.fluxcd.io", "v1", fns, "gitrepositories", "flux-e2e", stamp)
+    custom.patch_namespaced_custom_object("kustomize.toolkit.fluxcd.io", "v1", fns, "kustomizations", "flux-e2e", stamp)
+    watch_until(
+        f"Kustomization applied main@sha1:{sha2}",
+        custom.list_namespaced_custom_object,
+        applied(sha2),
+        TIMEOUT,
+        health,
+        group="kustomize.toolkit.fluxcd.io",
+        version="v1",
+        namespace=fns,
+        plural="kustomizations",
+        field_selector="metadata.name=flux-e2e",
+    )
     _wait_configmap(k8s, ns, "v2", health)
     _wait_rolled_out(k8s, ns, "v2", health)
 
@@ -212,40 +280,72 @@ def test_argocd_syncs_commits_from_git(testbed_cluster, testbed_git, testbed_arg
     _write_app(work, ns, "v1")
     sha1 = _commit_and_push(work, "v1")
     custom = k8s["custom"]
-    custom.create_namespaced_custom_object("argoproj.io", "v1alpha1", ans, "applications", {
-        "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
-        "metadata": {"name": "argo-e2e"},
-        "spec": {
-            "project": "default",
-            "source": {"repoURL": url, "targetRevision": "main", "path": "deploy"},
-            "destination": {"server": "https://kubernetes.default.svc", "namespace": ns},
-            "syncPolicy": {"automated": {"prune": True, "selfHeal": True},
-                           "syncOptions": ["CreateNamespace=true"]},
+    custom.create_namespaced_custom_object(
+        "argoproj.io",
+        "v1alpha1",
+        ans,
+        "applications",
+        {
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "Application",
+            "metadata": {"name": "argo-e2e"},
+            "spec": {
+                "project": "default",
+                "source": {"repoURL": url, "targetRevision": "main", "path": "deploy"},
+                "destination": {"server": "https://kubernetes.default.svc", "namespace": ns},
+                "syncPolicy": {"automated": {"prune": True, "selfHeal": True}, "syncOptions": ["CreateNamespace=true"]},
+            },
         },
-    })
+    )
     health = testbed_argocd.check_health
 
     def synced(sha):
         def pred(app):
             st = app.get("status") or {}
-            return ((st.get("sync") or {}).get("status") == "Synced"
-                    and (st.get("sync") or {}).get("revision") == sha
-                    and (st.get("health") or {}).get("status") == "Healthy")
+            return (
+                (st.get("sync") or {}).get("status") == "Synced"
+                and (st.get("sync") or {}).get("revision") == sha
+                and (st.get("health") or {}).get("status") == "Healthy"
+            )
+
         return pred
 
-    kw = dict(group="argoproj.io", version="v1alpha1", namespace=ans, plural="applications",
-              field_selector="metadata.name=argo-e2e")
-    watch_until(f"Application Synced+Healthy at {sha1}", custom.list_namespaced_custom_object,
-                synced(sha1), TIMEOUT, health, **kw)
+    kw = dict(
+        group="argoproj.io",
+        version="v1alpha1",
+        namespace=ans,
+        plural="applications",
+        field_selector="metadata.name=argo-e2e",
+    )
+    watch_until(
+        f"Application Synced+Healthy at {sha1}",
+        custom.list_namespaced_custom_object,
+        synced(sha1),
+        TIMEOUT,
+        health,
+        **kw,
+    )
     _wait_configmap(k8s, ns, "v1", health)
     _wait_rolled_out(k8s, ns, "v1", health)
 
     _write_app(work, ns, "v2", replicas=3)
     sha2 = _commit_and_push(work, "v2")
-    custom.patch_namespaced_custom_object("argoproj.io", "v1alpha1", ans, "applications", "argo-e2e",
-                                          {"metadata": {"annotations": {"argocd.argoproj.io/refresh": "hard"}}})
-    watch_until(f"Application Synced+Healthy at {sha2}", custom.list_namespaced_custom_object,
-                synced(sha2), TIMEOUT, health, **kw)
+    custom.patch_namespaced_custom_object(
+        "argoproj.io",
+        "v1alpha1",
+        ans,
+        "applications",
+        "argo-e2e",
+        {"metadata": {"annotations": {"argocd.argoproj.io/refresh": "hard"}}},
+    )
+    watch_until(
+        f"Application Synced+Healthy at {sha2}",
+        custom.list_namespaced_custom_object,
+        synced(sha2),
+        TIMEOUT,
+        health,
+        **kw,
+    )
     _wait_configmap(k8s, ns, "v2", health)
     _wait_rolled_out(k8s, ns, "v2", health)
 
@@ -253,10 +353,13 @@ def test_argocd_syncs_commits_from_git(testbed_cluster, testbed_git, testbed_arg
 # --------------------------------------------------------------------------- #
 # failure and teardown behaviour
 # --------------------------------------------------------------------------- #
-@pytest.mark.parametrize("engine,component", [
-    ("testbed_flux", "kustomize-controller"),
-    ("testbed_argocd", "argocd-repo-server"),
-])
+@pytest.mark.parametrize(
+    "engine,component",
+    [
+        ("testbed_flux", "kustomize-controller"),
+        ("testbed_argocd", "argocd-repo-server"),
+    ],
+)
 def test_killed_controller_fails_health_check_loudly(request, engine, component):
     eng = request.getfixturevalue(engine)
     eng.check_health()
@@ -276,11 +379,17 @@ def test_killed_controller_fails_health_check_loudly(request, engine, component)
     assert component in str(err) and "exited" in str(err)
     # a wait on the API stops at once too, instead of running to its deadline
     from kubernetes import client
+
     with eng.cluster.api_client() as api:
         t1 = time.monotonic()
         with pytest.raises(TestbedError, match=component):
-            watch_until("something that never happens", client.CoreV1Api(api).list_namespace,
-                        lambda _: False, 120, eng.check_health)
+            watch_until(
+                "something that never happens",
+                client.CoreV1Api(api).list_namespace,
+                lambda _: False,
+                120,
+                eng.check_health,
+            )
         # Not a speed check: far below the wait's own 120 s deadline means it did not hang.
         assert time.monotonic() - t1 < 60
     eng.restart(component)

@@ -15,13 +15,20 @@ def _field(obj, name):
     return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
 
 
-def watch_until(what: str, list_fn: Callable, predicate: Callable[[object], bool],
-                timeout: float, health: Callable[[], None] | None = None, **kwargs):
+def watch_until(
+    what: str,
+    list_fn: Callable,
+    predicate: Callable[[object], bool],
+    timeout: float,
+    health: Callable[[], None] | None = None,
+    **kwargs,
+):
     """Return the first object from list_fn(**kwargs) (and its watch) that
     satisfies predicate. Each watch round lasts at most 5 s, and health() runs
     between rounds, so a dead controller fails the wait instead of hanging it.
     """
     from kubernetes import watch
+
     deadline = time.monotonic() + timeout
     last = None
     while True:
@@ -29,8 +36,10 @@ def watch_until(what: str, list_fn: Callable, predicate: Callable[[object], bool
             health()
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise TestbedError(f"timed out after {timeout:.0f}s waiting for {what}; last seen:\n"
-                               f"{json.dumps(_plain(last), indent=1, default=str)[:4000]}")
+            raise TestbedError(
+                f"timed out after {timeout:.0f}s waiting for {what}; last seen:\n"
+                f"{json.dumps(_plain(last), indent=1, default=str)[:4000]}"
+            )
         lst = list_fn(**kwargs)
         items = _field(lst, "items") or []
         for obj in items:
@@ -42,8 +51,7 @@ def watch_until(what: str, list_fn: Callable, predicate: Callable[[object], bool
         secs = max(1, min(5, int(remaining)))
         w = watch.Watch()
         try:
-            for ev in w.stream(list_fn, resource_version=rv, timeout_seconds=secs,
-                               _request_timeout=secs + 5, **kwargs):
+            for ev in w.stream(list_fn, resource_version=rv, timeout_seconds=secs, _request_timeout=secs + 5, **kwargs):
                 obj = ev["object"]
                 if ev["type"] == "ERROR":
                     break  # e.g. resourceVersion too old: read again
@@ -60,4 +68,5 @@ def _plain(obj):
     if obj is None or isinstance(obj, (dict, list, str, Exception)):
         return obj if not isinstance(obj, Exception) else repr(obj)
     from kubernetes.client import ApiClient
+
     return ApiClient().sanitize_for_serialization(obj)

@@ -41,8 +41,10 @@ def describe_docker_error(exc: BaseException, host: str) -> str:
 def docker_install_fix(system: str) -> str:
     """How to get a Docker daemon on ``system`` (platform.system())."""
     if system == "Linux":
-        return ("install Docker Engine (https://docs.docker.com/engine/install/, or `sudo apt-get install docker.io`) "
-                "and start it with `sudo systemctl start docker`")
+        return (
+            "install Docker Engine (https://docs.docker.com/engine/install/, or `sudo apt-get install docker.io`) "
+            "and start it with `sudo systemctl start docker`"
+        )
     return "install Docker Desktop (https://www.docker.com/products/docker-desktop/) and start it"
 
 

@@ -154,8 +154,9 @@ def _adapter(engine: str | Engine) -> Engine:
     return engine_for(engine) if isinstance(engine, str) else engine
 
 
-def lab_images(engines: Iterable[str | Engine] = ENGINES, environments: Path | None = None,
-               include_node: bool = True) -> tuple[list[LabImage], list[str]]:
+def lab_images(
+    engines: Iterable[str | Engine] = ENGINES, environments: Path | None = None, include_node: bool = True
+) -> tuple[list[LabImage], list[str]]:
     """The lab's images, and notes on what could not be derived (an engine not downloaded yet).
 
     ``engines``: engine adapters (`up` passes the one it installs), or engines' names.
@@ -175,8 +176,10 @@ def lab_images(engines: Iterable[str | Engine] = ENGINES, environments: Path | N
     for engine in map(_adapter, engines):
         path = engine_manifest_path(engine.name)
         if path is None:
-            notes.append(f"{engine.name}: its release manifest is not in the cache yet; `gitops-lab up --engine "
-                         f"{engine.name}` downloads it, then its images are listed here")
+            notes.append(
+                f"{engine.name}: its release manifest is not in the cache yet; `gitops-lab up --engine "
+                f"{engine.name}` downloads it, then its images are listed here"
+            )
             continue
         for ref in engine_images(engine, path.read_text(encoding="utf-8")):
             images.append(LabImage(ref, f"engine:{engine.name}"))
@@ -195,8 +198,10 @@ class PullResult:
     action: str  # "present", "pulled" or "local tag" (digest-pinned, offline, only its tag is here)
 
 
-OFFLINE_NOTE = ("{tag} is here but not by its pinned digest (an image loaded from an archive, or built "
-                "locally, keeps no registry digest) and the registry is out of reach: using the local image")
+OFFLINE_NOTE = (
+    "{tag} is here but not by its pinned digest (an image loaded from an archive, or built "
+    "locally, keeps no registry digest) and the registry is out of reach: using the local image"
+)
 
 
 def _present(client, ref: str) -> bool:
@@ -212,8 +217,9 @@ def _present(client, ref: str) -> bool:
 def _pull(client, ref: str, platform: str) -> None:
     name, tag, digest = _split_ref(ref)
     # The SDK takes the digest in place of the tag: repository@sha256:...
-    client.images.pull(f"{name}@{digest}" if digest else name, tag=None if digest else (tag or "latest"),
-                       platform=platform)
+    client.images.pull(
+        f"{name}@{digest}" if digest else name, tag=None if digest else (tag or "latest"), platform=platform
+    )
     if digest and tag:
         # Keep the tag too, so `docker save` writes it and the node finds name:tag.
         client.api.tag(f"{name}@{digest}", name, tag)
@@ -240,12 +246,14 @@ def ensure_image(client, ref: str, platform: str) -> PullResult:
         raise ImageError(
             f"cannot pull {ref} for {platform}: {exc.explanation or exc}",
             fix="check the network or proxy (Docker Desktop: Settings > Resources > Proxies), "
-                "or pull where there is access and carry the images over with `docker save`/`docker load`",
+            "or pull where there is access and carry the images over with `docker save`/`docker load`",
         ) from exc
     return PullResult(ref, "pulled")
 
 
-def pull_images(images: Iterable[LabImage], reporter: Reporter, client=None, platform: str | None = None) -> list[PullResult]:
+def pull_images(
+    images: Iterable[LabImage], reporter: Reporter, client=None, platform: str | None = None
+) -> list[PullResult]:
     """Pull each image once for the node's platform; images already present are left alone."""
     client = client or docker_client()
     platform = platform or node_platform(client)
@@ -268,8 +276,9 @@ def save_images(refs: list[str], archive: Path, platform: str, client=None) -> s
     if docker_cli:
         attempts = [["--platform", platform], []] if _cli_save_supports_platform(docker_cli) else [[]]
         for extra in attempts:
-            done = subprocess.run([docker_cli, "save", *extra, "-o", str(archive), *refs],
-                                  capture_output=True, text=True)
+            done = subprocess.run(
+                [docker_cli, "save", *extra, "-o", str(archive), *refs], capture_output=True, text=True
+            )
             if done.returncode == 0:
                 return "cli --platform" if extra else "cli"
             # An engine older than API 1.48 refuses --platform; its store holds one platform anyway.
@@ -283,16 +292,23 @@ def save_images(refs: list[str], archive: Path, platform: str, client=None) -> s
     try:
         with archive.open("wb") as fh:
             # The SDK saves one image per call; several go through the API's names list.
-            stream = (client.api.get_image(refs[0]) if len(refs) == 1 else
-                      client.api._stream_raw_result(client.api._get(client.api._url("/images/get"),
-                                                                     params={"names": refs}, stream=True),
-                                                    chunk_size=2 * 1024 * 1024, decode=False))
+            stream = (
+                client.api.get_image(refs[0])
+                if len(refs) == 1
+                else client.api._stream_raw_result(
+                    client.api._get(client.api._url("/images/get"), params={"names": refs}, stream=True),
+                    chunk_size=2 * 1024 * 1024,
+                    decode=False,
+                )
+            )
             for chunk in stream:
                 fh.write(chunk)
     except (APIError, ImageNotFound) as exc:
         archive.unlink(missing_ok=True)
-        raise ImageError(f"cannot save {', '.join(refs)}: {getattr(exc, 'explanation', None) or exc}",
-                         fix="run `gitops-lab images pull` first") from exc
+        raise ImageError(
+            f"cannot save {', '.join(refs)}: {getattr(exc, 'explanation', None) or exc}",
+            fix="run `gitops-lab images pull` first",
+        ) from exc
     return "sdk"
 
 
@@ -301,8 +317,9 @@ def _cli_save_supports_platform(docker_cli: str) -> bool:
     return "--platform" in done.stdout
 
 
-def load_images(images: Iterable[LabImage], cluster, reporter: Reporter, workdir: Path, client=None,
-                platform: str | None = None) -> list[str]:
+def load_images(
+    images: Iterable[LabImage], cluster, reporter: Reporter, workdir: Path, client=None, platform: str | None = None
+) -> list[str]:
     """Save the loadable images into one archive and load it into the kind cluster's node(s)."""
     from gitops_lab.adapters.cluster.kind import qualified_image
 

@@ -33,8 +33,10 @@ class Snapshot:
                 for sample in family.samples:
                     samples[(sample.name, tuple(sorted(sample.labels.items())))] = float(sample.value)
         except (ValueError, TypeError, IndexError) as exc:
-            raise ClusterError(f"{where} is not in the Prometheus text format: {exc}",
-                               fix="check that the model server is the one the lab ships") from exc
+            raise ClusterError(
+                f"{where} is not in the Prometheus text format: {exc}",
+                fix="check that the model server is the one the lab ships",
+            ) from exc
         return cls(samples)
 
     def minus(self, before: "Snapshot") -> "Snapshot":

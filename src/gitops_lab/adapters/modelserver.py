@@ -46,8 +46,10 @@ class UrlTransport:
         except urllib.error.HTTPError as err:
             return err.code, err.read()
         except (OSError, urllib.error.URLError) as exc:
-            raise ClusterError(f"cannot reach the model server at {self.where}: {exc}",
-                               fix="check that it is running and the URL is right") from exc
+            raise ClusterError(
+                f"cannot reach the model server at {self.where}: {exc}",
+                fix="check that it is running and the URL is right",
+            ) from exc
 
 
 class ApiProxyTransport:
@@ -70,8 +72,9 @@ class ApiProxyTransport:
         try:
             return rest.raw(self.api, method, f"{self.path}/{path.lstrip('/')}", body, timeout)
         except (HTTPError, OSError, ApiException) as exc:
-            raise ClusterError(f"cannot reach {self.where}: {exc}",
-                               fix="check the cluster with `gitops-lab status`") from exc
+            raise ClusterError(
+                f"cannot reach {self.where}: {exc}", fix="check the cluster with `gitops-lab status`"
+            ) from exc
 
 
 def service_transport(api: Any, namespace: str) -> ApiProxyTransport:
@@ -104,8 +107,10 @@ class ModelServer:
     def metrics_text(self) -> str:
         status, data = self.transport.send("GET", "metrics", None, self.timeout)
         if status != 200:
-            raise ClusterError(f"{self.where} answered /metrics with HTTP {status}: {_excerpt(data)}",
-                               fix="see the pod's logs (`gitops-lab status` names it)")
+            raise ClusterError(
+                f"{self.where} answered /metrics with HTTP {status}: {_excerpt(data)}",
+                fix="see the pod's logs (`gitops-lab status` names it)",
+            )
         return data.decode("utf-8", "replace")
 
 

@@ -28,8 +28,10 @@ def kustomize_command() -> list[str]:
     if explicit:
         found = shutil.which(explicit)
         if not found:
-            raise PreflightError(f"${KUSTOMIZE_VAR} names {explicit!r}, which is not an executable",
-                                 fix=f"point ${KUSTOMIZE_VAR} at a kustomize binary, or unset it")
+            raise PreflightError(
+                f"${KUSTOMIZE_VAR} names {explicit!r}, which is not an executable",
+                fix=f"point ${KUSTOMIZE_VAR} at a kustomize binary, or unset it",
+            )
         return [found, "kustomize"] if Path(found).name.startswith("kubectl") else [found, "build"]
     for name, verb in (("kustomize", "build"), ("kubectl", "kustomize")):
         found = shutil.which(name)
@@ -38,7 +40,7 @@ def kustomize_command() -> list[str]:
     raise PreflightError(
         "the policy gate renders overlays with kustomize, but neither `kustomize` nor `kubectl` is installed",
         fix="install kubectl (https://kubernetes.io/docs/tasks/tools/) or kustomize "
-            "(https://kubectl.docs.kubernetes.io/installation/kustomize/), or set $GITOPS_LAB_KUSTOMIZE",
+        "(https://kubectl.docs.kubernetes.io/installation/kustomize/), or set $GITOPS_LAB_KUSTOMIZE",
     )
 
 

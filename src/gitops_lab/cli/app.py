@@ -80,11 +80,18 @@ class Application:
 pass_app = click.make_pass_decorator(Application, ensure=True)
 
 output_option = click.option(
-    "--output", "-o", type=click.Choice(OUTPUT_FORMATS), default="text", show_default=True,
+    "--output",
+    "-o",
+    type=click.Choice(OUTPUT_FORMATS),
+    default="text",
+    show_default=True,
     help="text for people, json for scripts (progress events go to stderr as JSON lines).",
 )
 repo_option = click.option(
-    "--repo", "repo", metavar="PATH", envvar="GITOPS_LAB_REPO",
+    "--repo",
+    "repo",
+    metavar="PATH",
+    envvar="GITOPS_LAB_REPO",
     help="Lab working copy. Default: the one saved by `up`/`repo init`, else the current folder.",
 )
 
@@ -144,13 +151,16 @@ TIMEOUT_HELP = "One deadline for everything the command waits for: the Git remot
 def timeout_option(command=None, *, default: float = 300, help: str = TIMEOUT_HELP):
     """--timeout SECONDS, the one deadline of a command: ``@timeout_option`` or
     ``@timeout_option(default=..., help=...)``."""
-    option = click.option("--timeout", type=click.FloatRange(min=1), default=default, show_default=True,
-                          metavar="SECONDS", help=help)
+    option = click.option(
+        "--timeout", type=click.FloatRange(min=1), default=default, show_default=True, metavar="SECONDS", help=help
+    )
     return option(command) if command is not None else option
 
 
 kubeconfig_option = click.option(
-    "--kubeconfig", metavar="FILE", help="Kubeconfig to use. Default: the one saved by `up`, else $KUBECONFIG.",
+    "--kubeconfig",
+    metavar="FILE",
+    help="Kubeconfig to use. Default: the one saved by `up`, else $KUBECONFIG.",
 )
 context_option = click.option("--context", metavar="NAME", help="Kubeconfig context to use.")
 

@@ -11,15 +11,19 @@ from gitops_lab.cli.app import Application, output_option, pass_app, repo_option
 @click.command("approve")
 @click.option("--env", required=True, type=click.Choice(ENVIRONMENTS), help="Environment the approval is for.")
 @click.option("--version", required=True, metavar="VERSION", help="The exact model version approved.")
-@click.option("--by", metavar="'NAME <EMAIL>'",
-              help="Who approves: the Git identity the approval commit is authored by (a bare NAME keeps your "
-                   "email). Default: your git user.name and user.email in the working copy.")
+@click.option(
+    "--by",
+    metavar="'NAME <EMAIL>'",
+    help="Who approves: the Git identity the approval commit is authored by (a bare NAME keeps your "
+    "email). Default: your git user.name and user.email in the working copy.",
+)
 @click.option("--note", metavar="TEXT", help="Why: goes into the approval commit's message body.")
 @repo_option
 @output_option
 @pass_app
-def command(app: Application, env: str, version: str, by: str | None, note: str | None,
-            repo: str | None, output: str) -> None:
+def command(
+    app: Application, env: str, version: str, by: str | None, note: str | None, repo: str | None, output: str
+) -> None:
     """Approve promoting a model version to an environment, as one pushed commit.
 
     The commit changes no file; its author is the approver and its trailers
@@ -41,7 +45,11 @@ def command(app: Application, env: str, version: str, by: str | None, note: str 
 
     reporter = app.reporter(output)
     result = record_approval(
-        app.repo_path(repo), env, version, by, note,
+        app.repo_path(repo),
+        env,
+        version,
+        by,
+        note,
         on_retry=lambda attempt, why: reporter.warn(f"push attempt {attempt} rejected: {why}"),
     )
     app.emit(output, result.to_dict(), result.message)

@@ -9,7 +9,12 @@ import click
 
 from gitops_lab.adapters.engines import ENGINES
 from gitops_lab.cli.app import (
-    Application, context_option, kubeconfig_option, output_option, pass_app, timeout_option,
+    Application,
+    context_option,
+    kubeconfig_option,
+    output_option,
+    pass_app,
+    timeout_option,
 )
 from gitops_lab.cli.lab import labs_dir_option
 
@@ -44,25 +49,57 @@ def group() -> None:
 @click.option("--learners", "learners_file", metavar="FILE", help="File with one learner name a line.")
 @click.option("--count", type=click.IntRange(min=1), help="Number of learners, named learner-01 .. learner-NN.")
 @click.option("--engine", type=click.Choice(ENGINES), default="argocd", show_default=True)
-@click.option("--engine-install", type=click.Choice(["external", "managed"]), default="external", show_default=True,
-              help="external: the engine already runs on the cluster; managed: install the pinned release.")
-@click.option("--git-root", metavar="DIR", required=True,
-              help="Folder of bare repositories that your Git server serves over HTTP.")
+@click.option(
+    "--engine-install",
+    type=click.Choice(["external", "managed"]),
+    default="external",
+    show_default=True,
+    help="external: the engine already runs on the cluster; managed: install the pinned release.",
+)
+@click.option(
+    "--git-root",
+    metavar="DIR",
+    required=True,
+    help="Folder of bare repositories that your Git server serves over HTTP.",
+)
 @click.option("--git-base-url", metavar="URL", required=True, help="URL the folder is served at.")
-@click.option("--git-engine-base-url", metavar="URL", help="The same, as the engines reach it (default: --git-base-url).")
-@click.option("--git-auth-file", metavar="FILE",
-              help="Users file the server reads (gitops-lab's server.py AUTH_FILE): learners may push only their "
-                   "own repository. Without it the server must do its own access control.")
-@click.option("--kit-days", type=click.IntRange(min=1, max=365), default=30, show_default=True,
-              help="How long the learners' kubeconfig tokens stay valid.")
+@click.option(
+    "--git-engine-base-url", metavar="URL", help="The same, as the engines reach it (default: --git-base-url)."
+)
+@click.option(
+    "--git-auth-file",
+    metavar="FILE",
+    help="Users file the server reads (gitops-lab's server.py AUTH_FILE): learners may push only their "
+    "own repository. Without it the server must do its own access control.",
+)
+@click.option(
+    "--kit-days",
+    type=click.IntRange(min=1, max=365),
+    default=30,
+    show_default=True,
+    help="How long the learners' kubeconfig tokens stay valid.",
+)
 @kubeconfig_option
 @context_option
 @timeout_option
 @output_option
 @pass_app
-def create_command(app: Application, learners_file: str | None, count: int | None, engine: str, engine_install: str,
-                   git_root: str, git_base_url: str, git_engine_base_url: str | None, git_auth_file: str | None,
-                   kit_days: int, kubeconfig: str | None, context: str | None, timeout: float, output: str) -> None:
+def create_command(
+    app: Application,
+    learners_file: str | None,
+    count: int | None,
+    engine: str,
+    engine_install: str,
+    git_root: str,
+    git_base_url: str,
+    git_engine_base_url: str | None,
+    git_auth_file: str | None,
+    kit_days: int,
+    kubeconfig: str | None,
+    context: str | None,
+    timeout: float,
+    output: str,
+) -> None:
     """Create a class (or add learners to it): tenants, repositories and learner kits.
 
     Safe to run again: what exists is kept, kits are refreshed.
@@ -75,17 +112,25 @@ def create_command(app: Application, learners_file: str | None, count: int | Non
     from gitops_lab.workflows import classroom
 
     learners = classroom.learners_from(learners_file, count)
-    git = classroom.GitServerRecord("folder", str(Path(git_root).expanduser().resolve()), git_base_url,
-                                    git_engine_base_url,
-                                    str(Path(git_auth_file).expanduser().resolve()) if git_auth_file else None)
+    git = classroom.GitServerRecord(
+        "folder",
+        str(Path(git_root).expanduser().resolve()),
+        git_base_url,
+        git_engine_base_url,
+        str(Path(git_auth_file).expanduser().resolve()) if git_auth_file else None,
+    )
     options = classroom.ClassOptions(engine, engine_install, kubeconfig, context, git, kit_days, timeout)
     result = classroom.create(app.name, learners, options, app.reporter(output))
-    lines = [f"Class {result.name} ({result.engine}): {len(result.learners)} learners ready in {result.seconds:.1f}s",
-             "Learner kits (kubeconfig + kit.json, mode 0600):"]
+    lines = [
+        f"Class {result.name} ({result.engine}): {len(result.learners)} learners ready in {result.seconds:.1f}s",
+        "Learner kits (kubeconfig + kit.json, mode 0600):",
+    ]
     lines += [f"  {learner}  {path}" for learner, path in sorted(result.kits.items())]
     if not result.git_enforces_access:
-        lines.append("Note: without --git-auth-file, gitops-lab cannot make the Git server refuse a push to "
-                     "another learner's repository; the server must do that itself.")
+        lines.append(
+            "Note: without --git-auth-file, gitops-lab cannot make the Git server refuse a push to "
+            "another learner's repository; the server must do that itself."
+        )
     lines.append("Each learner runs `gitops-lab class join KIT`; watch them with `gitops-lab class status`.")
     app.emit(output, result.to_dict(), "\n".join(lines))
 
@@ -119,9 +164,19 @@ def status_command(app: Application, learners: tuple[str, ...], labs_dir: str | 
         failing = e["health"] if e["sync"] in ("Synced", "Applied") else e["sync"]
         return f"{e['version'] or '-'} {failing if e['state'] == 'failing' else e['state']}"
 
-    table = format_table(("LEARNER", "LAB", "STEP", "CHECKS", *(env.upper() for env in ENVIRONMENTS)), [
-        (r.learner, r.lab or "-", r.step or "-", f"{r.checks_passing}/{r.steps}" if r.lab else "-",
-         *(env_cell(r.environments[env]) for env in ENVIRONMENTS)) for r in rows])
+    table = format_table(
+        ("LEARNER", "LAB", "STEP", "CHECKS", *(env.upper() for env in ENVIRONMENTS)),
+        [
+            (
+                r.learner,
+                r.lab or "-",
+                r.step or "-",
+                f"{r.checks_passing}/{r.steps}" if r.lab else "-",
+                *(env_cell(r.environments[env]) for env in ENVIRONMENTS),
+            )
+            for r in rows
+        ],
+    )
     app.emit(output, [r.to_dict() for r in rows], table)
     if not all(r.healthy for r in rows):
         sys.exit(1)
@@ -129,14 +184,19 @@ def status_command(app: Application, learners: tuple[str, ...], labs_dir: str | 
 
 @group.command("reset")
 @click.option("--learner", "learners", metavar="NAME", multiple=True, help="Only these learners (repeatable).")
-@click.option("--lab", "lab_id", metavar="LAB", help="Back to this lab's start point (started if need be). "
-                                                      "Default: back to the seed.")
+@click.option(
+    "--lab",
+    "lab_id",
+    metavar="LAB",
+    help="Back to this lab's start point (started if need be). Default: back to the seed.",
+)
 @labs_dir_option
 @timeout_option
 @output_option
 @pass_app
-def reset_command(app: Application, learners: tuple[str, ...], lab_id: str | None, labs_dir: str | None,
-                  timeout: float, output: str) -> None:
+def reset_command(
+    app: Application, learners: tuple[str, ...], lab_id: str | None, labs_dir: str | None, timeout: float, output: str
+) -> None:
     """Reset learners (default: all) to a lab's start point or to the seed, and wait until served.
 
     A reset is a new commit in the learner's repository: their history stays.
@@ -148,10 +208,12 @@ def reset_command(app: Application, learners: tuple[str, ...], lab_id: str | Non
     """
     from gitops_lab.workflows import classroom
 
-    done = classroom.reset(app.name, list(learners) or None, lab_id, app.reporter(output), _labs_root(labs_dir),
-                           timeout)
-    text = "\n".join(f"reset {d.learner} to {('the start of lab ' + d.lab) if d.lab else 'the seed'} ({d.commit[:7]})"
-                     for d in done)
+    done = classroom.reset(
+        app.name, list(learners) or None, lab_id, app.reporter(output), _labs_root(labs_dir), timeout
+    )
+    text = "\n".join(
+        f"reset {d.learner} to {('the start of lab ' + d.lab) if d.lab else 'the seed'} ({d.commit[:7]})" for d in done
+    )
     app.emit(output, [d.to_dict() for d in done], text)
 
 
@@ -169,8 +231,10 @@ def delete_command(app: Application, timeout: float, output: str) -> None:
     from gitops_lab.workflows import classroom
 
     result = classroom.delete(app.name, app.reporter(output), timeout)
-    text = (f"Deleted the class {result.name}: {len(result.learners)} tenants.\n"
-            f"Repository bundles: {classroom.class_dir(app.name) / 'backups'}")
+    text = (
+        f"Deleted the class {result.name}: {len(result.learners)} tenants.\n"
+        f"Repository bundles: {classroom.class_dir(app.name) / 'backups'}"
+    )
     app.emit(output, result.to_dict(), text)
 
 
@@ -193,7 +257,9 @@ def join_command(app: Application, kit: Path, repo: str | None, output: str) -> 
     from gitops_lab.workflows import classroom
 
     result = classroom.join(kit, app.name, repo, app.reporter(output))
-    text = (f"Joined as {result.learner}: namespaces {', '.join(result.namespaces.values())}\n"
-            f"Your working copy: {result.repo_path} (origin {result.clone_url})\n"
-            "Next: `gitops-lab status`, then `gitops-lab lab list`.")
+    text = (
+        f"Joined as {result.learner}: namespaces {', '.join(result.namespaces.values())}\n"
+        f"Your working copy: {result.repo_path} (origin {result.clone_url})\n"
+        "Next: `gitops-lab status`, then `gitops-lab lab list`."
+    )
     app.emit(output, result.to_dict(), text)

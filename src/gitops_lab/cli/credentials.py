@@ -25,8 +25,13 @@ def command(app: Application, output: str) -> None:
     from gitops_lab.errors import NotFound
 
     if not credentials_path(app.name).is_file():
-        raise NotFound(f"the environment {app.name!r} has no Git server credentials",
-                       fix="they exist after `gitops-lab up` on kind; with --provider existing use your own")
+        raise NotFound(
+            f"the environment {app.name!r} has no Git server credentials",
+            fix="they exist after `gitops-lab up` on kind; with --provider existing use your own",
+        )
     writer = load_or_create_credentials(app.name).writer
-    app.emit(output, {"username": writer.username, "password": writer.password},
-             f"username: {writer.username}\npassword: {writer.password}")
+    app.emit(
+        output,
+        {"username": writer.username, "password": writer.password},
+        f"username: {writer.username}\npassword: {writer.password}",
+    )

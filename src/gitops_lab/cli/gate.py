@@ -25,16 +25,32 @@ def command() -> None:
 
 @command.command("run")
 @click.option("--to", "dst", type=click.Choice(ENVIRONMENTS), required=True, help="Destination environment.")
-@click.option("--from", "src", type=click.Choice(ENVIRONMENTS),
-              help="Environment the version comes from. Default: the one before --to.")
+@click.option(
+    "--from",
+    "src",
+    type=click.Choice(ENVIRONMENTS),
+    help="Environment the version comes from. Default: the one before --to.",
+)
 @click.option("--version", metavar="VERSION", help="Candidate model version. Default: the one --from runs.")
-@click.option("--gate", "gates", multiple=True, type=click.Choice(GATES),
-              help="Run only this gate (repeatable). Default: the gates gates.yaml requires for --to.")
+@click.option(
+    "--gate",
+    "gates",
+    multiple=True,
+    type=click.Choice(GATES),
+    help="Run only this gate (repeatable). Default: the gates gates.yaml requires for --to.",
+)
 @repo_option
 @output_option
 @pass_app
-def run(app: Application, dst: str, src: str | None, version: str | None, gates: tuple[str, ...],
-        repo: str | None, output: str) -> None:
+def run(
+    app: Application,
+    dst: str,
+    src: str | None,
+    version: str | None,
+    gates: tuple[str, ...],
+    repo: str | None,
+    output: str,
+) -> None:
     """Run the gates a promotion would run, and show each verdict.
 
     Reads the working copy as it is (uncommitted edits to gates.yaml or an
@@ -61,7 +77,10 @@ def run(app: Application, dst: str, src: str | None, version: str | None, gates:
     results = observations.gate_run(app.name, path, source, dst, candidate, only=list(gates) or None)
     failed = [r for r in results if not r.passed]
     data = {
-        "from": source, "to": dst, "version": candidate, "passed": not failed,
+        "from": source,
+        "to": dst,
+        "version": candidate,
+        "passed": not failed,
         "gates": [r.to_dict() for r in results],
     }
     app.emit(output, data, format_results(source, dst, candidate, results))

@@ -31,10 +31,7 @@ def command(app: Application, env: str, limit: int | None, repo: str | None, out
     from gitops_lab.labs import observations
 
     entries = observations.read_history(app.name, app.repo_path(repo), env)[:limit]
-    rows = [
-        (e.commit[:7], e.date[:19].replace("T", " "), e.action, _change(e), e.author, e.subject)
-        for e in entries
-    ]
+    rows = [(e.commit[:7], e.date[:19].replace("T", " "), e.action, _change(e), e.author, e.subject) for e in entries]
     header = ("COMMIT", "DATE", "ACTION", "VERSION", "AUTHOR", "SUBJECT")
     app.emit(output, [e.to_dict() for e in entries], format_table(header, rows))
 

@@ -8,7 +8,10 @@ from gitops_lab.adapters.engines import ENGINES
 from gitops_lab.cli.app import Application, output_option, pass_app
 
 engine_option = click.option(
-    "--engine", type=click.Choice(ENGINES + ("all",)), default="all", show_default=True,
+    "--engine",
+    type=click.Choice(ENGINES + ("all",)),
+    default="all",
+    show_default=True,
     help="Which engine's images to include.",
 )
 
@@ -74,8 +77,11 @@ def pull(app: Application, engine: str, output: str) -> None:
         reporter.warn(note)
     results = pull_images(images, reporter)
     pulled = sum(r.action == "pulled" for r in results)
-    app.emit(output, {"images": [{"image": r.ref, "action": r.action} for r in results]},
-             f"{pulled} pulled, {len(results) - pulled} already present")
+    app.emit(
+        output,
+        {"images": [{"image": r.ref, "action": r.action} for r in results]},
+        f"{pulled} pulled, {len(results) - pulled} already present",
+    )
 
 
 @command.command("load")

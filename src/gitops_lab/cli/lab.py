@@ -15,13 +15,23 @@ from gitops_lab.reporter import CROSS, TICK
 LAB_TIMEOUT_HELP = "Deadline for each wait of the lab (each setup, solve and reset action), not for the whole command."
 
 labs_dir_option = click.option(
-    "--labs-dir", metavar="DIR", envvar="GITOPS_LAB_LABS_DIR",
+    "--labs-dir",
+    metavar="DIR",
+    envvar="GITOPS_LAB_LABS_DIR",
     help="Folder of labs. Default: the labs that ship with gitops-lab ($GITOPS_LAB_LABS_DIR).",
 )
 
 
-def _runner(app: Application, repo: str | None, output: str, labs_dir: str | None, timeout: float = 300,
-            kubeconfig: str | None = None, context: str | None = None, need_repo: bool = True):
+def _runner(
+    app: Application,
+    repo: str | None,
+    output: str,
+    labs_dir: str | None,
+    timeout: float = 300,
+    kubeconfig: str | None = None,
+    context: str | None = None,
+    need_repo: bool = True,
+):
     from gitops_lab.labs.runner import LabRunner
     from gitops_lab.resources import labs_dir as shipped
 
@@ -61,9 +71,20 @@ def list_command(app: Application, labs_dir: str | None, output: str) -> None:
 
     runner = _runner(app, None, output, labs_dir, need_repo=False)
     rows = runner.list()
-    table = format_table(("", "LAB", "TITLE", "STEPS", "ENGINES", "PROGRESS"), [
-        ("*" if r["active"] else "", r["id"], r["title"], str(r["steps"]), ",".join(r["engines"]) or "-",
-         r["progress"]) for r in rows])
+    table = format_table(
+        ("", "LAB", "TITLE", "STEPS", "ENGINES", "PROGRESS"),
+        [
+            (
+                "*" if r["active"] else "",
+                r["id"],
+                r["title"],
+                str(r["steps"]),
+                ",".join(r["engines"]) or "-",
+                r["progress"],
+            )
+            for r in rows
+        ],
+    )
     app.emit(output, rows, table + "\n\nStart one with `gitops-lab lab start LAB`.")
 
 
@@ -72,8 +93,16 @@ def list_command(app: Application, labs_dir: str | None, output: str) -> None:
 @labs_dir_option
 @environment_options(timeout_help=LAB_TIMEOUT_HELP)
 @pass_app
-def start_command(app: Application, lab_id: str, labs_dir: str | None, timeout: float, kubeconfig: str | None,
-                  context: str | None, repo: str | None, output: str) -> None:
+def start_command(
+    app: Application,
+    lab_id: str,
+    labs_dir: str | None,
+    timeout: float,
+    kubeconfig: str | None,
+    context: str | None,
+    repo: str | None,
+    output: str,
+) -> None:
     """Start a lab: prepare its first step, record its start point, show the instructions.
 
     The start point is a Git tag, gitops-lab/lab/LAB/start, pushed with the
@@ -91,10 +120,21 @@ def start_command(app: Application, lab_id: str, labs_dir: str | None, timeout: 
     number = lab.steps.index(step) + 1
     verb = {"resumed": "Resuming", "restarted": "Started over:", "started": "Started"}[how]
     head = f"{verb} lab {lab.id}: {lab.title}\nYour working copy: {runner.repo}"
-    text = (f"{head}\n\nStep {number}/{len(lab.steps)}: {step.title}\n\n{step.text().rstrip()}\n\n"
-            "When you are done, run `gitops-lab lab check`. Stuck? `gitops-lab lab hint`.")
-    app.emit(output, {"lab": lab.id, "step": step.id, "resumed": how == "resumed", "restarted": how == "restarted",
-                      "instructions": step.text()}, text)
+    text = (
+        f"{head}\n\nStep {number}/{len(lab.steps)}: {step.title}\n\n{step.text().rstrip()}\n\n"
+        "When you are done, run `gitops-lab lab check`. Stuck? `gitops-lab lab hint`."
+    )
+    app.emit(
+        output,
+        {
+            "lab": lab.id,
+            "step": step.id,
+            "resumed": how == "resumed",
+            "restarted": how == "restarted",
+            "instructions": step.text(),
+        },
+        text,
+    )
 
 
 @group.command("check")
@@ -102,8 +142,16 @@ def start_command(app: Application, lab_id: str, labs_dir: str | None, timeout: 
 @labs_dir_option
 @environment_options(timeout_help=LAB_TIMEOUT_HELP)
 @pass_app
-def check_command(app: Application, lab_id: str | None, labs_dir: str | None, timeout: float,
-                  kubeconfig: str | None, context: str | None, repo: str | None, output: str) -> None:
+def check_command(
+    app: Application,
+    lab_id: str | None,
+    labs_dir: str | None,
+    timeout: float,
+    kubeconfig: str | None,
+    context: str | None,
+    repo: str | None,
+    output: str,
+) -> None:
     """Check your work: every step so far with ✓ or ✗, and hints for what fails.
 
     When the current step passes, the next one is prepared and its
@@ -137,7 +185,9 @@ def _check_text(report) -> str:
         following = next(s for s in report.steps if s.status == "pending")
         lines.append(f"\nNext: {following.title}\n\n{report.next_instructions.rstrip()}")
     elif not report.passed:
-        lines.append("\nNot yet. Fix what is marked ✗ and run `gitops-lab lab check` again (`gitops-lab lab hint` helps).")
+        lines.append(
+            "\nNot yet. Fix what is marked ✗ and run `gitops-lab lab check` again (`gitops-lab lab hint` helps)."
+        )
     return "\n".join(lines)
 
 
@@ -166,8 +216,17 @@ def hint_command(app: Application, lab_id: str | None, labs_dir: str | None, out
 @labs_dir_option
 @environment_options(timeout_help=LAB_TIMEOUT_HELP)
 @pass_app
-def solve_command(app: Application, step_id: str | None, lab_id: str | None, labs_dir: str | None, timeout: float,
-                  kubeconfig: str | None, context: str | None, repo: str | None, output: str) -> None:
+def solve_command(
+    app: Application,
+    step_id: str | None,
+    lab_id: str | None,
+    labs_dir: str | None,
+    timeout: float,
+    kubeconfig: str | None,
+    context: str | None,
+    repo: str | None,
+    output: str,
+) -> None:
     """Run the solution of the current step (or of every step up to STEP), then check it.
 
     Each action of the solution is shown as it runs, so you can see the
@@ -188,8 +247,16 @@ def solve_command(app: Application, step_id: str | None, lab_id: str | None, lab
 @labs_dir_option
 @environment_options(timeout_help=LAB_TIMEOUT_HELP)
 @pass_app
-def reset_command(app: Application, lab_id: str | None, labs_dir: str | None, timeout: float,
-                  kubeconfig: str | None, context: str | None, repo: str | None, output: str) -> None:
+def reset_command(
+    app: Application,
+    lab_id: str | None,
+    labs_dir: str | None,
+    timeout: float,
+    kubeconfig: str | None,
+    context: str | None,
+    repo: str | None,
+    output: str,
+) -> None:
     """Return a lab's environments to its start point, in seconds, without recreating anything.
 
     Restores the repository's tree from the lab's start tag in one new commit
@@ -206,24 +273,40 @@ def reset_command(app: Application, lab_id: str | None, labs_dir: str | None, ti
     """
     runner = _runner(app, repo, output, labs_dir, timeout, kubeconfig, context)
     result = runner.reset(lab_id)
-    text = (f"Lab {result.lab} is back at its start point ({result.commit[:7]}, {result.seconds:.1f}s).\n"
-            f"Your previous HEAD is kept on {result.backup_ref}"
-            + (f"; uncommitted work on {result.saved_uncommitted}" if result.saved_uncommitted else "") + ".")
+    text = (
+        f"Lab {result.lab} is back at its start point ({result.commit[:7]}, {result.seconds:.1f}s).\n"
+        f"Your previous HEAD is kept on {result.backup_ref}"
+        + (f"; uncommitted work on {result.saved_uncommitted}" if result.saved_uncommitted else "")
+        + "."
+    )
     app.emit(output, result.to_dict(), text)
 
 
 @group.command("test")
 @click.argument("lab_ids", metavar="[LAB]...", nargs=-1)
 @click.option("--all", "all_labs", is_flag=True, help="Test every lab.")
-@click.option("--engine", type=click.Choice(ENGINES),
-              help="The engine the environment runs (must match `up`); labs without it are skipped.")
+@click.option(
+    "--engine",
+    type=click.Choice(ENGINES),
+    help="The engine the environment runs (must match `up`); labs without it are skipped.",
+)
 @click.option("--junit", "junit", metavar="FILE", help="Write a JUnit XML report: one testcase per step.")
 @labs_dir_option
 @environment_options(timeout_help=LAB_TIMEOUT_HELP)
 @pass_app
-def test_command(app: Application, lab_ids: tuple[str, ...], all_labs: bool, engine: str | None, junit: str | None,
-                 labs_dir: str | None, timeout: float, kubeconfig: str | None, context: str | None,
-                 repo: str | None, output: str) -> None:
+def test_command(
+    app: Application,
+    lab_ids: tuple[str, ...],
+    all_labs: bool,
+    engine: str | None,
+    junit: str | None,
+    labs_dir: str | None,
+    timeout: float,
+    kubeconfig: str | None,
+    context: str | None,
+    repo: str | None,
+    output: str,
+) -> None:
     """Test labs end to end: per step, setup; the check must FAIL; solve; the check must PASS.
 
     Then the lab is reset and its start state verified. Exits 1 on any
@@ -243,8 +326,10 @@ def test_command(app: Application, lab_ids: tuple[str, ...], all_labs: bool, eng
         raise UsageError("name the labs to test, or pass --all (not both)", fix="e.g. `gitops-lab lab test --all`")
     state = app.state()
     if engine and state and state.engine and state.engine != engine:
-        raise UsageError(f"the environment runs {state.engine}, not {engine}",
-                         fix=f"set one up with `gitops-lab up --engine {engine}`, or drop --engine")
+        raise UsageError(
+            f"the environment runs {state.engine}, not {engine}",
+            fix=f"set one up with `gitops-lab up --engine {engine}`, or drop --engine",
+        )
     chosen = [lab.id if hasattr(lab, "steps") else lab.lab for lab in runner.catalogue()] if all_labs else list(lab_ids)
     report = runner.test(chosen, engine or (state.engine if state else None))
     if junit:
@@ -252,8 +337,10 @@ def test_command(app: Application, lab_ids: tuple[str, ...], all_labs: bool, eng
 
         write_junit(report, junit)
     marks = {"passed": TICK, "failed": CROSS, "skipped": "-"}
-    table = format_table(("", "LAB", "STEP", "SECONDS", "MESSAGE"), [
-        (marks[c.status], c.lab, c.step, f"{c.seconds:.1f}", c.message) for c in report.cases])
+    table = format_table(
+        ("", "LAB", "STEP", "SECONDS", "MESSAGE"),
+        [(marks[c.status], c.lab, c.step, f"{c.seconds:.1f}", c.message) for c in report.cases],
+    )
     app.emit(output, report.to_dict(), table)
     failures = report.failures()
     if failures:

@@ -13,7 +13,10 @@ from gitops_lab.state import DEFAULT_NAME, check_name
 @click.version_option(__version__, prog_name="gitops-lab")
 @click.option("--verbose", "-v", is_flag=True, help="Show tracebacks and extra detail on errors.")
 @click.option(
-    "--name", default=DEFAULT_NAME, show_default=True, envvar="GITOPS_LAB_NAME",
+    "--name",
+    default=DEFAULT_NAME,
+    show_default=True,
+    envvar="GITOPS_LAB_NAME",
     help="Name of the lab environment (its kind cluster and saved state): lowercase letters, digits and '-'.",
 )
 @click.pass_context
@@ -38,12 +41,43 @@ def main(ctx: click.Context, verbose: bool, name: str) -> None:
 
 def _register() -> None:
     from gitops_lab.cli import (
-        approve, classroom, credentials, doctor, down, gate, history, images, lab, promote, release, repo, rollback,
-        status, sync, up, verify,
+        approve,
+        classroom,
+        credentials,
+        doctor,
+        down,
+        gate,
+        history,
+        images,
+        lab,
+        promote,
+        release,
+        repo,
+        rollback,
+        status,
+        sync,
+        up,
+        verify,
     )
 
-    for module in (up, down, status, repo, promote, rollback, history, gate, approve, doctor, images, credentials,
-                   sync, lab, verify, release):
+    for module in (
+        up,
+        down,
+        status,
+        repo,
+        promote,
+        rollback,
+        history,
+        gate,
+        approve,
+        doctor,
+        images,
+        credentials,
+        sync,
+        lab,
+        verify,
+        release,
+    ):
         main.add_command(module.command)
     main.add_command(classroom.group)
 

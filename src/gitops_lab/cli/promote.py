@@ -9,19 +9,49 @@ from gitops_lab.cli.app import Application, environment_options, pass_app
 
 
 @click.command("promote")
-@click.option("--from", "src", type=click.Choice(ENVIRONMENTS), help="Environment to take the version from. Default: the one before --to.")
-@click.option("--to", "dst", type=click.Choice(ENVIRONMENTS), required=True, help="Environment to promote to (dev, staging, prod).")
+@click.option(
+    "--from",
+    "src",
+    type=click.Choice(ENVIRONMENTS),
+    help="Environment to take the version from. Default: the one before --to.",
+)
+@click.option(
+    "--to",
+    "dst",
+    type=click.Choice(ENVIRONMENTS),
+    required=True,
+    help="Environment to promote to (dev, staging, prod).",
+)
 @click.option("--version", metavar="VERSION", help="Promote this model version instead of --from's.")
-@click.option("--skip-gate", "skip_gates", multiple=True, metavar="GATE",
-              help="Do not run this required gate (repeatable). Only gates listed as skippable in gates.yaml; "
-                   "recorded in the commit as `Gate-<Name>: skipped by <you>`.")
-@click.option("--wait/--no-wait", default=True, show_default=True,
-              help="Wait until the engine applied the change and the Deployment rolled out.")
+@click.option(
+    "--skip-gate",
+    "skip_gates",
+    multiple=True,
+    metavar="GATE",
+    help="Do not run this required gate (repeatable). Only gates listed as skippable in gates.yaml; "
+    "recorded in the commit as `Gate-<Name>: skipped by <you>`.",
+)
+@click.option(
+    "--wait/--no-wait",
+    default=True,
+    show_default=True,
+    help="Wait until the engine applied the change and the Deployment rolled out.",
+)
 @environment_options
 @pass_app
-def command(app: Application, src: str | None, dst: str, version: str | None, skip_gates: tuple[str, ...],
-            wait: bool, timeout: float,
-            kubeconfig: str | None, context: str | None, repo: str | None, output: str) -> None:
+def command(
+    app: Application,
+    src: str | None,
+    dst: str,
+    version: str | None,
+    skip_gates: tuple[str, ...],
+    wait: bool,
+    timeout: float,
+    kubeconfig: str | None,
+    context: str | None,
+    repo: str | None,
+    output: str,
+) -> None:
     """Promote a model version to an environment, as one pushed commit.
 
     First the validation gates that gates.yaml (in the lab repository) requires
@@ -59,8 +89,16 @@ def command(app: Application, src: str | None, dst: str, version: str | None, sk
     environment = open_if_set_up(app.state(), kubeconfig, context, path) if wait else None
     try:
         with command_deadline(timeout) as deadline:
-            result = run_promotion(app.reporter(output), path, source, dst, version, environment=environment,
-                                   deadline=deadline, skip_gates=skip_gates)
+            result = run_promotion(
+                app.reporter(output),
+                path,
+                source,
+                dst,
+                version,
+                environment=environment,
+                deadline=deadline,
+                skip_gates=skip_gates,
+            )
     except GateFailed as refused:
         observations.refused_promotion(app.name, source, dst, refused)
         raise

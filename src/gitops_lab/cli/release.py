@@ -8,17 +8,37 @@ from gitops_lab.cli.app import Application, environment_options, pass_app
 
 
 @click.command("release")
-@click.option("--watch", is_flag=True,
-              help="Follow the lab repository: every push that changes dev's version starts a release.")
-@click.option("--since", metavar="REF",
-              help="With --watch: pushes after REF count. Default: the remote's head when the watch starts.")
+@click.option(
+    "--watch", is_flag=True, help="Follow the lab repository: every push that changes dev's version starts a release."
+)
+@click.option(
+    "--since",
+    metavar="REF",
+    help="With --watch: pushes after REF count. Default: the remote's head when the watch starts.",
+)
 @click.option("--once", is_flag=True, help="With --watch: look once, release what is pending, and exit.")
-@click.option("--interval", type=click.FloatRange(min=0.5), default=3, show_default=True, metavar="SECONDS",
-              help="With --watch: how often to fetch the remote.")
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.5),
+    default=3,
+    show_default=True,
+    metavar="SECONDS",
+    help="With --watch: how often to fetch the remote.",
+)
 @environment_options(timeout_help="One deadline for each release: every wait and verification in it.")
 @pass_app
-def command(app: Application, watch: bool, since: str | None, once: bool, interval: float, timeout: float,
-            kubeconfig: str | None, context: str | None, repo: str | None, output: str) -> None:
+def command(
+    app: Application,
+    watch: bool,
+    since: str | None,
+    once: bool,
+    interval: float,
+    timeout: float,
+    kubeconfig: str | None,
+    context: str | None,
+    repo: str | None,
+    output: str,
+) -> None:
     """Release dev's model version to staging and prod, verifying each, rolling back on failure.
 
     \b
@@ -53,8 +73,10 @@ def command(app: Application, watch: bool, since: str | None, once: bool, interv
     path = app.repo_path(repo)
     saved = app.state()
     if saved is None or not saved.engine:
-        raise UsageError("a release needs the environments `gitops-lab up` set up, and none is known",
-                         fix="run `gitops-lab up` first (or pass --name of the lab you set up)")
+        raise UsageError(
+            "a release needs the environments `gitops-lab up` set up, and none is known",
+            fix="run `gitops-lab up` first (or pass --name of the lab you set up)",
+        )
     deployment = cluster_deployment(open_environment(saved, kubeconfig, context, path))
     reporter = app.reporter(output)
     if watch:
@@ -63,12 +85,22 @@ def command(app: Application, watch: bool, since: str | None, once: bool, interv
     result = run_release(reporter, path, deployment, Deadline(timeout))
     app.emit(output, result.to_dict(), format_release(result))
     if result.awaiting_approval:
-        raise GateFailed(f"the release of {result.version} stopped before prod: it needs an approval",
-                         fix=result.stages[-1].summary)
+        raise GateFailed(
+            f"the release of {result.version} stopped before prod: it needs an approval", fix=result.stages[-1].summary
+        )
 
 
-def _watch(app: Application, reporter, path, deployment, timeout: float, interval: float, since: str | None,
-           once: bool, output: str) -> None:
+def _watch(
+    app: Application,
+    reporter,
+    path,
+    deployment,
+    timeout: float,
+    interval: float,
+    since: str | None,
+    once: bool,
+    output: str,
+) -> None:
     import threading
 
     from gitops_lab.adapters.repo.git import Git
@@ -79,8 +111,11 @@ def _watch(app: Application, reporter, path, deployment, timeout: float, interva
 
     def show(done) -> None:
         if done.error is not None:
-            app.emit(output, {"head": done.head, "trigger": done.trigger, "error": done.error.one_line()},
-                     f"release of {done.trigger[:7]}: {done.error.one_line()}")
+            app.emit(
+                output,
+                {"head": done.head, "trigger": done.trigger, "error": done.error.one_line()},
+                f"release of {done.trigger[:7]}: {done.error.one_line()}",
+            )
         elif done.result is not None:
             app.emit(output, done.result.to_dict(), format_release(done.result))
         else:
@@ -92,8 +127,10 @@ def _watch(app: Application, reporter, path, deployment, timeout: float, interva
         if done.error is not None:
             raise done.error
         return
-    reporter.info(f"watching {git.remote_url() or path} every {interval:g}s for pushes that change dev's version "
-                  f"(after {start[:7]}); Ctrl-C stops")
+    reporter.info(
+        f"watching {git.remote_url() or path} every {interval:g}s for pushes that change dev's version "
+        f"(after {start[:7]}); Ctrl-C stops"
+    )
     try:
         watch(reporter, path, deployment, timeout, interval, start, threading.Event(), show)
     except KeyboardInterrupt:
@@ -106,5 +143,6 @@ def format_release(result) -> str:
 
     rows = [(s.environment, s.outcome, (s.commit or "")[:7], s.summary) for s in result.stages]
     state = "released to every environment" if result.complete else "not complete"
-    return (f"release of {result.version} (trigger {result.trigger[:7]}): {state}\n"
-            + format_table(("ENV", "OUTCOME", "COMMIT", "SUMMARY"), rows))
+    return f"release of {result.version} (trigger {result.trigger[:7]}): {state}\n" + format_table(
+        ("ENV", "OUTCOME", "COMMIT", "SUMMARY"), rows
+    )

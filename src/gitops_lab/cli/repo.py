@@ -60,7 +60,12 @@ def init(app: Application, path: str, remote: str | None, output: str) -> None:
         text += "; nothing changed"
     app.emit(
         output,
-        {"path": str(result.path), "action": result.action, "commit": result.commit,
-         "remote": result.remote, "changed": result.changed},
+        {
+            "path": str(result.path),
+            "action": result.action,
+            "commit": result.commit,
+            "remote": result.remote,
+            "changed": result.changed,
+        },
         text,
     )

@@ -9,14 +9,29 @@ from gitops_lab.cli.app import Application, environment_options, pass_app
 
 
 @click.command("rollback")
-@click.option("--env", required=True, type=click.Choice(ENVIRONMENTS), help="Environment to roll back (dev, staging, prod).")
+@click.option(
+    "--env", required=True, type=click.Choice(ENVIRONMENTS), help="Environment to roll back (dev, staging, prod)."
+)
 @click.option("--to", "to", metavar="VERSION", help="Go back to this version, which the environment ran before.")
-@click.option("--wait/--no-wait", default=True, show_default=True,
-              help="Wait until the engine applied the change and the Deployment rolled out.")
+@click.option(
+    "--wait/--no-wait",
+    default=True,
+    show_default=True,
+    help="Wait until the engine applied the change and the Deployment rolled out.",
+)
 @environment_options
 @pass_app
-def command(app: Application, env: str, to: str | None, wait: bool, timeout: float,
-            kubeconfig: str | None, context: str | None, repo: str | None, output: str) -> None:
+def command(
+    app: Application,
+    env: str,
+    to: str | None,
+    wait: bool,
+    timeout: float,
+    kubeconfig: str | None,
+    context: str | None,
+    repo: str | None,
+    output: str,
+) -> None:
     """Roll an environment back with a new commit; history is never rewritten.
 
     Without --to, the environment's last change of version that is still in

@@ -34,8 +34,16 @@ def command(app: Application, kubeconfig: str | None, context: str | None, outpu
     reports = environment_reports(lab)
     observations.status_seen(app.name, reports)
     rows = [
-        (r.environment, r.engine, (r.commit or "-")[:7], r.sync, r.health, r.version or "-",
-         f"{r.replicas_ready}/{r.replicas_desired}", r.message if not r.ok else "")
+        (
+            r.environment,
+            r.engine,
+            (r.commit or "-")[:7],
+            r.sync,
+            r.health,
+            r.version or "-",
+            f"{r.replicas_ready}/{r.replicas_desired}",
+            r.message if not r.ok else "",
+        )
         for r in reports
     ]
     header = ("ENV", "ENGINE", "COMMIT", "SYNC", "HEALTH", "VERSION", "READY", "MESSAGE")

@@ -9,12 +9,24 @@ from gitops_lab.cli.app import Application, environment_options, pass_app
 
 
 @click.command("sync")
-@click.option("--env", "envs", multiple=True, type=click.Choice(ENVIRONMENTS),
-              help="Environment to sync; repeat for more. Default: all three.")
+@click.option(
+    "--env",
+    "envs",
+    multiple=True,
+    type=click.Choice(ENVIRONMENTS),
+    help="Environment to sync; repeat for more. Default: all three.",
+)
 @environment_options
 @pass_app
-def command(app: Application, envs: tuple[str, ...], timeout: float, kubeconfig: str | None, context: str | None,
-            repo: str | None, output: str) -> None:
+def command(
+    app: Application,
+    envs: tuple[str, ...],
+    timeout: float,
+    kubeconfig: str | None,
+    context: str | None,
+    repo: str | None,
+    output: str,
+) -> None:
     """Reconcile environments now: the engine applies the pushed branch head, undoing hand edits.
 
     Argo CD is asked for a hard refresh, Flux for a reconcile of the source and
@@ -35,5 +47,8 @@ def command(app: Application, envs: tuple[str, ...], timeout: float, kubeconfig:
     lab = open_environment(load_state(app.name), kubeconfig, context, app.repo_path(repo))
     with command_deadline(timeout) as deadline:
         commit, served = sync(lab, envs or ENVIRONMENTS, deadline, app.reporter(output))
-    app.emit(output, {"commit": commit, "environments": served},
-             f"Synced {', '.join(f'{e} ({v})' for e, v in served.items())} to {commit[:7]}.")
+    app.emit(
+        output,
+        {"commit": commit, "environments": served},
+        f"Synced {', '.join(f'{e} ({v})' for e, v in served.items())} to {commit[:7]}.",
+    )

@@ -10,36 +10,77 @@ from gitops_lab.cli.app import Application, context_option, kubeconfig_option, o
 
 
 @click.command("up")
-@click.option("--provider", type=click.Choice(PROVIDERS), default="kind", show_default=True,
-              help="kind: create a local cluster; existing: use the cluster of --kubeconfig/--context.")
+@click.option(
+    "--provider",
+    type=click.Choice(PROVIDERS),
+    default="kind",
+    show_default=True,
+    help="kind: create a local cluster; existing: use the cluster of --kubeconfig/--context.",
+)
 @click.option("--engine", type=click.Choice(ENGINES), default="argocd", show_default=True, help="GitOps engine.")
-@click.option("--engine-install", type=click.Choice(["managed", "external"]), default="managed", show_default=True,
-              help="managed: install the pinned release; external: use the one already running.")
-@click.option("--git-url", metavar="URL",
-              help="Empty Git repository (http(s) or ssh) to seed and have the engine sync from. "
-                   "Credentials: $GITOPS_LAB_GIT_USERNAME and $GITOPS_LAB_GIT_PASSWORD.")
-@click.option("--engine-git-url", metavar="URL", help="The same repository as the engine reaches it, if the URL differs.")
+@click.option(
+    "--engine-install",
+    type=click.Choice(["managed", "external"]),
+    default="managed",
+    show_default=True,
+    help="managed: install the pinned release; external: use the one already running.",
+)
+@click.option(
+    "--git-url",
+    metavar="URL",
+    help="Empty Git repository (http(s) or ssh) to seed and have the engine sync from. "
+    "Credentials: $GITOPS_LAB_GIT_USERNAME and $GITOPS_LAB_GIT_PASSWORD.",
+)
+@click.option(
+    "--engine-git-url", metavar="URL", help="The same repository as the engine reaches it, if the URL differs."
+)
 @click.option("--repo", "repo", metavar="PATH", help="Where to keep the working copy. Default: in the state folder.")
 @timeout_option(default=900, help="One deadline for the whole command.")
-@click.option("--engine-manifests", metavar="PATH|URL",
-              help="Managed install: take the engine's install.yaml from this file, from a folder holding "
-                   "<engine>/install.yaml, or from a mirror URL, instead of the release download "
-                   "(air-gapped classrooms). A pinned digest still applies.")
+@click.option(
+    "--engine-manifests",
+    metavar="PATH|URL",
+    help="Managed install: take the engine's install.yaml from this file, from a folder holding "
+    "<engine>/install.yaml, or from a mirror URL, instead of the release download "
+    "(air-gapped classrooms). A pinned digest still applies.",
+)
 @click.option("--recreate", is_flag=True, help="kind: delete the existing cluster and create it again.")
 @click.option("--retain", is_flag=True, help="kind: keep a cluster whose creation failed, for debugging.")
-@click.option("--preload", is_flag=True,
-              help="kind: pull every image once with Docker and load it into the node (offline classrooms).")
+@click.option(
+    "--preload",
+    is_flag=True,
+    help="kind: pull every image once with Docker and load it into the node (offline classrooms).",
+)
 @click.option("--merge-kubeconfig", is_flag=True, help="kind: also add the cluster to ~/.kube/config.")
-@click.option("--registry-mirror", "registry_mirrors", multiple=True, metavar="REGISTRY=URL",
-              help="kind: pull REGISTRY's images through URL, e.g. docker.io=http://host.docker.internal:5000.")
+@click.option(
+    "--registry-mirror",
+    "registry_mirrors",
+    multiple=True,
+    metavar="REGISTRY=URL",
+    help="kind: pull REGISTRY's images through URL, e.g. docker.io=http://host.docker.internal:5000.",
+)
 @kubeconfig_option
 @context_option
 @output_option
 @pass_app
-def command(app: Application, provider: str, engine: str, engine_install: str, git_url: str | None,
-            engine_git_url: str | None, repo: str | None, timeout: float, engine_manifests: str | None,
-            recreate: bool, retain: bool, preload: bool, merge_kubeconfig: bool, registry_mirrors: tuple[str, ...],
-            kubeconfig: str | None, context: str | None, output: str) -> None:
+def command(
+    app: Application,
+    provider: str,
+    engine: str,
+    engine_install: str,
+    git_url: str | None,
+    engine_git_url: str | None,
+    repo: str | None,
+    timeout: float,
+    engine_manifests: str | None,
+    recreate: bool,
+    retain: bool,
+    preload: bool,
+    merge_kubeconfig: bool,
+    registry_mirrors: tuple[str, ...],
+    kubeconfig: str | None,
+    context: str | None,
+    output: str,
+) -> None:
     """Set up the lab: cluster, engine, Git repository, and dev, staging and prod synced.
 
     Every step checks what is already there, so running it again is safe and
@@ -61,14 +102,27 @@ def command(app: Application, provider: str, engine: str, engine_install: str, g
     for item in registry_mirrors:
         registry, sep, url = item.partition("=")
         if not sep or not registry or not url:
-            raise UsageError(f"--registry-mirror {item!r} is not REGISTRY=URL",
-                             fix="write it like docker.io=http://host.docker.internal:5000")
+            raise UsageError(
+                f"--registry-mirror {item!r} is not REGISTRY=URL",
+                fix="write it like docker.io=http://host.docker.internal:5000",
+            )
         mirrors[registry] = url
     options = UpOptions(
-        provider=provider, engine=engine, engine_install=engine_install, git_url=git_url,
-        engine_git_url=engine_git_url, kubeconfig=kubeconfig, context=context, repo_path=repo,
-        timeout=timeout, install_source_url=engine_manifests, recreate=recreate, retain=retain,
-        preload=preload, merge_kubeconfig=merge_kubeconfig, registry_mirrors=mirrors,
+        provider=provider,
+        engine=engine,
+        engine_install=engine_install,
+        git_url=git_url,
+        engine_git_url=engine_git_url,
+        kubeconfig=kubeconfig,
+        context=context,
+        repo_path=repo,
+        timeout=timeout,
+        install_source_url=engine_manifests,
+        recreate=recreate,
+        retain=retain,
+        preload=preload,
+        merge_kubeconfig=merge_kubeconfig,
+        registry_mirrors=mirrors,
     )
     result = up(options, app.reporter(output), app.name, app.state())
     lines = []

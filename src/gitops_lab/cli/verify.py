@@ -12,14 +12,28 @@ from gitops_lab.cli.app import Application, environment_options, pass_app
 
 @click.command("verify")
 @click.option("--env", required=True, type=click.Choice(ENVIRONMENTS), help="Environment to verify.")
-@click.option("--version", metavar="VERSION", help="Version it should serve. Default: the one its overlay names, as pushed.")
-@click.option("--url", metavar="URL",
-              help="Verify the model server at URL instead of the cluster's; the pods check is skipped, and what "
-                   "to expect is read from the checked-out commit (HEAD) instead of the pushed branch.")
+@click.option(
+    "--version", metavar="VERSION", help="Version it should serve. Default: the one its overlay names, as pushed."
+)
+@click.option(
+    "--url",
+    metavar="URL",
+    help="Verify the model server at URL instead of the cluster's; the pods check is skipped, and what "
+    "to expect is read from the checked-out commit (HEAD) instead of the pushed branch.",
+)
 @environment_options(timeout_help="One deadline for the whole verification.")
 @pass_app
-def command(app: Application, env: str, version: str | None, url: str | None, timeout: float,
-            kubeconfig: str | None, context: str | None, repo: str | None, output: str) -> None:
+def command(
+    app: Application,
+    env: str,
+    version: str | None,
+    url: str | None,
+    timeout: float,
+    kubeconfig: str | None,
+    context: str | None,
+    repo: str | None,
+    output: str,
+) -> None:
     """Verify what an environment serves: version, pods, live accuracy, errors, latency.
 
     Reaches the model server through the Kubernetes API server's proxy (no
@@ -48,8 +62,9 @@ def command(app: Application, env: str, version: str | None, url: str | None, ti
     path = app.repo_path(repo)
     expected = expected_from_git(path, env, version, pushed=url is None)
     target = _target(app, path, env, url, kubeconfig, context)
-    report = verify(target, expected.version, expected.artifact, expected.settings, Deadline(timeout),
-                    app.reporter(output))
+    report = verify(
+        target, expected.version, expected.artifact, expected.settings, Deadline(timeout), app.reporter(output)
+    )
     if url is None:
         from gitops_lab.labs import observations
 
@@ -74,5 +89,6 @@ def format_report(report) -> str:
     from gitops_lab.cli.gate import verdict_table
 
     verdict = "passes" if report.passed else "FAILS"
-    return (f"{report.environment} serving {report.version} {verdict} verification ({report.where})\n"
-            + verdict_table(report.checks, "CHECK"))
+    return f"{report.environment} serving {report.version} {verdict} verification ({report.where})\n" + verdict_table(
+        report.checks, "CHECK"
+    )

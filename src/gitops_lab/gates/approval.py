@@ -19,9 +19,12 @@ def check(ctx: GateContext) -> GateResult:
     details = [f"fail: {line}" for line in verdict.rejected]
     if verdict.approval is None:
         if ctx.dst in (ctx.settings.get("separate_duties") or []) and not any("separate_duties" in d for d in details):
-            details.append(f"fail: {ctx.dst} needs an approval by someone other than the promoter, "
-                           f"{git_identity(Git(ctx.root))} (gates.yaml approval.separate_duties)")
+            details.append(
+                f"fail: {ctx.dst} needs an approval by someone other than the promoter, "
+                f"{git_identity(Git(ctx.root))} (gates.yaml approval.separate_duties)"
+            )
         return GateResult(NAME, False, verdict.reason, [f"fail: {verdict.summary}", *details])
     found = verdict.approval
-    return GateResult(NAME, True, verdict.summary,
-                      [f"pass: {ctx.version} for {ctx.dst} {verdict.summary} on {found.date}"])
+    return GateResult(
+        NAME, True, verdict.summary, [f"pass: {ctx.version} for {ctx.dst} {verdict.summary} on {found.date}"]
+    )

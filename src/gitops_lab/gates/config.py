@@ -84,8 +84,12 @@ def load_config(root: str | Path) -> GatesConfig:
     path = Path(root) / CONFIG_FILE
     text = None
     if path.is_file():
-        text = read_text(path, "gates file", limit=GATES_FILE_LIMIT,
-                         fix=f"fix it and commit, or restore it with `git checkout gitops-lab/seed -- {CONFIG_FILE}`")
+        text = read_text(
+            path,
+            "gates file",
+            limit=GATES_FILE_LIMIT,
+            fix=f"fix it and commit, or restore it with `git checkout gitops-lab/seed -- {CONFIG_FILE}`",
+        )
     return config_from_text(text)
 
 
@@ -135,7 +139,7 @@ def _validate(data: dict[str, Any], source: str) -> GatesConfig:
         raise RepoStateError(
             f"{source} is invalid: " + "; ".join(problems),
             fix=f"fix it and commit (docs/gates.md lists every key), or restore it with "
-                f"`git checkout gitops-lab/seed -- {CONFIG_FILE}`",
+            f"`git checkout gitops-lab/seed -- {CONFIG_FILE}`",
         )
     return GatesConfig(
         required={env: list(names or []) for env, names in required.items()},
@@ -152,8 +156,7 @@ def _gate_list(where: str, names: Any) -> list[str]:
     if not isinstance(names, list):
         return [f"{where}: must be a list of gate names"]
     return [
-        f"{where}: unknown gate {name!r} (expected one of {', '.join(GATES)})"
-        for name in names if name not in GATES
+        f"{where}: unknown gate {name!r} (expected one of {', '.join(GATES)})" for name in names if name not in GATES
     ]
 
 
@@ -181,7 +184,9 @@ def _check_settings(settings: dict[str, dict[str, Any]]) -> list[str]:
     problems += _number("model-eval.min_score", ev.get("min_score"), allow_none=True)
     problems += _number("model-eval.regression_tolerance", ev.get("regression_tolerance"))
     if ev.get("regression") not in REGRESSION_MODES:
-        problems.append(f"model-eval.regression: expected one of {', '.join(REGRESSION_MODES)}, got {ev.get('regression')!r}")
+        problems.append(
+            f"model-eval.regression: expected one of {', '.join(REGRESSION_MODES)}, got {ev.get('regression')!r}"
+        )
     if not isinstance(ev.get("verify_metric"), bool):
         problems.append("model-eval.verify_metric: expected true or false")
 
@@ -192,7 +197,8 @@ def _check_settings(settings: dict[str, dict[str, Any]]) -> list[str]:
     else:
         problems += [
             f"policy.checks: unknown check {c!r} (expected one of {', '.join(POLICY_CHECKS)})"
-            for c in checks if c not in POLICY_CHECKS
+            for c in checks
+            if c not in POLICY_CHECKS
         ]
     for key in ("required_resources", "secret_env_names"):
         value = pol.get(key)

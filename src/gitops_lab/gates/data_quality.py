@@ -56,26 +56,39 @@ def check(ctx: GateContext) -> GateResult:
     artifact = RepoLayout(ctx.root).model_artifact(ctx.version)
     stats = (artifact.get("training") or {}).get("data_quality")
     if not isinstance(stats, dict):
-        return GateResult(NAME, False, f"{ctx.version} records no training data statistics",
-                          [f"fail: base/models/{ctx.version}.json has no training.data_quality"])
+        return GateResult(
+            NAME,
+            False,
+            f"{ctx.version} records no training data statistics",
+            [f"fail: base/models/{ctx.version}.json has no training.data_quality"],
+        )
     s = ctx.settings
     ref = reference_stats()
     details: list[str] = []
     try:
         rows = int(stats["training_rows"])
-        details.append(check_line(rows >= s["min_training_rows"],
-                                  f"training rows {rows} (min {s['min_training_rows']})"))
+        details.append(
+            check_line(rows >= s["min_training_rows"], f"training rows {rows} (min {s['min_training_rows']})")
+        )
         read = int(stats["rows_read"]) or 1
         dropped = (int(stats["null_rows"]) + int(stats["invalid_rows"])) / read
-        details.append(check_line(dropped <= s["max_dropped_fraction"],
-                                  f"null or invalid rows {dropped:.1%} of rows read (max {s['max_dropped_fraction']:.1%})"))
+        details.append(
+            check_line(
+                dropped <= s["max_dropped_fraction"],
+                f"null or invalid rows {dropped:.1%} of rows read (max {s['max_dropped_fraction']:.1%})",
+            )
+        )
         rate = float(stats["positive_rate"])
         lo, hi = s["positive_rate"]["min"], s["positive_rate"]["max"]
         details.append(check_line(lo <= rate <= hi, f"positive rate {rate:.2f} (bounds {lo}-{hi})"))
         means, stds = stats["feature_means"], stats["feature_stds"]
     except (KeyError, TypeError, ValueError) as error:
-        return GateResult(NAME, False, f"{ctx.version}'s training data statistics are incomplete",
-                          [*details, f"fail: training.data_quality lacks or mangles {error}"])
+        return GateResult(
+            NAME,
+            False,
+            f"{ctx.version}'s training data statistics are incomplete",
+            [*details, f"fail: training.data_quality lacks or mangles {error}"],
+        )
 
     worst_shift = worst_psi = 0.0
     for feature in ref["feature_means"]:
@@ -86,11 +99,13 @@ def check(ctx: GateContext) -> GateResult:
         shift = abs(float(means[feature]) - ref_mean) / ref_std
         index = psi(ref_mean, ref_std, float(means[feature]), float(stds[feature]))
         worst_shift, worst_psi = max(worst_shift, shift), max(worst_psi, index)
-        details.append(check_line(
-            shift <= s["max_mean_shift"],
-            f"{feature} drift: mean {float(means[feature]):g} vs reference {ref_mean:g}, "
-            f"shift {shift:.2f} sd (max {s['max_mean_shift']})",
-        ))
+        details.append(
+            check_line(
+                shift <= s["max_mean_shift"],
+                f"{feature} drift: mean {float(means[feature]):g} vs reference {ref_mean:g}, "
+                f"shift {shift:.2f} sd (max {s['max_mean_shift']})",
+            )
+        )
         details.append(check_line(index <= s["max_psi"], f"{feature} drift: PSI {index:.2f} (max {s['max_psi']})"))
 
     failed = failures(details)

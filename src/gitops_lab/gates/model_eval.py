@@ -35,13 +35,19 @@ def check(ctx: GateContext) -> GateResult:
     metric = evaluation.get("metric") or EVAL_METRIC
     value = _metric(artifact, metric)
     if value is None:
-        return GateResult(NAME, False, f"{ctx.version} records no {metric}",
-                          [f"fail: base/models/{ctx.version}.json has no metrics.{metric}"])
+        return GateResult(
+            NAME,
+            False,
+            f"{ctx.version} records no {metric}",
+            [f"fail: base/models/{ctx.version}.json has no metrics.{metric}"],
+        )
     threshold = ctx.settings.get("min_score")
     if threshold is None:
         threshold = evaluation.get("threshold", EVAL_THRESHOLD)
     threshold = float(threshold)
-    details = [check_line(value >= threshold, f"{metric} {value:g} {'>=' if value >= threshold else '<'} {threshold:g}")]
+    details = [
+        check_line(value >= threshold, f"{metric} {value:g} {'>=' if value >= threshold else '<'} {threshold:g}")
+    ]
 
     if ctx.settings.get("verify_metric"):
         details.append(_verify(artifact, metric, value))

@@ -44,11 +44,19 @@ def check(ctx: GateContext) -> GateResult:
     violations = list(check_objects(objects, ctx.settings))
     if violations:
         shown = "; ".join(violations[:3]) + (f" and {len(violations) - 3} more" if len(violations) > 3 else "")
-        return GateResult(NAME, False, f"{len(violations)} violation{'s' if len(violations) != 1 else ''}: {shown}",
-                          [f"fail: {v}" for v in violations])
+        return GateResult(
+            NAME,
+            False,
+            f"{len(violations)} violation{'s' if len(violations) != 1 else ''}: {shown}",
+            [f"fail: {v}" for v in violations],
+        )
     checks = ", ".join(ctx.settings.get("checks") or []) or "none"
-    return GateResult(NAME, True, f"{len(objects)} objects, no violations",
-                      [f"pass: {len(objects)} rendered objects of overlays/{ctx.dst} checked ({checks})"])
+    return GateResult(
+        NAME,
+        True,
+        f"{len(objects)} objects, no violations",
+        [f"pass: {len(objects)} rendered objects of overlays/{ctx.dst} checked ({checks})"],
+    )
 
 
 def check_objects(objects: list[dict[str, Any]], settings: dict[str, Any]) -> Iterator[str]:
@@ -75,8 +83,9 @@ def check_objects(objects: list[dict[str, Any]], settings: dict[str, Any]) -> It
                     yield f"{where}: volume {volume.get('name', '?')} is a hostPath ({volume['hostPath'].get('path', '?')})"
         for group in ("initContainers", "containers", "ephemeralContainers"):
             for container in pod.get(group) or []:
-                yield from _check_container(f"{where} container {container.get('name', '?')}", container,
-                                            enabled, required, secret_words)
+                yield from _check_container(
+                    f"{where} container {container.get('name', '?')}", container, enabled, required, secret_words
+                )
 
 
 def pod_spec(obj: dict[str, Any]) -> dict[str, Any] | None:
@@ -91,8 +100,9 @@ def pod_spec(obj: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-def _check_container(where: str, container: dict[str, Any], enabled: set[str], required: list[str],
-                     secret_words: list[str]) -> Iterator[str]:
+def _check_container(
+    where: str, container: dict[str, Any], enabled: set[str], required: list[str], secret_words: list[str]
+) -> Iterator[str]:
     security = container.get("securityContext") or {}
     if "privileged" in enabled:
         if security.get("privileged") is True:
@@ -105,8 +115,11 @@ def _check_container(where: str, container: dict[str, Any], enabled: set[str], r
             yield f"{where}: image {image or '(none)'} is not pinned by @sha256 digest"
     if "resources" in enabled:
         resources = container.get("resources") or {}
-        missing = [item for item in required
-                   if (resources.get(item.split(".", 1)[0]) or {}).get(item.split(".", 1)[1]) in (None, "")]
+        missing = [
+            item
+            for item in required
+            if (resources.get(item.split(".", 1)[0]) or {}).get(item.split(".", 1)[1]) in (None, "")
+        ]
         if missing:
             yield f"{where}: resources not set: {', '.join(missing)}"
     if "plaintext-secrets" in enabled:

@@ -118,6 +118,8 @@ def advice(results: list[GateResult], src: str, dst: str, version: str) -> str:
         fixes.append("fix the manifest the policy lines name (commit and push it), then run the gate again")
     if approval.NAME in failed:
         second = any("separate_duties" in line for line in failed[approval.NAME].details)
-        fixes.append(f"record an approval with `gitops-lab approve --env {dst} --version {version}"
-                     + (" --by 'NAME <EMAIL>'` as someone other than the promoter" if second else "`"))
+        fixes.append(
+            f"record an approval with `gitops-lab approve --env {dst} --version {version}"
+            + (" --by 'NAME <EMAIL>'` as someone other than the promoter" if second else "`")
+        )
     return "; ".join(fixes)

@@ -74,8 +74,14 @@ class Applier:
         return f"{collection}/{meta['name']}"
 
     # -- requests -----------------------------------------------------------
-    def _request(self, method: str, path: str, body: Any = None, query: list | None = None,
-                 content_type: str = "application/json") -> Any:
+    def _request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        query: list | None = None,
+        content_type: str = "application/json",
+    ) -> Any:
         return rest.request(self.kube.api, method, path, body, query, content_type)
 
     def apply(self, obj: dict[str, Any], namespace: str | None = None) -> dict[str, Any]:
@@ -88,9 +94,7 @@ class Applier:
         try:
             return retry.call(lambda: self._request("PATCH", path, body, query, "application/apply-patch+yaml"))
         except Exception as exc:
-            raise ClusterError(
-                f"failed to apply {obj['kind']}/{obj['metadata']['name']}: {_api_message(exc)}"
-            ) from exc
+            raise ClusterError(f"failed to apply {obj['kind']}/{obj['metadata']['name']}: {_api_message(exc)}") from exc
 
     def apply_all(self, objects: Iterable[dict[str, Any]], namespace: str | None = None) -> list[dict[str, Any]]:
         return [self.apply(obj, namespace) for obj in objects]
@@ -119,8 +123,9 @@ class Applier:
                 return None
             raise ClusterError(f"failed to read {kind}/{name}: {_api_message(exc)}") from exc
 
-    def list(self, api_version: str, kind: str, namespace: str | None = None,
-             label_selector: str | None = None) -> list[dict[str, Any]]:
+    def list(
+        self, api_version: str, kind: str, namespace: str | None = None, label_selector: str | None = None
+    ) -> list[dict[str, Any]]:
         """The objects of ``kind`` (in ``namespace``), optionally those matching ``label_selector``."""
         path = self.collection_path(api_version, kind, namespace)
         query = [("labelSelector", label_selector)] if label_selector else None
@@ -129,8 +134,9 @@ class Applier:
         except Exception as exc:
             raise ClusterError(f"failed to list {kind}: {_api_message(exc)}") from exc
 
-    def merge_patch(self, api_version: str, kind: str, name: str, patch: dict[str, Any],
-                    namespace: str | None = None) -> dict[str, Any]:
+    def merge_patch(
+        self, api_version: str, kind: str, name: str, patch: dict[str, Any], namespace: str | None = None
+    ) -> dict[str, Any]:
         path = self.path({"apiVersion": api_version, "kind": kind, "metadata": {"name": name}}, namespace)
         try:
             return retry.call(lambda: self._request("PATCH", path, patch, None, "application/merge-patch+json"))
@@ -148,7 +154,6 @@ class Applier:
                 return False
             raise ClusterError(f"failed to delete {kind}/{name}: {_api_message(exc)}") from exc
         return True
-
 
 
 def _managed_view(obj: dict[str, Any]) -> Any:

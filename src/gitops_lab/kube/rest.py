@@ -13,8 +13,15 @@ from typing import Any
 QueryParams = list[tuple[str, str]]
 
 
-def request(api: Any, method: str, path: str, body: Any = None, query: QueryParams | None = None,
-            content_type: str = "application/json", timeout: Any = 30) -> Any:
+def request(
+    api: Any,
+    method: str,
+    path: str,
+    body: Any = None,
+    query: QueryParams | None = None,
+    content_type: str = "application/json",
+    timeout: Any = 30,
+) -> Any:
     """Send one request and return the decoded JSON body; raise ApiException on non-2xx."""
     from kubernetes.client import ApiException
 
@@ -53,7 +60,11 @@ def _send(api: Any, method: str, path: str, body: Any, query: QueryParams | None
     if body is not None:
         headers["Content-Type"] = content_type
     method, url, headers, body, post = api.param_serialize(
-        method=method, resource_path=path, query_params=query or [], header_params=headers,
-        body=body, auth_settings=["BearerToken"],
+        method=method,
+        resource_path=path,
+        query_params=query or [],
+        header_params=headers,
+        body=body,
+        auth_settings=["BearerToken"],
     )
     return api.call_api(method, url, header_params=headers, body=body, post_params=post, _request_timeout=timeout)

@@ -151,8 +151,11 @@ def _watch_function(applier: Applier, api_version: str, kind: str, namespace: st
 def warning_events(applier: Applier, namespace: str, limit: int = 3) -> list[str]:
     """The newest Warning events in ``namespace``, as "Kind/name: reason: message"."""
     try:
-        items = retry.call(lambda: applier.kube.core().list_namespaced_event(
-            namespace, field_selector="type=Warning", _request_timeout=10)).items
+        items = retry.call(
+            lambda: applier.kube.core().list_namespaced_event(
+                namespace, field_selector="type=Warning", _request_timeout=10
+            )
+        ).items
     except Exception:  # events only add detail to an error already raised
         return []
 

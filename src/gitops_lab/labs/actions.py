@@ -98,8 +98,10 @@ class LabContext:
         """The LabEnvironment (engine, applier, namespaces); opened on first use."""
         if self._environment is None:
             if not self.has_cluster:
-                raise UsageError(f"lab {self.lab.id} needs a cluster with an engine, and none is set up",
-                                 fix="run `gitops-lab up` first")
+                raise UsageError(
+                    f"lab {self.lab.id} needs a cluster with an engine, and none is set up",
+                    fix="run `gitops-lab up` first",
+                )
             from gitops_lab.workflows.environment import open_environment
 
             self._environment = open_environment(self.state, self.kubeconfig, self.context, self.repo)
@@ -145,8 +147,9 @@ class LabContext:
     def since(self) -> str | None:
         """The lab's start point on the pushed branch: its newest reset commit, else its start tag."""
         git, ref = self.git, self.pushed()
-        tag = git.run("rev-parse", "--verify", "--quiet", f"refs/tags/{start_tag(self.lab.id)}^{{commit}}",
-                      check=False).stdout.strip()
+        tag = git.run(
+            "rev-parse", "--verify", "--quiet", f"refs/tags/{start_tag(self.lab.id)}^{{commit}}", check=False
+        ).stdout.strip()
         from gitops_lab.adapters.repo.history import log_entries
 
         for entry in log_entries(git, ref):
@@ -173,8 +176,9 @@ _REPLICAS = re.compile(r"(-\s*name:\s*" + DEPLOYMENT + r"\s*\n\s*count:\s*)(\d+)
 
 def set_overlay_replicas(text: str, count: int, where: str) -> str:
     if not _REPLICAS.search(text):
-        raise RepoStateError(f"{where} has no `replicas:` entry for {DEPLOYMENT}",
-                             fix="restore the overlay from the seed tag")
+        raise RepoStateError(
+            f"{where} has no `replicas:` entry for {DEPLOYMENT}", fix="restore the overlay from the seed tag"
+        )
     return _REPLICAS.sub(lambda m: f"{m.group(1)}{count}", text, count=1)
 
 
@@ -187,8 +191,10 @@ def restore_tree(git: Git, ref: str, paths: list[str], message: str, allow_empty
     """Make ``paths`` equal ``ref`` in one new commit (history is never rewritten). None: nothing changed."""
     commit = git.run("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", check=False).stdout.strip()
     if not commit:
-        raise ActionFailed(f"cannot restore from {ref}: no such tag or commit in {git.path}",
-                           fix="fetch it (`git fetch --tags`) or start the lab again")
+        raise ActionFailed(
+            f"cannot restore from {ref}: no such tag or commit in {git.path}",
+            fix="fetch it (`git fetch --tags`) or start the lab again",
+        )
     git.run("restore", f"--source={commit}", "--staged", "--worktree", "--", *paths)
     if git.ok("diff", "--cached", "--quiet") and not allow_empty:
         return None
@@ -201,7 +207,9 @@ def do_restore(ctx: LabContext, p: dict[str, Any]) -> None:
     publish.check_clean(git)
     publish.catch_up(git)
     ref = p.get("ref") or SEED_TAG
-    subject = p.get("message") or f"Lab {ctx.lab.id}: restore {', '.join(p.get('paths') or ['the repository'])} from {ref}"
+    subject = (
+        p.get("message") or f"Lab {ctx.lab.id}: restore {', '.join(p.get('paths') or ['the repository'])} from {ref}"
+    )
     message = t.compose(subject, [(t.ACTION, "restore"), (LAB_TRAILER, ctx.lab.id), ("Restored-From", ref)])
     with publish.published_or_undone(git, f"lab {ctx.lab.id}'s restore from {ref}"):
         if restore_tree(git, ref, p.get("paths") or ["."], message):
@@ -211,8 +219,15 @@ def do_restore(ctx: LabContext, p: dict[str, Any]) -> None:
 def do_promote(ctx: LabContext, p: dict[str, Any]) -> None:
     from gitops_lab.workflows.promotion import run_promotion
 
-    result = run_promotion(ctx.reporter, ctx.repo, p["from"], p["to"], p.get("version"),
-                           environment=ctx.environment_to_wait_on(), deadline=ctx.deadline())
+    result = run_promotion(
+        ctx.reporter,
+        ctx.repo,
+        p["from"],
+        p["to"],
+        p.get("version"),
+        environment=ctx.environment_to_wait_on(),
+        deadline=ctx.deadline(),
+    )
     if not result.changed:
         ctx.reporter.info(result.message)
 
@@ -220,8 +235,9 @@ def do_promote(ctx: LabContext, p: dict[str, Any]) -> None:
 def do_rollback(ctx: LabContext, p: dict[str, Any]) -> None:
     from gitops_lab.workflows.promotion import run_rollback
 
-    result = run_rollback(ctx.reporter, ctx.repo, p["env"], p.get("to"),
-                          environment=ctx.environment_to_wait_on(), deadline=ctx.deadline())
+    result = run_rollback(
+        ctx.reporter, ctx.repo, p["env"], p.get("to"), environment=ctx.environment_to_wait_on(), deadline=ctx.deadline()
+    )
     if not result.changed:
         ctx.reporter.info(result.message)
 
@@ -275,8 +291,14 @@ def _verify(ctx: LabContext, env: str):
 
     lab = ctx.environment()
     expected = expected_from_git(ctx.repo, env)
-    return verify(kube_target(lab.kube, env, lab.namespace(env)), expected.version, expected.artifact,
-                  expected.settings, ctx.deadline(), ctx.reporter)
+    return verify(
+        kube_target(lab.kube, env, lab.namespace(env)),
+        expected.version,
+        expected.artifact,
+        expected.settings,
+        ctx.deadline(),
+        ctx.reporter,
+    )
 
 
 def do_commit_file(ctx: LabContext, p: dict[str, Any]) -> None:
@@ -368,11 +390,13 @@ def check_synced_healthy(ctx: LabContext, p: dict[str, Any]) -> CheckResult:
     for env in _targets(p["env"]):
         state = lab.engine.status(env)
         if state.revision != head:
-            problems.append(f"{env}: {lab.engine.name} applied {(state.revision or 'nothing')[:7]}, "
-                            f"not the pushed head {head[:7]}")
+            problems.append(
+                f"{env}: {lab.engine.name} applied {(state.revision or 'nothing')[:7]}, not the pushed head {head[:7]}"
+            )
         elif not (state.synced and state.healthy):
-            problems.append(f"{env}: {state.sync_state}, {state.health_state}"
-                            + (f" ({state.message})" if state.message else ""))
+            problems.append(
+                f"{env}: {state.sync_state}, {state.health_state}" + (f" ({state.message})" if state.message else "")
+            )
     if problems:
         return CheckResult(False, "; ".join(problems))
     return CheckResult(True, f"{p['env']}: synced to {head[:7]} and healthy")
@@ -398,8 +422,9 @@ def check_live_matches_git(ctx: LabContext, p: dict[str, Any]) -> CheckResult:
     ok, seen = rollout_verdict(dep, VERSION_LABEL, expected.version)
     if not ok:
         return CheckResult(False, f"{env} matches Git but has not rolled out: {seen}")
-    return CheckResult(True, f"{env} matches Git: {expected.version}, "
-                             f"{replicas_phrase(dep.get('spec', {}).get('replicas'))}, {seen}")
+    return CheckResult(
+        True, f"{env} matches Git: {expected.version}, {replicas_phrase(dep.get('spec', {}).get('replicas'))}, {seen}"
+    )
 
 
 def replicas_phrase(count: int | None) -> str:
@@ -410,8 +435,9 @@ def check_replicas(ctx: LabContext, p: dict[str, Any]) -> CheckResult:
     env, count = p["env"], p["count"]
     _version, in_git = _git_facts(ctx, env)
     if in_git != count:
-        return CheckResult(False, f"{overlay_path(env)} on the pushed branch sets {replicas_phrase(in_git)}, "
-                                  f"not {count}")
+        return CheckResult(
+            False, f"{overlay_path(env)} on the pushed branch sets {replicas_phrase(in_git)}, not {count}"
+        )
     if not ctx.has_cluster:
         return CheckResult(True, f"{overlay_path(env)} sets {replicas_phrase(count)}")
     live = check_live_matches_git(ctx, {"env": env})
@@ -428,7 +454,9 @@ def check_drift_healed(ctx: LabContext, p: dict[str, Any]) -> CheckResult:
     dep = _deployment(ctx, env) or {}
     generation = dep.get("metadata", {}).get("generation", 0)
     if generation <= mark:
-        return CheckResult(False, f"{env}'s Deployment was not changed since the step started (generation {generation})")
+        return CheckResult(
+            False, f"{env}'s Deployment was not changed since the step started (generation {generation})"
+        )
     live = check_live_matches_git(ctx, {"env": env})
     if not live.passed:
         return CheckResult(False, f"{env} was edited by hand and is not healed yet: {live.message}")
@@ -452,8 +480,11 @@ def image_problems(deployment: dict[str, Any], pods: list[dict[str, Any]], pinne
     of the Deployment reports running it (containerStatuses[].imageID): a
     made-up digest would never pull, so it is neither.
     """
-    running = {status.get("imageID", "").rpartition("@")[2]
-               for pod in pods for status in (pod.get("status", {}).get("containerStatuses") or [])}
+    running = {
+        status.get("imageID", "").rpartition("@")[2]
+        for pod in pods
+        for status in (pod.get("status", {}).get("containerStatuses") or [])
+    }
     problems = []
     template = deployment.get("spec", {}).get("template", {}).get("spec", {})
     for container in (template.get("initContainers") or []) + (template.get("containers") or []):
@@ -462,8 +493,10 @@ def image_problems(deployment: dict[str, Any], pods: list[dict[str, Any]], pinne
         if not digest:
             problems.append(f"container {container.get('name')} runs {image}, which is not pinned by @sha256 digest")
         elif image not in pinned and digest.group(1) not in running:
-            problems.append(f"container {container.get('name')} is pinned to {digest.group(1)[:19]}..., a digest "
-                            "gitops-lab does not ship and no pod runs (it would never pull)")
+            problems.append(
+                f"container {container.get('name')} is pinned to {digest.group(1)[:19]}..., a digest "
+                "gitops-lab does not ship and no pod runs (it would never pull)"
+            )
     return problems
 
 
@@ -496,8 +529,11 @@ def check_history_contains(ctx: LabContext, p: dict[str, Any]) -> CheckResult:
     pushed = _since_lab_start(ctx)
     wanted = p.get("trailers") or {}
     found = [
-        e for e in history(ctx.repo, env, ctx.pushed())
-        if e.commit in pushed and e.action in actions and (version is None or e.version == version)
+        e
+        for e in history(ctx.repo, env, ctx.pushed())
+        if e.commit in pushed
+        and e.action in actions
+        and (version is None or e.version == version)
         and all(str(e.trailers.get(k, "")).lower().startswith(str(v).lower()) for k, v in wanted.items())
     ]
     nouns = " or ".join(_NOUNS.get(a, a) for a in actions)
@@ -528,27 +564,41 @@ def check_approved(ctx: LabContext, p: dict[str, Any]) -> CheckResult:
     if last is None or last.commit not in _since_lab_start(ctx) or last.version != version:
         runs = f"; it runs {last.version}" if last else ""
         return CheckResult(False, f"{env} was not promoted to {version} since the lab started{runs}")
-    back = (f"to get back on track, `gitops-lab rollback --env {env}`, then `gitops-lab approve --env {env} "
-            f"--version {version} --by 'NAME <EMAIL>'` and `gitops-lab promote --to {env}`")
+    back = (
+        f"to get back on track, `gitops-lab rollback --env {env}`, then `gitops-lab approve --env {env} "
+        f"--version {version} --by 'NAME <EMAIL>'` and `gitops-lab promote --to {env}`"
+    )
     if last.action != "promote":
-        return CheckResult(False, f"{env} moved to {version} in {last.commit[:7]} ({last.subject}, {last.action} by "
-                                  f"{last.author}), not by `gitops-lab promote`, so no gate checked an approval; {back}")
+        return CheckResult(
+            False,
+            f"{env} moved to {version} in {last.commit[:7]} ({last.subject}, {last.action} by "
+            f"{last.author}), not by `gitops-lab promote`, so no gate checked an approval; {back}",
+        )
     before = f"{last.commit}^"
     config = config_from_text(ctx.show(CONFIG_FILE, before), f"{CONFIG_FILE} at {last.commit[:7]}^")
-    verdict = approval_verdict(ctx.git, env, version, config.settings.get("approval", {}),
-                               Identity(last.author, last.email), rev=before)
+    verdict = approval_verdict(
+        ctx.git, env, version, config.settings.get("approval", {}), Identity(last.author, last.email), rev=before
+    )
     if verdict.approval is None:
-        return CheckResult(False, f"the promotion {last.commit[:7]} of {version} to {env} was not approved before it "
-                                  f"was made: {verdict.reason}; {back}")
-    return CheckResult(True, f"{last.commit[:7]} promoted {version} to {env} (by {last.author}) after "
-                             f"{verdict.summary}")
+        return CheckResult(
+            False,
+            f"the promotion {last.commit[:7]} of {version} to {env} was not approved before it "
+            f"was made: {verdict.reason}; {back}",
+        )
+    return CheckResult(
+        True, f"{last.commit[:7]} promoted {version} to {env} (by {last.author}) after {verdict.summary}"
+    )
 
 
 HOW = {
-    "gate-run": lambda p: f"`gitops-lab gate run --to {p.get('to')}" + (f" --version {p['version']}" if p.get("version") else "")
-    + "`",
-    "promote": lambda p: f"`gitops-lab promote --to {p.get('to')}"
-    + (f" --version {p['version']}" if p.get("version") else "") + "` (refused by its gates)",
+    "gate-run": lambda p: (
+        f"`gitops-lab gate run --to {p.get('to')}" + (f" --version {p['version']}" if p.get("version") else "") + "`"
+    ),
+    "promote": lambda p: (
+        f"`gitops-lab promote --to {p.get('to')}"
+        + (f" --version {p['version']}" if p.get("version") else "")
+        + "` (refused by its gates)"
+    ),
     "history": lambda p: f"`gitops-lab history --env {p.get('env')}`",
     "status": lambda p: "`gitops-lab status`",
     "verify": lambda p: f"`gitops-lab verify --env {p.get('env')}`",
@@ -571,8 +621,9 @@ def check_observed(ctx: LabContext, p: dict[str, Any]) -> CheckResult:
 def check_git_version(ctx: LabContext, p: dict[str, Any]) -> CheckResult:
     version, _ = _git_facts(ctx, p["env"])
     ok = version == p["version"]
-    return CheckResult(ok, f"{overlay_path(p['env'])} on the pushed branch names {version}"
-                           + ("" if ok else f", not {p['version']}"))
+    return CheckResult(
+        ok, f"{overlay_path(p['env'])} on the pushed branch names {version}" + ("" if ok else f", not {p['version']}")
+    )
 
 
 def check_file_contains(ctx: LabContext, p: dict[str, Any]) -> CheckResult:
@@ -597,8 +648,9 @@ def check_gate(ctx: LabContext, p: dict[str, Any]) -> CheckResult:
     if verdict == p["expect"]:
         # The details are what the step asks the learner to read in `gate run`: not given away here.
         return CheckResult(True, f"gate {p['name']} on {p['version']} -> {dst}: {verdict}, as expected")
-    return CheckResult(False, f"gate {p['name']} on {p['version']} -> {dst}: {verdict} ({result.summary}); "
-                              f"expected {p['expect']}")
+    return CheckResult(
+        False, f"gate {p['name']} on {p['version']} -> {dst}: {verdict} ({result.summary}); expected {p['expect']}"
+    )
 
 
 # -- python escape hatch -----------------------------------------------------------------

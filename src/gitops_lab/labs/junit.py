@@ -16,7 +16,10 @@ def write_junit(report: TestReport, path: str | Path) -> Path:
         by_lab.setdefault(case.lab, []).append(case)
     for lab, cases in by_lab.items():
         suite = ET.SubElement(
-            suites, "testsuite", name=f"labs.{lab}", tests=str(len(cases)),
+            suites,
+            "testsuite",
+            name=f"labs.{lab}",
+            tests=str(len(cases)),
             failures=str(sum(c.status == "failed" for c in cases)),
             skipped=str(sum(c.status == "skipped" for c in cases)),
             time=f"{sum(c.seconds for c in cases):.3f}",
@@ -25,8 +28,9 @@ def write_junit(report: TestReport, path: str | Path) -> Path:
             props = ET.SubElement(suite, "properties")
             ET.SubElement(props, "property", name="engine", value=report.engine)
         for case in cases:
-            element = ET.SubElement(suite, "testcase", classname=f"labs.{lab}", name=case.step,
-                                    time=f"{case.seconds:.3f}")
+            element = ET.SubElement(
+                suite, "testcase", classname=f"labs.{lab}", name=case.step, time=f"{case.seconds:.3f}"
+            )
             if case.status == "failed":
                 failure = ET.SubElement(element, "failure", message=case.message[:500], type="LabStepFailed")
                 failure.text = case.message

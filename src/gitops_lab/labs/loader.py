@@ -33,13 +33,29 @@ LAB_FILE = "lab.yaml"
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _VERSION = re.compile(r"^v\d+$")
 _FUNCTION = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*):([A-Za-z_][A-Za-z0-9_]*)$")
-_TOP_KEYS = {"id": True, "title": True, "summary": True, "engines": True, "order": False, "requires": False,
-             "steps": True}
+_TOP_KEYS = {
+    "id": True,
+    "title": True,
+    "summary": True,
+    "engines": True,
+    "order": False,
+    "requires": False,
+    "steps": True,
+}
 #: What a lab may require of the environment beyond a cluster: ``running-pods``,
 #: model-server pods that really run and answer (kind), not simulated ones.
 REQUIREMENTS = ("running-pods",)
-_STEP_KEYS = {"id": True, "title": True, "instructions": True, "hint": False, "requires": False,
-              "setup": False, "check": True, "solve": True, "reset": False}
+_STEP_KEYS = {
+    "id": True,
+    "title": True,
+    "instructions": True,
+    "hint": False,
+    "requires": False,
+    "setup": False,
+    "check": True,
+    "solve": True,
+    "reset": False,
+}
 _SET_KEYS = ("replicas", "model_version")
 
 
@@ -50,8 +66,10 @@ class LabFormatError(GitOpsLabError):
 
     def __init__(self, lab: str, problems: list[str]):
         count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
-        super().__init__(f"lab {lab} is invalid ({count}): " + "; ".join(problems),
-                         fix="fix the lab files; the format is in docs/authoring-labs.md")
+        super().__init__(
+            f"lab {lab} is invalid ({count}): " + "; ".join(problems),
+            fix="fix the lab files; the format is in docs/authoring-labs.md",
+        )
         self.lab = lab
         self.problems = problems
 
@@ -88,8 +106,9 @@ class Step:
     requires: list[str] = field(default_factory=list)
 
     def text(self) -> str:
-        return read_text(self.instructions, "instructions file", fix="fix the lab's instructions file",
-                         limit=LAB_FILE_LIMIT)
+        return read_text(
+            self.instructions, "instructions file", fix="fix the lab's instructions file", limit=LAB_FILE_LIMIT
+        )
 
     def actions(self, phase: str) -> list[Action]:
         """The actions of ``phase``: one of PHASES."""
@@ -120,8 +139,9 @@ class Lab:
                 return step
         from gitops_lab.errors import NotFound
 
-        raise NotFound(f"lab {self.id} has no step {step_id!r}",
-                       fix=f"use one of: {', '.join(s.id for s in self.steps)}")
+        raise NotFound(
+            f"lab {self.id} has no step {step_id!r}", fix=f"use one of: {', '.join(s.id for s in self.steps)}"
+        )
 
     def index(self, step_id: str) -> int:
         return self.steps.index(self.step(step_id))
@@ -197,8 +217,9 @@ def _mapping(node: yaml.Node, where: str, problems: _Problems, keys: dict[str, b
     return found
 
 
-def _string(node: yaml.Node | None, where: str, problems: _Problems, pattern: re.Pattern | None = None,
-            form: str = "a string") -> str | None:
+def _string(
+    node: yaml.Node | None, where: str, problems: _Problems, pattern: re.Pattern | None = None, form: str = "a string"
+) -> str | None:
     if node is None:
         return None
     if not isinstance(node, yaml.ScalarNode) or node.tag != "tag:yaml.org,2002:str" or not node.value.strip():
@@ -293,14 +314,20 @@ def _step(node: yaml.Node, where: str, folder: Path, problems: _Problems) -> Ste
         return None
     step_id = _string(fields.get("id"), f"{where}.id", problems, _SLUG, "a lowercase id of letters, digits and dashes")
     title = _string(fields.get("title"), f"{where}.title", problems)
-    instructions = _string(fields.get("instructions"), f"{where}.instructions", problems,
-                           form="a Markdown file name relative to the lab folder")
+    instructions = _string(
+        fields.get("instructions"),
+        f"{where}.instructions",
+        problems,
+        form="a Markdown file name relative to the lab folder",
+    )
     if instructions:
         target = folder / instructions
         if not instructions.endswith(".md"):
             problems.add(fields["instructions"], f"{where}.instructions", f"{instructions!r} must be a .md file")
         elif not target.is_file():
-            problems.add(fields["instructions"], f"{where}.instructions", f"{instructions!r} does not exist in {folder.name}/")
+            problems.add(
+                fields["instructions"], f"{where}.instructions", f"{instructions!r} does not exist in {folder.name}/"
+            )
     hints: list[str] = []
     hint = fields.get("hint")
     if hint is not None:
@@ -320,8 +347,18 @@ def _step(node: yaml.Node, where: str, folder: Path, problems: _Problems) -> Ste
     if not (step_id and title and instructions):
         return None
     requires = _requires(fields.get("requires"), f"{where}.requires", problems)
-    return Step(step_id, title, folder / instructions, hints, phases["setup"], phases["check"], phases["solve"],
-                phases["reset"], f"{problems.file}:{node.start_mark.line + 1}", requires)
+    return Step(
+        step_id,
+        title,
+        folder / instructions,
+        hints,
+        phases["setup"],
+        phases["check"],
+        phases["solve"],
+        phases["reset"],
+        f"{problems.file}:{node.start_mark.line + 1}",
+        requires,
+    )
 
 
 def _actions(node: yaml.Node, where: str, phase: str, folder: Path, problems: _Problems) -> list[Action]:
@@ -387,7 +424,9 @@ def _action(node: yaml.Node, where: str, phase: str, folder: Path, problems: _Pr
             problems.add(params_node, where, "commit_file needs path or env")
         for key in params.get("set", {}) or {}:
             if key not in _SET_KEYS:
-                problems.add(params_node, f"{where}.set", f"unknown field {key!r}; expected one of: {', '.join(_SET_KEYS)}")
+                problems.add(
+                    params_node, f"{where}.set", f"unknown field {key!r}; expected one of: {', '.join(_SET_KEYS)}"
+                )
         if "replace" in params and set(params["replace"]) != {"old", "new"}:
             problems.add(params_node, f"{where}.replace", "expected {old: TEXT, new: TEXT}")
         if ("set" in params or "replace" in params) is False and "content" in params and "path" not in params:
@@ -398,8 +437,11 @@ def _action(node: yaml.Node, where: str, phase: str, folder: Path, problems: _Pr
         commands = [params["command"]] if isinstance(params["command"], str) else params["command"]
         for command in commands:
             if command not in COMMANDS:
-                problems.add(params_node, f"{where}.command", f"unknown command {command!r}; expected one of: "
-                                                             f"{', '.join(COMMANDS)}")
+                problems.add(
+                    params_node,
+                    f"{where}.command",
+                    f"unknown command {command!r}; expected one of: {', '.join(COMMANDS)}",
+                )
         wants = COMMANDS.get(commands[0], ("to",))[:1]
         if name == "observe" and wants and wants[0] not in params:
             problems.add(params_node, where, f"observe: {{command: {commands[0]}}} needs {wants[0]!r}")
@@ -425,8 +467,9 @@ def _type_error(kind: str, choices: tuple[str, ...], value: Any) -> str | None:
         return f"{value!r} is not true or false"
     if kind == "mapping" and not isinstance(value, dict):
         return f"{value!r} is not a mapping"
-    if kind == "str_or_list" and not (isinstance(value, str) or (
-            isinstance(value, list) and value and all(isinstance(v, str) for v in value))):
+    if kind == "str_or_list" and not (
+        isinstance(value, str) or (isinstance(value, list) and value and all(isinstance(v, str) for v in value))
+    ):
         return f"{value!r} is neither a string nor a list of strings"
     if kind == "list" and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
         return f"{value!r} is not a list of strings"
@@ -439,8 +482,11 @@ def _check_function(node: yaml.Node, ref: Any, where: str, folder: Path, problem
     """The module must be a file in the lab folder defining the function (read, not run)."""
     match = _FUNCTION.match(ref) if isinstance(ref, str) else None
     if not match:
-        problems.add(node, where, f"{ref!r} is not `module:function`; expected python: MODULE:FUNCTION "
-                                  f"(MODULE.py in the lab folder)")
+        problems.add(
+            node,
+            where,
+            f"{ref!r} is not `module:function`; expected python: MODULE:FUNCTION (MODULE.py in the lab folder)",
+        )
         return
     module, function = match.groups()
     source = folder / f"{module}.py"

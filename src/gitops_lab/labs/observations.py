@@ -55,8 +55,11 @@ def matching(name: str, commands: list[str], since: float, **facts: Any) -> list
             continue
         if not isinstance(entry, dict):
             continue
-        if entry.get("command") in commands and entry.get("at", 0) >= since and \
-                all(value is None or entry.get(key) == value for key, value in facts.items()):
+        if (
+            entry.get("command") in commands
+            and entry.get("at", 0) >= since
+            and all(value is None or entry.get(key) == value for key, value in facts.items())
+        ):
             found.append(entry)
     return found
 
@@ -66,8 +69,15 @@ def gate_run(name: str, repo: Any, src: str, dst: str, version: str, only: list[
     from gitops_lab.gates import run_gates
 
     results = run_gates(repo, src, dst, version, only=only)
-    record(name, "gate-run", **{"from": src}, to=dst, version=version, gates=[r.name for r in results],
-           passed=all(r.passed for r in results))
+    record(
+        name,
+        "gate-run",
+        **{"from": src},
+        to=dst,
+        version=version,
+        gates=[r.name for r in results],
+        passed=all(r.passed for r in results),
+    )
     return results
 
 
@@ -82,8 +92,14 @@ def read_history(name: str, repo: Any, env: str) -> list:
 
 def refused_promotion(name: str, src: str, dst: str, refused: GateFailed) -> None:
     """Record a promotion the gates refused: trying it is an observation too."""
-    record(name, "promote", **{"from": src}, to=dst, version=refused.version,
-           refused=[r.name for r in refused.results if not r.passed])
+    record(
+        name,
+        "promote",
+        **{"from": src},
+        to=dst,
+        version=refused.version,
+        refused=[r.name for r in refused.results if not r.passed],
+    )
 
 
 def status_seen(name: str, reports: list) -> None:
@@ -94,5 +110,4 @@ def status_seen(name: str, reports: list) -> None:
 def verified(name: str, report: Any) -> None:
     """Record a `gitops-lab verify` of the cluster: the model server answered /version and /predict."""
     answered = next((c.passed for c in report.checks if c.name == "version"), False)
-    record(name, "verify", env=report.environment, version=report.version if answered else None,
-           passed=report.passed)
+    record(name, "verify", env=report.environment, version=report.version if answered else None, passed=report.passed)

@@ -58,8 +58,9 @@ class ProgressStore:
         return self.labs.get(lab_id)
 
     def save(self) -> None:
-        write_private_json(self.path, {"active": self.active,
-                                       "labs": {k: asdict(v) for k, v in sorted(self.labs.items())}}, mode=0o644)
+        write_private_json(
+            self.path, {"active": self.active, "labs": {k: asdict(v) for k, v in sorted(self.labs.items())}}, mode=0o644
+        )
 
 
 def read_progress(path: Path) -> tuple[str | None, dict[str, LabProgress]]:
@@ -119,8 +120,14 @@ class CheckReport:
     next_instructions: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"lab": self.lab, "title": self.title, "current": self.current, "passed": self.passed,
-                "finished": self.finished, "steps": [asdict(s) for s in self.steps]}
+        return {
+            "lab": self.lab,
+            "title": self.title,
+            "current": self.current,
+            "passed": self.passed,
+            "finished": self.finished,
+            "steps": [asdict(s) for s in self.steps],
+        }
 
 
 @dataclass
@@ -148,9 +155,13 @@ class TestReport:
         labs: dict[str, list[dict[str, Any]]] = {}
         for case in self.cases:
             labs.setdefault(case.lab, []).append(asdict(case))
-        return {"engine": self.engine, "passed": self.passed,
-                "labs": [{"lab": k, "passed": all(c["status"] != "failed" for c in v), "steps": v}
-                         for k, v in labs.items()]}
+        return {
+            "engine": self.engine,
+            "passed": self.passed,
+            "labs": [
+                {"lab": k, "passed": all(c["status"] != "failed" for c in v), "steps": v} for k, v in labs.items()
+            ],
+        }
 
 
 @dataclass
@@ -170,14 +181,14 @@ def run_action(ctx: LabContext, action: Action) -> None:
     """Run one doer through the registry; errors say which action of which file and line failed."""
     do, title = action.spec.do, action.spec.title
     if do is None or title is None:  # the loader refuses this; a registry entry lacks its runner
-        raise actions.ActionFailed(f"{action.name} ({action.where}) is an assertion: it runs only in check",
-                           fix="move it to the step's check")
+        raise actions.ActionFailed(
+            f"{action.name} ({action.where}) is an assertion: it runs only in check", fix="move it to the step's check"
+        )
     with ctx.reporter.step(title(action.params)):
         try:
             do(ctx, action.params)
         except Interrupted as exc:  # still an interrupt: the command stops with 130 or 143
-            raise Interrupted(f"{action.name} ({action.where}) failed: {exc.message}", exc.fix,
-                              exc.exit_code) from exc
+            raise Interrupted(f"{action.name} ({action.where}) failed: {exc.message}", exc.fix, exc.exit_code) from exc
         except GitOpsLabError as exc:
             failed = actions.ActionFailed(f"{action.name} ({action.where}) failed: {exc.one_line()}")
             failed.exit_code = exc.exit_code  # a timeout keeps its own exit code
@@ -201,9 +212,17 @@ def evaluate_action(ctx: LabContext, action: Action) -> CheckResult:
 
 # -- the runner ----------------------------------------------------------------------------
 class LabRunner:
-    def __init__(self, name: str, repo: Path, reporter: Reporter, labs_root: Path,
-                 state: EnvironmentState | None, timeout: float = 300,
-                 kubeconfig: str | None = None, context: str | None = None):
+    def __init__(
+        self,
+        name: str,
+        repo: Path,
+        reporter: Reporter,
+        labs_root: Path,
+        state: EnvironmentState | None,
+        timeout: float = 300,
+        kubeconfig: str | None = None,
+        context: str | None = None,
+    ):
         self.name, self.repo, self.reporter, self.labs_root = name, repo, reporter, labs_root
         self.state, self.timeout, self.kubeconfig, self.context = state, timeout, kubeconfig, context
         self.progress = ProgressStore(name)
@@ -234,12 +253,28 @@ class LabRunner:
         rows = []
         for lab in self.catalogue():
             if isinstance(lab, LabFormatError):
-                rows.append({"id": lab.lab, "title": "(invalid: see `gitops-lab lab test " + lab.lab + "`)",
-                             "progress": "invalid", "engines": [], "steps": 0, "active": False})
+                rows.append(
+                    {
+                        "id": lab.lab,
+                        "title": "(invalid: see `gitops-lab lab test " + lab.lab + "`)",
+                        "progress": "invalid",
+                        "engines": [],
+                        "steps": 0,
+                        "active": False,
+                    }
+                )
                 continue
-            rows.append({"id": lab.id, "title": lab.title, "summary": lab.summary, "engines": lab.engines,
-                         "steps": len(lab.steps), "progress": self._progress_text(lab),
-                         "active": self.progress.active == lab.id})
+            rows.append(
+                {
+                    "id": lab.id,
+                    "title": lab.title,
+                    "summary": lab.summary,
+                    "engines": lab.engines,
+                    "steps": len(lab.steps),
+                    "progress": self._progress_text(lab),
+                    "active": self.progress.active == lab.id,
+                }
+            )
         return rows
 
     def _progress_text(self, lab: Lab) -> str:
@@ -252,8 +287,17 @@ class LabRunner:
 
     # -- context --------------------------------------------------------------------
     def context_for(self, lab: Lab, progress: LabProgress | None = None) -> LabContext:
-        ctx = LabContext(lab, self.repo, self.reporter, self.timeout, self.state, self.kubeconfig, self.context,
-                         marks=progress.marks if progress else {}, name=self.name)
+        ctx = LabContext(
+            lab,
+            self.repo,
+            self.reporter,
+            self.timeout,
+            self.state,
+            self.kubeconfig,
+            self.context,
+            marks=progress.marks if progress else {},
+            name=self.name,
+        )
         ctx._environment = self._environment
         return ctx
 
@@ -264,11 +308,15 @@ class LabRunner:
         if not lab.needs_cluster():
             return
         if not (self.state and self.state.engine):
-            raise UsageError(f"lab {lab.id} needs a cluster with Argo CD or Flux, and none is set up",
-                             fix="run `gitops-lab up` first")
+            raise UsageError(
+                f"lab {lab.id} needs a cluster with Argo CD or Flux, and none is set up",
+                fix="run `gitops-lab up` first",
+            )
         if self.state.engine not in lab.engines:
-            raise UsageError(f"lab {lab.id} supports {', '.join(lab.engines)}, not {self.state.engine}",
-                             fix=f"set up a lab environment with `gitops-lab up --engine {lab.engines[0]}`")
+            raise UsageError(
+                f"lab {lab.id} supports {', '.join(lab.engines)}, not {self.state.engine}",
+                fix=f"set up a lab environment with `gitops-lab up --engine {lab.engines[0]}`",
+            )
 
     def active_lab(self, lab_id: str | None) -> tuple[Lab, LabProgress]:
         chosen = lab_id or self.progress.active
@@ -337,8 +385,10 @@ class LabRunner:
             return lab, lab.steps[progress.step], "resumed"
         if has_tag:
             done = "is done" if progress is not None and progress.finished else "was started before"
-            self.reporter.info(f"Lab {lab.id} {done}: starting it over. Resetting to {start_tag(lab.id)}, "
-                               f"then running the setup of step 1 ({lab.steps[0].title}) again.")
+            self.reporter.info(
+                f"Lab {lab.id} {done}: starting it over. Resetting to {start_tag(lab.id)}, "
+                f"then running the setup of step 1 ({lab.steps[0].title}) again."
+            )
         self.start_fresh(lab, rerun_setup=True)
         return lab, lab.steps[0], "restarted" if has_tag else "started"
 
@@ -378,13 +428,22 @@ class LabRunner:
                 unpushed = ctx.unpushed() if failed else []
                 if unpushed:
                     count = f"{len(unpushed)} commit{'s' if len(unpushed) != 1 else ''}"
-                    hints.insert(0, f"you have {count} that {'is' if len(unpushed) == 1 else 'are'} not pushed "
-                                    f"({unpushed[0]}{', ...' if len(unpushed) > 1 else ''}), and checks read what "
-                                    "you pushed: run `git push`")
-                states.append(StepState(
-                    step.id, step.title, "passed" if ok else "failed",
-                    "; ".join(r.message for r in (failed or results)), hints,
-                    [r.to_dict() for r in results]))
+                    hints.insert(
+                        0,
+                        f"you have {count} that {'is' if len(unpushed) == 1 else 'are'} not pushed "
+                        f"({unpushed[0]}{', ...' if len(unpushed) > 1 else ''}), and checks read what "
+                        "you pushed: run `git push`",
+                    )
+                states.append(
+                    StepState(
+                        step.id,
+                        step.title,
+                        "passed" if ok else "failed",
+                        "; ".join(r.message for r in (failed or results)),
+                        hints,
+                        [r.to_dict() for r in results],
+                    )
+                )
                 passed = ok
             else:
                 states.append(StepState(step.id, step.title, "pending"))
@@ -429,9 +488,10 @@ class LabRunner:
             raise UsageError(f"lab {lab.id} is done", fix=f"run `gitops-lab lab reset {lab.id}` to do it again")
         target = lab.index(step_id) if step_id else progress.step
         if target < progress.step:
-            raise UsageError(f"step {step_id} of lab {lab.id} is already done; the current step is "
-                             f"{lab.steps[progress.step].id}",
-                             fix=f"run `gitops-lab lab reset {lab.id}` to start over")
+            raise UsageError(
+                f"step {step_id} of lab {lab.id} is already done; the current step is {lab.steps[progress.step].id}",
+                fix=f"run `gitops-lab lab reset {lab.id}` to start over",
+            )
         report = None
         while True:
             step = lab.steps[progress.step]
@@ -441,8 +501,10 @@ class LabRunner:
             report = self.check(lab.id)
             if not report.passed:
                 failed = report.steps[index]
-                raise LabCheckFailed(f"the solution of {lab.id}/{step.id} did not pass its check: {failed.message}",
-                                     fix="the lab itself is broken; run `gitops-lab lab test " + lab.id + "`")
+                raise LabCheckFailed(
+                    f"the solution of {lab.id}/{step.id} did not pass its check: {failed.message}",
+                    fix="the lab itself is broken; run `gitops-lab lab test " + lab.id + "`",
+                )
             if index >= target or report.finished:
                 return report
 
@@ -451,14 +513,18 @@ class LabRunner:
         """Back to the lab's start point by a new commit; learner work kept on backup refs."""
         chosen = lab_id or self.progress.active
         if not chosen:
-            raise UsageError("no lab is started, so there is nothing to reset", fix="name the lab: `gitops-lab lab reset ID`")
+            raise UsageError(
+                "no lab is started, so there is nothing to reset", fix="name the lab: `gitops-lab lab reset ID`"
+            )
         lab = self.lab(chosen)
         self._require_engine(lab)
         started = time.monotonic()
         git = Git(self.repo)
         if not self._has_tag(git, lab):
-            raise UsageError(f"lab {lab.id} has no start point {start_tag(lab.id)}",
-                             fix=f"start it with `gitops-lab lab start {lab.id}`")
+            raise UsageError(
+                f"lab {lab.id} has no start point {start_tag(lab.id)}",
+                fix=f"start it with `gitops-lab lab start {lab.id}`",
+            )
         progress = self.progress.get(lab.id) or LabProgress()
         ctx = self.context_for(lab, progress)
         for index in range(min(progress.step, len(lab.steps) - 1), -1, -1):
@@ -467,8 +533,10 @@ class LabRunner:
             saved = save_uncommitted(git, f"lab-{lab.id}-uncommitted")
             operation = git.in_progress_operation()
             if operation:
-                raise RepoStateError(f"a {operation} is in progress in {git.path}",
-                                     fix=f"finish it or run `git {operation} --abort` first")
+                raise RepoStateError(
+                    f"a {operation} is in progress in {git.path}",
+                    fix=f"finish it or run `git {operation} --abort` first",
+                )
             backup = publish.backup_ref(git, f"lab-{lab.id}-reset")
             publish.catch_up(git, unpublished="drop")  # the reset starts from the remote; HEAD is on backup
             tag_commit = git.out("rev-parse", f"refs/tags/{start_tag(lab.id)}^{{commit}}")
@@ -476,7 +544,7 @@ class LabRunner:
                 f"Reset lab {lab.id} to its start point",
                 [(t.ACTION, actions.RESET_ACTION), (actions.LAB_TRAILER, lab.id), ("Restored-From", tag_commit)],
                 body=f"Restores the tree of {start_tag(lab.id)}. The commits before this one stay in history; "
-                     f"HEAD before the reset is saved as {backup}.",
+                f"HEAD before the reset is saved as {backup}.",
             )
             with publish.published_or_undone(git, f"the reset of lab {lab.id}"):
                 commit = actions.restore_tree(git, tag_commit, ["."], message, allow_empty=True) or git.head()
@@ -488,8 +556,9 @@ class LabRunner:
         from gitops_lab.labs.observations import STEP_STARTED
 
         # Back at step 1, which begins again now: earlier observations no longer count.
-        self.progress.labs[lab.id] = LabProgress(started_at=progress.started_at or time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                                                 marks={STEP_STARTED: time.time()})
+        self.progress.labs[lab.id] = LabProgress(
+            started_at=progress.started_at or time.strftime("%Y-%m-%dT%H:%M:%S%z"), marks={STEP_STARTED: time.time()}
+        )
         self.progress.active = lab.id
         self.progress.save()
         return ResetResult(lab.id, commit, backup, saved, round(time.monotonic() - started, 3))
@@ -510,8 +579,9 @@ class LabRunner:
                 continue
             missing = self._missing_requirement(lab.requires, self._ctx(lab))
             if missing:
-                report.cases.extend(TestCase(lab.id, name, "skipped", missing)
-                                    for name in [*(step.id for step in lab.steps), "reset"])
+                report.cases.extend(
+                    TestCase(lab.id, name, "skipped", missing) for name in [*(step.id for step in lab.steps), "reset"]
+                )
                 continue
             self._test_lab(lab, report)
         return report
@@ -548,13 +618,17 @@ class LabRunner:
                         continue
                     ok, results = self.evaluate(self._ctx(lab), step)
                     if ok:
-                        raise LabCheckFailed("the check passed before the solution ran, so it does not test the "
-                                             "step: " + "; ".join(r.message for r in results))
+                        raise LabCheckFailed(
+                            "the check passed before the solution ran, so it does not test the "
+                            "step: " + "; ".join(r.message for r in results)
+                        )
                     self.run_actions(self._ctx(lab), "solve", step)
                     ok, results = self.evaluate_settled(self._ctx(lab), step)
                     if not ok:
-                        raise LabCheckFailed("the solution did not pass the check: "
-                                             + "; ".join(r.message for r in results if not r.passed))
+                        raise LabCheckFailed(
+                            "the solution did not pass the check: "
+                            + "; ".join(r.message for r in results if not r.passed)
+                        )
                     self._mark_done(lab, index)
                     status.done("setup, check fails, solve, check passes")
             except Interrupted:
@@ -574,7 +648,10 @@ class LabRunner:
                 case.status, case.message = "skipped", f"not run: step {failed_at} failed"
         reset_case = cases[-1]
         if failed_at and not self._has_tag(Git(self.repo), lab):
-            reset_case.status, reset_case.message = "skipped", f"not run: step {failed_at} failed before a start point was recorded"
+            reset_case.status, reset_case.message = (
+                "skipped",
+                f"not run: step {failed_at} failed before a start point was recorded",
+            )
             return
         began = time.monotonic()
         try:
@@ -629,8 +706,10 @@ class LabRunner:
             raise LabCheckFailed(f"after reset, the pushed tree differs from {start_tag(lab.id)}")
         if ctx.has_cluster:
             for env in ENVIRONMENTS:
-                for result in (actions.check_live_matches_git(ctx, {"env": env}),
-                               actions.check_synced_healthy(ctx, {"env": env})):
+                for result in (
+                    actions.check_live_matches_git(ctx, {"env": env}),
+                    actions.check_synced_healthy(ctx, {"env": env}),
+                ):
                     if not result.passed:
                         raise LabCheckFailed(f"after reset, {result.message}")
         ok, results = self.evaluate(ctx, lab.steps[0])

@@ -59,8 +59,9 @@ PROD_TRAFFIC_COUNT = 120
 PROD_TRAFFIC_SHIFT = {"temperature_c": 14.0, "pressure_bar": 1.0}
 
 
-def generate_rows(seed: int = GENERATOR_SEED, count: int = ROW_COUNT,
-                  shift: dict[str, float] | None = None) -> list[dict[str, str]]:
+def generate_rows(
+    seed: int = GENERATOR_SEED, count: int = ROW_COUNT, shift: dict[str, float] | None = None
+) -> list[dict[str, str]]:
     """Make the dataset's rows as CSV strings, deterministically from ``seed``;
     ``shift`` moves features' means (another population, labelled by the same true model)."""
     rng = random.Random(seed)
@@ -172,10 +173,7 @@ def quality_stats(training_rows: list[dict[str, float]], prepared: Prepared) -> 
     n = len(training_rows)
     labels = [int(r[LABEL]) for r in training_rows]
     means = {name: sum(r[name] for r in training_rows) / n for name in FEATURES}
-    stds = {
-        name: math.sqrt(sum((r[name] - means[name]) ** 2 for r in training_rows) / n)
-        for name in FEATURES
-    }
+    stds = {name: math.sqrt(sum((r[name] - means[name]) ** 2 for r in training_rows) / n) for name in FEATURES}
     return {
         "rows_read": prepared.rows_read,
         "null_rows": prepared.null_rows,

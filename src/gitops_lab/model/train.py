@@ -72,7 +72,7 @@ RECIPES: dict[str, dict[str, Any]] = {
         "features": FEATURES,
         "drift": None,
         "description": "v2's model re-exported with an input guard: a temperature outside the sensor's "
-                       "calibrated 0-80 C counts as a sensor fault and is replaced by the training mean",
+        "calibrated 0-80 C counts as a sensor fault and is replaced by the training mean",
         "slice": "clean training split (70% of the prepared rows, split seed 7)",
         # The guard lives in the serving contract only: the offline evaluation never
         # applies it. Few held-out pumps run above 80 C; many of prod's do, and fail.

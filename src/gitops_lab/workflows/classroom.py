@@ -31,7 +31,13 @@ from typing import Any
 from gitops_lab.adapters.engines import engine_for
 from gitops_lab.adapters.engines.base import RepoAccess
 from gitops_lab.adapters.engines.tenancy import (
-    ADMISSION_POLICY, LEARNER_ACCOUNT, check_learner_name, class_objects, engine_registration, tenant_namespaces, tenant_objects,
+    ADMISSION_POLICY,
+    LEARNER_ACCOUNT,
+    check_learner_name,
+    class_objects,
+    engine_registration,
+    tenant_namespaces,
+    tenant_objects,
 )
 from gitops_lab.adapters.gitserver.base import ClassCredentials, GitServer, RepoGrant
 from gitops_lab.adapters.gitserver.incluster import Credentials, GitServerCredentials, new_password
@@ -80,8 +86,9 @@ class GitServerRecord:
     def server(self) -> GitServer:
         from gitops_lab.adapters.gitserver.folder import FolderGitServer
 
-        return FolderGitServer(Path(self.root), self.base_url, self.engine_base_url,
-                               Path(self.auth_file) if self.auth_file else None)
+        return FolderGitServer(
+            Path(self.root), self.base_url, self.engine_base_url, Path(self.auth_file) if self.auth_file else None
+        )
 
 
 @dataclass
@@ -106,11 +113,15 @@ def load_class(name: str) -> ClassRecord:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise NotFound(f"no class is set up under the environment name {name!r} (no {path})",
-                       fix="create one with `gitops-lab class create`") from None
+        raise NotFound(
+            f"no class is set up under the environment name {name!r} (no {path})",
+            fix="create one with `gitops-lab class create`",
+        ) from None
     except json.JSONDecodeError as exc:
-        raise NotFound(f"the class file {path} is not valid JSON ({exc.msg})",
-                       fix="delete the class folder and run `gitops-lab class create` again") from exc
+        raise NotFound(
+            f"the class file {path} is not valid JSON ({exc.msg})",
+            fix="delete the class folder and run `gitops-lab class create` again",
+        ) from exc
     data["git"] = GitServerRecord(**data.get("git") or {})
     return ClassRecord(**data)
 
@@ -147,8 +158,9 @@ def learners_from(file: str | None, count: int | None, prefix: str = "learner") 
         try:
             lines = Path(file).expanduser().read_text(encoding="utf-8").splitlines()
         except OSError as exc:
-            raise UsageError(f"cannot read the learners file {file}: {exc.strerror}",
-                             fix="pass a file with one learner name a line") from exc
+            raise UsageError(
+                f"cannot read the learners file {file}: {exc.strerror}", fix="pass a file with one learner name a line"
+            ) from exc
         names = [line.split("#", 1)[0].strip().lower() for line in lines]
         names = [n for n in names if n]
     else:
@@ -218,8 +230,10 @@ def create(name: str, learners: list[str], options: ClassOptions, reporter: Repo
     deadline = Deadline(options.timeout)
     previous = _load_class_or_none(name)
     if previous and previous.engine != options.engine:
-        raise UsageError(f"the class {name!r} runs {previous.engine}, not {options.engine}",
-                         fix=f"use --engine {previous.engine}, or `gitops-lab class delete` first")
+        raise UsageError(
+            f"the class {name!r} runs {previous.engine}, not {options.engine}",
+            fix=f"use --engine {previous.engine}, or `gitops-lab class delete` first",
+        )
     everyone = sorted(set(previous.learners if previous else []) | set(learners))
     record = ClassRecord(name, options.engine, options.kubeconfig, options.context, options.git, everyone)
     result = ClassResult(name, options.engine, learners=list(learners))
@@ -243,8 +257,9 @@ def create(name: str, learners: list[str], options: ClassOptions, reporter: Repo
         for learner in learners:
             with reporter.step(f"Creating the tenant of {learner}") as step:
                 changed = _create_tenant(record, learner, kube, server, users)
-                result.kits[learner] = str(_write_kit(record, learner, kube, server, learner_users[learner],
-                                                      options.kit_days))
+                result.kits[learner] = str(
+                    _write_kit(record, learner, kube, server, learner_users[learner], options.kit_days)
+                )
                 result.changed += changed
                 step.done(f"{len(changed)} changed" if changed else "no change")
         for learner in learners:
@@ -253,8 +268,9 @@ def create(name: str, learners: list[str], options: ClassOptions, reporter: Repo
                 try:
                     # What the learner pushed since an earlier `class create` is what must be served.
                     git = Git(lab.repo)
-                    converge(lab, ENVIRONMENTS, git.out("rev-parse", follow_pushed(git, tags=True)), deadline,
-                             Reporter())
+                    converge(
+                        lab, ENVIRONMENTS, git.out("rev-parse", follow_pushed(git, tags=True)), deadline, Reporter()
+                    )
                 except GitOpsLabError as exc:
                     raise type(exc)(f"{learner}: {exc.message}", exc.fix) from exc
                 step.done("all three serve what Git says")
@@ -262,8 +278,9 @@ def create(name: str, learners: list[str], options: ClassOptions, reporter: Repo
     return result
 
 
-def _create_tenant(record: ClassRecord, learner: str, kube: Kube, server: GitServer,
-                   users: ClassCredentials) -> list[str]:
+def _create_tenant(
+    record: ClassRecord, learner: str, kube: Kube, server: GitServer, users: ClassCredentials
+) -> list[str]:
     engine = engine_for(record.engine, kube, learner)
     changed = engine.applier.apply_changed(tenant_objects(record.name, learner, engine))
     env_name = learner_env_name(record.name, learner)
@@ -275,10 +292,18 @@ def _create_tenant(record: ClassRecord, learner: str, kube: Kube, server: GitSer
         changed.append(f"repository {seeded.action}")
     access = RepoAccess(url=urls.cluster_url, username=users.reader.username, password=users.reader.password)
     changed += engine.register(targets_for(RepoLayout(seeded.path)), access)
-    state = EnvironmentState(name=env_name, repo_path=str(seeded.path), remote_url=urls.host_url,
-                             provider="existing", engine=record.engine, engine_install="external",
-                             kubeconfig=record.kubeconfig or kube.kubeconfig, context=record.context,
-                             engine_repo_url=urls.cluster_url, tenant=learner)
+    state = EnvironmentState(
+        name=env_name,
+        repo_path=str(seeded.path),
+        remote_url=urls.host_url,
+        provider="existing",
+        engine=record.engine,
+        engine_install="external",
+        kubeconfig=record.kubeconfig or kube.kubeconfig,
+        context=record.context,
+        engine_repo_url=urls.cluster_url,
+        tenant=learner,
+    )
     state.save()
     return changed
 
@@ -293,8 +318,16 @@ def _wait_policy_loaded(applier, deadline: Deadline) -> None:
         seen = (policy.get("status") or {}).get("observedGeneration")
         return seen == policy["metadata"].get("generation"), f"observed generation {seen}"
 
-    wait_for(applier, "admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy", ADMISSION_POLICY, None,
-             verdict, deadline, f"the admission policy {ADMISSION_POLICY} to be loaded")
+    wait_for(
+        applier,
+        "admissionregistration.k8s.io/v1",
+        "ValidatingAdmissionPolicy",
+        ADMISSION_POLICY,
+        None,
+        verdict,
+        deadline,
+        f"the admission policy {ADMISSION_POLICY} to be loaded",
+    )
 
 
 def _load_class_or_none(name: str) -> ClassRecord | None:
@@ -314,22 +347,25 @@ def _connect(record: ClassRecord, reporter: Reporter) -> Kube:
 def open_learner(record: ClassRecord, learner: str, kube: Kube | None = None) -> LabEnvironment:
     """The instructor's view of one learner's tenant: their engine objects, namespaces and a clone."""
     if learner not in record.learners:
-        raise NotFound(f"there is no learner {learner!r} in the class {record.name!r}",
-                       fix=f"use one of: {', '.join(record.learners) or 'none'}")
+        raise NotFound(
+            f"there is no learner {learner!r} in the class {record.name!r}",
+            fix=f"use one of: {', '.join(record.learners) or 'none'}",
+        )
     state = load_state(learner_env_name(record.name, learner))
     if kube is None:
         return open_environment(state)
-    return LabEnvironment(state, kube, engine_for(state.engine or record.engine, kube, state.tenant),
-                          Path(state.repo_path or "."))
+    return LabEnvironment(
+        state, kube, engine_for(state.engine or record.engine, kube, state.tenant), Path(state.repo_path or ".")
+    )
 
 
 # -- the learner kit --------------------------------------------------------------------------
-def _write_kit(record: ClassRecord, learner: str, kube: Kube, server: GitServer, creds: Credentials,
-               days: int) -> Path:
+def _write_kit(record: ClassRecord, learner: str, kube: Kube, server: GitServer, creds: Credentials, days: int) -> Path:
     """kubeconfig (a ServiceAccount token good for ``days``) and kit.json, both 0600."""
     namespaces = tenant_namespaces(learner)
     token = kube.core().create_namespaced_service_account_token(
-        LEARNER_ACCOUNT, namespaces["dev"], {"spec": {"expirationSeconds": days * 86400}})
+        LEARNER_ACCOUNT, namespaces["dev"], {"spec": {"expirationSeconds": days * 86400}}
+    )
     folder = kit_dir(record.name, learner)
     cluster: dict[str, Any] = {"server": kube.host}
     ca = kube.api.configuration.ssl_ca_cert
@@ -341,22 +377,35 @@ def _write_kit(record: ClassRecord, learner: str, kube: Kube, server: GitServer,
         cluster["insecure-skip-tls-verify"] = True
     context = f"{record.name}-{learner}"
     kubeconfig = {
-        "apiVersion": "v1", "kind": "Config", "current-context": context,
+        "apiVersion": "v1",
+        "kind": "Config",
+        "current-context": context,
         "clusters": [{"name": record.name, "cluster": cluster}],
         "users": [{"name": learner, "user": {"token": token.status.token}}],
-        "contexts": [{"name": context, "context": {"cluster": record.name, "user": learner,
-                                                    "namespace": namespaces["dev"]}}],
+        "contexts": [
+            {"name": context, "context": {"cluster": record.name, "user": learner, "namespace": namespaces["dev"]}}
+        ],
     }
     import yaml
 
     write_private_text(folder / "kubeconfig", yaml.safe_dump(kubeconfig, sort_keys=False), mode=0o600)
     urls = server.endpoints(learner)
-    write_private_json(folder / KIT_FILE, {
-        "class": record.name, "learner": learner, "engine": record.engine, "namespaces": namespaces,
-        "git_url": urls.host_url, "engine_git_url": urls.cluster_url,
-        "git_username": creds.username, "git_password": creds.password,
-        "kubeconfig": "kubeconfig", "expires": token.status.expiration_timestamp.isoformat(),
-    }, mode=0o600)
+    write_private_json(
+        folder / KIT_FILE,
+        {
+            "class": record.name,
+            "learner": learner,
+            "engine": record.engine,
+            "namespaces": namespaces,
+            "git_url": urls.host_url,
+            "engine_git_url": urls.cluster_url,
+            "git_username": creds.username,
+            "git_password": creds.password,
+            "kubeconfig": "kubeconfig",
+            "expires": token.status.expiration_timestamp.isoformat(),
+        },
+        mode=0o600,
+    )
     return folder
 
 
@@ -377,8 +426,10 @@ def join(kit: Path, name: str, repo_path: str | None, reporter: Reporter) -> Joi
     try:
         data = json.loads((kit / KIT_FILE).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
-        raise UsageError(f"{kit} is not a learner kit (no readable {KIT_FILE})",
-                         fix="pass the folder your instructor gave you, the one with kit.json and kubeconfig") from exc
+        raise UsageError(
+            f"{kit} is not a learner kit (no readable {KIT_FILE})",
+            fix="pass the folder your instructor gave you, the one with kit.json and kubeconfig",
+        ) from exc
     home = environment_dir(name)
     kubeconfig = home / "kubeconfig"
     write_private_text(kubeconfig, (kit / data.get("kubeconfig", "kubeconfig")).read_text(encoding="utf-8"))
@@ -389,9 +440,17 @@ def join(kit: Path, name: str, repo_path: str | None, reporter: Reporter) -> Joi
     with reporter.step(f"Cloning {data['git_url']}") as step, pushing_as(creds):
         seeded = init_working_copy(path, data["git_url"])
         step.done(seeded.action)
-    EnvironmentState(name=name, repo_path=str(seeded.path), remote_url=data["git_url"], provider="existing",
-                     engine=data["engine"], engine_install="external", kubeconfig=str(kubeconfig),
-                     engine_repo_url=data.get("engine_git_url"), tenant=data["learner"]).save()
+    EnvironmentState(
+        name=name,
+        repo_path=str(seeded.path),
+        remote_url=data["git_url"],
+        provider="existing",
+        engine=data["engine"],
+        engine_install="external",
+        kubeconfig=str(kubeconfig),
+        engine_repo_url=data.get("engine_git_url"),
+        tenant=data["learner"],
+    ).save()
     return JoinResult(name, data["learner"], str(seeded.path), data["git_url"], data["namespaces"])
 
 
@@ -429,12 +488,14 @@ def status(name: str, reporter: Reporter, labs_root: Path, learners: list[str] |
         open_learner(record, learner)  # every name is checked before anything is read
     kube = _connect(record, reporter)
     users, _ = load_or_create_users(name, record.learners)
-    with pushing_as(users.writer), reporter.step(f"Reading {len(chosen)} tenants") as step, \
-            ThreadPoolExecutor(max_workers=STATUS_READERS) as pool:
+    with (
+        pushing_as(users.writer),
+        reporter.step(f"Reading {len(chosen)} tenants") as step,
+        ThreadPoolExecutor(max_workers=STATUS_READERS) as pool,
+    ):
         # worker threads start with an empty context: each read runs in a copy of this one (the Git credentials)
         parent = contextvars.copy_context()
-        rows = list(pool.map(lambda learner: parent.copy().run(_learner_row, record, learner, kube, labs_root),
-                             chosen))
+        rows = list(pool.map(lambda learner: parent.copy().run(_learner_row, record, learner, kube, labs_root), chosen))
         step.done(f"{sum(r.healthy for r in rows)} of {len(rows)} healthy")
     return rows
 
@@ -444,10 +505,18 @@ def _learner_row(record: ClassRecord, learner: str, kube: Kube, labs_root: Path)
 
     lab_env = open_learner(record, learner, kube)
     follow_pushed(Git(lab_env.repo), tags=True)
-    environments = {r.environment: {"state": _env_state(r), "ok": r.ok, "version": r.version,
-                                    "sync": r.sync, "health": r.health,
-                                    "ready": f"{r.replicas_ready}/{r.replicas_desired}", "message": r.message}
-                    for r in environment_reports(lab_env)}
+    environments = {
+        r.environment: {
+            "state": _env_state(r),
+            "ok": r.ok,
+            "version": r.version,
+            "sync": r.sync,
+            "health": r.health,
+            "ready": f"{r.replicas_ready}/{r.replicas_desired}",
+            "message": r.message,
+        }
+        for r in environment_reports(lab_env)
+    }
     row = LearnerRow(learner, None, None, 0, 0, environments)
     _lab_progress(row, lab_env, labs_root)
     return row
@@ -458,8 +527,11 @@ def _env_state(report) -> str:
     case at any moment, while the cluster serves what Git says); or failing."""
     if report.ok:
         return "ok"
-    settled = (report.sync in ("Synced", "Applied") and report.replicas_ready >= report.replicas_desired > 0
-               and report.version == (report.git_version or report.version))
+    settled = (
+        report.sync in ("Synced", "Applied")
+        and report.replicas_ready >= report.replicas_desired > 0
+        and report.version == (report.git_version or report.version)
+    )
     return "reconciling" if settled and report.health in ("Unknown", "Progressing") else "failing"
 
 
@@ -508,8 +580,9 @@ class LearnerReset:
         return asdict(self)
 
 
-def reset(name: str, learners: list[str] | None, lab_id: str | None, reporter: Reporter, labs_root: Path,
-          timeout: float) -> list[LearnerReset]:
+def reset(
+    name: str, learners: list[str] | None, lab_id: str | None, reporter: Reporter, labs_root: Path, timeout: float
+) -> list[LearnerReset]:
     """Back to a lab's start point (``lab_id``; started for learners who had not), or to the seed.
 
     Always by a new commit pushed to the learner's repository; their history stays.
@@ -538,9 +611,11 @@ def reset(name: str, learners: list[str] | None, lab_id: str | None, reporter: R
                 continue
             with reporter.step(f"Restoring {learner}'s repository to {SEED_TAG}") as step:
                 publish.catch_up(git)
-                message = t.compose("Reset to the seed of the lab environments",
-                                    [(t.ACTION, "class-reset"), ("Restored-From", SEED_TAG)],
-                                    body="The instructor reset this learner's environments (`gitops-lab class reset`).")
+                message = t.compose(
+                    "Reset to the seed of the lab environments",
+                    [(t.ACTION, "class-reset"), ("Restored-From", SEED_TAG)],
+                    body="The instructor reset this learner's environments (`gitops-lab class reset`).",
+                )
                 commit = restore_tree(git, SEED_TAG, ["."], message, allow_empty=True) or git.head()
                 publish.push(git)
                 step.done(commit[:7])
@@ -586,8 +661,16 @@ def delete(name: str, reporter: Reporter, timeout: float) -> DeleteResult:
                 # The engine's objects go first: Flux prunes as the tenant, whose rights go next.
                 for api_version, kind, registered in engine_registration(learner, engine):
                     if engine.applier.delete(api_version, kind, registered, engine.namespace):
-                        wait_for(engine.applier, api_version, kind, registered, engine.namespace,
-                                 lambda o: (o is None, "still there"), deadline, f"{kind} {registered} to be deleted")
+                        wait_for(
+                            engine.applier,
+                            api_version,
+                            kind,
+                            registered,
+                            engine.namespace,
+                            lambda o: (o is None, "still there"),
+                            deadline,
+                            f"{kind} {registered} to be deleted",
+                        )
                 for obj in reversed(tenant_objects(name, learner, engine)):
                     meta = obj["metadata"]
                     engine.applier.delete(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace"))
@@ -601,8 +684,16 @@ def delete(name: str, reporter: Reporter, timeout: float) -> DeleteResult:
             applier = engine_for(record.engine, kube).applier
             for learner in record.learners:
                 for namespace in tenant_namespaces(learner).values():
-                    wait_for(applier, "v1", "Namespace", namespace, None, lambda o: (o is None, "terminating"),
-                             deadline, f"namespace {namespace} to be deleted")
+                    wait_for(
+                        applier,
+                        "v1",
+                        "Namespace",
+                        namespace,
+                        None,
+                        lambda o: (o is None, "terminating"),
+                        deadline,
+                        f"namespace {namespace} to be deleted",
+                    )
     with reporter.step("Removing the class's role, admission policy and records"):
         for obj in class_objects(name):
             applier.delete(obj["apiVersion"], obj["kind"], obj["metadata"]["name"])

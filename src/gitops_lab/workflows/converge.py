@@ -19,8 +19,9 @@ from gitops_lab.workflows.environment import LabEnvironment
 from gitops_lab.workflows.rollout import Expectation, wait_until_served
 
 
-def converge(lab: LabEnvironment, envs: Iterable[str], commit: str, deadline: Deadline,
-             reporter: Reporter) -> dict[str, str]:
+def converge(
+    lab: LabEnvironment, envs: Iterable[str], commit: str, deadline: Deadline, reporter: Reporter
+) -> dict[str, str]:
     """Request a reconcile of each of ``envs``, then wait until each serves ``commit``.
 
     Served: the engine applied ``commit`` and reports it healthy, and the
@@ -34,8 +35,13 @@ def converge(lab: LabEnvironment, envs: Iterable[str], commit: str, deadline: De
     for env in chosen:
         lab.engine.request_reconcile(env)
     for env in chosen:
-        wait_until_served(lab.engine, Expectation(env, lab.namespace(env), commit, versions[env]), deadline,
-                          reporter, request_reconcile=False)
+        wait_until_served(
+            lab.engine,
+            Expectation(env, lab.namespace(env), commit, versions[env]),
+            deadline,
+            reporter,
+            request_reconcile=False,
+        )
     return versions
 
 
@@ -49,7 +55,9 @@ def converge_change(lab: LabEnvironment, result: ChangeResult, deadline: Deadlin
     converge(lab, [result.environment], result.commit or "", deadline, reporter)
 
 
-def sync(lab: LabEnvironment, envs: Iterable[str], deadline: Deadline, reporter: Reporter) -> tuple[str, dict[str, str]]:
+def sync(
+    lab: LabEnvironment, envs: Iterable[str], deadline: Deadline, reporter: Reporter
+) -> tuple[str, dict[str, str]]:
     """Reconcile ``envs`` with the head of the pushed branch now: (that commit, the version each serves)."""
     git = Git(lab.repo)
     head = git.out("rev-parse", fetch_pushed(git))

@@ -33,8 +33,13 @@ class DownResult:
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "backup": self.backup, "cluster_deleted": self.cluster_deleted,
-                "removed": self.removed, "notes": self.notes}
+        return {
+            "name": self.name,
+            "backup": self.backup,
+            "cluster_deleted": self.cluster_deleted,
+            "removed": self.removed,
+            "notes": self.notes,
+        }
 
 
 def backup_repository(repo: Path, backups: Path) -> Path | None:
@@ -50,8 +55,7 @@ def backup_repository(repo: Path, backups: Path) -> Path | None:
     return bundle
 
 
-def down(state: EnvironmentState | None, name: str, reporter: Reporter,
-         state_problem: str | None = None) -> DownResult:
+def down(state: EnvironmentState | None, name: str, reporter: Reporter, state_problem: str | None = None) -> DownResult:
     """``state`` None: nothing was saved (or ``state_problem`` says why it cannot be read)."""
     result = DownResult(name=name)
     home = environment_dir(name)
@@ -87,8 +91,10 @@ def _remove(entry: Path) -> None:
         else:
             entry.unlink()
     except OSError as exc:
-        raise UsageError(f"cannot remove {exc.filename or entry}: {exc.strerror or exc}",
-                         fix=f"make {entry.parent} writable, then run `gitops-lab down` again") from exc
+        raise UsageError(
+            f"cannot remove {exc.filename or entry}: {exc.strerror or exc}",
+            fix=f"make {entry.parent} writable, then run `gitops-lab down` again",
+        ) from exc
 
 
 def _delete_unrecorded_kind_cluster(name: str, home: Path, reporter: Reporter, result: DownResult) -> None:
@@ -97,7 +103,9 @@ def _delete_unrecorded_kind_cluster(name: str, home: Path, reporter: Reporter, r
 
     kind = installed_kind()
     if kind is None:
-        result.notes.append(f"nothing was saved for {name!r} and kind is not installed, so no kind cluster was "
-                            f"looked for; if one exists, delete it with `kind delete cluster --name {name}`")
+        result.notes.append(
+            f"nothing was saved for {name!r} and kind is not installed, so no kind cluster was "
+            f"looked for; if one exists, delete it with `kind delete cluster --name {name}`"
+        )
         return
     result.cluster_deleted = KindCluster(KindSettings(name=name), home, kind=kind).delete(reporter)

@@ -35,8 +35,9 @@ def targets_for(layout: RepoLayout) -> list[EnvironmentTarget]:
     ]
 
 
-def open_environment(state: EnvironmentState, kubeconfig: str | None = None, context: str | None = None,
-                     repo: Path | None = None) -> LabEnvironment:
+def open_environment(
+    state: EnvironmentState, kubeconfig: str | None = None, context: str | None = None, repo: Path | None = None
+) -> LabEnvironment:
     """The environment described by ``state``; --kubeconfig/--context override it."""
     if not state.engine:
         raise UsageError(
@@ -48,8 +49,9 @@ def open_environment(state: EnvironmentState, kubeconfig: str | None = None, con
     return LabEnvironment(state, kube, engine_for(state.engine, kube, state.tenant), path)
 
 
-def open_if_set_up(state: EnvironmentState | None, kubeconfig: str | None = None, context: str | None = None,
-                   repo: Path | None = None) -> LabEnvironment | None:
+def open_if_set_up(
+    state: EnvironmentState | None, kubeconfig: str | None = None, context: str | None = None, repo: Path | None = None
+) -> LabEnvironment | None:
     """The environment `up` set up, or None when there is none (or only a repository): nothing to wait on."""
     if state is None or not state.engine:
         return None

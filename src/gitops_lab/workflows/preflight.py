@@ -63,7 +63,9 @@ class Probes:
     kind_on_path: Callable[[], str | None] = field(default_factory=lambda: _kind_on_path)
     kind_cached: Callable[[str], bool] = field(default_factory=lambda: _kind_cached)
     kind_download_problem: Callable[[str], str | None] = field(default_factory=lambda: kind_download_problem)
-    machine: Callable[[], tuple[str, str]] = field(default_factory=lambda: lambda: (platform.system(), platform.machine()))
+    machine: Callable[[], tuple[str, str]] = field(
+        default_factory=lambda: lambda: (platform.system(), platform.machine())
+    )
     disk_free: Callable[[str], int | None] = field(default_factory=lambda: _disk_free)
     cluster_exists: Callable[[], bool] = field(default_factory=lambda: lambda: False)
     renderer: Callable[[], str | None] = field(default_factory=lambda: found_renderer)
@@ -123,24 +125,43 @@ def check_docker(info: dict[str, Any] | None, error: str | None, system: str) ->
     if "permission denied" in error:
         fix = "add yourself to the docker group: `sudo usermod -aG docker $USER`, then log out and in again"
     elif "DOCKER_HOST" in os.environ:
-        fix = f"DOCKER_HOST is set to {os.environ['DOCKER_HOST']}: start that daemon, or unset DOCKER_HOST; " \
-              + docker_install_fix(system)
+        fix = (
+            f"DOCKER_HOST is set to {os.environ['DOCKER_HOST']}: start that daemon, or unset DOCKER_HOST; "
+            + docker_install_fix(system)
+        )
     else:
-        fix = docker_install_fix(system) if system == "Linux" else "start Docker Desktop, or " + docker_install_fix(system)
+        fix = (
+            docker_install_fix(system)
+            if system == "Linux"
+            else "start Docker Desktop, or " + docker_install_fix(system)
+        )
     return Check("docker", False, BLOCKING, f"Docker is not reachable: {error}", fix)
 
 
 def check_docker_resources(info: dict[str, Any]) -> Check:
     cpus, memory = int(info.get("NCPU") or 0), int(info.get("MemTotal") or 0)
     detail = f"{cpus} CPUs and {memory / GiB:.1f} GiB of memory given to Docker"
-    fix = ("give Docker more in Docker Desktop > Settings > Resources" if info.get("OperatingSystem", "").startswith("Docker Desktop")
-           else "use a machine (or VM) with more CPUs and memory")
+    fix = (
+        "give Docker more in Docker Desktop > Settings > Resources"
+        if info.get("OperatingSystem", "").startswith("Docker Desktop")
+        else "use a machine (or VM) with more CPUs and memory"
+    )
     if cpus < MIN_CPUS or memory < MIN_MEMORY:
-        return Check("docker-resources", False, BLOCKING,
-                     f"{detail}; the lab needs at least {MIN_CPUS} CPUs and {MIN_MEMORY // GiB} GiB", fix)
+        return Check(
+            "docker-resources",
+            False,
+            BLOCKING,
+            f"{detail}; the lab needs at least {MIN_CPUS} CPUs and {MIN_MEMORY // GiB} GiB",
+            fix,
+        )
     if cpus < GOOD_CPUS or memory < GOOD_MEMORY:
-        return Check("docker-resources", False, WARNING,
-                     f"{detail}; expect slow start-up below {GOOD_CPUS} CPUs and {GOOD_MEMORY // GiB} GiB", fix)
+        return Check(
+            "docker-resources",
+            False,
+            WARNING,
+            f"{detail}; expect slow start-up below {GOOD_CPUS} CPUs and {GOOD_MEMORY // GiB} GiB",
+            fix,
+        )
     return Check("docker-resources", True, BLOCKING, detail)
 
 
@@ -149,12 +170,21 @@ def check_cgroup(info: dict[str, Any]) -> Check:
     if version == "2":
         return Check("cgroup", True, WARNING, f"cgroup v2 ({info.get('CgroupDriver', 'unknown')} driver)")
     if version == "1":
-        return Check("cgroup", False, WARNING,
-                     "cgroup v1: Kubernetes keeps it only in maintenance mode and newer releases refuse it",
-                     "switch the host to cgroup v2 (boot with systemd.unified_cgroup_hierarchy=1, "
-                     "or upgrade the distribution / WSL 2 / Docker Desktop)")
-    return Check("cgroup", False, WARNING, "Docker did not say which cgroup version it uses",
-                 "check `docker info` for 'Cgroup Version'")
+        return Check(
+            "cgroup",
+            False,
+            WARNING,
+            "cgroup v1: Kubernetes keeps it only in maintenance mode and newer releases refuse it",
+            "switch the host to cgroup v2 (boot with systemd.unified_cgroup_hierarchy=1, "
+            "or upgrade the distribution / WSL 2 / Docker Desktop)",
+        )
+    return Check(
+        "cgroup",
+        False,
+        WARNING,
+        "Docker did not say which cgroup version it uses",
+        "check `docker info` for 'Cgroup Version'",
+    )
 
 
 def check_inotify(watches: str | None, instances: str | None, system: str) -> Check:
@@ -163,15 +193,24 @@ def check_inotify(watches: str | None, instances: str | None, system: str) -> Ch
     try:
         w, i = int((watches or "").strip()), int((instances or "").strip())
     except ValueError:
-        return Check("inotify", False, WARNING, "cannot read /proc/sys/fs/inotify limits",
-                     "make sure fs.inotify.max_user_watches and max_user_instances can be read")
+        return Check(
+            "inotify",
+            False,
+            WARNING,
+            "cannot read /proc/sys/fs/inotify limits",
+            "make sure fs.inotify.max_user_watches and max_user_instances can be read",
+        )
     detail = f"max_user_watches={w}, max_user_instances={i}"
     if w < INOTIFY_WATCHES or i < INOTIFY_INSTANCES:
-        return Check("inotify", False, WARNING,
-                     f"{detail}: below {INOTIFY_WATCHES}/{INOTIFY_INSTANCES}; pods fail with 'too many open files'",
-                     f"sudo sysctl fs.inotify.max_user_watches={max(w, INOTIFY_WATCHES)} "
-                     f"fs.inotify.max_user_instances={max(i, INOTIFY_INSTANCES)} "
-                     "(and add both to /etc/sysctl.d/ to keep them)")
+        return Check(
+            "inotify",
+            False,
+            WARNING,
+            f"{detail}: below {INOTIFY_WATCHES}/{INOTIFY_INSTANCES}; pods fail with 'too many open files'",
+            f"sudo sysctl fs.inotify.max_user_watches={max(w, INOTIFY_WATCHES)} "
+            f"fs.inotify.max_user_instances={max(i, INOTIFY_INSTANCES)} "
+            "(and add both to /etc/sysctl.d/ to keep them)",
+        )
     return Check("inotify", True, WARNING, detail)
 
 
@@ -181,12 +220,21 @@ def check_ports(ports: LabPorts, free: dict[int, bool], cluster_exists: bool) ->
     if not taken:
         return Check("ports", True, BLOCKING, f"free: {listed}")
     if cluster_exists:
-        return Check("ports", True, BLOCKING,
-                     "in use by the lab's existing kind cluster: " + ", ".join(f"{p} ({label})" for label, p in taken))
+        return Check(
+            "ports",
+            True,
+            BLOCKING,
+            "in use by the lab's existing kind cluster: " + ", ".join(f"{p} ({label})" for label, p in taken),
+        )
     names = ", ".join(f"127.0.0.1:{p} ({label})" for label, p in taken)
     first = taken[0][1]
-    return Check("ports", False, BLOCKING, f"already in use: {names}",
-                 f"stop the program listening there (`ss -ltnp 'sport = :{first}'` or `lsof -i :{first}` shows it)")
+    return Check(
+        "ports",
+        False,
+        BLOCKING,
+        f"already in use: {names}",
+        f"stop the program listening there (`ss -ltnp 'sport = :{first}'` or `lsof -i :{first}` shows it)",
+    )
 
 
 #: How long doctor waits for kind's download site to answer.
@@ -214,17 +262,23 @@ def kind_download_problem(version: str) -> str | None:
         return f"cannot reach {url}: {getattr(exc, 'reason', None) or exc}"
 
 
-def check_kind(on_path: str | None, cached: bool, wanted: str,
-               download_problem: Callable[[], str | None] | None = None) -> Check:
+def check_kind(
+    on_path: str | None, cached: bool, wanted: str, download_problem: Callable[[], str | None] | None = None
+) -> Check:
     """``download_problem`` is asked only when `up` would have to download kind."""
     from gitops_lab.adapters.cluster.kind import is_supported, parse_version
 
     def needs_download(what: str) -> Check:
         problem = download_problem() if download_problem else None
         if problem:
-            return Check("kind", False, BLOCKING, f"{what}, and `up` cannot download {wanted}: {problem}",
-                         f"install kind {wanted} on PATH (https://kind.sigs.k8s.io/docs/user/quick-start/), "
-                         "or fix the network or proxy")
+            return Check(
+                "kind",
+                False,
+                BLOCKING,
+                f"{what}, and `up` cannot download {wanted}: {problem}",
+                f"install kind {wanted} on PATH (https://kind.sigs.k8s.io/docs/user/quick-start/), "
+                "or fix the network or proxy",
+            )
         return Check("kind", True, WARNING, f"{what}; `up` downloads {wanted} into the cache")
 
     if on_path:
@@ -232,8 +286,12 @@ def check_kind(on_path: str | None, cached: bool, wanted: str,
         if found and is_supported(found, wanted):
             return Check("kind", True, WARNING, f"{on_path.strip()} on PATH")
         if cached:
-            return Check("kind", True, WARNING, f"kind on PATH ({on_path.strip()}) is not the {wanted} line; "
-                                                f"the cached {wanted} is used")
+            return Check(
+                "kind",
+                True,
+                WARNING,
+                f"kind on PATH ({on_path.strip()}) is not the {wanted} line; the cached {wanted} is used",
+            )
         return needs_download(f"kind on PATH ({on_path.strip()}) is not the {wanted} line")
     if cached:
         return Check("kind", True, WARNING, f"kind {wanted} is in the cache")
@@ -243,10 +301,14 @@ def check_kind(on_path: str | None, cached: bool, wanted: str,
 def check_renderer(found: str | None) -> Check:
     if found:
         return Check("kustomize", True, WARNING, f"overlays render with `{found}`")
-    return Check("kustomize", False, WARNING,
-                 "neither kustomize nor kubectl is installed: the policy gate cannot render overlays, "
-                 "so promotions to staging and prod will stop",
-                 fix="install kubectl (https://kubernetes.io/docs/tasks/tools/) or kustomize")
+    return Check(
+        "kustomize",
+        False,
+        WARNING,
+        "neither kustomize nor kubectl is installed: the policy gate cannot render overlays, "
+        "so promotions to staging and prod will stop",
+        fix="install kubectl (https://kubernetes.io/docs/tasks/tools/) or kustomize",
+    )
 
 
 def check_arch(system: str, machine: str) -> Check:
@@ -278,8 +340,9 @@ def _skipped(name: str, why: str) -> Check:
 # --------------------------------------------------------------------------- #
 # Running them
 # --------------------------------------------------------------------------- #
-def collect_checks(ports: LabPorts | None = None, probes: Probes | None = None,
-                   kind_version: str | None = None) -> list[Check]:
+def collect_checks(
+    ports: LabPorts | None = None, probes: Probes | None = None, kind_version: str | None = None
+) -> list[Check]:
     """Every check, in a fixed order. Nothing is created or changed."""
     from gitops_lab.versions import pinned
 
@@ -296,9 +359,17 @@ def collect_checks(ports: LabPorts | None = None, probes: Probes | None = None,
     if info is not None:
         checks += [check_docker_resources(info), check_cgroup(info)]
     else:
-        checks += [_skipped("docker-resources", "Docker is not reachable"), _skipped("cgroup", "Docker is not reachable")]
-    checks.append(check_inotify(probes.read_text("/proc/sys/fs/inotify/max_user_watches"),
-                                probes.read_text("/proc/sys/fs/inotify/max_user_instances"), system))
+        checks += [
+            _skipped("docker-resources", "Docker is not reachable"),
+            _skipped("cgroup", "Docker is not reachable"),
+        ]
+    checks.append(
+        check_inotify(
+            probes.read_text("/proc/sys/fs/inotify/max_user_watches"),
+            probes.read_text("/proc/sys/fs/inotify/max_user_instances"),
+            system,
+        )
+    )
     free = {port: probes.port_free("127.0.0.1", port) for port in ports.host_ports().values()}
     exists = False
     if not all(free.values()) and info is not None:
@@ -307,8 +378,14 @@ def collect_checks(ports: LabPorts | None = None, probes: Probes | None = None,
         except Exception:  # only used to explain busy ports
             exists = False
     checks.append(check_ports(ports, free, exists))
-    checks.append(check_kind(probes.kind_on_path(), probes.kind_cached(kind_version), kind_version,
-                             lambda: probes.kind_download_problem(kind_version)))
+    checks.append(
+        check_kind(
+            probes.kind_on_path(),
+            probes.kind_cached(kind_version),
+            kind_version,
+            lambda: probes.kind_download_problem(kind_version),
+        )
+    )
     checks.append(check_renderer(probes.renderer()))
     checks.append(check_arch(system, machine))
     root = (info or {}).get("DockerRootDir")

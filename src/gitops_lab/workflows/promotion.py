@@ -61,8 +61,9 @@ def run_promotion(
 
     trailers: list[tuple[str, str]] = []
     if layout.model_version(dst) != target:
-        results = judge(repo_path, config, src, dst, target, config.required_for(dst), skip=skip_gates,
-                        skipped_by=git_user(git))
+        results = judge(
+            repo_path, config, src, dst, target, config.required_for(dst), skip=skip_gates, skipped_by=git_user(git)
+        )
         failed = [r for r in results if not r.passed]
         if failed:
             raise _refusal(src, dst, target, failed, results)
@@ -72,15 +73,21 @@ def run_promotion(
 
     # The exact version the gates judged, so a change to src meanwhile cannot slip through.
     result = commit_promotion(
-        git, layout, src, dst, target, extra_trailers=[*trailers, *(extra_trailers or [])],
+        git,
+        layout,
+        src,
+        dst,
+        target,
+        extra_trailers=[*trailers, *(extra_trailers or [])],
         on_retry=lambda attempt, why: reporter.warn(f"push attempt {attempt} rejected: {why}"),
     )
     _converge(environment, deadline, result, reporter)
     return result
 
 
-def _converge(environment: LabEnvironment | None, deadline: Deadline | None, result: ChangeResult,
-              reporter: Reporter) -> None:
+def _converge(
+    environment: LabEnvironment | None, deadline: Deadline | None, result: ChangeResult, reporter: Reporter
+) -> None:
     if environment is None:
         return
     if deadline is None:
@@ -104,7 +111,8 @@ def _check_skips(config: GatesConfig, dst: str, skip: Collection[str]) -> None:
     if locked:
         raise UsageError(
             f"the {', '.join(locked)} gate cannot be skipped (gates.yaml skippable: {', '.join(config.skippable) or 'none'})",
-            fix="record an approval with `gitops-lab approve`" if "approval" in locked
+            fix="record an approval with `gitops-lab approve`"
+            if "approval" in locked
             else "let the gate run, or change `skippable` in gates.yaml through Git",
         )
 
@@ -114,7 +122,7 @@ def _refusal(src: str, dst: str, version: str, failed: list[GateResult], results
     return GateFailed(
         f"promotion of {version} to {dst} blocked by {len(failed)} failing gate{'s' if len(failed) != 1 else ''}: {names}",
         fix=f"{advice(results, src, dst, version)}; `gitops-lab gate run --from {src} --to {dst} --version {version}` "
-            "shows the details; nothing was changed",
+        "shows the details; nothing was changed",
         results=results,
         version=version,
     )
@@ -133,7 +141,9 @@ def run_rollback(
     With ``environment`` (and ``deadline``), waits until ``env`` serves the pushed commit.
     """
     result = repo.rollback(
-        repo_path, env, to,
+        repo_path,
+        env,
+        to,
         on_retry=lambda attempt, why: reporter.warn(f"push attempt {attempt} rejected: {why}"),
     )
     _converge(environment, deadline, result, reporter)

@@ -39,7 +39,14 @@ from gitops_lab.adapters.repo.layout import ENVIRONMENTS, VERSION_LABEL, RepoLay
 from gitops_lab.adapters.repo.pushed import fetch_pushed
 from gitops_lab.adapters.repo.seed import BRANCH
 from gitops_lab.errors import (
-    ClusterError, EngineError, GateFailed, GitError, GitOpsLabError, RepoStateError, RollbackFailed, WaitTimeout,
+    ClusterError,
+    EngineError,
+    GateFailed,
+    GitError,
+    GitOpsLabError,
+    RepoStateError,
+    RollbackFailed,
+    WaitTimeout,
 )
 from gitops_lab.kube.deadline import Deadline
 from gitops_lab.reporter import Reporter
@@ -89,8 +96,12 @@ class ReleaseResult:
         return bool(self.stages) and self.stages[-1].outcome == "awaiting-approval"
 
     def to_dict(self) -> dict:
-        return {"version": self.version, "trigger": self.trigger, "complete": self.complete,
-                "stages": [asdict(s) for s in self.stages]}
+        return {
+            "version": self.version,
+            "trigger": self.trigger,
+            "complete": self.complete,
+            "stages": [asdict(s) for s in self.stages],
+        }
 
 
 def find_trigger(git: Git, ref: str, since: str | None = None) -> str | None:
@@ -112,8 +123,9 @@ def handled(git: Git, trigger: str, ref: str) -> bool:
     return False
 
 
-def run_release(reporter: Reporter, repo_path: Path, deployment: Deployment, deadline: Deadline,
-                trigger: str | None = None) -> ReleaseResult:
+def run_release(
+    reporter: Reporter, repo_path: Path, deployment: Deployment, deadline: Deadline, trigger: str | None = None
+) -> ReleaseResult:
     """Walk the version dev runs through every environment, verifying each; roll back on failure.
 
     ``trigger`` is the commit that asked for the release (the watch's); without it,
@@ -126,8 +138,10 @@ def run_release(reporter: Reporter, repo_path: Path, deployment: Deployment, dea
     if trigger is None:
         # Typed by a person: release what dev runs, however it got there.
         if layout.model_version(ENVIRONMENTS[-1]) == version:
-            raise GateFailed(f"nothing to release: {ENVIRONMENTS[-1]} already runs {version}, the version dev runs",
-                             fix="commit a new model version to overlays/dev and push it, then run this again")
+            raise GateFailed(
+                f"nothing to release: {ENVIRONMENTS[-1]} already runs {version}, the version dev runs",
+                fix="commit a new model version to overlays/dev and push it, then run this again",
+            )
         trigger = _commit_that_set(git, ENVIRONMENTS[0], version)
     result = ReleaseResult(version, trigger, [])
     previous_report: VerificationReport | None = None
@@ -135,8 +149,9 @@ def run_release(reporter: Reporter, repo_path: Path, deployment: Deployment, dea
         if index == 0:
             entered, commit = trigger, git.head()
         else:
-            promoted = _promote(reporter, repo_path, ENVIRONMENTS[index - 1], env, version, trigger,
-                                previous_report, result)
+            promoted = _promote(
+                reporter, repo_path, ENVIRONMENTS[index - 1], env, version, trigger, previous_report, result
+            )
             if promoted is None:
                 return result
             commit = promoted.commit or git.head()
@@ -146,14 +161,23 @@ def run_release(reporter: Reporter, repo_path: Path, deployment: Deployment, dea
         report = verify(deployment.target(env), version, expected.artifact, expected.settings, deadline, reporter)
         if not report.passed:
             _roll_back(reporter, repo_path, deployment, deadline, env, entered, report, trigger, result)
-        result.stages.append(Stage(env, "verified", commit if index else None, _summary(report),
-                                   [c.to_dict() for c in report.checks]))
+        result.stages.append(
+            Stage(env, "verified", commit if index else None, _summary(report), [c.to_dict() for c in report.checks])
+        )
         previous_report = report
     return result
 
 
-def _promote(reporter: Reporter, repo_path: Path, src: str, dst: str, version: str, trigger: str,
-             verified: VerificationReport | None, result: ReleaseResult):
+def _promote(
+    reporter: Reporter,
+    repo_path: Path,
+    src: str,
+    dst: str,
+    version: str,
+    trigger: str,
+    verified: VerificationReport | None,
+    result: ReleaseResult,
+):
     """Promote with the gates; None when prod waits for an approval (recorded in ``result``)."""
     from gitops_lab.workflows.promotion import run_promotion
 
@@ -162,10 +186,16 @@ def _promote(reporter: Reporter, repo_path: Path, src: str, dst: str, version: s
         return run_promotion(reporter, repo_path, src, dst, version, extra_trailers=evidence)
     except GateFailed as refused:
         if refused.results and all(r.name == "approval" for r in refused.results if not r.passed):
-            result.stages.append(Stage(dst, "awaiting-approval", None,
-                                       f"{dst} needs an approval of {version}: "
-                                       + (refused.fix or f"`gitops-lab approve --env {dst} --version {version}`")
-                                       + "; the release continues after it"))
+            result.stages.append(
+                Stage(
+                    dst,
+                    "awaiting-approval",
+                    None,
+                    f"{dst} needs an approval of {version}: "
+                    + (refused.fix or f"`gitops-lab approve --env {dst} --version {version}`")
+                    + "; the release continues after it",
+                )
+            )
             return None
         raise
 
@@ -183,28 +213,40 @@ def _summary(report: VerificationReport) -> str:
     return "; ".join(f"{c.name} {c.verdict}" for c in report.checks)
 
 
-def _roll_back(reporter: Reporter, repo_path: Path, deployment: Deployment, deadline: Deadline, env: str,
-               entered: str, report: VerificationReport, trigger: str, result: ReleaseResult) -> None:
+def _roll_back(
+    reporter: Reporter,
+    repo_path: Path,
+    deployment: Deployment,
+    deadline: Deadline,
+    env: str,
+    entered: str,
+    report: VerificationReport,
+    trigger: str,
+    result: ReleaseResult,
+) -> None:
     """Revert ``entered`` with the evidence, push, wait for the previous version; always raises."""
     failed = ", ".join(c.name for c in report.failed)
     reason = "verification failed: " + "; ".join(f"{c.name} ({c.summary})" for c in report.failed)
-    evidence = [(ROLLBACK_REASON, reason), (ROLLED_BACK_BY, AUTOMATION), (RELEASE_TRIGGER, trigger),
-                *report.trailers()]
+    evidence = [(ROLLBACK_REASON, reason), (ROLLED_BACK_BY, AUTOMATION), (RELEASE_TRIGGER, trigger), *report.trailers()]
     git = Git(repo_path)
     problem = report.failure().message
     before = git.head()
     try:
         with reporter.step(f"Rolling {env} back: {report.version} failed {failed}") as step:
-            change = repo.revert(repo_path, env, entered, f"Roll back {env}: {report.version} failed verification "
-                                 f"({failed})", evidence, on_retry=lambda n, why: reporter.warn(
-                                     f"push attempt {n} rejected: {why}"))
+            change = repo.revert(
+                repo_path,
+                env,
+                entered,
+                f"Roll back {env}: {report.version} failed verification ({failed})",
+                evidence,
+                on_retry=lambda n, why: reporter.warn(f"push attempt {n} rejected: {why}"),
+            )
             step.done(change.message)
     except GitError as exc:
         if exc.unpublished is None and git.head() == before:  # Git failed before the revert was committed
             raise RollbackFailed(
                 f"{problem}, and the automatic rollback could not start: {exc.message}",
-                fix=f"nothing was changed; when the Git server answers, `gitops-lab rollback --env {env}` "
-                    "reverts it",
+                fix=f"nothing was changed; when the Git server answers, `gitops-lab rollback --env {env}` reverts it",
             ) from exc
         if exc.unpublished is None:  # git reported a failure, yet the remote has the revert
             raise RollbackFailed(
@@ -215,7 +257,7 @@ def _roll_back(reporter: Reporter, repo_path: Path, deployment: Deployment, dead
         raise RollbackFailed(
             f"{problem}, and the automatic rollback could not be pushed: {exc.message}",
             fix=f"push the revert commit with `git -C {repo_path} push origin {exc.unpublished}:{BRANCH}` once the "
-                "remote accepts it",
+            "remote accepts it",
         ) from exc
     result.stages.append(Stage(env, "rolled-back", change.commit, reason, [c.to_dict() for c in report.checks]))
     try:
@@ -225,7 +267,7 @@ def _roll_back(reporter: Reporter, repo_path: Path, deployment: Deployment, dead
             f"{problem}; the rollback {str(change.commit)[:7]} is pushed, but {env} does not serve "
             f"{change.version} again yet: {exc.message}",
             fix=f"Git is already right; when the engine is back, `gitops-lab sync --env {env}` applies it "
-                "(`gitops-lab status` shows where it is)",
+            "(`gitops-lab status` shows where it is)",
         ) from exc
     raise report.failure(
         f"; rolled back to {change.version} in {str(change.commit)[:7]}, and {env} serves {change.version} again",
@@ -244,8 +286,9 @@ class WatchPass:
     error: GitOpsLabError | None = None
 
 
-def watch_once(reporter: Reporter, repo_path: Path, deployment: Deployment, timeout: float,
-               since: str | None) -> WatchPass:
+def watch_once(
+    reporter: Reporter, repo_path: Path, deployment: Deployment, timeout: float, since: str | None
+) -> WatchPass:
     """Look at the remote once; release what a push asked for, if anything is pending.
 
     Only pushes count: commits the learner made in this working copy and has not
@@ -264,11 +307,16 @@ def watch_once(reporter: Reporter, repo_path: Path, deployment: Deployment, time
         return WatchPass(head, None)  # already released all the way
     local_only = git.out("log", "--format=%h %s", f"{ref}..HEAD").splitlines()
     if local_only:
-        return WatchPass(head, trigger, error=RepoStateError(
-            f"the release of {trigger[:7]} waits: {repo_path} has {len(local_only)} commit(s) that are not pushed "
-            f"({local_only[0]}), and a release would publish them",
-            fix="push them (`git push`) or set them aside (`git branch keep-mine && git reset --hard "
-                f"origin/{BRANCH}`); the watch goes on by itself"))
+        return WatchPass(
+            head,
+            trigger,
+            error=RepoStateError(
+                f"the release of {trigger[:7]} waits: {repo_path} has {len(local_only)} commit(s) that are not pushed "
+                f"({local_only[0]}), and a release would publish them",
+                fix="push them (`git push`) or set them aside (`git branch keep-mine && git reset --hard "
+                f"origin/{BRANCH}`); the watch goes on by itself",
+            ),
+        )
     try:
         result = run_release(reporter, repo_path, deployment, Deadline(timeout), trigger)
     except (GateFailed, RollbackFailed) as exc:  # VerificationFailed is a GateFailed: reported, the watch goes on
@@ -283,8 +331,16 @@ def watch_start(repo_path: Path, since: str | None) -> str:
     return git.out("rev-parse", since or ref)
 
 
-def watch(reporter: Reporter, repo_path: Path, deployment: Deployment, timeout: float, interval: float,
-          since: str | None, stop: threading.Event, on_pass: Callable[[WatchPass], None]) -> None:
+def watch(
+    reporter: Reporter,
+    repo_path: Path,
+    deployment: Deployment,
+    timeout: float,
+    interval: float,
+    since: str | None,
+    stop: threading.Event,
+    on_pass: Callable[[WatchPass], None],
+) -> None:
     """Poll the remote every ``interval`` seconds until ``stop`` is set; a new head (the remote's,
     or the working copy's, which a learner's own commits move) gets one pass.
 

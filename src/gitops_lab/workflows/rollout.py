@@ -13,6 +13,7 @@ from gitops_lab.kube.rollout import rollout_verdict
 from gitops_lab.kube.wait import wait_for, warning_events
 from gitops_lab.reporter import Reporter
 
+
 @dataclass(frozen=True)
 class Expectation:
     env: str
@@ -21,8 +22,9 @@ class Expectation:
     version: str | None
 
 
-def wait_until_served(engine: Engine, expect: Expectation, deadline: Deadline, reporter: Reporter,
-                      request_reconcile: bool = True) -> None:
+def wait_until_served(
+    engine: Engine, expect: Expectation, deadline: Deadline, reporter: Reporter, request_reconcile: bool = True
+) -> None:
     """Ask the engine to reconcile, then wait for all three conditions under one deadline."""
     short = expect.commit[:7] if expect.commit else "the branch head"
     what = f" running {expect.version}" if expect.version else ""
@@ -30,10 +32,15 @@ def wait_until_served(engine: Engine, expect: Expectation, deadline: Deadline, r
         if request_reconcile:
             engine.request_reconcile(expect.env)
         try:
-            engine.wait_applied(expect.env, expect.commit, deadline,
-                                on_progress=lambda seen: step.update(f"{engine.name}: {seen}"))
+            engine.wait_applied(
+                expect.env, expect.commit, deadline, on_progress=lambda seen: step.update(f"{engine.name}: {seen}")
+            )
             wait_for(
-                engine.applier, "apps/v1", "Deployment", DEPLOYMENT, expect.namespace,
+                engine.applier,
+                "apps/v1",
+                "Deployment",
+                DEPLOYMENT,
+                expect.namespace,
                 lambda dep: rollout_verdict(dep, VERSION_LABEL if expect.version else None, expect.version),
                 deadline,
                 f"Deployment {expect.namespace}/{DEPLOYMENT} to roll out{what}",
@@ -42,8 +49,9 @@ def wait_until_served(engine: Engine, expect: Expectation, deadline: Deadline, r
             # The engine's view can lag the cluster (Argo CD reports Progressing for a
             # moment after a rollout or a self-heal): confirm it once more, so that on
             # return the engine and the Deployment agree.
-            engine.wait_applied(expect.env, expect.commit, deadline,
-                                on_progress=lambda seen: step.update(f"{engine.name}: {seen}"))
+            engine.wait_applied(
+                expect.env, expect.commit, deadline, on_progress=lambda seen: step.update(f"{engine.name}: {seen}")
+            )
         except WaitTimeout as exc:
             events = warning_events(engine.applier, expect.namespace)
             detail = f"; latest warnings: {' | '.join(events)}" if events else ""

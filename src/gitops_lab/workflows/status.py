@@ -44,8 +44,11 @@ def git_expectation(repo: Path, env: str, commit: str | None = None) -> GitExpec
         return file.read_text(encoding="utf-8") if file.is_file() else ""
 
     overlay = read(overlay_path(env))
-    overrides = [rule for text in (read("base/kustomization.yaml"), overlay)
-                 for rule in (yaml.safe_load(text) or {}).get("images") or []]
+    overrides = [
+        rule
+        for text in (read("base/kustomization.yaml"), overlay)
+        for rule in (yaml.safe_load(text) or {}).get("images") or []
+    ]
     images = {}
     for doc in yaml.safe_load_all(read("base/deployment.yaml")):
         if isinstance(doc, dict) and doc.get("kind") == "Deployment" and doc["metadata"].get("name") == DEPLOYMENT:
@@ -90,8 +93,12 @@ class EnvironmentReport:
 
     @property
     def ok(self) -> bool:
-        return self.sync in ("Synced", "Applied") and self.health in ("Healthy", "Ready") and \
-            self.replicas_ready >= self.replicas_desired > 0 and not self.drift
+        return (
+            self.sync in ("Synced", "Applied")
+            and self.health in ("Healthy", "Ready")
+            and self.replicas_ready >= self.replicas_desired > 0
+            and not self.drift
+        )
 
     def to_dict(self) -> dict:
         return {**asdict(self), "ok": self.ok}
@@ -114,13 +121,26 @@ def environment_reports(lab: LabEnvironment) -> list[EnvironmentReport]:
         if not dep and not message:
             message = f"Deployment {namespace}/{DEPLOYMENT} not found"
         elif differences:
-            message = (f"drift: {'; '.join(differences)}; `gitops-lab sync --env {env}` puts Git's state back "
-                       "(a change you need goes through Git: commit and push it)")
-        reports.append(EnvironmentReport(
-            environment=env, namespace=namespace, engine=lab.engine.name, commit=commit, sync=sync, health=health,
-            version=version, git_version=expected.version, replicas_ready=status.get("readyReplicas", 0) or 0,
-            replicas_desired=spec.get("replicas", 0) if dep else 0, message=message, drift=differences,
-        ))
+            message = (
+                f"drift: {'; '.join(differences)}; `gitops-lab sync --env {env}` puts Git's state back "
+                "(a change you need goes through Git: commit and push it)"
+            )
+        reports.append(
+            EnvironmentReport(
+                environment=env,
+                namespace=namespace,
+                engine=lab.engine.name,
+                commit=commit,
+                sync=sync,
+                health=health,
+                version=version,
+                git_version=expected.version,
+                replicas_ready=status.get("readyReplicas", 0) or 0,
+                replicas_desired=spec.get("replicas", 0) if dep else 0,
+                message=message,
+                drift=differences,
+            )
+        )
     return reports
 
 

@@ -76,9 +76,15 @@ class UpResult:
 
     def to_dict(self) -> dict:
         return {
-            "name": self.name, "changed": self.changed, "repo_path": self.repo_path, "clone_url": self.clone_url,
-            "engine": self.engine, "engine_ui": self.engine_ui, "kube_host": self.kube_host,
-            "kubeconfig": self.kubeconfig, "versions": self.versions,
+            "name": self.name,
+            "changed": self.changed,
+            "repo_path": self.repo_path,
+            "clone_url": self.clone_url,
+            "engine": self.engine,
+            "engine_ui": self.engine_ui,
+            "kube_host": self.kube_host,
+            "kubeconfig": self.kubeconfig,
+            "versions": self.versions,
             "environments": [e.to_dict() for e in self.environments],
         }
 
@@ -87,19 +93,26 @@ def check_options(options: UpOptions) -> None:
     """Refuse bad combinations before anything is created."""
     if options.provider == "existing":
         if not options.git_url:
-            raise UsageError("--git-url is required with --provider existing",
-                             fix="pass the URL of an empty Git repository the cluster can reach, "
-                                 "e.g. --git-url https://git.example.com/lab.git")
+            raise UsageError(
+                "--git-url is required with --provider existing",
+                fix="pass the URL of an empty Git repository the cluster can reach, "
+                "e.g. --git-url https://git.example.com/lab.git",
+            )
         for url in filter(None, (options.git_url, options.engine_git_url)):
             if url.startswith(("file://", "git://")) or "://" not in url:
-                raise UsageError(f"engines cannot fetch from {url!r}",
-                                 fix="use an http(s) or ssh URL (Flux accepts nothing else)")
+                raise UsageError(
+                    f"engines cannot fetch from {url!r}", fix="use an http(s) or ssh URL (Flux accepts nothing else)"
+                )
     elif options.git_url or options.engine_git_url:
-        raise UsageError("--git-url is for --provider existing; on kind, gitops-lab runs its own Git server",
-                         fix="drop --git-url, or add --provider existing")
+        raise UsageError(
+            "--git-url is for --provider existing; on kind, gitops-lab runs its own Git server",
+            fix="drop --git-url, or add --provider existing",
+        )
     if options.provider == "kind" and options.engine_install != "managed":
-        raise UsageError("a new kind cluster has no engine yet, so --engine-install external cannot work there",
-                         fix="drop --engine-install, or use --provider existing")
+        raise UsageError(
+            "a new kind cluster has no engine yet, so --engine-install external cannot work there",
+            fix="drop --engine-install, or use --provider existing",
+        )
 
 
 @dataclass
@@ -144,11 +157,23 @@ def up(options: UpOptions, reporter: Reporter, name: str, previous: EnvironmentS
     home = environment_dir(name)
     with command_deadline_unless_set(options.timeout) as deadline:
         ctx = UpContext(
-            options, reporter, name, previous, deadline, UpResult(name=name, engine=options.engine),
+            options,
+            reporter,
+            name,
+            previous,
+            deadline,
+            UpResult(name=name, engine=options.engine),
             engine=engine_for(options.engine),
-            cluster=provider_for(options.provider, name, home, kubeconfig=options.kubeconfig,
-                                 context=options.context, retain=options.retain,
-                                 merge_kubeconfig=options.merge_kubeconfig, registry_mirrors=options.registry_mirrors),
+            cluster=provider_for(
+                options.provider,
+                name,
+                home,
+                kubeconfig=options.kubeconfig,
+                context=options.context,
+                retain=options.retain,
+                merge_kubeconfig=options.merge_kubeconfig,
+                registry_mirrors=options.registry_mirrors,
+            ),
             git_server=lab_git_server(name, options.git_url, options.engine_git_url, current_auth()),
         )
         with ctx.scope:
@@ -232,8 +257,10 @@ def start_git_server(ctx: UpContext, status: Step) -> None:
 def seed_repository(ctx: UpContext, status: Step) -> None:
     assert ctx.repository is not None
     previous = ctx.previous
-    repo_path = Path(ctx.options.repo_path or (previous.repo_path if previous and previous.repo_path else
-                                               environment_dir(ctx.name) / "repo"))
+    repo_path = Path(
+        ctx.options.repo_path
+        or (previous.repo_path if previous and previous.repo_path else environment_dir(ctx.name) / "repo")
+    )
     ctx.seeded = seeded = init_working_copy(repo_path, ctx.repository.host_url)
     status.done(seeded.action)
     if seeded.changed:
@@ -246,8 +273,11 @@ def register_environments(ctx: UpContext, status: Step) -> None:
     assert ctx.repository is not None
     repository = ctx.repository
     reader = repository.reader
-    access = RepoAccess(url=repository.engine_url, username=reader.username if reader else None,
-                        password=reader.password if reader else None)
+    access = RepoAccess(
+        url=repository.engine_url,
+        username=reader.username if reader else None,
+        password=reader.password if reader else None,
+    )
     changed = ctx.engine.register(ctx.targets, access)
     status.done(f"{len(changed)} objects changed" if changed else "no change")
     ctx.result.changed += changed
@@ -260,8 +290,11 @@ def save_state(ctx: UpContext, status: Step) -> None:
     ctx.state = state = ctx.previous or EnvironmentState(name=ctx.name)
     state.repo_path, state.remote_url = str(ctx.seeded.path), ctx.repository.host_url
     state.provider, state.engine, state.engine_install = options.provider, options.engine, options.engine_install
-    state.kubeconfig, state.context, state.engine_repo_url = ctx.kube.kubeconfig, ctx.info.context, \
-        ctx.repository.engine_url
+    state.kubeconfig, state.context, state.engine_repo_url = (
+        ctx.kube.kubeconfig,
+        ctx.info.context,
+        ctx.repository.engine_url,
+    )
     state.save()
 
 
@@ -287,8 +320,11 @@ STEPS = (
     UpStep("install the engine", install_engine, _install_title),
     UpStep("start the Git server", start_git_server, lambda ctx: ctx.git_server.start_title(ctx.deadline)),
     UpStep("seed the repository", seed_repository, lambda ctx: "Seeding the lab repository"),
-    UpStep("register the environments", register_environments,
-           lambda ctx: f"Registering dev, staging and prod with {ctx.engine.display_name}"),
+    UpStep(
+        "register the environments",
+        register_environments,
+        lambda ctx: f"Registering dev, staging and prod with {ctx.engine.display_name}",
+    ),
     UpStep("save the state", save_state),
     UpStep("wait until synced", wait_until_synced),
 )
@@ -310,6 +346,5 @@ def _served_commit(seeded, reporter: Reporter) -> str:
     try:
         catch_up(git, unpublished="keep")  # a learner's unpushed commits are theirs to push
     except GitError as exc:
-        reporter.warn(f"the working copy could not follow the remote ({exc.message}); "
-                      "waiting for what the remote has")
+        reporter.warn(f"the working copy could not follow the remote ({exc.message}); waiting for what the remote has")
     return git.out("rev-parse", REMOTE_BRANCH)

@@ -76,27 +76,36 @@ def kube_target(kube: Any, env: str, namespace: str) -> VerifyTarget:
     from gitops_lab.kube import retry
 
     def pods() -> list[PodState]:
-        found = retry.call(lambda: kube.core().list_namespaced_pod(
-            namespace, label_selector="app.kubernetes.io/name=model-server", _request_timeout=15)).items
+        found = retry.call(
+            lambda: kube.core().list_namespaced_pod(
+                namespace, label_selector="app.kubernetes.io/name=model-server", _request_timeout=15
+            )
+        ).items
         states = []
         for pod in sorted(found, key=lambda p: p.metadata.name):
             if pod.metadata.deletion_timestamp:
                 continue  # an old pod on its way out serves no new traffic
             conditions = {c.type: c.status for c in (pod.status.conditions or [])}
-            port = next((p.container_port for c in pod.spec.containers for p in (c.ports or []) if p.name == "http"),
-                        8080)
-            states.append(PodState(
-                name=pod.metadata.name,
-                ready=conditions.get("Ready") == "True",
-                restarts=sum(s.restart_count for s in (pod.status.container_statuses or [])),
-                version=(pod.metadata.labels or {}).get(VERSION_LABEL),
-                port=port,
-            ))
+            port = next(
+                (p.container_port for c in pod.spec.containers for p in (c.ports or []) if p.name == "http"), 8080
+            )
+            states.append(
+                PodState(
+                    name=pod.metadata.name,
+                    ready=conditions.get("Ready") == "True",
+                    restarts=sum(s.restart_count for s in (pod.status.container_statuses or [])),
+                    version=(pod.metadata.labels or {}).get(VERSION_LABEL),
+                    port=port,
+                )
+            )
         return states
 
     return VerifyTarget(
-        env, namespace, ModelServer(service_transport(kube.api, namespace)),
-        pods=pods, pod_server=lambda pod: ModelServer(pod_transport(kube.api, namespace, pod.name, pod.port)),
+        env,
+        namespace,
+        ModelServer(service_transport(kube.api, namespace)),
+        pods=pods,
+        pod_server=lambda pod: ModelServer(pod_transport(kube.api, namespace, pod.name, pod.port)),
     )
 
 
@@ -146,20 +155,33 @@ class VerificationReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "environment": self.environment, "where": self.where, "version": self.version, "passed": self.passed,
-            "checks": [c.to_dict() for c in self.checks], "settings": self.settings.to_dict(),
+            "environment": self.environment,
+            "where": self.where,
+            "version": self.version,
+            "passed": self.passed,
+            "checks": [c.to_dict() for c in self.checks],
+            "settings": self.settings.to_dict(),
         }
 
 
-def verify(target: VerifyTarget, version: str, artifact: dict[str, Any], settings: VerificationSettings,
-           deadline: Deadline, reporter: Reporter) -> VerificationReport:
+def verify(
+    target: VerifyTarget,
+    version: str,
+    artifact: dict[str, Any],
+    settings: VerificationSettings,
+    deadline: Deadline,
+    reporter: Reporter,
+) -> VerificationReport:
     """Run every check against ``target``, which should serve ``version`` (its ``artifact`` from Git)."""
     with reporter.step(f"Verifying what {target.env} serves (expecting {version})") as step:
         pods = target.pods() if target.pods else None
         servers = target.servers([p for p in pods if p.ready] if pods is not None else None)
         checks = [_version_check(servers, version)]
-        checks.append(_pods_check(pods, version, settings) if pods is not None
-                      else GateResult("pods", True, f"skipped: {target.service.where} is not a pod", skipped=True))
+        checks.append(
+            _pods_check(pods, version, settings)
+            if pods is not None
+            else GateResult("pods", True, f"skipped: {target.service.where} is not a pod", skipped=True)
+        )
         before = _scrape(servers)
         traffic = settings.traffic_for(target.env)
         step.update(f"sending {settings.sample_size} rows of {traffic} and {settings.load_requests} requests")
@@ -214,8 +236,11 @@ def _version_check(servers: list[tuple[str, ModelServer]], version: str) -> Gate
     if not servers:
         details.append(check_line(False, "no ready pod to ask"))
     bad = failures(details)
-    summary = (f"{len(servers)} of {len(servers)} serve {version}" if not bad
-               else f"{len(bad)} of {max(len(servers), 1)} do not serve {version}: {bad[0]}")
+    summary = (
+        f"{len(servers)} of {len(servers)} serve {version}"
+        if not bad
+        else f"{len(bad)} of {max(len(servers), 1)} do not serve {version}: {bad[0]}"
+    )
     return GateResult("version", not bad, summary, details)
 
 
@@ -223,8 +248,12 @@ def _pods_check(pods: list[PodState], version: str, settings: VerificationSettin
     details = [check_line(bool(pods), f"{len(pods)} serving pod(s)")]
     for pod in pods:
         details.append(check_line(pod.ready, f"{pod.name}: {'ready' if pod.ready else 'not ready'}"))
-        details.append(check_line(pod.restarts <= settings.max_restarts,
-                                  f"{pod.name}: {pod.restarts} restart(s) (max {settings.max_restarts})"))
+        details.append(
+            check_line(
+                pod.restarts <= settings.max_restarts,
+                f"{pod.name}: {pod.restarts} restart(s) (max {settings.max_restarts})",
+            )
+        )
         details.append(check_line(pod.version == version, f"{pod.name}: labelled {pod.version}"))
     bad = failures(details)
     ready = sum(p.ready for p in pods)
@@ -233,8 +262,14 @@ def _pods_check(pods: list[PodState], version: str, settings: VerificationSettin
     return GateResult("pods", not bad, summary, details)
 
 
-def _accuracy_check(service: ModelServer, version: str, artifact: dict[str, Any], settings: VerificationSettings,
-                    traffic: str, deadline: Deadline) -> GateResult:
+def _accuracy_check(
+    service: ModelServer,
+    version: str,
+    artifact: dict[str, Any],
+    settings: VerificationSettings,
+    traffic: str,
+    deadline: Deadline,
+) -> GateResult:
     metric = artifact.get("evaluation", {}).get("metric", "accuracy")
     recorded = float(artifact.get("metrics", {}).get(metric, 0.0))
     floor = round(recorded - settings.accuracy_tolerance, 4)
@@ -242,29 +277,44 @@ def _accuracy_check(service: ModelServer, version: str, artifact: dict[str, Any]
     correct, answered, details = 0, 0, []
     for start in range(0, len(rows), BATCH):
         _check_time(deadline, "the accuracy sample")
-        batch = rows[start:start + BATCH]
+        batch = rows[start : start + BATCH]
         try:
             status, body = service.predict([_features(r) for r in batch])
         except ClusterError as exc:
             details.append(check_line(False, f"rows {start}-{start + len(batch) - 1}: {exc.message}"))
             continue
         if status != 200 or len(body.get("predictions", [])) != len(batch):
-            details.append(check_line(False, f"rows {start}-{start + len(batch) - 1}: HTTP {status} "
-                                             f"{body.get('error', '')}".rstrip()))
+            details.append(
+                check_line(
+                    False, f"rows {start}-{start + len(batch) - 1}: HTTP {status} {body.get('error', '')}".rstrip()
+                )
+            )
             continue
         if body.get("model_version") != version:
-            details.append(check_line(False, f"rows {start}-{start + len(batch) - 1}: answered by "
-                                             f"{body.get('model_version')}, not {version}"))
+            details.append(
+                check_line(
+                    False,
+                    f"rows {start}-{start + len(batch) - 1}: answered by {body.get('model_version')}, not {version}",
+                )
+            )
         answered += len(batch)
         correct += sum(int(y == int(r[LABEL])) for y, r in zip(body["predictions"], batch))
     live = round(correct / answered, 4) if answered else 0.0
     ok_accuracy = answered == len(rows) and live >= floor
-    details.insert(0, check_line(ok_accuracy, f"live {metric} {live:.4f} on {answered} of {len(rows)} rows of "
-                                              f"{traffic}; the artifact records {recorded:.4f}, tolerance "
-                                              f"{settings.accuracy_tolerance}"))
+    details.insert(
+        0,
+        check_line(
+            ok_accuracy,
+            f"live {metric} {live:.4f} on {answered} of {len(rows)} rows of "
+            f"{traffic}; the artifact records {recorded:.4f}, tolerance "
+            f"{settings.accuracy_tolerance}",
+        ),
+    )
     bad = failures(details)
     relation = ">=" if live >= floor else "<"
-    summary = f"live {metric} {live:.4f} {relation} {floor:.4f} (recorded {recorded:.4f} - {settings.accuracy_tolerance})"
+    summary = (
+        f"live {metric} {live:.4f} {relation} {floor:.4f} (recorded {recorded:.4f} - {settings.accuracy_tolerance})"
+    )
     if bad and ok_accuracy:
         summary += f"; {bad[0]}"
     if answered < len(rows):
@@ -307,12 +357,18 @@ def _metrics_checks(window: Snapshot, client_errors: list[str], settings: Verifi
     by_code = ", ".join(f"{code}: {int(v)}" for code, v in sorted(counts.items())) or "none"
     details = [
         check_line(total > 0, f"{int(total)} {PREDICT} request(s) in /metrics during the check ({by_code})"),
-        check_line(rate <= settings.max_error_rate, f"server error rate {rate:.2%} (max {settings.max_error_rate:.2%})"),
-        check_line(not client_errors, f"{len(client_errors)} request(s) of the load failed at the client"
-                                      + (f", first: {client_errors[0]}" if client_errors else "")),
+        check_line(
+            rate <= settings.max_error_rate, f"server error rate {rate:.2%} (max {settings.max_error_rate:.2%})"
+        ),
+        check_line(
+            not client_errors,
+            f"{len(client_errors)} request(s) of the load failed at the client"
+            + (f", first: {client_errors[0]}" if client_errors else ""),
+        ),
     ]
     error_rate = GateResult(
-        "error-rate", not failures(details),
+        "error-rate",
+        not failures(details),
         f"{rate:.2%} of {int(total)} {PREDICT} requests failed (max {settings.max_error_rate:.2%})"
         + (f"; {len(client_errors)} failed at the client" if client_errors else ""),
         details,
@@ -320,19 +376,29 @@ def _metrics_checks(window: Snapshot, client_errors: list[str], settings: Verifi
     p95 = histogram_quantile(0.95, window, PREDICT)
     limit = settings.max_latency_p95_seconds
     if p95 is None:
-        latency = GateResult("latency-p95", False, f"no {PREDICT} latency in /metrics",
-                             [check_line(False, f"the histogram has no {PREDICT} observations in the window")])
+        latency = GateResult(
+            "latency-p95",
+            False,
+            f"no {PREDICT} latency in /metrics",
+            [check_line(False, f"the histogram has no {PREDICT} observations in the window")],
+        )
     else:
         ok = p95 <= limit
-        latency = GateResult("latency-p95", ok, f"p95 {p95 * 1000:.1f} ms {'<=' if ok else '>'} {limit * 1000:.0f} ms",
-                             [check_line(ok, f"p95 of {int(total)} {PREDICT} requests {p95:.4f}s (max {limit}s)")])
+        latency = GateResult(
+            "latency-p95",
+            ok,
+            f"p95 {p95 * 1000:.1f} ms {'<=' if ok else '>'} {limit * 1000:.0f} ms",
+            [check_line(ok, f"p95 of {int(total)} {PREDICT} requests {p95:.4f}s (max {limit}s)")],
+        )
     return [error_rate, latency]
 
 
 def _check_time(deadline: Deadline, what: str) -> None:
     if deadline.expired:
-        raise WaitTimeout(f"verification ran out of time ({deadline.describe()}) during {what}",
-                          fix="raise --timeout, or lower sample_size and load_requests in gates.yaml's verification")
+        raise WaitTimeout(
+            f"verification ran out of time ({deadline.describe()}) during {what}",
+            fix="raise --timeout, or lower sample_size and load_requests in gates.yaml's verification",
+        )
 
 
 # --------------------------------------------------------------------------- #

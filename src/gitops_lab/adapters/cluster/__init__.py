@@ -11,9 +11,17 @@ PROVIDERS = ("kind", "existing")
 __all__ = ["PROVIDERS", "ClusterInfo", "ClusterProvider", "LabPorts", "provider_for"]
 
 
-def provider_for(provider: str, env_name: str, state_dir: Path, *, kubeconfig: str | None = None,
-                 context: str | None = None, retain: bool = False, merge_kubeconfig: bool = False,
-                 registry_mirrors: dict[str, str] | None = None) -> ClusterProvider:
+def provider_for(
+    provider: str,
+    env_name: str,
+    state_dir: Path,
+    *,
+    kubeconfig: str | None = None,
+    context: str | None = None,
+    retain: bool = False,
+    merge_kubeconfig: bool = False,
+    registry_mirrors: dict[str, str] | None = None,
+) -> ClusterProvider:
     """The provider named ``provider`` for the lab environment ``env_name``.
 
     kind keeps its kubeconfig and config under ``state_dir`` and reads the kind-only
@@ -22,8 +30,12 @@ def provider_for(provider: str, env_name: str, state_dir: Path, *, kubeconfig: s
     if provider == "kind":
         from gitops_lab.adapters.cluster.kind import KindCluster, KindSettings
 
-        settings = KindSettings(name=env_name, retain=retain, merge_kubeconfig=merge_kubeconfig,
-                                registry_mirrors=dict(registry_mirrors or {}))
+        settings = KindSettings(
+            name=env_name,
+            retain=retain,
+            merge_kubeconfig=merge_kubeconfig,
+            registry_mirrors=dict(registry_mirrors or {}),
+        )
         return KindCluster(settings, state_dir)
     if provider == "existing":
         from gitops_lab.adapters.cluster.existing import ExistingCluster

@@ -12,8 +12,10 @@ class ExistingCluster(ClusterProvider):
     """The cluster of ``kubeconfig``/``context`` (None: the Kubernetes client's defaults)."""
 
     name = "existing"
-    kept_note = ("the existing cluster was left as it is; its engine still syncs the lab namespaces "
-                 "until you delete the lab's Applications or Kustomizations")
+    kept_note = (
+        "the existing cluster was left as it is; its engine still syncs the lab namespaces "
+        "until you delete the lab's Applications or Kustomizations"
+    )
 
     def __init__(self, env_name: str, kubeconfig: str | None = None, context: str | None = None):
         self.env_name = env_name

@@ -81,8 +81,10 @@ def validate(settings: KindSettings) -> list[str]:
     if not NODE_IMAGE_RE.match(settings.node_image):
         problems.append(f"node image {settings.node_image!r} is not pinned as name:tag@sha256:<digest>")
     if settings.local_node_image and settings.local_node_image != settings.node_image.split("@", 1)[0]:
-        problems.append(f"the local node image {settings.local_node_image!r} must be the pinned image's own "
-                        f"name and tag, {settings.node_image.split('@', 1)[0]!r}")
+        problems.append(
+            f"the local node image {settings.local_node_image!r} must be the pinned image's own "
+            f"name and tag, {settings.node_image.split('@', 1)[0]!r}"
+        )
     ports = settings.ports
     for label, port in [("Git server host port", ports.git_host), ("engine UI host port", ports.ui_host)] + (
         [("Kubernetes API port", ports.api_server)] if ports.api_server else []
@@ -119,10 +121,18 @@ def render_config(settings: KindSettings, certs_dir: Path | None = None) -> dict
         "role": "control-plane",
         "image": settings.image_for_kind,
         "extraPortMappings": [
-            {"containerPort": ports.git_node, "hostPort": ports.git_host,
-             "listenAddress": "127.0.0.1", "protocol": "TCP"},
-            {"containerPort": ports.ui_node, "hostPort": ports.ui_host,
-             "listenAddress": "127.0.0.1", "protocol": "TCP"},
+            {
+                "containerPort": ports.git_node,
+                "hostPort": ports.git_host,
+                "listenAddress": "127.0.0.1",
+                "protocol": "TCP",
+            },
+            {
+                "containerPort": ports.ui_node,
+                "hostPort": ports.ui_host,
+                "listenAddress": "127.0.0.1",
+                "protocol": "TCP",
+            },
         ],
     }
     config: dict = {
@@ -140,8 +150,7 @@ def render_config(settings: KindSettings, certs_dir: Path | None = None) -> dict
         # containerd reads per-registry hosts.toml files from config_path; the
         # older inline registry.mirrors tables are deprecated and gone in containerd 2.
         config["containerdConfigPatches"] = [
-            '[plugins."io.containerd.grpc.v1.cri".registry]\n'
-            f'  config_path = "{CERTS_DIR_IN_NODE}"\n'
+            f'[plugins."io.containerd.grpc.v1.cri".registry]\n  config_path = "{CERTS_DIR_IN_NODE}"\n'
         ]
         node["extraMounts"] = [{"hostPath": str(certs_dir), "containerPath": CERTS_DIR_IN_NODE, "readOnly": True}]
     return config
@@ -154,9 +163,7 @@ def mirror_hosts_files(settings: KindSettings) -> dict[str, str]:
     for registry, mirror in sorted(settings.registry_mirrors.items()):
         server = upstream.get(registry, f"https://{registry}")
         files[registry] = (
-            f'server = "{server}"\n\n'
-            f'[host."{mirror.rstrip("/")}"]\n'
-            '  capabilities = ["pull", "resolve"]\n'
+            f'server = "{server}"\n\n[host."{mirror.rstrip("/")}"]\n  capabilities = ["pull", "resolve"]\n'
         )
     return files
 
@@ -312,7 +319,7 @@ def _kind_error(stderr: str) -> tuple[str, str]:
         if line.startswith("ERROR:") and not error:
             error = line.removeprefix("ERROR:").strip()
         if line.startswith("Command Output:"):
-            output = " ".join(x for x in [line.removeprefix("Command Output:").strip()] + lines[i + 1:] if x)
+            output = " ".join(x for x in [line.removeprefix("Command Output:").strip()] + lines[i + 1 :] if x)
             break
     if not error:
         error = next((line for line in reversed(lines) if line), "no output")
@@ -325,8 +332,13 @@ class KindCluster(ClusterProvider):
     name = "kind"
     runs_here = True
 
-    def __init__(self, settings: KindSettings, state_dir: Path, kind: KindBinary | None = None,
-                 fetch: Callable[[str], bytes] = _http_get):
+    def __init__(
+        self,
+        settings: KindSettings,
+        state_dir: Path,
+        kind: KindBinary | None = None,
+        fetch: Callable[[str], bytes] = _http_get,
+    ):
         self.settings = settings
         self.state_dir = Path(state_dir)
         self._kind = kind
@@ -374,10 +386,10 @@ class KindCluster(ClusterProvider):
                 raise subprocess.TimeoutExpired(cmd, seconds)
             done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds)
         except subprocess.TimeoutExpired as exc:
-            raise WaitTimeout(f"failed to {doing}: `kind {' '.join(args)}` did not finish within "
-                              f"{Deadline(seconds).describe()}",
-                              fix="run the command again with a larger --timeout; `gitops-lab doctor` checks Docker") \
-                from exc
+            raise WaitTimeout(
+                f"failed to {doing}: `kind {' '.join(args)}` did not finish within {Deadline(seconds).describe()}",
+                fix="run the command again with a larger --timeout; `gitops-lab doctor` checks Docker",
+            ) from exc
         if check and done.returncode != 0:
             raise self._error(doing, done.stderr)
         return done
@@ -389,7 +401,7 @@ class KindCluster(ClusterProvider):
             return PreflightError(
                 f"failed to {doing}: Docker is not reachable ({output or error})",
                 fix="start Docker (Docker Desktop, or `sudo systemctl start docker` on Linux), "
-                    "then run `gitops-lab doctor`",
+                "then run `gitops-lab doctor`",
             )
         if "permission denied" in output and "docker" in output.lower():
             return PreflightError(
@@ -397,17 +409,21 @@ class KindCluster(ClusterProvider):
                 fix="add yourself to the docker group (`sudo usermod -aG docker $USER`, then log in again)",
             )
         if "already exist for a cluster with the name" in error:
-            return ClusterError(f"failed to {doing}: {error}",
-                                fix="reuse it with `gitops-lab up`, or replace it with `gitops-lab up --recreate`")
+            return ClusterError(
+                f"failed to {doing}: {error}",
+                fix="reuse it with `gitops-lab up`, or replace it with `gitops-lab up --recreate`",
+            )
         if "failed to pull image" in error:
             return ClusterError(
                 f"failed to {doing}: could not pull the node image {self.settings.node_image} ({output or error})",
                 fix="check the network; on a slow or offline network run `gitops-lab images pull` "
-                    "where there is access, or configure a registry mirror",
+                "where there is access, or configure a registry mirror",
             )
         if "port is already allocated" in output or "address already in use" in output:
-            return PreflightError(f"failed to {doing}: a port the cluster needs is taken ({output})",
-                                  fix="run `gitops-lab doctor` to see which port, and free it")
+            return PreflightError(
+                f"failed to {doing}: a port the cluster needs is taken ({output})",
+                fix="run `gitops-lab doctor` to see which port, and free it",
+            )
         return ClusterError(f"failed to {doing}: {detail}")
 
     # -- ClusterProvider --------------------------------------------------------
@@ -429,8 +445,15 @@ class KindCluster(ClusterProvider):
                     step.done(f"kubeconfig {self.kubeconfig}")
                 return ClusterInfo(name, self.kubeconfig, self.settings.context, created=False)
             with reporter.step(f"Deleting kind cluster {name} to recreate it"):
-                self._run("delete", "cluster", "--name", name, "--kubeconfig", str(self.kubeconfig),
-                          doing=f"delete kind cluster {name}")
+                self._run(
+                    "delete",
+                    "cluster",
+                    "--name",
+                    name,
+                    "--kubeconfig",
+                    str(self.kubeconfig),
+                    doing=f"delete kind cluster {name}",
+                )
         self._create(reporter)
         return ClusterInfo(name, self.kubeconfig, self.settings.context, created=True)
 
@@ -445,8 +468,16 @@ class KindCluster(ClusterProvider):
                 (certs / registry / "hosts.toml").write_text(text, encoding="utf-8")
         self.config_file.write_text(config_yaml(self.settings, certs), encoding="utf-8")
         image_tag = self.settings.node_image.split("@")[0].rsplit(":", 1)[-1]
-        args = ["create", "cluster", "--name", name, "--config", str(self.config_file),
-                "--kubeconfig", str(self.kubeconfig)]
+        args = [
+            "create",
+            "cluster",
+            "--name",
+            name,
+            "--config",
+            str(self.config_file),
+            "--kubeconfig",
+            str(self.kubeconfig),
+        ]
         if self.settings.retain:
             args.append("--retain")
         with reporter.step(f"Creating kind cluster {name} (Kubernetes {image_tag})") as step:
@@ -458,8 +489,9 @@ class KindCluster(ClusterProvider):
                 if not self.settings.retain:
                     self._cleanup_after_failure(reporter)
                 else:
-                    reporter.warn(f"kept the failed cluster {name} for debugging (--retain); "
-                                  f"`gitops-lab down` removes it")
+                    reporter.warn(
+                        f"kept the failed cluster {name} for debugging (--retain); `gitops-lab down` removes it"
+                    )
                 raise
             self.kubeconfig.chmod(0o600)
             step.done(f"kubeconfig {self.kubeconfig}")
@@ -468,8 +500,16 @@ class KindCluster(ClusterProvider):
 
     def _cleanup_after_failure(self, reporter: Reporter) -> None:
         try:
-            done = self._run("delete", "cluster", "--name", self.settings.name, "--kubeconfig",
-                             str(self.kubeconfig), doing="remove the half-made cluster", check=False)
+            done = self._run(
+                "delete",
+                "cluster",
+                "--name",
+                self.settings.name,
+                "--kubeconfig",
+                str(self.kubeconfig),
+                doing="remove the half-made cluster",
+                check=False,
+            )
             if done.returncode != 0:
                 reporter.warn(f"could not remove the half-made cluster: {_kind_error(done.stderr)[0]}")
         except Exception as exc:  # the original error matters more
@@ -478,8 +518,16 @@ class KindCluster(ClusterProvider):
     def _export_kubeconfig(self) -> None:
         name = self.settings.name
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        done = self._run("export", "kubeconfig", "--name", name, "--kubeconfig", str(self.kubeconfig),
-                         doing=f"write the kubeconfig of kind cluster {name}", check=False)
+        done = self._run(
+            "export",
+            "kubeconfig",
+            "--name",
+            name,
+            "--kubeconfig",
+            str(self.kubeconfig),
+            doing=f"write the kubeconfig of kind cluster {name}",
+            check=False,
+        )
         if done.returncode != 0:
             error, output = _kind_error(done.stderr)
             if "is not running" in output:
@@ -498,8 +546,15 @@ class KindCluster(ClusterProvider):
                 self.kubeconfig.unlink(missing_ok=True)
                 step.done("already gone")
                 return False
-            self._run("delete", "cluster", "--name", name, "--kubeconfig", str(self.kubeconfig),
-                      doing=f"delete kind cluster {name}")
+            self._run(
+                "delete",
+                "cluster",
+                "--name",
+                name,
+                "--kubeconfig",
+                str(self.kubeconfig),
+                doing=f"delete kind cluster {name}",
+            )
             if self.settings.merge_kubeconfig:
                 # Removes the entries from $KUBECONFIG or ~/.kube/config; the nodes are gone already.
                 self._run("delete", "cluster", "--name", name, doing="clean ~/.kube/config", check=False)
@@ -511,8 +566,14 @@ class KindCluster(ClusterProvider):
     # -- images -------------------------------------------------------------------
     def load_image_archive(self, archive: Path) -> None:
         """Load a `docker save` archive into every node of the cluster."""
-        self._run("load", "image-archive", str(archive), "--name", self.settings.name,
-                  doing=f"load {archive.name} into kind cluster {self.settings.name}")
+        self._run(
+            "load",
+            "image-archive",
+            str(archive),
+            "--name",
+            self.settings.name,
+            doing=f"load {archive.name} into kind cluster {self.settings.name}",
+        )
 
     def nodes(self) -> list[str]:
         out = self._run("get", "nodes", "--name", self.settings.name, doing="list the cluster's nodes")
@@ -524,8 +585,9 @@ class KindCluster(ClusterProvider):
 
         held: dict[str, str] | None = None
         for node in self.nodes():
-            done = subprocess.run(["docker", "exec", node, "crictl", "images", "-o", "json"],
-                                  capture_output=True, text=True, timeout=120)
+            done = subprocess.run(
+                ["docker", "exec", node, "crictl", "images", "-o", "json"], capture_output=True, text=True, timeout=120
+            )
             names: dict[str, str] = {}
             if done.returncode == 0:
                 for image in json.loads(done.stdout or "{}").get("images") or []:
@@ -544,20 +606,42 @@ class KindCluster(ClusterProvider):
         for tagged, by_digest in pairs:
             source, target = qualified_image(tagged), qualified_image(by_digest)
             for node in nodes:
-                done = subprocess.run(["docker", "exec", node, "ctr", "--namespace", "k8s.io", "images", "tag",
-                                       "--force", source, target], capture_output=True, text=True, timeout=60)
+                done = subprocess.run(
+                    [
+                        "docker",
+                        "exec",
+                        node,
+                        "ctr",
+                        "--namespace",
+                        "k8s.io",
+                        "images",
+                        "tag",
+                        "--force",
+                        source,
+                        target,
+                    ],
+                    capture_output=True,
+                    text=True,
+                    timeout=60,
+                )
                 if done.returncode != 0:
-                    raise ClusterError(f"failed to name {source} as {target} in node {node}: "
-                                       f"{done.stderr.strip() or done.returncode}",
-                                       fix=f"run `gitops-lab images load` again; check `docker exec {node} crictl images`")
+                    raise ClusterError(
+                        f"failed to name {source} as {target} in node {node}: {done.stderr.strip() or done.returncode}",
+                        fix=f"run `gitops-lab images load` again; check `docker exec {node} crictl images`",
+                    )
+
 
 KIND_NETWORK = "kind"
 
 
 def remove_unused_kind_network() -> bool:
     """Remove the docker network kind made, once no container uses it (other clusters keep it)."""
-    inspect = subprocess.run(["docker", "network", "inspect", KIND_NETWORK, "--format", "{{len .Containers}}"],
-                             capture_output=True, text=True, timeout=60)
+    inspect = subprocess.run(
+        ["docker", "network", "inspect", KIND_NETWORK, "--format", "{{len .Containers}}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     if inspect.returncode != 0 or inspect.stdout.strip() != "0":
         return False
     return subprocess.run(["docker", "network", "rm", KIND_NETWORK], capture_output=True, timeout=60).returncode == 0

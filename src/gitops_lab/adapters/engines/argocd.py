@@ -8,7 +8,12 @@ from typing import Any
 import yaml
 
 from gitops_lab.adapters.engines.base import (
-    Engine, EngineStatus, EnvironmentTarget, Progress, RepoAccess, project_name,
+    Engine,
+    EngineStatus,
+    EnvironmentTarget,
+    Progress,
+    RepoAccess,
+    project_name,
 )
 from gitops_lab.errors import EngineError, WaitTimeout
 from gitops_lab.kube.deadline import Deadline
@@ -36,13 +41,18 @@ class ArgoCD(Engine):
     def prepare_manifests(self, text: str) -> list[dict[str, Any]]:
         """Upstream objects, less what a lab does not need, with the lab's patches merged in."""
         objects = [o for o in yaml.safe_load_all(text) if o]
-        objects = [o for o in objects if not (o.get("kind") == "Deployment" and o["metadata"]["name"] in DROPPED_DEPLOYMENTS)]
+        objects = [
+            o for o in objects if not (o.get("kind") == "Deployment" and o["metadata"]["name"] in DROPPED_DEPLOYMENTS)
+        ]
         for obj in objects:
             if obj.get("kind") != "CustomResourceDefinition" and "namespace" not in obj.get("metadata", {}):
                 if obj.get("kind") not in ("ClusterRole", "ClusterRoleBinding", "Namespace"):
                     obj["metadata"]["namespace"] = self.namespace
-        patches = {(p["kind"], p["metadata"]["name"]): p for p in
-                   yaml.safe_load_all((manifests_dir("argocd") / "install-patches.yaml").read_text()) if p}
+        patches = {
+            (p["kind"], p["metadata"]["name"]): p
+            for p in yaml.safe_load_all((manifests_dir("argocd") / "install-patches.yaml").read_text())
+            if p
+        }
         for obj in objects:
             patch = patches.pop((obj["kind"], obj["metadata"]["name"]), None)
             if patch:
@@ -58,57 +68,101 @@ class ArgoCD(Engine):
         statefulsets = [o["metadata"]["name"] for o in objects if o["kind"] == "StatefulSet"]
         with reporter.step("Waiting for the application controller"):
             for name in statefulsets:
-                wait_for(self.applier, "apps/v1", "StatefulSet", name, self.namespace, _statefulset_verdict,
-                         deadline, f"StatefulSet {self.namespace}/{name} to be ready")
+                wait_for(
+                    self.applier,
+                    "apps/v1",
+                    "StatefulSet",
+                    name,
+                    self.namespace,
+                    _statefulset_verdict,
+                    deadline,
+                    f"StatefulSet {self.namespace}/{name} to be ready",
+                )
 
     # -- register --------------------------------------------------------------
     def register(self, targets: list[EnvironmentTarget], repo: RepoAccess) -> list[str]:
-        destinations = json.dumps([
-            {"server": "https://kubernetes.default.svc", "namespace": t.namespace} for t in targets
-        ])
+        destinations = json.dumps(
+            [{"server": "https://kubernetes.default.svc", "namespace": t.namespace} for t in targets]
+        )
         project = project_name(self.tenant)
         # A tenant's namespaces are made for it, so its project may create no cluster-wide object.
         cluster_resources = json.dumps([] if self.tenant else [{"group": "", "kind": "Namespace"}])
-        objects = self.render("project.yaml", namespace=self.namespace, project=project, repo_url=repo.url,
-                              destinations=destinations, cluster_resources=cluster_resources)
+        objects = self.render(
+            "project.yaml",
+            namespace=self.namespace,
+            project=project,
+            repo_url=repo.url,
+            destinations=destinations,
+            cluster_resources=cluster_resources,
+        )
         if repo.username and repo.password:
-            objects += self.render("repository-secret.yaml", namespace=self.namespace, repo_url=repo.url,
-                                   secret_name=f"{project}-repo",
-                                   username=json.dumps(repo.username), password=json.dumps(repo.password))
+            objects += self.render(
+                "repository-secret.yaml",
+                namespace=self.namespace,
+                repo_url=repo.url,
+                secret_name=f"{project}-repo",
+                username=json.dumps(repo.username),
+                password=json.dumps(repo.password),
+            )
         for t in targets:
             objects += self.render(
-                "application.yaml", namespace=self.namespace, env=t.name, name=self.object_name(t.name),
-                project=project, repo_url=repo.url, branch=repo.branch,
-                path=t.path, target_namespace=t.namespace, prune=json.dumps(t.prune), self_heal=json.dumps(t.self_heal),
+                "application.yaml",
+                namespace=self.namespace,
+                env=t.name,
+                name=self.object_name(t.name),
+                project=project,
+                repo_url=repo.url,
+                branch=repo.branch,
+                path=t.path,
+                target_namespace=t.namespace,
+                prune=json.dumps(t.prune),
+                self_heal=json.dumps(t.self_heal),
             )
         return self.apply_changed(objects)
 
     # -- reconcile and status -----------------------------------------------
     def request_reconcile(self, env: str) -> None:
-        self.applier.merge_patch(API, "Application", self.object_name(env),
-                                 {"metadata": {"annotations": {"argocd.argoproj.io/refresh": "hard"}}}, self.namespace)
+        self.applier.merge_patch(
+            API,
+            "Application",
+            self.object_name(env),
+            {"metadata": {"annotations": {"argocd.argoproj.io/refresh": "hard"}}},
+            self.namespace,
+        )
 
     def _app(self, env: str) -> dict[str, Any]:
         app = self.applier.get(API, "Application", self.object_name(env), self.namespace)
         if app is None:
-            raise EngineError(f"Argo CD has no Application for {env} ({self.namespace}/{self.object_name(env)})",
-                              fix="run `gitops-lab up` to register the environments")
+            raise EngineError(
+                f"Argo CD has no Application for {env} ({self.namespace}/{self.object_name(env)})",
+                fix="run `gitops-lab up` to register the environments",
+            )
         return app
 
     def status(self, env: str) -> EngineStatus:
         return status_of(env, self._app(env))
 
-    def wait_applied(self, env: str, commit: str | None, deadline: Deadline,
-                     on_progress: Progress | None = None) -> EngineStatus:
+    def wait_applied(
+        self, env: str, commit: str | None, deadline: Deadline, on_progress: Progress | None = None
+    ) -> EngineStatus:
         def check(app: dict[str, Any] | None) -> Verdict:
             if app is None:
                 return False, "the Application does not exist"
             return applied_verdict(status_of(env, app), commit, app)
 
         try:
-            app = wait_for(self.applier, API, "Application", self.object_name(env), self.namespace, check, deadline,
-                           f"Argo CD to sync {env} to {commit[:7] if commit else 'its branch'} and report it Healthy",
-                           on_progress, ask_again=self.ask_again(env, commit, lambda app: status_of(env, app).revision))
+            app = wait_for(
+                self.applier,
+                API,
+                "Application",
+                self.object_name(env),
+                self.namespace,
+                check,
+                deadline,
+                f"Argo CD to sync {env} to {commit[:7] if commit else 'its branch'} and report it Healthy",
+                on_progress,
+                ask_again=self.ask_again(env, commit, lambda app: status_of(env, app).revision),
+            )
         except WaitTimeout as exc:
             last = self.status(env)
             raise WaitTimeout(f"{exc.message}; Argo CD says: {last.message or 'nothing'}") from exc
@@ -133,8 +187,11 @@ def status_of(env: str, app: dict[str, Any]) -> EngineStatus:
         messages.append(operation["message"])
         # "one or more synchronization tasks are not valid" says little; the tasks say why.
         resources = (operation.get("syncResult") or {}).get("resources") or []
-        messages += [f"{r.get('kind')}/{r.get('name')}: {r['message']}" for r in resources
-                     if r.get("status") == "SyncFailed" and r.get("message")][:3]
+        messages += [
+            f"{r.get('kind')}/{r.get('name')}: {r['message']}"
+            for r in resources
+            if r.get("status") == "SyncFailed" and r.get("message")
+        ][:3]
     if health.get("message"):
         messages.append(health["message"])
     return EngineStatus(

@@ -103,8 +103,10 @@ class Engine(abc.ABC):
         if self._applier is None:
             from gitops_lab.errors import ClusterError
 
-            raise ClusterError(f"{self.display_name} was made without a cluster, so it cannot reach one",
-                               fix="connect to the cluster first (`gitops-lab up`, or --kubeconfig/--context)")
+            raise ClusterError(
+                f"{self.display_name} was made without a cluster, so it cannot reach one",
+                fix="connect to the cluster first (`gitops-lab up`, or --kubeconfig/--context)",
+            )
         return self._applier
 
     def attach(self, kube: Kube) -> None:
@@ -133,12 +135,15 @@ class Engine(abc.ABC):
         spec = pinned()[self.name]
         with reporter.step(f"Fetching {self.display_name} {spec['version']} release manifests") as step:
             # The pin applies to every source: a mirror or a local copy must be the pinned release.
-            cached = fetch_release(self.name, spec["version"], source_url or engine_install_url(self.name),
-                                   spec.get("install_sha256"))
+            cached = fetch_release(
+                self.name, spec["version"], source_url or engine_install_url(self.name), spec.get("install_sha256")
+            )
             step.done(f"{cached.source}, sha256 {cached.sha256[:12]}")
         return cached
 
-    def install(self, mode: str, reporter: Reporter, deadline: Deadline, source_url: str | None = None) -> InstallReport:
+    def install(
+        self, mode: str, reporter: Reporter, deadline: Deadline, source_url: str | None = None
+    ) -> InstallReport:
         """managed: apply the pinned release plus the lab's patches; external: check it runs."""
         from gitops_lab.adapters.engines import install as installer
         from gitops_lab.versions import pinned
@@ -151,9 +156,13 @@ class Engine(abc.ABC):
         controllers = [o["metadata"]["name"] for o in objects if o["kind"] == "Deployment"]
         installer.wait_deployments_available(self.applier, self.namespace, controllers, reporter, deadline)
         self.wait_installed(objects, reporter, deadline)
-        return InstallReport(self.name, "managed", pinned()[self.name]["version"], bool(changed),
-                             [f"{len(objects)} objects applied, {len(changed)} changed",
-                              f"controllers: {', '.join(controllers)}"])
+        return InstallReport(
+            self.name,
+            "managed",
+            pinned()[self.name]["version"],
+            bool(changed),
+            [f"{len(objects)} objects applied, {len(changed)} changed", f"controllers: {', '.join(controllers)}"],
+        )
 
     def lab_manifests(self, text: str) -> list[dict[str, Any]]:
         """What a managed install applies: the trimmed, patched release, starting from local images."""
@@ -179,16 +188,22 @@ class Engine(abc.ABC):
             for crd in self.crds:
                 ok, seen = crd_verdict(self.applier.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", crd))
                 if not ok:
-                    raise EngineError(f"{self.display_name} is not installed: CRD {crd} {seen}",
-                                      fix=f"{self.install_hint}, or use --engine-install managed")
+                    raise EngineError(
+                        f"{self.display_name} is not installed: CRD {crd} {seen}",
+                        fix=f"{self.install_hint}, or use --engine-install managed",
+                    )
                 details.append(f"CRD {crd} Established")
             if self.applier.get("v1", "Namespace", self.namespace) is None:
-                raise EngineError(f"{self.display_name}'s namespace {self.namespace!r} does not exist",
-                                  fix=f"{self.install_hint}, or use --engine-install managed")
+                raise EngineError(
+                    f"{self.display_name}'s namespace {self.namespace!r} does not exist",
+                    fix=f"{self.install_hint}, or use --engine-install managed",
+                )
             deployments = self.applier.kube.apps().list_namespaced_deployment(self.namespace).items
             images = sorted({c.image for d in deployments for c in d.spec.template.spec.containers})
-            details.append(f"{len(deployments)} Deployments in {self.namespace}" +
-                           (f" ({', '.join(images)})" if images else " (controllers run outside the cluster)"))
+            details.append(
+                f"{len(deployments)} Deployments in {self.namespace}"
+                + (f" ({', '.join(images)})" if images else " (controllers run outside the cluster)")
+            )
             step.done("; ".join(details))
         return InstallReport(self.name, "external", None, False, details)
 
@@ -207,19 +222,20 @@ class Engine(abc.ABC):
         """What the engine reports for ``env`` right now."""
 
     @abc.abstractmethod
-    def wait_applied(self, env: str, commit: str | None, deadline: Deadline,
-                     on_progress: Progress | None = None) -> EngineStatus:
+    def wait_applied(
+        self, env: str, commit: str | None, deadline: Deadline, on_progress: Progress | None = None
+    ) -> EngineStatus:
         """Wait until ``env`` has applied ``commit`` (any, if None) and is healthy."""
 
     # -- shared helpers ---------------------------------------------------------
-    def ask_again(self, env: str, commit: str | None,
-                  revision_of: Callable[[dict[str, Any]], str | None]) -> AskAgain | None:
+    def ask_again(
+        self, env: str, commit: str | None, revision_of: Callable[[dict[str, Any]], str | None]
+    ) -> AskAgain | None:
         """For wait_applied: while ``env`` reports another revision than ``commit``, request a reconcile
         again on a bounded backoff (one request can be handled before the commit is visible)."""
         if not commit:
             return None
-        return AskAgain(lambda obj: obj is not None and revision_of(obj) != commit,
-                        lambda: self.request_reconcile(env))
+        return AskAgain(lambda obj: obj is not None and revision_of(obj) != commit, lambda: self.request_reconcile(env))
 
     def render(self, template: str, **values: str) -> list[dict[str, Any]]:
         """Render manifests/<engine>/<template> with ${name} placeholders."""

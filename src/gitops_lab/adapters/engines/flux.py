@@ -9,7 +9,12 @@ from typing import Any
 import yaml
 
 from gitops_lab.adapters.engines.base import (
-    Engine, EngineStatus, EnvironmentTarget, Progress, RepoAccess, project_name,
+    Engine,
+    EngineStatus,
+    EnvironmentTarget,
+    Progress,
+    RepoAccess,
+    project_name,
 )
 from gitops_lab.errors import EngineError, WaitTimeout
 from gitops_lab.kube.deadline import Deadline
@@ -46,8 +51,11 @@ class Flux(Engine):
                 continue
             result.append(obj)
         # Services and ServiceAccounts named after a dropped controller go too.
-        kept = [o for o in result if not (o["kind"] in ("Service", "ServiceAccount")
-                                          and o["metadata"]["name"] in dropped_controllers)]
+        kept = [
+            o
+            for o in result
+            if not (o["kind"] in ("Service", "ServiceAccount") and o["metadata"]["name"] in dropped_controllers)
+        ]
         if "notification-controller" not in controllers:
             for obj in kept:
                 _stop_posting_events(obj)
@@ -59,18 +67,37 @@ class Flux(Engine):
         secret_ref = ""
         prefix = project_name(self.tenant)
         if repo.username and repo.password:
-            objects += self.render("git-credentials-secret.yaml", namespace=self.namespace, secret_name=f"{prefix}-git",
-                                   username=json.dumps(repo.username), password=json.dumps(repo.password))
+            objects += self.render(
+                "git-credentials-secret.yaml",
+                namespace=self.namespace,
+                secret_name=f"{prefix}-git",
+                username=json.dumps(repo.username),
+                password=json.dumps(repo.password),
+            )
             secret_ref = f"  secretRef:\n    name: {prefix}-git"
         # A tenant's Kustomizations act as the tenant's ServiceAccount (see adapters/engines/tenancy.py).
         service_account = f"  serviceAccountName: {reconciler_account(self.tenant)}" if self.tenant else ""
         for t in targets:
             name = self.object_name(t.name)
-            objects += self.render("gitrepository.yaml", namespace=self.namespace, env=t.name, name=name,
-                                   repo_url=repo.url, branch=repo.branch, secret_ref=secret_ref)
-            objects += self.render("kustomization.yaml", namespace=self.namespace, env=t.name, name=name, path=t.path,
-                                   prune=json.dumps(t.prune), interval="1m" if t.self_heal else "60m",
-                                   service_account=service_account)
+            objects += self.render(
+                "gitrepository.yaml",
+                namespace=self.namespace,
+                env=t.name,
+                name=name,
+                repo_url=repo.url,
+                branch=repo.branch,
+                secret_ref=secret_ref,
+            )
+            objects += self.render(
+                "kustomization.yaml",
+                namespace=self.namespace,
+                env=t.name,
+                name=name,
+                path=t.path,
+                prune=json.dumps(t.prune),
+                interval="1m" if t.self_heal else "60m",
+                service_account=service_account,
+            )
         return self.apply_changed(objects)
 
     # -- reconcile and status -----------------------------------------------
@@ -83,8 +110,10 @@ class Flux(Engine):
     def _objects(self, env: str) -> tuple[dict[str, Any] | None, dict[str, Any]]:
         kustomization = self.applier.get(KUSTOMIZE_API, "Kustomization", self.object_name(env), self.namespace)
         if kustomization is None:
-            raise EngineError(f"Flux has no Kustomization for {env} ({self.namespace}/{self.object_name(env)})",
-                              fix="run `gitops-lab up` to register the environments")
+            raise EngineError(
+                f"Flux has no Kustomization for {env} ({self.namespace}/{self.object_name(env)})",
+                fix="run `gitops-lab up` to register the environments",
+            )
         source = self.applier.get(SOURCE_API, "GitRepository", self.object_name(env), self.namespace)
         return source, kustomization
 
@@ -92,18 +121,27 @@ class Flux(Engine):
         source, kustomization = self._objects(env)
         return status_of(env, kustomization, source)
 
-    def wait_applied(self, env: str, commit: str | None, deadline: Deadline,
-                     on_progress: Progress | None = None) -> EngineStatus:
+    def wait_applied(
+        self, env: str, commit: str | None, deadline: Deadline, on_progress: Progress | None = None
+    ) -> EngineStatus:
         def check(kustomization: dict[str, Any] | None) -> Verdict:
             if kustomization is None:
                 return False, "the Kustomization does not exist"
             return applied_verdict(status_of(env, kustomization, None), commit, kustomization)
 
         try:
-            found = wait_for(self.applier, KUSTOMIZE_API, "Kustomization", self.object_name(env), self.namespace, check,
-                             deadline, f"Flux to apply {commit[:7] if commit else 'the branch'} to {env} and report it Ready",
-                             on_progress,
-                             ask_again=self.ask_again(env, commit, lambda k: status_of(env, k, None).revision))
+            found = wait_for(
+                self.applier,
+                KUSTOMIZE_API,
+                "Kustomization",
+                self.object_name(env),
+                self.namespace,
+                check,
+                deadline,
+                f"Flux to apply {commit[:7] if commit else 'the branch'} to {env} and report it Ready",
+                on_progress,
+                ask_again=self.ask_again(env, commit, lambda k: status_of(env, k, None).revision),
+            )
         except WaitTimeout as exc:
             last = self.status(env)
             raise WaitTimeout(f"{exc.message}; Flux says: {last.message or 'nothing'}") from exc
@@ -138,8 +176,7 @@ def status_of(env: str, kustomization: dict[str, Any], source: dict[str, Any] | 
         source_ready, source_message = _ready(source)
         if source_ready == "False" and source_message:
             message = f"source: {source_message}" + (f"; {message}" if message else "")
-    current = (kustomization.get("metadata", {}).get("generation") ==
-               status.get("observedGeneration"))
+    current = kustomization.get("metadata", {}).get("generation") == status.get("observedGeneration")
     synced = bool(applied) and applied == attempted and current
     return EngineStatus(
         environment=env,
@@ -147,7 +184,9 @@ def status_of(env: str, kustomization: dict[str, Any], source: dict[str, Any] | 
         revision=applied,
         synced=synced,
         healthy=ready == "True",
-        sync_state="Applied" if synced else ("Progressing" if ready == "Unknown" else "Failed" if ready == "False" else "Pending"),
+        sync_state="Applied"
+        if synced
+        else ("Progressing" if ready == "Unknown" else "Failed" if ready == "False" else "Pending"),
         health_state={"True": "Ready", "False": "NotReady"}.get(ready, "Unknown"),
         message=message if ready != "True" else "",
     )

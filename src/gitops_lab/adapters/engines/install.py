@@ -32,8 +32,9 @@ def start_from_local_images(objects: list[dict[str, Any]]) -> list[dict[str, Any
     return objects
 
 
-def apply_in_order(applier: Applier, objects: list[dict[str, Any]], reporter: Reporter,
-                   deadline: Deadline) -> list[str]:
+def apply_in_order(
+    applier: Applier, objects: list[dict[str, Any]], reporter: Reporter, deadline: Deadline
+) -> list[str]:
     """CRDs and namespaces first (and wait for the CRDs), then everything else.
 
     Returns "Kind/name" of the objects that changed (none on a re-run).
@@ -62,12 +63,21 @@ def crd_verdict(crd: dict[str, Any] | None) -> Verdict:
 
 
 def wait_crd_established(applier: Applier, name: str, deadline: Deadline) -> None:
-    wait_for(applier, "apiextensions.k8s.io/v1", "CustomResourceDefinition", name, None,
-             crd_verdict, deadline, f"CRD {name} to be Established")
+    wait_for(
+        applier,
+        "apiextensions.k8s.io/v1",
+        "CustomResourceDefinition",
+        name,
+        None,
+        crd_verdict,
+        deadline,
+        f"CRD {name} to be Established",
+    )
 
 
-def wait_deployments_available(applier: Applier, namespace: str, names: list[str], reporter: Reporter,
-                               deadline: Deadline) -> None:
+def wait_deployments_available(
+    applier: Applier, namespace: str, names: list[str], reporter: Reporter, deadline: Deadline
+) -> None:
     with reporter.step(f"Waiting up to {deadline.describe()} for {len(names)} controllers in {namespace}") as step:
         for name in names:
             step.update(f"{name}")
@@ -75,5 +85,14 @@ def wait_deployments_available(applier: Applier, namespace: str, names: list[str
             def progress(seen: str, name: str = name) -> None:
                 step.update(f"{name}: {seen}")
 
-            wait_for(applier, "apps/v1", "Deployment", name, namespace, rollout_verdict, deadline,
-                     f"Deployment {namespace}/{name} to be Available", on_progress=progress)
+            wait_for(
+                applier,
+                "apps/v1",
+                "Deployment",
+                name,
+                namespace,
+                rollout_verdict,
+                deadline,
+                f"Deployment {namespace}/{name} to be Available",
+                on_progress=progress,
+            )

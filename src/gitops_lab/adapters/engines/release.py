@@ -54,8 +54,10 @@ def local_manifest(engine: str, source: str) -> Path:
     if path.is_dir():
         path = path / engine / "install.yaml"
     if not path.is_file():
-        raise EngineError(f"no {engine} install manifest at {path}",
-                          fix=f"pass the engine's install.yaml, or a folder holding {engine}/install.yaml")
+        raise EngineError(
+            f"no {engine} install manifest at {path}",
+            fix=f"pass the engine's install.yaml, or a folder holding {engine}/install.yaml",
+        )
     return path.resolve()
 
 
@@ -63,13 +65,16 @@ def _read_local(engine: str, source: str) -> tuple[str, bytes]:
     path = local_manifest(engine, source)
     size = path.stat().st_size
     if size > MAX_MANIFEST_BYTES:
-        raise EngineError(f"{path} is {size // (1024 * 1024)} MiB, too large for an install manifest",
-                          fix=f"pass the engine's install.yaml (under {MAX_MANIFEST_BYTES // (1024 * 1024)} MiB)")
+        raise EngineError(
+            f"{path} is {size // (1024 * 1024)} MiB, too large for an install manifest",
+            fix=f"pass the engine's install.yaml (under {MAX_MANIFEST_BYTES // (1024 * 1024)} MiB)",
+        )
     return path.as_uri(), path.read_bytes()
 
 
-def fetch_release(engine: str, version: str, url: str, pinned_sha256: str | None = None,
-                  timeout: float = 300) -> CachedManifest:
+def fetch_release(
+    engine: str, version: str, url: str, pinned_sha256: str | None = None, timeout: float = 300
+) -> CachedManifest:
     """The release manifest at ``url`` (or a local file or folder), from the cache when it is intact."""
     local = is_local_source(url)
     if local:
@@ -95,15 +100,16 @@ def fetch_release(engine: str, version: str, url: str, pinned_sha256: str | None
     return _keep(engine, version, url, data, pinned_sha256, target, record, "downloaded")
 
 
-def _keep(engine: str, version: str, url: str, data: bytes, pinned_sha256: str | None, target: Path,
-          record: Path, source: str) -> CachedManifest:
+def _keep(
+    engine: str, version: str, url: str, data: bytes, pinned_sha256: str | None, target: Path, record: Path, source: str
+) -> CachedManifest:
     """Check the pin, then keep the manifest and its record in the cache."""
     digest = _digest(data)
     if pinned_sha256 and digest != pinned_sha256:
         raise EngineError(
             f"the {engine} {version} manifest from {url} has SHA-256 {digest}, but {pinned_sha256} is pinned",
             fix="the file was altered or is another release; use the pinned release's install.yaml, "
-                "and report it if a fresh download persists",
+            "and report it if a fresh download persists",
         )
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(".yaml.part")

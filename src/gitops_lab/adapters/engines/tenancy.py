@@ -42,12 +42,26 @@ MAX_LEARNER = 63 - len("gitops-lab-") - len("-staging")
 
 # What a learner (and a Flux tenant) may do in their own namespaces.
 _TENANT_RULES = [
-    {"apiGroups": [""], "resources": ["pods", "services", "configmaps", "secrets", "persistentvolumeclaims",
-                                      "endpoints", "serviceaccounts"], "verbs": ["*"]},
+    {
+        "apiGroups": [""],
+        "resources": [
+            "pods",
+            "services",
+            "configmaps",
+            "secrets",
+            "persistentvolumeclaims",
+            "endpoints",
+            "serviceaccounts",
+        ],
+        "verbs": ["*"],
+    },
     {"apiGroups": [""], "resources": ["pods/log", "events"], "verbs": ["get", "list", "watch"]},
     {"apiGroups": [""], "resources": ["pods/portforward"], "verbs": ["create"]},
-    {"apiGroups": ["apps"], "resources": ["deployments", "deployments/scale", "replicasets", "statefulsets",
-                                          "daemonsets"], "verbs": ["*"]},
+    {
+        "apiGroups": ["apps"],
+        "resources": ["deployments", "deployments/scale", "replicasets", "statefulsets", "daemonsets"],
+        "verbs": ["*"],
+    },
     {"apiGroups": ["batch"], "resources": ["jobs", "cronjobs"], "verbs": ["*"]},
     {"apiGroups": ["autoscaling"], "resources": ["horizontalpodautoscalers"], "verbs": ["*"]},
     {"apiGroups": ["policy"], "resources": ["poddisruptionbudgets"], "verbs": ["*"]},
@@ -68,7 +82,7 @@ def check_learner_name(name: str) -> str:
         raise UsageError(
             f"learner name {name!r} is not usable in Kubernetes names",
             fix=f"use lower-case letters, digits and '-', starting and ending with a letter or digit, "
-                f"at most {MAX_LEARNER} characters",
+            f"at most {MAX_LEARNER} characters",
         )
     return name
 
@@ -87,8 +101,9 @@ def learner_username(learner: str) -> str:
     return f"system:serviceaccount:{tenant_namespaces(learner)['dev']}:{LEARNER_ACCOUNT}"
 
 
-def _meta(name: str, namespace: str | None = None, class_name: str | None = None,
-          learner: str | None = None) -> dict[str, Any]:
+def _meta(
+    name: str, namespace: str | None = None, class_name: str | None = None, learner: str | None = None
+) -> dict[str, Any]:
     labels = {"app.kubernetes.io/part-of": "gitops-lab"}
     if class_name:
         labels[CLASS_LABEL] = class_name
@@ -106,27 +121,45 @@ def class_objects(class_name: str) -> list[dict[str, Any]]:
     resources = sorted({resource for objects in ENGINE_OBJECTS.values() for _, resource in objects})
     same = "(has(object.{f}) == has(oldObject.{f})) && (!has(object.{f}) || object.{f} == oldObject.{f})"
     return [
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-         "metadata": _meta(TENANT_ROLE), "rules": _TENANT_RULES},
-        {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
-         "metadata": _meta(ADMISSION_POLICY),
-         "spec": {
-             "failurePolicy": "Fail",
-             "matchConstraints": {"resourceRules": [
-                 {"apiGroups": groups, "apiVersions": ["*"], "operations": ["UPDATE"], "resources": resources}]},
-             "matchConditions": [{
-                 "name": "a-learner-kit",
-                 "expression": f"request.userInfo.username.startsWith('system:serviceaccount:') && "
-                               f"request.userInfo.username.endsWith(':{LEARNER_ACCOUNT}')"}],
-             "validations": [
-                 {"expression": " && ".join(same.format(f=f) for f in ("spec", "operation", "status")),
-                  "message": "a learner may only annotate engine objects (ask for a refresh or a reconcile); "
-                             "ask the instructor to change anything else"},
-             ],
-         }},
-        {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding",
-         "metadata": _meta(ADMISSION_POLICY),
-         "spec": {"policyName": ADMISSION_POLICY, "validationActions": ["Deny"]}},
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": _meta(TENANT_ROLE),
+            "rules": _TENANT_RULES,
+        },
+        {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingAdmissionPolicy",
+            "metadata": _meta(ADMISSION_POLICY),
+            "spec": {
+                "failurePolicy": "Fail",
+                "matchConstraints": {
+                    "resourceRules": [
+                        {"apiGroups": groups, "apiVersions": ["*"], "operations": ["UPDATE"], "resources": resources}
+                    ]
+                },
+                "matchConditions": [
+                    {
+                        "name": "a-learner-kit",
+                        "expression": f"request.userInfo.username.startsWith('system:serviceaccount:') && "
+                        f"request.userInfo.username.endsWith(':{LEARNER_ACCOUNT}')",
+                    }
+                ],
+                "validations": [
+                    {
+                        "expression": " && ".join(same.format(f=f) for f in ("spec", "operation", "status")),
+                        "message": "a learner may only annotate engine objects (ask for a refresh or a reconcile); "
+                        "ask the instructor to change anything else",
+                    },
+                ],
+            },
+        },
+        {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingAdmissionPolicyBinding",
+            "metadata": _meta(ADMISSION_POLICY),
+            "spec": {"policyName": ADMISSION_POLICY, "validationActions": ["Deny"]},
+        },
     ]
 
 
@@ -142,32 +175,62 @@ def tenant_objects(class_name: str, learner: str, engine: Engine) -> list[dict[s
         {"apiVersion": "v1", "kind": "Namespace", "metadata": _meta(ns, None, class_name, learner)}
         for ns in namespaces.values()
     ]
-    objects.append({"apiVersion": "v1", "kind": "ServiceAccount",
-                    "metadata": _meta(LEARNER_ACCOUNT, namespaces["dev"], class_name, learner)})
+    objects.append(
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": _meta(LEARNER_ACCOUNT, namespaces["dev"], class_name, learner),
+        }
+    )
     if engine.name == "flux":
         from gitops_lab.adapters.engines.flux import reconciler_account
 
         account = reconciler_account(learner)
-        objects.append({"apiVersion": "v1", "kind": "ServiceAccount",
-                        "metadata": _meta(account, engine.namespace, class_name, learner)})
+        objects.append(
+            {
+                "apiVersion": "v1",
+                "kind": "ServiceAccount",
+                "metadata": _meta(account, engine.namespace, class_name, learner),
+            }
+        )
         subjects.append({"kind": "ServiceAccount", "name": account, "namespace": engine.namespace})
     for ns in namespaces.values():
-        objects.append({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-                        "metadata": _meta(TENANT_ROLE, ns, class_name, learner),
-                        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                                    "name": TENANT_ROLE},
-                        "subjects": subjects})
+        objects.append(
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "RoleBinding",
+                "metadata": _meta(TENANT_ROLE, ns, class_name, learner),
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": TENANT_ROLE},
+                "subjects": subjects,
+            }
+        )
     names = [registered_name(env, learner) for env in ENVIRONMENTS]
     role = project_name(learner)
-    objects.append({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
-                    "metadata": _meta(role, engine.namespace, class_name, learner),
-                    "rules": [{"apiGroups": [group], "resources": [resource], "resourceNames": names,
-                               "verbs": ["get", "list", "watch", "patch"]}
-                              for group, resource in ENGINE_OBJECTS[engine.name]]})
-    objects.append({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-                    "metadata": _meta(role, engine.namespace, class_name, learner),
-                    "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role},
-                    "subjects": [learner_subject(learner)]})
+    objects.append(
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": _meta(role, engine.namespace, class_name, learner),
+            "rules": [
+                {
+                    "apiGroups": [group],
+                    "resources": [resource],
+                    "resourceNames": names,
+                    "verbs": ["get", "list", "watch", "patch"],
+                }
+                for group, resource in ENGINE_OBJECTS[engine.name]
+            ],
+        }
+    )
+    objects.append(
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": _meta(role, engine.namespace, class_name, learner),
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role},
+            "subjects": [learner_subject(learner)],
+        }
+    )
     return objects
 
 
@@ -177,10 +240,14 @@ def engine_registration(learner: str, engine: Engine) -> list[tuple[str, str, st
     if engine.name == "argocd":
         from gitops_lab.adapters.engines.argocd import API
 
-        return ([(API, "Application", registered_name(env, learner)) for env in ENVIRONMENTS] +
-                [(API, "AppProject", project), ("v1", "Secret", f"{project}-repo")])
+        return [(API, "Application", registered_name(env, learner)) for env in ENVIRONMENTS] + [
+            (API, "AppProject", project),
+            ("v1", "Secret", f"{project}-repo"),
+        ]
     from gitops_lab.adapters.engines.flux import KUSTOMIZE_API, SOURCE_API
 
-    return ([(KUSTOMIZE_API, "Kustomization", registered_name(env, learner)) for env in ENVIRONMENTS] +
-            [(SOURCE_API, "GitRepository", registered_name(env, learner)) for env in ENVIRONMENTS] +
-            [("v1", "Secret", f"{project}-git")])
+    return (
+        [(KUSTOMIZE_API, "Kustomization", registered_name(env, learner)) for env in ENVIRONMENTS]
+        + [(SOURCE_API, "GitRepository", registered_name(env, learner)) for env in ENVIRONMENTS]
+        + [("v1", "Secret", f"{project}-git")]
+    )

@@ -11,8 +11,9 @@ from gitops_lab.adapters.gitserver.lab import LabGitServer
 from gitops_lab.adapters.repo.git import GitAuth
 
 
-def lab_git_server(env_name: str, url: str | None = None, engine_url: str | None = None,
-                   auth: GitAuth | None = None) -> LabGitServer:
+def lab_git_server(
+    env_name: str, url: str | None = None, engine_url: str | None = None, auth: GitAuth | None = None
+) -> LabGitServer:
     """An external server when ``url`` is given (``auth``: the login of the CLI and the engines there),
     else the in-cluster server of ``env_name``."""
     if url:

@@ -20,8 +20,7 @@ from gitops_lab.errors import UsageError
 from gitops_lab.state import write_private_text
 
 # The same settings as a repository server.py creates: history is never rewritten.
-REPO_CONFIG = (("http.receivepack", "true"), ("receive.denyNonFastForwards", "true"),
-               ("receive.denyDeletes", "true"))
+REPO_CONFIG = (("http.receivepack", "true"), ("receive.denyNonFastForwards", "true"), ("receive.denyDeletes", "true"))
 
 
 @dataclass
@@ -40,8 +39,10 @@ class FolderGitServer(GitServer):
             self.auth_file = Path(self.auth_file).expanduser().resolve()
         for url in filter(None, (self.base_url, self.engine_base_url)):
             if not url.startswith(("http://", "https://")):
-                raise UsageError(f"the Git base URL {url!r} is not http(s)",
-                                 fix="pass the URL the folder is served at, e.g. http://127.0.0.1:8180")
+                raise UsageError(
+                    f"the Git base URL {url!r} is not http(s)",
+                    fix="pass the URL the folder is served at, e.g. http://127.0.0.1:8180",
+                )
 
     @property
     def enforces_access(self) -> bool:  # type: ignore[override]
@@ -54,8 +55,10 @@ class FolderGitServer(GitServer):
 
     def provision(self, grants: list[RepoGrant], users: ClassCredentials) -> list[str]:
         if not self.root.is_dir():
-            raise UsageError(f"the Git server's folder {self.root} does not exist",
-                             fix="create it (and serve it) first, or pass the folder your Git server serves")
+            raise UsageError(
+                f"the Git server's folder {self.root} does not exist",
+                fix="create it (and serve it) first, or pass the folder your Git server serves",
+            )
         changed = []
         for grant in grants:
             path = self.root / f"{grant.repository}.git"
@@ -81,4 +84,3 @@ class FolderGitServer(GitServer):
                 shutil.rmtree(path)
                 removed.append(name)
         return removed
-

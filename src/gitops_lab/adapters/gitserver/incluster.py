@@ -110,8 +110,9 @@ def load_or_create_credentials(env_name: str) -> GitServerCredentials:
     return creds
 
 
-def auth_line(cred: Credentials, role: str, repositories: tuple[str, ...] | None = None,
-              salt_source: str | None = None) -> str:
+def auth_line(
+    cred: Credentials, role: str, repositories: tuple[str, ...] | None = None, salt_source: str | None = None
+) -> str:
     """One line of the server's users file: "user:role:salt:pbkdf2-hex[:repo,...]".
 
     Salts are derived from the password itself unless given, so rendering twice
@@ -126,7 +127,9 @@ def auth_line(cred: Credentials, role: str, repositories: tuple[str, ...] | None
 
 def auth_file(creds: GitServerCredentials, salt_source: str | None = None) -> str:
     """The server's users file of a lab of one's own: the writer and the reader, every repository."""
-    lines = [auth_line(cred, role, None, salt_source) for cred, role in ((creds.writer, "write"), (creds.reader, "read"))]
+    lines = [
+        auth_line(cred, role, None, salt_source) for cred, role in ((creds.writer, "write"), (creds.reader, "read"))
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -150,13 +153,15 @@ def render_manifests(settings: GitServerSettings, creds: GitServerCredentials) -
         objects.extend(o for o in yaml.safe_load_all(text) if o)
     labels = {"app.kubernetes.io/name": "gitserver", "app.kubernetes.io/part-of": "gitops-lab"}
     secret = {
-        "apiVersion": "v1", "kind": "Secret",
+        "apiVersion": "v1",
+        "kind": "Secret",
         "metadata": {"name": "gitserver-users", "namespace": settings.namespace, "labels": labels},
         "type": "Opaque",
         "stringData": {"users": users},
     }
     configmap = {
-        "apiVersion": "v1", "kind": "ConfigMap",
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
         "metadata": {"name": "gitserver-code", "namespace": settings.namespace, "labels": labels},
         "data": {"server.py": code},
     }
@@ -197,15 +202,25 @@ class InClusterGitServer(LabGitServer):
         applier = Applier(kube)
         changed = applier.apply_changed(self.manifests())
         namespace = self.settings.namespace
-        wait_for(applier, "apps/v1", "Deployment", "gitserver", namespace, rollout_verdict, deadline,
-                 f"the Git server Deployment {namespace}/gitserver to be Available", on_progress=on_progress)
+        wait_for(
+            applier,
+            "apps/v1",
+            "Deployment",
+            "gitserver",
+            namespace,
+            rollout_verdict,
+            deadline,
+            f"the Git server Deployment {namespace}/gitserver to be Available",
+            on_progress=on_progress,
+        )
         self.wait_reachable_from_host(deadline, on_progress=on_progress)
         return changed
 
     def repository(self) -> LabRepository:
         credentials, endpoints = self.credentials(), self.endpoints()
-        return LabRepository(endpoints.host_url, endpoints.cluster_url, reader=credentials.reader,
-                             writer=credentials.writer)
+        return LabRepository(
+            endpoints.host_url, endpoints.cluster_url, reader=credentials.reader, writer=credentials.writer
+        )
 
     def credentials(self) -> GitServerCredentials:
         return load_or_create_credentials(self.env_name)
@@ -242,8 +257,10 @@ class InClusterGitServer(LabGitServer):
             except (urllib.error.URLError, OSError) as exc:
                 last = str(getattr(exc, "reason", exc))
             if deadline.expired:
-                raise WaitTimeout(f"the Git server runs but {url} did not answer before the deadline; last: {last}",
-                                  fix="check that nothing else listens on that port, then run `gitops-lab up` again")
+                raise WaitTimeout(
+                    f"the Git server runs but {url} did not answer before the deadline; last: {last}",
+                    fix="check that nothing else listens on that port, then run `gitops-lab up` again",
+                )
             if on_progress:
                 on_progress(f"waiting for {url}: {last}")
             time.sleep(min(delay, max(0.0, deadline.remaining())))

@@ -66,8 +66,14 @@ class ApprovalVerdict:
         return self.summary + (f"; approvals that do not count: {'; '.join(self.rejected)}" if self.rejected else "")
 
 
-def approval_verdict(git: Git, env: str, version: str, settings: dict[str, Any] | None = None,
-                     promoter: Identity | None = None, rev: str = "HEAD") -> ApprovalVerdict:
+def approval_verdict(
+    git: Git,
+    env: str,
+    version: str,
+    settings: dict[str, Any] | None = None,
+    promoter: Identity | None = None,
+    rev: str = "HEAD",
+) -> ApprovalVerdict:
     """The newest approval that lets ``version`` into ``env`` at ``rev``, or None and why not.
 
     ``settings`` is gates.yaml's approval section; ``promoter`` who promotes
@@ -85,19 +91,26 @@ def approval_verdict(git: Git, env: str, version: str, settings: dict[str, Any] 
         if entry.sha in changes:
             since = f" since {env}'s last change of version ({entry.sha[:7]}, {entry.subject})"
             break
-        if (entry.trailer(t.ACTION), entry.trailer(t.ENVIRONMENT), entry.trailer(t.MODEL_VERSION)) != \
-                (APPROVE, env, version):
+        if (entry.trailer(t.ACTION), entry.trailer(t.ENVIRONMENT), entry.trailer(t.MODEL_VERSION)) != (
+            APPROVE,
+            env,
+            version,
+        ):
             continue
         author = Identity(entry.author, entry.email)
         claimed = entry.trailer(APPROVED_BY) or ""
         if claimed and not author.matches(claimed):
             rejected.append(f"{entry.sha[:7]} says Approved-By: {claimed}, but its author is {author}")
         elif approvers and not any(author.matches(a) for a in approvers):
-            rejected.append(f"{entry.sha[:7]} is by {author}, who is not one of the approvers "
-                            f"({', '.join(approvers)}) in gates.yaml")
+            rejected.append(
+                f"{entry.sha[:7]} is by {author}, who is not one of the approvers "
+                f"({', '.join(approvers)}) in gates.yaml"
+            )
         elif separate and promoter is not None and author.same_person(promoter):
-            rejected.append(f"{entry.sha[:7]} is by {author}, the same person who promotes "
-                            f"({promoter}); {env} needs a second person (gates.yaml approval.separate_duties)")
+            rejected.append(
+                f"{entry.sha[:7]} is by {author}, the same person who promotes "
+                f"({promoter}); {env} needs a second person (gates.yaml approval.separate_duties)"
+            )
         else:
             found = Approval(entry.sha, env, version, author.name, entry.date, author.email)
             return ApprovalVerdict(found, f"approved by {author.name} in {entry.sha[:7]}", rejected)
@@ -105,8 +118,14 @@ def approval_verdict(git: Git, env: str, version: str, settings: dict[str, Any] 
     return ApprovalVerdict(None, f"no approval of {version} for {env}{who}{since}", rejected)
 
 
-def find_approval(path: str | Path, env: str, version: str, approvers: list[str] | None = None,
-                  promoter: Identity | None = None, separate_duties: list[str] | None = None) -> Approval | None:
+def find_approval(
+    path: str | Path,
+    env: str,
+    version: str,
+    approvers: list[str] | None = None,
+    promoter: Identity | None = None,
+    separate_duties: list[str] | None = None,
+) -> Approval | None:
     """The newest valid approval of ``version`` for ``env`` in HEAD's history, if any."""
     settings = {"approvers": approvers or [], "separate_duties": separate_duties or []}
     return approval_verdict(Git(path), env, version, settings, promoter).approval
@@ -139,7 +158,12 @@ def record_approval(
     existing = find_approval(path, env, version)
     if existing and approver.same_person(Identity(existing.approved_by, existing.email)):
         return ChangeResult(
-            APPROVE, env, version, current, None, False,
+            APPROVE,
+            env,
+            version,
+            current,
+            None,
+            False,
             f"{version} is already approved for {env} by {existing.approved_by} ({existing.commit[:7]}); nothing to do",
         )
     trailers = [
@@ -156,6 +180,12 @@ def record_approval(
         sha = publish.commit(author, [], message, allow_empty=True)
         pushed = publish.push(git, on_retry)
     return ChangeResult(
-        APPROVE, env, version, current, git.head() if pushed else sha, pushed,
-        f"approved {version} for {env} by {approver.name}", dict(trailers),
+        APPROVE,
+        env,
+        version,
+        current,
+        git.head() if pushed else sha,
+        pushed,
+        f"approved {version} for {env} by {approver.name}",
+        dict(trailers),
     )

@@ -127,8 +127,9 @@ class Git:
             low_speed = max(1, min(int(timeout), LOW_SPEED_SECONDS))
             cmd += ["-c", "http.lowSpeedLimit=1", "-c", f"http.lowSpeedTime={low_speed}"]
         try:
-            proc = run_bounded([*cmd, *args], env={**self.env, **auth_env(current_auth())}, input=input,
-                               timeout=timeout)
+            proc = run_bounded(
+                [*cmd, *args], env={**self.env, **auth_env(current_auth())}, input=input, timeout=timeout
+            )
         except subprocess.TimeoutExpired as exc:
             raise _network_timeout(args, deadline) from exc
         if timeout is not None and proc.returncode != 0 and _LOW_SPEED_ABORT in proc.stderr:

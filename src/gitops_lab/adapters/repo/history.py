@@ -89,8 +89,9 @@ def version_changes(git: Git, env: str, rev: str = "HEAD") -> dict[str, tuple[st
     exactly like a gitops-lab commit. The commit that created the overlay has
     previous None.
     """
-    raw = git.out("log", "--first-parent", "-m", "-p", "--unified=0", f"--format={_RECORD}%H", rev, "--",
-                  overlay_path(env))
+    raw = git.out(
+        "log", "--first-parent", "-m", "-p", "--unified=0", f"--format={_RECORD}%H", rev, "--", overlay_path(env)
+    )
     changes: dict[str, tuple[str | None, str | None]] = {}
     for record in raw.split(_RECORD):
         lines = record.strip("\n").splitlines()

@@ -130,7 +130,5 @@ class RepoLayout:
         path = self.root / overlay_path(env)
         text = path.read_text(encoding="utf-8")
         version_in_text(text, overlay_path(env))
-        new_text = _VERSION_LINE.sub(
-            lambda m: f"{m.group('indent')}{VERSION_LABEL}: {version}{m.group('rest')}", text
-        )
+        new_text = _VERSION_LINE.sub(lambda m: f"{m.group('indent')}{VERSION_LABEL}: {version}{m.group('rest')}", text)
         path.write_text(new_text, encoding="utf-8")

@@ -100,8 +100,18 @@ def commit_promotion(
         (t.PREVIOUS_VERSION, current),
         *(extra_trailers or []),
     ]
-    return _set_version(git, layout, "promote", dst, target, current, trailers, f"Promote {target} to {dst}",
-                        f"promoted {target} from {src} to {dst} (was {current})", on_retry)
+    return _set_version(
+        git,
+        layout,
+        "promote",
+        dst,
+        target,
+        current,
+        trailers,
+        f"Promote {target} to {dst}",
+        f"promoted {target} from {src} to {dst} (was {current})",
+        on_retry,
+    )
 
 
 def rollback(
@@ -147,10 +157,19 @@ def rollback(
     ]
     # Only the version line goes back: a hand edit that changed more keeps its other changes.
     body = f'This reverts the change of {env}\'s model version in commit {last.commit}, "{last.subject}".'
-    return _set_version(git, layout, "rollback", env, before.version, current, trailers,
-                        f"Roll back {env} to {before.version}",
-                        f"rolled {env} back from {current} to {before.version} (reverted {last.commit[:7]})",
-                        on_retry, body=body)
+    return _set_version(
+        git,
+        layout,
+        "rollback",
+        env,
+        before.version,
+        current,
+        trailers,
+        f"Roll back {env} to {before.version}",
+        f"rolled {env} back from {current} to {before.version} (reverted {last.commit[:7]})",
+        on_retry,
+        body=body,
+    )
 
 
 def revert(
@@ -175,7 +194,9 @@ def revert(
     current = layout.model_version(env)
     previous = version_at(git, f"{commit}^", env)
     if previous == current:
-        return ChangeResult("rollback", env, previous, current, None, False, f"{env} already runs {previous}; nothing to do")
+        return ChangeResult(
+            "rollback", env, previous, current, None, False, f"{env} already runs {previous}; nothing to do"
+        )
     trailers = [
         (t.ACTION, "rollback"),
         (t.ENVIRONMENT, env),
@@ -183,18 +204,48 @@ def revert(
         (t.PREVIOUS_VERSION, current),
     ]
     message = f"rolled {env} back from {current} to {previous}"
-    reverted = _revert(git, layout, env, current, commit, previous, [*trailers, (t.REVERTS, commit), *(extra_trailers or [])],
-                       subject, "\n\n".join(p for p in (f"This reverts commit {commit}.", body) if p),
-                       f"{message} (reverted {commit[:7]})", on_retry)
+    reverted = _revert(
+        git,
+        layout,
+        env,
+        current,
+        commit,
+        previous,
+        [*trailers, (t.REVERTS, commit), *(extra_trailers or [])],
+        subject,
+        "\n\n".join(p for p in (f"This reverts commit {commit}.", body) if p),
+        f"{message} (reverted {commit[:7]})",
+        on_retry,
+    )
     if reverted is not None:
         return reverted
-    return _set_version(git, layout, "rollback", env, previous, current, [*trailers, *(extra_trailers or [])],
-                        subject, message, on_retry)
+    return _set_version(
+        git,
+        layout,
+        "rollback",
+        env,
+        previous,
+        current,
+        [*trailers, *(extra_trailers or [])],
+        subject,
+        message,
+        on_retry,
+    )
 
 
-def _revert(git: Git, layout: RepoLayout, env: str, current: str, commit: str, previous: str,
-            trailers: list[tuple[str, str]], subject: str, body: str, message: str,
-            on_retry: Progress | None) -> ChangeResult | None:
+def _revert(
+    git: Git,
+    layout: RepoLayout,
+    env: str,
+    current: str,
+    commit: str,
+    previous: str,
+    trailers: list[tuple[str, str]],
+    subject: str,
+    body: str,
+    message: str,
+    on_retry: Progress | None,
+) -> ChangeResult | None:
     """``git revert`` ``commit`` as one commit with ``trailers``, and push it (or undo it); None when it does not
     revert cleanly (then nothing was changed)."""
     with publish.published_or_undone(git, f"the rollback of {env} to {previous}"):
@@ -224,13 +275,33 @@ def _roll_to(git: Git, layout: RepoLayout, env: str, current: str, to: str, on_r
         (t.MODEL_VERSION, to),
         (t.PREVIOUS_VERSION, current),
     ]
-    return _set_version(git, layout, "rollback", env, to, current, trailers, f"Roll back {env} to {to}",
-                        f"rolled {env} back from {current} to {to}", on_retry)
+    return _set_version(
+        git,
+        layout,
+        "rollback",
+        env,
+        to,
+        current,
+        trailers,
+        f"Roll back {env} to {to}",
+        f"rolled {env} back from {current} to {to}",
+        on_retry,
+    )
 
 
-def _set_version(git: Git, layout: RepoLayout, action: str, env: str, version: str, current: str,
-                 trailers: list[tuple[str, str]], subject: str, message: str,
-                 on_retry: Progress | None, body: str = "") -> ChangeResult:
+def _set_version(
+    git: Git,
+    layout: RepoLayout,
+    action: str,
+    env: str,
+    version: str,
+    current: str,
+    trailers: list[tuple[str, str]],
+    subject: str,
+    message: str,
+    on_retry: Progress | None,
+    body: str = "",
+) -> ChangeResult:
     """Change env's one version line in one commit with ``trailers``, and push it (or undo it)."""
     noun = "promotion" if action == "promote" else action
     with publish.published_or_undone(git, f"the {noun} of {env} to {version}"):

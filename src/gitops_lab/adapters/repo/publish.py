@@ -62,7 +62,8 @@ def check_clean(git: Git) -> None:
         untracked_only = all(line.startswith("?? ") for line in git.porcelain_status())
         raise RepoStateError(
             f"the working copy has uncommitted changes: {shown}",
-            fix="commit them, or move them away (`git stash --include-untracked`) first" if untracked_only
+            fix="commit them, or move them away (`git stash --include-untracked`) first"
+            if untracked_only
             else "commit or stash them first",
         )
 
@@ -86,11 +87,15 @@ def catch_up(git: Git, unpublished: str = "publish") -> None:
         return
     fetched = git.run("fetch", "--quiet", "origin", BRANCH, check=False)
     if fetched.returncode != 0 and "couldn't find remote ref" not in fetched.stderr:
-        raise GitError(f"cannot fetch from {url}: {push_failure('', fetched.stderr)}",
-                       fix="check that the remote exists and answers (`git ls-remote origin`), then re-run")
+        raise GitError(
+            f"cannot fetch from {url}: {push_failure('', fetched.stderr)}",
+            fix="check that the remote exists and answers (`git ls-remote origin`), then re-run",
+        )
     if fetched.returncode != 0:
-        raise RepoStateError(f"the remote {url} has no {BRANCH} branch",
-                             fix="publish the lab repository there with `gitops-lab repo init PATH --remote URL`")
+        raise RepoStateError(
+            f"the remote {url} has no {BRANCH} branch",
+            fix="publish the lab repository there with `gitops-lab repo init PATH --remote URL`",
+        )
     local_only = git.out("rev-list", f"{REMOTE_BRANCH}..HEAD").split()
     if not local_only:
         git.run("merge", "--quiet", "--ff-only", REMOTE_BRANCH)
@@ -105,7 +110,7 @@ def catch_up(git: Git, unpublished: str = "publish") -> None:
             f"{BRANCH} and {url} have diverged: {_describe(git, local_only)} here, and the remote has commits "
             "this copy does not",
             fix=f"publish your commits with `git pull --rebase && git push`, or set them aside with "
-                f"`git branch keep-{local_only[0][:7]} && git reset --hard {REMOTE_BRANCH}`, then re-run",
+            f"`git branch keep-{local_only[0][:7]} && git reset --hard {REMOTE_BRANCH}`, then re-run",
         )
 
 
@@ -116,7 +121,7 @@ def _publish_unpublished(git: Git, url: str, unpublished: list[str]) -> None:
             f"{_describe(git, unpublished)} here that {url} does not have could not be published first: "
             f"{push_failure(proc.stdout, proc.stderr)}",
             fix=f"publish them yourself (`git push`), or set them aside with "
-                f"`git branch keep-{unpublished[0][:7]} && git reset --hard {REMOTE_BRANCH}`, then re-run",
+            f"`git branch keep-{unpublished[0][:7]} && git reset --hard {REMOTE_BRANCH}`, then re-run",
         )
 
 
@@ -151,11 +156,16 @@ def published_or_undone(git: Git, what: str) -> Iterator[None]:
             kept = _undo(git, before, what)
         if kept is None:
             raise
-        left = (f"{what} was not published: the working copy is back at {before[:7]} and the unpublished commit "
-                f"is kept on {kept}")
+        left = (
+            f"{what} was not published: the working copy is back at {before[:7]} and the unpublished commit "
+            f"is kept on {kept}"
+        )
         if isinstance(exc, KeyboardInterrupt):
-            raise Interrupted(f"interrupted by {signals.signal_name(exc)}; {left}",
-                              fix="re-run the same command to finish", exit_code=signals.exit_code(exc)) from exc
+            raise Interrupted(
+                f"interrupted by {signals.signal_name(exc)}; {left}",
+                fix="re-run the same command to finish",
+                exit_code=signals.exit_code(exc),
+            ) from exc
         if isinstance(exc, GitOpsLabError):
             exc.message = f"{exc.message}; {left}"
             exc.fix = exc.fix or "re-run the same command to finish"
@@ -237,8 +247,10 @@ def push(git: Git, on_retry: Callable[[int, str], None] | None = None) -> bool:
             return True
         last = proc.stderr + proc.stdout
         if not _rejected_because_remote_moved(last):
-            raise GitError(f"push to {git.remote_url()} failed: {push_failure(proc.stdout, proc.stderr)}",
-                           fix="settle what the remote objects to, then re-run the same command")
+            raise GitError(
+                f"push to {git.remote_url()} failed: {push_failure(proc.stdout, proc.stderr)}",
+                fix="settle what the remote objects to, then re-run the same command",
+            )
         if on_retry:
             on_retry(attempt, "the remote moved; rebasing onto it")
         saved = backup_ref(git, "before-rebase")
@@ -253,8 +265,7 @@ def push(git: Git, on_retry: Callable[[int, str], None] | None = None) -> bool:
                 f"(the state before the rebase is on {saved})",
                 fix="re-run the same command: it starts again from what the remote has now",
             )
-    raise GitError(f"push kept being rejected after {PUSH_ATTEMPTS} attempts: "
-                   f"{push_failure(proc.stdout, proc.stderr)}")
+    raise GitError(f"push kept being rejected after {PUSH_ATTEMPTS} attempts: {push_failure(proc.stdout, proc.stderr)}")
 
 
 def _rejected_because_remote_moved(text: str) -> bool:
@@ -266,11 +277,14 @@ def _rejected_because_remote_moved(text: str) -> bool:
 
 def push_failure(stdout: str, stderr: str) -> str:
     """Why a push failed, in the remote's own words (hook output), without git's chatter ("Done", hints)."""
-    said = [line[len("remote:"):].strip() for line in stderr.splitlines() if line.startswith("remote:")]
+    said = [line[len("remote:") :].strip() for line in stderr.splitlines() if line.startswith("remote:")]
     said = [line for line in said if line]
     refused = [line.split("\t")[-1].strip() for line in stdout.splitlines() if line.startswith("!")]
-    errors = [line.strip().removeprefix("fatal: ").removeprefix("error: ") for line in stderr.splitlines()
-              if line.startswith(("fatal:", "error:")) and "failed to push some refs" not in line]
+    errors = [
+        line.strip().removeprefix("fatal: ").removeprefix("error: ")
+        for line in stderr.splitlines()
+        if line.startswith(("fatal:", "error:")) and "failed to push some refs" not in line
+    ]
     parts = []
     if refused:
         parts.append("the remote refused it: " + "; ".join(dict.fromkeys(refused)))

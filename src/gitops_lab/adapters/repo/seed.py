@@ -34,14 +34,20 @@ def remote_has_branch(url: str, branch: str = BRANCH) -> bool:
     """Whether ``url`` has ``branch``; NotFound, saying how to create it, when there is no repository there."""
     proc = Git(".").run("ls-remote", "--heads", url, branch, check=False)
     if proc.returncode != 0:
-        said = next((line.removeprefix("fatal: ") for line in proc.stderr.splitlines() if line.startswith("fatal:")),
-                    proc.stderr.strip() or "no output")
+        said = next(
+            (line.removeprefix("fatal: ") for line in proc.stderr.splitlines() if line.startswith("fatal:")),
+            proc.stderr.strip() or "no output",
+        )
         if is_local_path(url):
-            raise NotFound(f"the remote {url} is not a Git repository ({said})",
-                           fix=f"create an empty one first: `git init --bare {url}`")
-        raise NotFound(f"cannot read the remote {url} ({said})",
-                       fix="check the URL and the credentials ($GITOPS_LAB_GIT_USERNAME, $GITOPS_LAB_GIT_PASSWORD); "
-                           "the repository must exist, empty is fine")
+            raise NotFound(
+                f"the remote {url} is not a Git repository ({said})",
+                fix=f"create an empty one first: `git init --bare {url}`",
+            )
+        raise NotFound(
+            f"cannot read the remote {url} ({said})",
+            fix="check the URL and the credentials ($GITOPS_LAB_GIT_USERNAME, $GITOPS_LAB_GIT_PASSWORD); "
+            "the repository must exist, empty is fine",
+        )
     return bool(proc.stdout.strip())
 
 
@@ -125,14 +131,15 @@ def _publish_seed(git: Git, remote: str, path: Path) -> None:
 
     again = f"run `gitops-lab repo init {path} --remote {remote}` again to publish it"
     try:
-        proc = git.run("push", "--porcelain", "--set-upstream", "origin", BRANCH, f"refs/tags/{SEED_TAG}",
-                       check=False)
+        proc = git.run("push", "--porcelain", "--set-upstream", "origin", BRANCH, f"refs/tags/{SEED_TAG}", check=False)
     except GitOpsLabError as exc:  # the remote did not answer in time
         exc.fix = f"{exc.fix}; then {again}" if exc.fix else again
         raise
     if proc.returncode != 0:
-        raise GitError(f"the seed of {path} could not be published to {remote}: "
-                       f"{push_failure(proc.stdout, proc.stderr)}", fix=again)
+        raise GitError(
+            f"the seed of {path} could not be published to {remote}: {push_failure(proc.stdout, proc.stderr)}",
+            fix=again,
+        )
 
 
 def _ensure_identity(git: Git) -> None:

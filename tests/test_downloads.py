@@ -100,3 +100,30 @@ def test_kind_is_not_started_once_the_deadline_passed(tmp_path):
     with command_deadline(0), pytest.raises(WaitTimeout, match="did not finish within 0s"):
         cluster._run("get", "clusters", doing="list the kind clusters")
     assert not ran.exists()
+
+
+def test_docker_is_not_asked_once_the_deadline_passed(monkeypatch):
+    """Docker (pull, save) works under the same deadline: past it, no client is even made."""
+    import docker
+
+    from gitops_lab.adapters.docker import docker_client
+
+    made = []
+    monkeypatch.setattr(docker, "from_env", lambda **kwargs: made.append(kwargs))
+    with command_deadline(0), pytest.raises(WaitTimeout, match="deadline passed before Docker was asked"):
+        docker_client()
+    assert made == []
+
+
+def test_docker_save_is_not_started_once_the_deadline_passed(tmp_path, monkeypatch):
+    from gitops_lab.adapters import images
+
+    ran = tmp_path / "ran"
+    fake = tmp_path / "docker"
+    fake.write_text(f'#!/bin/sh\necho "$@" >> {ran}\n')
+    fake.chmod(0o755)
+    monkeypatch.setattr(images.shutil, "which", lambda name: str(fake))
+    with command_deadline(0), pytest.raises(WaitTimeout, match="docker save"):
+        images.save_images(["python:3.12"], tmp_path / "images.tar", "linux/amd64")
+    calls = ran.read_text().splitlines() if ran.exists() else []
+    assert not [call for call in calls if " -o " in f" {call} "], calls  # at most `save --help` ran

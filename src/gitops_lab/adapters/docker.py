@@ -11,7 +11,10 @@ import os
 import platform
 from typing import Any
 
-from gitops_lab.errors import PreflightError
+from gitops_lab.errors import PreflightError, WaitTimeout
+from gitops_lab.kube.deadline import within_deadline
+
+RETRY_LONGER = "run the command again, with a larger --timeout if it has one"
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
 
@@ -73,9 +76,13 @@ def docker_info() -> dict[str, Any]:
 
 
 def docker_client(timeout: int = 600):
-    """A client for long work (pull, save). Raises PreflightError: Docker is not reachable, and the fix."""
+    """A client for long work (pull, save): no call waits past ``timeout`` seconds or the command's
+    deadline. Raises PreflightError: Docker is not reachable, and the fix."""
+    seconds = within_deadline(timeout)
+    if seconds <= 0:
+        raise WaitTimeout("the command's deadline passed before Docker was asked", fix=RETRY_LONGER)
     try:
-        return _connect(timeout)
+        return _connect(max(1, int(seconds)))
     except DockerUnavailable as exc:
         raise PreflightError(f"Docker is not reachable: {exc}", fix=docker_install_fix(platform.system())) from exc
 

@@ -25,14 +25,18 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 import yaml
 
-from gitops_lab.adapters.docker import docker_client, node_platform
+from gitops_lab.adapters.docker import RETRY_LONGER, docker_client, node_platform
 from gitops_lab.adapters.engines import ENGINES
-from gitops_lab.errors import ClusterError
+from gitops_lab.errors import ClusterError, WaitTimeout
+from gitops_lab.kube.deadline import Deadline, current_deadline, within_deadline
+from gitops_lab.processes import run_bounded
 from gitops_lab.reporter import Reporter
 
 if TYPE_CHECKING:
     from gitops_lab.adapters.engines.base import Engine
 
+#: The longest a `docker save` of the lab's images may take (less when the command's deadline is nearer).
+SAVE_SECONDS = 30 * 60
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "Pod", "ReplicaSet"}
 
 
@@ -259,6 +263,8 @@ def pull_images(
     platform = platform or node_platform(client)
     results = []
     for image in images:
+        if (deadline := current_deadline()) is not None and deadline.expired:
+            raise WaitTimeout(f"pulling {image.ref} did not start within {deadline.describe()}", fix=RETRY_LONGER)
         with reporter.step(f"Pulling {image.ref} ({platform})") as step:
             result = ensure_image(client, image.ref, platform)
             if result.action == "local tag":
@@ -276,9 +282,17 @@ def save_images(refs: list[str], archive: Path, platform: str, client=None) -> s
     if docker_cli:
         attempts = [["--platform", platform], []] if _cli_save_supports_platform(docker_cli) else [[]]
         for extra in attempts:
-            done = subprocess.run(
-                [docker_cli, "save", *extra, "-o", str(archive), *refs], capture_output=True, text=True
-            )
+            seconds = within_deadline(SAVE_SECONDS)
+            try:
+                if seconds <= 0:
+                    raise subprocess.TimeoutExpired(docker_cli, seconds)
+                done = run_bounded([docker_cli, "save", *extra, "-o", str(archive), *refs], timeout=seconds)
+            except subprocess.TimeoutExpired as exc:
+                archive.unlink(missing_ok=True)
+                raise WaitTimeout(
+                    f"`docker save` of {len(refs)} image(s) did not finish within {Deadline(seconds).describe()}",
+                    fix=RETRY_LONGER,
+                ) from exc
             if done.returncode == 0:
                 return "cli --platform" if extra else "cli"
             # An engine older than API 1.48 refuses --platform; its store holds one platform anyway.
@@ -313,7 +327,7 @@ def save_images(refs: list[str], archive: Path, platform: str, client=None) -> s
 
 
 def _cli_save_supports_platform(docker_cli: str) -> bool:
-    done = subprocess.run([docker_cli, "save", "--help"], capture_output=True, text=True)
+    done = subprocess.run([docker_cli, "save", "--help"], capture_output=True, text=True, timeout=30)
     return "--platform" in done.stdout
 
 

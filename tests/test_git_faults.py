@@ -449,3 +449,25 @@ def test_a_lab_write_interrupted_during_its_push_is_undone_and_the_rerun_finishe
     assert again.returncode == 0, again.stderr
     assert git(remote, "log", "-1", "--format=%s", "main") == subject
     assert git(wc, "rev-parse", "HEAD") == git(remote, "rev-parse", "main")
+
+
+@pytest.mark.parametrize(
+    "args, doing",
+    [
+        (["approve", "--env", "prod", "--version", "v2", "--by", "alice", "--timeout", "5"], "git fetch"),
+        (["repo", "init", "{wc}", "--remote", "{url}", "--timeout", "5"], "git"),
+    ],
+)
+def test_approve_and_repo_init_end_by_their_timeout_on_a_remote_that_never_answers(
+    lab, cli, silent_server, tmp_path, args, doing
+):
+    wc, _ = lab
+    git(wc, "remote", "set-url", "origin", silent_server.url)
+    before = git(wc, "rev-parse", "HEAD")
+    args = [a.format(wc=tmp_path / "fresh", url=silent_server.url) for a in args]
+    result = run_cli(args, state_root())
+    assert result.returncode == 3, result.stderr
+    line = _last_error_line(result.stderr)
+    assert doing in line and "5s deadline" in line
+    assert silent_server.accepted
+    assert git(wc, "rev-parse", "HEAD") == before and git(wc, "status", "--porcelain") == ""

@@ -5,7 +5,9 @@ from __future__ import annotations
 import click
 
 from gitops_lab.adapters.repo.layout import ENVIRONMENTS
-from gitops_lab.cli.app import Application, output_option, pass_app, repo_option
+from gitops_lab.cli.app import Application, output_option, pass_app, repo_option, timeout_option
+
+GIT_TIMEOUT_HELP = "One deadline for the whole command: every fetch and push in it."
 
 
 @click.command("approve")
@@ -19,10 +21,18 @@ from gitops_lab.cli.app import Application, output_option, pass_app, repo_option
 )
 @click.option("--note", metavar="TEXT", help="Why: goes into the approval commit's message body.")
 @repo_option
+@timeout_option(default=120, help=GIT_TIMEOUT_HELP)
 @output_option
 @pass_app
 def command(
-    app: Application, env: str, version: str, by: str | None, note: str | None, repo: str | None, output: str
+    app: Application,
+    env: str,
+    version: str,
+    by: str | None,
+    note: str | None,
+    repo: str | None,
+    timeout: float,
+    output: str,
 ) -> None:
     """Approve promoting a model version to an environment, as one pushed commit.
 
@@ -42,14 +52,16 @@ def command(
       gitops-lab approve --env prod --version v2 --by "Alice <alice@example.com>" --note "A/B test looked good"
     """
     from gitops_lab.adapters.repo.approval import record_approval
+    from gitops_lab.kube.deadline import command_deadline
 
     reporter = app.reporter(output)
-    result = record_approval(
-        app.repo_path(repo),
-        env,
-        version,
-        by,
-        note,
-        on_retry=lambda attempt, why: reporter.warn(f"push attempt {attempt} rejected: {why}"),
-    )
+    with command_deadline(timeout):
+        result = record_approval(
+            app.repo_path(repo),
+            env,
+            version,
+            by,
+            note,
+            on_retry=lambda attempt, why: reporter.warn(f"push attempt {attempt} rejected: {why}"),
+        )
     app.emit(output, result.to_dict(), result.message)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from gitops_lab.cli.app import Application, output_option, pass_app
+from gitops_lab.cli.app import Application, output_option, pass_app, timeout_option
 
 
 @click.group("repo")
@@ -25,9 +25,10 @@ def command() -> None:
 @command.command("init")
 @click.argument("path", type=click.Path(file_okay=False))
 @click.option("--remote", metavar="URL", help="Bare Git remote to push to (http(s), ssh or a local path).")
+@timeout_option(default=120, help="One deadline for the whole command: every clone, fetch and push in it.")
 @output_option
 @pass_app
-def init(app: Application, path: str, remote: str | None, output: str) -> None:
+def init(app: Application, path: str, remote: str | None, timeout: float, output: str) -> None:
     """Seed a working copy at PATH from the template, or reuse one.
 
     With --remote (an existing, empty repository: `git init --bare PATH`), the
@@ -42,11 +43,12 @@ def init(app: Application, path: str, remote: str | None, output: str) -> None:
       gitops-lab repo init ./lab-repo --remote http://localhost:8180/lab.git
     """
     from gitops_lab.adapters.repo import init_working_copy
+    from gitops_lab.kube.deadline import command_deadline
     from gitops_lab.state import EnvironmentState
 
     saved = app.state() or EnvironmentState(name=app.name)
     reporter = app.reporter(output)
-    with reporter.step(f"Preparing the lab repository at {path}") as step:
+    with command_deadline(timeout), reporter.step(f"Preparing the lab repository at {path}") as step:
         result = init_working_copy(path, remote)
         step.done(result.action)
     saved.repo_path = str(result.path)

@@ -445,15 +445,7 @@ class KindCluster(ClusterProvider):
                     step.done(f"kubeconfig {self.kubeconfig}")
                 return ClusterInfo(name, self.kubeconfig, self.settings.context, created=False)
             with reporter.step(f"Deleting kind cluster {name} to recreate it"):
-                self._run(
-                    "delete",
-                    "cluster",
-                    "--name",
-                    name,
-                    "--kubeconfig",
-                    str(self.kubeconfig),
-                    doing=f"delete kind cluster {name}",
-                )
+                self._delete(doing=f"delete kind cluster {name}")
         self._create(reporter)
         return ClusterInfo(name, self.kubeconfig, self.settings.context, created=True)
 
@@ -498,18 +490,22 @@ class KindCluster(ClusterProvider):
         if self.settings.merge_kubeconfig:
             self._run("export", "kubeconfig", "--name", name, doing="merge the kubeconfig into ~/.kube/config")
 
+    def _delete(self, doing: str, check: bool = True) -> subprocess.CompletedProcess:
+        """`kind delete cluster` for this cluster and its own kubeconfig."""
+        return self._run(
+            "delete",
+            "cluster",
+            "--name",
+            self.settings.name,
+            "--kubeconfig",
+            str(self.kubeconfig),
+            doing=doing,
+            check=check,
+        )
+
     def _cleanup_after_failure(self, reporter: Reporter) -> None:
         try:
-            done = self._run(
-                "delete",
-                "cluster",
-                "--name",
-                self.settings.name,
-                "--kubeconfig",
-                str(self.kubeconfig),
-                doing="remove the half-made cluster",
-                check=False,
-            )
+            done = self._delete(doing="remove the half-made cluster", check=False)
             if done.returncode != 0:
                 reporter.warn(f"could not remove the half-made cluster: {_kind_error(done.stderr)[0]}")
         except Exception as exc:  # the original error matters more
@@ -546,15 +542,7 @@ class KindCluster(ClusterProvider):
                 self.kubeconfig.unlink(missing_ok=True)
                 step.done("already gone")
                 return False
-            self._run(
-                "delete",
-                "cluster",
-                "--name",
-                name,
-                "--kubeconfig",
-                str(self.kubeconfig),
-                doing=f"delete kind cluster {name}",
-            )
+            self._delete(doing=f"delete kind cluster {name}")
             if self.settings.merge_kubeconfig:
                 # Removes the entries from $KUBECONFIG or ~/.kube/config; the nodes are gone already.
                 self._run("delete", "cluster", "--name", name, doing="clean ~/.kube/config", check=False)

@@ -35,8 +35,8 @@ from gitops_lab.adapters.repo import publish
 from gitops_lab.adapters.repo import trailers as t
 from gitops_lab.adapters.repo.git import Git
 from gitops_lab.adapters.repo.history import log_entries
-from gitops_lab.adapters.repo.layout import ENVIRONMENTS, VERSION_LABEL, RepoLayout, overlay_path, version_in_text
-from gitops_lab.adapters.repo.pushed import fetch_pushed
+from gitops_lab.adapters.repo.layout import ENVIRONMENTS, VERSION_LABEL, RepoLayout, overlay_path
+from gitops_lab.adapters.repo.pushed import fetch_pushed, pushed_ref, version_at
 from gitops_lab.adapters.repo.seed import BRANCH
 from gitops_lab.errors import (
     ClusterError,
@@ -200,10 +200,6 @@ def _promote(
         raise
 
 
-def _version_at(git: Git, ref: str, env: str) -> str:
-    return version_in_text(git.out("show", f"{ref}:{overlay_path(env)}"), overlay_path(env))
-
-
 def _commit_that_set(git: Git, env: str, version: str) -> str:
     """The newest commit that put ``version`` on env's version line (the one a rollback reverts)."""
     return git.out("log", "-1", "--format=%H", "-S", f"{VERSION_LABEL}: {version}", "HEAD", "--", overlay_path(env))
@@ -298,12 +294,12 @@ def watch_once(
     git = Git(repo_path)
     publish.check_clean(git)
     publish.catch_up(git, unpublished="keep")
-    ref = f"origin/{BRANCH}" if git.remote_url() else "HEAD"
+    ref = pushed_ref(git)
     head = git.out("rev-parse", ref)
     trigger = find_trigger(git, ref, since)
     if trigger is None or handled(git, trigger, ref):
         return WatchPass(head, None)
-    if _version_at(git, ref, ENVIRONMENTS[-1]) == _version_at(git, ref, ENVIRONMENTS[0]):
+    if version_at(git, ref, ENVIRONMENTS[-1]) == version_at(git, ref, ENVIRONMENTS[0]):
         return WatchPass(head, None)  # already released all the way
     local_only = git.out("log", "--format=%h %s", f"{ref}..HEAD").splitlines()
     if local_only:

@@ -14,15 +14,17 @@ from gitops_lab.adapters.repo.publish import REMOTE_BRANCH
 from gitops_lab.adapters.repo.seed import BRANCH
 
 
-def fetch_pushed(git: Git, tags: bool = False) -> str:
-    """Fetch the remote's branch (and its tags with ``tags``); the ref of what was pushed.
+def pushed_ref(git: Git) -> str:
+    """The ref of what was pushed, as last fetched: ``origin/main``, or ``HEAD`` without a remote."""
+    return REMOTE_BRANCH if git.remote_url() else "HEAD"
 
-    ``origin/main`` after the fetch, or ``HEAD`` when the working copy has no remote.
-    """
-    if not git.remote_url():
-        return "HEAD"
-    git.run("fetch", "--quiet", *(["--tags", "--force"] if tags else []), "origin", BRANCH)
-    return REMOTE_BRANCH
+
+def fetch_pushed(git: Git, tags: bool = False) -> str:
+    """Fetch the remote's branch (and its tags with ``tags``); the ref of what was pushed (``pushed_ref``)."""
+    ref = pushed_ref(git)
+    if ref != "HEAD":
+        git.run("fetch", "--quiet", *(["--tags", "--force"] if tags else []), "origin", BRANCH)
+    return ref
 
 
 def follow_pushed(git: Git, tags: bool = False) -> str:

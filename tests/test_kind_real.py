@@ -74,20 +74,12 @@ def test_gitserver_runs_and_takes_a_push_through_the_port_mapping(cluster, tmp_p
     load_images(images, provider, PlainReporter(), tmp_path)
     server = InClusterGitServer("pytest", GitServerSettings(ports=PORTS))
     Applier(connect(str(info.kubeconfig), info.context)).apply_all(server.manifests())
-    subprocess.run(
-        [
-            "kubectl",
-            "--kubeconfig",
-            str(info.kubeconfig),
-            "-n",
-            server.settings.namespace,
-            "rollout",
-            "status",
-            "deployment/gitserver",
-            "--timeout=300s",
-        ],
-        check=True,
-    )
+
+    def rollout(verb: str, *extra: str) -> None:
+        kubectl = ["kubectl", "--kubeconfig", str(info.kubeconfig), "-n", server.settings.namespace]
+        subprocess.run([*kubectl, "rollout", verb, "deployment/gitserver", *extra], check=True)
+
+    rollout("status", "--timeout=300s")
     url = server.host_url_with_credentials()
     work = tmp_path / "work"
     env = dict(
@@ -107,33 +99,8 @@ def test_gitserver_runs_and_takes_a_push_through_the_port_mapping(cluster, tmp_p
     server.wait_reachable_from_host(Deadline(120))  # the NodePort answers once kube-proxy has programmed it
     subprocess.run(["git", "-C", str(work), "push", "-q", url, "main"], check=True, env=env)
     # The pod restarts on the same volume and the push is still there.
-    subprocess.run(
-        [
-            "kubectl",
-            "--kubeconfig",
-            str(info.kubeconfig),
-            "-n",
-            server.settings.namespace,
-            "rollout",
-            "restart",
-            "deployment/gitserver",
-        ],
-        check=True,
-    )
-    subprocess.run(
-        [
-            "kubectl",
-            "--kubeconfig",
-            str(info.kubeconfig),
-            "-n",
-            server.settings.namespace,
-            "rollout",
-            "status",
-            "deployment/gitserver",
-            "--timeout=300s",
-        ],
-        check=True,
-    )
+    rollout("restart")
+    rollout("status", "--timeout=300s")
     server.wait_reachable_from_host(Deadline(120))
     out = subprocess.run(["git", "ls-remote", url, "main"], capture_output=True, text=True, env=env, check=True)
     head = subprocess.run(["git", "-C", str(work), "rev-parse", "HEAD"], capture_output=True, text=True, check=True)

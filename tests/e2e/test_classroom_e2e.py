@@ -179,26 +179,29 @@ def test_a_class_of_ten_isolated_tenants(classroom, tmp_path):
     from kubernetes import client
 
     room, cli = classroom, classroom.cli
-    created = cli(
-        "class",
-        "create",
-        "--count",
-        str(LEARNERS),
-        "--engine",
-        room.engine,
-        "--kubeconfig",
-        room.cluster.kubeconfig,
-        "--git-root",
-        str(room.git_root),
-        "--git-base-url",
-        room.git_url,
-        "--git-auth-file",
-        str(room.users_file),
-        "--timeout",
-        "300",
-        "--output",
-        "json",
-    )
+
+    def create(count: int, *extra: str):
+        return cli(
+            "class",
+            "create",
+            "--count",
+            str(count),
+            "--engine",
+            room.engine,
+            "--kubeconfig",
+            room.cluster.kubeconfig,
+            "--git-root",
+            str(room.git_root),
+            "--git-base-url",
+            room.git_url,
+            "--git-auth-file",
+            str(room.users_file),
+            *extra,
+            "--output",
+            "json",
+        )
+
+    created = create(LEARNERS, "--timeout", "300")
     assert created.exit_code == 0, created.output
     result = json.loads(created.stdout)
     assert sorted(result["kits"]) == [f"learner-{i:02d}" for i in range(1, LEARNERS + 1)]
@@ -212,24 +215,7 @@ def test_a_class_of_ten_isolated_tenants(classroom, tmp_path):
     for i in range(1, LEARNERS + 1):
         assert served(admin_apps, f"learner-{i:02d}") == {"dev": "v2", "staging": "v1", "prod": "v1"}
 
-    again = cli(
-        "class",
-        "create",
-        "--count",
-        "2",
-        "--engine",
-        room.engine,
-        "--kubeconfig",
-        room.cluster.kubeconfig,
-        "--git-root",
-        str(room.git_root),
-        "--git-base-url",
-        room.git_url,
-        "--git-auth-file",
-        str(room.users_file),
-        "--output",
-        "json",
-    )
+    again = create(2)
     assert again.exit_code == 0, again.output
     assert not [c for c in json.loads(again.stdout)["changed"]], "a second create changes nothing"
 

@@ -309,6 +309,33 @@ def test_class_kit_paths_are_under_the_state_folder(tmp_path, monkeypatch):
             ("class", "create", "--count", "2", "--git-root", ".", "--git-base-url", "ssh://h"),
             "the Git base URL 'ssh://h' is not http(s)",
         ),
+        (
+            ("class", "create", "--count", "2", "--git-server", "folder", "--git-base-url", "http://h"),
+            "a folder Git server needs --git-root",
+        ),
+        (
+            (
+                "class",
+                "create",
+                "--count",
+                "2",
+                "--git-root",
+                ".",
+                "--git-base-url",
+                "http://h",
+                "--git-node-port",
+                "30100",
+            ),
+            "--git-node-port is for the in-cluster Git server",
+        ),
+        (
+            ("class", "create", "--count", "2", "--git-auth-file", "users"),
+            "--git-auth-file name a Git server of your own, not the in-cluster one",
+        ),
+        (
+            ("class", "create", "--count", "2", "--git-base-url", "git@h:x"),
+            "the Git base URL 'git@h:x' is not http(s)",
+        ),
     ],
 )
 def test_class_commands_fail_in_one_line(cli, args, problem):
@@ -402,3 +429,83 @@ def test_a_learners_environment_name_cannot_climb_out_of_the_state_folder(name, 
     monkeypatch.setenv("GITOPS_LAB_STATE_DIR", str(tmp_path / "state"))
     with pytest.raises(UsageError):
         environment_dir(name)
+
+
+# --------------------------------------------------------------------------- #
+# The class's Git server in the cluster: what it applies (running it: tests/e2e/test_kind_e2e.py)
+# --------------------------------------------------------------------------- #
+def _cluster_server(**kw):
+    from gitops_lab.adapters.gitserver.clusterclass import ClusterClassGitServer
+
+    return ClusterClassGitServer("spring", **kw)
+
+
+def test_the_in_cluster_class_server_gives_each_learner_only_their_repository():
+    server = _cluster_server(base_url="http://git.example:80")
+    users = ClassCredentials(Credentials("instructor", "i-pw"), Credentials("engine", "e-pw"))
+    grants = [RepoGrant("bob", Credentials("bob", "b-pw")), RepoGrant("alice", Credentials("alice", "a-pw"))]
+    objects = {o["kind"]: o for o in server.manifests(grants, users)}
+    assert {o["metadata"]["namespace"] for k, o in objects.items() if k != "Namespace"} == {"spring-class-git"}
+    assert objects["Namespace"]["metadata"]["name"] == "spring-class-git"
+    text = objects["Secret"]["stringData"]["users"]
+    assert "a-pw" not in text and "b-pw" not in text
+    assert [line.split(":")[0] for line in text.splitlines()] == ["instructor", "engine", "alice", "bob"]
+    assert text.splitlines()[2].endswith(":alice") and text.splitlines()[3].endswith(":bob")
+    container = objects["Deployment"]["spec"]["template"]["spec"]["containers"][0]
+    assert {e["name"]: e.get("value") for e in container["env"]}["GIT_REPOS"] == "alice,bob"
+    assert objects["Service"]["spec"]["ports"][0]["nodePort"] == 30081
+    assert all(o["metadata"]["labels"]["gitops-lab.io/class"] == "spring" for o in objects.values())
+    urls = server.endpoints("alice")
+    assert urls.host_url == "http://git.example:80/alice.git"
+    assert urls.cluster_url == "http://gitserver.spring-class-git.svc.cluster.local:8080/alice.git"
+
+
+def test_a_new_learner_restarts_the_in_cluster_class_server():
+    server = _cluster_server(base_url="http://h")
+    users = ClassCredentials(Credentials("instructor", "i"), Credentials("engine", "e"))
+    one = [RepoGrant("alice", Credentials("alice", "a"))]
+    two = one + [RepoGrant("bob", Credentials("bob", "b"))]
+
+    def config_hash(grants):
+        [dep] = [o for o in server.manifests(grants, users) if o["kind"] == "Deployment"]
+        return dep["spec"]["template"]["metadata"]["annotations"]["gitops-lab.io/config-hash"]
+
+    assert config_hash(one) == config_hash(one) != config_hash(two)
+
+
+def test_the_in_cluster_class_server_is_reached_at_a_node_address_by_default():
+    from types import SimpleNamespace as NS
+
+    def node(ready, *addresses):
+        return NS(
+            status=NS(
+                conditions=[NS(type="Ready", status="True" if ready else "False")],
+                addresses=[NS(type=t, address=a) for t, a in addresses],
+            )
+        )
+
+    nodes = [node(False, ("InternalIP", "10.0.0.9")), node(True, ("Hostname", "n2"), ("InternalIP", "10.0.0.2"))]
+    kube = NS(core=lambda: NS(list_node=lambda: NS(items=nodes)))
+    assert _cluster_server(kube=kube, node_port=31000).endpoints("a").host_url == "http://10.0.0.2:31000/a.git"
+    nodes.append(node(True, ("ExternalIP", "203.0.113.7")))
+    assert _cluster_server(kube=kube).endpoints("a").host_url == "http://203.0.113.7:30081/a.git"
+
+
+def test_the_in_cluster_class_server_checks_its_options():
+    with pytest.raises(UsageError, match="NodePort 8080 is not between 30000 and 32767"):
+        _cluster_server(node_port=8080)
+    from gitops_lab.adapters.gitserver.clusterclass import ClusterClassGitServer
+
+    with pytest.raises(UsageError, match="too long"):
+        ClusterClassGitServer("x" * 60)
+
+
+def test_a_class_keeps_the_git_server_it_was_created_with(tmp_path, monkeypatch):
+    from gitops_lab.reporter import Reporter
+    from gitops_lab.workflows.classroom import ClassOptions, ClassRecord, GitServerRecord, create, git_server_record
+
+    monkeypatch.setenv("GITOPS_LAB_STATE_DIR", str(tmp_path / "state"))
+    ClassRecord("gitops-lab", "flux", None, None, GitServerRecord("folder", "/srv/git", "http://h"), ["a"]).save()
+    options = ClassOptions("flux", git=git_server_record(None, None, None, None, None, None))
+    with pytest.raises(UsageError, match=r"keeps its repositories on a folder Git server \(/srv/git\)"):
+        create("gitops-lab", ["b"], options, Reporter())

@@ -108,7 +108,7 @@ def test_service_nodeport_matches_the_kind_port_mapping(state):
 def test_config_hash_changes_when_the_users_change(state):
     a = load_or_create_credentials("a")
     b = load_or_create_credentials("b")
-    hash_of = lambda creds: by_kind(render_manifests(GitServerSettings(), creds))["Deployment"][  # noqa: E731
+    hash_of = lambda creds: by_kind(render_manifests(GitServerSettings(), auth_file(creds)))["Deployment"][  # noqa: E731
         "spec"
     ]["template"]["metadata"]["annotations"]["gitops-lab.io/config-hash"]
     assert hash_of(a) != hash_of(b)

@@ -8,6 +8,9 @@ classroom's engine manifests (no registry is reachable here), then:
 - a learner clones and pushes through http://localhost:8180 with the printed credentials;
 - `up` again changes nothing;
 - every lab passes on real pods (`lab test --all`);
+- a class of two runs beside the lab with its Git server in the cluster: a
+  learner reaches only their own repository, and their promotion is served by
+  real pods in their own namespaces;
 - `down` leaves no container, no docker network and no state but the backups.
 Interrupting `up` with SIGINT at each of its steps, then running it again, is
 tested in test_kind_interrupts.py.
@@ -140,6 +143,66 @@ def test_every_lab_passes_on_real_pods(lab_env, tmp_path):
     assert 'failures="0"' in text and "<testcase" in text
     # Real pods answer: nothing skips here, not the capstone, not gitops-basics' step that asks the model.
     assert not re.search(r'(failures|skipped)="[1-9]', text) and 'name="see-the-model-answer"' in text
+
+
+def _git(*args: str, cwd: Path | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    env = {"GIT_TERMINAL_PROMPT": "0", "PATH": "/usr/bin:/bin", "HOME": "/nonexistent"}
+    return subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120, check=check)
+
+
+def test_a_class_with_its_git_server_in_the_cluster_on_real_pods(lab_env, tmp_path):
+    import json
+
+    from kubernetes import client
+
+    bed, name, engine, _ = lab_env
+    created = bed.gitops_lab(
+        "class", "create", "--count", "2", "--engine", engine, "--timeout", "600", "--output", "json", name=name
+    ).json()
+    assert created["learners"] == ["learner-01", "learner-02"] and created["git_enforces_access"] is True
+    api = bed.api(name)
+    core = client.CoreV1Api(api)
+    git_namespace = f"{name}-class-git"
+    pods = core.list_namespaced_pod(git_namespace, label_selector="app.kubernetes.io/name=gitserver").items
+    assert [p.status.phase for p in pods] == ["Running"]
+
+    kits = {learner: json.loads((Path(path) / "kit.json").read_text()) for learner, path in created["kits"].items()}
+    a, b = kits["learner-01"], kits["learner-02"]
+    node_ip = core.list_node().items[0].status.addresses[0].address
+    assert a["git_url"] == f"http://{node_ip}:30081/learner-01.git"
+    assert a["engine_git_url"] == f"http://gitserver.{git_namespace}.svc.cluster.local:8080/learner-01.git"
+
+    def url(kit: dict, repository: str) -> str:
+        return f"http://{kit['git_username']}:{kit['git_password']}@{node_ip}:30081/{repository}.git"
+
+    # A learner reaches their own repository over the NodePort, and not the other's.
+    assert _git("ls-remote", url(a, "learner-01"), "main").stdout.strip()
+    work = tmp_path / "a"
+    _git("clone", "-q", url(a, "learner-01"), str(work))
+    _git("-c", "user.name=A", "-c", "user.email=a@example.com", "commit", "-q", "--allow-empty", "-m", "A", cwd=work)
+    refused = _git("push", url(a, "learner-02"), "HEAD:main", cwd=work, check=False)
+    assert refused.returncode != 0 and "403" in refused.stderr
+    assert (
+        _git("ls-remote", url(b, "learner-02"), "main").stdout.split()[0]
+        != _git("rev-parse", "HEAD", cwd=work).stdout.strip()
+    )
+
+    # The learner joins with the kit and promotes; real pods in their namespace serve it, the other's do not change.
+    learner = f"{name}-learner-01"
+    bed.gitops_lab("class", "join", created["kits"]["learner-01"], name=learner)
+    bed.gitops_lab("promote", "--from", "dev", "--to", "staging", "--timeout", "300", name=learner)
+    assert _proxy(api, "learner-01-staging", "version")["model_version"] == "v2"
+    assert _proxy(api, "learner-02-staging", "version")["model_version"] == "v1"
+    rows = {r["learner"]: r for r in bed.gitops_lab("class", "status", "--output", "json", name=name).json()}
+    assert rows["learner-01"]["environments"]["staging"]["version"] == "v2" and rows["learner-01"]["healthy"]
+    assert rows["learner-02"]["environments"]["staging"]["version"] == "v1" and rows["learner-02"]["healthy"]
+
+    # Delete: the repositories are kept as bundles, then the server and the tenants go.
+    deleted = bed.gitops_lab("class", "delete", "--output", "json", name=name).json()
+    assert len(deleted["backups"]) == 2
+    namespaces = {n.metadata.name for n in core.list_namespace().items}
+    assert not namespaces & {git_namespace, "learner-01-dev", "learner-02-prod"}
+    assert "ml-prod" in namespaces  # the lab of `up` is untouched
 
 
 def test_down_leaves_no_container_network_or_state_but_backups(lab_env):

@@ -36,6 +36,15 @@ class Application:
     def state(self) -> EnvironmentState | None:
         return load_state_or_none(self.name)
 
+    def cluster_access(self, kubeconfig: str | None, context: str | None) -> tuple[str | None, str | None]:
+        """--kubeconfig and --context, else what `up` saved for this environment (else None: $KUBECONFIG)."""
+        if kubeconfig:
+            return kubeconfig, context
+        saved = self.state()
+        if saved is None or not saved.kubeconfig:
+            return None, context
+        return saved.kubeconfig, context or saved.context
+
     def git_auth(self) -> GitAuth | None:
         """The credentials of this command's git calls to http(s) remotes.
 

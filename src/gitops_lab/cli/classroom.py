@@ -57,14 +57,31 @@ def group() -> None:
     help="external: the engine already runs on the cluster; managed: install the pinned release.",
 )
 @click.option(
+    "--git-server",
+    type=click.Choice(["in-cluster", "folder"]),
+    help="in-cluster: gitops-lab runs the class's Git server in the cluster (the default without --git-root); "
+    "folder: your Git server serves --git-root.",
+)
+@click.option(
     "--git-root",
     metavar="DIR",
-    required=True,
-    help="Folder of bare repositories that your Git server serves over HTTP.",
+    help="folder: the folder of bare repositories that your Git server serves over HTTP.",
 )
-@click.option("--git-base-url", metavar="URL", required=True, help="URL the folder is served at.")
 @click.option(
-    "--git-engine-base-url", metavar="URL", help="The same, as the engines reach it (default: --git-base-url)."
+    "--git-base-url",
+    metavar="URL",
+    help="The URL learners (and this machine) reach the repositories at. folder: required; in-cluster: "
+    "default http://NODE-ADDRESS:NODEPORT.",
+)
+@click.option(
+    "--git-engine-base-url",
+    metavar="URL",
+    help="folder: the same, as the engines reach it (default: --git-base-url).",
+)
+@click.option(
+    "--git-node-port",
+    type=click.IntRange(min=30000, max=32767),
+    help="in-cluster: the NodePort of the class's Git server.  [default: 30081]",
 )
 @click.option(
     "--git-auth-file",
@@ -90,9 +107,11 @@ def create_command(
     count: int | None,
     engine: str,
     engine_install: str,
-    git_root: str,
-    git_base_url: str,
+    git_server: str | None,
+    git_root: str | None,
+    git_base_url: str | None,
     git_engine_base_url: str | None,
+    git_node_port: int | None,
     git_auth_file: str | None,
     kit_days: int,
     kubeconfig: str | None,
@@ -105,20 +124,24 @@ def create_command(
     Safe to run again: what exists is kept, kits are refreshed.
 
     \b
+    The Git server runs in the cluster unless --git-root names the folder that
+    your own server serves.
+
+    \b
     Examples:
+      gitops-lab class create --count 10 --engine flux --kubeconfig admin.conf
+      gitops-lab class create --learners names.txt --engine argocd \\
+          --git-base-url http://git.class.example     # an Ingress to the in-cluster server
       gitops-lab class create --learners names.txt --engine argocd \\
           --git-root /srv/git --git-base-url http://10.0.0.5:8180 --git-auth-file /srv/git/users
     """
     from gitops_lab.workflows import classroom
 
     learners = classroom.learners_from(learners_file, count)
-    git = classroom.GitServerRecord(
-        "folder",
-        str(Path(git_root).expanduser().resolve()),
-        git_base_url,
-        git_engine_base_url,
-        str(Path(git_auth_file).expanduser().resolve()) if git_auth_file else None,
+    git = classroom.git_server_record(
+        git_server, git_root, git_base_url, git_engine_base_url, git_node_port, git_auth_file
     )
+    kubeconfig, context = app.cluster_access(kubeconfig, context)
     options = classroom.ClassOptions(engine, engine_install, kubeconfig, context, git, kit_days, timeout)
     result = classroom.create(app.name, learners, options, app.reporter(output))
     lines = [

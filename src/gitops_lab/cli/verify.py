@@ -80,8 +80,7 @@ def _target(app: Application, path: Path, env: str, url: str | None, kubeconfig:
 
     if url:
         return url_target(env, url)
-    saved = app.state()
-    kube = connect(kubeconfig or (saved.kubeconfig if saved else None), context or (saved.context if saved else None))
+    kube = connect(*app.cluster_access(kubeconfig, context))
     return kube_target(kube, env, RepoLayout(path).namespace(env))
 
 

@@ -77,18 +77,73 @@ def kit_dir(name: str, learner: str) -> Path:
 # -- the class record ------------------------------------------------------------------
 @dataclass
 class GitServerRecord:
+    """The class's Git server: ``folder`` (a folder of bare repositories you serve) or
+    ``in-cluster`` (gitops-lab's server in the cluster, one per class)."""
+
     kind: str = "folder"
     root: str = ""
     base_url: str = ""
     engine_base_url: str | None = None
     auth_file: str | None = None
+    node_port: int | None = None
 
-    def server(self) -> GitServer:
+    def server(self, class_name: str, kube: Kube | None = None, deadline: Deadline | None = None) -> GitServer:
+        """The server; without ``kube`` only to check the options (an in-cluster one needs the cluster)."""
+        if self.kind == "in-cluster":
+            from gitops_lab.adapters.gitserver.clusterclass import DEFAULT_NODE_PORT, ClusterClassGitServer
+
+            return ClusterClassGitServer(
+                class_name, kube, self.base_url or None, self.node_port or DEFAULT_NODE_PORT, deadline=deadline
+            )
         from gitops_lab.adapters.gitserver.folder import FolderGitServer
 
         return FolderGitServer(
             Path(self.root), self.base_url, self.engine_base_url, Path(self.auth_file) if self.auth_file else None
         )
+
+
+def git_server_record(
+    kind: str | None,
+    root: str | None,
+    base_url: str | None,
+    engine_base_url: str | None,
+    node_port: int | None,
+    auth_file: str | None,
+) -> GitServerRecord:
+    """The Git server options of `class create`, checked: in-cluster unless a folder is named."""
+    kind = kind or ("folder" if root else "in-cluster")
+    if kind == "folder":
+        missing = [flag for flag, value in (("--git-root", root), ("--git-base-url", base_url)) if not value]
+        if missing:
+            raise UsageError(
+                f"a folder Git server needs {' and '.join(missing)}",
+                fix="pass the folder your Git server serves and its URL, or leave out --git-server folder "
+                "to run the server in the cluster",
+            )
+        if node_port:
+            raise UsageError("--git-node-port is for the in-cluster Git server", fix="leave it out with --git-root")
+        return GitServerRecord(
+            "folder",
+            str(Path(root or ".").expanduser().resolve()),
+            base_url or "",
+            engine_base_url,
+            str(Path(auth_file).expanduser().resolve()) if auth_file else None,
+        )
+    wrong = [
+        flag
+        for flag, value in (
+            ("--git-root", root),
+            ("--git-auth-file", auth_file),
+            ("--git-engine-base-url", engine_base_url),
+        )
+        if value
+    ]
+    if wrong:
+        raise UsageError(
+            f"{', '.join(wrong)} name a Git server of your own, not the in-cluster one",
+            fix="leave them out, or pass --git-server folder",
+        )
+    return GitServerRecord("in-cluster", base_url=base_url or "", node_port=node_port)
 
 
 @dataclass
@@ -234,19 +289,39 @@ def create(name: str, learners: list[str], options: ClassOptions, reporter: Repo
             f"the class {name!r} runs {previous.engine}, not {options.engine}",
             fix=f"use --engine {previous.engine}, or `gitops-lab class delete` first",
         )
+    if previous and previous.git.kind != options.git.kind:
+        where = previous.git.root if previous.git.kind == "folder" else "in the cluster"
+        raise UsageError(
+            f"the class {name!r} keeps its repositories on a {previous.git.kind} Git server ({where}), "
+            f"not a {options.git.kind} one",
+            fix="pass the same Git server options as when you created it, or `gitops-lab class delete` first",
+        )
+    if previous and previous.git.kind == "in-cluster":
+        # a re-run keeps the address learners were given unless told otherwise
+        options.git.base_url = options.git.base_url or previous.git.base_url
+        options.git.node_port = options.git.node_port or previous.git.node_port
     everyone = sorted(set(previous.learners if previous else []) | set(learners))
     record = ClassRecord(name, options.engine, options.kubeconfig, options.context, options.git, everyone)
     result = ClassResult(name, options.engine, learners=list(learners))
-    server = options.git.server()  # checks the Git options before anything is touched
+    options.git.server(name)  # checks the Git options before anything is touched
     kube = _connect(record, reporter)
+    server = options.git.server(name, kube, deadline)
     engine = engine_for(options.engine, kube)
     with reporter.step(f"{'Installing' if options.engine_install == 'managed' else 'Checking'} {engine.display_name}"):
         engine.install(options.engine_install, reporter, deadline)
     result.git_enforces_access = server.enforces_access
     users, learner_users = load_or_create_users(name, everyone)
-    with reporter.step(f"Preparing {len(everyone)} repositories on the Git server") as step:
-        result.changed += server.provision([RepoGrant(learner, learner_users[learner]) for learner in everyone], users)
-        step.done(f"{len(result.changed)} changes" if result.changed else "no change")
+    title = f"Preparing {len(everyone)} repositories on the Git server"
+    if server.kind == "in-cluster":
+        title = f"Starting the class's Git server with {len(everyone)} repositories (up to {deadline.describe()})"
+    with reporter.step(title) as step:
+        server.on_progress = step.update
+        changed = server.provision([RepoGrant(learner, learner_users[learner]) for learner in everyone], users)
+        result.changed += changed
+        record.git.base_url = server.endpoints("x").host_url.rsplit("/", 1)[0]
+        step.done(
+            f"{len(changed)} changes at {record.git.base_url}" if changed else f"no change at {record.git.base_url}"
+        )
     with reporter.step("Applying the class's role and admission policy") as step:
         changed = engine.applier.apply_changed(class_objects(name))
         result.changed += changed
@@ -647,7 +722,7 @@ def delete(name: str, reporter: Reporter, timeout: float) -> DeleteResult:
     users, _ = load_or_create_users(name, record.learners)
     result = DeleteResult(name)
     home = class_dir(name)
-    server = record.git.server()
+    server = record.git.server(name, kube, deadline)
     with pushing_as(users.writer):
         for learner in record.learners:
             with reporter.step(f"Deleting the tenant of {learner}") as step:
@@ -697,8 +772,7 @@ def delete(name: str, reporter: Reporter, timeout: float) -> DeleteResult:
     with reporter.step("Removing the class's role, admission policy and records"):
         for obj in class_objects(name):
             applier.delete(obj["apiVersion"], obj["kind"], obj["metadata"]["name"])
-        if server.enforces_access:
-            server.provision([], users)  # the users file keeps only the instructor and the engines
+        server.retire(users)
         for entry in ("class.json", "credentials.json", "learners", "kits"):
             path = home / entry
             shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)

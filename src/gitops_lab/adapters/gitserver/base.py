@@ -3,13 +3,14 @@ that learner (and the instructor) may push to, and which the engines may read.
 
 Two kinds fit: a server that serves a folder of bare repositories over smart
 HTTP (folder.py: gitops-lab's own server.py run on a host, or any
-`git http-backend`), and the in-cluster server of a kind cluster, which runs
-the same server.py.
+`git http-backend`), and a server in the cluster (clusterclass.py), which
+runs the same server.py as `up`'s, one per class.
 """
 
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from gitops_lab.adapters.gitserver.incluster import Credentials, GitServerCredentials, GitServerEndpoints
@@ -34,6 +35,8 @@ class GitServer(abc.ABC):
     kind: str
     # Whether the server itself refuses a push with another learner's credentials.
     enforces_access: bool
+    # Told what a long step waits for (starting a server).
+    on_progress: Callable[[str], None] | None = None
 
     @abc.abstractmethod
     def endpoints(self, repository: str) -> GitServerEndpoints:
@@ -50,6 +53,11 @@ class GitServer(abc.ABC):
     @abc.abstractmethod
     def remove(self, repositories: list[str]) -> list[str]:
         """Delete ``repositories``; returns the ones that were there."""
+
+    def retire(self, users: ClassCredentials) -> list[str]:
+        """The class is gone: keep only the instructor and the engines (in-cluster: the server goes).
+        Returns what changed, in words."""
+        return self.provision([], users) if self.enforces_access else []
 
 
 def users_file(grants: list[RepoGrant], users: ClassCredentials) -> str:

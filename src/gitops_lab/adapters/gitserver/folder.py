@@ -23,6 +23,14 @@ from gitops_lab.state import write_private_text
 REPO_CONFIG = (("http.receivepack", "true"), ("receive.denyNonFastForwards", "true"), ("receive.denyDeletes", "true"))
 
 
+def check_base_url(url: str) -> None:
+    if not url.startswith(("http://", "https://")):
+        raise UsageError(
+            f"the Git base URL {url!r} is not http(s)",
+            fix="pass the URL the Git server is served at, e.g. http://127.0.0.1:8180",
+        )
+
+
 @dataclass
 class FolderGitServer(GitServer):
     root: Path
@@ -38,11 +46,7 @@ class FolderGitServer(GitServer):
         if self.auth_file is not None:
             self.auth_file = Path(self.auth_file).expanduser().resolve()
         for url in filter(None, (self.base_url, self.engine_base_url)):
-            if not url.startswith(("http://", "https://")):
-                raise UsageError(
-                    f"the Git base URL {url!r} is not http(s)",
-                    fix="pass the URL the folder is served at, e.g. http://127.0.0.1:8180",
-                )
+            check_base_url(url)
 
     @property
     def enforces_access(self) -> bool:  # type: ignore[override]

@@ -133,11 +133,10 @@ def auth_file(creds: GitServerCredentials, salt_source: str | None = None) -> st
     return "\n".join(lines) + "\n"
 
 
-def render_manifests(settings: GitServerSettings, creds: GitServerCredentials) -> list[dict[str, Any]]:
-    """Every object of the Git server, in apply order (namespace first)."""
+def render_manifests(settings: GitServerSettings, users: str) -> list[dict[str, Any]]:
+    """Every object of the Git server, in apply order (namespace first); ``users`` is its users file."""
     folder = manifests_folder()
     code = (folder / "server.py").read_text(encoding="utf-8")
-    users = auth_file(creds)
     config_hash = hashlib.sha256((code + users + settings.image).encode()).hexdigest()[:16]
     values = {
         "namespace": settings.namespace,
@@ -172,9 +171,8 @@ def render_manifests(settings: GitServerSettings, creds: GitServerCredentials) -
 def image_references(settings: GitServerSettings | None = None) -> list[str]:
     """Images the rendered Git server runs (for `gitops-lab images`)."""
     settings = settings or GitServerSettings()
-    dummy = GitServerCredentials(Credentials("w", "w"), Credentials("r", "r"))
     refs = []
-    for obj in render_manifests(settings, dummy):
+    for obj in render_manifests(settings, ""):
         for container in obj.get("spec", {}).get("template", {}).get("spec", {}).get("containers", []):
             refs.append(container["image"])
     return refs
@@ -226,7 +224,7 @@ class InClusterGitServer(LabGitServer):
         return load_or_create_credentials(self.env_name)
 
     def manifests(self) -> list[dict[str, Any]]:
-        return render_manifests(self.settings, self.credentials())
+        return render_manifests(self.settings, auth_file(self.credentials()))
 
     def endpoints(self) -> GitServerEndpoints:
         return endpoints(self.settings)
@@ -240,28 +238,39 @@ class InClusterGitServer(LabGitServer):
     def wait_reachable_from_host(self, deadline: Deadline, on_progress: Callable[[str], None] | None = None) -> None:
         """Until the host URL answers /healthz: a Deployment is Available a moment before
         kube-proxy routes its NodePort through the kind port mapping."""
-        import time
-        import urllib.error
-        import urllib.request
+        wait_answers(
+            self.endpoints().host_url.rsplit("/", 1)[0],
+            deadline,
+            "check that nothing else listens on that port, then run `gitops-lab up` again",
+            on_progress,
+        )
 
-        from gitops_lab.errors import WaitTimeout
 
-        url = self.endpoints().host_url.rsplit("/", 1)[0] + "/healthz"
-        delay, last = 0.2, "no answer yet"
-        while True:
-            try:
-                with urllib.request.urlopen(url, timeout=max(0.5, min(5.0, deadline.remaining()))) as response:
-                    if response.status == 200:
-                        return
-                    last = f"HTTP {response.status}"
-            except (urllib.error.URLError, OSError) as exc:
-                last = str(getattr(exc, "reason", exc))
-            if deadline.expired:
-                raise WaitTimeout(
-                    f"the Git server runs but {url} did not answer before the deadline; last: {last}",
-                    fix="check that nothing else listens on that port, then run `gitops-lab up` again",
-                )
-            if on_progress:
-                on_progress(f"waiting for {url}: {last}")
-            time.sleep(min(delay, max(0.0, deadline.remaining())))
-            delay = min(delay * 2, 2.0)
+def wait_answers(base_url: str, deadline: Deadline, fix: str, on_progress: Callable[[str], None] | None = None) -> None:
+    """Until the server at ``base_url`` answers /healthz with 200 (its repositories exist)."""
+    import time
+    import urllib.error
+    import urllib.request
+
+    from gitops_lab.errors import WaitTimeout
+
+    url = base_url.rstrip("/") + "/healthz"
+    delay, last = 0.2, "no answer yet"
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=max(0.5, min(5.0, deadline.remaining()))) as response:
+                if response.status == 200:
+                    return
+                last = f"HTTP {response.status}"
+        except urllib.error.HTTPError as exc:
+            last = f"HTTP {exc.code}"
+        except (urllib.error.URLError, OSError) as exc:
+            last = str(getattr(exc, "reason", exc))
+        if deadline.expired:
+            raise WaitTimeout(
+                f"the Git server runs but {url} did not answer before the deadline; last: {last}", fix=fix
+            )
+        if on_progress:
+            on_progress(f"waiting for {url}: {last}")
+        time.sleep(min(delay, max(0.0, deadline.remaining())))
+        delay = min(delay * 2, 2.0)

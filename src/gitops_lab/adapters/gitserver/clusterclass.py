@@ -1,0 +1,180 @@
+"""A class's Git server inside the cluster: the same server.py `up` runs on kind, one per class.
+
+It runs in its own namespace (``<class>-class-git``), so `up`'s server and a
+class can share a cluster. Its users file (a Secret) gives each learner their
+own repository; the Deployment's ``GIT_REPOS`` names every learner, so the
+server creates the repositories when it starts; the repositories live on a
+PersistentVolumeClaim (the cluster's default StorageClass). A change of the
+class restarts the server (the config hash on the pod template), so
+`class create` waits until the new pod answers before it pushes.
+
+Learners and the CLI reach it at ``base_url``: by default the first node's
+address and the Service's NodePort, or what the instructor passes (an Ingress,
+a LoadBalancer, a port-forward). The engines reach it through the Service.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from gitops_lab.adapters.cluster.base import LabPorts
+from gitops_lab.adapters.gitserver.base import ClassCredentials, GitServer, RepoGrant, users_file
+from gitops_lab.adapters.gitserver.folder import check_base_url
+from gitops_lab.adapters.gitserver.incluster import (
+    GitServerEndpoints,
+    GitServerSettings,
+    pinned_image,
+    render_manifests,
+    wait_answers,
+)
+from gitops_lab.errors import ClusterError, UsageError
+
+if TYPE_CHECKING:
+    from gitops_lab.kube.client import Kube
+    from gitops_lab.kube.deadline import Deadline
+
+DEFAULT_NODE_PORT = 30081  # `up`'s server has 30080
+SERVICE_PORT = 8080
+
+
+def class_git_namespace(class_name: str) -> str:
+    namespace = f"{class_name.replace('/', '-')}-class-git"
+    if len(namespace) > 63:
+        raise UsageError(
+            f"the class name {class_name!r} is too long for the Git server's namespace {namespace!r} (over 63)",
+            fix="use a shorter --name (at most 53 characters)",
+        )
+    return namespace
+
+
+def node_address(kube: Kube) -> str:
+    """An address of the cluster's first Ready node: its ExternalIP, else its InternalIP."""
+    nodes = kube.core().list_node().items
+    ready = [
+        n for n in nodes if any(c.type == "Ready" and c.status == "True" for c in (n.status.conditions or []))
+    ] or nodes
+    for kind in ("ExternalIP", "InternalIP"):
+        for node in ready:
+            for address in node.status.addresses or []:
+                if address.type == kind:
+                    return address.address
+    raise ClusterError(
+        "no node of the cluster has an address to reach the class's Git server at",
+        fix="pass --git-base-url with the URL learners reach the Service gitserver at (an Ingress, a LoadBalancer)",
+    )
+
+
+@dataclass
+class ClusterClassGitServer(GitServer):
+    class_name: str
+    kube: Kube | None = None
+    # Where learners and the CLI reach it; None: http://<node address>:<node_port>, found on first use.
+    base_url: str | None = None
+    node_port: int = DEFAULT_NODE_PORT
+    storage: str = "2Gi"
+    image: str = field(default_factory=pinned_image)
+    kind: str = "in-cluster"
+    enforces_access: bool = True
+    on_progress: Callable[[str], None] | None = None
+    deadline: Deadline | None = None
+
+    def __post_init__(self) -> None:
+        self.namespace = class_git_namespace(self.class_name)
+        if self.base_url:
+            check_base_url(self.base_url)
+        if not 30000 <= self.node_port <= 32767:
+            raise UsageError(
+                f"the Git server NodePort {self.node_port} is not between 30000 and 32767",
+                fix="pass --git-node-port in the cluster's NodePort range",
+            )
+
+    def resolved_base_url(self) -> str:
+        if not self.base_url:
+            self.base_url = f"http://{node_address(self._kube())}:{self.node_port}"
+        return self.base_url
+
+    def endpoints(self, repository: str) -> GitServerEndpoints:
+        return GitServerEndpoints(
+            f"{self.resolved_base_url().rstrip('/')}/{repository}.git",
+            f"http://gitserver.{self.namespace}.svc.cluster.local:{SERVICE_PORT}/{repository}.git",
+        )
+
+    def settings(self, grants: list[RepoGrant]) -> GitServerSettings:
+        return GitServerSettings(
+            namespace=self.namespace,
+            repositories=tuple(sorted(g.repository for g in grants)),
+            storage=self.storage,
+            ports=LabPorts(git_node=self.node_port),
+            image=self.image,
+        )
+
+    def manifests(self, grants: list[RepoGrant], users: ClassCredentials) -> list[dict]:
+        objects = render_manifests(self.settings(grants), users_file(grants, users))
+        for obj in objects:
+            obj["metadata"].setdefault("labels", {})["gitops-lab.io/class"] = self.class_name.replace("/", "-")
+        return objects
+
+    def provision(self, grants: list[RepoGrant], users: ClassCredentials) -> list[str]:
+        """Apply the server with the whole class's users and repositories, then wait until the
+        (re)started server answers at the base URL."""
+        from gitops_lab.kube.apply import Applier
+        from gitops_lab.kube.deadline import Deadline
+        from gitops_lab.kube.rollout import rollout_verdict
+        from gitops_lab.kube.wait import wait_for
+
+        deadline = self.deadline or Deadline(300)
+        applier = Applier(self._kube())
+        changed = applier.apply_changed(self.manifests(grants, users))
+        wait_for(
+            applier,
+            "apps/v1",
+            "Deployment",
+            "gitserver",
+            self.namespace,
+            rollout_verdict,
+            deadline,
+            f"the class's Git server {self.namespace}/gitserver to be Available",
+            on_progress=self.on_progress,
+        )
+        wait_answers(
+            self.resolved_base_url(),
+            deadline,
+            f"make {self.resolved_base_url()} reach the Service gitserver in {self.namespace} "
+            f"(NodePort {self.node_port}), or pass --git-base-url with a URL that does",
+            self.on_progress,
+        )
+        return changed
+
+    def remove(self, repositories: list[str]) -> list[str]:
+        """Repositories go with the server's volume (``retire``); one alone is not removed."""
+        return []
+
+    def retire(self, users: ClassCredentials) -> list[str]:
+        """Delete the server's namespace (the Deployment, its volume, every repository) and wait
+        until it is gone, so a new class can start one again."""
+        from gitops_lab.kube.apply import Applier
+        from gitops_lab.kube.deadline import Deadline
+        from gitops_lab.kube.wait import wait_for
+
+        applier = Applier(self._kube())
+        if not applier.delete("v1", "Namespace", self.namespace):
+            return []
+        wait_for(
+            applier,
+            "v1",
+            "Namespace",
+            self.namespace,
+            None,
+            lambda o: (o is None, "terminating"),
+            self.deadline or Deadline(300),
+            f"namespace {self.namespace} to be deleted",
+            on_progress=self.on_progress,
+        )
+        return [f"namespace {self.namespace} deleted"]
+
+    def _kube(self) -> Kube:
+        if self.kube is None:
+            raise RuntimeError("the in-cluster class Git server needs a cluster connection")
+        return self.kube

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import stat
 import subprocess
@@ -341,3 +342,29 @@ def test_a_command_uses_the_saved_credentials_and_leaves_nothing_behind(server, 
     ).stdout.strip(), "the command did not publish main"
     assert current_auth() is None
     assert USERNAME_VAR not in os.environ and PASSWORD_VAR not in os.environ
+
+
+def test_the_server_stops_on_sigterm_as_pid_1(tmp_path):
+    # In its pod the server is PID 1, for which SIGTERM has no default action: without its own
+    # handler the kubelet would wait out the grace period (30 s) on every restart and delete.
+    if shutil.which("unshare") is None or os.geteuid() != 0:
+        pytest.skip("needs unshare and root to run the server as PID 1 of a new PID namespace")
+    users = tmp_path / "users"
+    users.write_text("")
+    env = dict(
+        os.environ, GIT_ROOT=str(tmp_path / "repos"), GIT_REPOS="lab", AUTH_FILE=str(users), PORT=str(free_port())
+    )
+    outer = subprocess.Popen(
+        ["unshare", "--pid", "--fork", sys.executable, "-u", str(SERVER)], env=env, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert outer.stderr is not None
+        while "serving lab" not in outer.stderr.readline():  # started, as PID 1
+            assert outer.poll() is None
+        children = Path(f"/proc/{outer.pid}/task/{outer.pid}/children").read_text().split()
+        os.kill(int(children[0]), signal.SIGTERM)
+        assert outer.wait(timeout=10) == 0
+        assert "stopping on signal 15" in outer.stderr.read()
+    finally:
+        outer.kill()
+        outer.wait()

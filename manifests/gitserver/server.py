@@ -27,6 +27,7 @@ import hmac
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -267,7 +268,15 @@ class GitHandler(BaseHTTPRequestHandler):
             return "unknown"
 
 
+def stop(signum: int, _frame: object) -> None:
+    # In a container the server is PID 1, which the kernel gives no default action for
+    # SIGTERM: without this the kubelet waits out the whole grace period before a kill.
+    print(f"stopping on signal {signum}", file=sys.stderr, flush=True)
+    raise SystemExit(0)
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, stop)
     root = os.environ.get("GIT_ROOT", "/data/repos")
     repos = [r.strip() for r in os.environ.get("GIT_REPOS", "lab").split(",") if r.strip()]
     ensure_repos(root, repos)

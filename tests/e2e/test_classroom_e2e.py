@@ -401,3 +401,21 @@ def test_a_class_of_ten_isolated_tenants(classroom, tmp_path):
     core = client.CoreV1Api(admin)
     assert not [ns.metadata.name for ns in core.list_namespace().items if ns.metadata.name.startswith("learner-")]
     admin.close()
+
+
+def test_the_in_cluster_git_server_needs_a_default_storage_class(classroom):
+    # The testbed has no StorageClass: the server's volume could never bind, so class create says so
+    # before it applies anything (the server running for real: tests/e2e/test_kind_e2e.py).
+    from kubernetes import client
+
+    room = classroom
+    result = room.cli(
+        "class", "create", "--count", "2", "--engine", room.engine, "--kubeconfig", room.cluster.kubeconfig
+    )
+    assert result.exit_code == 1
+    [line] = result.stderr.strip().splitlines()[-1:]
+    assert line.startswith("error: the cluster has no default StorageClass (StorageClasses: none)")
+    assert "--git-root" in line
+    namespaces = {n.metadata.name for n in client.CoreV1Api(room.cluster.api_client()).list_namespace().items}
+    assert not namespaces & {"gitops-lab-class-git", "learner-01-dev"}
+    assert not (room.state / "gitops-lab" / "class" / "class.json").exists()

@@ -35,8 +35,12 @@ def group() -> None:
     that reaches only their namespaces, and Git credentials that push only
     their repository. With the kit, every lab and command works as on a laptop.
 
+    The Git server runs in the cluster (one per class), or is your own serving a
+    folder (--git-root).
+
     \b
     Examples:
+      gitops-lab class create --count 10 --engine flux --kubeconfig admin.conf
       gitops-lab class create --count 10 --engine flux --kubeconfig admin.conf \\
           --git-root /srv/git --git-base-url http://git.example:8180 --git-auth-file /srv/git-users
       gitops-lab class status

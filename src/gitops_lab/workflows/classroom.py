@@ -769,10 +769,12 @@ def delete(name: str, reporter: Reporter, timeout: float) -> DeleteResult:
                         deadline,
                         f"namespace {namespace} to be deleted",
                     )
+    with reporter.step("Retiring the class's Git server") as step:
+        server.on_progress = step.update
+        step.done("; ".join(server.retire(users)) or "no change")
     with reporter.step("Removing the class's role, admission policy and records"):
         for obj in class_objects(name):
             applier.delete(obj["apiVersion"], obj["kind"], obj["metadata"]["name"])
-        server.retire(users)
         for entry in ("class.json", "credentials.json", "learners", "kits"):
             path = home / entry
             shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)

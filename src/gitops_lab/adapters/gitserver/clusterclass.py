@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 
 DEFAULT_NODE_PORT = 30081  # `up`'s server has 30080
 SERVICE_PORT = 8080
+VOLUME = "gitserver-data"  # manifests/gitserver/pvc.yaml
+DEFAULT_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
 
 
 def class_git_namespace(class_name: str) -> str:
@@ -64,6 +66,20 @@ def node_address(kube: Kube) -> str:
         "no node of the cluster has an address to reach the class's Git server at",
         fix="pass --git-base-url with the URL learners reach the Service gitserver at (an Ingress, a LoadBalancer)",
     )
+
+
+def check_default_storage_class(applier) -> None:
+    """The server's repositories need a volume: without a default StorageClass its claim would
+    stay Pending and the server would never start."""
+    classes = applier.list("storage.k8s.io/v1", "StorageClass")
+    if not any((c["metadata"].get("annotations") or {}).get(DEFAULT_CLASS_ANNOTATION) == "true" for c in classes):
+        names = ", ".join(c["metadata"]["name"] for c in classes) or "none"
+        raise ClusterError(
+            f"the cluster has no default StorageClass (StorageClasses: {names}), so the class's Git server "
+            "gets no volume for its repositories",
+            fix=f"mark one as default (annotation {DEFAULT_CLASS_ANNOTATION}=true), or serve a folder "
+            "yourself and pass --git-root and --git-base-url",
+        )
 
 
 @dataclass
@@ -126,6 +142,8 @@ class ClusterClassGitServer(GitServer):
 
         deadline = self.deadline or Deadline(300)
         applier = Applier(self._kube())
+        if applier.get("v1", "PersistentVolumeClaim", VOLUME, self.namespace) is None:
+            check_default_storage_class(applier)
         changed = applier.apply_changed(self.manifests(grants, users))
         wait_for(
             applier,

@@ -509,3 +509,19 @@ def test_a_class_keeps_the_git_server_it_was_created_with(tmp_path, monkeypatch)
     options = ClassOptions("flux", git=git_server_record(None, None, None, None, None, None))
     with pytest.raises(UsageError, match=r"keeps its repositories on a folder Git server \(/srv/git\)"):
         create("gitops-lab", ["b"], options, Reporter())
+
+
+def test_down_refuses_while_a_class_lives_in_the_environment(cli, tmp_path, monkeypatch):
+    from gitops_lab.workflows.classroom import ClassRecord, GitServerRecord, class_dir
+
+    monkeypatch.setenv("GITOPS_LAB_STATE_DIR", str(tmp_path / "state"))
+    ClassRecord("gitops-lab", "flux", None, None, GitServerRecord("in-cluster", base_url="http://h:1"), ["a"]).save()
+    kit = class_dir("gitops-lab") / "kits" / "a"
+    kit.mkdir(parents=True)
+    (kit / "kit.json").write_text("{}")
+    result = cli("down")
+    assert result.exit_code == 1
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("error: a class lives in the environment 'gitops-lab'")
+    assert line.endswith("run `gitops-lab class delete` first (it bundles every learner's repository), then this again")
+    assert (kit / "kit.json").exists() and (class_dir("gitops-lab") / "class.json").exists()

@@ -16,7 +16,9 @@ def command(app: Application, output: str) -> None:
     The backup (a git bundle with every branch, tag and backup ref, and any
     uncommitted work) stays in the state folder; `git clone FILE.bundle`
     restores it. Works when the cluster is already gone. On --provider
-    existing, the cluster itself is left alone.
+    existing, the cluster itself is left alone. While a class lives in the
+    environment, `class delete` comes first (it bundles every learner's
+    repository).
 
     \b
     Examples:
@@ -24,8 +26,10 @@ def command(app: Application, output: str) -> None:
       gitops-lab --name class-a down --output json
     """
     from gitops_lab.errors import UsageError
+    from gitops_lab.workflows.classroom import refuse_while_class_exists
     from gitops_lab.workflows.down import down
 
+    refuse_while_class_exists(app.name)
     try:
         state, problem = app.state(), None
     except UsageError as exc:  # a damaged state file must not stop the clean-up

@@ -405,6 +405,17 @@ def _wait_policy_loaded(applier, deadline: Deadline) -> None:
     )
 
 
+def refuse_while_class_exists(name: str) -> None:
+    """`down` would take the learners' repositories (on the cluster) and their kits with it."""
+    path = class_dir(name) / "class.json"
+    if path.exists():
+        raise GitOpsLabError(
+            f"a class lives in the environment {name!r} ({path}): deleting it would lose every learner's "
+            "repository and kit",
+            fix="run `gitops-lab class delete` first (it bundles every learner's repository), then this again",
+        )
+
+
 def _load_class_or_none(name: str) -> ClassRecord | None:
     try:
         return load_class(name)

@@ -82,6 +82,7 @@ def classroom(request, testbed_cluster, tmp_path, monkeypatch):
     switch(instructor)
     room = Classroom(engine, cli, testbed_cluster, instructor, root, f"http://127.0.0.1:{server.port}", switch)
     room.users_file = users
+    room.server = server
     yield room
     switch(instructor)
     if (instructor / "gitops-lab" / "class" / "class.json").exists():
@@ -390,6 +391,19 @@ def test_a_class_of_ten_isolated_tenants(classroom, tmp_path):
     row = json.loads(cli("class", "status", "--learner", B, "--output", "json").stdout)[0]
     assert (row["lab"], row["step"], row["healthy"]) == ("gitops-basics", "scale-dev", True)
     assert remote_head(admin_url(room, A)) == a_after_reset
+
+    # -- the Git server down: status still shows every learner, as last fetched, and says why ----
+    room.server.stop()
+    try:
+        down = cli("class", "status", "--learner", A, "--learner", B, "--output", "json")
+    finally:
+        room.server.start()
+    assert down.exit_code == 1
+    rows = {r["learner"]: r for r in json.loads(down.stdout)}
+    assert rows[B]["lab"] == "gitops-basics" and rows[A]["environments"]["prod"]["version"] == "v1"
+    for row in rows.values():
+        assert row["healthy"] is False and row["git_problem"].startswith("cannot fetch their repository")
+    assert json.loads(cli("class", "status", "--learner", A, "--output", "json").stdout)[0]["git_problem"] == ""
 
     # -- delete: tenants, repositories and kits go; the repositories are kept as bundles ------
     deleted = cli("class", "delete", "--timeout", "120", "--output", "json")

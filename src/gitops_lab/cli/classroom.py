@@ -174,7 +174,9 @@ def status_command(app: Application, learners: tuple[str, ...], labs_dir: str | 
     repository); the step is its first step whose checks do not pass yet.
     An environment is ok, reconciling (the engine is re-reading Git while the
     cluster serves what Git says) or failing (its health, or its sync state).
-    Exits 1 when an environment of some learner is failing.
+    A learner whose repository cannot be fetched is shown as last fetched,
+    with the reason under the table. Exits 1 when an environment of some
+    learner is failing or a repository cannot be fetched.
 
     \b
     Examples:
@@ -204,7 +206,8 @@ def status_command(app: Application, learners: tuple[str, ...], labs_dir: str | 
             for r in rows
         ],
     )
-    app.emit(output, [r.to_dict() for r in rows], table)
+    problems = [f"{r.learner}: {r.git_problem}" for r in rows if r.git_problem]
+    app.emit(output, [r.to_dict() for r in rows], "\n".join([table, *problems]))
     if not all(r.healthy for r in rows):
         sys.exit(1)
 

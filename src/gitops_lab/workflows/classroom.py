@@ -45,7 +45,7 @@ from gitops_lab.adapters.repo.git import Git, authenticated
 from gitops_lab.adapters.repo.layout import ENVIRONMENTS, RepoLayout, overlay_path
 from gitops_lab.adapters.repo.pushed import follow_pushed
 from gitops_lab.adapters.repo.seed import SEED_TAG, init_working_copy
-from gitops_lab.errors import GitOpsLabError, NotFound, UsageError
+from gitops_lab.errors import GitError, GitOpsLabError, NotFound, UsageError
 from gitops_lab.kube.client import Kube, check_reachable, connect
 from gitops_lab.kube.deadline import Deadline
 from gitops_lab.reporter import Reporter
@@ -550,10 +550,12 @@ class LearnerRow:
     steps: int
     environments: dict[str, dict[str, Any]]
     message: str = ""
+    # Why the learner's repository could not be fetched ("" when it could): the row is as last fetched.
+    git_problem: str = ""
 
     @property
     def healthy(self) -> bool:
-        return all(e["state"] != "failing" for e in self.environments.values())
+        return not self.git_problem and all(e["state"] != "failing" for e in self.environments.values())
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "healthy": self.healthy}
@@ -590,7 +592,11 @@ def _learner_row(record: ClassRecord, learner: str, kube: Kube, labs_root: Path)
     from gitops_lab.workflows.status import environment_reports
 
     lab_env = open_learner(record, learner, kube)
-    follow_pushed(Git(lab_env.repo), tags=True)
+    git_problem = ""
+    try:
+        follow_pushed(Git(lab_env.repo), tags=True)
+    except GitError as exc:
+        git_problem = f"cannot fetch their repository, so Git is as last fetched: {exc.message}"
     environments = {
         r.environment: {
             "state": _env_state(r),
@@ -603,7 +609,7 @@ def _learner_row(record: ClassRecord, learner: str, kube: Kube, labs_root: Path)
         }
         for r in environment_reports(lab_env)
     }
-    row = LearnerRow(learner, None, None, 0, 0, environments)
+    row = LearnerRow(learner, None, None, 0, 0, environments, git_problem=git_problem)
     _lab_progress(row, lab_env, labs_root)
     return row
 

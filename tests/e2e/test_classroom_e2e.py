@@ -207,6 +207,7 @@ def test_a_class_of_ten_isolated_tenants(classroom, tmp_path):
     result = json.loads(created.stdout)
     assert sorted(result["kits"]) == [f"learner-{i:02d}" for i in range(1, LEARNERS + 1)]
     assert result["git_enforces_access"] is True
+    assert result["git_server"] == f"{room.git_url} (your server, serving {room.git_root})"
     for learner in (A, B):
         for name in ("kubeconfig", "kit.json"):
             assert stat.S_IMODE((room.kit(learner) / name).stat().st_mode) == 0o600

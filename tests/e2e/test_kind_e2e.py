@@ -170,6 +170,7 @@ def test_a_class_with_its_git_server_in_the_cluster_on_real_pods(lab_env, tmp_pa
     a, b = kits["learner-01"], kits["learner-02"]
     node_ip = core.list_node().items[0].status.addresses[0].address
     assert a["git_url"] == f"http://{node_ip}:30081/learner-01.git"
+    assert created["git_server"] == f"http://{node_ip}:30081 (in the cluster: Service gitserver in {git_namespace})"
     assert a["engine_git_url"] == f"http://gitserver.{git_namespace}.svc.cluster.local:8080/learner-01.git"
 
     def url(kit: dict, repository: str) -> str:

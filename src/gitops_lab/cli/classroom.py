@@ -150,6 +150,7 @@ def create_command(
     result = classroom.create(app.name, learners, options, app.reporter(output))
     lines = [
         f"Class {result.name} ({result.engine}): {len(result.learners)} learners ready in {result.seconds:.1f}s",
+        f"Git server: {result.git_server}",
         "Learner kits (kubeconfig + kit.json, mode 0600):",
     ]
     lines += [f"  {learner}  {path}" for learner, path in sorted(result.kits.items())]

@@ -273,6 +273,7 @@ class ClassResult:
     kits: dict[str, str] = field(default_factory=dict)
     changed: list[str] = field(default_factory=list)
     git_enforces_access: bool = False
+    git_server: str = ""  # where learners reach the repositories, and what kind of server it is
     seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
@@ -319,6 +320,7 @@ def create(name: str, learners: list[str], options: ClassOptions, reporter: Repo
         changed = server.provision([RepoGrant(learner, learner_users[learner]) for learner in everyone], users)
         result.changed += changed
         record.git.base_url = server.endpoints("x").host_url.rsplit("/", 1)[0]
+        result.git_server = f"{record.git.base_url} ({server.describe()})"
         step.done(
             f"{len(changed)} changes at {record.git.base_url}" if changed else f"no change at {record.git.base_url}"
         )

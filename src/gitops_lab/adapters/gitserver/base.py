@@ -39,6 +39,10 @@ class GitServer(abc.ABC):
     on_progress: Callable[[str], None] | None = None
 
     @abc.abstractmethod
+    def describe(self) -> str:
+        """What kind of server it is and where it keeps the repositories, in words."""
+
+    @abc.abstractmethod
     def endpoints(self, repository: str) -> GitServerEndpoints:
         """The URLs of ``repository``: for people and the CLI, and for the engines (``cluster_url``)."""
 

@@ -111,6 +111,9 @@ class ClusterClassGitServer(GitServer):
             self.base_url = f"http://{node_address(self._kube())}:{self.node_port}"
         return self.base_url
 
+    def describe(self) -> str:
+        return f"in the cluster: Service gitserver in {self.namespace}"
+
     def endpoints(self, repository: str) -> GitServerEndpoints:
         return GitServerEndpoints(
             f"{self.resolved_base_url().rstrip('/')}/{repository}.git",

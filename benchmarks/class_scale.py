@@ -35,7 +35,7 @@ IDLE_WINDOW_S = 60
 
 def idle_cpu(procs: dict, names) -> float:
     """Average cores used by ``names`` over IDLE_WINDOW_S while nothing is asked of them."""
-    from testbed.fixtures import group_cpu_seconds
+    from testbed.processes import group_cpu_seconds
 
     pids = [procs[n].pid for n in names if n in procs]
     start = sum(group_cpu_seconds(p) for p in pids)
@@ -48,10 +48,10 @@ def bench_engine(engine: str, learners: int, workdir: Path) -> dict:
 
     from gitops_lab.cli import main
     from test_gitserver import RunningServer, free_port
-    from testbed import fixtures
+    from testbed import cluster as testbed_cluster, engines
 
-    cluster = fixtures.start_cluster(workdir / f"cluster-{engine}")
-    engine_procs = (fixtures.start_argocd if engine == "argocd" else fixtures.start_flux)(cluster)
+    cluster = testbed_cluster.start_cluster(workdir / f"cluster-{engine}")
+    engine_procs = (engines.start_argocd if engine == "argocd" else engines.start_flux)(cluster)
     root, users = workdir / f"git-{engine}", workdir / f"git-users-{engine}"
     root.mkdir()
     users.write_text("")
@@ -113,9 +113,9 @@ def main() -> int:
     args = parse_args(__doc__.splitlines()[0], lambda parser: parser.add_argument("--learners", type=int, default=30))
     if args is None:
         return 2
-    from testbed import fixtures
+    from testbed import binaries
 
-    os.environ["PATH"] = f"{fixtures.bin_dir()}{os.pathsep}{os.environ['PATH']}"
+    os.environ["PATH"] = f"{binaries.bin_dir()}{os.pathsep}{os.environ['PATH']}"
     workdir = Path(tempfile.mkdtemp(prefix="bench-class-"))
     results = [bench_engine(engine, args.learners, workdir) for engine in args.engine or ["argocd", "flux"]]
     if args.output == "json":

@@ -39,9 +39,9 @@ def summary(engine: str, samples: list[float], target_s: float, limit: str = "me
 
 
 def testbed_missing() -> str | None:
-    from testbed import fixtures
+    from testbed import binaries
 
-    reason = fixtures.missing_reason()
+    reason = binaries.missing_reason()
     return f"testbed not built ({reason}); run: python tests/testbed/build.py" if reason else None
 
 
@@ -51,9 +51,9 @@ def lab_environment(engine: str, cluster, git) -> Iterator[Cli]:
     from click.testing import CliRunner
 
     from gitops_lab.cli import main
-    from testbed import fixtures
+    from testbed import engines
 
-    engine_proc = (fixtures.start_argocd if engine == "argocd" else fixtures.start_flux)(cluster)
+    engine_proc = (engines.start_argocd if engine == "argocd" else engines.start_flux)(cluster)
     os.environ["GITOPS_LAB_STATE_DIR"] = tempfile.mkdtemp(prefix=f"bench-{engine}-")
     runner = CliRunner()
 
@@ -71,16 +71,16 @@ def lab_environment(engine: str, cluster, git) -> Iterator[Cli]:
 
 def per_engine(engines: list[str], bench: Callable[[str, object, object], dict]) -> list[dict]:
     """Run ``bench(engine, cluster, git)`` for each engine, each on a fresh cluster."""
-    from testbed import fixtures
+    from testbed import binaries, cluster as testbed_cluster, gitserver
 
     # The policy gate renders overlays with kustomize: use the testbed's.
-    os.environ["PATH"] = f"{fixtures.bin_dir()}{os.pathsep}{os.environ['PATH']}"
+    os.environ["PATH"] = f"{binaries.bin_dir()}{os.pathsep}{os.environ['PATH']}"
     workdir = Path(tempfile.mkdtemp(prefix="bench-testbed-"))
-    git = fixtures.GitServer(workdir / "git").start()
+    git = gitserver.GitServer(workdir / "git").start()
     results = []
     try:
         for engine in engines:
-            cluster = fixtures.start_cluster(workdir / f"cluster-{engine}")
+            cluster = testbed_cluster.start_cluster(workdir / f"cluster-{engine}")
             try:
                 results.append(bench(engine, cluster, git))
             finally:

@@ -319,7 +319,7 @@ def create(name: str, learners: list[str], options: ClassOptions, reporter: Repo
         server.on_progress = step.update
         changed = server.provision([RepoGrant(learner, learner_users[learner]) for learner in everyone], users)
         result.changed += changed
-        record.git.base_url = server.endpoints("x").host_url.rsplit("/", 1)[0]
+        record.git.base_url = server.url()
         result.git_server = f"{record.git.base_url} ({server.describe()})"
         step.done(
             f"{len(changed)} changes at {record.git.base_url}" if changed else f"no change at {record.git.base_url}"

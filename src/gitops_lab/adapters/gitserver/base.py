@@ -39,6 +39,10 @@ class GitServer(abc.ABC):
     on_progress: Callable[[str], None] | None = None
 
     @abc.abstractmethod
+    def url(self) -> str:
+        """Where learners and the CLI reach the repositories: ``<url>/<repository>.git``."""
+
+    @abc.abstractmethod
     def describe(self) -> str:
         """What kind of server it is and where it keeps the repositories, in words."""
 

@@ -106,17 +106,17 @@ class ClusterClassGitServer(GitServer):
                 fix="pass --git-node-port in the cluster's NodePort range",
             )
 
-    def resolved_base_url(self) -> str:
+    def url(self) -> str:
         if not self.base_url:
             self.base_url = f"http://{node_address(self._kube())}:{self.node_port}"
-        return self.base_url
+        return self.base_url.rstrip("/")
 
     def describe(self) -> str:
         return f"in the cluster: Service gitserver in {self.namespace}"
 
     def endpoints(self, repository: str) -> GitServerEndpoints:
         return GitServerEndpoints(
-            f"{self.resolved_base_url().rstrip('/')}/{repository}.git",
+            f"{self.url()}/{repository}.git",
             f"http://gitserver.{self.namespace}.svc.cluster.local:{SERVICE_PORT}/{repository}.git",
         )
 
@@ -160,9 +160,9 @@ class ClusterClassGitServer(GitServer):
             on_progress=self.on_progress,
         )
         wait_answers(
-            self.resolved_base_url(),
+            self.url(),
             deadline,
-            f"make {self.resolved_base_url()} reach the Service gitserver in {self.namespace} "
+            f"make {self.url()} reach the Service gitserver in {self.namespace} "
             f"(NodePort {self.node_port}), or pass --git-base-url with a URL that does",
             self.on_progress,
         )

@@ -52,11 +52,14 @@ class FolderGitServer(GitServer):
     def enforces_access(self) -> bool:  # type: ignore[override]
         return self.auth_file is not None
 
+    def url(self) -> str:
+        return self.base_url.rstrip("/")
+
     def describe(self) -> str:
         return f"your server, serving {self.root}"
 
     def endpoints(self, repository: str) -> GitServerEndpoints:
-        host = f"{self.base_url.rstrip('/')}/{repository}.git"
+        host = f"{self.url()}/{repository}.git"
         engine = f"{(self.engine_base_url or self.base_url).rstrip('/')}/{repository}.git"
         return GitServerEndpoints(host, engine)
 

@@ -128,6 +128,23 @@ def wait_for(
     return obj  # type: ignore[return-value]
 
 
+def wait_deleted(
+    applier: Applier,
+    api_version: str,
+    kind: str,
+    name: str,
+    namespace: str | None,
+    deadline: Deadline,
+    expected: str,
+    pending: str = "still there",
+    on_progress: Callable[[str], None] | None = None,
+) -> None:
+    """Until the object is gone (``pending`` is what a timeout says was last seen)."""
+    wait_for(
+        applier, api_version, kind, name, namespace, lambda o: (o is None, pending), deadline, expected, on_progress
+    )
+
+
 def _watch_function(applier: Applier, api_version: str, kind: str, namespace: str | None):
     path = applier.collection_path(api_version, kind, namespace)
     names = {

@@ -70,6 +70,11 @@ def learner_env_name(name: str, learner: str) -> str:
     return f"{name}/{CLASS_DIR}/learners/{learner}"
 
 
+def class_file(name: str) -> Path:
+    """The class record (class.json); it exists while a class lives in the environment."""
+    return class_dir(name) / "class.json"
+
+
 def kit_dir(name: str, learner: str) -> Path:
     return class_dir(name) / "kits" / learner
 
@@ -157,14 +162,14 @@ class ClassRecord:
 
     @property
     def path(self) -> Path:
-        return class_dir(self.name) / "class.json"
+        return class_file(self.name)
 
     def save(self) -> None:
         write_private_json(self.path, asdict(self), mode=0o644)
 
 
 def load_class(name: str) -> ClassRecord:
-    path = class_dir(name) / "class.json"
+    path = class_file(name)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -409,7 +414,7 @@ def _wait_policy_loaded(applier, deadline: Deadline) -> None:
 
 def refuse_while_class_exists(name: str) -> None:
     """`down` would take the learners' repositories (on the cluster) and their kits with it."""
-    path = class_dir(name) / "class.json"
+    path = class_file(name)
     if path.exists():
         raise GitOpsLabError(
             f"a class lives in the environment {name!r} ({path}): deleting it would lose every learner's "
@@ -732,7 +737,7 @@ class DeleteResult:
 def delete(name: str, reporter: Reporter, timeout: float) -> DeleteResult:
     """Back up every repository (a bundle in the class folder), then remove every tenant,
     the repositories, the kits and the class's own objects."""
-    from gitops_lab.kube.wait import wait_for
+    from gitops_lab.kube.wait import wait_deleted
     from gitops_lab.workflows.down import backup_repository
 
     record = load_class(name)
@@ -755,13 +760,12 @@ def delete(name: str, reporter: Reporter, timeout: float) -> DeleteResult:
                 # The engine's objects go first: Flux prunes as the tenant, whose rights go next.
                 for api_version, kind, registered in engine_registration(learner, engine):
                     if engine.applier.delete(api_version, kind, registered, engine.namespace):
-                        wait_for(
+                        wait_deleted(
                             engine.applier,
                             api_version,
                             kind,
                             registered,
                             engine.namespace,
-                            lambda o: (o is None, "still there"),
                             deadline,
                             f"{kind} {registered} to be deleted",
                         )
@@ -778,15 +782,15 @@ def delete(name: str, reporter: Reporter, timeout: float) -> DeleteResult:
             applier = engine_for(record.engine, kube).applier
             for learner in record.learners:
                 for namespace in tenant_namespaces(learner).values():
-                    wait_for(
+                    wait_deleted(
                         applier,
                         "v1",
                         "Namespace",
                         namespace,
                         None,
-                        lambda o: (o is None, "terminating"),
                         deadline,
                         f"namespace {namespace} to be deleted",
+                        "terminating",
                     )
     with reporter.step("Retiring the class's Git server") as step:
         server.on_progress = step.update

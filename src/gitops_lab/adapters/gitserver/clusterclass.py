@@ -27,7 +27,7 @@ from gitops_lab.adapters.gitserver.incluster import (
     GitServerSettings,
     pinned_image,
     render_manifests,
-    wait_answers,
+    run_server,
 )
 from gitops_lab.errors import ClusterError, UsageError
 
@@ -42,7 +42,7 @@ DEFAULT_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
 
 
 def class_git_namespace(class_name: str) -> str:
-    namespace = f"{class_name.replace('/', '-')}-class-git"
+    namespace = f"{class_name}-class-git"
     if len(namespace) > 63:
         raise UsageError(
             f"the class name {class_name!r} is too long for the Git server's namespace {namespace!r} (over 63)",
@@ -132,7 +132,7 @@ class ClusterClassGitServer(GitServer):
     def manifests(self, grants: list[RepoGrant], users: ClassCredentials) -> list[dict]:
         objects = render_manifests(self.settings(grants), users_file(grants, users))
         for obj in objects:
-            obj["metadata"].setdefault("labels", {})["gitops-lab.io/class"] = self.class_name.replace("/", "-")
+            obj["metadata"].setdefault("labels", {})["gitops-lab.io/class"] = self.class_name
         return objects
 
     def provision(self, grants: list[RepoGrant], users: ClassCredentials) -> list[str]:
@@ -140,33 +140,21 @@ class ClusterClassGitServer(GitServer):
         (re)started server answers at the base URL."""
         from gitops_lab.kube.apply import Applier
         from gitops_lab.kube.deadline import Deadline
-        from gitops_lab.kube.rollout import rollout_verdict
-        from gitops_lab.kube.wait import wait_for
 
-        deadline = self.deadline or Deadline(300)
         applier = Applier(self._kube())
         if applier.get("v1", "PersistentVolumeClaim", VOLUME, self.namespace) is None:
             check_default_storage_class(applier)
-        changed = applier.apply_changed(self.manifests(grants, users))
-        wait_for(
+        return run_server(
             applier,
-            "apps/v1",
-            "Deployment",
-            "gitserver",
+            self.manifests(grants, users),
             self.namespace,
-            rollout_verdict,
-            deadline,
-            f"the class's Git server {self.namespace}/gitserver to be Available",
-            on_progress=self.on_progress,
-        )
-        wait_answers(
             self.url(),
-            deadline,
+            self.deadline or Deadline(300),
             f"make {self.url()} reach the Service gitserver in {self.namespace} "
             f"(NodePort {self.node_port}), or pass --git-base-url with a URL that does",
+            "the class's Git server",
             self.on_progress,
         )
-        return changed
 
     def remove(self, repositories: list[str]) -> list[str]:
         """Repositories go with the server's volume (``retire``); one alone is not removed."""
@@ -177,21 +165,21 @@ class ClusterClassGitServer(GitServer):
         until it is gone, so a new class can start one again."""
         from gitops_lab.kube.apply import Applier
         from gitops_lab.kube.deadline import Deadline
-        from gitops_lab.kube.wait import wait_for
+        from gitops_lab.kube.wait import wait_deleted
 
         applier = Applier(self._kube())
         if not applier.delete("v1", "Namespace", self.namespace):
             return []
-        wait_for(
+        wait_deleted(
             applier,
             "v1",
             "Namespace",
             self.namespace,
             None,
-            lambda o: (o is None, "terminating"),
             self.deadline or Deadline(300),
             f"namespace {self.namespace} to be deleted",
-            on_progress=self.on_progress,
+            "terminating",
+            self.on_progress,
         )
         return [f"namespace {self.namespace} deleted"]
 

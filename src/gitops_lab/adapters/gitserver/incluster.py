@@ -29,12 +29,14 @@ from gitops_lab.resources import data_dir
 from gitops_lab.state import environment_dir, write_private_json
 
 if TYPE_CHECKING:
+    from gitops_lab.kube.apply import Applier
     from gitops_lab.kube.client import Kube
     from gitops_lab.kube.deadline import Deadline
 
 CREDENTIALS_FILE = "gitserver-credentials.json"
 TEMPLATES = ("namespace.yaml", "pvc.yaml", "service.yaml", "deployment.yaml")
 PBKDF2_ROUNDS = 100_000  # the same as server.py
+HOST_PORT_FIX = "check that nothing else listens on that port, then run `gitops-lab up` again"
 
 
 def manifests_folder() -> Path:
@@ -194,25 +196,17 @@ class InClusterGitServer(LabGitServer):
     def start(self, kube: Kube, deadline: Deadline, on_progress: Callable[[str], None]) -> list[str]:
         """Apply the server's objects, wait until its Deployment is Available and the host URL answers."""
         from gitops_lab.kube.apply import Applier
-        from gitops_lab.kube.rollout import rollout_verdict
-        from gitops_lab.kube.wait import wait_for
 
-        applier = Applier(kube)
-        changed = applier.apply_changed(self.manifests())
-        namespace = self.settings.namespace
-        wait_for(
-            applier,
-            "apps/v1",
-            "Deployment",
-            "gitserver",
-            namespace,
-            rollout_verdict,
+        return run_server(
+            Applier(kube),
+            self.manifests(),
+            self.settings.namespace,
+            self.host_base_url(),
             deadline,
-            f"the Git server Deployment {namespace}/gitserver to be Available",
-            on_progress=on_progress,
+            HOST_PORT_FIX,
+            "the Git server",
+            on_progress,
         )
-        self.wait_reachable_from_host(deadline, on_progress=on_progress)
-        return changed
 
     def repository(self) -> LabRepository:
         credentials, endpoints = self.credentials(), self.endpoints()
@@ -229,6 +223,10 @@ class InClusterGitServer(LabGitServer):
     def endpoints(self) -> GitServerEndpoints:
         return endpoints(self.settings)
 
+    def host_base_url(self) -> str:
+        """Where the host reaches the server: http://localhost:8180."""
+        return self.endpoints().host_url.rsplit("/", 1)[0]
+
     def host_url_with_credentials(self) -> str:
         """The clone URL with the writer's credentials in it (for the CLI's own pushes only)."""
         writer = self.credentials().writer
@@ -238,12 +236,38 @@ class InClusterGitServer(LabGitServer):
     def wait_reachable_from_host(self, deadline: Deadline, on_progress: Callable[[str], None] | None = None) -> None:
         """Until the host URL answers /healthz: a Deployment is Available a moment before
         kube-proxy routes its NodePort through the kind port mapping."""
-        wait_answers(
-            self.endpoints().host_url.rsplit("/", 1)[0],
-            deadline,
-            "check that nothing else listens on that port, then run `gitops-lab up` again",
-            on_progress,
-        )
+        wait_answers(self.host_base_url(), deadline, HOST_PORT_FIX, on_progress)
+
+
+def run_server(
+    applier: Applier,
+    objects: list[dict[str, Any]],
+    namespace: str,
+    base_url: str,
+    deadline: Deadline,
+    fix: str,
+    what: str,
+    on_progress: Callable[[str], None] | None = None,
+) -> list[str]:
+    """Apply a Git server's objects, then wait until its Deployment is Available and ``base_url``
+    answers (``fix``: what a timeout of the latter tells to do). Returns what changed."""
+    from gitops_lab.kube.rollout import rollout_verdict
+    from gitops_lab.kube.wait import wait_for
+
+    changed = applier.apply_changed(objects)
+    wait_for(
+        applier,
+        "apps/v1",
+        "Deployment",
+        "gitserver",
+        namespace,
+        rollout_verdict,
+        deadline,
+        f"{what} Deployment {namespace}/gitserver to be Available",
+        on_progress=on_progress,
+    )
+    wait_answers(base_url, deadline, fix, on_progress)
+    return changed
 
 
 def wait_answers(base_url: str, deadline: Deadline, fix: str, on_progress: Callable[[str], None] | None = None) -> None:

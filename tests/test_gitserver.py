@@ -32,6 +32,7 @@ from gitops_lab.adapters.gitserver.incluster import (
     manifests_folder,
     render_manifests,
 )
+from helpers.gitutil import identity_env
 
 SERVER = manifests_folder() / "server.py"
 
@@ -162,16 +163,7 @@ class RunningServer:
 
 
 def git(*args: str, cwd: Path | None = None, check: bool = True) -> subprocess.CompletedProcess:
-    env = dict(
-        os.environ,
-        GIT_TERMINAL_PROMPT="0",
-        GIT_AUTHOR_NAME="t",
-        GIT_AUTHOR_EMAIL="t@e",
-        GIT_COMMITTER_NAME="t",
-        GIT_COMMITTER_EMAIL="t@e",
-        GIT_CONFIG_NOSYSTEM="1",
-        HOME=str(cwd or "/tmp"),
-    )
+    env = identity_env(GIT_CONFIG_NOSYSTEM="1", HOME=str(cwd or "/tmp"))
     done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=120)
     if check and done.returncode != 0:
         raise AssertionError(f"git {' '.join(args)} failed: {done.stderr}")

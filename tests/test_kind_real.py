@@ -16,6 +16,7 @@ import pytest
 from gitops_lab.adapters.cluster.base import LabPorts
 from gitops_lab.adapters.cluster.kind import KindCluster, KindSettings
 from gitops_lab.reporter import PlainReporter
+from helpers.gitutil import identity_env
 
 pytestmark = pytest.mark.kind
 
@@ -82,14 +83,7 @@ def test_gitserver_runs_and_takes_a_push_through_the_port_mapping(cluster, tmp_p
     rollout("status", "--timeout=300s")
     url = server.host_url_with_credentials()
     work = tmp_path / "work"
-    env = dict(
-        os.environ,
-        GIT_AUTHOR_NAME="t",
-        GIT_AUTHOR_EMAIL="t@e",
-        GIT_COMMITTER_NAME="t",
-        GIT_COMMITTER_EMAIL="t@e",
-        GIT_TERMINAL_PROMPT="0",
-    )
+    env = identity_env()
     subprocess.run(["git", "init", "-q", "-b", "main", str(work)], check=True, env=env)
     (work / "README.md").write_text("hi\n")
     subprocess.run(["git", "-C", str(work), "add", "."], check=True, env=env)

@@ -2,8 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
+
+
+def identity_env(name: str = "t", email: str = "t@e", **extra: str) -> dict[str, str]:
+    """This process's environment for git as ``name <email>``, never prompting for credentials."""
+    return dict(
+        os.environ,
+        GIT_AUTHOR_NAME=name,
+        GIT_AUTHOR_EMAIL=email,
+        GIT_COMMITTER_NAME=name,
+        GIT_COMMITTER_EMAIL=email,
+        GIT_TERMINAL_PROMPT="0",
+        **extra,
+    )
 
 
 def git(cwd: Path, *args: str) -> str:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers.gitutil import identity_env
 from kindbed import steps
 from kindbed.dockerd import DockerdError, PrivateDockerd
 from kindbed.layout import cache_dir
@@ -114,14 +115,7 @@ class KindBed:
         """
         creds = self.gitops_lab("credentials", "--output", "json", name=name).json()
         url = f"http://{creds['username']}:{creds['password']}@localhost:8180/lab.git"
-        env = dict(
-            os.environ,
-            GIT_TERMINAL_PROMPT="0",
-            GIT_AUTHOR_NAME="Lee Learner",
-            GIT_AUTHOR_EMAIL="l@example.com",
-            GIT_COMMITTER_NAME="Lee Learner",
-            GIT_COMMITTER_EMAIL="l@example.com",
-        )
+        env = identity_env("Lee Learner", "l@example.com")
         subprocess.run(["git", "clone", "-q", url, str(dest)], check=True, env=env, timeout=120)
         return dest, env, url
 

@@ -18,6 +18,7 @@ from testbed.cluster import start_cluster
 from testbed.engines import start_argocd, start_flux
 from testbed.processes import TestbedError, port_is_free
 from testbed.watching import watch_until
+from helpers.gitutil import identity_env
 
 pytestmark = pytest.mark.testbed
 
@@ -28,14 +29,7 @@ TIMEOUT = 180  # per wait; the controllers usually take seconds
 # helpers
 # --------------------------------------------------------------------------- #
 def _git(cwd: Path, *args: str) -> str:
-    env = dict(
-        os.environ,
-        GIT_AUTHOR_NAME="testbed",
-        GIT_AUTHOR_EMAIL="testbed@example.invalid",
-        GIT_COMMITTER_NAME="testbed",
-        GIT_COMMITTER_EMAIL="testbed@example.invalid",
-        GIT_TERMINAL_PROMPT="0",
-    )
+    env = identity_env("testbed", "testbed@example.invalid")
     r = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, f"git {' '.join(args)}: {r.stderr}"
     return r.stdout.strip()

@@ -47,7 +47,7 @@ def bench_engine(engine: str, learners: int, workdir: Path) -> dict:
     from click.testing import CliRunner
 
     from gitops_lab.cli import main
-    from test_gitserver import RunningServer, free_port
+    from helpers.githttp import RunningServer, free_port
     from testbed import cluster as testbed_cluster, engines
 
     cluster = testbed_cluster.start_cluster(workdir / f"cluster-{engine}")
@@ -74,9 +74,25 @@ def bench_engine(engine: str, learners: int, workdir: Path) -> dict:
         cpu_before = {"apiserver_etcd": idle_cpu(procs, API_SERVER), "engine": idle_cpu(procs, engine_names)}
         before = rss()
         start = time.perf_counter()
-        run(cli, "class", "create", "--count", str(learners), "--engine", engine, "--kubeconfig",
-            cluster.kubeconfig, "--git-root", str(root), "--git-base-url", f"http://127.0.0.1:{server.port}",
-            "--git-auth-file", str(users), "--timeout", "1200")
+        run(
+            cli,
+            "class",
+            "create",
+            "--count",
+            str(learners),
+            "--engine",
+            engine,
+            "--kubeconfig",
+            cluster.kubeconfig,
+            "--git-root",
+            str(root),
+            "--git-base-url",
+            f"http://127.0.0.1:{server.port}",
+            "--git-auth-file",
+            str(users),
+            "--timeout",
+            "1200",
+        )
         create_s = time.perf_counter() - start
         after = rss()
         status_s = []
@@ -95,17 +111,24 @@ def bench_engine(engine: str, learners: int, workdir: Path) -> dict:
         return round(sum(sample.get(n, 0.0) for n in names), 1)
 
     return {
-        "engine": engine, "learners": learners, "create_s": round(create_s, 1),
+        "engine": engine,
+        "learners": learners,
+        "create_s": round(create_s, 1),
         "create_per_learner_s": round(create_s / learners, 2),
         "status_s": [round(s, 2) for s in status_s],
-        "rss_before_mib": before, "rss_after_create_mib": after, "rss_after_status_mib": after_status,
+        "rss_before_mib": before,
+        "rss_after_create_mib": after,
+        "rss_after_status_mib": after_status,
         "apiserver_etcd_mib": [total(before, API_SERVER), total(after_status, API_SERVER)],
         "engine_mib": [total(before, engine_names), total(after_status, engine_names)],
-        "apiserver_etcd_per_learner_mib": round((total(after_status, API_SERVER) - total(before, API_SERVER))
-                                                / learners, 2),
-        "engine_per_learner_mib": round((total(after_status, engine_names) - total(before, engine_names))
-                                        / learners, 2),
-        "idle_cores_before": cpu_before, "idle_cores_after": cpu_after,
+        "apiserver_etcd_per_learner_mib": round(
+            (total(after_status, API_SERVER) - total(before, API_SERVER)) / learners, 2
+        ),
+        "engine_per_learner_mib": round(
+            (total(after_status, engine_names) - total(before, engine_names)) / learners, 2
+        ),
+        "idle_cores_before": cpu_before,
+        "idle_cores_after": cpu_after,
     }
 
 
@@ -122,15 +145,17 @@ def main() -> int:
         print(json.dumps(results, indent=2))
     else:
         for r in results:
-            print(f"{r['engine']:7} class of {r['learners']}: created in {r['create_s']:.1f} s "
-                  f"({r['create_per_learner_s']:.2f} s a learner); `class status` "
-                  f"{', '.join(f'{s:.1f}' for s in r['status_s'])} s; "
-                  f"API server+etcd {r['apiserver_etcd_mib'][0]:.0f} -> {r['apiserver_etcd_mib'][1]:.0f} MiB "
-                  f"(+{r['apiserver_etcd_per_learner_mib']:.2f} MiB a learner); engine "
-                  f"{r['engine_mib'][0]:.0f} -> {r['engine_mib'][1]:.0f} MiB "
-                  f"(+{r['engine_per_learner_mib']:.2f} MiB a learner); idle cores, API server+etcd "
-                  f"{r['idle_cores_before']['apiserver_etcd']:.3f} -> {r['idle_cores_after']['apiserver_etcd']:.3f}, "
-                  f"engine {r['idle_cores_before']['engine']:.3f} -> {r['idle_cores_after']['engine']:.3f}")
+            print(
+                f"{r['engine']:7} class of {r['learners']}: created in {r['create_s']:.1f} s "
+                f"({r['create_per_learner_s']:.2f} s a learner); `class status` "
+                f"{', '.join(f'{s:.1f}' for s in r['status_s'])} s; "
+                f"API server+etcd {r['apiserver_etcd_mib'][0]:.0f} -> {r['apiserver_etcd_mib'][1]:.0f} MiB "
+                f"(+{r['apiserver_etcd_per_learner_mib']:.2f} MiB a learner); engine "
+                f"{r['engine_mib'][0]:.0f} -> {r['engine_mib'][1]:.0f} MiB "
+                f"(+{r['engine_per_learner_mib']:.2f} MiB a learner); idle cores, API server+etcd "
+                f"{r['idle_cores_before']['apiserver_etcd']:.3f} -> {r['idle_cores_after']['apiserver_etcd']:.3f}, "
+                f"engine {r['idle_cores_before']['engine']:.3f} -> {r['idle_cores_after']['engine']:.3f}"
+            )
     return 0
 
 

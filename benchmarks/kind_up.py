@@ -46,8 +46,9 @@ def node_memory_mib(bed: KindBed, name: str) -> float:
 def bench_engine(bed: KindBed, engine: str, runs: int) -> dict:
     name = f"bench-{engine}"
     start = time.perf_counter()
-    bed.gitops_lab("up", "--engine", engine, "--preload", "--engine-manifests", str(bed.manifests),
-                   "--timeout", "900", name=name)
+    bed.gitops_lab(
+        "up", "--engine", engine, "--preload", "--engine-manifests", str(bed.manifests), "--timeout", "900", name=name
+    )
     up_s = time.perf_counter() - start
     print(f"  {engine}: up in {up_s:.1f} s", file=sys.stderr)
     time.sleep(30)  # let start-up settle before reading memory
@@ -58,8 +59,18 @@ def bench_engine(bed: KindBed, engine: str, runs: int) -> dict:
             version = "v2" if i % 2 == 0 else "v1"
             t0 = time.perf_counter()
             # Going back to v1 would be refused by model-eval's regression rule; skip it (recorded).
-            bed.gitops_lab("promote", "--to", "staging", "--version", version, "--skip-gate", "model-eval",
-                           "--timeout", "300", name=name)
+            bed.gitops_lab(
+                "promote",
+                "--to",
+                "staging",
+                "--version",
+                version,
+                "--skip-gate",
+                "model-eval",
+                "--timeout",
+                "300",
+                name=name,
+            )
             samples.append(time.perf_counter() - t0)
             print(f"  {engine} promotion {i + 1}/{runs} to {version}: {samples[-1]:.2f} s", file=sys.stderr)
     finally:
@@ -91,8 +102,10 @@ def main() -> int:
     print(f"{'engine':8} {'up':>8} {'node memory':>12} {'promote p50':>12} {'p95':>8}")
     for r in results:
         p = r["promote_served"]
-        print(f"{r['engine']:8} {r['up_s']:>7.1f}s {r['node_memory_mib']:>9.0f} MiB {p['median_s']:>11.2f}s "
-              f"{p['p95_s']:>7.2f}s")
+        print(
+            f"{r['engine']:8} {r['up_s']:>7.1f}s {r['node_memory_mib']:>9.0f} MiB {p['median_s']:>11.2f}s "
+            f"{p['p95_s']:>7.2f}s"
+        )
     return 0
 
 

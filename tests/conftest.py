@@ -8,7 +8,7 @@ import pytest
 
 # --------------------------------------------------------------------------- #
 # The two test beds, registered as plugins (their fixtures and hooks).
-# Testbed (issue 3): fixtures testbed_workdir, testbed_cluster, testbed_git,
+# Testbed (issue 3): fixtures testbed_workdir, testbed_cluster, testbed_git, testbed_gitea,
 # testbed_flux, testbed_argocd; skip of @pytest.mark.testbed tests when the
 # testbed is not built; log tails on failure; a closing line saying whether
 # e2e tests ran. Details: tests/testbed/README.md
@@ -24,6 +24,8 @@ pytest_plugins = [
     # fixtures start_server (the model server as a process) and kind_standin (a fake kind binary)
     "helpers.modelserver_process",
     "helpers.kindstandin",
+    # the closing line CI TEMPLATES E2E: whether the CI-template tests ran their tools
+    "helpers.ci_templates_plugin",
 ]
 
 
@@ -57,3 +59,34 @@ def lab(tmp_path, cli):
     result = cli("repo", "init", str(wc), "--remote", str(remote))
     assert result.exit_code == 0, result.output
     return wc, remote
+
+
+@pytest.fixture
+def local_engine(lab, tmp_path):
+    """The engine's stand-in (tests/helpers/localengine.py) on ``lab``, whose commits Lee Learner makes."""
+    from helpers.localengine import LocalEngine
+
+    wc, _ = lab
+    subprocess.run(["git", "-C", str(wc), "config", "user.name", "Lee Learner"], check=True)
+    local = LocalEngine(wc, tmp_path)
+    yield local
+    local.stop()
+
+
+# --------------------------------------------------------------------------- #
+# Golden files (tests/helpers/golden.py): `pytest --update-goldens` rewrites
+# tests/testdata/golden/ from what the commands print now; review the diff.
+# --------------------------------------------------------------------------- #
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-goldens", action="store_true", help="rewrite tests/testdata/golden/ from the commands' output"
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("--update-goldens"):
+        import os
+
+        from helpers.golden import UPDATE_ENV
+
+        os.environ[UPDATE_ENV] = "1"

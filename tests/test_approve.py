@@ -136,6 +136,7 @@ def test_only_listed_approvers_count_when_gates_yaml_names_them(lab, cli):
     gates = wc / "gates.yaml"
     gates.write_text(gates.read_text().replace("approvers: []", "approvers: [carol]"))
     git(wc, "commit", "--quiet", "-am", "Only carol approves prod")
+    git(wc, "push", "--quiet", "origin", "main")  # a write publishes only its own commit
     record_approval(wc, "prod", "v2", by="mallory <mallory@example.com>")
     seed = git(remote, "rev-parse", "gitops-lab/seed^{commit}")
     [gate] = run_gates(wc, "staging", "prod", "v2", only=["approval"])

@@ -31,6 +31,7 @@ def lab(lab):
 def hand_edit(wc, env: str, version: str, message: str) -> str:
     RepoLayout(wc).set_model_version(env, version)
     git(wc, "commit", "-qam", message)
+    git(wc, "push", "--quiet", "origin", "main")  # a write publishes only its own commit
     git(wc, "push", "-q", "origin", "main")
     return git(wc, "rev-parse", "HEAD")
 
@@ -139,6 +140,7 @@ def test_any_change_of_the_version_voids_earlier_approvals_even_a_lab_reset(lab,
     # A restore moves prod back to v1, as `lab reset` does: trailers name no environment.
     git(wc, "restore", "--source=gitops-lab/seed", "--", "overlays/prod")
     git(wc, "commit", "-qam", "Reset lab promotion to its start point\n\nGitops-Lab-Action: lab-reset\nLab: promotion")
+    git(wc, "push", "--quiet", "origin", "main")  # a write publishes only its own commit
     gate = approval_gate(wc)
     assert not gate.passed
     assert "since prod's last change of version" in gate.summary and "Reset lab promotion" in gate.summary
@@ -176,6 +178,7 @@ def test_separate_duties_is_a_gates_yaml_setting(lab, cli):
     gates = wc / "gates.yaml"
     gates.write_text(gates.read_text().replace("separate_duties: [prod]", "separate_duties: []"))
     git(wc, "commit", "-qam", "One person may approve and promote prod")
+    git(wc, "push", "--quiet", "origin", "main")  # a write publishes only its own commit
     assert cli("promote", "--to", "staging").exit_code == 0
     assert cli("approve", "--env", "prod", "--version", "v2").exit_code == 0
     assert cli("promote", "--to", "prod").exit_code == 0
@@ -186,6 +189,7 @@ def test_approvers_are_checked_against_the_commit_author_not_the_trailer(lab, cl
     gates = wc / "gates.yaml"
     gates.write_text(gates.read_text().replace("approvers: []", "approvers: [carol@example.com]"))
     git(wc, "commit", "-qam", "Only carol approves prod")
+    git(wc, "push", "--quiet", "origin", "main")  # a write publishes only its own commit
     # Mallory writes carol's name into the trailer of a commit she authors.
     git(
         wc,
@@ -199,6 +203,7 @@ def test_approvers_are_checked_against_the_commit_author_not_the_trailer(lab, cl
         "-m",
         "Approve v2 for prod\n\nGitops-Lab-Action: approve\nEnvironment: prod\nModel-Version: v2\nApproved-By: carol",
     )
+    git(wc, "push", "--quiet", "origin", "main")
     gate = approval_gate(wc)
     assert (
         not gate.passed and "says Approved-By: carol, but its author is Mallory <mallory@example.com>" in gate.summary

@@ -13,7 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS = sorted((ROOT / "benchmarks").glob("*.py"))
-OURS = ("gitops_lab", "testbed", "kindbed", "testbed_session", "test_gitserver", "helpers")
+OURS = ("gitops_lab", "testbed", "kindbed", "testbed_session", "helpers")
 
 
 def _ours(module: str) -> bool:

@@ -18,35 +18,38 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from helpers.ci_tools import act_push, tool
 from helpers.gitutil import git
+from helpers.osvdb import build_osv_db
 from helpers.renderer import needs_kustomize
 
-TOOLS = Path(os.environ.get("GITOPS_LAB_CI_TOOLS", Path.home() / ".cache" / "gitops-lab-ci-tools"))
+from gitops_lab.gates.vuln_scan import DB_VAR
+
+pytestmark = pytest.mark.ci_templates
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 STAGES = ["unit-tests", "data-validation", "training", "evaluation-gates", "security", "release"]
 # A pipeline runs every stage on 2 shared cores; only a bound for a hung tool, no assertion is about time.
 TOOL_TIMEOUT = 600
 
 
-def tool(name: str) -> str:
-    found = shutil.which(name) or next(
-        (str(p) for p in (TOOLS / "bin" / name, TOOLS / "npm" / "node_modules" / ".bin" / name) if p.exists()), None
-    )
-    if not found:
-        pytest.skip(f"{name} is not installed (run scripts/install-ci-tools, or put it on PATH)")
-    return found
-
-
 def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     # The jobs find gitops-lab and the model package where this interpreter has them.
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=TOOL_TIMEOUT)
+
+
+@pytest.fixture(autouse=True)
+def offline_advisories(tmp_path, monkeypatch) -> str:
+    """The security stage's vuln-scan reads the tests' real OSV subset, not api.osv.dev (no network here)."""
+    db = str(build_osv_db(tmp_path / "osv-db"))
+    monkeypatch.setenv(DB_VAR, db)
+    return f"{DB_VAR}={db}"
 
 
 @pytest.fixture
@@ -69,22 +72,14 @@ def set_dev(wc: Path, version: str) -> None:
 
 def gitlab(wc: Path, *variables: str) -> subprocess.CompletedProcess:
     args = [tool("gitlab-ci-local"), "--force-shell-executor", "--no-color"]
-    for variable in variables:
+    for variable in (*variables, f"{DB_VAR}={os.environ[DB_VAR]}"):
         args += ["--variable", variable]
     return run(args, wc)
 
 
 def act(wc: Path, *env: str) -> subprocess.CompletedProcess:
-    args = [
-        tool("act"),
-        "push",
-        "-W",
-        ".github/workflows/ci.yml",
-        "-P",
-        "ubuntu-latest=-self-hosted",
-        "--action-offline-mode",
-    ]
-    for item in env:
+    args = act_push()
+    for item in (*env, f"{DB_VAR}={os.environ[DB_VAR]}"):
         args += ["--env", item]
     return run(args, wc)
 
@@ -99,7 +94,8 @@ def with_server(runner, wired: Path, start_server, version: str) -> tuple[int, s
 def test_actionlint_accepts_every_workflow(wired):
     workflows = sorted((wired / ".github" / "workflows").glob("*.yml"))
     workflows += sorted((REPO_ROOT / ".github" / "workflows").glob("*.yml"))
-    assert len(workflows) >= 3
+    workflows += sorted((REPO_ROOT / "platform" / ".github" / "workflows").glob("*.yml"))
+    assert len(workflows) >= 4
     result = run([tool("actionlint"), "-no-color", *map(str, workflows)], wired)
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -170,14 +166,77 @@ def test_github_workflow_is_red_on_a_bad_model_and_stops_at_data_validation(wire
 
 @needs_kustomize
 def test_the_ci_template_lab_passes_lab_test_without_a_cluster(lab, cli):
-    wc, _ = lab
+    wc, remote = lab
+    platform = remote.parent / "ml-platform-pipelines.git"  # beside the lab repository, as `up` serves it
+    subprocess.run(["git", "init", "--quiet", "--bare", "--initial-branch=main", str(platform)], check=True)
+    result = cli("repo", "init", str(wc), "--remote", str(remote), "--platform-remote", str(platform))
+    assert result.exit_code == 0, result.output
     result = cli("lab", "test", "ci-templates", "--repo", str(wc), "--output", "json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["passed"] is True
     [labs] = data["labs"]
     assert [(c["step"], c["status"]) for c in labs["steps"]] == [
-        ("wire-templates", "passed"),
+        ("call-the-platform", "passed"),
+        ("own-unit-test", "passed"),
         ("data-check-blocks", "passed"),
+        ("release-v1-1", "passed"),
         ("reset", "passed"),
     ]
+
+
+@pytest.fixture
+def platform_lab(lab, cli):
+    """The lab working copy with the platform repository beside its remote, and the CI-template lab started."""
+    wc, remote = lab
+    platform = remote.parent / "ml-platform-pipelines.git"
+    subprocess.run(["git", "init", "--quiet", "--bare", "--initial-branch=main", str(platform)], check=True)
+    assert cli("repo", "init", str(wc), "--remote", str(remote), "--platform-remote", str(platform)).exit_code == 0
+    result = cli("lab", "start", "ci-templates", "--repo", str(wc))
+    assert result.exit_code == 0, result.output
+    return wc
+
+
+def check_callers(cli, wc: Path, github: str, gitlab: str) -> list[dict]:
+    (wc / ".github" / "workflows" / "ci.yml").write_text(github)
+    (wc / ".gitlab-ci.yml").write_text(gitlab)
+    git(wc, "add", "-A")
+    git(wc, "commit", "-qm", "Callers")
+    git(wc, "push", "-q")
+    result = cli("lab", "check", "--repo", str(wc), "--output", "json")
+    assert result.exit_code != 0, result.output
+    [step] = [s for s in json.loads(result.stdout)["steps"] if s["id"] == "call-the-platform"]
+    return step["results"]
+
+
+CALLER = """\
+jobs:
+  pipeline:
+    uses: ml-platform/ml-platform-pipelines/.github/workflows/ml-pipeline.yml@{ref}
+    with:
+      tooling-source: {tooling}
+"""
+GITLAB_CALLER = """\
+include:
+  - component: $CI_SERVER_FQDN/ml-platform/ml-platform-pipelines/ml-pipeline@{ref}
+    inputs:
+      tooling-source: git+https://git.example.com/tools/gitops-lab.git@v0.1.0
+"""
+
+
+def test_a_caller_pinned_to_a_branch_fails_with_a_hint_to_pin_a_tag(platform_lab, cli):
+    results = check_callers(
+        cli, platform_lab, CALLER.format(ref="main", tooling="'${{ vars.T }}'"), GITLAB_CALLER.format(ref="main")
+    )
+    messages = " ".join(r["message"] for r in results if not r["passed"])
+    assert "at branch 'main'" in messages and "pin a released tag (@v1.0.0)" in messages, results
+
+
+def test_a_commented_out_caller_or_an_unpinned_tooling_source_does_not_pass(platform_lab, cli):
+    commented = "# " + CALLER.format(ref="v1.0.0", tooling="x").replace("\n", "\n# ")
+    results = check_callers(cli, platform_lab, commented + "\non: push\n", GITLAB_CALLER.format(ref="v1.0.0"))
+    assert not results[0]["passed"] and "calls OWNER/ml-platform-pipelines" in results[0]["message"], results
+    results = check_callers(
+        cli, platform_lab, CALLER.format(ref="v1.0.0", tooling="gitops-lab"), GITLAB_CALLER.format(ref="v1.0.0")
+    )
+    assert not results[0]["passed"] and "pin a source you control" in results[0]["message"], results

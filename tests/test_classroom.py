@@ -10,7 +10,8 @@ from __future__ import annotations
 import shutil
 
 import pytest
-import yaml
+from helpers.githttp import RunningServer, free_port
+from helpers.gitutil import make_commit, run_git
 
 from gitops_lab.adapters.engines import engine_for
 from gitops_lab.adapters.engines.base import EnvironmentTarget, RepoAccess
@@ -23,11 +24,11 @@ from gitops_lab.adapters.engines.tenancy import (
 )
 from gitops_lab.adapters.gitserver.base import ClassCredentials, RepoGrant
 from gitops_lab.adapters.gitserver.folder import FolderGitServer
-from gitops_lab.adapters.gitserver.incluster import Credentials
+from gitops_lab.adapters.gitserver.credentials import Credentials
 from gitops_lab.adapters.repo.layout import RepoLayout
 from gitops_lab.errors import UsageError
-from gitops_lab.workflows.classroom import learners_from, tenant_template
-from test_gitserver import RunningServer, free_port, git, make_commit
+from gitops_lab.classroom.roster import learners_from
+from gitops_lab.classroom.tenant import tenant_template
 
 
 # --------------------------------------------------------------------------- #
@@ -236,9 +237,9 @@ def class_git(tmp_path):
 
 def _push(tmp_path, url, name):
     work = tmp_path / name
-    git("init", "-q", "-b", "main", str(work))
+    run_git("init", "-q", "-b", "main", str(work))
     make_commit(work, "a.txt", name)
-    return git("push", url, "main", cwd=work, check=False)
+    return run_git("push", url, "main", cwd=work, check=False)
 
 
 def _with(url, user, password):
@@ -257,15 +258,15 @@ def test_a_learner_pushes_their_repository_and_not_anothers(class_git, tmp_path)
     assert _push(tmp_path, _with(bob, "bob", "b-pw"), "b1").returncode == 0
     # the instructor writes every repository; the engines read every one and write none
     clone = tmp_path / "clone"
-    assert git("clone", "-q", _with(bob, "engine", "e-pw"), str(clone), check=False).returncode == 0
+    assert run_git("clone", "-q", _with(bob, "engine", "e-pw"), str(clone), check=False).returncode == 0
     make_commit(clone, "i.txt", "from the instructor")
-    assert git("push", _with(bob, "instructor", "i-pw"), "main", cwd=clone, check=False).returncode == 0
+    assert run_git("push", _with(bob, "instructor", "i-pw"), "main", cwd=clone, check=False).returncode == 0
     make_commit(clone, "e.txt", "from an engine")
-    engine_push = git("push", _with(bob, "engine", "e-pw"), "main", cwd=clone, check=False)
+    engine_push = run_git("push", _with(bob, "engine", "e-pw"), "main", cwd=clone, check=False)
     assert engine_push.returncode != 0 and "403" in engine_push.stderr
     # a learner who leaves the class loses access
     server.provision(grants[1:], users)
-    assert git("ls-remote", _with(alice, "alice", "a-pw"), check=False).returncode != 0
+    assert run_git("ls-remote", _with(alice, "alice", "a-pw"), check=False).returncode != 0
 
 
 def test_users_file_is_private_and_holds_no_password(class_git, tmp_path):
@@ -284,13 +285,12 @@ def test_a_plain_folder_server_says_it_enforces_nothing(tmp_path):
 
 
 def test_class_kit_paths_are_under_the_state_folder(tmp_path, monkeypatch):
-    from gitops_lab.workflows.classroom import class_dir, kit_dir, learner_env_name
+    from gitops_lab.classroom.record import class_dir, kit_dir, learner_env_name
     from gitops_lab.state import environment_dir
 
     monkeypatch.setenv("GITOPS_LAB_STATE_DIR", str(tmp_path / "state"))
     assert kit_dir("c1", "alice") == tmp_path / "state" / "c1" / "class" / "kits" / "alice"
     assert environment_dir(learner_env_name("c1", "alice")).parent.parent == class_dir("c1")
-    assert yaml.safe_load("a: 1")  # yaml stays importable where kits are written
 
 
 # --------------------------------------------------------------------------- #
@@ -300,6 +300,7 @@ def test_class_kit_paths_are_under_the_state_folder(tmp_path, monkeypatch):
     "args, problem",
     [
         (("class", "status"), "no class is set up under the environment name 'gitops-lab'"),
+        (("class", "status", "--forge-url", "http://h"), "--forge-url and --forge-credentials go together"),
         (("class", "reset", "--learner", "x"), "no class is set up"),
         (
             ("class", "create", "--count", "2", "--learners", "f", "--git-root", ".", "--git-base-url", "http://h"),
@@ -386,9 +387,9 @@ def _report(**changes):
     ],
 )
 def test_environment_state_in_class_status(changes, state):
-    from gitops_lab.workflows.classroom import _env_state
+    from gitops_lab.classroom.status import environment_state
 
-    assert _env_state(_report(**changes)) == state
+    assert environment_state(_report(**changes)) == state
 
 
 def test_argocd_status_names_the_resource_a_project_refuses():
@@ -502,7 +503,8 @@ def test_the_in_cluster_class_server_checks_its_options():
 
 def test_a_class_keeps_the_git_server_it_was_created_with(tmp_path, monkeypatch):
     from gitops_lab.reporter import Reporter
-    from gitops_lab.workflows.classroom import ClassOptions, ClassRecord, GitServerRecord, create, git_server_record
+    from gitops_lab.classroom.create import ClassOptions, create
+    from gitops_lab.classroom.record import ClassRecord, GitServerRecord, git_server_record
 
     monkeypatch.setenv("GITOPS_LAB_STATE_DIR", str(tmp_path / "state"))
     ClassRecord("gitops-lab", "flux", None, None, GitServerRecord("folder", "/srv/git", "http://h"), ["a"]).save()
@@ -512,7 +514,7 @@ def test_a_class_keeps_the_git_server_it_was_created_with(tmp_path, monkeypatch)
 
 
 def test_down_refuses_while_a_class_lives_in_the_environment(cli, tmp_path, monkeypatch):
-    from gitops_lab.workflows.classroom import ClassRecord, GitServerRecord, class_dir
+    from gitops_lab.classroom.record import ClassRecord, GitServerRecord, class_dir
 
     monkeypatch.setenv("GITOPS_LAB_STATE_DIR", str(tmp_path / "state"))
     ClassRecord("gitops-lab", "flux", None, None, GitServerRecord("in-cluster", base_url="http://h:1"), ["a"]).save()

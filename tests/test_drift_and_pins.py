@@ -13,7 +13,9 @@ import yaml
 from helpers.gitutil import git
 
 from gitops_lab.adapters.engines.base import EngineStatus
-from gitops_lab.labs.actions import image_problems
+from gitops_lab.adapters.images import environment_images
+from gitops_lab.labs.actions.checks import image_problems
+from gitops_lab.resources import environments_template
 from gitops_lab.versions import pinned, pinned_images
 from gitops_lab.workflows.environment import LabEnvironment
 from gitops_lab.workflows.status import environment_reports
@@ -55,7 +57,8 @@ def reports_with(wc, change) -> dict:
     head = git(wc, "rev-parse", "HEAD")
     live = {f"ml-{env}": rendered_deployment(wc, env) for env in ("dev", "staging", "prod")}
     change(live["ml-prod"])
-    lab = LabEnvironment(state=None, kube=None, engine=FakeEngine(head, live), repo=wc)
+    # status reads only the engine and the working copy: no state, no cluster
+    lab = LabEnvironment(state=None, kube=None, engine=FakeEngine(head, live), repo=wc)  # type: ignore[arg-type]
     return {r.environment: r for r in environment_reports(lab)}
 
 
@@ -83,8 +86,12 @@ def test_status_reports_image_and_version_drift(lab):
     assert not prod.ok
 
 
-def test_the_pinned_model_server_image_is_one_a_check_accepts():
-    assert SHIPPED in pinned_images()
+def test_the_image_the_seeded_environments_run_is_the_pin_and_the_image_check_accepts_it():
+    # What `repo init` seeds (versions.yaml's pins filled in), read from the overlays, not the pin table.
+    seeded = environment_images(environments_template())
+    assert seeded == [SHIPPED]
+    # Accepted before any pod runs it: the lab's image check must pass on a fresh seed.
+    assert image_problems(deployment_with(seeded[0]), [], pinned_images()) == []
 
 
 def deployment_with(image: str) -> dict:

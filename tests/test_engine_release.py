@@ -14,7 +14,7 @@ from gitops_lab.adapters.engines.argocd import ArgoCD
 from gitops_lab.adapters.engines.flux import Flux, revision_commit, status_of as flux_status
 from gitops_lab.adapters.engines.argocd import status_of as argo_status, applied_verdict as argo_verdict
 from gitops_lab.adapters.engines.release import fetch_release
-from gitops_lab.errors import EngineError
+from gitops_lab.errors import DownloadError, EngineError
 
 
 @pytest.fixture
@@ -43,7 +43,7 @@ def test_a_damaged_cache_is_detected_and_fetched_again(served):
 
 
 def test_a_download_that_does_not_match_the_pin_is_refused(served):
-    with pytest.raises(EngineError, match="is pinned"):
+    with pytest.raises(DownloadError, match="is not the pinned file: expected SHA-256 0{64}, got "):
         fetch_release("argocd", "v0.0.1", served.url, pinned_sha256="0" * 64)
     good = hashlib.sha256(b"kind: ConfigMap\n").hexdigest()
     assert fetch_release("argocd", "v0.0.1", served.url, pinned_sha256=good).source == "downloaded"
@@ -51,7 +51,7 @@ def test_a_download_that_does_not_match_the_pin_is_refused(served):
 
 def test_an_unreachable_url_says_what_to_do(tmp_path, monkeypatch):
     monkeypatch.setenv("GITOPS_LAB_CACHE_DIR", str(tmp_path))
-    with pytest.raises(EngineError) as info:
+    with pytest.raises(DownloadError) as info:
         fetch_release("flux", "v0.0.1", "http://127.0.0.1:9/install.yaml", timeout=5)
     assert "--engine-install external" in info.value.one_line()
 
@@ -192,7 +192,7 @@ def test_a_local_manifest_file_or_folder_is_kept_when_it_matches_the_pin(tmp_pat
 def test_a_local_manifest_that_fails_the_pin_is_refused_and_not_cached(tmp_path, monkeypatch):
     monkeypatch.setenv("GITOPS_LAB_CACHE_DIR", str(tmp_path / "cache"))
     (tmp_path / "install.yaml").write_bytes(b"kind: Secret\n")
-    with pytest.raises(EngineError, match="is pinned"):
+    with pytest.raises(DownloadError, match="is not the pinned file: expected SHA-256 0{64}, got "):
         fetch_release("argocd", "v0.0.1", str(tmp_path / "install.yaml"), pinned_sha256="0" * 64)
     assert not (tmp_path / "cache" / "manifests" / "argocd").exists()
 

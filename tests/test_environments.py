@@ -39,6 +39,7 @@ APP_LABELS = {
 
 def render(overlay: Path) -> list[dict]:
     """`kubectl kustomize` with its default load restrictions (LoadRestrictionsRootOnly)."""
+    assert KUBECTL is not None  # callers are marked needs_kubectl
     result = subprocess.run([KUBECTL, "kustomize", str(overlay)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
@@ -132,12 +133,27 @@ def test_deployment_is_probed_limited_and_locked_down(env):
 
 @needs_kubectl
 @pytest.mark.parametrize("env", EXPECTED)
+def test_pods_stop_gracefully_within_their_grace_period(env):
+    """A rollout loses no request: the pod sleeps in preStop while it leaves the
+    Service's endpoints, then the server drains; the kubelet's SIGKILL comes later."""
+    docs = rendered(env)
+    pod = one(docs, "Deployment")["spec"]["template"]["spec"]
+    c = container(docs)
+    pre_stop = c["lifecycle"]["preStop"]["sleep"]["seconds"]
+    drain = float({e["name"]: e.get("value") for e in c["env"]}["DRAIN_SECONDS"])
+    inflight_grace = float(re.search(r"^INFLIGHT_GRACE = (\S+)$", (BASE / "server.py").read_text(), re.M).group(1))
+    assert pre_stop > 0 and drain > 0
+    assert pod["terminationGracePeriodSeconds"] > pre_stop + drain + inflight_grace
+
+
+@needs_kubectl
+@pytest.mark.parametrize("env", EXPECTED)
 def test_server_code_and_models_come_from_generated_configmaps(env):
     docs = rendered(env)
     code = one(docs, "ConfigMap", "model-server-code-")
     models = one(docs, "ConfigMap", "model-server-models-")
     assert code["data"]["server.py"] == (BASE / "server.py").read_text(encoding="utf-8")
-    assert sorted(models["data"]) == sorted(p.name for p in (BASE / "models").glob("v*.json"))
+    assert sorted(models["data"]) == sorted(p.name for p in (BASE / "models").glob("v*.json*"))  # with signatures
     assert f"{EXPECTED[env]['version']}.json" in models["data"]
     for name, body in models["data"].items():
         assert body == (BASE / "models" / name).read_text(encoding="utf-8")

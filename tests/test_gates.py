@@ -179,7 +179,7 @@ def test_model_eval_regression_rule_is_configurable(tree, mode, passed, words):
 def test_policy_passes_the_shipped_overlays(tree, env):
     [result] = run_gates(tree, "dev", env, "v2", only=["policy"])
     assert result.passed, result.details
-    assert result.summary == "5 objects, no violations"
+    assert result.summary == "6 objects, no violations"
 
 
 @needs_kustomize
@@ -259,7 +259,11 @@ def test_policy_fails_a_secret_with_data_in_git(tree):
     edit_yaml(tree / "overlays" / "staging" / "kustomization.yaml", lambda k: k["resources"].append("secret.yaml"))
     [result] = run_gates(tree, "dev", "staging", "v2", only=["policy"])
     assert not result.passed
-    assert "fail: Secret/db: Secret with data in Git (password); use a sealed or external secret" in result.details
+    assert result.details == [
+        "fail: Secret/db: Secret with plaintext data in Git (password); encrypt it with the lab's key: `sops encrypt "
+        "--in-place <the file of Secret/db>` in the lab repository (its .sops.yaml names the recipient), then commit "
+        "the encrypted file"
+    ]
 
 
 @needs_kustomize
@@ -415,5 +419,12 @@ def test_trailers_of_verdicts():
         ("Gate-Model-Eval", "fail (accuracy 0.5172 < 0.65)"),
         ("Gate-Policy", "skipped by alice"),
     ]
-    assert [trailer_key(g) for g in GATES] == ["Gate-Data-Quality", "Gate-Model-Eval", "Gate-Policy", "Gate-Approval"]
+    assert [trailer_key(g) for g in GATES] == [
+        "Gate-Data-Quality",
+        "Gate-Model-Eval",
+        "Gate-Policy",
+        "Gate-Secret-Scan",
+        "Gate-Vuln-Scan",
+        "Gate-Approval",
+    ]
     assert results[2].to_dict()["verdict"] == "skipped"

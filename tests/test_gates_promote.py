@@ -98,7 +98,7 @@ def test_approved_promotion_records_every_verdict_and_history_shows_them(lab, cl
     expected_gates = {
         "Gate-Data-Quality": "pass (269 rows, 3.8% dropped, max drift 0.10 sd, PSI 0.01)",
         "Gate-Model-Eval": "pass (accuracy 0.8276 >= 0.65)",
-        "Gate-Policy": "pass (5 objects, no violations)",
+        "Gate-Policy": "pass (6 objects, no violations)",
         "Gate-Approval": f"pass (approved by alice in {approval[:7]})",
     }
     assert last_trailers(remote)[-4:] == [f"{k}: {v}" for k, v in expected_gates.items()]
@@ -139,6 +139,7 @@ def test_rollback_runs_no_gates_even_when_every_gate_would_fail(lab, cli):
     gates = wc / "gates.yaml"
     gates.write_text(gates.read_text().replace("min_score: null", "min_score: 0.99"))
     git(wc, "commit", "--quiet", "-am", "Raise the bar")
+    git(wc, "push", "--quiet", "origin", "main")  # a write publishes only its own commit
     blocked = cli("promote", "--to", "staging", "--version", "v1", "--repo", str(wc))
     assert_refused(blocked, "model-eval (accuracy 0.7069 < 0.99")
     result = cli("rollback", "--env", "staging", "--repo", str(wc))
@@ -181,7 +182,7 @@ def test_skipped_gates_are_recorded_with_who_skipped(lab, cli):
     assert last_trailers(remote)[-3:] == [
         "Gate-Data-Quality: skipped by Pat Promoter",
         "Gate-Model-Eval: skipped by Pat Promoter",
-        "Gate-Policy: pass (5 objects, no violations)",
+        "Gate-Policy: pass (6 objects, no violations)",
     ]
 
 
@@ -232,7 +233,7 @@ def test_gate_run_passes_with_a_table(lab, cli):
         "GATE          VERDICT  SUMMARY",
         "data-quality  pass     269 rows, 3.8% dropped, max drift 0.10 sd, PSI 0.01",
         "model-eval    pass     accuracy 0.8276 >= 0.65",
-        "policy        pass     5 objects, no violations",
+        "policy        pass     6 objects, no violations",
     ]
     assert result.stderr == ""
 

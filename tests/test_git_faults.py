@@ -150,6 +150,8 @@ POINTS = {
     "after-remote-took-it": ("post-receive", True),
 }
 SIGNALS = {"SIGINT": (signal.SIGINT, 130), "SIGTERM": (signal.SIGTERM, 143)}
+# The other ways a session ends: the terminal closing or an ssh drop (SIGHUP), Ctrl-\\ (SIGQUIT).
+ENDINGS = {"SIGHUP": (signal.SIGHUP, 129), "SIGQUIT": (signal.SIGQUIT, 131)}
 
 
 def _interrupt_case(lab, cli, tmp_path, writer: str, point: str, sig_name: str):
@@ -160,7 +162,7 @@ def _interrupt_case(lab, cli, tmp_path, writer: str, point: str, sig_name: str):
     marker = tmp_path / "hook-started"
     hook = stalling_hook(wc if hook_name == "post-commit" else remote, hook_name, marker)
     before = snapshot(wc, remote)
-    sig, code = SIGNALS[sig_name]
+    sig, code = {**SIGNALS, **ENDINGS}[sig_name]
 
     stopped = signal_when(cli_process(args, state_root()), marker, sig)
     assert stopped.returncode == code, stopped.stderr
@@ -174,7 +176,11 @@ def _interrupt_case(lab, cli, tmp_path, writer: str, point: str, sig_name: str):
         assert "backup" not in line
     else:
         assert git(wc, "log", "-1", "--format=%s", backup_in(line)) == subject
-        assert "was not published" in line and "re-run the same command" in line
+        if hook_name == "post-commit":  # no push had started: known not to be on the remote
+            assert "was not published" in line and "re-run the same command" in line
+        else:  # the push was cut off: the remote may still finish it, so never "not published"
+            assert "may or may not have reached the remote" in line and "not published" not in line
+            assert "re-run the same command to check" in line
         assert snapshot(wc, remote) == before
     assert git(wc, "status", "--porcelain") == ""
     assert git(wc, "rev-parse", "--abbrev-ref", "HEAD") == "main"
@@ -203,6 +209,13 @@ def test_sigterm_during_the_push_is_one_line_exit_143_and_undone(lab, cli, tmp_p
     _interrupt_case(lab, cli, tmp_path, writer, "during-remote-pre-receive", "SIGTERM")
 
 
+@pytest.mark.parametrize("sig_name", list(ENDINGS))
+@pytest.mark.parametrize("point", ["after-local-commit", "during-remote-pre-receive"])
+def test_sighup_and_sigquit_end_a_write_like_ctrl_c(lab, cli, tmp_path, point, sig_name):
+    """Closing the terminal mid-promote: one line, the copy put back, the commit on a backup ref, re-run finishes."""
+    _interrupt_case(lab, cli, tmp_path, "promote", point, sig_name)
+
+
 @pytest.mark.parametrize("sig_name", list(SIGNALS))
 def test_an_interrupted_repo_init_push_is_published_by_the_rerun(cli, tmp_path, sig_name):
     remote = tmp_path / "remote.git"
@@ -223,6 +236,53 @@ def test_an_interrupted_repo_init_push_is_published_by_the_rerun(cli, tmp_path, 
     assert git(remote, "rev-parse", "gitops-lab/seed^{commit}") == git(remote, "rev-parse", "main")
     third = run_cli([*args, "--output", "json"], state_root())
     assert '"action": "reused"' in third.stdout
+
+
+def _stall_in_every_repository(tmp_path, hook_name: str) -> tuple[dict[str, str], object]:
+    """Git's own seam: `core.hooksPath` through the environment, so the hook runs in the copy being made."""
+    marker = tmp_path / "hook-started"
+    (tmp_path / "global" / "hooks").mkdir(parents=True)
+    hook = stalling_hook(tmp_path / "global", hook_name, marker)
+    return {
+        "GIT_CONFIG_COUNT": "1",
+        "GIT_CONFIG_KEY_0": "core.hooksPath",
+        "GIT_CONFIG_VALUE_0": str(hook.parent),
+    }, marker
+
+
+@pytest.mark.parametrize(
+    ("how", "hook_name"),
+    [("seed", "pre-commit"), ("seed-into-empty-folder", "post-commit"), ("clone", "post-checkout")],
+)
+def test_a_repo_init_killed_before_its_copy_is_complete_leaves_nothing_and_the_rerun_finishes(
+    cli, tmp_path, how, hook_name
+):
+    """kill -9 while the seed is committed (or the clone checked out): PATH is untouched, the re-run does it all."""
+    remote = tmp_path / "remote.git"
+    subprocess.run(["git", "init", "--quiet", "--bare", "--initial-branch=main", str(remote)], check=True)
+    if how == "clone":
+        assert cli("repo", "init", str(tmp_path / "first"), "--remote", str(remote)).exit_code == 0
+    wc = tmp_path / "wc"
+    if how == "seed-into-empty-folder":
+        wc.mkdir()
+    env, marker = _stall_in_every_repository(tmp_path, hook_name)
+    args = ["repo", "init", str(wc), "--remote", str(remote)]
+    killed = signal_when(cli_process(args, state_root(), extra_env=env), marker, signal.SIGKILL)
+    assert killed.returncode == -signal.SIGKILL
+    assert not wc.exists() or list(wc.iterdir()) == []  # nothing half-made at PATH
+    leftover = tmp_path / ".wc.gitops-lab-seeding"
+    assert leftover.is_dir()  # the stopped run's own folder, beside PATH
+
+    again = run_cli([*args, "--output", "json"], state_root())
+    assert again.returncode == 0, again.stderr
+    assert f"removed {leftover}" in again.stdout + again.stderr
+    assert ('"action": "cloned"' if how == "clone" else '"action": "seeded"') in again.stdout
+    assert not leftover.exists()
+    assert git(wc, "rev-parse", "HEAD") == git(remote, "rev-parse", "main")
+    assert git(wc, "status", "--porcelain") == ""
+    assert git(wc, "rev-parse", "gitops-lab/seed^{commit}") == git(wc, "rev-list", "--max-parents=0", "HEAD")
+    third = run_cli([*args, "--output", "json"], state_root())
+    assert '"action": "reused"' in third.stdout and "gitops-lab-seeding" not in third.stdout + third.stderr
 
 
 def test_a_refused_repo_init_push_shows_the_hook_and_the_rerun_publishes(cli, tmp_path):
@@ -246,6 +306,24 @@ def silent_server():
     server = SilentServer()
     yield server
     server.close()
+
+
+def test_a_closed_silent_server_leaves_no_thread_behind_to_take_the_next_servers_connections():
+    """A thread left in accept() on the closed socket was restarted by a child's SIGCHLD on the same descriptor
+    number, by then the next test's HTTP server: it took that server's connection, then dropped it (a reset)."""
+    import socket
+    import threading
+    import time
+
+    from helpers.faults import ENDS_WITHIN
+
+    before = set(threading.enumerate())
+    silent = SilentServer()
+    with socket.create_connection(("127.0.0.1", silent.port), timeout=ENDS_WITHIN):
+        while not silent.accepted:  # its thread is back in accept()
+            time.sleep(0.01)
+    silent.close()
+    assert set(threading.enumerate()) <= before
 
 
 def test_a_remote_that_never_answers_is_bounded_by_timeout_when_fetching(lab, cli, silent_server):
@@ -326,30 +404,64 @@ def test_two_copies_writing_at_once_both_land_once_and_agree_with_the_remote(lab
         assert git(copy, "rev-list", "--count", "origin/main..HEAD") == "0"  # nothing left unpublished
 
 
-# -- unpublished commits from an earlier run ------------------------------------------------------
-def test_a_commit_left_unpublished_by_a_killed_run_is_published_by_the_rerun(lab, cli):
+# -- unpublished commits: the user's are refused, the tool's own are recognised --------------------------
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["promote", "--to", "staging"],
+        ["rollback", "--env", "staging", "--to", "v1"],
+        ["approve", "--env", "prod", "--version", "v2", "--by", "alice"],
+    ],
+)
+def test_a_learners_unpushed_commits_are_never_published_by_a_write(lab, cli, args):
     wc, remote = lab
-    RepoLayout(wc).set_model_version("staging", "v2")
-    git(wc, "commit", "--quiet", "-am", "Promote v2 to staging")  # what a SIGKILLed run leaves
-    result = cli("promote", "--to", "staging")
-    assert result.exit_code == 0, result.output
-    assert "staging already runs v2; nothing to do" in result.stdout
-    assert remote_version(remote, "staging") == "v2"  # now true of the remote, which the engine deploys
-    assert git(wc, "rev-parse", "HEAD") == git(remote, "rev-parse", "main")
+    assert cli("promote", "--to", "staging").exit_code == 0
+    RepoLayout(wc).set_model_version("prod", "v3")
+    git(wc, "commit", "--quiet", "-am", "WIP: try v3 in prod")
+    git(wc, "commit", "--quiet", "--allow-empty", "-m", "notes")
+    local, on_remote = git(wc, "rev-parse", "HEAD"), git(remote, "rev-parse", "main")
+    result = cli(*args)
+    assert result.exit_code == 1
+    line = _last_error_line(result.stderr)
+    wip, notes = (git(wc, "log", "-1", "--format=%h", rev) for rev in ("HEAD~1", "HEAD"))
+    assert f"2 commits ({notes} notes, {wip} WIP: try v3 in prod)" in line
+    assert "git push origin main" in line and "git reset --hard origin/main" in line
+    assert git(remote, "rev-parse", "main") == on_remote  # nothing published
+    assert remote_version(remote, "prod") == "v1"
+    assert git(wc, "rev-parse", "HEAD") == local and git(wc, "status", "--porcelain") == ""
 
 
-def test_nothing_to_do_is_never_decided_from_a_commit_the_remote_refuses(lab, cli):
+def test_nothing_to_do_is_never_decided_from_an_unpublished_commit(lab, cli):
     wc, remote = lab
     RepoLayout(wc).set_model_version("staging", "v2")
     git(wc, "commit", "--quiet", "-am", "Promote v2 to staging")
-    refusing_hook(remote, HOOK_WORDS)
     for args in (["promote", "--to", "staging"], ["approve", "--env", "prod", "--version", "v2"]):
         result = cli(*args)
         assert result.exit_code == 1
         line = _last_error_line(result.stderr)
         assert "nothing to do" not in result.output
-        assert HOOK_WORDS in line and "1 commit (" in line and "git reset --hard origin/main" in line
+        assert "1 commit (" in line and "git reset --hard origin/main" in line
     assert remote_version(remote, "staging") == "v1"
+
+
+@pytest.mark.parametrize("point", ["post-commit", "pre-receive"])
+def test_a_write_killed_with_sigkill_is_recognised_set_aside_and_redone_once(lab, cli, tmp_path, point):
+    """kill -9 leaves the tool's commit on local main, unpublished: the re-run says so, sets it aside, redoes it."""
+    wc, remote = lab
+    marker = tmp_path / "hook-started"
+    hook = stalling_hook(wc if point == "post-commit" else remote, point, marker)
+    killed = signal_when(cli_process(["promote", "--to", "staging"], state_root()), marker, signal.SIGKILL)
+    assert killed.returncode == -signal.SIGKILL
+    assert git(wc, "log", "-1", "--format=%s") == "Promote v2 to staging"  # what kill -9 leaves
+    left = git(wc, "rev-parse", "HEAD")
+    hook.unlink()
+    again = run_cli(["promote", "--to", "staging"], state_root())
+    assert again.returncode == 0, again.stderr
+    assert "left unpublished is set aside on refs/gitops-lab/backup/" in again.stdout
+    assert git(wc, "rev-parse", backup_in(again.stdout)) == left
+    assert git(remote, "log", "--format=%s", "main").splitlines().count("Promote v2 to staging") == 1
+    assert git(wc, "rev-parse", "HEAD") == git(remote, "rev-parse", "main")
+    assert git(wc, "for-each-ref", "refs/gitops-lab/write") == ""
 
 
 def test_diverged_history_is_refused_with_how_to_settle_it(lab, cli, tmp_path):
@@ -471,3 +583,125 @@ def test_approve_and_repo_init_end_by_their_timeout_on_a_remote_that_never_answe
     assert doing in line and "5s deadline" in line
     assert silent_server.accepted
     assert git(wc, "rev-parse", "HEAD") == before and git(wc, "status", "--porcelain") == ""
+
+
+# -- a push whose outcome is unknown: a real smart-HTTP remote that finishes it after the client left -------------
+@pytest.fixture
+def http_lab(lab, tmp_path):
+    """(working copy, bare remote, server): the lab's remote served by `git http-backend` over HTTP."""
+    from helpers.githttp import GitHttpServer
+
+    wc, remote = lab
+    server = GitHttpServer(remote.parent)
+    git(wc, "remote", "set-url", "origin", server.url(remote.name))
+    yield wc, remote, server
+    server.close()
+
+
+def _cut_off_while_the_server_holds_the_push(server, args: list[str], sig: int) -> subprocess.CompletedProcess:
+    import os
+
+    from helpers.faults import ENDS_WITHIN, finish
+
+    server.hold_pushes = True
+    server.push_finished.clear()
+    proc = cli_process(args, state_root())
+    if not server.push_started.wait(ENDS_WITHIN):
+        proc.kill()
+        raise AssertionError(f"the push never reached the server: {proc.communicate()}")
+    os.killpg(proc.pid, sig)
+    ended = finish(proc, "the cut-off command")
+    server.hold_pushes = False
+    server.release.set()  # the server finishes the push after the client has gone
+    assert server.push_finished.wait(ENDS_WITHIN)
+    return ended
+
+
+@pytest.mark.parametrize("sig_name", ["SIGINT", "SIGKILL"])
+def test_a_rollback_the_server_finishes_after_the_client_left_is_not_rolled_back_twice(http_lab, cli, sig_name):
+    wc, remote, server = http_lab
+    assert cli("promote", "--to", "staging").exit_code == 0
+    RepoLayout(wc).set_model_version("staging", "v3")  # a hand edit: one more change a rollback could undo
+    git(wc, "commit", "--quiet", "-am", "Try v3 in staging")
+    git(wc, "push", "--quiet", "origin", "main")
+    sig = signal.SIGKILL if sig_name == "SIGKILL" else signal.SIGINT
+
+    cut = _cut_off_while_the_server_holds_the_push(server, ["rollback", "--env", "staging"], sig)
+    if sig_name == "SIGINT":
+        assert cut.returncode == 130
+        line = _last_error_line(cut.stderr)
+        assert "may or may not have reached the remote" in line and "not published" not in line
+    assert remote_version(remote, "staging") == "v2"  # the server finished it
+
+    again = run_cli(["rollback", "--env", "staging"], state_root())
+    assert again.returncode == 0, again.stderr
+    rolled = git(remote, "log", "-1", "--format=%h", "main")
+    assert "already done" in again.stdout and rolled in again.stdout and "staging v3 -> v2" in again.stdout
+    assert remote_version(remote, "staging") == "v2"  # not v1: rolled back once
+    assert git(remote, "log", "--format=%s", "main").splitlines().count("Roll back staging to v2") == 1
+    assert git(wc, "rev-parse", "HEAD") == git(remote, "rev-parse", "main")
+    assert git(wc, "status", "--porcelain") == ""
+
+
+def test_a_promotion_the_server_finishes_after_a_timeout_is_already_done_with_its_commit_and_author(http_lab, cli):
+    wc, remote, server = http_lab
+    cut = _cut_off_while_the_server_holds_the_push(server, ["promote", "--to", "staging"], signal.SIGTERM)
+    assert cut.returncode == 143
+    assert "may or may not have reached the remote" in _last_error_line(cut.stderr)
+    again = run_cli(["promote", "--to", "staging"], state_root())
+    assert again.returncode == 0, again.stderr
+    promoted = git(remote, "log", "-1", "--format=%h", "main")
+    author = git(remote, "log", "-1", "--format=%an", "main")
+    assert f"published {promoted} (Promote v2 to staging, by {author})" in again.stdout
+    assert git(remote, "log", "--format=%s", "main").splitlines().count("Promote v2 to staging") == 1
+    assert git(wc, "rev-parse", "HEAD") == git(remote, "rev-parse", "main")
+
+
+def test_a_repo_init_stopped_while_moving_its_copy_into_place_is_finished_by_the_rerun(cli, tmp_path, monkeypatch):
+    """The last steps are renames, .git last: stopped between two of them, the re-run moves the rest in."""
+    from gitops_lab.adapters.repo import beside
+
+    remote = tmp_path / "remote.git"
+    subprocess.run(["git", "init", "--quiet", "--bare", "--initial-branch=main", str(remote)], check=True)
+    wc = tmp_path / "wc"
+    renames = []
+    real_rename = beside.os.rename
+
+    def power_loss_after_two(src, dst):
+        if len(renames) == 2:
+            raise KeyboardInterrupt  # stands for the process ending here
+        renames.append(dst)
+        real_rename(src, dst)
+
+    monkeypatch.setattr(beside.os, "rename", power_loss_after_two)
+    assert cli("repo", "init", str(wc), "--remote", str(remote)).exit_code == 130
+    monkeypatch.setattr(beside.os, "rename", real_rename)
+    assert len(list(wc.iterdir())) == 2 and not (wc / ".git").exists()  # half moved, no working copy yet
+
+    again = cli("repo", "init", str(wc), "--remote", str(remote))
+    assert again.exit_code == 0, again.output
+    assert "finished moving into place the working copy an earlier, stopped `repo init` had built" in again.output
+    assert not (tmp_path / ".wc.gitops-lab-seeding").exists()
+    assert git(wc, "status", "--porcelain") == ""
+    assert git(wc, "rev-parse", "HEAD") == git(remote, "rev-parse", "main")
+
+
+def test_a_folder_in_the_way_without_the_tools_mark_is_never_removed(cli, tmp_path):
+    wc = tmp_path / "wc"
+    theirs = tmp_path / ".wc.gitops-lab-seeding"
+    theirs.mkdir()
+    (theirs / "notes.txt").write_text("mine\n")
+    result = cli("repo", "init", str(wc))
+    assert result.exit_code != 0
+    assert f"rm -r {theirs}" in _last_error_line(result.stderr)
+    assert (theirs / "notes.txt").read_text() == "mine\n" and not wc.exists()
+
+
+def test_repo_init_that_cannot_make_its_building_folder_is_one_line_and_touches_nothing(cli, tmp_path):
+    in_the_way = tmp_path / ".wc.gitops-lab-seeding"
+    in_the_way.write_text("a file of the user's\n")
+    result = cli("repo", "init", str(tmp_path / "wc"))
+    assert result.exit_code == 1
+    line = _last_error_line(result.stderr)
+    assert "cannot build the working copy beside" in line and f"move {in_the_way} out of the way" in line
+    assert in_the_way.read_text() == "a file of the user's\n" and not (tmp_path / "wc").exists()

@@ -15,7 +15,6 @@ import socket
 import stat
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -23,18 +22,15 @@ from pathlib import Path
 import pytest
 
 from gitops_lab.adapters.cluster.base import LabPorts
+from gitops_lab.adapters.gitserver.credentials import credentials_path, load_or_create_credentials
 from gitops_lab.adapters.gitserver.incluster import (
     GitServerSettings,
     InClusterGitServer,
     auth_file,
-    credentials_path,
-    load_or_create_credentials,
-    manifests_folder,
     render_manifests,
 )
-from helpers.gitutil import identity_env
-
-SERVER = manifests_folder() / "server.py"
+from helpers.githttp import SERVER_PY, RunningServer, free_port
+from helpers.gitutil import make_commit, run_git
 
 
 @pytest.fixture
@@ -119,57 +115,6 @@ def test_config_hash_changes_when_the_users_change(state):
 # --------------------------------------------------------------------------- #
 # The server, for real
 # --------------------------------------------------------------------------- #
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class RunningServer:
-    def __init__(self, root: Path, users_file: Path, port: int):
-        self.root, self.users_file, self.port = root, users_file, port
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        env = dict(
-            os.environ, GIT_ROOT=str(self.root), GIT_REPOS="lab", AUTH_FILE=str(self.users_file), PORT=str(self.port)
-        )
-        # A log file, not a pipe: the server logs every request, and a pipe nobody reads fills
-        # up (64 KiB) and blocks every request thread of a busy server.
-        self.log = self.root.parent / f"gitserver-{self.port}.log"
-        self.root.parent.mkdir(parents=True, exist_ok=True)
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen([sys.executable, str(SERVER)], env=env, stderr=log)
-        deadline = time.monotonic() + 30
-        while True:  # poll the readiness endpoint under one deadline, as the kubelet would
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=2) as r:
-                    if r.status == 200:
-                        return
-            except (urllib.error.URLError, ConnectionError):
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server did not start: {self.log.read_text(errors='replace')[-2000:]}")
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
-
-    def url(self, user: str | None = None, password: str | None = None) -> str:
-        auth = f"{user}:{password}@" if user else ""
-        return f"http://{auth}127.0.0.1:{self.port}/lab.git"
-
-
-def git(*args: str, cwd: Path | None = None, check: bool = True) -> subprocess.CompletedProcess:
-    env = identity_env(GIT_CONFIG_NOSYSTEM="1", HOME=str(cwd or "/tmp"))
-    done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=120)
-    if check and done.returncode != 0:
-        raise AssertionError(f"git {' '.join(args)} failed: {done.stderr}")
-    return done
-
-
 @pytest.fixture
 def server(tmp_path, state):
     if not shutil.which("git"):
@@ -184,38 +129,31 @@ def server(tmp_path, state):
     running.stop()
 
 
-def make_commit(work: Path, name: str, content: bytes | str) -> None:
-    path = work / name
-    path.write_bytes(content) if isinstance(content, bytes) else path.write_text(content)
-    git("add", name, cwd=work)
-    git("commit", "-q", "-m", f"add {name}", cwd=work)
-
-
 def test_writer_pushes_and_reader_clones(server, tmp_path):
     w, r = server.creds.writer, server.creds.reader
     work = tmp_path / "work"
-    git("init", "-q", "-b", "main", str(work))
+    run_git("init", "-q", "-b", "main", str(work))
     make_commit(work, "README.md", "hello\n")
-    git("push", "-q", server.url(w.username, w.password), "main", cwd=work)
+    run_git("push", "-q", server.url(w.username, w.password), "main", cwd=work)
     clone = tmp_path / "clone"
-    git("clone", "-q", server.url(r.username, r.password), str(clone))
+    run_git("clone", "-q", server.url(r.username, r.password), str(clone))
     assert (clone / "README.md").read_text() == "hello\n"
-    assert git("rev-parse", "--abbrev-ref", "HEAD", cwd=clone).stdout.strip() == "main"
+    assert run_git("rev-parse", "--abbrev-ref", "HEAD", cwd=clone).stdout.strip() == "main"
 
 
 def test_reader_cannot_push(server, tmp_path):
     r = server.creds.reader
     work = tmp_path / "work"
-    git("init", "-q", "-b", "main", str(work))
+    run_git("init", "-q", "-b", "main", str(work))
     make_commit(work, "a.txt", "a")
-    done = git("push", server.url(r.username, r.password), "main", cwd=work, check=False)
+    done = run_git("push", server.url(r.username, r.password), "main", cwd=work, check=False)
     assert done.returncode != 0
     assert "403" in done.stderr
 
 
 @pytest.mark.parametrize("user, password", [(None, None), ("learner", "wrong"), ("nobody", "x")])
 def test_clone_without_valid_credentials_is_refused(server, tmp_path, user, password):
-    done = git("clone", server.url(user, password), str(tmp_path / "c"), check=False)
+    done = run_git("clone", server.url(user, password), str(tmp_path / "c"), check=False)
     assert done.returncode != 0
     assert "Authentication failed" in done.stderr or "could not read Username" in done.stderr
 
@@ -223,13 +161,13 @@ def test_clone_without_valid_credentials_is_refused(server, tmp_path, user, pass
 def test_force_push_is_refused_so_history_is_never_rewritten(server, tmp_path):
     w = server.creds.writer
     work = tmp_path / "work"
-    git("init", "-q", "-b", "main", str(work))
+    run_git("init", "-q", "-b", "main", str(work))
     make_commit(work, "a.txt", "a")
     make_commit(work, "b.txt", "b")
-    git("push", "-q", server.url(w.username, w.password), "main", cwd=work)
-    git("reset", "-q", "--hard", "HEAD~1", cwd=work)
+    run_git("push", "-q", server.url(w.username, w.password), "main", cwd=work)
+    run_git("reset", "-q", "--hard", "HEAD~1", cwd=work)
     make_commit(work, "c.txt", "c")
-    done = git("push", "--force", server.url(w.username, w.password), "main", cwd=work, check=False)
+    done = run_git("push", "--force", server.url(w.username, w.password), "main", cwd=work, check=False)
     assert done.returncode != 0
     assert "non-fast-forward" in done.stderr or "denying non-fast-forward" in done.stderr
 
@@ -237,25 +175,25 @@ def test_force_push_is_refused_so_history_is_never_rewritten(server, tmp_path):
 def test_large_push_uses_chunked_encoding_and_arrives_whole(server, tmp_path):
     w = server.creds.writer
     work = tmp_path / "work"
-    git("init", "-q", "-b", "main", str(work))
+    run_git("init", "-q", "-b", "main", str(work))
     blob = os.urandom(3 * 1024 * 1024)  # incompressible, above git's 1 MiB postBuffer
     make_commit(work, "model.bin", blob)
-    git("-c", "http.postBuffer=65536", "push", "-q", server.url(w.username, w.password), "main", cwd=work)
+    run_git("-c", "http.postBuffer=65536", "push", "-q", server.url(w.username, w.password), "main", cwd=work)
     clone = tmp_path / "clone"
-    git("clone", "-q", server.url(w.username, w.password), str(clone))
+    run_git("clone", "-q", server.url(w.username, w.password), str(clone))
     assert (clone / "model.bin").read_bytes() == blob
 
 
 def test_pushed_data_survives_a_restart(server, tmp_path):
     w = server.creds.writer
     work = tmp_path / "work"
-    git("init", "-q", "-b", "main", str(work))
+    run_git("init", "-q", "-b", "main", str(work))
     make_commit(work, "a.txt", "kept")
-    git("push", "-q", server.url(w.username, w.password), "main", cwd=work)
+    run_git("push", "-q", server.url(w.username, w.password), "main", cwd=work)
     server.stop()
     server.start()  # same data folder, as the pod restarts on the same volume
     clone = tmp_path / "clone"
-    git("clone", "-q", server.url(w.username, w.password), str(clone))
+    run_git("clone", "-q", server.url(w.username, w.password), str(clone))
     assert (clone / "a.txt").read_text() == "kept"
 
 
@@ -268,14 +206,13 @@ def test_healthz_needs_no_auth_and_unknown_repos_are_404(server):
 
 
 def test_up_waits_until_the_git_server_answers_on_the_host_port_and_no_longer(tmp_path, monkeypatch):
-    import socket
 
     from helpers.httpserve import OneFileServer
 
     from gitops_lab.adapters.cluster.base import LabPorts
     from gitops_lab.adapters.gitserver.incluster import GitServerSettings, InClusterGitServer
     from gitops_lab.errors import WaitTimeout
-    from gitops_lab.kube.deadline import Deadline
+    from gitops_lab.deadline import Deadline
 
     monkeypatch.setenv("GITOPS_LAB_STATE_DIR", str(tmp_path / "state"))
     served = OneFileServer(b"ok", path="/healthz")
@@ -326,7 +263,7 @@ def test_a_command_uses_the_saved_credentials_and_leaves_nothing_behind(server, 
         main, ["--name", "lab", "repo", "init", str(work), "--remote", server.url()], catch_exceptions=False
     )
     assert result.exit_code == 0, result.output
-    assert git(
+    assert run_git(
         "ls-remote",
         server.url(server.creds.reader.username, server.creds.reader.password),
         "refs/heads/main",
@@ -347,7 +284,7 @@ def test_the_server_stops_on_sigterm_as_pid_1(tmp_path):
         os.environ, GIT_ROOT=str(tmp_path / "repos"), GIT_REPOS="lab", AUTH_FILE=str(users), PORT=str(free_port())
     )
     outer = subprocess.Popen(
-        ["unshare", "--pid", "--fork", sys.executable, "-u", str(SERVER)], env=env, stderr=subprocess.PIPE, text=True
+        ["unshare", "--pid", "--fork", sys.executable, "-u", str(SERVER_PY)], env=env, stderr=subprocess.PIPE, text=True
     )
     try:
         assert outer.stderr is not None
@@ -360,3 +297,36 @@ def test_the_server_stops_on_sigterm_as_pid_1(tmp_path):
     finally:
         outer.kill()
         outer.wait()
+
+
+def test_up_seeds_the_platform_repository_beside_the_lab_on_the_in_cluster_server(state, tmp_path):
+    """The server `up` runs holds ml-platform-pipelines too; the writer publishes it with v1.0.0, the engines' reader
+    clones it."""
+    from gitops_lab.adapters.gitserver.incluster import InClusterGitServer
+    from gitops_lab.adapters.repo.git import authenticated
+    from gitops_lab.adapters.repo.platform import seed_platform
+
+    gitserver = InClusterGitServer("lab")
+    [deployment] = [o for o in gitserver.manifests() if o["kind"] == "Deployment"]
+    env = {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["GIT_REPOS"] == "lab,ml-platform-pipelines"
+    repository = gitserver.repository()
+    assert repository.platform_url == "http://localhost:8180/ml-platform-pipelines.git"
+
+    creds = load_or_create_credentials("lab")
+    users = tmp_path / "users"
+    users.write_text(auth_file(creds))
+    running = RunningServer(tmp_path / "repos", users, free_port(), repos=env["GIT_REPOS"])
+    running.start()
+    try:
+        url = f"http://127.0.0.1:{running.port}/ml-platform-pipelines.git"
+        with authenticated(creds.writer):
+            assert seed_platform(url) == "seeded"
+            assert seed_platform(url) == "reused"
+        reader = (
+            f"http://{creds.reader.username}:{creds.reader.password}@127.0.0.1:{running.port}/ml-platform-pipelines.git"
+        )
+        tags = run_git("ls-remote", "--tags", reader).stdout
+        assert "refs/tags/v1.0.0" in tags
+    finally:
+        running.stop()

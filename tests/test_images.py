@@ -5,7 +5,6 @@ from __future__ import annotations
 import textwrap
 
 import pytest
-import yaml
 
 from gitops_lab.adapters import images
 from gitops_lab.adapters.images import apply_kustomize_images, engine_images, environment_images, lab_images
@@ -13,10 +12,42 @@ from gitops_lab.resources import environments_template
 from gitops_lab.versions import pinned
 
 
-def test_environment_images_come_from_the_template_deployment():
-    deployment = yaml.safe_load((environments_template() / "base" / "deployment.yaml").read_text())
-    expected = {c["image"] for c in deployment["spec"]["template"]["spec"]["containers"]}
-    assert set(environment_images(environments_template())) == expected
+def test_the_seeded_environments_run_the_pinned_model_server_image():
+    assert environment_images(environments_template()) == [pinned()["images"]["model_server"]]
+
+
+def test_environment_images_apply_each_overlays_image_overrides(tmp_path):
+    deployment = """\
+        apiVersion: apps/v1
+        kind: Deployment
+        metadata: {name: app}
+        spec:
+          template:
+            spec:
+              initContainers: [{name: init, image: busybox:1.36}]
+              containers: [{name: app, image: python:3.12-slim}]
+        ---
+        apiVersion: v1
+        kind: ConfigMap
+        metadata: {name: not-a-workload}
+        data: {image: "nginx:1"}
+    """
+    (tmp_path / "base").mkdir()
+    (tmp_path / "base" / "deployment.yaml").write_text(textwrap.dedent(deployment))
+    (tmp_path / "base" / "kustomization.yaml").write_text("resources: [deployment.yaml]\n")
+    for env, kustomization in {
+        "dev": "images: [{name: python, newTag: 3.13-slim}]\n",
+        "staging": "resources: [../../base]\n",
+        "prod": "images: [{name: busybox, newName: mirror.local/busybox}]\n",
+    }.items():
+        (tmp_path / "overlays" / env).mkdir(parents=True)
+        (tmp_path / "overlays" / env / "kustomization.yaml").write_text(kustomization)
+    assert environment_images(tmp_path) == [
+        "busybox:1.36",
+        "mirror.local/busybox:1.36",
+        "python:3.12-slim",
+        "python:3.13-slim",
+    ]
 
 
 @pytest.mark.parametrize(

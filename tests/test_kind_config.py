@@ -5,25 +5,21 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-import urllib.error
 from pathlib import Path
 
 import pytest
+from helpers.httpserve import FilesServer
 
 from gitops_lab.adapters.cluster.base import LabPorts
-from gitops_lab.adapters.cluster.kind import (
-    DOWNLOAD_URL,
+from gitops_lab.adapters.cluster.kind_binary import DOWNLOAD_URL, find_kind, host_platform, is_supported, parse_version
+from gitops_lab.adapters.cluster.kind_config import (
     KindSettings,
     config_yaml,
-    find_kind,
-    host_platform,
-    is_supported,
     mirror_hosts_files,
-    parse_version,
     render_config,
     validate,
 )
-from gitops_lab.errors import ClusterError, PreflightError, UsageError
+from gitops_lab.errors import ClusterError, DownloadError, PreflightError, UsageError
 from gitops_lab.reporter import Reporter
 from gitops_lab.versions import pinned
 
@@ -163,18 +159,13 @@ def test_unsupported_platforms_are_refused(system, machine):
 # Downloading the pinned release
 # --------------------------------------------------------------------------- #
 FAKE_KIND = b"#!/bin/sh\necho 'kind v0.30.0 go1.24.6 linux/arm64'\n"
+RELEASE = "/dl/v0.30.0/kind-linux-arm64"
 
 
-class FakeRelease:
-    def __init__(self, binary: bytes = FAKE_KIND, sums: str | None = None, fail: bool = False):
-        self.binary, self.fail, self.urls = binary, fail, []
-        self.sums = sums if sums is not None else f"{hashlib.sha256(binary).hexdigest()}  kind-linux-arm64\n"
-
-    def __call__(self, url: str) -> bytes:
-        self.urls.append(url)
-        if self.fail:
-            raise urllib.error.URLError("Temporary failure in name resolution")
-        return self.sums.encode() if url.endswith(".sha256sum") else self.binary
+def serve_release(binary: bytes = FAKE_KIND, sums: str | None = None) -> FilesServer:
+    """kind's release host on loopback: the binary and its .sha256sum, as kind publishes them."""
+    sums = sums if sums is not None else f"{hashlib.sha256(binary).hexdigest()}  kind-linux-arm64\n"
+    return FilesServer({RELEASE: binary, RELEASE + ".sha256sum": sums.encode()})
 
 
 @pytest.fixture
@@ -186,49 +177,77 @@ def no_kind_on_path(tmp_path, monkeypatch):
     return tmp_path / "cache"
 
 
+def find(server: FilesServer):
+    return find_kind(
+        Reporter(),
+        version="v0.30.0",
+        download_url=server.base + "/dl/{version}/kind-{os}-{arch}",
+        system="Linux",
+        machine="aarch64",
+    )
+
+
+def test_the_release_url_names_kinds_own_binaries():
+    assert DOWNLOAD_URL.format(version="v0.30.0", os="linux", arch="arm64") == (
+        "https://kind.sigs.k8s.io/dl/v0.30.0/kind-linux-arm64"
+    )
+
+
 def test_download_goes_to_the_cache_verified_and_executable(no_kind_on_path):
-    release = FakeRelease()
-    found = find_kind(Reporter(), version="v0.30.0", fetch=release, system="Linux", machine="aarch64")
-    url = DOWNLOAD_URL.format(version="v0.30.0", os="linux", arch="arm64")
-    assert release.urls == [url, url + ".sha256sum"]
+    server = serve_release()
+    try:
+        found = find(server)
+    finally:
+        server.stop()
+    assert server.requests == [RELEASE + ".sha256sum", RELEASE]
     assert found.source == "downloaded"
     assert found.path == no_kind_on_path / "kind" / "v0.30.0" / "kind"
     assert found.path.read_bytes() == FAKE_KIND
     assert os.stat(found.path).st_mode & stat.S_IXUSR
+    assert sorted(p.name for p in found.path.parent.iterdir()) == ["kind"]
 
 
 def test_cached_binary_is_reused_without_download(no_kind_on_path):
-    find_kind(Reporter(), version="v0.30.0", fetch=FakeRelease(), system="Linux", machine="aarch64")
-    again = FakeRelease(fail=True)
-    found = find_kind(Reporter(), version="v0.30.0", fetch=again, system="Linux", machine="aarch64")
+    server = serve_release()
+    try:
+        find(server)
+        found = find(server)
+    finally:
+        server.stop()
     assert found.source == "cache"
-    assert again.urls == []
+    assert server.requests == [RELEASE + ".sha256sum", RELEASE]
 
 
 def test_checksum_mismatch_is_refused_and_nothing_is_kept(no_kind_on_path):
-    release = FakeRelease(sums="0" * 64 + "  kind-linux-arm64\n")
-    with pytest.raises(ClusterError) as err:
-        find_kind(Reporter(), version="v0.30.0", fetch=release, system="Linux", machine="aarch64")
-    assert "but its .sha256sum says" in err.value.message
-    assert not (no_kind_on_path / "kind" / "v0.30.0" / "kind").exists()
+    server = serve_release(sums="0" * 64 + "  kind-linux-arm64\n")
+    try:
+        with pytest.raises(DownloadError) as err:
+            find(server)
+    finally:
+        server.stop()
+    assert f"expected SHA-256 {'0' * 64}, got {hashlib.sha256(FAKE_KIND).hexdigest()}" in err.value.message
+    assert not (no_kind_on_path / "kind").exists()
 
 
 def test_garbled_checksum_file_is_refused(no_kind_on_path):
-    with pytest.raises(ClusterError) as err:
-        find_kind(
-            Reporter(),
-            version="v0.30.0",
-            fetch=FakeRelease(sums="<html>Not Found</html>"),
-            system="Linux",
-            machine="aarch64",
-        )
+    server = serve_release(sums="<html>Not Found</html>")
+    try:
+        with pytest.raises(ClusterError) as err:
+            find(server)
+    finally:
+        server.stop()
     assert "is not a SHA-256 sum" in err.value.message
+    assert server.requests == [RELEASE + ".sha256sum"]  # the binary is not fetched without a sum to check it by
 
 
 def test_download_failure_says_how_to_get_kind_otherwise(no_kind_on_path):
-    with pytest.raises(ClusterError) as err:
-        find_kind(Reporter(), version="v0.30.0", fetch=FakeRelease(fail=True), system="Linux", machine="aarch64")
-    assert "cannot download kind" in err.value.message
+    server = FilesServer({})  # kind's host answers 404 for this release
+    try:
+        with pytest.raises(DownloadError) as err:
+            find(server)
+    finally:
+        server.stop()
+    assert "cannot download kind's checksum" in err.value.message and "404" in err.value.message
     assert "put it on PATH" in err.value.fix
 
 
@@ -239,13 +258,17 @@ def test_unsupported_kind_on_path_is_replaced_by_the_pinned_release(no_kind_on_p
     old.write_text("#!/bin/sh\necho 'kind v0.20.0 go1.20.4 linux/amd64'\n")
     old.chmod(0o755)
     monkeypatch.setenv("PATH", str(bin_dir))
-    found = find_kind(Reporter(), version="v0.30.0", fetch=FakeRelease(), system="Linux", machine="aarch64")
+    server = serve_release()
+    try:
+        found = find(server)
+    finally:
+        server.stop()
     assert found.source == "downloaded"
     assert found.path != old
 
 
 def test_offline_the_node_image_is_given_to_kind_by_its_local_tag_and_must_be_the_pinned_one():
-    from gitops_lab.adapters.cluster.kind import KindSettings, render_config, validate
+    from gitops_lab.adapters.cluster.kind_config import KindSettings, render_config, validate
 
     settings = KindSettings(name="offline")
     settings.local_node_image = settings.node_image.split("@", 1)[0]
@@ -265,6 +288,6 @@ def test_offline_the_node_image_is_given_to_kind_by_its_local_tag_and_must_be_th
     ],
 )
 def test_images_are_named_in_the_node_as_containerd_stores_them(ref, stored):
-    from gitops_lab.adapters.cluster.kind import qualified_image
+    from gitops_lab.adapters.cluster.node_images import qualified_image
 
     assert qualified_image(ref) == stored

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from gitops_lab.adapters.cluster.kind import KindCluster, KindSettings, find_kind
+from gitops_lab.adapters.cluster.kind_binary import find_kind
+from gitops_lab.adapters.cluster.kind_config import KindSettings
+from gitops_lab.adapters.cluster.kind_provider import KindCluster
 from gitops_lab.errors import ClusterError, PreflightError
 from gitops_lab.reporter import PlainReporter, Reporter
 

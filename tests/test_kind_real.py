@@ -14,7 +14,8 @@ import subprocess
 import pytest
 
 from gitops_lab.adapters.cluster.base import LabPorts
-from gitops_lab.adapters.cluster.kind import KindCluster, KindSettings
+from gitops_lab.adapters.cluster.kind_config import KindSettings
+from gitops_lab.adapters.cluster.kind_provider import KindCluster
 from gitops_lab.reporter import PlainReporter
 from helpers.gitutil import identity_env
 
@@ -88,7 +89,7 @@ def test_gitserver_runs_and_takes_a_push_through_the_port_mapping(cluster, tmp_p
     (work / "README.md").write_text("hi\n")
     subprocess.run(["git", "-C", str(work), "add", "."], check=True, env=env)
     subprocess.run(["git", "-C", str(work), "commit", "-qm", "first"], check=True, env=env)
-    from gitops_lab.kube.deadline import Deadline
+    from gitops_lab.deadline import Deadline
 
     server.wait_reachable_from_host(Deadline(120))  # the NodePort answers once kube-proxy has programmed it
     subprocess.run(["git", "-C", str(work), "push", "-q", url, "main"], check=True, env=env)

@@ -3,14 +3,19 @@
 argo-ui is pinned by yarn.lock as a Git commit that no registry serves; the step
 points it at a local archive of that commit and fails when yarn moves any other pin
 (tests/kindbed/argocd_ui.py). These run on a small lockfile of the same form.
+Where that commit comes from when no clone is named: the shared sources' Git
+bundle, archived here for real.
 """
 
 from __future__ import annotations
 
 import json
+import subprocess
+import tarfile
 
 import pytest
 
+from helpers.gitutil import identity_env
 from kindbed import argocd_ui
 
 COMMIT = "5cf36101733ce43eed57242a12389f2a7e40bd2b"
@@ -78,9 +83,49 @@ def test_an_archive_with_other_dependencies_is_not_the_pinned_commit(ui, tmp_pat
 def test_without_an_argo_ui_source_the_bed_records_why_its_argocd_has_no_ui(tmp_path, monkeypatch):
     monkeypatch.setenv("GITOPS_LAB_KINDBED_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv(argocd_ui.GIT_ENV, raising=False)
+    monkeypatch.setattr(argocd_ui, "shared_source_dirs", lambda: [])
     assert argocd_ui.source_offered() is False
     assert argocd_ui.expected_files({"argocd": {"version": "v3.2.11"}}) == ("argocd-ui/UNAVAILABLE",)
     assert argocd_ui.unavailable_reason(tmp_path) is None
     argocd_ui.unavailable_file(tmp_path).parent.mkdir(parents=True)
     argocd_ui.unavailable_file(tmp_path).write_text("no argo-ui here\n")
     assert argocd_ui.unavailable_reason(tmp_path) == "no argo-ui here"
+
+
+def test_without_a_named_clone_the_shared_bundle_gives_the_pinned_commit(tmp_path, monkeypatch):
+    if not argocd_ui.shared_bundles(COMMIT):
+        pytest.skip(f"no argo-ui-{COMMIT}.bundle in a shared/sources folder beside the checkout or its parents")
+    monkeypatch.setenv("GITOPS_LAB_KINDBED_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv(argocd_ui.GIT_ENV, raising=False)
+    assert argocd_ui.source_offered() is True
+
+    archive = argocd_ui.argo_ui_archive(COMMIT)
+
+    assert archive == argocd_ui.sources_dir() / f"argo-ui-{COMMIT}.tgz"
+    with tarfile.open(archive) as tar:
+        names = tar.getnames()
+        package = json.load(tar.extractfile("package/package.json"))
+    assert package["name"] == "argo-ui"
+    # The tree the UI imports (npm's older argo-ui package has no v2 folder).
+    assert any(name.startswith("package/v2/") for name in names)
+    # The bare clone the archive came from is gone; only the archive is kept.
+    assert [p.name for p in argocd_ui.sources_dir().iterdir()] == [archive.name]
+    assert argocd_ui.argo_ui_archive(COMMIT) == archive
+
+
+def test_a_shared_bundle_without_the_commit_is_a_clear_error_and_leaves_nothing(tmp_path, monkeypatch):
+    work = tmp_path / "other"
+    env = identity_env()
+    subprocess.run(["git", "init", "-q", str(work)], check=True, env=env)
+    subprocess.run(["git", "-C", str(work), "commit", "-q", "--allow-empty", "-m", "not argo-ui"], check=True, env=env)
+    shared = tmp_path / "shared" / "sources"
+    shared.mkdir(parents=True)
+    bundle = shared / f"argo-ui-{COMMIT}.bundle"
+    subprocess.run(["git", "-C", str(work), "bundle", "create", "-q", str(bundle), "HEAD"], check=True, env=env)
+    monkeypatch.setenv("GITOPS_LAB_KINDBED_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv(argocd_ui.GIT_ENV, raising=False)
+    monkeypatch.setattr(argocd_ui, "shared_source_dirs", lambda: [shared])
+
+    with pytest.raises(SystemExit, match=f"the bundle {bundle} has no argo-ui commit {COMMIT}"):
+        argocd_ui.argo_ui_archive(COMMIT)
+    assert list(argocd_ui.sources_dir().iterdir()) == []

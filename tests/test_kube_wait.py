@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from gitops_lab.errors import WaitTimeout
 from gitops_lab.kube import rest
-from gitops_lab.kube.deadline import Deadline
+from gitops_lab.kube.apply import Applier
+from gitops_lab.deadline import Deadline
 from gitops_lab.kube.wait import AskAgain, wait_for
 
 
@@ -107,7 +108,7 @@ def watches(monkeypatch):
 
 def wait(reader: FakeReader, deadline: Deadline, progress: list[str] | None = None, **kwargs: Any):
     return wait_for(
-        reader,
+        cast(Applier, reader),  # FakeReader has all of an Applier that wait_for uses
         "apps/v1",
         "Deployment",
         "model-server",

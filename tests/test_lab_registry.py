@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from gitops_lab.labs import actions
+from gitops_lab.labs.actions.context import CheckResult, LabContext
 from gitops_lab.labs.loader import LabFormatError, load_lab
 from gitops_lab.labs.runner import evaluate_action, run_action
 from gitops_lab.labs.vocabulary import ACTIONS, ActionSpec
@@ -117,11 +117,39 @@ def test_dispatch_runs_the_registered_function(tmp_path, monkeypatch):
                 "",
                 do=lambda ctx, p: ran.append(("do", p["function"])),
                 title=lambda p: "Running",
-                check=lambda ctx, p: actions.CheckResult(True, "checked"),
+                check=lambda ctx, p: CheckResult(True, "checked"),
             )
         ),
     )
-    ctx = actions.LabContext(load_lab(tmp_path / "lab"), tmp_path, Reporter(), 10, None)
+    ctx = LabContext(load_lab(tmp_path / "lab"), tmp_path, Reporter(), 10, None)
     run_action(ctx, action)
     assert ran == [("do", "checks:learner_wrote_notes")]
     assert evaluate_action(ctx, action).message == "checked"
+
+
+def test_a_labs_python_hooks_import_only_the_names_the_guide_promises():
+    """A lab's Python module (labs/<id>/*.py, and an instructor's own) imports from gitops_lab.labs.actions,
+    which the guide names: every such import in the shipped and test labs takes a name the package keeps for
+    hooks, and those are the very objects the runner gives and dispatches."""
+    import ast
+
+    import gitops_lab.labs.actions as hook_api
+    from gitops_lab.labs.actions.doers import do_commit_file
+
+    root = Path(__file__).parent.parent
+    assert "`gitops_lab.labs.actions`" in GUIDE.read_text(encoding="utf-8")
+    imported = {}
+    for path in [*(root / "labs").glob("*/*.py"), *(root / "tests" / "testdata" / "labs").glob("*/*.py")]:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("gitops_lab.labs"):
+                for alias in node.names:
+                    imported[f"{path.relative_to(root)}: {node.module}.{alias.name}"] = (node.module, alias.name)
+    assert imported, "no lab imports from gitops_lab.labs: the hooks' contract is untested"
+    outside = [where for where, (module, name) in imported.items() if module != "gitops_lab.labs.actions"]
+    unkept = [where for where, (module, name) in imported.items() if name not in hook_api.__all__]
+    assert outside == [] and unkept == []
+    assert (hook_api.LabContext, hook_api.CheckResult, hook_api.do_commit_file) == (
+        LabContext,
+        CheckResult,
+        do_commit_file,
+    )

@@ -11,17 +11,14 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
 import pytest
-from click.testing import CliRunner
 
-from gitops_lab.cli import main
 from gitops_lab.labs.loader import LabFormatError, discover, load_lab
-from gitops_lab.labs.vocabulary import ACTIONS
 from gitops_lab.resources import labs_dir
+from helpers.labenv import seeded_lab_env
 from helpers.gitutil import git, last_trailers
 
 TESTDATA = Path(__file__).parent / "testdata" / "labs"
@@ -30,19 +27,7 @@ TESTDATA = Path(__file__).parent / "testdata" / "labs"
 @pytest.fixture
 def lab_env(tmp_path, monkeypatch):
     """A seeded working copy with a bare remote, the test labs, and a CLI runner."""
-    monkeypatch.setenv("GITOPS_LAB_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setenv("GITOPS_LAB_LABS_DIR", str(TESTDATA))
-    monkeypatch.delenv("GITOPS_LAB_REPO", raising=False)
-    remote = tmp_path / "remote.git"
-    subprocess.run(["git", "init", "--quiet", "--bare", "--initial-branch=main", str(remote)], check=True)
-    runner = CliRunner()
-
-    def cli(*args: str):
-        return runner.invoke(main, list(args), catch_exceptions=False)
-
-    wc = tmp_path / "wc"
-    assert cli("repo", "init", str(wc), "--remote", str(remote)).exit_code == 0
-    return cli, wc, remote
+    return seeded_lab_env(tmp_path, monkeypatch, TESTDATA)
 
 
 def test_good_lab_passes_and_junit_lists_every_step(lab_env, tmp_path):
@@ -196,12 +181,6 @@ def test_reset_keeps_learner_commits_and_uncommitted_work(lab_env):
     assert cli("lab", "check").exit_code == 1
 
 
-def test_every_action_is_documented_in_the_authoring_guide():
-    guide = (Path(__file__).parent.parent / "docs" / "authoring-labs.md").read_text()
-    for name in ACTIONS:
-        assert f"`{name}`" in guide, f"docs/authoring-labs.md does not document {name}"
-
-
 @pytest.mark.parametrize("folder", discover(labs_dir()), ids=lambda p: p.name)
 def test_shipped_labs_load_and_validate(folder):
     lab = load_lab(folder)
@@ -212,9 +191,10 @@ def test_shipped_labs_load_and_validate(folder):
         assert step.hints, f"{lab.id}/{step.id} has no hint"
 
 
-def test_eight_labs_ship_in_order():
-    labs = sorted((load_lab(f) for f in discover(labs_dir())), key=lambda lab: lab.order)
-    assert [lab.order for lab in labs] == [1, 2, 3, 4, 5, 6, 7, 8]
+def test_the_shipped_labs_are_numbered_one_to_n_once_each():
+    # `lab list` numbers the labs and `lab start N` starts the lab of that number: one each, no gaps.
+    orders = sorted(load_lab(f).order for f in discover(labs_dir()))
+    assert orders == list(range(1, len(orders) + 1))
 
 
 def test_loader_reports_yaml_syntax_errors_with_line(tmp_path):
@@ -284,33 +264,34 @@ def test_a_cluster_check_that_settles_after_the_solution_passes_and_one_that_nev
     still fails a check that never passes."""
     from types import SimpleNamespace
 
+    from gitops_lab.labs import harness
     from gitops_lab.labs import runner as runner_module
-    from gitops_lab.labs.actions import CheckResult
+    from gitops_lab.labs.actions.context import CheckResult
     from gitops_lab.labs.loader import Step
     from gitops_lab.reporter import reporter_for
 
     answers = iter([CheckResult(False, "2 of 3 replicas updated"), CheckResult(True, "3/3 replicas ready")])
     monkeypatch.setattr(runner_module, "evaluate_action", lambda ctx, action: next(answers))
-    monkeypatch.setattr(runner_module.time, "sleep", lambda seconds: None)
+    monkeypatch.setattr(harness.time, "sleep", lambda seconds: None)
     run = runner_module.LabRunner("lab", tmp_path, reporter_for("text"), tmp_path, None)
     step = Step("s", "s", tmp_path / "s.md", [], [], [{"replicas": {"env": "prod", "count": 3}}], [], [], "lab.yaml")
     ctx = SimpleNamespace(has_cluster=True, timeout=60, _environment=None)
-    ok, results = run.evaluate_settled(ctx, step)
+    ok, results = harness.evaluate_settled(run, ctx, step)
     assert ok and results[0].message == "3/3 replicas ready"
 
     monkeypatch.setattr(
         runner_module, "evaluate_action", lambda ctx, action: CheckResult(False, "2 of 3 replicas updated")
     )
-    monkeypatch.setattr(runner_module, "SETTLE_SECONDS", 0)
-    ok, results = run.evaluate_settled(ctx, step)
+    monkeypatch.setattr(harness, "SETTLE_SECONDS", 0)
+    ok, results = harness.evaluate_settled(run, ctx, step)
     assert not ok and results[0].message == "2 of 3 replicas updated"
 
     calls = []
     monkeypatch.setattr(
         runner_module, "evaluate_action", lambda ctx, action: calls.append(1) or CheckResult(False, "no")
     )
-    monkeypatch.setattr(runner_module, "SETTLE_SECONDS", 30)
-    ok, _ = run.evaluate_settled(SimpleNamespace(has_cluster=False, timeout=60, _environment=None), step)
+    monkeypatch.setattr(harness, "SETTLE_SECONDS", 30)
+    ok, _ = harness.evaluate_settled(run, SimpleNamespace(has_cluster=False, timeout=60, _environment=None), step)
     assert not ok and len(calls) == 1, "a Git-only check is read once: it cannot settle"
 
 
@@ -338,3 +319,99 @@ def test_a_step_may_require_running_pods_and_nothing_else(tmp_path):
     with pytest.raises(LabFormatError) as caught:
         load_lab(mine)
     assert "steps[1].requires: expected a list of: running-pods" in "; ".join(caught.value.problems)
+
+
+# -- one deadline for the whole `lab test` run ----------------------------------------------------------------
+def _deadline_cases(junit: Path) -> dict[tuple[str, str], tuple[str, str]]:
+    """(lab, step) -> (what JUnit says: passed, error, failure or skipped; its message)."""
+    found = {}
+    for case in ET.parse(junit).getroot().iter("testcase"):
+        child = next(iter(case), None)
+        kind = "passed" if child is None else child.tag
+        found[(case.get("classname", "").removeprefix("labs."), case.get("name", ""))] = (
+            kind,
+            "" if child is None else child.get("message", ""),
+        )
+    return found
+
+
+def test_lab_test_is_one_deadline_and_a_push_that_never_ends_stops_the_run_with_the_rest_not_run(lab_env, tmp_path):
+    """The remote takes the start tag but never answers a push to main: the solution of good's first step
+    waits on it until the run's deadline (8s for the whole run, not per wait), which stops the run."""
+    from helpers.faults import install_hook
+
+    cli, wc, remote = lab_env
+    install_hook(
+        remote, "pre-receive", 'while read old new ref; do [ "$ref" = refs/heads/main ] && exec sleep 600; done; exit 0'
+    )
+    junit = tmp_path / "report.xml"
+    result = cli("lab", "test", "good", "look-first", "--timeout", "8", "--junit", str(junit), "--output", "json")
+
+    assert result.exit_code == 3, result.output
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: lab test ran out of time: the 8s deadline (--timeout, one for the whole run) passed during "
+        "good/scale-dev; 7 steps not run; run it again with a larger --timeout (more than 8 seconds), "
+        "or test fewer labs at once"
+    )
+    report = json.loads(result.stdout)
+    assert report["passed"] is False and report["deadline_passed"] == "during good/scale-dev"
+    cases = _deadline_cases(junit)
+    kind, message = cases.pop(("good", "scale-dev"))
+    assert kind == "error" and message.startswith(
+        "did not finish: the 8s deadline (--timeout, one for the whole run) passed: "
+    )
+    not_run = "not run: the deadline of 8s (--timeout) passed during good/scale-dev"
+    assert cases == {
+        (lab, step): ("skipped", not_run)
+        for lab, step in [
+            ("good", "new-model"),
+            ("good", "note"),
+            ("good", "reset"),
+            ("look-first", "gates"),
+            ("look-first", "history"),
+            ("look-first", "reset"),
+        ]
+    }
+    # The push the deadline cut short published nothing: the remote's main is still the start point.
+    assert git(remote, "rev-parse", "main") == git(remote, "rev-parse", "gitops-lab/lab/good/start^{commit}")
+
+
+def test_a_check_that_waits_for_what_never_comes_ends_at_the_runs_deadline(lab_env, tmp_path):
+    """A lab's own check waits, by the command's deadline, for a file nobody writes: the run's one deadline
+    ends it; the step is an error naming the deadline, and the next lab is not run."""
+    cli, _, _ = lab_env
+    labs = tmp_path / "labs"
+    shutil.copytree(TESTDATA / "good", labs / "good")
+    shutil.copytree(TESTDATA / "good", labs / "waits")
+    text = (labs / "waits" / "lab.yaml").read_text().replace("id: good", "id: waits")
+    (labs / "waits" / "lab.yaml").write_text(
+        text.replace("      - replicas: {env: dev, count: 2}", "      - python: waiting:never_comes", 1)
+    )
+    (labs / "waits" / "waiting.py").write_text(
+        "import time\n"
+        "from gitops_lab.errors import WaitTimeout\n\n\n"
+        "def never_comes(ctx):\n"
+        "    deadline = ctx.deadline()\n"
+        "    while not (ctx.repo / '.git' / 'never-written').exists():\n"
+        "        if deadline.expired:\n"
+        "            raise WaitTimeout(f'nothing came within {deadline.describe()}')\n"
+        "        time.sleep(0.1)\n"
+        "    return True, 'it came'\n"
+    )
+    junit = tmp_path / "report.xml"
+    result = cli("lab", "test", "waits", "good", "--labs-dir", str(labs), "--timeout", "5", "--junit", str(junit))
+
+    assert result.exit_code == 3, result.output
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: lab test ran out of time: the 5s deadline (--timeout, one for the whole run)")
+    assert "passed during waits/scale-dev; 8 steps not run" in last
+    cases = _deadline_cases(junit)
+    kind, message = cases.pop(("waits", "scale-dev"))
+    assert kind == "error" and "the 5s deadline" in message and "nothing came within 5s" in message
+    assert {kind for kind, _ in cases.values()} == {"skipped"}
+    assert {message for _, message in cases.values()} == {
+        "not run: the deadline of 5s (--timeout) passed during waits/scale-dev"
+    }
+    assert set(cases) == {("waits", s) for s in ("new-model", "note", "reset")} | {
+        ("good", s) for s in ("scale-dev", "new-model", "note", "reset")
+    }

@@ -8,6 +8,8 @@ import math
 import os
 import re
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -261,6 +263,68 @@ def test_sigterm_stops_the_server_cleanly(start_server):
     server.wait_for_log(r"model-server: stopped$")
     log = "".join(server.log)
     assert "Traceback" not in log
+
+
+def _open_request_waiting_for_its_body(server: Server, body: bytes) -> socket.socket:
+    """A /predict request in flight: headers and part of the body sent, the rest held back."""
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=DEADLINE)
+    head = f"POST /predict HTTP/1.0\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    sock.sendall(head.encode() + body[:10])
+    return sock
+
+
+def _finish_request(sock: socket.socket, body: bytes) -> tuple[int, dict]:
+    sock.sendall(body[10:])
+    answer = b""
+    while chunk := sock.recv(65536):
+        answer += chunk
+    sock.close()
+    head, _, payload = answer.partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(payload)
+
+
+def test_sigterm_drains_fails_readiness_serves_on_then_exits(start_server):
+    """What a rollout relies on: after SIGTERM the pod stops being Ready but
+    answers every request until its drain is over, finishes the ones in flight,
+    and exits 0 by itself."""
+    server = start_server("v2", drain=5)
+    predict = json.dumps({"instances": [GOOD]}).encode()
+    in_flight = _open_request_waiting_for_its_body(server, predict)
+    server.proc.send_signal(signal.SIGTERM)
+    server.wait_for_log(r"received SIGTERM, shutting down: draining for 5s")
+
+    status, body = server.json("GET", "/readyz")
+    assert (status, body["status"], body["reason"]) == (503, "not ready", "shutting down")
+    assert server.json("GET", "/healthz")[0] == 200
+    status, result = server.json("POST", "/predict", {"instances": [GOOD]})
+    assert (status, result["model_version"]) == (200, "v2")
+
+    # The listener closes at the end of the drain; the request already in flight still gets its answer.
+    server.wait_for_log(r"drain over: the listener is closed, 1 request\(s\) in flight")
+    status, result = _finish_request(in_flight, predict)
+    assert (status, result["model_version"], len(result["predictions"])) == (200, "v2", 1)
+    assert server.proc.wait(timeout=DEADLINE) == 0
+    server.wait_for_log(r"model-server: stopped$")
+    assert "Traceback" not in "".join(server.log)
+
+
+def test_a_second_signal_ends_the_drain_at_once(start_server):
+    server = start_server("v1", drain=600)
+    server.proc.send_signal(signal.SIGTERM)
+    server.wait_for_log("received SIGTERM, shutting down")
+    assert server.json("GET", "/readyz")[0] == 503
+    server.proc.send_signal(signal.SIGINT)
+    # Bounded far below the 600s drain: only the second signal can have ended it.
+    assert server.proc.wait(timeout=DEADLINE) == 0
+    server.wait_for_log("received SIGINT again, ending the drain")
+
+
+@pytest.mark.parametrize("drain", ["soon", "-1", "nan"])
+def test_bad_drain_seconds_is_a_clear_startup_error(drain):
+    env = {**os.environ, "PORT": "0", "DRAIN_SECONDS": drain, "MODEL_VERSION": "v1", "MODEL_DIR": str(MODELS)}
+    result = subprocess.run([sys.executable, str(SERVER)], env=env, capture_output=True, text=True, timeout=DEADLINE)
+    assert result.returncode == 2
+    assert f"DRAIN_SECONDS must be a number of seconds, 0 or more, got {drain!r}" in result.stderr
 
 
 def test_bad_port_is_a_clear_startup_error():

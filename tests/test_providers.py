@@ -13,7 +13,7 @@ from gitops_lab.adapters.engines import engine_for
 from gitops_lab.adapters.gitserver import lab_git_server
 from gitops_lab.adapters.repo.git import GitAuth
 from gitops_lab.errors import UsageError
-from gitops_lab.kube.deadline import Deadline
+from gitops_lab.deadline import Deadline
 from gitops_lab.reporter import Reporter
 from gitops_lab.state import EnvironmentState, state_root
 

@@ -1,11 +1,12 @@
 """Automated promotion with automatic rollback (`gitops-lab release`), on real Git remotes and
 real model-server processes.
 
-The stand-in for the engine, ``LocalEngine``, does what the engine does where
-it matters here: when asked to wait for a commit, it reads the environment's
-version from Git at that commit and (re)starts a model server process serving
-it. Verification then talks to that process over HTTP, exactly as it talks to
-a pod through the API server's proxy on a cluster.
+The stand-in for the engine, ``LocalEngine`` (tests/helpers/localengine.py),
+does what the engine does where it matters here: when asked to wait for a
+commit, it reads the environment's version from Git at that commit and
+(re)starts a model server process serving it. Verification then talks to that
+process over HTTP, exactly as it talks to a pod through the API server's proxy
+on a cluster.
 """
 
 from __future__ import annotations
@@ -15,71 +16,24 @@ from pathlib import Path
 
 import pytest
 from helpers.gitutil import git, last_trailers, remote_version
-from helpers.modelserver_process import MODELS, Server
+from helpers.localengine import LocalEngine, learner_sets_dev
 from helpers.renderer import needs_kustomize
 
-from gitops_lab.adapters.repo import Git, history
+from gitops_lab.adapters.repo import Git
+from gitops_lab.adapters.repo.history import history  # the package attribute `history` is its submodule once loaded
 from gitops_lab.adapters.repo.approval import record_approval
-from gitops_lab.adapters.repo.layout import overlay_path, version_in_text
-from gitops_lab.errors import EngineError, GateFailed, RollbackFailed, VerificationFailed
-from gitops_lab.kube.deadline import Deadline
+from gitops_lab.adapters.repo.layout import overlay_path
+from gitops_lab.deadline import Deadline
+from gitops_lab.errors import GateFailed, RollbackFailed, VerificationFailed
 from gitops_lab.reporter import Reporter
-from gitops_lab.workflows.release import Deployment, find_trigger, run_release, watch_once
-from gitops_lab.workflows.verify import url_target
+from gitops_lab.workflows.release import find_trigger, run_release, watch_once
 
 pytestmark = needs_kustomize  # staging's and prod's gates render the overlays
 
 
-class LocalEngine:
-    """Serves each environment from a local model server running the version Git names."""
-
-    def __init__(self, wc: Path, tmp: Path):
-        self.wc, self.tmp = wc, tmp
-        self.servers: dict[str, Server] = {}
-        self.applied: list[tuple[str, str]] = []
-        self.broken: set[str] = set()  # environments whose model files are missing
-        self.down = False
-
-    def wait(self, env: str, commit: str, version: str, deadline: Deadline, reporter: Reporter) -> None:
-        if self.down:
-            raise EngineError("the engine does not answer: connection refused", fix="start it")
-        in_git = version_in_text(git(self.wc, "show", f"{commit}:{overlay_path(env)}"), overlay_path(env))
-        assert in_git == version, f"{env} at {commit[:7]} names {in_git}, not {version}"
-        if env in self.servers:
-            self.servers.pop(env).stop()
-        model_dir = self.tmp / f"empty-{env}" if env in self.broken else MODELS
-        model_dir.mkdir(exist_ok=True)
-        self.servers[env] = Server(version, model_dir)
-        self.applied.append((env, version))
-
-    def deployment(self) -> Deployment:
-        return Deployment(
-            wait=self.wait, target=lambda env: url_target(env, f"http://127.0.0.1:{self.servers[env].port}")
-        )
-
-    def stop(self) -> None:
-        for server in self.servers.values():
-            server.stop()
-
-
 @pytest.fixture
-def engine(lab, tmp_path):
-    wc, _ = lab
-    git(wc, "config", "user.name", "Lee Learner")
-    local = LocalEngine(wc, tmp_path)
-    yield local
-    local.stop()
-
-
-def learner_sets_dev(wc: Path, version: str) -> str:
-    """What a learner does: edit dev's version line, commit, push."""
-    path = wc / overlay_path("dev")
-    text = path.read_text()
-    old = version_in_text(text, overlay_path("dev"))
-    path.write_text(text.replace(f"gitops-lab.io/model-version: {old}", f"gitops-lab.io/model-version: {version}"))
-    git(wc, "commit", "-qam", f"Try {version} in dev")
-    git(wc, "push", "-q", "origin", "HEAD:main")
-    return git(wc, "rev-parse", "HEAD")
+def engine(local_engine):
+    return local_engine
 
 
 def release(wc: Path, engine: LocalEngine, trigger: str | None = None):
@@ -178,6 +132,24 @@ def test_a_version_that_fails_only_on_prods_traffic_reaches_prod_and_is_reverted
     [entry] = [e for e in history(wc, "prod") if e.action == "rollback"]
     assert entry.subject == "Roll back prod: v5 failed verification (accuracy)"
     assert (entry.previous, entry.version) == ("v5", "v1")
+
+
+def test_the_revert_push_hint_names_the_remote_the_lab_follows(lab, engine):
+    """A remote not named origin (renamed, so main follows `upstream`): the command to push the kept
+    revert names it, and works as given."""
+    wc, remote = lab
+    learner_sets_dev(wc, "v4")
+    git(wc, "remote", "rename", "origin", "upstream")
+    hook = remote / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho 'pushes are frozen for the audit' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    with pytest.raises(RollbackFailed) as caught:
+        release(wc, engine)
+    kept = git(wc, "for-each-ref", "--format=%(refname)", "refs/gitops-lab/backup/").splitlines()[-1]
+    assert f"`git -C {wc} push upstream {kept}:main`" in caught.value.one_line()
+    hook.unlink()
+    git(wc, "push", "-q", "upstream", f"{kept}:main")  # what the message says to do
+    assert remote_version(remote, "dev") == "v2"
 
 
 def test_a_promotion_that_fails_verification_in_staging_is_reverted_there(lab, engine):

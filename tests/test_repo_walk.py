@@ -23,7 +23,7 @@ def test_init_seeds_template_pushes_and_tags(lab):
     assert git(remote, "rev-parse", "gitops-lab/seed^{commit}") == git(wc, "rev-parse", "HEAD")
     layout = RepoLayout(wc)
     assert [layout.model_version(env) for env in ("dev", "staging", "prod")] == ["v2", "v1", "v1"]
-    assert layout.versions() == ["v1", "v2", "v3", "v4", "v5"]
+    assert layout.versions() == ["v1", "v2", "v3", "v4", "v5", "v6"]
     assert not Git(wc).dirty_files()
 
 
@@ -107,7 +107,7 @@ def test_promote_commit_carries_trailers(lab, cli):
         "Previous-Version: v1",
         "Gate-Data-Quality: pass (269 rows, 3.8% dropped, max drift 0.10 sd, PSI 0.01)",
         "Gate-Model-Eval: pass (accuracy 0.8276 >= 0.65)",
-        "Gate-Policy: pass (5 objects, no violations)",
+        "Gate-Policy: pass (6 objects, no violations)",
     ]
 
 
@@ -189,7 +189,8 @@ def test_promoting_the_deployed_version_is_a_noop(lab, cli):
     head = git(remote, "rev-parse", "main")
     result = cli("promote", "--from", "staging", "--to", "prod")
     assert result.exit_code == 0
-    assert "prod already runs v1; nothing to do" in result.stdout
+    seed = git(remote, "log", "--format=%h", "-1", "gitops-lab/seed")
+    assert f"prod already runs v1 since {seed} (" in result.stdout and "nothing to do" in result.stdout
     assert git(remote, "rev-parse", "main") == head == git(wc, "rev-parse", "HEAD")
 
 

@@ -103,3 +103,31 @@ def test_plain_reporter_writes_nested_steps_in_order_one_line_each():
         f"{TICK} inner",
         f"{TICK} outer",
     ]
+
+
+def test_a_list_of_named_steps_shows_a_line_for_each_titled_step_and_stops_at_a_failure():
+    from gitops_lab.reporter import NamedStep, run_steps
+
+    out, ran = io.StringIO(), []
+
+    def quiet(ctx: list, status) -> None:
+        ctx.append("quiet")
+        status.done("never shown")
+
+    def titled(ctx: list, status) -> None:
+        ctx.append("titled")
+        status.done(f"{len(ctx)} so far")
+
+    def failing(ctx: list, status) -> None:
+        raise RuntimeError("no cluster")
+
+    steps = (
+        NamedStep("quiet", quiet),
+        NamedStep("titled", titled, lambda ctx: f"Step {len(ctx) + 1}"),
+        NamedStep("failing", failing, lambda ctx: "Connecting"),
+        NamedStep("after", titled, lambda ctx: "Never run"),
+    )
+    with pytest.raises(RuntimeError):
+        run_steps(steps, ran, TerminalReporter(out))
+    assert ran == ["quiet", "titled"]
+    assert screen(out.getvalue()) == [f"{TICK} Step 2: 2 so far", f"{CROSS} Connecting"]

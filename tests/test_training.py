@@ -35,7 +35,7 @@ def test_training_twice_writes_byte_identical_artifacts(tmp_path):
     _train(tmp_path / "a")
     _train(tmp_path / "b")
     names = sorted(p.name for p in (tmp_path / "a").iterdir())
-    assert names == ["v1.json", "v2.json", "v3.json", "v4.json", "v5.json"]
+    assert names == ["v1.json", "v2.json", "v3.json", "v4.json", "v5.json", "v6.json"]
     for name in names:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
 
@@ -116,8 +116,8 @@ def test_artifacts_record_the_training_slice_and_its_data_quality():
     assert "Fahrenheit" in artifacts["v3"]["training"]["slice"]
 
 
-def test_models_folder_holds_only_versioned_artifacts():
-    """The Git core lists versions from environments/base/models/v<N>.json."""
+def test_models_folder_holds_only_versioned_artifacts_and_their_signatures():
+    """The Git core lists versions from environments/base/models/v<N>.json; each ships signed (v<N>.json.sig)."""
     names = sorted(p.name for p in MODELS.iterdir())
-    assert names == [f"{v}.json" for v in VERSIONS]
-    assert all(re.fullmatch(r"v[0-9]+\.json", n) for n in names)
+    assert names == sorted([f"{v}.json" for v in VERSIONS] + [f"{v}.json.sig" for v in VERSIONS])
+    assert all(re.fullmatch(r"v[0-9]+\.json(\.sig)?", n) for n in names)

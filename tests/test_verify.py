@@ -16,7 +16,7 @@ from gitops_lab.adapters.metrics import Snapshot, histogram_quantile, request_co
 from gitops_lab.errors import ClusterError, RepoStateError, VerificationFailed
 from gitops_lab.gates import load_config
 from gitops_lab.gates.verification import VerificationSettings
-from gitops_lab.kube.deadline import Deadline
+from gitops_lab.deadline import Deadline
 from gitops_lab.reporter import Reporter
 from gitops_lab.workflows.verify import (
     PodState,
@@ -52,7 +52,7 @@ def test_a_good_version_passes_every_check_with_its_evidence(start_server):
     report = run(start_server("v2"), "v2")
     checks = by_name(report)
     assert report.passed, report.to_dict()
-    assert list(checks) == ["version", "pods", "accuracy", "error-rate", "latency-p95"]
+    assert list(checks) == ["version", "pods", "accuracy", "error-rate", "latency-p95", "input-drift"]
     assert checks["pods"].skipped  # a URL is not a pod
     # All 116 held-out rows, through real HTTP: exactly what the artifact records.
     assert checks["accuracy"].summary == "live accuracy 0.8276 >= 0.7776 (recorded 0.8276 - 0.05)"
@@ -281,5 +281,5 @@ def test_verify_cli_json(lab, cli, start_server):
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["passed"] is True and data["version"] == "v2" and data["environment"] == "dev"
-    assert [c["verdict"] for c in data["checks"]] == ["pass", "skipped", "pass", "pass", "pass"]
+    assert [c["verdict"] for c in data["checks"]] == ["pass", "skipped", "pass", "pass", "pass", "pass"]
     assert data["settings"] == SHIPPED

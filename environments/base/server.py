@@ -9,6 +9,11 @@ Configuration (environment variables):
   MODEL_DIR      the folder of model artifacts (default /models)
   PORT           the port to listen on (default 8080; 0 picks a free port)
   BIND_ADDRESS   the address to listen on (default 0.0.0.0)
+  DRAIN_SECONDS  how long to keep serving after SIGTERM (default 3; 0 stops at once)
+  VERIFY_SIGNATURE  1: serve a model only if MODEL_DIR/<version>.json.sig, a
+                 model-signing bundle, verifies with one of the trusted keys
+                 (default 0: no check)
+  TRUSTED_KEYS_DIR  the folder of trusted PEM public keys (default /keys)
 
 Endpoints:
   POST /predict  {"instances": [{"temperature_c": 71.2, ...}, ...]}
@@ -16,7 +21,19 @@ Endpoints:
   GET  /healthz  200 while the process is alive
   GET  /readyz   200 once the model has loaded and passed its self-check, else 503
   GET  /version  the served model's version, metrics and evaluation
-  GET  /metrics  Prometheus text format
+  GET  /metrics  Prometheus text format, including a histogram of every input
+                 feature /predict received (model_server_input_feature): its
+                 bins are the octiles of a normal with the training data's mean
+                 and standard deviation (the artifact's model.feature_means and
+                 feature_stds), so live inputs compare with the training
+                 reference (`gitops-lab verify`'s input-drift check). Memory is
+                 bounded: counts per bin, never the values.
+
+SIGTERM (or SIGINT) starts a graceful shutdown: /readyz answers 503 at once,
+while /predict and every other endpoint keep answering for DRAIN_SECONDS, the
+time load balancers and Kubernetes' endpoints take to stop sending traffic.
+Then the listener closes, requests still in flight get up to INFLIGHT_GRACE
+seconds to finish, and the process exits 0. A second signal ends the drain early.
 
 A missing or corrupt model does not stop the server: it stays up and live,
 /readyz answers 503 with the reason (also logged to stderr), and /predict and
@@ -26,6 +43,8 @@ rollout of a broken version stalls visibly instead of crash-looping.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import logging
 import math
@@ -36,6 +55,7 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from statistics import NormalDist
 
 LOG = logging.getLogger("model-server")
 
@@ -54,6 +74,14 @@ UNIT_CONVERSIONS = {
     ("fahrenheit", "celsius"): lambda x: (x - 32.0) * 5.0 / 9.0,
     ("kelvin", "celsius"): lambda x: x - 273.15,
 }
+# After the drain, how long requests already being handled may still take.
+INFLIGHT_GRACE = 5.0
+DEFAULT_DRAIN_SECONDS = 3.0
+# Bins of the input histograms: quantiles of the training distribution, so each
+# holds 1/INPUT_BINS of it. Eight keeps a sample of ~150 requests from reading as
+# drift by chance (ten bins are noisier at that size) while a shift of one
+# standard deviation still shows plainly.
+INPUT_BINS = 8
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
@@ -120,8 +148,13 @@ def self_check(artifact: dict) -> None:
     expected_p = check.get("expected_probabilities")
     expected_y = check.get("expected_predictions")
     tolerance = check.get("tolerance", 1e-8)
-    if not (isinstance(instances, list) and instances and isinstance(expected_p, list)
-            and isinstance(expected_y, list) and len(instances) == len(expected_p) == len(expected_y)):
+    if not (
+        isinstance(instances, list)
+        and instances
+        and isinstance(expected_p, list)
+        and isinstance(expected_y, list)
+        and len(instances) == len(expected_p) == len(expected_y)
+    ):
         raise ModelError("'self_check' needs instances, expected_probabilities and expected_predictions of one length")
     params = artifact["model"]
     for index, (instance, want_p, want_y) in enumerate(zip(instances, expected_p, expected_y)):
@@ -156,7 +189,9 @@ def input_converters(artifact: dict) -> dict:
         model_unit = next((u for suffix, u in NAME_UNITS.items() if name.endswith(suffix)), None)
         convert = UNIT_CONVERSIONS.get((unit, model_unit))
         if convert is None:
-            raise ModelError(f"'serving.input_units': cannot convert {name!r} from {unit!r} to {model_unit or 'its unit'}")
+            raise ModelError(
+                f"'serving.input_units': cannot convert {name!r} from {unit!r} to {model_unit or 'its unit'}"
+            )
         converters[name] = convert
     ranges = serving.get("valid_ranges") or {}
     if not isinstance(ranges, dict):
@@ -175,19 +210,26 @@ def _guarded(convert, low: float, high: float, fallback: float):
     def guard(value: float) -> float:
         value = convert(value)
         return value if low <= value <= high else fallback
+
     return guard
 
 
-def load_model(model_dir: str, version: str | None) -> dict:
-    """Read MODEL_DIR/<version>.json, validate it and run its self-check."""
+def load_model(model_dir: str, version: str | None, trusted_keys_dir: str | None = None) -> dict:
+    """Read MODEL_DIR/<version>.json, validate it and run its self-check.
+
+    With ``trusted_keys_dir``, the artifact's signature must verify first.
+    """
     if not version:
         raise ModelError("MODEL_VERSION is not set")
     if not VERSION_PATTERN.match(version):
         raise ModelError(f"MODEL_VERSION {version!r} is not of the form v<N>")
     path = os.path.join(model_dir, f"{version}.json")
     try:
-        with open(path, encoding="utf-8") as fh:
-            artifact = json.load(fh)
+        with open(path, "rb") as fh:
+            raw = fh.read()
+        if trusted_keys_dir is not None:
+            verify_signature(path, raw, trusted_keys_dir)
+        artifact = json.loads(raw.decode("utf-8"))
     except FileNotFoundError:
         available = sorted(n[:-5] for n in _listdir(model_dir) if n.endswith(".json"))
         raise ModelError(
@@ -236,6 +278,159 @@ def parse_instances(body: bytes, features: list[str]) -> list[dict]:
     return instances
 
 
+# --- signatures ---------------------------------------------------------------
+# The artifact's signature is the bundle OpenSSF's model-signing writes with an
+# elliptic-curve key (gitops_lab.model.signing): a DSSE envelope, signed with
+# ECDSA P-256 / SHA-256, over an in-toto statement recording the file's SHA-256.
+# The image has only the standard library, so the ECDSA check is done here with
+# integer arithmetic. It is a verifier only: it handles public data, so running
+# in non-constant time leaks nothing.
+
+# NIST P-256 (FIPS 186-4, D.1.2.3): y^2 = x^3 - 3x + b over GF(p); G has order n.
+_P = 0xFFFFFFFF00000001000000000000000000000000FFFFFFFFFFFFFFFFFFFFFFFF
+_B = 0x5AC635D8AA3A93E7B3EBBD55769886BC651D06B0CC53B0F63BCE3C3E27D2604B
+_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+_G = (
+    0x6B17D1F2E12C4247F8BCE6E563A440F277037D812DEB33A0F4A13945D898C296,
+    0x4FE342E2FE1A7F9B8EE7EB4A7C0F9E162BCE33576B315ECECBB6406837BF51F5,
+)
+# DER of SubjectPublicKeyInfo for an uncompressed P-256 point, up to the point:
+# id-ecPublicKey, prime256v1, BIT STRING of 66 bytes (0 unused bits, 0x04).
+_P256_SPKI_PREFIX = bytes.fromhex("3059301306072a8648ce3d020106082a8648ce3d030107034200")
+_DSSE_TYPE = "application/vnd.in-toto+json"
+MAX_SIGNATURE_BYTES = 64 * 1024
+
+
+def _point_add(p1, p2):
+    if p1 is None:
+        return p2
+    if p2 is None:
+        return p1
+    (x1, y1), (x2, y2) = p1, p2
+    if x1 == x2 and (y1 + y2) % _P == 0:
+        return None
+    if p1 == p2:
+        slope = (3 * x1 * x1 - 3) * pow(2 * y1, -1, _P) % _P
+    else:
+        slope = (y2 - y1) * pow(x2 - x1, -1, _P) % _P
+    x3 = (slope * slope - x1 - x2) % _P
+    return x3, (slope * (x1 - x3) - y1) % _P
+
+
+def _point_mul(k: int, point):
+    result = None
+    while k:
+        if k & 1:
+            result = _point_add(result, point)
+        point = _point_add(point, point)
+        k >>= 1
+    return result
+
+
+def _der_integer(data: bytes, at: int) -> tuple[int, int]:
+    if data[at] != 0x02 or data[at + 1] > 33:
+        raise ValueError("not a DER INTEGER")
+    end = at + 2 + data[at + 1]
+    return int.from_bytes(data[at + 2 : end], "big"), end
+
+
+def ecdsa_p256_verify(point: tuple[int, int], message: bytes, der_signature: bytes) -> bool:
+    """ECDSA verification (SEC 1, 4.1.4) of a DER (r, s) signature over SHA-256(message)."""
+    try:
+        if der_signature[0] != 0x30 or der_signature[1] != len(der_signature) - 2:
+            return False
+        r, at = _der_integer(der_signature, 2)
+        s, at = _der_integer(der_signature, at)
+    except (IndexError, ValueError):
+        return False
+    if at != len(der_signature) or not (0 < r < _N and 0 < s < _N):
+        return False
+    e = int.from_bytes(hashlib.sha256(message).digest(), "big")
+    w = pow(s, -1, _N)
+    total = _point_add(_point_mul(e * w % _N, _G), _point_mul(r * w % _N, point))
+    return total is not None and total[0] % _N == r
+
+
+def _pem_public_key(pem: bytes) -> tuple[str, tuple[int, int]]:
+    """(key id, point) of a PEM P-256 public key; the key id is model-signing's hint, SHA-256 of the PEM."""
+    text = pem.decode("ascii").strip()
+    head, foot = "-----BEGIN PUBLIC KEY-----", "-----END PUBLIC KEY-----"
+    if not (text.startswith(head) and text.endswith(foot)):
+        raise ValueError("not a PEM public key")
+    der = base64.b64decode("".join(text[len(head) : -len(foot)].split()), validate=True)
+    if len(der) != len(_P256_SPKI_PREFIX) + 65 or not der.startswith(_P256_SPKI_PREFIX) or der[-65] != 4:
+        raise ValueError("not an uncompressed P-256 key")
+    x, y = int.from_bytes(der[-64:-32], "big"), int.from_bytes(der[-32:], "big")
+    if (y * y - (x * x * x - 3 * x + _B)) % _P:
+        raise ValueError("the point is not on P-256")
+    b64 = base64.b64encode(der).decode()
+    canonical = "\n".join([head, *(b64[i : i + 64] for i in range(0, len(b64), 64)), foot, ""])
+    return hashlib.sha256(canonical.encode()).hexdigest(), (x, y)
+
+
+def trusted_keys(folder: str) -> dict:
+    """key id -> (file name, point) for every key file in ``folder`` (a mounted ConfigMap's ..data links skipped)."""
+    keys = {}
+    for name in sorted(_listdir(folder)):
+        if name.startswith("."):
+            continue
+        try:
+            with open(os.path.join(folder, name), "rb") as fh:
+                key_id, point = _pem_public_key(fh.read(16 * 1024))
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"trusted key {os.path.join(folder, name)} cannot be used: {exc}") from None
+        keys[key_id] = (name, point)
+    if not keys:
+        raise ModelError(f"VERIFY_SIGNATURE is on but {folder} holds no trusted public key (TRUSTED_KEYS_DIR)")
+    return keys
+
+
+def verify_signature(path: str, raw: bytes, keys_dir: str) -> str:
+    """Check ``raw`` (the bytes at ``path``) against ``path``.sig and the trusted keys; the signing key's file name."""
+    keys = trusted_keys(keys_dir)
+    sig_path = path + ".sig"
+    try:
+        with open(sig_path, "rb") as fh:
+            bundle = json.loads(fh.read(MAX_SIGNATURE_BYTES + 1)[:MAX_SIGNATURE_BYTES])
+    except FileNotFoundError:
+        raise ModelError(f"{path} is not signed (no {sig_path}); refusing to serve it (VERIFY_SIGNATURE=1)") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ModelError(f"signature {sig_path} is damaged: {exc}") from None
+    try:
+        hint = bundle["verificationMaterial"]["publicKey"]["hint"]
+        envelope = bundle["dsseEnvelope"]
+        payload = base64.b64decode(envelope["payload"], validate=True)
+        signature = base64.b64decode(envelope["signatures"][0]["sig"], validate=True)
+        payload_type = envelope["payloadType"]
+    except (KeyError, IndexError, TypeError, ValueError) as exc:
+        raise ModelError(f"signature {sig_path} is damaged (not a model-signing bundle: {exc!r})") from None
+    if hint not in keys:
+        raise ModelError(f"{path} is signed by key {str(hint)[:16]}, which is not among the trusted keys in {keys_dir}")
+    name, point = keys[hint]
+    pae = b"DSSEv1 %d %s %d " % (len(payload_type), payload_type.encode(), len(payload)) + payload
+    if payload_type != _DSSE_TYPE or not ecdsa_p256_verify(point, pae, signature):
+        raise ModelError(f"signature {sig_path} does not verify with trusted key {name}")
+    try:
+        statement = json.loads(payload)
+        resources = statement["predicate"]["resources"]
+        digests = {r["digest"] for r in resources if r.get("algorithm") == "sha256"}
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelError(f"signature {sig_path} signs no file digest: {exc!r}") from None
+    if len(resources) != 1 or hashlib.sha256(raw).hexdigest() not in digests:
+        raise ModelError(f"{path} was changed after it was signed: its SHA-256 is not the one {sig_path} signs")
+    return name
+
+
+def verification_keys_dir() -> str | None:
+    """TRUSTED_KEYS_DIR when VERIFY_SIGNATURE asks for verification, else None."""
+    flag = os.environ.get("VERIFY_SIGNATURE", "0").strip().lower()
+    if flag in ("0", "false", "no", ""):
+        return None
+    if flag not in ("1", "true", "yes"):
+        raise ModelError(f"VERIFY_SIGNATURE must be 1 or 0, got {flag!r}")
+    return os.environ.get("TRUSTED_KEYS_DIR", "/keys")
+
+
 # --- metrics ------------------------------------------------------------------
 
 
@@ -249,6 +444,28 @@ class Metrics:
         self._buckets: dict[str, list[int]] = {}
         self._sum: dict[str, float] = {}
         self._count: dict[str, int] = {}
+        # feature -> (upper bounds of the bins but the last, counts per bin incl. the last)
+        self._inputs: dict[str, tuple[list[float], list[int]]] = {}
+        self._input_sums: dict[str, float] = {}
+
+    def track_inputs(self, params: dict) -> None:
+        """Start the input histograms, with bins fixed from the model's training statistics."""
+        with self._lock:
+            for name, mean, std in zip(params["features"], params["feature_means"], params["feature_stds"]):
+                reference = NormalDist(mean, std)
+                # Rounded as /metrics prints them, so a reader's bins are exactly the ones counted.
+                edges = [float(f"{reference.inv_cdf(i / INPUT_BINS):.6g}") for i in range(1, INPUT_BINS)]
+                self._inputs[name] = (edges, [0] * INPUT_BINS)
+                self._input_sums[name] = 0.0
+
+    def observe_inputs(self, instances: list[dict]) -> None:
+        """Count each feature value of the instances as clients sent them."""
+        with self._lock:
+            for name, (edges, counts) in self._inputs.items():
+                for instance in instances:
+                    value = float(instance[name])
+                    counts[next((i for i, edge in enumerate(edges) if value <= edge), len(edges))] += 1
+                    self._input_sums[name] += value
 
     def observe_request(self, endpoint: str, method: str, code: int, seconds: float) -> None:
         with self._lock:
@@ -274,7 +491,9 @@ class Metrics:
             lines.append(f"# TYPE {name} {kind}")
 
         with self._lock:
-            family("model_server_requests_total", "counter", "HTTP requests handled, by endpoint, method and status code.")
+            family(
+                "model_server_requests_total", "counter", "HTTP requests handled, by endpoint, method and status code."
+            )
             for (endpoint, method, code), value in sorted(self._requests.items()):
                 lines.append(
                     f'model_server_requests_total{{endpoint="{endpoint}",method="{method}",code="{code}"}} {value}'
@@ -291,8 +510,28 @@ class Metrics:
                 lines.append(
                     f'model_server_request_duration_seconds_bucket{{endpoint="{endpoint}",le="+Inf"}} {self._count[endpoint]}'
                 )
-                lines.append(f'model_server_request_duration_seconds_sum{{endpoint="{endpoint}"}} {self._sum[endpoint]:.6f}')
-                lines.append(f'model_server_request_duration_seconds_count{{endpoint="{endpoint}"}} {self._count[endpoint]}')
+                lines.append(
+                    f'model_server_request_duration_seconds_sum{{endpoint="{endpoint}"}} {self._sum[endpoint]:.6f}'
+                )
+                lines.append(
+                    f'model_server_request_duration_seconds_count{{endpoint="{endpoint}"}} {self._count[endpoint]}'
+                )
+            family(
+                "model_server_input_feature",
+                "histogram",
+                "Feature values /predict received, as sent; bins are the training distribution's octiles.",
+            )
+            for name in sorted(self._inputs):
+                edges, counts = self._inputs[name]
+                label = _label_value(name)
+                cumulative = 0
+                for edge, count in zip(edges, counts):
+                    cumulative += count
+                    lines.append(f'model_server_input_feature_bucket{{feature="{label}",le="{edge!r}"}} {cumulative}')
+                total = sum(counts)
+                lines.append(f'model_server_input_feature_bucket{{feature="{label}",le="+Inf"}} {total}')
+                lines.append(f'model_server_input_feature_sum{{feature="{label}"}} {self._input_sums[name]!r}')
+                lines.append(f'model_server_input_feature_count{{feature="{label}"}} {total}')
 
         family("model_server_ready", "gauge", "1 when the model has loaded and passed its self-check.")
         lines.append(f"model_server_ready {1 if state.ready else 0}")
@@ -310,7 +549,9 @@ class Metrics:
         if artifact is not None:
             for name, value in sorted(artifact.get("metrics", {}).items()):
                 if _number(value):
-                    lines.append(f'model_server_model_metric{{version="{version}",metric="{_label_value(name)}"}} {value}')
+                    lines.append(
+                        f'model_server_model_metric{{version="{version}",metric="{_label_value(name)}"}} {value}'
+                    )
         return "\n".join(lines) + "\n"
 
 
@@ -330,6 +571,27 @@ class ServerState:
         self.error: str | None = "the model is still loading"
         self.draining = False
         self.metrics = Metrics()
+        self._in_flight = 0
+        self._idle = threading.Condition()
+
+    def request_started(self) -> None:
+        with self._idle:
+            self._in_flight += 1
+
+    def request_done(self) -> None:
+        with self._idle:
+            self._in_flight -= 1
+            self._idle.notify_all()
+
+    @property
+    def in_flight(self) -> int:
+        with self._idle:
+            return self._in_flight
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no request is being handled; False if some still are after ``timeout``."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._in_flight == 0, timeout=timeout)
 
     @property
     def ready(self) -> bool:
@@ -337,13 +599,14 @@ class ServerState:
 
     def load(self) -> None:
         try:
-            artifact = load_model(self.model_dir, self.requested_version)
+            artifact = load_model(self.model_dir, self.requested_version, verification_keys_dir())
         except ModelError as exc:
             self.error = str(exc)
             LOG.error("not ready: %s", exc)
             return
         self.artifact = artifact
         self.converters = input_converters(artifact)
+        self.metrics.track_inputs(artifact["model"])
         self.error = None
         LOG.info(
             "model %s loaded and self-checked (%s %s)",
@@ -358,16 +621,16 @@ class Handler(BaseHTTPRequestHandler):
     sys_version = ""
     state: ServerState  # set on the subclass made in serve()
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_GET(self) -> None:
         self._handle("GET")
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self._handle("POST")
 
-    def do_PUT(self) -> None:  # noqa: N802
+    def do_PUT(self) -> None:
         self._handle("PUT")
 
-    def do_DELETE(self) -> None:  # noqa: N802
+    def do_DELETE(self) -> None:
         self._handle("DELETE")
 
     def _handle(self, method: str) -> None:
@@ -375,6 +638,7 @@ class Handler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         endpoint = path if path in ENDPOINTS else "other"
         self._status = 500
+        self.state.request_started()
         try:
             self._route(method, path)
         except BadRequest as exc:
@@ -384,6 +648,7 @@ class Handler(BaseHTTPRequestHandler):
             self._json(500, {"error": "internal server error"})
         finally:
             self.state.metrics.observe_request(endpoint, method, self._status, time.perf_counter() - started)
+            self.state.request_done()
 
     def _route(self, method: str, path: str) -> None:
         routes = {
@@ -418,14 +683,17 @@ class Handler(BaseHTTPRequestHandler):
         if artifact is None:
             self._json(503, {"model_version": self.state.requested_version, "loaded": False, "error": self.state.error})
             return
-        self._json(200, {
-            "model_version": artifact["version"],
-            "loaded": True,
-            "description": artifact.get("description"),
-            "features": artifact["model"]["features"],
-            "metrics": artifact.get("metrics", {}),
-            "evaluation": artifact.get("evaluation", {}),
-        })
+        self._json(
+            200,
+            {
+                "model_version": artifact["version"],
+                "loaded": True,
+                "description": artifact.get("description"),
+                "features": artifact["model"]["features"],
+                "metrics": artifact.get("metrics", {}),
+                "evaluation": artifact.get("evaluation", {}),
+            },
+        )
 
     def _metrics(self) -> None:
         body = self.state.metrics.render(self.state).encode()
@@ -447,17 +715,22 @@ class Handler(BaseHTTPRequestHandler):
             raise BadRequest(f"the body must be at most {MAX_BODY_BYTES} bytes", 413)
         params = artifact["model"]
         instances = parse_instances(self.rfile.read(length), params["features"])
+        # Before the input contract converts or guards anything: drift is about what clients send.
+        self.state.metrics.observe_inputs(instances)
         converters = self.state.converters
         if converters:
             instances = [{**i, **{n: f(float(i[n])) for n, f in converters.items()}} for i in instances]
         probabilities = [predict_proba(params, instance) for instance in instances]
         predictions = [1 if p >= params["decision_threshold"] else 0 for p in probabilities]
         self.state.metrics.observe_predictions(predictions)
-        self._json(200, {
-            "model_version": artifact["version"],
-            "predictions": predictions,
-            "probabilities": probabilities,
-        })
+        self._json(
+            200,
+            {
+                "model_version": artifact["version"],
+                "predictions": predictions,
+                "probabilities": probabilities,
+            },
+        )
 
     def _json(self, status: int, payload: dict, headers: dict | None = None) -> None:
         body = (json.dumps(payload, sort_keys=True) + "\n").encode()
@@ -477,11 +750,11 @@ class Handler(BaseHTTPRequestHandler):
         if self.path.split("?", 1)[0] not in QUIET_ENDPOINTS:
             LOG.info('%s "%s" %s', self.address_string(), self.requestline, code)
 
-    def log_error(self, format: str, *args: object) -> None:  # noqa: A002 (http.server's signature)
+    def log_error(self, format: str, *args: object) -> None:
         LOG.warning("%s %s", self.address_string(), format % args)
 
 
-def serve(model_dir: str, version: str | None, host: str, port: int) -> int:
+def serve(model_dir: str, version: str | None, host: str, port: int, drain_seconds: float = 0.0) -> int:
     state = ServerState(model_dir, version)
     handler = type("BoundHandler", (Handler,), {"state": state})
     try:
@@ -490,35 +763,54 @@ def serve(model_dir: str, version: str | None, host: str, port: int) -> int:
         LOG.error("cannot listen on %s:%s: %s", host, port, exc)
         return 1
     httpd.daemon_threads = True
-    stop = threading.Event()
+    shutting_down = threading.Event()
+    stop_now = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:
-        LOG.info("received %s, shutting down", signal.Signals(signum).name)
+        name = signal.Signals(signum).name
+        if shutting_down.is_set():
+            LOG.info("received %s again, ending the drain", name)
+            stop_now.set()
+            return
+        # Both flags before the log line: whoever reads it may probe /readyz or signal again at once.
+        shutting_down.set()
         state.draining = True
-        stop.set()
+        LOG.info(
+            "received %s, shutting down: draining for %gs (/readyz answers 503, requests are still served)",
+            name,
+            drain_seconds,
+        )
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
 
+    # Only the main thread takes SIGTERM and SIGINT: one that lands on a request
+    # thread would not wake the main thread's wait below. Threads inherit the mask.
+    stop_signals = {signal.SIGTERM, signal.SIGINT}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
     thread = threading.Thread(target=httpd.serve_forever, name="http", daemon=True)
     thread.start()
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, stop_signals)
     bound_host, bound_port = httpd.server_address[:2]
     LOG.info("listening on http://%s:%d (model %s from %s)", bound_host, bound_port, version, model_dir)
     # Load after listening, so /healthz answers at once and /readyz says 503 until ready.
     state.load()
-    while not stop.wait(timeout=3600):
+    while not shutting_down.wait(timeout=3600):
         pass
+    # Keep serving while whoever routes traffic here notices /readyz failing (or the pod terminating).
+    stop_now.wait(timeout=drain_seconds)
     httpd.shutdown()
     httpd.server_close()
     thread.join(timeout=5)
+    LOG.info("drain over: the listener is closed, %d request(s) in flight", state.in_flight)
+    if not state.wait_idle(INFLIGHT_GRACE):
+        LOG.warning("%d request(s) still in flight after %gs, stopping anyway", state.in_flight, INFLIGHT_GRACE)
     LOG.info("stopped")
     return 0
 
 
 def main() -> int:
-    logging.basicConfig(
-        stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     port_text = os.environ.get("PORT", "8080")
     try:
         port = int(port_text)
@@ -527,11 +819,20 @@ def main() -> int:
     except ValueError:
         LOG.error("PORT must be a number from 0 to 65535, got %r", port_text)
         return 2
+    drain_text = os.environ.get("DRAIN_SECONDS", str(DEFAULT_DRAIN_SECONDS))
+    try:
+        drain_seconds = float(drain_text)
+        if not (math.isfinite(drain_seconds) and drain_seconds >= 0):
+            raise ValueError
+    except ValueError:
+        LOG.error("DRAIN_SECONDS must be a number of seconds, 0 or more, got %r", drain_text)
+        return 2
     return serve(
         model_dir=os.environ.get("MODEL_DIR", "/models"),
         version=os.environ.get("MODEL_VERSION") or None,
         host=os.environ.get("BIND_ADDRESS", "0.0.0.0"),
         port=port,
+        drain_seconds=drain_seconds,
     )
 
 

@@ -12,22 +12,34 @@ from gitops_lab.errors import GateFailed
 
 
 def watch_once(ctx) -> None:
+    from gitops_lab.state import DEFAULT_NAME
     from gitops_lab.workflows.release import cluster_deployment
     from gitops_lab.workflows.release import watch_once as one_pass
+    from gitops_lab.workflows.release_lock import release_lock
 
-    done = one_pass(ctx.reporter, ctx.repo, cluster_deployment(ctx.environment()), ctx.timeout, ctx.since())
+    # Under the lab's release lock, as the learner's own watch: never two releases at once.
+    with release_lock(ctx.name or DEFAULT_NAME, "gitops-lab lab solve (release automation)", ctx.reporter) as lock:
+        deployment = cluster_deployment(ctx.environment())
+        done = one_pass(ctx.reporter, ctx.repo, deployment, ctx.timeout, ctx.since(), lock)
     if done.trigger is None:
-        raise GateFailed("the release automation found no push that changed dev's version",
-                         fix="push a commit that sets dev's model version")
+        raise GateFailed(
+            "the release automation found no push that changed dev's version",
+            fix="push a commit that sets dev's model version",
+        )
     if done.error is not None and not isinstance(done.error, GateFailed):
         raise done.error
 
 
 def release(ctx) -> None:
-    from gitops_lab.kube.deadline import Deadline
-    from gitops_lab.workflows.release import cluster_deployment, run_release
+    from gitops_lab.deadline import Deadline
+    from gitops_lab.state import DEFAULT_NAME
+    from gitops_lab.workflows.release import cluster_deployment, release_once
 
-    result = run_release(ctx.reporter, ctx.repo, cluster_deployment(ctx.environment()), Deadline(ctx.timeout))
+    def open_deployment():
+        return cluster_deployment(ctx.environment())
+
+    name = ctx.name or DEFAULT_NAME
+    result = release_once(name, ctx.reporter, ctx.repo, open_deployment, Deadline(ctx.timeout), "gitops-lab lab solve")
     if not result.complete:
         raise GateFailed(f"the release of {result.version} did not reach prod: {result.stages[-1].summary}")
 

@@ -60,8 +60,12 @@ class Users:
                 line = line.strip()
                 if line and not line.startswith("#"):
                     user, role, salt, digest, *repos = line.split(":", 4)
-                    entries[user] = (role, salt, digest,
-                                     frozenset(r for r in repos[0].split(",") if r) if repos else None)
+                    entries[user] = (
+                        role,
+                        salt,
+                        digest,
+                        frozenset(r for r in repos[0].split(",") if r) if repos else None,
+                    )
         self.entries = entries
         self._verified: dict[str, str] = {}
         self._mtime = os.stat(self.path).st_mtime
@@ -114,8 +118,12 @@ def ensure_repos(root: str, names: list[str]) -> None:
         if os.path.isdir(os.path.join(path, "objects")):
             continue
         subprocess.run(["git", "init", "--quiet", "--bare", path], check=True)
-        for key, value in (("http.receivepack", "true"), ("receive.denyNonFastForwards", "true"),
-                           ("receive.denyDeletes", "true"), ("core.sharedRepository", "group")):
+        for key, value in (
+            ("http.receivepack", "true"),
+            ("receive.denyNonFastForwards", "true"),
+            ("receive.denyDeletes", "true"),
+            ("core.sharedRepository", "group"),
+        ):
             subprocess.run(["git", "--git-dir", path, "config", key, value], check=True)
         # HEAD names main before the first push, so clones check out main.
         subprocess.run(["git", "--git-dir", path, "symbolic-ref", "HEAD", "refs/heads/main"], check=True)
@@ -151,14 +159,14 @@ class GitHandler(BaseHTTPRequestHandler):
     root: str
     repos: list[str]
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         if self.path == "/healthz":
             ready = all(os.path.isdir(os.path.join(self.root, f"{r}.git")) for r in self.repos)
             self._plain(200 if ready else 503, "ok\n" if ready else "repositories missing\n")
             return
         self._git()
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self._git()
 
     def _plain(self, code: int, text: str, extra: dict[str, str] | None = None) -> None:

@@ -23,7 +23,10 @@ class GitOpsLabError(Exception):
     def one_line(self) -> str:
         text = self.message.rstrip(".")
         if self.fix:
-            text = f"{text}; {self.fix[0].lower()}{self.fix[1:]}" if self.fix else text
+            # "Run x" reads on after a semicolon as "run x"; a name in capitals (DOCKER_HOST, PATH) keeps its case.
+            word = self.fix.split()[0] if self.fix.split() else ""
+            fix = self.fix if len(word) > 1 and word.isupper() else self.fix[0].lower() + self.fix[1:]
+            text = f"{text}; {fix}"
         return " ".join(text.split())
 
 
@@ -43,6 +46,15 @@ class RepoStateError(GitOpsLabError):
     """The working copy is not in a state the operation can safely start from."""
 
 
+class DamagedFile(RepoStateError):
+    """A file in the working copy that gitops-lab reads is damaged: not parseable, the wrong shape.
+
+    Exit code 2, as every damaged or unreadable file (README, "Errors and exit codes").
+    """
+
+    exit_code = 2
+
+
 class GitError(GitOpsLabError):
     """A git command failed; carries the command and git's own message."""
 
@@ -55,6 +67,18 @@ class EngineError(GitOpsLabError):
     """Argo CD or Flux is missing, broken, or reports a failure."""
 
 
+class DownloadError(GitOpsLabError):
+    """A pinned download (kind, an engine's release manifest) could not be fetched, or is not the pinned file."""
+
+
+class ForgeError(GitOpsLabError):
+    """The forge (Gitea) refused a request or could not be reached; carries its status and message."""
+
+    def __init__(self, message: str, fix: str | None = None, status: int | None = None):
+        super().__init__(message, fix)
+        self.status = status
+
+
 class WaitTimeout(GitOpsLabError):
     """A wait ran out of time. Says what was expected and what was last seen."""
 
@@ -63,6 +87,16 @@ class WaitTimeout(GitOpsLabError):
 
 class PreflightError(GitOpsLabError):
     """Something on this machine would stop `up` (Docker missing, ports taken)."""
+
+
+class DesignCheckFailed(GitOpsLabError):
+    """A pipeline design document disagrees with its repository, or is not finished; ``report`` lists why."""
+
+    exit_code = 4
+
+    def __init__(self, message: str, fix: str | None = None, report: object | None = None):
+        super().__init__(message, fix)
+        self.report = report
 
 
 class GateFailed(GitOpsLabError):
@@ -105,3 +139,7 @@ class Interrupted(GitOpsLabError):
     def __init__(self, message: str, fix: str | None = None, exit_code: int = 130):
         super().__init__(message, fix)
         self.exit_code = exit_code
+
+
+class ReleaseInProgress(GitOpsLabError):
+    """Another `gitops-lab release` (typed or watching) holds the lab's release lock; names it."""

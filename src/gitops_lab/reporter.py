@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable, Sequence
 from contextlib import contextmanager
-from typing import IO, Iterator
+from dataclasses import dataclass
+from typing import IO, Generic, Iterator, TypeVar
 
 #: The marks of a finished step, and of every verdict the CLI prints.
 TICK = "✓"
@@ -203,3 +205,27 @@ def reporter_for(output: str, stream: IO[str] | None = None) -> Reporter:
     if stream.isatty():
         return TerminalReporter(stream)
     return PlainReporter(stream)
+
+
+Context = TypeVar("Context")
+
+
+@dataclass(frozen=True)
+class NamedStep(Generic[Context]):
+    """One step of a command that is a list of steps (`up`, `class create`, `class delete`): ``run``
+    under a status line titled ``title`` (None: the step reports its own lines, or none)."""
+
+    name: str
+    run: Callable[[Context, Step], None]
+    title: Callable[[Context], str | None] = lambda ctx: None
+
+
+def run_steps(steps: Sequence[NamedStep[Context]], ctx: Context, reporter: Reporter) -> None:
+    """Run ``steps`` in order on one context, each under its own status line when it has a title."""
+    for step in steps:
+        title = step.title(ctx)
+        if title is None:
+            step.run(ctx, Step(Reporter(), step.name))
+        else:
+            with reporter.step(title) as status:
+                step.run(ctx, status)

@@ -9,6 +9,9 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+from gitops_lab.cache import cache_root
+from gitops_lab.versions import VERSIONS_FILE, expand_pins
+
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
 
@@ -28,20 +31,27 @@ def environments_source() -> Path:
 
 def environments_template() -> Path:
     """The environments template with the pins of versions.yaml filled in (rendered once into the cache)."""
+    return rendered_template("environments")
+
+
+def platform_template() -> Path:
+    """The platform repository's template (ml-platform-pipelines), its image pins filled in."""
+    return rendered_template("platform")
+
+
+def rendered_template(name: str) -> Path:
+    """The shipped folder ``name`` with the ``${images.NAME}`` pins of versions.yaml filled in, rendered once."""
     import hashlib
     import os
     import shutil
     import tempfile
 
-    from gitops_lab.cache import cache_root
-    from gitops_lab.versions import VERSIONS_FILE, expand_pins
-
-    source = environments_source()
+    source = data_dir(name)
     files = sorted(p for p in source.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
     digest = hashlib.sha256(VERSIONS_FILE.read_bytes())
     for path in files:
         digest.update(str(path.relative_to(source)).encode() + b"\0" + path.read_bytes())
-    target = cache_root() / "environments" / digest.hexdigest()[:16]
+    target = cache_root() / name / digest.hexdigest()[:16]
     if target.is_dir():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)

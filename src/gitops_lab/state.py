@@ -18,15 +18,14 @@ import dataclasses
 import json
 import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gitops_lab import DEFAULT_NAME
 from gitops_lab.errors import NotFound, UsageError
 from gitops_lab.textfiles import load_json_object
 
-DEFAULT_NAME = "gitops-lab"
 _NAME_RE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 NAME_MAX = 63
 
@@ -87,6 +86,10 @@ class EnvironmentState:
     # A classroom learner on a shared cluster: the engine objects are named after them
     # (see adapters/engines/tenancy.py); None for a lab of one's own.
     tenant: str | None = None
+    # The lab repository's forge (Gitea) and the 0600 accounts file it was seeded with
+    # (`repo init --forge-url --forge-credentials`): prod is then promoted by pull request.
+    forge_url: str | None = None
+    forge_credentials: str | None = None
 
     @property
     def path(self) -> Path:
@@ -143,6 +146,8 @@ def write_private_text(path: Path, text: str, mode: int = 0o600) -> None:
 
 
 def _write_atomically(path: Path, text: str, mode: int) -> None:
+    import tempfile  # here, not at the top: every command (and --help) reads state, few write it
+
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:

@@ -6,7 +6,7 @@ cluster and never fights another over the lab namespaces.
 
 from __future__ import annotations
 
-NAMESPACES = {"dev": "ml-dev", "staging": "ml-staging", "prod": "ml-prod"}
+from helpers.served import NAMESPACES
 
 
 def cleanup(cluster, engine: str) -> None:
@@ -52,6 +52,7 @@ def cleanup(cluster, engine: str) -> None:
                 if exc.status == 404:
                     continue
                 raise
+            assert current.metadata is not None  # a read object always has metadata
             stream = watch.Watch()
             for event in stream.stream(
                 core.list_namespace,

@@ -7,11 +7,14 @@ from __future__ import annotations
 import os
 import uuid
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import pytest
 
 from .cluster_cleanup import cleanup
+
+if TYPE_CHECKING:
+    from testbed.cluster import Cluster
 
 
 @dataclass
@@ -19,7 +22,7 @@ class EngineOnTestbed:
     engine: str
     url: str
     cli: Callable
-    cluster: object
+    cluster: "Cluster"
 
     def cluster_apps(self):
         """An AppsV1Api on the testbed (a new client each call)."""
@@ -65,5 +68,7 @@ def engine_on_testbed(request, testbed_cluster, testbed_git, monkeypatch, tmp_pa
     def cli(*args: str):
         return runner.invoke(main, list(args), catch_exceptions=False)
 
+    # The platform repository beside the lab's, as a Git server you run would hold it (`up` seeds it).
+    testbed_git.create_repo("ml-platform-pipelines")
     yield EngineOnTestbed(engine, testbed_git.create_repo(f"lab-{engine}-{uuid.uuid4().hex[:6]}"), cli, testbed_cluster)
     cleanup(testbed_cluster, engine)

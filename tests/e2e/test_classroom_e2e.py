@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import subprocess
 from contextlib import contextmanager
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
+from helpers.gitutil import remote_head
 
 from gitops_lab.adapters.repo.git import PASSWORD_VAR, USERNAME_VAR
 
@@ -54,7 +56,7 @@ def classroom(request, testbed_cluster, tmp_path, monkeypatch):
     from click.testing import CliRunner
 
     from gitops_lab.cli import main
-    from test_gitserver import RunningServer, free_port
+    from helpers.githttp import RunningServer, free_port
     from testbed.binaries import bin_dir
 
     engine = request.param
@@ -118,12 +120,6 @@ def served(apps, learner: str) -> dict[str, str]:
     }
 
 
-def remote_head(url: str) -> str:
-    return subprocess.run(
-        ["git", "ls-remote", url, "refs/heads/main"], check=True, capture_output=True, text=True
-    ).stdout.split()[0]
-
-
 def admin_url(room: Classroom, learner: str) -> str:
     """The repository URL with the instructor's credentials (for reading heads in the test)."""
     creds = json.loads((room.state / "gitops-lab" / "class" / "credentials.json").read_text())["instructor"]
@@ -132,7 +128,8 @@ def admin_url(room: Classroom, learner: str) -> str:
 
 def _learner_env(room: Classroom, learner: str):
     """The instructor's view of a learner's tenant (admin credentials)."""
-    from gitops_lab.workflows.classroom import load_class, open_learner
+    from gitops_lab.classroom.record import load_class
+    from gitops_lab.classroom.tenant import open_learner
 
     return open_learner(load_class("gitops-lab"), learner)
 
@@ -141,7 +138,7 @@ def refused_by_engine(room: Classroom, learner: str, env: str, commit: str) -> N
     """Until the learner's engine reports that ``commit`` may not be applied (forbidden, not permitted)."""
     from gitops_lab.adapters.engines.argocd import API
     from gitops_lab.adapters.engines.flux import KUSTOMIZE_API
-    from gitops_lab.kube.deadline import Deadline
+    from gitops_lab.deadline import Deadline
     from gitops_lab.kube.wait import wait_for
 
     lab = _learner_env(room, learner)
@@ -166,7 +163,7 @@ def refused_by_engine(room: Classroom, learner: str, env: str, commit: str) -> N
 
 
 def served_again(room: Classroom, learner: str, commit: str) -> None:
-    from gitops_lab.kube.deadline import Deadline
+    from gitops_lab.deadline import Deadline
     from gitops_lab.reporter import Reporter
     from gitops_lab.adapters.repo.layout import ENVIRONMENTS
     from gitops_lab.workflows.converge import converge
@@ -405,6 +402,22 @@ def test_a_class_of_ten_isolated_tenants(classroom, tmp_path):
     for row in rows.values():
         assert row["healthy"] is False and row["git_problem"].startswith("cannot fetch their repository")
     assert json.loads(cli("class", "status", "--learner", A, "--output", "json").stdout)[0]["git_problem"] == ""
+
+    # -- --timeout is one deadline for the whole class: a reset of all ten with 1s stops at it, names it,
+    #    and leaves every learner it did not start on as they were --------------------------------
+    everyone = [f"learner-{i:02d}" for i in range(1, LEARNERS + 1)]
+    heads = {learner: remote_head(admin_url(room, learner)) for learner in everyone}
+    late = cli("class", "reset", "--timeout", "1")
+    assert late.exit_code == 3, late.output
+    line = late.stderr.strip().splitlines()[-1]
+    assert line.startswith("error: the 1s deadline of `class reset` (--timeout, one for the whole class) passed")
+    reset_ones, not_started = re.search(r"; reset: (.*?); not started: (.*?); run ", line).groups()
+    not_started_ones = [] if not_started == "nobody" else not_started.split(", ")
+    assert not_started_ones[-1:] == everyone[-1:]  # ten resets do not fit in 1s: the class stopped at it
+    for learner in not_started_ones:
+        assert remote_head(admin_url(room, learner)) == heads[learner], learner
+    for learner in [] if reset_ones == "nobody" else reset_ones.split(", "):
+        assert remote_head(admin_url(room, learner)) != heads[learner], learner
 
     # -- delete: tenants, repositories and kits go; the repositories are kept as bundles ------
     deleted = cli("class", "delete", "--timeout", "120", "--output", "json")

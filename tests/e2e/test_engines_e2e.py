@@ -12,23 +12,10 @@ import json
 import subprocess
 
 import pytest
-
+from helpers.gitutil import remote_head
+from helpers.served import LABEL, NAMESPACES, running
 
 pytestmark = pytest.mark.testbed
-
-NAMESPACES = {"dev": "ml-dev", "staging": "ml-staging", "prod": "ml-prod"}
-LABEL = "gitops-lab.io/model-version"
-
-
-def running(apps, env: str) -> tuple[str, int, int]:
-    """(model version on the pod template, ready replicas, desired replicas) of env's Deployment."""
-    dep = apps.read_namespaced_deployment("model-server", NAMESPACES[env])
-    return dep.spec.template.metadata.labels[LABEL], dep.status.ready_replicas or 0, dep.spec.replicas
-
-
-def remote_head(url: str) -> str:
-    out = subprocess.run(["git", "ls-remote", url, "refs/heads/main"], check=True, capture_output=True, text=True)
-    return out.stdout.split()[0]
 
 
 @pytest.fixture

@@ -11,20 +11,16 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from .test_engines_e2e import NAMESPACES, remote_head, running
+from helpers.gitutil import git, remote_head
+from helpers.served import NAMESPACES, running
 
 pytestmark = pytest.mark.testbed
-
-
-def _git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(cwd), *args], check=True, capture_output=True, text=True).stdout.strip()
 
 
 def _up(on):
@@ -45,7 +41,7 @@ def _slow_engine_polls(state) -> None:
         return
     from gitops_lab.adapters.engines.base import registered_name
     from gitops_lab.adapters.engines.flux import KUSTOMIZE_API, SOURCE_API
-    from gitops_lab.kube.deadline import Deadline
+    from gitops_lab.deadline import Deadline
     from gitops_lab.kube.wait import wait_for
     from gitops_lab.workflows.environment import open_environment
 
@@ -60,7 +56,7 @@ def _slow_engine_polls(state) -> None:
                 registered_name(env),
                 "flux-system",
                 lambda o: (
-                    bool(o) and o["status"].get("observedGeneration") == o["metadata"]["generation"],
+                    o is not None and o["status"].get("observedGeneration") == o["metadata"]["generation"],
                     "reconciling",
                 ),
                 Deadline(60),
@@ -70,24 +66,24 @@ def _slow_engine_polls(state) -> None:
 
 def test_a_wait_asks_again_while_the_engine_reports_an_older_commit(engine_on_testbed):
     from gitops_lab.adapters.repo import RepoLayout
-    from gitops_lab.kube.deadline import Deadline
+    from gitops_lab.deadline import Deadline
     from gitops_lab.workflows.environment import open_environment
 
     state = _up(engine_on_testbed)
     _slow_engine_polls(state)
     wc = Path(state.repo_path)
     RepoLayout(wc).set_model_version("staging", "v2")
-    _git(wc, "commit", "--quiet", "-am", "Promote v2 to staging by hand")
-    _git(wc, "push", "--quiet", "origin", "main")
-    commit = _git(wc, "rev-parse", "HEAD")
+    git(wc, "commit", "--quiet", "-am", "Promote v2 to staging by hand")
+    git(wc, "push", "--quiet", "origin", "main")
+    commit = git(wc, "rev-parse", "HEAD")
     engine = open_environment(state).engine
     # Nobody requests a reconcile: only the wait's own asking makes the engine look before its next poll.
     status = engine.wait_applied("staging", commit, Deadline(45))
     assert status.revision == commit and status.healthy
 
 
-def _when_pushed(url: str, before: str, then) -> threading.Thread:
-    """Run ``then()`` in the background as soon as the remote's main moves from ``before``."""
+def _when_pushed(url: str, before: str, then) -> tuple[threading.Thread, list[BaseException]]:
+    """Run ``then()`` in the background as soon as the remote's main moves from ``before``; what it raised."""
     failures: list[BaseException] = []
 
     def watch() -> None:
@@ -101,17 +97,16 @@ def _when_pushed(url: str, before: str, then) -> threading.Thread:
             failures.append(exc)
 
     thread = threading.Thread(target=watch, daemon=True)
-    thread.failures = failures
     thread.start()
-    return thread
+    return thread, failures
 
 
 def _promote_while(on, fault) -> None:
     """Promote dev to staging while ``fault()`` runs, from the moment the commit is pushed; it must end served."""
-    injector = _when_pushed(on.url, remote_head(on.url), fault)
+    injector, failures = _when_pushed(on.url, remote_head(on.url), fault)
     result = on.cli("promote", "--from", "dev", "--to", "staging", "--timeout", "180")
     injector.join(150)
-    assert not injector.failures, injector.failures
+    assert not failures, failures
     assert result.exit_code == 0, result.output
     assert running(on.cluster_apps(), "staging")[0] == "v2"
 
@@ -162,4 +157,4 @@ def test_many_promotions_and_rollbacks_in_a_row_each_end_served(engine_on_testbe
             result = on.cli(*args, "--timeout", "60")
             assert result.exit_code == 0, result.output
             assert running(apps, "staging")[0] == version
-            assert _git(Path(state.repo_path), "rev-parse", "HEAD") == remote_head(on.url)
+            assert git(Path(state.repo_path), "rev-parse", "HEAD") == remote_head(on.url)

@@ -96,6 +96,7 @@ def admin_password(bed) -> str:
     from kubernetes import client
 
     secret = client.CoreV1Api(bed.api(NAME)).read_namespaced_secret("argocd-initial-admin-secret", "argocd")
+    assert secret.data is not None, "argocd-initial-admin-secret has no data"
     return base64.b64decode(secret.data["password"]).decode()
 
 

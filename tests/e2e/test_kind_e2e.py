@@ -23,6 +23,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from helpers.gitutil import run_git
+from helpers.osvdb import build_osv_db
+
+from gitops_lab.gates.vuln_scan import DB_VAR
 
 from kindbed.fixtures import wait_for_free_lab_ports
 
@@ -135,19 +139,26 @@ def test_up_again_changes_nothing(lab_env):
 def test_every_lab_passes_on_real_pods(lab_env, tmp_path):
     bed, name, engine, _ = lab_env
     junit = tmp_path / "labs.xml"
+    # The vuln-scan gate's advisories: the real OSV subset of the tests, offline (no network here).
+    offline = {DB_VAR: str(build_osv_db(tmp_path / "osv-db"))}
     run = bed.gitops_lab(
-        "lab", "test", "--all", "--engine", engine, "--junit", str(junit), name=name, check=False, timeout=3000
+        "lab",
+        "test",
+        "--all",
+        "--engine",
+        engine,
+        "--junit",
+        str(junit),
+        name=name,
+        check=False,
+        timeout=3000,
+        **offline,
     )
     assert run.returncode == 0, f"lab test --all failed:\n{run.stdout[-4000:]}\n{run.stderr[-4000:]}"
     text = junit.read_text()
     assert 'failures="0"' in text and "<testcase" in text
     # Real pods answer: nothing skips here, not the capstone, not gitops-basics' step that asks the model.
     assert not re.search(r'(failures|skipped)="[1-9]', text) and 'name="see-the-model-answer"' in text
-
-
-def _git(*args: str, cwd: Path | None = None, check: bool = True) -> subprocess.CompletedProcess:
-    env = {"GIT_TERMINAL_PROMPT": "0", "PATH": "/usr/bin:/bin", "HOME": "/nonexistent"}
-    return subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120, check=check)
 
 
 def test_a_class_with_its_git_server_in_the_cluster_on_real_pods(lab_env, tmp_path):
@@ -177,15 +188,15 @@ def test_a_class_with_its_git_server_in_the_cluster_on_real_pods(lab_env, tmp_pa
         return f"http://{kit['git_username']}:{kit['git_password']}@{node_ip}:30081/{repository}.git"
 
     # A learner reaches their own repository over the NodePort, and not the other's.
-    assert _git("ls-remote", url(a, "learner-01"), "main").stdout.strip()
+    assert run_git("ls-remote", url(a, "learner-01"), "main").stdout.strip()
     work = tmp_path / "a"
-    _git("clone", "-q", url(a, "learner-01"), str(work))
-    _git("-c", "user.name=A", "-c", "user.email=a@example.com", "commit", "-q", "--allow-empty", "-m", "A", cwd=work)
-    refused = _git("push", url(a, "learner-02"), "HEAD:main", cwd=work, check=False)
+    run_git("clone", "-q", url(a, "learner-01"), str(work))
+    run_git("-c", "user.name=A", "-c", "user.email=a@example.com", "commit", "-q", "--allow-empty", "-m", "A", cwd=work)
+    refused = run_git("push", url(a, "learner-02"), "HEAD:main", cwd=work, check=False)
     assert refused.returncode != 0 and "403" in refused.stderr
     assert (
-        _git("ls-remote", url(b, "learner-02"), "main").stdout.split()[0]
-        != _git("rev-parse", "HEAD", cwd=work).stdout.strip()
+        run_git("ls-remote", url(b, "learner-02"), "main").stdout.split()[0]
+        != run_git("rev-parse", "HEAD", cwd=work).stdout.strip()
     )
 
     # The learner joins with the kit and promotes; real pods in their namespace serve it, the other's do not change.

@@ -28,7 +28,9 @@ REVIEWER = "Rita Reviewer <rita@example.com>"
 def working_copy() -> Path:
     from gitops_lab.state import load_state
 
-    return Path(load_state().repo_path)
+    repo_path = load_state().repo_path
+    assert repo_path is not None, "the lab's state names no working copy"
+    return Path(repo_path)
 
 
 def hand_edit(wc: Path, env: str, version: str, message: str) -> None:
@@ -176,7 +178,7 @@ def test_status_names_replica_drift_and_a_finished_lab_starts_over(lab_up):
     ok(cli("status"))
 
     ok(cli("lab", "start", "drift", "--timeout", "120"))
-    ok(cli("lab", "solve", "heal-a-hand-edit", "--timeout", "120"))
+    ok(cli("lab", "solve", "decide-on-input-drift", "--timeout", "120"))
     before = apps.read_namespaced_deployment("model-server", "ml-prod").metadata.generation
     restarted = ok(cli("lab", "start", "drift", "--timeout", "120", "--output", "json"))
     assert "Lab drift is done: starting it over." in restarted.stderr

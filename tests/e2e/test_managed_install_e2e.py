@@ -12,7 +12,7 @@ from helpers.httpserve import OneFileServer
 from gitops_lab.adapters.engines import engine_for
 from gitops_lab.errors import EngineError
 from gitops_lab.kube.client import connect
-from gitops_lab.kube.deadline import Deadline
+from gitops_lab.deadline import Deadline
 from gitops_lab.reporter import Reporter
 
 pytestmark = pytest.mark.testbed

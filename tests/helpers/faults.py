@@ -108,6 +108,7 @@ class SilentServer:
         self.sock.listen(16)
         self.port = self.sock.getsockname()[1]
         self.accepted: list[socket.socket] = []
+        self._closing = False
         self._thread = threading.Thread(target=self._accept, daemon=True)
         self._thread.start()
 
@@ -121,9 +122,26 @@ class SilentServer:
                 conn, _ = self.sock.accept()
             except OSError:
                 return
+            if self._closing:  # close()'s wake-up call
+                conn.close()
+                return
             self.accepted.append(conn)
 
     def close(self) -> None:
+        """Stop the accepting thread, then release the socket.
+
+        Closing the socket under a thread blocked in accept() is not enough: the
+        next test's listening socket gets the same descriptor number, and when a
+        signal (a child's SIGCHLD) restarts that accept(), it takes a connection
+        meant for the new server, which dies with this object: the client sees
+        "Connection reset by peer". So wake the thread with a connection of our
+        own and wait for it to end before the descriptor is freed.
+        """
+        self._closing = True
+        with socket.create_connection(("127.0.0.1", self.port), timeout=ENDS_WITHIN):
+            pass
+        self._thread.join(ENDS_WITHIN)
+        assert not self._thread.is_alive(), "the silent server's accepting thread did not end"
         self.sock.close()
         for conn in self.accepted:
             conn.close()

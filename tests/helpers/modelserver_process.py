@@ -1,7 +1,8 @@
 """The model server (environments/base/server.py) as a real local process, for tests.
 
 ``start_server(version, model_dir=MODELS)`` starts one on a free loopback port
-and stops it at the end of the test.
+and stops it at the end of the test. Its drain on SIGTERM is off (``drain=0``)
+unless a test asks for one, so stopping it takes no longer than it must.
 """
 
 from __future__ import annotations
@@ -30,9 +31,9 @@ DEADLINE = 30
 class Server:
     """A model server subprocess on a free loopback port, with its stderr collected."""
 
-    def __init__(self, version: str | None, model_dir: Path):
+    def __init__(self, version: str | None, model_dir: Path, drain: float = 0):
         env = {k: v for k, v in os.environ.items() if k != "MODEL_VERSION"}
-        env.update(MODEL_DIR=str(model_dir), PORT="0", BIND_ADDRESS="127.0.0.1")
+        env.update(MODEL_DIR=str(model_dir), PORT="0", BIND_ADDRESS="127.0.0.1", DRAIN_SECONDS=str(drain))
         if version is not None:
             env["MODEL_VERSION"] = version
         self.proc = subprocess.Popen(
@@ -46,11 +47,14 @@ class Server:
         self._lines: queue.Queue[str | None] = queue.Queue()
         threading.Thread(target=self._pump, daemon=True).start()
         line = self.wait_for_log(r"listening on http://127\.0\.0\.1:(\d+)")
-        self.port = int(re.search(r"127\.0\.0\.1:(\d+)", line).group(1))
+        port = re.search(r"127\.0\.0\.1:(\d+)", line)
+        assert port is not None, line
+        self.port = int(port.group(1))
         # Loading ends with exactly one of these two lines.
         self.wait_for_log(r"loaded and self-checked|not ready: ")
 
     def _pump(self) -> None:
+        assert self.proc.stderr is not None  # started with stderr=PIPE
         for line in self.proc.stderr:
             self._lines.put(line)
         self._lines.put(None)
@@ -93,8 +97,8 @@ class Server:
 def start_server():
     servers: list[Server] = []
 
-    def start(version: str | None, model_dir: Path = MODELS) -> Server:
-        server = Server(version, model_dir)
+    def start(version: str | None, model_dir: Path = MODELS, drain: float = 0) -> Server:
+        server = Server(version, model_dir, drain)
         servers.append(server)
         return server
 

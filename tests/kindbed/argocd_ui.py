@@ -12,9 +12,13 @@ package's own ``yarn build``: webpack into ui/dist/app) and then builds the
 One dependency is not served by the npm registry: yarn.lock pins ``argo-ui``
 as a Git commit of github.com/argoproj/argo-ui, which cannot be fetched here.
 The step uses that commit from a Git repository named by
-``$GITOPS_LAB_ARGO_UI_GIT`` (any clone that has it; ``git archive`` of the
-pinned commit, so Git's own hash checks it) and keeps the archive in
-``<cache root>/sources/``. Without it, the Argo CD image is built without its
+``$GITOPS_LAB_ARGO_UI_GIT`` (any clone that has it) or, when that is unset,
+from the Git bundle ``shared/sources/argo-ui-<commit>.bundle`` beside the
+checkout (CI: ``<checkout>/../shared/sources/``; a worktree finds it beside a
+parent folder). ``git archive`` of the pinned commit, so Git's own hash checks
+it; a bundle is cloned bare into a temporary folder under the cache first, as
+git archives from a repository only. The archive is kept in
+``<cache root>/sources/``. Without either, the Argo CD image is built without its
 UI, the step says so in the bed's log and in ``argocd-ui/UNAVAILABLE``, and the
 UI test skips with that reason. Every other package comes from the npm
 registry as yarn.lock pins it; only the argo-ui entry is rewritten (to the local
@@ -29,11 +33,12 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 from typing import Callable
 
-from kindbed.layout import cache_root, module_dir
+from kindbed.layout import REPO_ROOT, cache_root, module_dir
 
 ARGOCD_MODULE = "github.com/argoproj/argo-cd/v3"
 # yarn.lock is a yarn v1 lockfile: the classic yarn, pinned, from the npm registry
@@ -49,9 +54,23 @@ def sources_dir() -> Path:
     return cache_root() / "sources"
 
 
+def shared_source_dirs() -> list[Path]:
+    """The shared/sources folders beside the checkout or beside one of its parent folders, nearest first.
+
+    CI's checkout is a fresh clone with a copy of shared/ beside it; a worktree
+    (/work/wt/NAME) finds the one beside the main checkout's parent.
+    """
+    return [d for d in (parent / "shared" / "sources" for parent in REPO_ROOT.parents) if d.is_dir()]
+
+
+def shared_bundles(commit: str = "*") -> list[Path]:
+    """argo-ui Git bundles in the shared sources (``argo-ui-<commit>.bundle``), nearest first."""
+    return [b for d in shared_source_dirs() for b in sorted(d.glob(f"argo-ui-{commit}.bundle"))]
+
+
 def source_offered() -> bool:
     """Whether an argo-ui source is at hand (the stamp records it: providing one later rebuilds)."""
-    return bool(os.environ.get(GIT_ENV)) or any(sources_dir().glob("argo-ui-*.tgz"))
+    return bool(os.environ.get(GIT_ENV)) or any(sources_dir().glob("argo-ui-*.tgz")) or bool(shared_bundles())
 
 
 def step_key(versions: dict) -> dict:
@@ -98,38 +117,56 @@ def pinned_commit(ui_source: Path) -> str:
 
 
 def argo_ui_archive(commit: str) -> Path | None:
-    """argo-ui at ``commit`` as a tarball (from the cache, or archived from $GITOPS_LAB_ARGO_UI_GIT)."""
+    """argo-ui at ``commit`` as a tarball: from the cache, else archived from $GITOPS_LAB_ARGO_UI_GIT,
+    else from the shared sources' bundle; None when none of them is at hand."""
     archive = sources_dir() / f"argo-ui-{commit}.tgz"
     if archive.is_file():
         return archive
     repo = os.environ.get(GIT_ENV)
-    if not repo:
+    if repo:
+        git_dir = ["--git-dir" if Path(repo, "HEAD").is_file() else "-C", repo]
+        _archive(git_dir, commit, archive, f"{GIT_ENV}={repo}", "point it at a clone of argoproj/argo-ui that has it")
+        return archive
+    bundles = shared_bundles(commit)
+    if not bundles:
         return None
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    # git archive reads a repository, not a bundle: clone the bundle bare beside the archive, then drop the clone.
+    with tempfile.TemporaryDirectory(prefix=".argo-ui-clone-", dir=archive.parent) as tmp:
+        clone = Path(tmp) / "argo-ui.git"
+        proc = subprocess.run(
+            ["git", "clone", "--bare", "--quiet", str(bundles[0]), str(clone)], capture_output=True, text=True
+        )
+        if proc.returncode != 0:
+            raise SystemExit(
+                f"build.py: cannot clone the argo-ui bundle {bundles[0]} (git clone: {proc.stderr.strip()}); "
+                f"replace it with a bundle of argoproj/argo-ui, or set {GIT_ENV} to a clone that has {commit}"
+            )
+        _archive(
+            ["--git-dir", str(clone)],
+            commit,
+            archive,
+            f"the bundle {bundles[0]}",
+            f"replace it with a bundle that has it, or set {GIT_ENV} to a clone that has it",
+        )
+    return archive
+
+
+def _archive(git_dir: list[str], commit: str, archive: Path, source: str, fix: str) -> None:
+    """``git archive`` of ``commit`` into ``archive`` (written whole or not at all); ``source`` and ``fix`` for the error."""
     archive.parent.mkdir(parents=True, exist_ok=True)
     tmp = archive.with_suffix(".tmp")
     proc = subprocess.run(
-        [
-            "git",
-            "--git-dir" if Path(repo, "HEAD").is_file() else "-C",
-            repo,
-            "archive",
-            "--format=tar.gz",
-            "--prefix=package/",
-            "-o",
-            str(tmp),
-            commit,
-        ],
+        ["git", *git_dir, "archive", "--format=tar.gz", "--prefix=package/", "-o", str(tmp), commit],
         capture_output=True,
         text=True,
     )
     if proc.returncode != 0:
         tmp.unlink(missing_ok=True)
         raise SystemExit(
-            f"build.py: {GIT_ENV}={repo} has no argo-ui commit {commit} (git archive: "
-            f"{proc.stderr.strip()}); point it at a clone of argoproj/argo-ui that has it"
+            f"build.py: {source} has no argo-ui commit {commit} (git archive: {proc.stderr.strip()}); {fix}"
         )
     os.replace(tmp, archive)
-    return archive
 
 
 def _lock_entries(text: str) -> dict[str, str]:
@@ -216,17 +253,20 @@ def build(directory: Path, versions: dict, jobs: int, log: Log) -> None:
     elif not (archive := argo_ui_archive(commit)):
         if source_offered():
             raise SystemExit(
-                f"build.py: {sources_dir()} has no argo-ui-{commit}.tgz (the commit Argo CD {version}'s "
-                f"yarn.lock pins): set {GIT_ENV} to a clone of argoproj/argo-ui that has it"
+                f"build.py: {sources_dir()} has no argo-ui-{commit}.tgz and the shared sources no "
+                f"argo-ui-{commit}.bundle (the commit Argo CD {version}'s yarn.lock pins): set {GIT_ENV} to a "
+                "clone of argoproj/argo-ui that has it"
             )
         reason = (
             f"Argo CD {version}'s UI needs argo-ui at Git commit {commit[:12]} (its yarn.lock), which no "
-            f"registry serves: set {GIT_ENV} to a clone of argoproj/argo-ui that has it and build again"
+            f"registry serves: set {GIT_ENV} to a clone of argoproj/argo-ui that has it, or put "
+            f"argo-ui-{commit}.bundle in ../shared/sources/ beside the checkout, and build again"
         )
     if reason:
         unavailable_file(directory).write_text(reason + "\n", encoding="utf-8")
         log(f"argocd-ui: not built, the Argo CD image has no UI: {reason}")
         return
+    assert archive is not None  # no reason: the archive was found
 
     work = directory / "work" / "argocd-ui"
     if work.exists():

@@ -128,14 +128,13 @@ def main(argv: list[str] | None = None) -> int:
     ensure_debian_packages()
     if args.only in (None, "go"):
         # The debootstraps wait on the network, the Go builds on the CPU: run them side by side.
+        failures: list[BaseException] = []
         rootfs = (
-            threading.Thread(target=steps.build_rootfs, args=(directory, log), daemon=True)
+            threading.Thread(target=_catching(lambda: steps.build_rootfs(directory, log), failures), daemon=True)
             if args.only is None
             else None
         )
-        failures: list[BaseException] = []
         if rootfs:
-            rootfs.run = _catching(rootfs.run, failures)
             rootfs.start()
         build_go(directory, args.jobs, args.verbose)
         if rootfs:

@@ -122,9 +122,15 @@ class Step:
 @dataclass
 class Context:
     directory: Path
-    dockerd: PrivateDockerd | None
+    maybe_dockerd: PrivateDockerd | None  # None while only the debootstraps run (build_rootfs)
     versions: dict
     log: Log
+
+    @property
+    def dockerd(self) -> PrivateDockerd:
+        if self.maybe_dockerd is None:
+            raise RuntimeError("kindbed: this build step needs the bed's dockerd, and none was started")
+        return self.maybe_dockerd
 
     @property
     def bin(self) -> Path:
@@ -492,7 +498,8 @@ def save_qualified(dockerd: PrivateDockerd, refs: list[str], dest: Path) -> None
     docker(dockerd, "save", "-o", str(raw), *refs)
     with tarfile.open(raw) as src:
         members = src.getmembers()
-        data = {m.name: src.extractfile(m).read() for m in members if m.isfile()}
+        # a regular file always has a reader
+        data = {m.name: src.extractfile(m).read() for m in members if m.isfile()}  # type: ignore[union-attr]
     manifest = json.loads(data["manifest.json"])
     for entry in manifest:
         entry["RepoTags"] = [qualified(t) for t in entry.get("RepoTags") or []]

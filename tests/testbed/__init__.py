@@ -8,10 +8,11 @@ One module per job:
 - ``pki``: certificates and the kubeconfig;
 - ``cluster``: the control plane (``start_cluster()``);
 - ``engines``: Flux and Argo CD controllers (``start_flux()``, ``start_argocd()``);
-- ``gitserver``: a smart-HTTP Git server on loopback (``GitServer``);
 - ``watching``: ``watch_until``, a bounded read-then-watch for tests;
 - ``fixtures``: the session-scoped pytest fixtures; ``plugin``: the pytest hooks
   (both registered by tests/conftest.py's ``pytest_plugins``).
+
+The Git server the engines pull from is tests/helpers/githttp.py's ``GitHttpServer``.
 
 Each piece works outside pytest too and has a ``stop()``.
 

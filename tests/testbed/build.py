@@ -29,6 +29,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,6 +61,7 @@ def version_set(v: dict | None = None) -> dict[str, str]:
         "kustomize": v["argocd"]["kustomize"],
         "source_controller": v["flux"]["source_controller"],
         "kustomize_controller": v["flux"]["kustomize_controller"],
+        "gitea": v["gitea"]["version"],
         "recipe": BUILD_RECIPE,
     }
 
@@ -102,6 +104,13 @@ class Component:
     # build from this copy of the module instead of the proxy's (a local-path
     # replace: the kind bed's Argo CD with its UI assets in ui/dist/app)
     source_dir: str | None = None
+    # the path the module's own go.mod declares, when the proxy serves it under
+    # another one (code.gitea.io/gitea declares gitea.dev): the wrapper requires
+    # this path and replaces it by ``module`` at ``version``; packages use it
+    import_path: str | None = None
+    # directories (relative to the module root) copied whole to share/<name>/:
+    # files a binary reads at run time (Gitea's templates and options)
+    share_dirs: list[str] = field(default_factory=list)
 
     def stamp_key(self) -> str:
         key = {
@@ -118,7 +127,16 @@ class Component:
             key["tags"] = self.tags
         if self.source_dir:
             key["source_dir"] = self.source_dir
+        if self.import_path:
+            key["import_path"] = self.import_path
+        if self.share_dirs:
+            key["share"] = self.share_dirs
         return json.dumps(key, sort_keys=True)
+
+    @property
+    def path(self) -> str:
+        """The module path its packages are imported by."""
+        return self.import_path or self.module
 
 
 def testbed_replaces(v: dict | None = None) -> dict[str, dict[str, str]]:
@@ -201,6 +219,23 @@ def components(v: dict | None = None) -> list[Component]:
             ],
             crd_dirs=["manifests/crds"],
         ),
+        # Built without the `bindata` tag: templates, options (locales, licences)
+        # and public/ are read at run time from share/gitea (Gitea's
+        # STATIC_ROOT_PATH), and the web UI's compiled frontend (public/assets,
+        # made by its npm build) is absent. The API, Git over HTTP and webhooks
+        # need none of it. No build tags: this release's SQLite driver
+        # (modernc.org/sqlite, models/db/driver_sqlite_modernc.go) is pure Go and
+        # built in unless `sqlite_mattn` asks for the cgo one, so the old
+        # `sqlite sqlite_unlock_notify` tags mean nothing here.
+        Component(
+            "gitea",
+            v["gitea"]["module"],
+            vs["gitea"],
+            {"gitea": v["gitea"]["import_path"]},
+            ldflags=[f"-X main.Version={vs['gitea'].lstrip('v')}"],
+            import_path=v["gitea"]["import_path"],
+            share_dirs=["templates", "options", "public"],
+        ),
     ]
     extra = testbed_replaces(v)
     for c in comps:
@@ -208,14 +243,17 @@ def components(v: dict | None = None) -> list[Component]:
     return comps
 
 
-def is_complete(v: dict | None = None) -> tuple[bool, list[str]]:
-    """Whether every component's stamp in the cache matches; and what is missing."""
+def is_complete(v: dict | None = None, only: Collection[str] | None = None) -> tuple[bool, list[str]]:
+    """Whether every component's (or only those named) stamp in the cache matches; and what is missing."""
     d = cache_dir(v)
     missing = []
     for c in components(v):
+        if only is not None and c.name not in only:
+            continue
         stamp = d / "stamps" / f"{c.name}.json"
         ok = stamp.is_file() and stamp.read_text() == c.stamp_key()
         ok = ok and all((d / "bin" / b).is_file() for b in c.binaries)
+        ok = ok and all((d / "share" / c.name / rel).is_dir() for rel in c.share_dirs)
         if not ok:
             missing.append(c.name)
     return (not missing, missing)
@@ -282,9 +320,11 @@ class Builder:
             "",
             f"go {self.go_version()}",
             "",
-            f"require {c.module} {c.version}",
+            f"require {c.path} {c.version}",
             "",
         ]
+        if c.import_path:
+            lines += [f"replace {c.import_path} => {c.module} {c.version}", ""]
         for r in up.get("Replace") or []:
             old, new = r["Old"], r["New"]
             old_s = old["Path"] + (" " + old["Version"] if old.get("Version") else "")
@@ -323,9 +363,9 @@ class Builder:
         pkgs = list(c.binaries.values())
         self.run([self.go, "get"] + [f"{p}@{c.version}" for p in pkgs], src)
         # the requirement must not have moved
-        got = self.run([self.go, "list", "-m", "-f", "{{.Version}}", c.module], src).strip()
+        got = self.run([self.go, "list", "-m", "-f", "{{.Version}}", c.path], src).strip()
         if got != c.version:
-            raise SystemExit(f"build.py: {c.module} resolved to {got}, want {c.version}")
+            raise SystemExit(f"build.py: {c.path} resolved to {got}, want {c.version}")
         bindir = self.dir / "bin"
         bindir.mkdir(parents=True, exist_ok=True)
         ldflags = " ".join(["-s", "-w"] + c.ldflags)
@@ -347,10 +387,24 @@ class Builder:
                     continue
                 shutil.copyfile(f, dest / f.name)
                 os.chmod(dest / f.name, 0o644)
+        copy_share(c, moddir, self.dir)
         stamps = self.dir / "stamps"
         stamps.mkdir(exist_ok=True)
         (stamps / f"{c.name}.json").write_text(c.stamp_key())
         return time.monotonic() - t0
+
+
+def copy_share(c: Component, src_root: Path, dest: Path) -> None:
+    """c's share_dirs from src_root (a module root, or another cache's share/<name>) to dest's share/<name>."""
+    for rel in c.share_dirs:
+        target = dest / "share" / c.name / rel
+        shutil.rmtree(target, ignore_errors=True)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(src_root / rel, target, copy_function=shutil.copyfile)
+        # the module cache is read-only, and copytree copies the folders' modes:
+        # make the copy writable, or the next rebuild cannot remove it
+        for folder, _subdirs, _files in os.walk(target):
+            os.chmod(folder, 0o755)
 
 
 def reuse_from_sibling(c: Component, dest: Path) -> Path | None:
@@ -368,6 +422,8 @@ def reuse_from_sibling(c: Component, dest: Path) -> Path | None:
             continue
         if not all((src / "bin" / b).is_file() for b in c.binaries):
             continue
+        if not all((src / "share" / c.name / rel).is_dir() for rel in c.share_dirs):
+            continue
         (dest / "bin").mkdir(parents=True, exist_ok=True)
         for b in c.binaries:
             tmp = dest / "bin" / f".{b}.tmp"
@@ -376,6 +432,7 @@ def reuse_from_sibling(c: Component, dest: Path) -> Path | None:
         if c.crd_dirs and (src / "crds" / c.name).is_dir():
             shutil.rmtree(dest / "crds" / c.name, ignore_errors=True)
             shutil.copytree(src / "crds" / c.name, dest / "crds" / c.name)
+        copy_share(c, src / "share" / c.name, dest)
         (dest / "stamps").mkdir(parents=True, exist_ok=True)
         (dest / "stamps" / f"{c.name}.json").write_text(c.stamp_key())
         return src

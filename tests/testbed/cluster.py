@@ -5,6 +5,7 @@ from __future__ import annotations
 import ssl
 import tempfile
 from pathlib import Path
+from typing import Any
 
 
 from .binaries import bin_dir
@@ -183,26 +184,26 @@ class Cluster:
         with self.api_client() as api:
             core = client.CoreV1Api(api)
             for i in range(self.nodes):
-                core.create_node(
-                    {
-                        "apiVersion": "v1",
-                        "kind": "Node",
-                        "metadata": {
-                            "name": f"kwok-node-{i}",
-                            "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
-                            "labels": {
-                                "type": "kwok",
-                                "kubernetes.io/hostname": f"kwok-node-{i}",
-                                "kubernetes.io/os": "linux",
-                                "kubernetes.io/arch": "amd64",
-                            },
+                node: Any = {
+                    "apiVersion": "v1",
+                    "kind": "Node",
+                    "metadata": {
+                        "name": f"kwok-node-{i}",
+                        "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+                        "labels": {
+                            "type": "kwok",
+                            "kubernetes.io/hostname": f"kwok-node-{i}",
+                            "kubernetes.io/os": "linux",
+                            "kubernetes.io/arch": "amd64",
                         },
-                        "status": {
-                            "allocatable": {"cpu": "64", "memory": "256Gi", "pods": "1000"},
-                            "capacity": {"cpu": "64", "memory": "256Gi", "pods": "1000"},
-                        },
-                    }
-                )
+                    },
+                    "status": {
+                        "allocatable": {"cpu": "64", "memory": "256Gi", "pods": "1000"},
+                        "capacity": {"cpu": "64", "memory": "256Gi", "pods": "1000"},
+                    },
+                }
+                # the client serialises a plain dict body as it does a V1Node
+                core.create_node(node)
 
     def _wait_ready(self, timeout: float) -> None:
         from kubernetes import client

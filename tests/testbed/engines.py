@@ -8,7 +8,7 @@ import secrets
 import shutil
 import socket
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 import yaml
 
@@ -36,6 +36,7 @@ def apply_crds(cluster: Cluster, paths: Iterable[Path], timeout: float = 60) -> 
                     if exc.status != 409:
                         raise
                     cur = ext.read_custom_resource_definition(name)
+                    assert cur.metadata is not None  # a read object always has metadata
                     doc["metadata"]["resourceVersion"] = cur.metadata.resource_version
                     ext.replace_custom_resource_definition(name, doc)
                 names.append(name)
@@ -57,7 +58,8 @@ def ensure_namespace(cluster: Cluster, name: str) -> None:
 
     with cluster.api_client() as api:
         try:
-            client.CoreV1Api(api).create_namespace({"metadata": {"name": name}})
+            body: Any = {"metadata": {"name": name}}  # the client takes a dict as it takes a V1Namespace
+            client.CoreV1Api(api).create_namespace(body)
         except ApiException as exc:
             if exc.status != 409:
                 raise
@@ -189,7 +191,8 @@ def start_flux(cluster: Cluster, workdir: Path | None = None) -> Flux:
 # Argo CD
 class ArgoCD(_Engine):
     namespace = "argocd"
-    order = ["redis", "argocd-repo-server", "argocd-application-controller"]
+    order = ["redis", "argocd-repo-server", "argocd-application-controller", "argocd-server"]
+    _env: dict[str, str] = {}  # the components' environment, set by start; argocd-server shares it
 
     def start(self, timeout: float = 90) -> "ArgoCD":
         apply_crds(self.cluster, sorted((crd_dir() / "argocd").glob("*.yaml")))
@@ -258,6 +261,7 @@ class ArgoCD(_Engine):
             ready=lambda: http_ok(f"http://127.0.0.1:{self.ports['repo_metrics']}/metrics"),
             timeout=timeout,
         )
+        self._env = env
         self._start(
             "argocd-application-controller",
             [
@@ -280,6 +284,45 @@ class ArgoCD(_Engine):
         )
         return self
 
+    @property
+    def server_url(self) -> str:
+        """argocd-server's plain-HTTP address (after ``start_server``)."""
+        return f"http://127.0.0.1:{self.ports['server']}"
+
+    def start_server(self, timeout: float = 90) -> str:
+        """Start argocd-server (the API, and ``/api/webhook``), plain HTTP on loopback; its URL.
+
+        It reads ``argocd-secret`` when it starts (and restarts itself in-process when a webhook
+        secret there changes), so a test sets ``webhook.gogs.secret`` first. No UI assets, no dex.
+        """
+        if "argocd-server" in self.procs and self.procs["argocd-server"].alive():
+            return self.server_url
+        for n in ("server", "server_metrics"):
+            self.ports[n] = free_port()
+        assets = self.workdir / "static"
+        assets.mkdir(exist_ok=True)
+        self._start(
+            "argocd-server",
+            [
+                bin_dir() / "argocd",
+                "--loglevel=info",
+                "--insecure",
+                "--address=127.0.0.1",
+                f"--port={self.ports['server']}",
+                f"--metrics-port={self.ports['server_metrics']}",
+                f"--namespace={self.namespace}",
+                f"--redis=127.0.0.1:{self.ports['redis']}",
+                f"--repo-server=127.0.0.1:{self.ports['repo']}",
+                "--repo-server-plaintext",
+                f"--staticassets={assets}",
+                "--hydrator-enabled=false",
+            ],
+            dict(self._env, ARGOCD_BINARY_NAME="argocd-server"),
+            ready=lambda: http_ok(f"{self.server_url}/healthz"),
+            timeout=timeout,
+        )
+        return self.server_url
+
     def _redis_ping(self) -> bool:
         try:
             with socket.create_connection(("127.0.0.1", self.ports["redis"]), timeout=2) as s:
@@ -296,7 +339,7 @@ class ArgoCD(_Engine):
         ns = self.namespace
         with self.cluster.api_client() as api:
             core = client.CoreV1Api(api)
-            objs = [
+            objs: list[tuple[Callable[..., Any], dict[str, Any]]] = [
                 (
                     core.create_namespaced_config_map,
                     {"metadata": {"name": "argocd-cm", "labels": labels}, "data": {"timeout.reconciliation": "120s"}},

@@ -1,9 +1,11 @@
 """Session-scoped pytest fixtures of the testbed (registered by tests/conftest.py's pytest_plugins):
 
 - ``testbed_cluster``  -> Cluster: .kubeconfig, .server, .logs_dir, .check_health()
-- ``testbed_git``      -> GitServer: .base_url, .root, .create_repo(name) -> clone URL
+- ``testbed_git``      -> GitHttpServer (tests/helpers/githttp.py): .base_url, .root, .create_repo(name) -> clone URL
 - ``testbed_flux``     -> Flux: .namespace ("flux-system"), .check_health(), .restart(name)
 - ``testbed_argocd``   -> ArgoCD: .namespace ("argocd"), .check_health(), .restart(name)
+- ``testbed_argocd_server`` -> the same ArgoCD, with argocd-server up: .server_url (plain HTTP, /api/webhook)
+- ``testbed_gitea``    -> Gitea: .url, .cli(), .root, .started_in, .check_health()
 """
 
 from __future__ import annotations
@@ -12,23 +14,24 @@ import contextlib
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 
 
 import pytest
+from helpers.githttp import GitHttpServer
 
-from .binaries import missing_reason
+from .binaries import FORGE_ONLY, missing_reason
 from .cluster import Cluster, start_cluster
 from .engines import ArgoCD, Flux, start_argocd, start_flux
-from .gitserver import GitServer
+from .forge import Gitea, start_gitea
 from .processes import ALL_PROCS, KEEP_ENV, TestbedError, keep
 
 
-SESSION: dict[str, object] = {}
+SESSION: dict[str, Any] = {}
 
 
-def _skip_if_missing() -> None:
-    reason = missing_reason()
+def _skip_if_missing(only: frozenset[str] | None = None) -> None:
+    reason = missing_reason(only)
     if reason:
         pytest.skip(reason)
 
@@ -45,7 +48,6 @@ def _finish(name: str, obj, problems_fn) -> None:
 
 @pytest.fixture(scope="session")
 def testbed_workdir() -> Iterable[Path]:
-    _skip_if_missing()
     d = Path(tempfile.mkdtemp(prefix="gitops-lab-testbed-"))
     SESSION["workdir"] = d
     yield d
@@ -60,6 +62,7 @@ def testbed_workdir() -> Iterable[Path]:
 @pytest.fixture(scope="session")
 def testbed_cluster(testbed_workdir: Path) -> Iterable[Cluster]:
     """A running control plane with kwok nodes. See Cluster."""
+    _skip_if_missing()
     c = start_cluster(testbed_workdir)
     SESSION["cluster"] = c
     yield c
@@ -76,14 +79,15 @@ def testbed_cluster(testbed_workdir: Path) -> Iterable[Cluster]:
 
 
 @pytest.fixture(scope="session")
-def testbed_git(testbed_workdir: Path) -> Iterable[GitServer]:
+def testbed_git(testbed_workdir: Path) -> Iterable[GitHttpServer]:
     """Smart-HTTP Git server on loopback. .create_repo(name) -> clone URL."""
+    _skip_if_missing()
     logs = testbed_workdir / "logs"
     logs.mkdir(exist_ok=True)
-    g = GitServer(testbed_workdir / "git", log_path=logs / "git-http.log").start()
+    g = GitHttpServer(testbed_workdir / "git", log_path=logs / "git-http.log")
     yield g
     if not keep():
-        g.stop()
+        g.close()
 
 
 @pytest.fixture(scope="session")
@@ -100,3 +104,27 @@ def testbed_argocd(testbed_cluster: Cluster) -> Iterable[ArgoCD]:
     a = start_argocd(testbed_cluster)
     yield a
     _finish("testbed_argocd", a, a.stop)
+
+
+@pytest.fixture(scope="session")
+def testbed_argocd_server(testbed_argocd: ArgoCD) -> ArgoCD:
+    """``testbed_argocd`` plus argocd-server (insecure, loopback): ``.server_url``; stopped with the others.
+
+    Set webhook secrets in argocd-secret before asking for it: a change afterwards makes the
+    server restart itself, and a delivery during that restart is refused."""
+    testbed_argocd.start_server()
+    return testbed_argocd
+
+
+@pytest.fixture(scope="session")
+def testbed_gitea(testbed_workdir: Path) -> Iterable[Gitea]:
+    """Gitea on loopback (SQLite in the session's temp folder), no accounts yet. See testbed/forge.py.
+
+    One Gitea serves the whole session: each test module names its own accounts (learner,
+    reviewers, admin, engine), or a module that runs later finds them made with other passwords.
+    """
+    _skip_if_missing(FORGE_ONLY)
+    g = start_gitea(testbed_workdir / "gitea", testbed_workdir / "logs")
+    SESSION["gitea_started_in"] = g.started_in
+    yield g
+    _finish("testbed_gitea", g, g.stop)

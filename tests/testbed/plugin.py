@@ -6,7 +6,7 @@ import pytest
 
 from helpers.e2e_counts import E2ECounts
 
-from .binaries import missing_reason
+from .binaries import missing_reason, needed_by
 from .fixtures import SESSION
 from .processes import log_tails
 
@@ -17,10 +17,13 @@ def pytest_collection_modifyitems(config, items):
     marked = [i for i in items if i.get_closest_marker("testbed")]
     if not marked:
         return
-    reason = missing_reason()
-    if reason:
-        for item in marked:
-            item.add_marker(pytest.mark.skip(reason=reason))
+    reasons: dict[object, str | None] = {}
+    for item in marked:
+        only = needed_by(getattr(item, "fixturenames", ()))
+        if only not in reasons:
+            reasons[only] = missing_reason(only)
+        if reasons[only]:
+            item.add_marker(pytest.mark.skip(reason=reasons[only]))
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -112,8 +112,11 @@ class Proc:
         return self
 
     @property
-    def pid(self) -> int | None:
-        return self.popen.pid if self.popen else None
+    def pid(self) -> int:
+        """The process id; every caller holds a started process (an alive one, or one in a stack)."""
+        if self.popen is None:
+            raise TestbedError(f"testbed component {self.name} was never started")
+        return self.popen.pid
 
     def alive(self) -> bool:
         return self.popen is not None and self.popen.poll() is None
@@ -145,7 +148,7 @@ class Proc:
             self.popen.wait(5)
 
     def rss(self) -> int:
-        return group_rss(self.popen.pid) if self.alive() else 0
+        return group_rss(self.popen.pid) if self.popen is not None and self.alive() else 0
 
     def group_alive(self) -> bool:
         """Whether any process of this component's group is still there."""
@@ -201,9 +204,11 @@ def wait_until(
     timeout: float,
     health: Callable[[], None] | None = None,
     interval: float = 0.25,
+    max_interval: float = 2.0,
 ):
     """Poll fn until it returns a truthy value; bounded by timeout. The health
-    callable runs each round, so a dead process fails the wait at once."""
+    callable runs each round, so a dead process fails the wait at once. The
+    interval grows from ``interval`` to ``max_interval``."""
     deadline = time.monotonic() + timeout
     last: object = None
     while True:
@@ -218,7 +223,7 @@ def wait_until(
         if time.monotonic() > deadline:
             raise TestbedError(f"timed out after {timeout:.0f}s waiting for {what}; last seen: {last!r}")
         time.sleep(interval)
-        interval = min(interval * 1.5, 2.0)
+        interval = min(interval * 1.5, max_interval)
 
 
 def http_ok(url: str, ctx: ssl.SSLContext | None = None) -> bool:

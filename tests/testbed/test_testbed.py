@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import signal
-import subprocess
 import time
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from testbed.cluster import start_cluster
 from testbed.engines import start_argocd, start_flux
 from testbed.processes import TestbedError, port_is_free
 from testbed.watching import watch_until
-from helpers.gitutil import identity_env
+from helpers.gitutil import run_git
 
 pytestmark = pytest.mark.testbed
 
@@ -28,13 +27,6 @@ TIMEOUT = 180  # per wait; the controllers usually take seconds
 # --------------------------------------------------------------------------- #
 # helpers
 # --------------------------------------------------------------------------- #
-def _git(cwd: Path, *args: str) -> str:
-    env = identity_env("testbed", "testbed@example.invalid")
-    r = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
-    assert r.returncode == 0, f"git {' '.join(args)}: {r.stderr}"
-    return r.stdout.strip()
-
-
 def _write_app(workdir: Path, namespace: str, message: str, replicas: int = 2) -> None:
     """A kustomize dir: a ConfigMap carrying `message` and a Deployment."""
     d = workdir / "deploy"
@@ -72,10 +64,10 @@ spec:
 
 
 def _commit_and_push(workdir: Path, msg: str) -> str:
-    _git(workdir, "add", "-A")
-    _git(workdir, "commit", "-q", "-m", msg)
-    _git(workdir, "push", "-q", "origin", "HEAD:main")
-    return _git(workdir, "rev-parse", "HEAD")
+    run_git("add", "-A", cwd=workdir)
+    run_git("commit", "-q", "-m", msg, cwd=workdir)
+    run_git("push", "-q", "origin", "HEAD:main", cwd=workdir)
+    return run_git("rev-parse", "HEAD", cwd=workdir).stdout.strip()
 
 
 def _deployment_available(d) -> bool:
@@ -186,7 +178,7 @@ def test_flux_applies_commits_from_git(testbed_cluster, testbed_git, testbed_flu
     ns, fns = "flux-e2e", testbed_flux.namespace
     url = testbed_git.create_repo("flux-e2e")
     work = tmp_path / "repo"
-    _git(tmp_path, "clone", "-q", url, str(work))
+    run_git("clone", "-q", url, str(work), cwd=tmp_path)
     _write_app(work, ns, "v1")
     sha1 = _commit_and_push(work, "v1")
     k8s["core"].create_namespace({"metadata": {"name": ns}})
@@ -270,7 +262,7 @@ def test_argocd_syncs_commits_from_git(testbed_cluster, testbed_git, testbed_arg
     ns, ans = "argo-e2e", testbed_argocd.namespace
     url = testbed_git.create_repo("argo-e2e")
     work = tmp_path / "repo"
-    _git(tmp_path, "clone", "-q", url, str(work))
+    run_git("clone", "-q", url, str(work), cwd=tmp_path)
     _write_app(work, ns, "v1")
     sha1 = _commit_and_push(work, "v1")
     custom = k8s["custom"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Callable
+from typing import Any, Callable
 
 
 from .processes import TestbedError
@@ -18,7 +18,7 @@ def _field(obj, name):
 def watch_until(
     what: str,
     list_fn: Callable,
-    predicate: Callable[[object], bool],
+    predicate: Callable[[Any], bool],
     timeout: float,
     health: Callable[[], None] | None = None,
     **kwargs,

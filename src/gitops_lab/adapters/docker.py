@@ -12,7 +12,7 @@ import platform
 from typing import Any
 
 from gitops_lab.errors import PreflightError, WaitTimeout
-from gitops_lab.kube.deadline import within_deadline
+from gitops_lab.deadline import within_deadline
 
 RETRY_LONGER = "run the command again, with a larger --timeout if it has one"
 

@@ -25,12 +25,17 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 import yaml
 
+from gitops_lab.adapters.cluster.node_images import qualified_image
 from gitops_lab.adapters.docker import RETRY_LONGER, docker_client, node_platform
-from gitops_lab.adapters.engines import ENGINES
+from gitops_lab.adapters.engines import ENGINES, engine_for
+from gitops_lab.adapters.engines.release import cached_manifest_path
+from gitops_lab.adapters.gitserver.incluster import image_references
+from gitops_lab.deadline import Deadline, current_deadline, within_deadline
 from gitops_lab.errors import ClusterError, WaitTimeout
-from gitops_lab.kube.deadline import Deadline, current_deadline, within_deadline
 from gitops_lab.processes import run_bounded
 from gitops_lab.reporter import Reporter
+from gitops_lab.resources import environments_template
+from gitops_lab.versions import pinned
 
 if TYPE_CHECKING:
     from gitops_lab.adapters.engines.base import Engine
@@ -133,9 +138,6 @@ def _folder_images(folder: Path) -> list[str]:
 
 def engine_manifest_path(engine: str) -> Path | None:
     """The managed-install cache's copy of the engine's pinned release manifest, if downloaded."""
-    from gitops_lab.adapters.engines.release import cached_manifest_path
-    from gitops_lab.versions import pinned
-
     path = cached_manifest_path(engine, pinned()[engine]["version"])
     return path if path.is_file() else None
 
@@ -153,8 +155,6 @@ def engine_images(engine: str | Engine, manifest_text: str) -> list[str]:
 
 
 def _adapter(engine: str | Engine) -> Engine:
-    from gitops_lab.adapters.engines import engine_for
-
     return engine_for(engine) if isinstance(engine, str) else engine
 
 
@@ -165,10 +165,6 @@ def lab_images(
 
     ``engines``: engine adapters (`up` passes the one it installs), or engines' names.
     """
-    from gitops_lab.adapters.gitserver.incluster import image_references
-    from gitops_lab.resources import environments_template
-    from gitops_lab.versions import pinned
-
     images: list[LabImage] = []
     notes: list[str] = []
     if include_node:
@@ -335,8 +331,6 @@ def load_images(
     images: Iterable[LabImage], cluster, reporter: Reporter, workdir: Path, client=None, platform: str | None = None
 ) -> list[str]:
     """Save the loadable images into one archive and load it into the kind cluster's node(s)."""
-    from gitops_lab.adapters.cluster.kind import qualified_image
-
     wanted = [i.ref for i in images if i.load]
     if not wanted:
         return []

@@ -15,6 +15,7 @@ from gitops_lab.errors import ClusterError
 
 REQUESTS = "model_server_requests_total"
 DURATION_BUCKET = "model_server_request_duration_seconds_bucket"
+INPUT_BUCKET = "model_server_input_feature_bucket"
 
 Key = tuple[str, tuple[tuple[str, str], ...]]
 
@@ -96,3 +97,24 @@ def histogram_quantile(q: float, snapshot: Snapshot, endpoint: str) -> float | N
             return lower + (bound - lower) * (rank - below) / (count - below)
         lower, below = bound, count
     return lower
+
+
+def input_histograms(snapshot: Snapshot) -> dict[str, tuple[list[float], list[float]]]:
+    """The model server's input histograms: feature -> (finite upper bounds, count per bin).
+
+    /metrics has cumulative ``le`` buckets; the counts here are per bin, the
+    last one above the largest finite bound.
+    """
+    cumulative: dict[str, dict[float, float]] = {}
+    for pairs, value in snapshot.select(INPUT_BUCKET).items():
+        labels = dict(pairs)
+        cumulative.setdefault(labels.get("feature", ""), {})[float(labels.get("le", "nan"))] = value
+    found = {}
+    for feature, buckets in cumulative.items():
+        bounds = sorted(b for b in buckets if not math.isnan(b))
+        counts, below = [], 0.0
+        for bound in bounds:
+            counts.append(max(buckets[bound] - below, 0.0))
+            below = buckets[bound]
+        found[feature] = ([b for b in bounds if math.isfinite(b)], counts)
+    return found

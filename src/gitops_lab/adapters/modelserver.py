@@ -13,6 +13,7 @@ import json
 from typing import Any, Protocol
 
 from gitops_lab.errors import ClusterError
+from gitops_lab.kube import rest
 
 MODEL_SERVER_SERVICE = "model-server"
 SERVICE_PORT = "http"
@@ -66,8 +67,6 @@ class ApiProxyTransport:
     def send(self, method: str, path: str, body: dict | None, timeout: float) -> tuple[int, bytes]:
         from kubernetes.client import ApiException
         from urllib3.exceptions import HTTPError
-
-        from gitops_lab.kube import rest
 
         try:
             return rest.raw(self.api, method, f"{self.path}/{path.lstrip('/')}", body, timeout)

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from gitops_lab.errors import PreflightError
+from gitops_lab.deadline import current_deadline
+from gitops_lab.processes import run_bounded
 
 KUSTOMIZE_VAR = "GITOPS_LAB_KUSTOMIZE"
 RENDER_TIMEOUT = 120
@@ -61,10 +63,16 @@ def build(folder: Path, hide: Path | None = None) -> list[dict[str, Any]]:
     import yaml
 
     command = kustomize_command()
+    # A kustomization may fetch remote resources: the render takes what is left of the command's deadline.
+    deadline = current_deadline()
+    timeout = min(RENDER_TIMEOUT, deadline.remaining()) if deadline else RENDER_TIMEOUT
+    within = f"the command's {deadline.describe()} deadline" if deadline else f"{RENDER_TIMEOUT}s"
+    if timeout <= 0:
+        raise RenderError(f"no time was left to run `{Path(command[0]).name} {command[1]}` within {within}")
     try:
-        proc = subprocess.run([*command, str(folder)], capture_output=True, text=True, timeout=RENDER_TIMEOUT)
+        proc = run_bounded([*command, str(folder)], timeout=timeout)
     except subprocess.TimeoutExpired:
-        raise RenderError(f"`{Path(command[0]).name} {command[1]}` did not finish in {RENDER_TIMEOUT}s") from None
+        raise RenderError(f"`{Path(command[0]).name} {command[1]}` did not finish within {within}") from None
     if proc.returncode != 0:
         text = proc.stderr or proc.stdout
         if hide is not None:

@@ -1,14 +1,13 @@
-"""The application object every command gets: settings, output and error exits.
+"""The application object every command gets (settings, output) and the options commands share.
 
 Commands stay thin: parse options, call a workflow, print the result. Only
-this layer turns an error into a message and an exit code.
+this layer turns an error into a message and an exit code (group.py).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,7 +16,8 @@ import click
 
 from gitops_lab.errors import GitOpsLabError, UsageError
 from gitops_lab.reporter import Reporter, reporter_for
-from gitops_lab.state import DEFAULT_NAME, EnvironmentState, load_state_or_none
+from gitops_lab import DEFAULT_NAME
+from gitops_lab.state import EnvironmentState, load_state_or_none
 
 if TYPE_CHECKING:
     from gitops_lab.adapters.repo.git import GitAuth
@@ -29,6 +29,10 @@ OUTPUT_FORMATS = ("text", "json")
 class Application:
     verbose: bool = False
     name: str = DEFAULT_NAME
+    #: The command's --output, once parsed: an error is then also a JSON object on stdout.
+    output: str = "text"
+    #: True once the command printed its result on stdout (``emit``).
+    emitted: bool = False
 
     def reporter(self, output: str = "text") -> Reporter:
         return reporter_for(output)
@@ -49,18 +53,33 @@ class Application:
         """The credentials of this command's git calls to http(s) remotes.
 
         $GITOPS_LAB_GIT_USERNAME/PASSWORD win; else, on kind, the learner's
-        credentials that `up` saved. They reach git through an extra header
+        credentials that `up` saved; else the learner's forge account, when
+        `repo init --forge-url` saved a forge. They reach git through an extra header
         (see adapters/repo/git.py), never a URL, .git/config or the process
         environment.
         """
-        from gitops_lab.adapters.gitserver.incluster import saved_credentials
+        from gitops_lab.adapters.gitserver.credentials import saved_credentials
         from gitops_lab.adapters.repo.git import GitAuth
 
         given = GitAuth.from_environ()
         if given is not None:
             return given
         saved = saved_credentials(self.name)
-        return saved.writer if saved else None
+        return saved.writer if saved else self._forge_auth()
+
+    def _forge_auth(self) -> GitAuth | None:
+        """The learner's account of the forge `repo init --forge-url` saved, for its Git over HTTP."""
+        from gitops_lab.adapters.forge.seed import read_accounts
+        from gitops_lab.adapters.repo.git import GitAuth
+
+        try:
+            saved = self.state()
+            if saved is None or not saved.forge_credentials:
+                return None
+            learner = read_accounts(Path(saved.forge_credentials)).learner
+        except GitOpsLabError:
+            return None  # a command that needs the forge names the problem itself; the others need no auth
+        return GitAuth(learner.username, learner.password)
 
     def repo_path(self, explicit: str | None) -> Path:
         """The working copy: --repo, else $GITOPS_LAB_REPO, else the saved state, else cwd."""
@@ -80,6 +99,7 @@ class Application:
 
     def emit(self, output: str, data: Any, text: str) -> None:
         """Print a result on stdout: JSON for scripts, ``text`` for people."""
+        self.emitted = True
         if output == "json":
             click.echo(json.dumps(data, indent=2, sort_keys=True))
         else:
@@ -88,12 +108,41 @@ class Application:
 
 pass_app = click.make_pass_decorator(Application, ensure=True)
 
+
+class PlainText(click.ParamType):
+    """Free text that goes into a Git commit: printable, with newlines and tabs only where ``lines`` allows them.
+
+    A control character in a commit message (an escape sequence, a record
+    separator) would repaint the terminal of whoever reads `git log` or
+    `history` later, so it is refused before anything is written.
+    """
+
+    name = "text"
+
+    def __init__(self, lines: bool = False):
+        self.allowed = "\n\t" if lines else ""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = str(value)
+        bad = next((c for c in text if (not c.isprintable() and c not in self.allowed and c != " ")), None)
+        if bad is not None:
+            shown = "a newline" if bad == "\n" else f"the control character U+{ord(bad):04X}"
+            self.fail(f"{text[:40]!r} holds {shown}; write plain text", param, ctx)
+        return text
+
+
+def _remember_output(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    ctx.ensure_object(Application).output = value
+    return value
+
+
 output_option = click.option(
     "--output",
     "-o",
     type=click.Choice(OUTPUT_FORMATS),
     default="text",
     show_default=True,
+    callback=_remember_output,
     help="text for people, json for scripts (progress events go to stderr as JSON lines).",
 )
 repo_option = click.option(
@@ -103,55 +152,6 @@ repo_option = click.option(
     envvar="GITOPS_LAB_REPO",
     help="Lab working copy. Default: the one saved by `up`/`repo init`, else the current folder.",
 )
-
-
-class GitOpsLabGroup(click.Group):
-    """A group that turns every error into one line on stderr and an exit code."""
-
-    def main(self, *args: Any, **kwargs: Any) -> Any:
-        from gitops_lab.signals import sigterm_like_sigint
-
-        kwargs["standalone_mode"] = False
-        try:
-            with sigterm_like_sigint():
-                return super().main(*args, **kwargs)
-        except click.exceptions.Exit as done:
-            sys.exit(done.exit_code)
-        except click.exceptions.NoArgsIsHelpError as error:  # a bare group: its help, as asked
-            click.echo(error.ctx.get_help())
-            sys.exit(0)
-        except click.ClickException as error:
-            ctx = getattr(error, "ctx", None)
-            where = f"`{ctx.command_path} --help`" if ctx else "`gitops-lab --help`"
-            click.echo(f"error: {error.format_message().rstrip('.')}; see {where}", err=True)
-            sys.exit(error.exit_code)
-        except click.exceptions.Abort as error:
-            if isinstance(error.__context__, KeyboardInterrupt):
-                _exit_interrupted(error.__context__)
-            click.echo("error: aborted", err=True)
-            sys.exit(1)
-        except KeyboardInterrupt as stop:
-            _exit_interrupted(stop)
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except GitOpsLabError as error:
-            app = ctx.find_object(Application)
-            if app and app.verbose:
-                raise
-            click.echo(f"error: {error.one_line()}", err=True)
-            sys.exit(error.exit_code)
-        except KeyboardInterrupt as stop:
-            _exit_interrupted(stop)
-
-
-def _exit_interrupted(stop: KeyboardInterrupt) -> None:
-    """SIGINT or SIGTERM outside a Git write (which says more itself): one line, exit 130 or 143."""
-    from gitops_lab import signals
-
-    click.echo(f"error: interrupted by {signals.signal_name(stop)}; re-run the same command to finish", err=True)
-    sys.exit(signals.exit_code(stop))
 
 
 TIMEOUT_HELP = "One deadline for everything the command waits for: the Git remote, the engine, the rollout."
@@ -174,14 +174,14 @@ kubeconfig_option = click.option(
 context_option = click.option("--context", metavar="NAME", help="Kubeconfig context to use.")
 
 
-def environment_options(command=None, *, timeout_help: str | None = None):
+def environment_options(command=None, *, timeout_help: str | None = None, timeout_default: float = 300):
     """--timeout, --kubeconfig, --context, --repo and --output: the options of
     every command that changes an environment and waits for it.
 
-    Used bare (``@environment_options``) or with its own --timeout wording
-    (``@environment_options(timeout_help="...")``).
+    Used bare (``@environment_options``) or with its own --timeout wording and default
+    (``@environment_options(timeout_help="...", timeout_default=...)``).
     """
-    timeout = timeout_option(help=timeout_help or TIMEOUT_HELP)
+    timeout = timeout_option(default=timeout_default, help=timeout_help or TIMEOUT_HELP)
 
     def decorate(target):
         for option in (output_option, repo_option, context_option, kubeconfig_option, timeout):

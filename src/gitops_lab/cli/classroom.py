@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -16,13 +17,29 @@ from gitops_lab.cli.app import (
     pass_app,
     timeout_option,
 )
+from gitops_lab.cli.evidence import emit_evidence, out_option
 from gitops_lab.cli.lab import labs_dir_option
+
+if TYPE_CHECKING:
+    from gitops_lab.adapters.forge.seed import ForgeAccounts
+    from gitops_lab.classroom.status import LearnerRow
 
 
 def _labs_root(labs_dir: str | None) -> Path:
     from gitops_lab.resources import labs_dir as shipped
 
     return Path(labs_dir).expanduser().resolve() if labs_dir else shipped()
+
+
+forge_url_option = click.option(
+    "--forge-url", metavar="URL", help="The class's forge (Gitea), e.g. http://gitea.class.example:3000."
+)
+forge_credentials_option = click.option(
+    "--forge-credentials",
+    metavar="FILE",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The forge's accounts file (forge-credentials.json): its admin, and the learners' accounts.",
+)
 
 
 @click.group("class")
@@ -139,15 +156,15 @@ def create_command(
       gitops-lab class create --learners names.txt --engine argocd \\
           --git-root /srv/git --git-base-url http://10.0.0.5:8180 --git-auth-file /srv/git/users
     """
-    from gitops_lab.workflows import classroom
+    from gitops_lab.classroom.create import ClassOptions, create
+    from gitops_lab.classroom.record import git_server_record
+    from gitops_lab.classroom.roster import learners_from
 
-    learners = classroom.learners_from(learners_file, count)
-    git = classroom.git_server_record(
-        git_server, git_root, git_base_url, git_engine_base_url, git_node_port, git_auth_file
-    )
+    learners = learners_from(learners_file, count)
+    git = git_server_record(git_server, git_root, git_base_url, git_engine_base_url, git_node_port, git_auth_file)
     kubeconfig, context = app.cluster_access(kubeconfig, context)
-    options = classroom.ClassOptions(engine, engine_install, kubeconfig, context, git, kit_days, timeout)
-    result = classroom.create(app.name, learners, options, app.reporter(output))
+    options = ClassOptions(engine, engine_install, kubeconfig, context, git, kit_days, timeout)
+    result = create(app.name, learners, options, app.reporter(output))
     lines = [
         f"Class {result.name} ({result.engine}): {len(result.learners)} learners ready in {result.seconds:.1f}s",
         f"Git server: {result.git_server}",
@@ -165,10 +182,19 @@ def create_command(
 
 @group.command("status")
 @click.option("--learner", "learners", metavar="NAME", multiple=True, help="Only these learners (repeatable).")
+@forge_url_option
+@forge_credentials_option
 @labs_dir_option
 @output_option
 @pass_app
-def status_command(app: Application, learners: tuple[str, ...], labs_dir: str | None, output: str) -> None:
+def status_command(
+    app: Application,
+    learners: tuple[str, ...],
+    forge_url: str | None,
+    forge_credentials: Path | None,
+    labs_dir: str | None,
+    output: str,
+) -> None:
     """One row per learner: lab, current step, checks passing, health of dev, staging and prod.
 
     The lab is the learner's newest started lab (its start tag in their
@@ -179,23 +205,50 @@ def status_command(app: Application, learners: tuple[str, ...], labs_dir: str | 
     with the reason under the table. Exits 1 when an environment of some
     learner is failing or a repository cannot be fetched.
 
+    With --forge-url, once `class reviews assign` ran, a REVIEWS column: the
+    reviews received on the learner's design pull request ("1/2 approved",
+    "changes requested", "commented", "requested", or "not ready": no pull
+    request when reviews were assigned) and those given ("gave 1/2": an
+    approval or a request for changes on each document they were assigned).
+
     \b
     Examples:
       gitops-lab class status
       gitops-lab class status --output json | jq '.[] | select(.healthy | not) | .learner'
+      gitops-lab class status --forge-url http://localhost:3000 --forge-credentials forge-credentials.json
     """
+    from gitops_lab.classroom.status import status
+
+    forge = _forge(forge_url, forge_credentials)
+    rows = status(app.name, app.reporter(output), _labs_root(labs_dir), list(learners) or None, forge)
+    text = status_table(rows)
+    if forge and all(r.reviews is None for r in rows):
+        text += "\nNo reviews assigned yet: `gitops-lab class reviews assign` gives each design document reviewers."
+    app.emit(output, [r.to_dict() for r in rows], text)
+    if not all(r.healthy for r in rows):
+        sys.exit(1)
+
+
+def status_table(rows: list[LearnerRow]) -> str:
+    """`class status`'s table, then the learners whose repository could not be fetched; a REVIEWS
+    column when the rows carry their review standing."""
     from gitops_lab.adapters.repo.layout import ENVIRONMENTS
     from gitops_lab.cli.output import format_table
-    from gitops_lab.workflows import classroom
-
-    rows = classroom.status(app.name, app.reporter(output), _labs_root(labs_dir), list(learners) or None)
 
     def env_cell(e: dict) -> str:
         failing = e["health"] if e["sync"] in ("Synced", "Applied") else e["sync"]
         return f"{e['version'] or '-'} {failing if e['state'] == 'failing' else e['state']}"
 
+    reviews = any(r.reviews is not None for r in rows)
     table = format_table(
-        ("LEARNER", "LAB", "STEP", "CHECKS", *(env.upper() for env in ENVIRONMENTS)),
+        (
+            "LEARNER",
+            "LAB",
+            "STEP",
+            "CHECKS",
+            *(env.upper() for env in ENVIRONMENTS),
+            *(("REVIEWS",) if reviews else ()),
+        ),
         [
             (
                 r.learner,
@@ -203,14 +256,13 @@ def status_command(app: Application, learners: tuple[str, ...], labs_dir: str | 
                 r.step or "-",
                 f"{r.checks_passing}/{r.steps}" if r.lab else "-",
                 *(env_cell(r.environments[env]) for env in ENVIRONMENTS),
+                *(((r.reviews or {}).get("summary", "-"),) if reviews else ()),
             )
             for r in rows
         ],
     )
     problems = [f"{r.learner}: {r.git_problem}" for r in rows if r.git_problem]
-    app.emit(output, [r.to_dict() for r in rows], "\n".join([table, *problems]))
-    if not all(r.healthy for r in rows):
-        sys.exit(1)
+    return "\n".join([table, *problems])
 
 
 @group.command("reset")
@@ -237,15 +289,134 @@ def reset_command(
       gitops-lab class reset --learner learner-03
       gitops-lab class reset --lab promotion
     """
-    from gitops_lab.workflows import classroom
+    from gitops_lab.classroom.reset import reset
 
-    done = classroom.reset(
-        app.name, list(learners) or None, lab_id, app.reporter(output), _labs_root(labs_dir), timeout
-    )
+    done = reset(app.name, list(learners) or None, lab_id, app.reporter(output), _labs_root(labs_dir), timeout)
     text = "\n".join(
         f"reset {d.learner} to {('the start of lab ' + d.lab) if d.lab else 'the seed'} ({d.commit[:7]})" for d in done
     )
     app.emit(output, [d.to_dict() for d in done], text)
+
+
+@group.command("report")
+@click.option("--learner", "learners", metavar="NAME", multiple=True, help="Only these learners (repeatable).")
+@forge_url_option
+@forge_credentials_option
+@out_option
+@output_option
+@pass_app
+def report_command(
+    app: Application,
+    learners: tuple[str, ...],
+    forge_url: str | None,
+    forge_credentials: Path | None,
+    out: Path | None,
+    output: str,
+) -> None:
+    """The evidence for the module's two assessments, per learner, from what each pushed.
+
+    Per learner: `design check` run at their pushed head; every promotion and
+    rollback `gitops-lab release` made in their repository, with the
+    versions from and to, the verdict and the verification evidence from the
+    trailers. Reviews need the forge: with --forge-url, each learner's design
+    pull requests on it (LEARNER/lab) with their reviews; once `class reviews
+    assign` ran, the peer review passes only with an assigned classmate's
+    approval, and each assigned reviewer's review is listed. Without it:
+    "no forge: reviews not available". Prints one verdict per
+    learner and assessment; --out DIR writes evidence.md and
+    evidence-junit.xml (one testcase per learner and assessment, failed when
+    the evidence is missing). No cluster is needed. Exits 0 whatever the
+    verdicts.
+
+    \b
+    Examples:
+      gitops-lab class report --out ./evidence
+      gitops-lab class report --learner learner-03 --output json
+    """
+    from gitops_lab.classroom.report import report
+
+    evidences = report(app.name, app.reporter(output), list(learners) or None, _forge(forge_url, forge_credentials))
+    emit_evidence(app, evidences, out, output, f"Assessment evidence: class {app.name}")
+
+
+def _forge(url: str | None, credentials: Path | None) -> tuple[str, ForgeAccounts] | None:
+    """(URL, accounts) of the class's forge, or None without one."""
+    from gitops_lab.adapters.forge.seed import read_accounts
+    from gitops_lab.errors import UsageError
+
+    if bool(url) != bool(credentials):
+        raise UsageError("--forge-url and --forge-credentials go together", fix="pass both, or neither")
+    return (url, read_accounts(credentials)) if url and credentials else None
+
+
+@group.group("reviews")
+def reviews_group() -> None:
+    """Peer review of the learners' design documents on the forge (Gitea)."""
+
+
+@reviews_group.command("assign")
+@forge_url_option
+@forge_credentials_option
+@click.option(
+    "--learners",
+    "learners_file",
+    metavar="FILE",
+    help="Who reviews, one name a line. Default: the class's learners, else the credentials file's.",
+)
+@click.option("--per-learner", type=click.IntRange(min=1), default=2, show_default=True, help="Reviewers per document.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Another seed gives other pairs.")
+@output_option
+@pass_app
+def reviews_assign_command(
+    app: Application,
+    forge_url: str | None,
+    forge_credentials: Path | None,
+    learners_file: str | None,
+    per_learner: int,
+    seed: int,
+    output: str,
+) -> None:
+    """Give each learner's design pull request N classmates to review it, on the forge.
+
+    The pairs come from the names and --seed: nobody reviews themselves,
+    everybody reviews N classmates, the same seed gives the same pairs. For
+    each learner whose design pull request (on LEARNER/lab, changing
+    docs/pipeline-design.md) is open, the forge's admin gives the reviewers
+    read access to LEARNER/lab and requests their review on it. Learners
+    without one are "not ready": run it again later. The plan is kept in the
+    class's state folder (reviews.json); running it again requests nothing
+    twice. Classes whose Git is on the in-cluster server need only the design
+    pull requests on Gitea.
+
+    \b
+    Examples:
+      gitops-lab class reviews assign --forge-url http://localhost:3000 \\
+          --forge-credentials forge-credentials.json --per-learner 2
+    """
+    from gitops_lab.classroom.record import load_class_or_none
+    from gitops_lab.classroom.reviews import assign
+    from gitops_lab.classroom.roster import learners_from
+    from gitops_lab.errors import UsageError
+
+    forge = _forge(forge_url, forge_credentials)
+    if forge is None:
+        raise UsageError("peer review needs the forge", fix="pass --forge-url and --forge-credentials")
+    url, accounts = forge
+    record = load_class_or_none(app.name)
+    if learners_file:
+        names = learners_from(learners_file, None)
+    elif record is not None:
+        names = record.learners
+    else:
+        names = [a.username for a in accounts.learners]
+    done = assign(app.name, url, accounts, names, per_learner, seed, app.reporter(output))
+    lines = []
+    for a in done:
+        if a.status == "assigned":
+            lines.append(f"{a.learner}: #{a.pull_request} reviewed by {', '.join(a.reviewers)}  {a.url}")
+        else:
+            lines.append(f"{a.learner}: not ready ({a.reason}); reviewers when ready: {', '.join(a.reviewers)}")
+    app.emit(output, [a.to_dict() for a in done], "\n".join(lines))
 
 
 @group.command("delete")
@@ -259,12 +430,13 @@ def delete_command(app: Application, timeout: float, output: str) -> None:
     Examples:
       gitops-lab class delete
     """
-    from gitops_lab.workflows import classroom
+    from gitops_lab.classroom.delete import delete
+    from gitops_lab.classroom.record import class_dir
 
-    result = classroom.delete(app.name, app.reporter(output), timeout)
+    result = delete(app.name, app.reporter(output), timeout)
     text = (
         f"Deleted the class {result.name}: {len(result.learners)} tenants.\n"
-        f"Repository bundles: {classroom.class_dir(app.name) / 'backups'}"
+        f"Repository bundles: {class_dir(app.name) / 'backups'}"
     )
     app.emit(output, result.to_dict(), text)
 
@@ -285,9 +457,9 @@ def join_command(app: Application, kit: Path, repo: str | None, output: str) -> 
       gitops-lab class join ./kit
       gitops-lab lab start gitops-basics
     """
-    from gitops_lab.workflows import classroom
+    from gitops_lab.classroom.kits import join
 
-    result = classroom.join(kit, app.name, repo, app.reporter(output))
+    result = join(kit, app.name, repo, app.reporter(output))
     text = (
         f"Joined as {result.learner}: namespaces {', '.join(result.namespaces.values())}\n"
         f"Your working copy: {result.repo_path} (origin {result.clone_url})\n"

@@ -25,8 +25,8 @@ def command(app: Application, output: str) -> None:
       gitops-lab down
       gitops-lab --name class-a down --output json
     """
+    from gitops_lab.classroom.record import refuse_while_class_exists
     from gitops_lab.errors import UsageError
-    from gitops_lab.workflows.classroom import refuse_while_class_exists
     from gitops_lab.workflows.down import down
 
     refuse_while_class_exists(app.name)

@@ -5,16 +5,17 @@ from __future__ import annotations
 import click
 
 from gitops_lab.adapters.repo.layout import ENVIRONMENTS
-from gitops_lab.cli.app import Application, output_option, pass_app, repo_option
+from gitops_lab.cli.app import Application, output_option, pass_app, repo_option, timeout_option
 from gitops_lab.gates.config import GATES
 
 
 @click.group("gate")
 def command() -> None:
-    """Validation gates: data quality, model evaluation, policy, approval.
+    """Validation gates: data quality, model evaluation, policy, secret scan, approval, and your own.
 
     gates.yaml at the root of the lab repository says which gates each
-    environment requires and their thresholds; see docs/gates.md.
+    environment requires and their thresholds, and declares custom gates
+    (commands of your own, under `custom:`); see docs/gates.md.
 
     \b
     Examples:
@@ -36,9 +37,17 @@ def command() -> None:
     "--gate",
     "gates",
     multiple=True,
-    type=click.Choice(GATES),
-    help="Run only this gate (repeatable). Default: the gates gates.yaml requires for --to.",
+    metavar="GATE",
+    help=f"Run only this gate (repeatable): {', '.join(GATES)} or a custom gate gates.yaml declares. "
+    "Default: the gates gates.yaml requires for --to.",
 )
+@click.option(
+    "--custom",
+    "with_custom",
+    is_flag=True,
+    help="With --gate: also run the custom gates gates.yaml requires for --to (the pipeline's evaluation stage).",
+)
+@timeout_option(default=300, help="One deadline for the whole run: a custom gate still running then fails.")
 @repo_option
 @output_option
 @pass_app
@@ -48,6 +57,8 @@ def run(
     src: str | None,
     version: str | None,
     gates: tuple[str, ...],
+    with_custom: bool,
+    timeout: float,
     repo: str | None,
     output: str,
 ) -> None:
@@ -63,18 +74,25 @@ def run(
       gitops-lab gate run --to staging --version v3
       gitops-lab gate run --to prod --gate approval
       gitops-lab gate run --to prod --output json
+      gitops-lab gate run --to staging --gate model-eval --custom
     """
     from gitops_lab.adapters.repo.layout import RepoLayout, previous_environment
-    from gitops_lab.errors import GateFailed
+    from gitops_lab.errors import GateFailed, UsageError
     from gitops_lab.gates.runner import advice
-    from gitops_lab.labs import observations
+    from gitops_lab.deadline import command_deadline
+    from gitops_lab.workflows import observed
 
     path = app.repo_path(repo)
     source = src or previous_environment(dst) or dst
     layout = RepoLayout(path)
     layout.check_env(source)
     candidate = layout.check_version(version or layout.model_version(source))
-    results = observations.gate_run(app.name, path, source, dst, candidate, only=list(gates) or None)
+    if with_custom and not gates:
+        raise UsageError("--custom adds to the gates --gate names", fix="add --gate NAME, or drop --custom")
+    with command_deadline(timeout):
+        results = observed.gate_run(
+            app.name, path, source, dst, candidate, only=list(gates) or None, with_custom=with_custom
+        )
     failed = [r for r in results if not r.passed]
     data = {
         "from": source,
@@ -96,20 +114,8 @@ def run(
 
 def format_results(src: str, dst: str, version: str, results: list) -> str:
     """A GATE / VERDICT / SUMMARY table; failing gates are followed by what failed."""
+    from gitops_lab.cli.output import verdict_table
+
     if not results:
         return f"{dst} requires no gates (gates.yaml); {version} from {src} may be promoted"
     return verdict_table(results, "GATE")
-
-
-def verdict_table(results: list, first_column: str) -> str:
-    """A <first_column> / VERDICT / SUMMARY table, each failed row followed by what failed."""
-    from gitops_lab.cli.output import format_table
-
-    rows = [(r.name, r.verdict, r.summary) for r in results]
-    lines = [format_table((first_column, "VERDICT", "SUMMARY"), rows)]
-    for r in results:
-        shown = [d for d in r.details if d.startswith("warn: ") or (not r.passed and d.startswith("fail: "))]
-        if shown:
-            lines.append(f"\n{r.name}:")
-            lines.extend(f"  {d}" for d in shown)
-    return "\n".join(lines)

@@ -96,7 +96,8 @@ def load(app: Application, engine: str, output: str) -> None:
       gitops-lab images load
       gitops-lab up --preload                 # pull and load as part of up
     """
-    from gitops_lab.adapters.cluster.kind import KindCluster, KindSettings
+    from gitops_lab.adapters.cluster.kind_config import KindSettings
+    from gitops_lab.adapters.cluster.kind_provider import KindCluster
     from gitops_lab.errors import NotFound
     from gitops_lab.adapters.images import lab_images, load_images
     from gitops_lab.state import environment_dir

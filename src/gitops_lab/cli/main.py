@@ -4,12 +4,70 @@ from __future__ import annotations
 
 import click
 
-from gitops_lab import __version__
-from gitops_lab.cli.app import Application, GitOpsLabGroup
-from gitops_lab.state import DEFAULT_NAME, check_name
+from gitops_lab import DEFAULT_NAME, __version__
+from gitops_lab.cli.group import GitOpsLabGroup
 
 
-@click.group(cls=GitOpsLabGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+# Every subcommand: its module, the attribute holding it, and its one-line summary for `gitops-lab --help`.
+# The group imports a command's module only when that command runs or prints its own --help, so the
+# top-level --help loads none of them (tests/test_cli_startup.py checks each summary against its command).
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "approve": ("approve", "command", "Approve promoting a model version to an environment, as one pushed commit."),
+    "class": ("classroom", "group", "Teach a class on one shared cluster: a tenant per learner, instructor commands."),
+    "credentials": (
+        "credentials",
+        "command",
+        "Print the learner's logins: the lab's Git server (kind) and its forge (Gitea).",
+    ),
+    "design": ("design", "command", "The pipeline design document (docs/pipeline-design.md in the lab repository)."),
+    "doctor": ("doctor", "command", "Check Docker, resources, cgroups, inotify limits, ports, kind, CPU and disk."),
+    "down": ("down", "command", "Delete the kind cluster and the local state, after backing up the repository."),
+    "gate": (
+        "gate",
+        "command",
+        "Validation gates: data quality, model evaluation, policy, secret scan, approval, and your own.",
+    ),
+    "history": ("history", "command", "Show every change of an environment's model version, newest first."),
+    "images": ("images", "command", "List, pull and load the images the lab runs (for slow or offline classrooms)."),
+    "lab": ("lab", "group", "Hands-on labs: GitOps for ML, one checked step at a time."),
+    "models": (
+        "models",
+        "command",
+        "Sign model artifacts with your own key, trusted by the policy gate; see docs/supply-chain.md.",
+    ),
+    "promote": ("promote", "command", "Promote a model version to an environment, as one pushed commit."),
+    "release": (
+        "release",
+        "command",
+        "Release dev's model version to staging and prod, verifying each, rolling back on failure.",
+    ),
+    "repo": ("repo", "command", "Create and manage the lab's Git working copy."),
+    "rollback": ("rollback", "command", "Roll an environment back with a new commit; history is never rewritten."),
+    "secrets": ("secrets", "command", "Secrets kept encrypted in Git with SOPS and age; see docs/secrets.md."),
+    "status": (
+        "status",
+        "command",
+        "Show one row per environment: engine, commit, sync and health, model version, replicas.",
+    ),
+    "sync": (
+        "sync",
+        "command",
+        "Reconcile environments now: the engine applies the pushed branch head, undoing hand edits.",
+    ),
+    "up": ("up", "command", "Set up the lab: cluster, engine, Git repository, and dev, staging and prod synced."),
+    "verify": (
+        "verify",
+        "command",
+        "Verify what an environment serves: version, pods, live accuracy, errors, latency.",
+    ),
+}
+
+
+@click.group(
+    cls=GitOpsLabGroup,
+    lazy=COMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(__version__, prog_name="gitops-lab")
 @click.option("--verbose", "-v", is_flag=True, help="Show tracebacks and extra detail on errors.")
 @click.option(
@@ -33,53 +91,11 @@ def main(ctx: click.Context, verbose: bool, name: str) -> None:
       gitops-lab rollback --env prod
       gitops-lab history --env prod --output json
     """
-    ctx.obj = Application(verbose=verbose, name=check_name(name))
+    # Start-up: what a subcommand needs; `gitops-lab --help` is answered before this callback runs.
     from gitops_lab.adapters.repo.git import authenticated
+    from gitops_lab.cli.app import Application
+    from gitops_lab.state import check_name
+
+    ctx.obj = Application(verbose=verbose, name=check_name(name))
 
     ctx.with_resource(authenticated(ctx.obj.git_auth()))
-
-
-def _register() -> None:
-    from gitops_lab.cli import (
-        approve,
-        classroom,
-        credentials,
-        doctor,
-        down,
-        gate,
-        history,
-        images,
-        lab,
-        promote,
-        release,
-        repo,
-        rollback,
-        status,
-        sync,
-        up,
-        verify,
-    )
-
-    for module in (
-        up,
-        down,
-        status,
-        repo,
-        promote,
-        rollback,
-        history,
-        gate,
-        approve,
-        doctor,
-        images,
-        credentials,
-        sync,
-        lab,
-        verify,
-        release,
-    ):
-        main.add_command(module.command)
-    main.add_command(classroom.group)
-
-
-_register()

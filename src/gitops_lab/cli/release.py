@@ -1,20 +1,21 @@
-"""`gitops-lab release`: promote dev's version through staging to prod, verify each, roll back on failure."""
+"""`gitops-lab release`: promote dev's version through staging to prod, verify each, roll back on failure;
+`gitops-lab release status`: what the automation did and is doing."""
 
 from __future__ import annotations
 
 import click
 
-from gitops_lab.cli.app import Application, environment_options, pass_app
+from gitops_lab.cli.app import Application, environment_options, output_option, pass_app, repo_option
 
 
-@click.command("release")
+@click.group("release", invoke_without_command=True)
 @click.option(
     "--watch", is_flag=True, help="Follow the lab repository: every push that changes dev's version starts a release."
 )
 @click.option(
     "--since",
     metavar="REF",
-    help="With --watch: pushes after REF count. Default: the remote's head when the watch starts.",
+    help="With --watch: pushes after REF count. Default: those after the last change the automation handled.",
 )
 @click.option("--once", is_flag=True, help="With --watch: look once, release what is pending, and exit.")
 @click.option(
@@ -26,9 +27,11 @@ from gitops_lab.cli.app import Application, environment_options, pass_app
     help="With --watch: how often to fetch the remote.",
 )
 @environment_options(timeout_help="One deadline for each release: every wait and verification in it.")
+@click.pass_context
 @pass_app
 def command(
     app: Application,
+    ctx: click.Context,
     watch: bool,
     since: str | None,
     once: bool,
@@ -55,18 +58,27 @@ def command(
 
     --watch makes it GitOps-triggered: it polls the lab repository and starts a
     release whenever a push changes dev's version (a learner's `git push`), with
-    no command typed. Ctrl-C stops it.
+    no command typed; restarted, it picks up pushes made while it was stopped.
+    Ctrl-C stops it.
+
+    Only one release acts on a lab at a time: a second one (typed or watching)
+    refuses and names the first. A release stopped mid-way (killed, the terminal
+    closed) is finished by the next one; `gitops-lab release status` shows it.
 
     \b
     Examples:
       gitops-lab release
       gitops-lab release --watch
       gitops-lab release --watch --once --since gitops-lab/seed
+      gitops-lab release status
     """
+    if ctx.invoked_subcommand is not None:
+        return
     from gitops_lab.errors import GateFailed, UsageError
+    from gitops_lab.deadline import command_deadline
     from gitops_lab.workflows.environment import open_environment
-    from gitops_lab.workflows.release import cluster_deployment, run_release
-    from gitops_lab.kube.deadline import Deadline
+    from gitops_lab.workflows.release import cluster_deployment, release_once
+    from gitops_lab.workflows.release_lock import release_lock
 
     if (once or since) and not watch:
         raise UsageError("--once and --since go with --watch", fix="add --watch, or drop them")
@@ -77,12 +89,19 @@ def command(
             "a release needs the environments `gitops-lab up` set up, and none is known",
             fix="run `gitops-lab up` first (or pass --name of the lab you set up)",
         )
-    deployment = cluster_deployment(open_environment(saved, kubeconfig, context, path))
     reporter = app.reporter(output)
+    what = "gitops-lab release" + (" --watch" + (" --once" if once else "") if watch else "")
     if watch:
-        _watch(app, reporter, path, deployment, timeout, interval, since, once, output)
+        with release_lock(app.name, what, reporter) as lock:
+            deployment = cluster_deployment(open_environment(saved, kubeconfig, context, path))
+            _watch(app, reporter, path, deployment, timeout, interval, since, once, output, lock)
         return
-    result = run_release(reporter, path, deployment, Deadline(timeout))
+
+    def open_deployment():
+        return cluster_deployment(open_environment(saved, kubeconfig, context, path))
+
+    with command_deadline(timeout) as deadline:  # every git and API call of the release takes what is left
+        result = release_once(app.name, reporter, path, open_deployment, deadline, what)
     app.emit(output, result.to_dict(), format_release(result))
     if result.awaiting_approval:
         raise GateFailed(
@@ -100,10 +119,13 @@ def _watch(
     since: str | None,
     once: bool,
     output: str,
+    lock,
 ) -> None:
     import threading
 
+    from gitops_lab import signals
     from gitops_lab.adapters.repo.git import Git
+    from gitops_lab.errors import Interrupted
     from gitops_lab.workflows.release import watch, watch_once, watch_start
 
     git = Git(path)
@@ -122,19 +144,30 @@ def _watch(
             reporter.info(f"watching {git.remote_url() or path}: nothing to release at {done.head[:7]}")
 
     if once:
-        done = watch_once(reporter, path, deployment, timeout, start)
+        done = watch_once(reporter, path, deployment, timeout, start, lock)
         show(done)
         if done.error is not None:
             raise done.error
         return
+    after = f"after {start[:7]}" if start else "the automation has released nothing yet: all pushes"
     reporter.info(
         f"watching {git.remote_url() or path} every {interval:g}s for pushes that change dev's version "
-        f"(after {start[:7]}); Ctrl-C stops"
+        f"({after}); Ctrl-C stops"
     )
     try:
-        watch(reporter, path, deployment, timeout, interval, start, threading.Event(), show)
-    except KeyboardInterrupt:
-        # Ctrl-C is how a watch ends; Git holds every release's state, so the next watch picks up.
+        watch(reporter, path, deployment, timeout, interval, start, threading.Event(), show, lock)
+    except KeyboardInterrupt as stop:
+        acting = lock.holder.acting
+        if acting is not None:
+            # Stopped mid-release (Ctrl-C, SIGTERM, the terminal closed): not a clean end. The lock's
+            # record keeps what it was doing, so the next release or watch finishes it.
+            raise Interrupted(
+                f"the watch was stopped by {signals.signal_name(stop)} during {acting.describe()}",
+                fix="`gitops-lab release` (or a new `gitops-lab release --watch`) finishes it; "
+                "`gitops-lab release status` shows it",
+                exit_code=signals.exit_code(stop),
+            ) from stop
+        # Between releases, stopping is how a watch ends; the next watch picks up from Git.
         reporter.info("stopped watching")
 
 
@@ -146,3 +179,68 @@ def format_release(result) -> str:
     return f"release of {result.version} (trigger {result.trigger[:7]}): {state}\n" + format_table(
         ("ENV", "OUTCOME", "COMMIT", "SUMMARY"), rows
     )
+
+
+@command.command("status")
+@output_option
+@repo_option
+@pass_app
+def status_command(app: Application, output: str, repo: str | None) -> None:
+    """What the release automation did and is doing.
+
+    From Git (the remote, fetched): its last promotions and rollbacks, newest
+    first, with the reason and the verification evidence of each (trailers).
+    From the lab's state folder: who holds the release lock now, and a release
+    that was stopped before it ended (with the command that finishes it).
+
+    \b
+    Examples:
+      gitops-lab release status
+      gitops-lab release status --output json
+    """
+    from gitops_lab.workflows.release import release_status
+
+    app.emit(output, (data := release_status(app.repo_path(repo), app.name)), format_status(data))
+
+
+def format_status(data: dict) -> str:
+    from gitops_lab.cli.output import format_table
+
+    lock = data["lock"]
+    if lock is None:
+        lines = ["release lock: free (no release has run here)"]
+    else:
+        who = f"pid {lock['pid']} on {lock['host']}, since {lock['since']} ({lock['command']})"
+        doing = lock["acting"]
+        if lock["held"]:
+            lines = [f"release lock: held by {who}" + (f", {doing['step']} of {doing['version']}" if doing else "")]
+        else:
+            lines = [f"release lock: free (last held by {who}" + (", which never let go)" if lock["stale"] else ")")]
+    left = data["interrupted"]
+    if left:
+        lines.append(
+            f"interrupted: the release of {left['version']} (trigger {left['trigger'][:7]}) stopped while "
+            f"{left['step']}; {left['fix']}"
+        )
+    rows = [
+        (
+            a["commit"][:7],
+            a["date"][:19].replace("T", " "),  # as `history` shows it
+            a["action"] or "",
+            a["environment"] or "",
+            f"{a['previous']} -> {a['version']}" if a["previous"] else a["version"] or "",
+            a["trigger"][:7],
+            a["reason"]
+            or "; ".join(f"{k.removeprefix('Verify-').lower()} {_verdict(v)}" for k, v in a["evidence"].items()),
+        )
+        for a in data["actions"]
+    ]
+    if not rows:
+        return "\n".join([*lines, "the automation has made no promotion or rollback yet"])
+    table = format_table(("COMMIT", "DATE", "ACTION", "ENV", "VERSION", "TRIGGER", "REASON OR EVIDENCE"), rows)
+    return "\n".join([*lines, table])
+
+
+def _verdict(trailer: str) -> str:
+    """``pass`` of ``pass (live accuracy ...)``, ``skipped`` of ``skipped: ...``."""
+    return trailer.split(" ", 1)[0].rstrip(":")

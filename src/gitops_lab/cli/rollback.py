@@ -40,7 +40,10 @@ def command(
     a plain `git revert` or an edit back) is skipped, and a lab reset is where
     it stops. With --to, the environment moves to a version it ran before.
     Rollback runs no validation gates and needs no approval: going back must
-    always be possible.
+    always be possible. On a forge (`repo init --forge-url`), an environment
+    that needs a review goes back through a pull request that is merged at
+    once: by the learner when a reviewer approved it already, else by the lab's
+    admin account past the branch rule, which the merge records (docs/forge.md).
 
     Then, when `up` set up an engine, it asks the engine to reconcile and waits
     until the engine applied the commit and reports it healthy, and the
@@ -52,12 +55,16 @@ def command(
       gitops-lab rollback --env prod
       gitops-lab rollback --env prod --to v1
     """
-    from gitops_lab.kube.deadline import command_deadline
+    from gitops_lab.deadline import command_deadline
     from gitops_lab.workflows.environment import open_if_set_up
     from gitops_lab.workflows.promotion import run_rollback
+    from gitops_lab.workflows.pull_request import lab_forge
 
     path = app.repo_path(repo)
+    forge = lab_forge(app.state(), path)
     environment = open_if_set_up(app.state(), kubeconfig, context, path) if wait else None
     with command_deadline(timeout) as deadline:
-        result = run_rollback(app.reporter(output), path, env, to, environment=environment, deadline=deadline)
+        result = run_rollback(
+            app.reporter(output), path, env, to, environment=environment, deadline=deadline, forge=forge
+        )
     app.emit(output, result.to_dict(), result.message)

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from gitops_lab.cli.app import Application, context_option, kubeconfig_option, output_option, pass_app
+from gitops_lab.cli.app import Application, context_option, kubeconfig_option, output_option, pass_app, timeout_option
 from gitops_lab.cli.output import format_table
 
 
@@ -14,8 +14,9 @@ from gitops_lab.cli.output import format_table
 @kubeconfig_option
 @context_option
 @output_option
+@timeout_option(default=60, help="One deadline for every call to the cluster (an API server that never answers).")
 @pass_app
-def command(app: Application, kubeconfig: str | None, context: str | None, output: str) -> None:
+def command(app: Application, kubeconfig: str | None, context: str | None, output: str, timeout: float) -> None:
     """Show one row per environment: engine, commit, sync and health, model version, replicas.
 
     Exits 1 when an environment is not synced, healthy and fully ready.
@@ -25,13 +26,16 @@ def command(app: Application, kubeconfig: str | None, context: str | None, outpu
       gitops-lab status
       gitops-lab status --output json | jq '.[] | select(.ok | not)'
     """
-    from gitops_lab.labs import observations
+    from gitops_lab import observations
     from gitops_lab.state import load_state
     from gitops_lab.workflows.environment import open_environment
     from gitops_lab.workflows.status import environment_reports
 
-    lab = open_environment(load_state(app.name), kubeconfig, context)
-    reports = environment_reports(lab)
+    from gitops_lab.deadline import command_deadline
+
+    with command_deadline(timeout):
+        lab = open_environment(load_state(app.name), kubeconfig, context)
+        reports = environment_reports(lab)
     observations.status_seen(app.name, reports)
     rows = [
         (

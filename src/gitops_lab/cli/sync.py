@@ -39,7 +39,7 @@ def command(
       gitops-lab sync --env prod
       gitops-lab sync                      # dev, staging and prod
     """
-    from gitops_lab.kube.deadline import command_deadline
+    from gitops_lab.deadline import command_deadline
     from gitops_lab.state import load_state
     from gitops_lab.workflows.converge import sync
     from gitops_lab.workflows.environment import open_environment

@@ -46,6 +46,8 @@ def command(
                    traffic) score within tolerance of the accuracy the artifact records
       error-rate   failed /predict requests, from /metrics, under a short load
       latency-p95  the 95th percentile of /predict, from /metrics' histogram
+      input-drift  the inputs the pods received against the training reference (PSI
+                   per feature, from /metrics' input histograms); warns by default
 
     Thresholds live in gates.yaml's `verification` section. Exits 4 when any
     check fails.
@@ -56,17 +58,16 @@ def command(
       gitops-lab verify --env prod --output json
       gitops-lab verify --env dev --url http://127.0.0.1:8080   # a server you reached yourself
     """
-    from gitops_lab.kube.deadline import Deadline
+    from gitops_lab.deadline import command_deadline
     from gitops_lab.workflows.verify import expected_from_git, require_passed, verify
 
     path = app.repo_path(repo)
-    expected = expected_from_git(path, env, version, pushed=url is None)
-    target = _target(app, path, env, url, kubeconfig, context)
-    report = verify(
-        target, expected.version, expected.artifact, expected.settings, Deadline(timeout), app.reporter(output)
-    )
+    with command_deadline(timeout) as deadline:  # the fetch, every API call and the checks share --timeout
+        expected = expected_from_git(path, env, version, pushed=url is None)
+        target = _target(app, path, env, url, kubeconfig, context)
+        report = verify(target, expected.version, expected.artifact, expected.settings, deadline, app.reporter(output))
     if url is None:
-        from gitops_lab.labs import observations
+        from gitops_lab import observations
 
         observations.verified(app.name, report)
     app.emit(output, report.to_dict(), format_report(report))
@@ -85,7 +86,7 @@ def _target(app: Application, path: Path, env: str, url: str | None, kubeconfig:
 
 
 def format_report(report) -> str:
-    from gitops_lab.cli.gate import verdict_table
+    from gitops_lab.cli.output import verdict_table
 
     verdict = "passes" if report.passed else "FAILS"
     return f"{report.environment} serving {report.version} {verdict} verification ({report.where})\n" + verdict_table(

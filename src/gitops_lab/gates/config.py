@@ -12,18 +12,21 @@ import copy
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gitops_lab.adapters.repo.layout import ENVIRONMENTS
-from gitops_lab.errors import RepoStateError
-from gitops_lab.gates import verification
-from gitops_lab.textfiles import read_text
+from gitops_lab.errors import DamagedFile
+from gitops_lab.gates import custom, verification
+from gitops_lab.textfiles import read_text, yaml_loader
+
+if TYPE_CHECKING:  # a type only: importing the snapshot loads the Git core, which `--help` must not
+    from gitops_lab.adapters.repo.snapshot import RepoSnapshot
 
 CONFIG_FILE = "gates.yaml"
 GATES_FILE_LIMIT = 256 * 1024
 #: Every gate, in the order they run when asked for by name.
-GATES: tuple[str, ...] = ("data-quality", "model-eval", "policy", "approval")
-POLICY_CHECKS = ("privileged", "host-access", "image-digest", "resources", "plaintext-secrets")
+GATES: tuple[str, ...] = ("data-quality", "model-eval", "policy", "secret-scan", "vuln-scan", "approval")
+POLICY_CHECKS = ("privileged", "host-access", "image-digest", "resources", "plaintext-secrets", "model-signature")
 REGRESSION_MODES = ("fail", "warn", "off")
 
 
@@ -34,20 +37,26 @@ class GatesConfig:
     settings: dict[str, dict[str, Any]]
     source: str  # the file it was read from, or "defaults"
     verification: dict[str, Any] = field(default_factory=dict)  # post-deploy verification thresholds
+    custom: dict[str, custom.CustomGate] = field(default_factory=dict)  # gates.yaml's custom gates, in order
 
     def required_for(self, env: str) -> list[str]:
         return list(self.required.get(env, []))
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every gate this file knows: the built-in ones, then its custom gates."""
+        return (*GATES, *self.custom)
 
 
 def _yaml_load(text: str, where: str) -> Any:
     import yaml
 
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=yaml_loader())  # a SafeLoader that also refuses aliases
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         line = f" line {mark.line + 1}" if mark else ""
-        raise RepoStateError(
+        raise DamagedFile(
             f"{where}{line} is not valid YAML: {getattr(error, 'problem', error)}",
             fix=f"fix it and commit, or restore it with `git checkout gitops-lab/seed -- {CONFIG_FILE}`",
         ) from None
@@ -55,6 +64,7 @@ def _yaml_load(text: str, where: str) -> Any:
 
 @lru_cache(maxsize=1)
 def _shipped() -> dict[str, Any]:
+    # Start-up: --help reads this module for the gates' names; resources loads versions.yaml through YAML.
     from gitops_lab.resources import environments_template
 
     path = environments_template() / CONFIG_FILE
@@ -79,7 +89,7 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 def load_config(root: str | Path) -> GatesConfig:
     """Read ``<root>/gates.yaml`` over the shipped defaults, and validate it.
 
-    Every problem is reported at once, in one RepoStateError.
+    Every problem is reported at once, in one DamagedFile (exit 2).
     """
     path = Path(root) / CONFIG_FILE
     text = None
@@ -93,6 +103,17 @@ def load_config(root: str | Path) -> GatesConfig:
     return config_from_text(text)
 
 
+def config_at(snapshot: RepoSnapshot) -> GatesConfig:
+    """gates.yaml as it is in ``snapshot`` (a ref, or the working tree) over the shipped defaults, validated.
+
+    At a commit, errors name it (``gates.yaml at 1a2b3c4``); a file that is not
+    UTF-8 text is a UsageError, as it is in the working tree.
+    """
+    fix = f"fix it and commit, or restore it with `git checkout gitops-lab/seed -- {CONFIG_FILE}`"
+    text = snapshot.text(CONFIG_FILE, "gates file", limit=GATES_FILE_LIMIT, fix=fix)
+    return config_from_text(text, snapshot.name(CONFIG_FILE))
+
+
 def config_from_text(text: str | None, where: str = CONFIG_FILE) -> GatesConfig:
     """A gates.yaml's text (None: no file) over the shipped defaults, validated; e.g. as of an older commit."""
     data = shipped_defaults()
@@ -102,7 +123,7 @@ def config_from_text(text: str | None, where: str = CONFIG_FILE) -> GatesConfig:
         if found is None:
             found = {}
         if not isinstance(found, dict):
-            raise RepoStateError(
+            raise DamagedFile(
                 f"{where} must be a mapping (required:, skippable:, one section per gate)",
                 fix=f"see docs/gates.md, or restore it with `git checkout gitops-lab/seed -- {CONFIG_FILE}`",
             )
@@ -111,22 +132,33 @@ def config_from_text(text: str | None, where: str = CONFIG_FILE) -> GatesConfig:
     return _validate(data, source)
 
 
+#: Problems named in the one error line; the rest are counted.
+_SHOWN_PROBLEMS = 10
+
+
 def _validate(data: dict[str, Any], source: str) -> GatesConfig:
     problems: list[str] = []
-    known_keys = {"required", "skippable", verification.SECTION, *GATES}
+    known_keys = {"required", "skippable", verification.SECTION, custom.SECTION, *GATES}
     for key in sorted(set(data) - known_keys, key=str):
         problems.append(f"unknown key {key!r} (expected: {', '.join(sorted(known_keys))})")
+    custom_problems = custom.problems(data.get(custom.SECTION), GATES)
+    problems += custom_problems
+    custom_gates = {} if custom_problems else custom.parse(data.get(custom.SECTION))
+    # A custom gate whose declaration is wrong is still a name: say what is wrong with it, not "unknown gate".
+    section = data.get(custom.SECTION)
+    declared: dict[Any, Any] = section if isinstance(section, dict) else {}
+    names = (*GATES, *(n for n in declared if isinstance(n, str)))
 
     required = data.get("required") or {}
     if not isinstance(required, dict):
         problems.append("required: must map each environment to a list of gates")
         required = {}
-    for env, names in required.items():
+    for env, gates in required.items():
         if env not in ENVIRONMENTS:
             problems.append(f"required.{env}: unknown environment (expected one of {', '.join(ENVIRONMENTS)})")
-        problems += _gate_list(f"required.{env}", names)
+        problems += _gate_list(f"required.{env}", gates, names)
     skippable = data.get("skippable") or []
-    problems += _gate_list("skippable", skippable)
+    problems += _gate_list("skippable", skippable, names)
 
     settings = {name: data.get(name) or {} for name in GATES}
     for name, section in settings.items():
@@ -136,27 +168,33 @@ def _validate(data: dict[str, Any], source: str) -> GatesConfig:
     problems += _check_settings(settings)
     problems += verification.problems(data.get(verification.SECTION))
     if problems:
-        raise RepoStateError(
-            f"{source} is invalid: " + "; ".join(problems),
+        shown = "; ".join(problems[:_SHOWN_PROBLEMS])
+        if len(problems) > _SHOWN_PROBLEMS:  # the error stays one readable line, whatever the file holds
+            shown += f"; and {len(problems) - _SHOWN_PROBLEMS} more"
+        raise DamagedFile(
+            f"{source} is invalid: {shown}",
             fix=f"fix it and commit (docs/gates.md lists every key), or restore it with "
             f"`git checkout gitops-lab/seed -- {CONFIG_FILE}`",
         )
     return GatesConfig(
-        required={env: list(names or []) for env, names in required.items()},
+        required={env: list(gates or []) for env, gates in required.items()},
         skippable=list(skippable),
         settings=settings,
         source=source,
         verification=data[verification.SECTION],  # a mapping: _validate checked it
+        custom=custom_gates,
     )
 
 
-def _gate_list(where: str, names: Any) -> list[str]:
-    if names is None:
+def _gate_list(where: str, gates: Any, known: tuple[str, ...]) -> list[str]:
+    if gates is None:
         return []
-    if not isinstance(names, list):
+    if not isinstance(gates, list):
         return [f"{where}: must be a list of gate names"]
     return [
-        f"{where}: unknown gate {name!r} (expected one of {', '.join(GATES)})" for name in names if name not in GATES
+        f"{where}: unknown gate {name!r} (expected one of {', '.join(known)}, or a gate declared under {custom.SECTION}:)"
+        for name in gates
+        if name not in known
     ]
 
 
@@ -200,13 +238,21 @@ def _check_settings(settings: dict[str, dict[str, Any]]) -> list[str]:
             for c in checks
             if c not in POLICY_CHECKS
         ]
-    for key in ("required_resources", "secret_env_names"):
+    for key in ("required_resources", "secret_env_names", "trusted_keys"):
         value = pol.get(key)
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             problems.append(f"policy.{key}: expected a list of strings")
     for item in pol.get("required_resources") or []:
         if isinstance(item, str) and item.split(".", 1)[0] not in ("requests", "limits"):
             problems.append(f"policy.required_resources: {item!r} must start with requests. or limits.")
+
+    commits = settings["secret-scan"].get("commits")
+    if not isinstance(commits, str) or not commits.strip() or commits.startswith("-"):
+        problems.append("secret-scan.commits: expected all, or a git revision range (origin/main..HEAD)")
+
+    lockfile = settings["vuln-scan"].get("lockfile")
+    if not isinstance(lockfile, str) or not lockfile.strip() or lockfile.startswith(("-", "/")) or ".." in lockfile:
+        problems.append("vuln-scan.lockfile: expected a file in the repository, such as requirements.lock")
 
     approvers = settings["approval"].get("approvers")
     if approvers is not None and (not isinstance(approvers, list) or not all(isinstance(a, str) for a in approvers)):

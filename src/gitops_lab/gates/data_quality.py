@@ -19,6 +19,7 @@ from typing import Any
 
 from gitops_lab.adapters.repo.layout import RepoLayout
 from gitops_lab.gates.result import GateContext, GateResult, check_line, failures
+from gitops_lab.model import dataset
 
 NAME = "data-quality"
 _PSI_BINS = 10
@@ -28,8 +29,6 @@ _PSI_FLOOR = 1e-4
 @lru_cache(maxsize=1)
 def reference_stats() -> dict[str, Any]:
     """Quality statistics of the whole clean reference dataset, as training records them."""
-    from gitops_lab.model import dataset
-
     prepared = dataset.prepare(dataset.read_raw())
     return dataset.quality_stats(prepared.rows, prepared)
 
@@ -44,11 +43,21 @@ def psi(ref_mean: float, ref_std: float, mean: float, std: float, bins: int = _P
     ref = NormalDist(ref_mean, ref_std)
     cand = NormalDist(mean, max(std, 1e-9))
     edges = [-math.inf, *(ref.inv_cdf(i / bins) for i in range(1, bins)), math.inf]
-    expected = 1.0 / bins
+    actual = [cand.cdf(hi) - cand.cdf(lo) for lo, hi in zip(edges, edges[1:])]
+    return psi_of_shares([1.0 / bins] * bins, actual)
+
+
+def psi_of_shares(expected: list[float], actual: list[float]) -> float:
+    """PSI of two distributions given as each bin's share (each list sums to 1).
+
+    A bin empty on either side counts as a tiny share, so one empty bin makes a
+    large index rather than an infinite one. Also used on the model server's live
+    input histograms (gitops_lab.workflows.verify).
+    """
     total = 0.0
-    for lo, hi in zip(edges, edges[1:]):
-        actual = max(cand.cdf(hi) - cand.cdf(lo), _PSI_FLOOR)
-        total += (actual - expected) * math.log(actual / expected)
+    for want, got in zip(expected, actual, strict=True):
+        want, got = max(want, _PSI_FLOOR), max(got, _PSI_FLOOR)
+        total += (got - want) * math.log(got / want)
     return total
 
 
@@ -82,7 +91,9 @@ def check(ctx: GateContext) -> GateResult:
         lo, hi = s["positive_rate"]["min"], s["positive_rate"]["max"]
         details.append(check_line(lo <= rate <= hi, f"positive rate {rate:.2f} (bounds {lo}-{hi})"))
         means, stds = stats["feature_means"], stats["feature_stds"]
-    except (KeyError, TypeError, ValueError) as error:
+        if not isinstance(means, dict) or not isinstance(stds, dict):
+            raise TypeError("feature_means or feature_stds (not an object)")
+    except (KeyError, TypeError, ValueError, OverflowError) as error:
         return GateResult(
             NAME,
             False,
@@ -96,13 +107,21 @@ def check(ctx: GateContext) -> GateResult:
             details.append(f"fail: {feature}: no mean or std recorded for the training data")
             continue
         ref_mean, ref_std = ref["feature_means"][feature], ref["feature_stds"][feature]
-        shift = abs(float(means[feature]) - ref_mean) / ref_std
-        index = psi(ref_mean, ref_std, float(means[feature]), float(stds[feature]))
+        try:
+            mean, std = float(means[feature]), float(stds[feature])
+        except (TypeError, ValueError):
+            details.append(f"fail: {feature}: its mean or std is not a number")
+            continue
+        if not (math.isfinite(mean) and math.isfinite(std)):
+            details.append(f"fail: {feature}: its mean or std is not finite")
+            continue
+        shift = abs(mean - ref_mean) / ref_std
+        index = psi(ref_mean, ref_std, mean, std)
         worst_shift, worst_psi = max(worst_shift, shift), max(worst_psi, index)
         details.append(
             check_line(
                 shift <= s["max_mean_shift"],
-                f"{feature} drift: mean {float(means[feature]):g} vs reference {ref_mean:g}, "
+                f"{feature} drift: mean {mean:g} vs reference {ref_mean:g}, "
                 f"shift {shift:.2f} sd (max {s['max_mean_shift']})",
             )
         )

@@ -15,6 +15,9 @@ from typing import Any
 from gitops_lab.adapters.repo.layout import RepoLayout
 from gitops_lab.errors import NotFound
 from gitops_lab.gates.result import GateContext, GateResult, check_line, failures
+from gitops_lab.model import EVAL_METRIC, EVAL_THRESHOLD
+from gitops_lab.model.dataset import held_out_rows
+from gitops_lab.model.evaluate import metrics
 
 NAME = "model-eval"
 # Artifacts round metrics to 4 decimals.
@@ -27,8 +30,6 @@ def _metric(artifact: dict[str, Any], name: str) -> float | None:
 
 
 def check(ctx: GateContext) -> GateResult:
-    from gitops_lab.model import EVAL_METRIC, EVAL_THRESHOLD
-
     layout = RepoLayout(ctx.root)
     artifact = layout.model_artifact(ctx.version)
     evaluation = artifact.get("evaluation") or {}
@@ -68,9 +69,6 @@ def check(ctx: GateContext) -> GateResult:
 
 
 def _verify(artifact: dict[str, Any], metric: str, recorded: float) -> str:
-    from gitops_lab.model.evaluate import metrics
-    from gitops_lab.model.dataset import held_out_rows
-
     try:
         recomputed = metrics(artifact["model"], held_out_rows())[metric]
     except (KeyError, TypeError, ValueError, ZeroDivisionError) as error:

@@ -13,7 +13,8 @@ class GateResult:
 
     ``summary`` is one short line (it goes into the promotion commit's trailer);
     ``details`` lists every check the gate made, each starting with ``pass:``,
-    ``warn:`` or ``fail:``.
+    ``warn:`` or ``fail:``. ``fix`` is what to do about a failure when the
+    gate knows better than the runner's advice (custom gates say it).
     """
 
     name: str
@@ -21,6 +22,7 @@ class GateResult:
     summary: str
     details: list[str] = field(default_factory=list)
     skipped: bool = False
+    fix: str = ""
 
     @property
     def verdict(self) -> str:
@@ -29,7 +31,10 @@ class GateResult:
         return "pass" if self.passed else "fail"
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "verdict": self.verdict}
+        data = {**asdict(self), "verdict": self.verdict}
+        if not self.fix:
+            del data["fix"]
+        return data
 
 
 @dataclass

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from gitops_lab.errors import ClusterError
+from gitops_lab.errors import ClusterError, GitOpsLabError
 from gitops_lab.kube import rest, retry
 from gitops_lab.kube.client import Kube
 
@@ -118,6 +118,8 @@ class Applier:
         path = self.path({"apiVersion": api_version, "kind": kind, "metadata": {"name": name}}, namespace)
         try:
             return retry.call(lambda: self._request("GET", path))
+        except GitOpsLabError:
+            raise  # already one line that says what happened (the cluster unreachable, the deadline passed)
         except Exception as exc:
             if getattr(exc, "status", None) == 404:
                 return None

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
+
+from gitops_lab.deadline import current_deadline
 
 T = TypeVar("T")
 TRANSIENT_STATUS = {409, 429, 500, 502, 503, 504}
@@ -28,9 +30,13 @@ def call(fn: Callable[[], T], attempts: int = ATTEMPTS) -> T:
     """Run ``fn``, retrying transient errors with exponential backoff (at most ~6 s in all)."""
     import tenacity
 
+    deadline = current_deadline()  # no retry starts after the command's deadline
+    stop: Any = tenacity.stop_after_attempt(attempts)
+    if deadline is not None:
+        stop = stop | tenacity.stop_after_delay(max(0.0, deadline.remaining()))
     retrying = tenacity.Retrying(
-        retry=tenacity.retry_if_exception(is_transient),
-        stop=tenacity.stop_after_attempt(attempts),
+        retry=tenacity.retry_if_exception(is_transient_cause),
+        stop=stop,
         wait=tenacity.wait_exponential(multiplier=0.1, max=2),
         reraise=True,
     )

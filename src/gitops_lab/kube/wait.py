@@ -22,7 +22,7 @@ from typing import Any
 from gitops_lab.errors import WaitTimeout
 from gitops_lab.kube import rest, retry
 from gitops_lab.kube.apply import Applier
-from gitops_lab.kube.deadline import Deadline
+from gitops_lab.deadline import Deadline
 
 # (ready?, what the object shows now, in words)
 Verdict = tuple[bool, str]
@@ -81,50 +81,61 @@ def wait_for(
     def read() -> dict[str, Any] | None:
         return retry.call_until(lambda: applier.get(api_version, kind, name, namespace), deadline)
 
-    obj = read()
-    ok, seen = check(obj)
-    last_reported = None
-    if ask_again:
-        ask_again.start()
-    while not ok:
-        if seen != last_reported and on_progress:
-            on_progress(seen)
-            last_reported = seen
-        remaining = deadline.remaining()
-        if remaining <= 0:
-            raise WaitTimeout(f"timed out after {deadline.describe()} waiting for {expected}; last seen: {seen}")
-        rv = (obj or {}).get("metadata", {}).get("resourceVersion")
-        # With ask_again, the watch ends when the next request is due, so a quiet object is asked again.
-        watch_for = min(remaining, ask_again.seconds_until_due() or ask_again.first) if ask_again else remaining
-        stream = watch.Watch()
-        try:
-            for event in stream.stream(
-                _watch_function(applier, api_version, kind, namespace),
-                field_selector=f"metadata.name={name}",
-                resource_version=rv,
-                timeout_seconds=max(1, int(watch_for + 0.999)),
-            ):
-                if event.get("type") == "ERROR":
-                    break  # usually 410 Gone: re-read and watch again
-                obj = None if event.get("type") == "DELETED" else event.get("object")
+    obj: dict[str, Any] | None = None
+    ok, seen = False, "nothing yet (not read before the deadline)"
+    try:
+        obj = read()
+        ok, seen = check(obj)
+        last_reported = None
+        if ask_again:
+            ask_again.start()
+        while not ok:
+            if seen != last_reported and on_progress:
+                on_progress(seen)
+                last_reported = seen
+            remaining = deadline.remaining()
+            if remaining <= 0:
+                break
+            rv = (obj or {}).get("metadata", {}).get("resourceVersion")
+            # With ask_again, the watch ends when the next request is due, so a quiet object is asked again.
+            watch_for = min(remaining, ask_again.seconds_until_due() or ask_again.first) if ask_again else remaining
+            stream = watch.Watch()
+            try:
+                for event in stream.stream(
+                    _watch_function(applier, api_version, kind, namespace),
+                    field_selector=f"metadata.name={name}",
+                    resource_version=rv,
+                    timeout_seconds=max(1, int(watch_for + 0.999)),
+                ):
+                    if event.get("type") == "ERROR":
+                        break  # usually 410 Gone: re-read and watch again
+                    obj = None if event.get("type") == "DELETED" else event.get("object")
+                    ok, seen = check(obj)
+                    if ok:
+                        break
+                    if seen != last_reported and on_progress:
+                        on_progress(seen)
+                        last_reported = seen
+                    if deadline.expired:
+                        break
+            except Exception as exc:  # a dropped stream is re-read below
+                if not retry.is_transient_cause(exc) and getattr(exc, "status", None) != 410:
+                    raise
+            finally:
+                stream.stop()
+            if not ok:
+                if deadline.expired:  # no call is left to make: say what was last seen
+                    break
+                obj = read()
                 ok, seen = check(obj)
-                if ok:
-                    break
-                if seen != last_reported and on_progress:
-                    on_progress(seen)
-                    last_reported = seen
-                if deadline.expired:
-                    break
-        except Exception as exc:  # a dropped stream is re-read below
-            if not retry.is_transient(exc) and getattr(exc, "status", None) != 410:
-                raise
-        finally:
-            stream.stop()
-        if not ok:
-            obj = read()
-            ok, seen = check(obj)
-            if not ok and ask_again:
-                ask_again.maybe_ask(obj)
+                if not ok and ask_again:
+                    ask_again.maybe_ask(obj)
+    except WaitTimeout as exc:
+        # A call met the command's deadline (the client's own check, a moment before this wait's own
+        # deadline object says so): the wait's words, with what was last seen.
+        raise WaitTimeout(f"timed out after {deadline.describe()} waiting for {expected}; last seen: {seen}") from exc
+    if not ok:
+        raise WaitTimeout(f"timed out after {deadline.describe()} waiting for {expected}; last seen: {seen}")
     return obj  # type: ignore[return-value]
 
 

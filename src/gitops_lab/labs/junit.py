@@ -1,11 +1,12 @@
-"""JUnit XML for `lab test --junit FILE`: one testcase per lab step, plus each lab's reset."""
+"""JUnit XML for `lab test --junit FILE`: one testcase per lab step, plus each lab's reset. A step the run's
+deadline cut short is an error; the steps it never reached are skipped, their message naming the deadline."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
-from gitops_lab.labs.runner import TestReport
+from gitops_lab.labs.results import TestReport
 
 
 def write_junit(report: TestReport, path: str | Path) -> Path:
@@ -21,6 +22,7 @@ def write_junit(report: TestReport, path: str | Path) -> Path:
             name=f"labs.{lab}",
             tests=str(len(cases)),
             failures=str(sum(c.status == "failed" for c in cases)),
+            errors=str(sum(c.status == "timed-out" for c in cases)),
             skipped=str(sum(c.status == "skipped" for c in cases)),
             time=f"{sum(c.seconds for c in cases):.3f}",
         )
@@ -34,6 +36,9 @@ def write_junit(report: TestReport, path: str | Path) -> Path:
             if case.status == "failed":
                 failure = ET.SubElement(element, "failure", message=case.message[:500], type="LabStepFailed")
                 failure.text = case.message
+            elif case.status == "timed-out":  # not the lab's failure: the run's deadline cut the step short
+                error = ET.SubElement(element, "error", message=case.message[:500], type="DeadlinePassed")
+                error.text = case.message
             elif case.status == "skipped":
                 ET.SubElement(element, "skipped", message=case.message)
     path = Path(path)

@@ -21,9 +21,10 @@ import yaml
 
 from gitops_lab.adapters.engines import ENGINES
 from gitops_lab.adapters.repo.layout import ENVIRONMENTS
-from gitops_lab.errors import GitOpsLabError, UsageError
+from gitops_lab.errors import GitOpsLabError, NotFound, UsageError
 from gitops_lab.labs.vocabulary import ACTIONS, ENV_OR_ALL, PHASES, ActionSpec, allowed_in
-from gitops_lab.textfiles import read_text
+from gitops_lab.observations import COMMANDS
+from gitops_lab.textfiles import read_text, yaml_loader
 from gitops_lab.versions import expand_pins
 
 #: A lab.yaml or instructions file is a page or two; anything near this is a mistake.
@@ -43,8 +44,9 @@ _TOP_KEYS = {
     "steps": True,
 }
 #: What a lab may require of the environment beyond a cluster: ``running-pods``,
-#: model-server pods that really run and answer (kind), not simulated ones.
-REQUIREMENTS = ("running-pods",)
+#: model-server pods that really run and answer (kind), not simulated ones;
+#: ``osv-scanner``, the vuln-scan gate's scanner (scripts/install-ci-tools).
+REQUIREMENTS = ("running-pods", "osv-scanner")
 _STEP_KEYS = {
     "id": True,
     "title": True,
@@ -137,8 +139,6 @@ class Lab:
         for step in self.steps:
             if step.id == step_id:
                 return step
-        from gitops_lab.errors import NotFound
-
         raise NotFound(
             f"lab {self.id} has no step {step_id!r}", fix=f"use one of: {', '.join(s.id for s in self.steps)}"
         )
@@ -173,7 +173,7 @@ def load_lab(folder: str | Path, display_root: Path | None = None) -> Lab:
     except UsageError as exc:  # binary, too big, unreadable: one problem of this lab, not of `lab list`
         raise LabFormatError(folder.name, [f"{shown}: {exc.message.replace(f' {path}', '')}"]) from None
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=yaml_loader())
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark else ""
@@ -432,8 +432,6 @@ def _action(node: yaml.Node, where: str, phase: str, folder: Path, problems: _Pr
         if ("set" in params or "replace" in params) is False and "content" in params and "path" not in params:
             problems.add(params_node, where, "commit_file with content needs path")
     if name in ("observe", "observed") and "command" in params:
-        from gitops_lab.labs.observations import COMMANDS
-
         commands = [params["command"]] if isinstance(params["command"], str) else params["command"]
         for command in commands:
             if command not in COMMANDS:

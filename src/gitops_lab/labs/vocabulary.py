@@ -2,9 +2,10 @@
 
 Each action is registered once, here: its name (and any older spelling), its
 parameters, its title (the status line while a doer runs) and the function
-that runs it (labs/actions.py). The loader validates with this table, the
-runner (``run_action``, ``evaluate_action``) dispatches through it, and the
-authoring guide's tables document it (a test holds the three together). Kinds:
+that runs it (in labs/actions/: doers.py, checks.py, hooks.py). The loader
+validates with this table, the runner (``run_action``, ``evaluate_action``)
+dispatches through it, and the authoring guide's tables document it (a test
+holds the three together). Kinds:
 
 - ``do``: changes something (Git, the cluster) and waits for it; used in
   ``setup``, ``solve`` and ``reset``;
@@ -20,7 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import gitops_lab.labs.actions as a
+from gitops_lab.labs.actions import checks, doers, hooks
+from gitops_lab.labs.actions.context import CheckResult, LabContext
 from gitops_lab.adapters.repo.seed import SEED_TAG
 
 from gitops_lab.adapters.repo.layout import ENVIRONMENTS
@@ -60,11 +62,11 @@ class ActionSpec:
     needs_cluster: bool = False
     example: str = ""
     #: Runs a doer (kind "do" or "any").
-    do: Callable[[a.LabContext, Params], Any] | None = None
+    do: Callable[[LabContext, Params], Any] | None = None
     #: The status line while the doer runs.
     title: Callable[[Params], str] | None = None
     #: Runs an assertion (kind "assert" or "any").
-    check: Callable[[a.LabContext, Params], a.CheckResult] | None = None
+    check: Callable[[LabContext, Params], CheckResult] | None = None
     #: Other names a lab may use for this action.
     aliases: tuple[str, ...] = ()
 
@@ -90,7 +92,7 @@ _SPECS = [
             "message": Param("str", doc="commit subject"),
         },
         example="restore: {}",
-        do=a.do_restore,
+        do=doers.do_restore,
         title=lambda p: f"Restoring {', '.join(p.get('paths') or ['the repository'])} from {p.get('ref') or SEED_TAG}",
     ),
     ActionSpec(
@@ -100,7 +102,7 @@ _SPECS = [
         "until the destination serves it when a cluster is set up.",
         {"from": Param("env", True), "to": Param("env", True), "version": Param("version")},
         example="promote: {from: dev, to: staging, version: v2}",
-        do=a.do_promote,
+        do=doers.do_promote,
         title=lambda p: f"Promoting {p.get('version') or 'the version'} from {p['from']} to {p['to']}",
     ),
     ActionSpec(
@@ -109,7 +111,7 @@ _SPECS = [
         "Roll an environment back, exactly as `gitops-lab rollback` does, then wait until it serves the version.",
         {"env": _ENV, "to": Param("version")},
         example="rollback: {env: prod}",
-        do=a.do_rollback,
+        do=doers.do_rollback,
         title=lambda p: f"Rolling back {p['env']}" + (f" to {p['to']}" if p.get("to") else ""),
     ),
     ActionSpec(
@@ -122,7 +124,7 @@ _SPECS = [
             "by": Param("str", True, doc="the approver's Git identity, `Name <email>`: the commit's author"),
         },
         example="approve: {env: prod, version: v2, by: 'Alice <alice@example.com>'}",
-        do=a.do_approve,
+        do=doers.do_approve,
         title=lambda p: f"Approving {p['version']} for {p['env']} as {p['by']}",
     ),
     ActionSpec(
@@ -143,7 +145,7 @@ _SPECS = [
             "wait": Param("bool", doc="wait until env serves the change (default true with env)"),
         },
         example="commit_file: {env: dev, set: {replicas: 2}, message: Scale dev to 2}",
-        do=a.do_commit_file,
+        do=doers.do_commit_file,
         title=lambda p: f"Committing: {p['message'].splitlines()[0]}",
     ),
     # -- doers: cluster ----------------------------------------------------------
@@ -156,7 +158,7 @@ _SPECS = [
         {"env": Param("env_or_all", True)},
         needs_cluster=True,
         example="sync: {env: all}",
-        do=a.do_sync,
+        do=doers.do_sync,
         title=lambda p: f"Syncing {p['env']}",
         aliases=("wait_synced",),
     ),
@@ -173,7 +175,7 @@ _SPECS = [
         },
         needs_cluster=True,
         example="patch_live: {env: prod, patch: {spec: {replicas: 4}}}",
-        do=a.do_patch_live,
+        do=doers.do_patch_live,
         title=lambda p: f"Editing {p['env']}'s live {p.get('kind', 'Deployment')} by hand",
     ),
     ActionSpec(
@@ -192,8 +194,8 @@ _SPECS = [
             "gate": Param("str"),
         },
         example="observe: {command: gate-run, to: staging, version: v3}",
-        do=a.do_observe,
-        title=lambda p: f"Looking, as the step asks: {a.HOW[p['command']](p).strip('`')}",
+        do=doers.do_observe,
+        title=lambda p: f"Looking, as the step asks: {checks.HOW[p['command']](p).strip('`')}",
     ),
     ActionSpec(
         "mark_live",
@@ -202,7 +204,7 @@ _SPECS = [
         {"env": _ENV},
         needs_cluster=True,
         example="mark_live: {env: prod}",
-        do=a.do_mark_live,
+        do=doers.do_mark_live,
         title=lambda p: f"Remembering {p['env']}'s live Deployment",
     ),
     # -- assertions ---------------------------------------------------------------
@@ -213,7 +215,7 @@ _SPECS = [
         {"env": _ENV, "version": Param("version", True), "hint": _HINT},
         needs_cluster=True,
         example="serves: {env: staging, version: v2}",
-        check=a.check_serves,
+        check=checks.check_serves,
     ),
     ActionSpec(
         "synced_healthy",
@@ -222,7 +224,7 @@ _SPECS = [
         {"env": Param("env_or_all", True), "hint": _HINT},
         needs_cluster=True,
         example="synced_healthy: {env: all}",
-        check=a.check_synced_healthy,
+        check=checks.check_synced_healthy,
     ),
     ActionSpec(
         "live_matches_git",
@@ -232,7 +234,7 @@ _SPECS = [
         {"env": _ENV, "hint": _HINT},
         needs_cluster=True,
         example="live_matches_git: {env: prod}",
-        check=a.check_live_matches_git,
+        check=checks.check_live_matches_git,
     ),
     ActionSpec(
         "replicas",
@@ -241,7 +243,7 @@ _SPECS = [
         "runs that many, ready.",
         {"env": _ENV, "count": Param("int", True), "hint": _HINT},
         example="replicas: {env: dev, count: 2}",
-        check=a.check_replicas,
+        check=checks.check_replicas,
     ),
     ActionSpec(
         "drift_healed",
@@ -251,7 +253,7 @@ _SPECS = [
         {"env": _ENV, "hint": _HINT},
         needs_cluster=True,
         example="drift_healed: {env: prod}",
-        check=a.check_drift_healed,
+        check=checks.check_drift_healed,
     ),
     ActionSpec(
         "history_contains",
@@ -269,7 +271,7 @@ _SPECS = [
             "hint": _HINT,
         },
         example="history_contains: {env: prod, action: rollback, version: v1}",
-        check=a.check_history_contains,
+        check=checks.check_history_contains,
     ),
     ActionSpec(
         "approved",
@@ -280,7 +282,7 @@ _SPECS = [
         "gates.yaml separates duties. On failure it says how to get back on track.",
         {"env": _ENV, "version": Param("version", True), "hint": _HINT},
         example="approved: {env: prod, version: v2}",
-        check=a.check_approved,
+        check=checks.check_approved,
     ),
     ActionSpec(
         "image_pinned",
@@ -290,7 +292,7 @@ _SPECS = [
         {"env": Param("env_or_all", True), "hint": _HINT},
         needs_cluster=True,
         example="image_pinned: {env: all}",
-        check=a.check_image_pinned,
+        check=checks.check_image_pinned,
     ),
     ActionSpec(
         "git_version",
@@ -298,7 +300,7 @@ _SPECS = [
         "env's overlay on the pushed branch names `version`.",
         {"env": _ENV, "version": Param("version", True), "hint": _HINT},
         example="git_version: {env: staging, version: v2}",
-        check=a.check_git_version,
+        check=checks.check_git_version,
     ),
     ActionSpec(
         "file_contains",
@@ -311,7 +313,7 @@ _SPECS = [
             "hint": _HINT,
         },
         example="file_contains: {path: overlays/dev/kustomization.yaml, text: 'count: 2'}",
-        check=a.check_file_contains,
+        check=checks.check_file_contains,
     ),
     ActionSpec(
         "gate",
@@ -326,7 +328,7 @@ _SPECS = [
             "hint": _HINT,
         },
         example="gate: {name: model-eval, to: staging, version: v3, expect: fail}",
-        check=a.check_gate,
+        check=checks.check_gate,
     ),
     ActionSpec(
         "observed",
@@ -343,7 +345,7 @@ _SPECS = [
             "hint": _HINT,
         },
         example="observed: {command: history, env: prod}",
-        check=a.check_observed,
+        check=checks.check_observed,
     ),
     # -- escape hatch -------------------------------------------------------------
     ActionSpec(
@@ -353,9 +355,9 @@ _SPECS = [
         "(passed, message) or a CheckResult; elsewhere its return value is ignored.",
         {"function": Param("str", True, doc="module:function"), "args": Param("mapping")},
         example="python: checks:learner_wrote_notes",
-        do=a.call_python,
+        do=hooks.call_python,
         title=lambda p: f"Running {p['function']}",
-        check=a.check_python,
+        check=hooks.check_python,
     ),
 ]
 

@@ -22,4 +22,4 @@ EVAL_METRIC = "accuracy"
 EVAL_THRESHOLD = 0.65
 
 #: The versions the training script writes (environments/base/models/<version>.json).
-VERSIONS = ("v1", "v2", "v3", "v4", "v5")
+VERSIONS = ("v1", "v2", "v3", "v4", "v5", "v6")

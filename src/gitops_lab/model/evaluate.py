@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from gitops_lab.model import EVAL_METRIC, EVAL_THRESHOLD, LABEL
+from gitops_lab.model.dataset import held_out_rows
 
 
 def predict_proba(params: dict, instance: dict[str, float]) -> float:
@@ -71,8 +72,6 @@ def passes(model_metrics: dict) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from gitops_lab.model.dataset import held_out_rows
-
     parser = argparse.ArgumentParser(description="Evaluate a model artifact on the held-out split.")
     parser.add_argument("artifact", type=Path, help="a models/<version>.json file")
     args = parser.parse_args(argv)

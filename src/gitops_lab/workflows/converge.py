@@ -13,7 +13,8 @@ from collections.abc import Iterable
 from gitops_lab.adapters.repo.git import Git
 from gitops_lab.adapters.repo.promotion import ChangeResult
 from gitops_lab.adapters.repo.pushed import fetch_pushed, version_at
-from gitops_lab.kube.deadline import Deadline
+from gitops_lab.deadline import Deadline
+from gitops_lab.errors import ClusterError
 from gitops_lab.reporter import Reporter
 from gitops_lab.workflows.environment import LabEnvironment
 from gitops_lab.workflows.rollout import Expectation, wait_until_served
@@ -52,7 +53,14 @@ def converge_change(lab: LabEnvironment, result: ChangeResult, deadline: Deadlin
     if not result.pushed:
         reporter.warn("the change was not pushed, so the engine cannot see it; not waiting")
         return
-    converge(lab, [result.environment], result.commit or "", deadline, reporter)
+    try:
+        converge(lab, [result.environment], result.commit or "", deadline, reporter)
+    except ClusterError as error:
+        # The change is on the remote: say so, or the user may redo a change that is already done.
+        raise ClusterError(
+            f"{result.message}: {(result.commit or '')[:7]} is published on the remote, but {error.message}",
+            fix=f"{error.fix}; then `gitops-lab sync --env {result.environment}` waits until the engine applies it",
+        ) from error
 
 
 def sync(

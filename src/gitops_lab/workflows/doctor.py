@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from gitops_lab.adapters.cluster.kind_config import KindSettings
+from gitops_lab.adapters.cluster.kind_provider import KindCluster
+from gitops_lab.state import environment_dir
 from gitops_lab.workflows.preflight import Check, Probes, collect_checks
 
 
@@ -27,9 +30,6 @@ class DoctorReport:
 
 def doctor(name: str) -> DoctorReport:
     """Run every check for the lab environment ``name``; its own kind cluster may hold the lab's ports."""
-    from gitops_lab.adapters.cluster.kind import KindCluster, KindSettings
-    from gitops_lab.state import environment_dir
-
     settings = KindSettings(name=name)
     cluster = KindCluster(settings, environment_dir(name))
     return DoctorReport(collect_checks(settings.ports, Probes(cluster_exists=cluster.exists)))

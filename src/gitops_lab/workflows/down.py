@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gitops_lab.adapters.cluster import PROVIDERS, provider_for
+from gitops_lab.adapters.cluster.kind_binary import installed_kind
+from gitops_lab.adapters.cluster.kind_config import KindSettings
+from gitops_lab.adapters.cluster.kind_provider import KindCluster
 from gitops_lab.adapters.repo.git import Git
 from gitops_lab.adapters.repo.publish import snapshot_uncommitted
 from gitops_lab.errors import UsageError
@@ -50,9 +53,22 @@ def backup_repository(repo: Path, backups: Path) -> Path | None:
     stamp = time.strftime("%Y%m%dT%H%M%S")
     snapshot_uncommitted(git, "uncommitted-at-down")
     backups.mkdir(parents=True, exist_ok=True)
-    bundle = backups / f"repo-{stamp}.bundle"
+    bundle = _new_file(backups, f"repo-{stamp}", ".bundle")
     git.run("bundle", "create", "--quiet", str(bundle), "--all")
     return bundle
+
+
+def _new_file(folder: Path, stem: str, suffix: str) -> Path:
+    """A file name in ``folder`` that no earlier backup holds, claimed at once: two `down`s in one second (or
+    at once) each keep their own bundle."""
+    for n in range(1, 1000):
+        candidate = folder / f"{stem}{'' if n == 1 else f'-{n}'}{suffix}"
+        try:
+            candidate.open("x").close()
+        except FileExistsError:
+            continue
+        return candidate
+    raise UsageError(f"{folder} holds too many backups named {stem}*", fix=f"move old backups out of {folder}")
 
 
 def down(state: EnvironmentState | None, name: str, reporter: Reporter, state_problem: str | None = None) -> DownResult:
@@ -99,8 +115,6 @@ def _remove(entry: Path) -> None:
 
 def _delete_unrecorded_kind_cluster(name: str, home: Path, reporter: Reporter, result: DownResult) -> None:
     """No saved state: delete a kind cluster of that name if kind is here to ask; never download kind for it."""
-    from gitops_lab.adapters.cluster.kind import KindCluster, KindSettings, installed_kind
-
     kind = installed_kind()
     if kind is None:
         result.notes.append(

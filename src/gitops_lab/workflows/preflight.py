@@ -19,10 +19,19 @@ from pathlib import Path
 from typing import Any, Callable
 
 from gitops_lab.adapters.cluster.base import LabPorts
+from gitops_lab.adapters.cluster.kind_binary import (
+    DOWNLOAD_URL,
+    host_platform,
+    is_supported,
+    kind_version_at,
+    parse_version,
+)
 from gitops_lab.adapters.docker import DockerUnavailable, docker_info, docker_install_fix
 from gitops_lab.adapters.renderer import found_renderer
+from gitops_lab.cache import cache_root
 from gitops_lab.errors import PreflightError
 from gitops_lab.reporter import Reporter
+from gitops_lab.versions import pinned
 
 BLOCKING = "blocking"
 WARNING = "warning"
@@ -94,15 +103,11 @@ def port_free(host: str, port: int) -> bool:
 
 
 def _kind_on_path() -> str | None:
-    from gitops_lab.adapters.cluster.kind import kind_version_at
-
     path = shutil.which("kind")
     return (kind_version_at(path) or "unknown version") if path else None
 
 
 def _kind_cached(version: str) -> bool:
-    from gitops_lab.cache import cache_root
-
     return any((cache_root() / "kind" / version / exe).is_file() for exe in ("kind", "kind.exe"))
 
 
@@ -246,8 +251,6 @@ def kind_download_problem(version: str) -> str | None:
     import urllib.error
     import urllib.request
 
-    from gitops_lab.adapters.cluster.kind import DOWNLOAD_URL, host_platform
-
     try:
         os_name, arch = host_platform()
     except PreflightError as exc:
@@ -266,7 +269,6 @@ def check_kind(
     on_path: str | None, cached: bool, wanted: str, download_problem: Callable[[], str | None] | None = None
 ) -> Check:
     """``download_problem`` is asked only when `up` would have to download kind."""
-    from gitops_lab.adapters.cluster.kind import is_supported, parse_version
 
     def needs_download(what: str) -> Check:
         problem = download_problem() if download_problem else None
@@ -312,8 +314,6 @@ def check_renderer(found: str | None) -> Check:
 
 
 def check_arch(system: str, machine: str) -> Check:
-    from gitops_lab.adapters.cluster.kind import host_platform
-
     try:
         os_name, arch = host_platform(system, machine)
     except PreflightError as exc:
@@ -344,8 +344,6 @@ def collect_checks(
     ports: LabPorts | None = None, probes: Probes | None = None, kind_version: str | None = None
 ) -> list[Check]:
     """Every check, in a fixed order. Nothing is created or changed."""
-    from gitops_lab.versions import pinned
-
     ports = ports or LabPorts()
     probes = probes or Probes()
     kind_version = kind_version or pinned()["kind"]["version"]

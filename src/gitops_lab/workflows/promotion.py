@@ -21,13 +21,14 @@ from gitops_lab.adapters import repo
 from gitops_lab.adapters.repo import publish
 from gitops_lab.adapters.repo.git import Git
 from gitops_lab.adapters.repo.identity import git_user
-from gitops_lab.adapters.repo.layout import RepoLayout
-from gitops_lab.adapters.repo.promotion import ChangeResult, check_promotion, commit_promotion
+from gitops_lab.adapters.repo.layout import BRANCH, RepoLayout
+from gitops_lab.adapters.repo.promotion import ChangeResult, check_promotion, commit_promotion, noted
 from gitops_lab.errors import GateFailed, UsageError
 from gitops_lab.gates import GateResult, GatesConfig, check_gate_names, gate_trailers, load_config
 from gitops_lab.gates.runner import advice, judge
-from gitops_lab.kube.deadline import Deadline
+from gitops_lab.deadline import Deadline
 from gitops_lab.reporter import Reporter
+from gitops_lab.workflows import pull_request
 from gitops_lab.workflows.converge import converge_change
 from gitops_lab.workflows.environment import LabEnvironment
 
@@ -42,27 +43,55 @@ def run_promotion(
     environment: LabEnvironment | None = None,
     deadline: Deadline | None = None,
     skip_gates: Collection[str] = (),
+    forge: pull_request.LabForge | None = None,
+    merge: bool = False,
 ) -> ChangeResult:
     """Gate and promote ``version`` (default: ``src``'s) from ``src`` to ``dst``.
 
     ``skip_gates`` names required gates not to run; gates.yaml's ``skippable``
     must allow each, and each is recorded as ``Gate-<Name>: skipped by <user>``.
     With ``environment`` (and ``deadline``), waits until ``dst`` serves the pushed commit.
+    With ``forge``, a destination that needs an approval is promoted by pull
+    request (workflows/pull_request.py): opened, then merged once approved (on a
+    re-run; with ``merge``, a missing approval is an error rather than a wait).
     """
     git, layout = Git(repo_path), RepoLayout(repo_path)
     # The same checks as repo.promote: bad input fails the same way whether or not gates would run.
     check_promotion(git, layout, src, dst, version)
     _check_skips(load_config(repo_path), dst, skip_gates)
-    publish.catch_up(git)
+    recovered = publish.catch_up(git)
     # gates.yaml may have changed on the remote: check again after catching up.
     config = load_config(repo_path)
     _check_skips(config, dst, skip_gates)
     target = layout.check_version(version or layout.model_version(src))
+    by_review = forge is not None and pull_request.needs_review(config.required_for(dst))
+    current = layout.model_version(dst)
+    branch = pull_request.branch_for(dst, target)
+    if forge is not None and by_review and current != target:
+        opened = forge.open_pull_request(branch)
+        if opened is not None:
+            # Its head carries the gates' verdicts already: a re-run adds no second commit.
+            if merge or pull_request.approved(forge, opened):
+                result = pull_request.merge(forge, git, opened, dst, target, current)
+                _converge(environment, deadline, result, reporter)
+                return result
+            change = ChangeResult("promote", dst, target, current, None, False, "")
+            return pull_request.waiting(forge, opened, change, opened=False)
 
     trailers: list[tuple[str, str]] = []
-    if layout.model_version(dst) != target:
+    results: list[GateResult] = []
+    if current != target:
         results = judge(
-            repo_path, config, src, dst, target, config.required_for(dst), skip=skip_gates, skipped_by=git_user(git)
+            repo_path,
+            config,
+            src,
+            dst,
+            target,
+            # on a forge the approval is the pull request's review, which Gitea's branch rule enforces
+            [g for g in config.required_for(dst) if not (by_review and g == pull_request.APPROVAL_GATE)],
+            skip=skip_gates,
+            skipped_by=git_user(git),
+            deadline=deadline,
         )
         failed = [r for r in results if not r.passed]
         if failed:
@@ -71,16 +100,36 @@ def run_promotion(
         if results:
             reporter.info(f"gates for {dst}: " + ", ".join(f"{r.name} {r.verdict}" for r in results))
 
-    # The exact version the gates judged, so a change to src meanwhile cannot slip through.
-    result = commit_promotion(
-        git,
-        layout,
-        src,
-        dst,
-        target,
-        extra_trailers=[*trailers, *(extra_trailers or [])],
-        on_retry=lambda attempt, why: reporter.warn(f"push attempt {attempt} rejected: {why}"),
-    )
+    def commit_judged(onto: str) -> ChangeResult:
+        # The exact version the gates judged, so a change to src meanwhile cannot slip through.
+        return commit_promotion(
+            git,
+            layout,
+            src,
+            dst,
+            target,
+            extra_trailers=[*trailers, *(extra_trailers or [])],
+            on_retry=lambda attempt, why: reporter.warn(f"push attempt {attempt} rejected: {why}"),
+            branch=onto,
+        )
+
+    if forge is not None and by_review and current != target:
+        tip = pull_request.reusable_branch(git, branch, dst, target)
+        if tip is None:
+            change = commit_judged(branch)
+        else:
+            reporter.info(f"reusing {branch} ({tip[:7]}), pushed by an earlier run")
+            change = ChangeResult("promote", dst, target, current, tip, True, "")
+        opened = pull_request.open_for(forge, change, branch, src, results)
+        if merge:
+            result = pull_request.merge(
+                forge, git, forge.learner.pull_request(forge.owner, forge.name, opened.number), dst, target, current
+            )
+            _converge(environment, deadline, result, reporter)
+            return result
+        return noted(pull_request.waiting(forge, opened, change, opened=True), recovered)
+
+    result = noted(commit_judged(BRANCH), recovered)
     _converge(environment, deadline, result, reporter)
     return result
 
@@ -98,7 +147,7 @@ def _converge(
 def _check_skips(config: GatesConfig, dst: str, skip: Collection[str]) -> None:
     if not skip:
         return
-    check_gate_names(skip)
+    check_gate_names(skip, config)
     required = config.required_for(dst)
     not_required = [g for g in skip if g not in required]
     if not_required:
@@ -135,16 +184,23 @@ def run_rollback(
     to: str | None = None,
     environment: LabEnvironment | None = None,
     deadline: Deadline | None = None,
+    forge: pull_request.LabForge | None = None,
 ) -> ChangeResult:
     """Roll ``env`` back. No gates run: rolling back must always be possible.
 
+    With ``forge``, an environment that needs an approval (whose main Gitea's rule protects) goes back through a
+    pull request merged at once (workflows/pull_request.py ``roll_back``).
     With ``environment`` (and ``deadline``), waits until ``env`` serves the pushed commit.
     """
-    result = repo.rollback(
-        repo_path,
-        env,
-        to,
-        on_retry=lambda attempt, why: reporter.warn(f"push attempt {attempt} rejected: {why}"),
-    )
+
+    def on_retry(attempt: int, why: str) -> None:
+        reporter.warn(f"push attempt {attempt} rejected: {why}")
+
+    if forge is not None and pull_request.needs_review(load_config(repo_path).required_for(env)):
+        result = pull_request.roll_back(forge, repo_path, env, to, on_retry)
+        if not result.pushed:
+            return result  # nothing merged (nothing to do, or waiting for a review): nothing to wait for
+    else:
+        result = repo.rollback(repo_path, env, to, on_retry=on_retry)
     _converge(environment, deadline, result, reporter)
     return result

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from gitops_lab.adapters.engines.base import Engine
 from gitops_lab.adapters.repo.layout import DEPLOYMENT, VERSION_LABEL
 from gitops_lab.errors import WaitTimeout
-from gitops_lab.kube.deadline import Deadline
+from gitops_lab.deadline import Deadline, explaining_a_timeout
 from gitops_lab.kube.rollout import rollout_verdict
 from gitops_lab.kube.wait import wait_for, warning_events
 from gitops_lab.reporter import Reporter
@@ -53,7 +53,8 @@ def wait_until_served(
                 expect.env, expect.commit, deadline, on_progress=lambda seen: step.update(f"{engine.name}: {seen}")
             )
         except WaitTimeout as exc:
-            events = warning_events(engine.applier, expect.namespace)
+            with explaining_a_timeout():
+                events = warning_events(engine.applier, expect.namespace)
             detail = f"; latest warnings: {' | '.join(events)}" if events else ""
             raise WaitTimeout(
                 f"{expect.env}: {exc.message}{detail}",

@@ -12,8 +12,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gitops_lab.adapters.repo.layout import DEPLOYMENT, ENVIRONMENTS, VERSION_LABEL
-from gitops_lab.errors import EngineError
+from gitops_lab.adapters.images import apply_kustomize_images
+from gitops_lab.adapters.repo.git import Git
+from gitops_lab.adapters.repo.layout import (
+    DEPLOYMENT,
+    ENVIRONMENTS,
+    VERSION_LABEL,
+    overlay_yaml,
+)
+from gitops_lab.adapters.repo.snapshot import RepoSnapshot
+from gitops_lab.errors import DamagedFile, EngineError
+from gitops_lab.textfiles import yaml_loader
 from gitops_lab.workflows.environment import LabEnvironment
 
 
@@ -30,31 +39,26 @@ def git_expectation(repo: Path, env: str, commit: str | None = None) -> GitExpec
     """Read the overlay and the base Deployment at ``commit`` (None: the working copy)."""
     import yaml
 
-    from gitops_lab.adapters.repo.git import Git
-    from gitops_lab.adapters.repo.layout import overlay_path, replicas_in_text, version_in_text
-    from gitops_lab.adapters.images import apply_kustomize_images
+    snapshot = RepoSnapshot(Git(repo), commit)
 
-    git = Git(repo)
-
-    def read(path: str) -> str:
-        if commit:
-            shown = git.run("show", f"{commit}:{path}", check=False)
-            return shown.stdout if shown.returncode == 0 else ""
-        file = Path(repo) / path
-        return file.read_text(encoding="utf-8") if file.is_file() else ""
-
-    overlay = read(overlay_path(env))
-    overrides = [
-        rule
-        for text in (read("base/kustomization.yaml"), overlay)
-        for rule in (yaml.safe_load(text) or {}).get("images") or []
-    ]
+    base = overlay_yaml(snapshot.lenient_text("base/kustomization.yaml") or "", "base/kustomization.yaml")
+    overrides = [*(base.get("images") or []), *(snapshot.overlay(env).get("images") or [])]
     images = {}
-    for doc in yaml.safe_load_all(read("base/deployment.yaml")):
-        if isinstance(doc, dict) and doc.get("kind") == "Deployment" and doc["metadata"].get("name") == DEPLOYMENT:
-            for container in doc["spec"]["template"]["spec"].get("containers") or []:
-                images[container["name"]] = apply_kustomize_images(container["image"], overrides)
-    return GitExpectation(version_in_text(overlay, overlay_path(env)), replicas_in_text(overlay, DEPLOYMENT), images)
+    where = "base/deployment.yaml"
+    try:
+        for doc in yaml.load_all(
+            snapshot.lenient_text(where) or "", Loader=yaml_loader()
+        ):  # a SafeLoader that also refuses aliases
+            if isinstance(doc, dict) and doc.get("kind") == "Deployment" and doc["metadata"].get("name") == DEPLOYMENT:
+                for container in doc["spec"]["template"]["spec"].get("containers") or []:
+                    images[container["name"]] = apply_kustomize_images(container["image"], overrides)
+    except (yaml.YAMLError, KeyError, TypeError, AttributeError) as error:
+        detail = getattr(error, "problem", None) or f"{type(error).__name__} {error}"
+        raise DamagedFile(
+            f"{where} is not the Deployment gitops-lab expects ({str(detail)[:120]})",
+            fix=f"fix it and commit, or restore it with `git checkout gitops-lab/seed -- {where}`",
+        ) from None
+    return GitExpectation(snapshot.model_version(env), snapshot.replicas(env), images)
 
 
 def drift(dep: dict[str, Any], expected: GitExpectation) -> list[str]:
@@ -146,8 +150,6 @@ def environment_reports(lab: LabEnvironment) -> list[EnvironmentReport]:
 
 def _expectation(lab: LabEnvironment, env: str, commit: str | None) -> GitExpectation:
     """What Git sets at the commit the engine applied, or in the working copy when that commit is unknown here."""
-    from gitops_lab.adapters.repo.git import Git
-
     if commit and Git(lab.repo).ok("cat-file", "-e", f"{commit}^{{commit}}"):
         return git_expectation(lab.repo, env, commit)
     return git_expectation(lab.repo, env)

@@ -15,10 +15,10 @@ nothing, and says so.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gitops_lab.adapters import images
 from gitops_lab.adapters.cluster import ClusterInfo, ClusterProvider, provider_for
 from gitops_lab.adapters.engines import engine_for
 from gitops_lab.adapters.engines.base import Engine, EngineStatus, EnvironmentTarget, RepoAccess
@@ -28,11 +28,13 @@ from gitops_lab.adapters.images import LabImage
 from gitops_lab.adapters.repo import init_working_copy
 from gitops_lab.adapters.repo.git import Git, authenticated, current_auth
 from gitops_lab.adapters.repo.layout import RepoLayout
+from gitops_lab.adapters.repo.platform import remote_exists, seed_platform
+from gitops_lab.adapters.repo.publish import catch_up, remote_branch
 from gitops_lab.adapters.repo.seed import SeedResult
-from gitops_lab.errors import UsageError
+from gitops_lab.deadline import Deadline, command_deadline_unless_set
+from gitops_lab.errors import GitError, UsageError
 from gitops_lab.kube.client import Kube, check_reachable, connect
-from gitops_lab.kube.deadline import Deadline, command_deadline_unless_set
-from gitops_lab.reporter import Reporter, Step
+from gitops_lab.reporter import NamedStep, Reporter, Step, run_steps
 from gitops_lab.state import EnvironmentState, environment_dir
 from gitops_lab.workflows.converge import converge
 from gitops_lab.workflows.environment import LabEnvironment, targets_for
@@ -139,13 +141,8 @@ class UpContext:
     scope: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
 
 
-@dataclass(frozen=True)
-class UpStep:
-    """One step of `up`: ``run`` under a status line titled ``title`` (None: the step reports its own)."""
-
-    name: str
-    run: Callable[[UpContext, Step], None]
-    title: Callable[[UpContext], str | None] = lambda ctx: None
+#: One step of `up`: ``run`` under a status line titled ``title`` (None: the step reports its own).
+UpStep = NamedStep[UpContext]
 
 
 def up(options: UpOptions, reporter: Reporter, name: str, previous: EnvironmentState | None = None) -> UpResult:
@@ -177,13 +174,7 @@ def up(options: UpOptions, reporter: Reporter, name: str, previous: EnvironmentS
             git_server=lab_git_server(name, options.git_url, options.engine_git_url, current_auth()),
         )
         with ctx.scope:
-            for step in STEPS:
-                title = step.title(ctx)
-                if title is None:
-                    step.run(ctx, Step(Reporter(), step.name))
-                else:
-                    with reporter.step(title) as status:
-                        step.run(ctx, status)
+            run_steps(STEPS, ctx, reporter)
     return ctx.result
 
 
@@ -198,8 +189,6 @@ def pull_images(ctx: UpContext, status: Step) -> None:
     """--preload: every image the lab runs, pulled once into this machine's Docker."""
     if not (ctx.options.preload and ctx.cluster.runs_here):
         return
-    from gitops_lab.adapters import images
-
     ctx.engine.release(ctx.reporter, ctx.options.install_source_url)  # the image list reads the cached manifest
     ctx.images, notes = images.lab_images((ctx.engine,))
     for note in notes:
@@ -218,8 +207,6 @@ def load_images(ctx: UpContext, status: Step) -> None:
     """--preload: the pulled images, loaded into the cluster's nodes."""
     if not ctx.images:
         return
-    from gitops_lab.adapters import images
-
     images.load_images(ctx.images, ctx.cluster, ctx.reporter, environment_dir(ctx.name) / "images")
 
 
@@ -265,6 +252,11 @@ def seed_repository(ctx: UpContext, status: Step) -> None:
     status.done(seeded.action)
     if seeded.changed:
         ctx.result.changed.append(f"repository {seeded.action}")
+    if ctx.repository.platform_url and (
+        not ctx.repository.platform_optional or remote_exists(ctx.repository.platform_url)
+    ):
+        if seed_platform(ctx.repository.platform_url) == "seeded":
+            ctx.result.changed.append("platform repository seeded")
     ctx.result.repo_path, ctx.result.clone_url = str(seeded.path), ctx.repository.host_url
     ctx.targets = targets_for(RepoLayout(seeded.path))
 
@@ -337,9 +329,6 @@ def _served_commit(seeded, reporter: Reporter) -> str:
     the remote, so the working copy catches up first (fast-forward only) and the
     wait is for the remote's head, never for a commit the remote lacks.
     """
-    from gitops_lab.adapters.repo.publish import REMOTE_BRANCH, catch_up
-    from gitops_lab.errors import GitError
-
     git = Git(seeded.path)
     if seeded.action != "reused" or not git.remote_url():
         return git.head()
@@ -347,4 +336,4 @@ def _served_commit(seeded, reporter: Reporter) -> str:
         catch_up(git, unpublished="keep")  # a learner's unpushed commits are theirs to push
     except GitError as exc:
         reporter.warn(f"the working copy could not follow the remote ({exc.message}); waiting for what the remote has")
-    return git.out("rev-parse", REMOTE_BRANCH)
+    return git.out("rev-parse", remote_branch(git))

@@ -1,6 +1,6 @@
 """Post-deploy verification: check what an environment really serves.
 
-Five checks, each a verdict with the evidence it rests on:
+Six checks, each a verdict with the evidence it rests on:
 
 - ``version``: every serving pod's /version names the expected model version;
 - ``pods``: every pod is ready, has restarted at most ``max_restarts`` times and
@@ -11,7 +11,11 @@ Five checks, each a verdict with the evidence it rests on:
   ``traffic`` says so, requests that environment received (prod's pumps run
   hotter than the held-out set's: a model can pass everywhere else and fail there);
 - ``error-rate`` and ``latency-p95``: from each pod's /metrics, before and after
-  the sample plus a short bounded load of one-row requests.
+  the sample plus a short bounded load of one-row requests;
+- ``input-drift``: the inputs the serving pods received since they started
+  (their /metrics histograms, the check's own rows included) against the
+  training reference, by the population stability index of each feature. Too
+  few rows: skipped, saying so. Drift warns, or fails with ``on_drift: fail``.
 
 The model server is reached through a ``VerifyTarget``: the API server's proxy
 (``kube_target``) or a URL (``url_target``, a local process in unit tests).
@@ -23,20 +27,31 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gitops_lab.adapters.metrics import Snapshot, histogram_quantile, request_counts
+from gitops_lab.adapters.metrics import Snapshot, histogram_quantile, input_histograms, request_counts
 from gitops_lab.adapters.modelserver import ModelServer, UrlTransport, pod_transport, service_transport
-from gitops_lab.errors import ClusterError, VerificationFailed, WaitTimeout
+from gitops_lab.adapters.repo.git import Git
+from gitops_lab.adapters.repo.layout import VERSION_LABEL, RepoLayout, artifact_fix, checked_artifact
+from gitops_lab.adapters.repo.pushed import fetch_pushed
+from gitops_lab.adapters.repo.snapshot import RepoSnapshot
+from gitops_lab.adapters.repo.trailers import VERIFY_PREFIX
+from gitops_lab.deadline import Deadline
+from gitops_lab.errors import ClusterError, NotFound, VerificationFailed, WaitTimeout
+from gitops_lab.gates.config import config_at
+from gitops_lab.gates.data_quality import psi_of_shares
 from gitops_lab.gates.result import GateResult, check_line, failures
 from gitops_lab.gates.runner import gate_trailers
-from gitops_lab.gates.verification import VerificationSettings
-from gitops_lab.kube.deadline import Deadline
+from gitops_lab.gates.verification import InputDriftSettings, VerificationSettings
+from gitops_lab.kube import retry
+from gitops_lab.model import dataset
+from gitops_lab.model.dataset import held_out_rows, prod_traffic_rows
+from gitops_lab.textfiles import parse_json_object
 from gitops_lab.reporter import Reporter
 
-CHECKS = ("version", "pods", "accuracy", "error-rate", "latency-p95")
+CHECKS = ("version", "pods", "accuracy", "error-rate", "latency-p95", "input-drift")
 SAMPLE_SEED = 12
 BATCH = 25
 PREDICT = "/predict"
@@ -72,8 +87,6 @@ class VerifyTarget:
 
 def kube_target(kube: Any, env: str, namespace: str) -> VerifyTarget:
     """The environment's Service and pods, through the API server's proxy."""
-    from gitops_lab.adapters.repo.layout import VERSION_LABEL
-    from gitops_lab.kube import retry
 
     def pods() -> list[PodState]:
         found = retry.call(
@@ -131,6 +144,8 @@ class VerificationReport:
     version: str
     checks: list[GateResult]
     settings: VerificationSettings
+    # The evidence of the input-drift check, one entry per feature (empty when it had none).
+    input_drift: list["FeatureDrift"] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -142,7 +157,7 @@ class VerificationReport:
 
     def trailers(self) -> list[tuple[str, str]]:
         """``Verify-Accuracy: fail (live accuracy 0.4828 ...)``, one per check: the evidence for a commit."""
-        return gate_trailers(self.checks, prefix="Verify")
+        return gate_trailers(self.checks, prefix=VERIFY_PREFIX)
 
     def failure(self, what: str = "", fix: str = "") -> VerificationFailed:
         """The error naming every failed check; ``what`` says what was done about it."""
@@ -160,6 +175,7 @@ class VerificationReport:
             "version": self.version,
             "passed": self.passed,
             "checks": [c.to_dict() for c in self.checks],
+            "input_drift": [{**asdict(d), "drifted": d.drifted} for d in self.input_drift],
             "settings": self.settings.to_dict(),
         }
 
@@ -187,9 +203,11 @@ def verify(
         step.update(f"sending {settings.sample_size} rows of {traffic} and {settings.load_requests} requests")
         checks.append(_accuracy_check(target.service, version, artifact, settings, traffic, deadline))
         client_errors = _load(target.service, settings, traffic, deadline)
-        window = _scrape(servers).minus(before)
-        checks += _metrics_checks(window, client_errors, settings)
-        report = VerificationReport(target.env, target.service.where, version, checks, settings)
+        after = _scrape(servers)
+        checks += _metrics_checks(after.minus(before), client_errors, settings)
+        drift = feature_drift(after, settings.input_drift.psi_max)
+        checks.append(input_drift_check(drift, settings.input_drift))
+        report = VerificationReport(target.env, target.service.where, version, checks, settings, drift)
         step.done("all checks pass" if report.passed else "failed: " + ", ".join(c.name for c in report.failed))
     return report
 
@@ -203,8 +221,6 @@ def require_passed(report: VerificationReport) -> VerificationReport:
 
 def labelled_rows(traffic: str) -> list[dict[str, float]]:
     """Every labelled row of ``traffic`` (gates.verification.TRAFFIC)."""
-    from gitops_lab.model.dataset import held_out_rows, prod_traffic_rows
-
     return prod_traffic_rows() if traffic == "prod-traffic" else held_out_rows()
 
 
@@ -393,6 +409,85 @@ def _metrics_checks(window: Snapshot, client_errors: list[str], settings: Verifi
     return [error_rate, latency]
 
 
+@dataclass(frozen=True)
+class FeatureDrift:
+    """One feature's live inputs against the training reference: the evidence of input drift."""
+
+    feature: str
+    psi: float
+    psi_max: float
+    rows: int
+
+    @property
+    def drifted(self) -> bool:
+        return self.psi > self.psi_max
+
+
+def feature_drift(scrape: Snapshot, psi_max: float) -> list[FeatureDrift]:
+    """PSI of each feature's received values (the input histograms of ``scrape``,
+    summed over pods) against the clean reference dataset, over the same bins."""
+    reference = _reference_rows()
+    found = []
+    for feature, (edges, counts) in sorted(input_histograms(scrape).items()):
+        if feature not in reference[0]:
+            continue  # a feature the reference dataset does not have: nothing to compare with
+        rows = int(sum(counts))
+        ref_counts = [0] * len(counts)
+        for row in reference:
+            # Bins are (lower, upper], as Prometheus' le buckets count them.
+            ref_counts[next((i for i, edge in enumerate(edges) if row[feature] <= edge), len(edges))] += 1
+        expected = [c / len(reference) for c in ref_counts]
+        actual = [c / rows for c in counts] if rows else [0.0] * len(counts)
+        found.append(FeatureDrift(feature, round(psi_of_shares(expected, actual), 4), psi_max, rows))
+    return found
+
+
+def _reference_rows() -> list[dict[str, float]]:
+    """The training reference: the clean dataset, as the data-quality gate compares training data with."""
+    return dataset.prepare(dataset.read_raw()).rows
+
+
+def input_drift_check(drift: list[FeatureDrift], settings: InputDriftSettings) -> GateResult:
+    """The ``input-drift`` verdict: skipped with too few rows, else pass, or drift (warn or fail)."""
+    name = "input-drift"
+    if not drift:
+        return GateResult(
+            name,
+            True,
+            "skipped: /metrics has no input histograms (model_server_input_feature): the server predates them",
+            skipped=True,
+        )
+    rows = min(d.rows for d in drift)
+    if rows < settings.min_rows:
+        return GateResult(
+            name,
+            True,
+            f"skipped: {rows} row(s) received, fewer than min_rows {settings.min_rows}: too few to judge drift",
+            [f"warn: {d.feature}: PSI {d.psi:.2f} over only {d.rows} row(s), not judged" for d in drift],
+            skipped=True,
+        )
+    drifted = [d for d in drift if d.drifted]
+    level = "fail" if settings.on_drift == "fail" else "warn"
+    details = [
+        f"{level if d.drifted else 'pass'}: {d.feature}: PSI {d.psi:.2f} "
+        f"{'>' if d.drifted else '<='} {d.psi_max} over {d.rows} rows"
+        for d in drift
+    ]
+    if not drifted:
+        worst = max(drift, key=lambda d: d.psi)
+        return GateResult(
+            name,
+            True,
+            f"no drift: max PSI {worst.psi:.2f} ({worst.feature}) <= {worst.psi_max} over {rows} rows",
+            details,
+        )
+    named = ", ".join(f"{d.feature} PSI {d.psi:.2f}" for d in sorted(drifted, key=lambda d: -d.psi))
+    summary = f"input drift: {named} > {settings.psi_max} over {rows} rows"
+    if level == "warn":
+        summary += "; a warning (on_drift: warn)"
+    return GateResult(name, level == "warn", summary, details)
+
+
 def _check_time(deadline: Deadline, what: str) -> None:
     if deadline.expired:
         raise WaitTimeout(
@@ -415,27 +510,18 @@ class Expected:
 def expected_from_git(repo_path: Path, env: str, version: str | None = None, pushed: bool = True) -> Expected:
     """The version ``env`` should serve, its artifact and the verification settings,
     as pushed (``origin/main`` after a fetch; HEAD without a remote, or when not ``pushed``)."""
-    import json
-    import tempfile
-
-    from gitops_lab.adapters.repo.git import Git
-    from gitops_lab.adapters.repo.layout import RepoLayout
-    from gitops_lab.adapters.repo.pushed import fetch_pushed, version_at
-    from gitops_lab.gates.config import CONFIG_FILE, load_config
-
     git = Git(repo_path)
     RepoLayout(repo_path).check_env(env)
-    ref = fetch_pushed(git) if pushed else "HEAD"
-    commit = git.out("rev-parse", ref)
-    want = version or version_at(git, ref, env)
-    shown = git.run("show", f"{ref}:base/models/{want}.json", check=False)
-    if shown.returncode != 0:
-        from gitops_lab.errors import NotFound
-
-        raise NotFound(f"model version {want!r} has no artifact at {ref}", fix="name a version the repository ships")
-    gates = git.run("show", f"{ref}:{CONFIG_FILE}", check=False)
-    with tempfile.TemporaryDirectory() as tmp:
-        if gates.returncode == 0:
-            (Path(tmp) / CONFIG_FILE).write_text(gates.stdout, encoding="utf-8")
-        config = load_config(tmp)
-    return Expected(want, json.loads(shown.stdout), VerificationSettings.from_section(config.verification), commit)
+    snapshot = RepoSnapshot(git, fetch_pushed(git) if pushed else "HEAD")
+    commit = snapshot.commit or ""
+    want = version or snapshot.model_version(env)
+    rel = f"base/models/{want}.json"
+    where, fix = f"the model artifact {rel} at {commit[:7]}", artifact_fix(rel)
+    text = snapshot.text(rel, "model artifact", fix=fix)
+    if text is None:
+        raise NotFound(
+            f"model version {want!r} has no artifact at {snapshot.ref}", fix="name a version the repository ships"
+        )
+    config = config_at(snapshot)
+    artifact = checked_artifact(parse_json_object(text, where, fix), where, fix)
+    return Expected(want, artifact, VerificationSettings.from_section(config.verification), commit)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from gitops_lab.adapters.cluster.base import ClusterInfo, ClusterProvider, LabPorts
+from gitops_lab.errors import UsageError
 
 PROVIDERS = ("kind", "existing")
 
@@ -27,8 +28,10 @@ def provider_for(
     kind keeps its kubeconfig and config under ``state_dir`` and reads the kind-only
     settings; existing reaches the cluster of ``kubeconfig``/``context``.
     """
+    # Start-up: --help reads this package for its choices; a provider's module loads only when chosen.
     if provider == "kind":
-        from gitops_lab.adapters.cluster.kind import KindCluster, KindSettings
+        from gitops_lab.adapters.cluster.kind_config import KindSettings
+        from gitops_lab.adapters.cluster.kind_provider import KindCluster
 
         settings = KindSettings(
             name=env_name,
@@ -41,6 +44,4 @@ def provider_for(
         from gitops_lab.adapters.cluster.existing import ExistingCluster
 
         return ExistingCluster(env_name, kubeconfig, context)
-    from gitops_lab.errors import UsageError
-
     raise UsageError(f"unknown cluster provider {provider!r}", fix=f"use one of: {', '.join(PROVIDERS)}")

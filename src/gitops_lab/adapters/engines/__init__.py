@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from gitops_lab.errors import UsageError
+
 ENGINES = ("argocd", "flux")
 
 
@@ -11,6 +13,7 @@ def engine_for(name: str, kube=None, tenant: str | None = None):
     Without ``kube`` it can only prepare manifests (for `gitops-lab images`).
     ``tenant`` names a classroom learner whose objects the adapter reads and writes.
     """
+    # Start-up: --help reads this package for its choices; an engine's module loads only when chosen.
     if name == "argocd":
         from gitops_lab.adapters.engines.argocd import ArgoCD
 
@@ -19,6 +22,4 @@ def engine_for(name: str, kube=None, tenant: str | None = None):
         from gitops_lab.adapters.engines.flux import Flux
 
         return Flux(kube, tenant)
-    from gitops_lab.errors import UsageError
-
     raise UsageError(f"unknown engine {name!r}", fix=f"use one of: {', '.join(ENGINES)}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -16,7 +17,7 @@ from gitops_lab.adapters.engines.base import (
     project_name,
 )
 from gitops_lab.errors import EngineError, WaitTimeout
-from gitops_lab.kube.deadline import Deadline
+from gitops_lab.deadline import Deadline, explaining_a_timeout
 from gitops_lab.kube.wait import Verdict, wait_for
 from gitops_lab.reporter import Reporter
 from gitops_lab.resources import manifests_dir
@@ -26,6 +27,10 @@ CRDS = ("applications.argoproj.io", "appprojects.argoproj.io")
 # What a lab needs of the upstream install; dex (SSO), notifications and the
 # ApplicationSet controller are left out to keep the footprint small.
 DROPPED_DEPLOYMENTS = ("argocd-dex-server", "argocd-notifications-controller", "argocd-applicationset-controller")
+# Gitea signs each delivery for Gogs as well (X-Gogs-Event, X-Gogs-Signature: the same HMAC-SHA256 as
+# X-Gitea-Signature), and argocd-server checks a Gogs delivery against this key of argocd-secret.
+GOGS_WEBHOOK_SECRET_KEY = "webhook.gogs.secret"
+SETTINGS_SECRET = "argocd-secret"
 
 
 class ArgoCD(Engine):
@@ -35,6 +40,7 @@ class ArgoCD(Engine):
     namespace = "argocd"
     crds = CRDS
     install_hint = "install Argo CD into the argocd namespace first"
+    push_webhook_path = "/api/webhook"  # argocd-server's, unauthenticated: the signature is the check
 
     # -- install ---------------------------------------------------------------
 
@@ -120,6 +126,31 @@ class ArgoCD(Engine):
             )
         return self.apply_changed(objects)
 
+    def accept_push_webhooks(self, secret: str) -> list[str]:
+        """Set ``webhook.gogs.secret`` in argocd-secret, so argocd-server takes the lab forge's (Gitea's)
+        push webhooks signed with ``secret`` and refuses others (400); what changed.
+
+        argocd-server restarts itself in-process when that key changes. An Application refreshes on a
+        delivery only when the payload's repository URL names the same host and path as its repoURL
+        (any port, with or without ``.git``), so the forge's ROOT_URL must be the address Argo CD clones from.
+        """
+        if not secret:
+            # Argo CD takes unsigned deliveries when the key is empty: anyone could make it refresh
+            raise ValueError("an empty webhook secret would let argocd-server take unsigned deliveries")
+        current = self.applier.get("v1", "Secret", SETTINGS_SECRET, self.namespace)
+        if current is None:
+            raise EngineError(
+                f"Argo CD has no Secret {self.namespace}/{SETTINGS_SECRET}, where its webhook secrets live",
+                fix="install Argo CD first (`gitops-lab up`), then run the command again",
+            )
+        encoded = base64.b64encode(secret.encode()).decode()
+        if (current.get("data") or {}).get(GOGS_WEBHOOK_SECRET_KEY) == encoded:
+            return []
+        self.applier.merge_patch(
+            "v1", "Secret", SETTINGS_SECRET, {"data": {GOGS_WEBHOOK_SECRET_KEY: encoded}}, self.namespace
+        )
+        return [f"Secret/{SETTINGS_SECRET} {GOGS_WEBHOOK_SECRET_KEY}"]
+
     # -- reconcile and status -----------------------------------------------
     def request_reconcile(self, env: str) -> None:
         self.applier.merge_patch(
@@ -164,7 +195,8 @@ class ArgoCD(Engine):
                 ask_again=self.ask_again(env, commit, lambda app: status_of(env, app).revision),
             )
         except WaitTimeout as exc:
-            last = self.status(env)
+            with explaining_a_timeout():
+                last = self.status(env)
             raise WaitTimeout(f"{exc.message}; Argo CD says: {last.message or 'nothing'}") from exc
         return status_of(env, app)
 

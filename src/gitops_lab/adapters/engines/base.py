@@ -10,12 +10,17 @@ from typing import Any
 
 import yaml
 
+from gitops_lab.adapters.engines import install as installer
+from gitops_lab.adapters.engines.install import crd_verdict, start_from_local_images
+from gitops_lab.adapters.engines.release import fetch_release
+from gitops_lab.deadline import Deadline
+from gitops_lab.errors import ClusterError, EngineError
 from gitops_lab.kube.apply import Applier
 from gitops_lab.kube.client import Kube
-from gitops_lab.kube.deadline import Deadline
 from gitops_lab.kube.wait import AskAgain
 from gitops_lab.reporter import Reporter
 from gitops_lab.resources import manifests_dir
+from gitops_lab.versions import engine_install_url, pinned
 
 Progress = Callable[[str], None]
 
@@ -90,6 +95,8 @@ class Engine(abc.ABC):
     has_ui: bool = False
     # Set by serve_ui: the NodePort a managed install exposes the UI on.
     ui_node_port: int | None = None
+    # Where the engine's API takes a forge's push webhooks (see accept_push_webhooks); None: it polls.
+    push_webhook_path: str | None = None
 
     def __init__(self, kube: Kube | None = None, tenant: str | None = None):
         self.kube = kube
@@ -101,8 +108,6 @@ class Engine(abc.ABC):
     def applier(self) -> Applier:
         """The cluster's objects; an engine made without ``kube`` only prepares manifests."""
         if self._applier is None:
-            from gitops_lab.errors import ClusterError
-
             raise ClusterError(
                 f"{self.display_name} was made without a cluster, so it cannot reach one",
                 fix="connect to the cluster first (`gitops-lab up`, or --kubeconfig/--context)",
@@ -129,9 +134,6 @@ class Engine(abc.ABC):
     # -- install ---------------------------------------------------------------
     def release(self, reporter: Reporter, source_url: str | None = None):
         """The pinned release manifest, downloaded once and cached (see release.py)."""
-        from gitops_lab.adapters.engines.release import fetch_release
-        from gitops_lab.versions import engine_install_url, pinned
-
         spec = pinned()[self.name]
         with reporter.step(f"Fetching {self.display_name} {spec['version']} release manifests") as step:
             # The pin applies to every source: a mirror or a local copy must be the pinned release.
@@ -145,9 +147,6 @@ class Engine(abc.ABC):
         self, mode: str, reporter: Reporter, deadline: Deadline, source_url: str | None = None
     ) -> InstallReport:
         """managed: apply the pinned release plus the lab's patches; external: check it runs."""
-        from gitops_lab.adapters.engines import install as installer
-        from gitops_lab.versions import pinned
-
         if mode == "external":
             return self.check_external(reporter)
         cached = self.release(reporter, source_url)
@@ -166,8 +165,6 @@ class Engine(abc.ABC):
 
     def lab_manifests(self, text: str) -> list[dict[str, Any]]:
         """What a managed install applies: the trimmed, patched release, starting from local images."""
-        from gitops_lab.adapters.engines.install import start_from_local_images
-
         return start_from_local_images(self.prepare_manifests(text))
 
     @abc.abstractmethod
@@ -180,9 +177,6 @@ class Engine(abc.ABC):
 
     def check_external(self, reporter: Reporter) -> InstallReport:
         """External mode: the CRDs are Established and the namespace exists; say what runs."""
-        from gitops_lab.adapters.engines.install import crd_verdict
-        from gitops_lab.errors import EngineError
-
         with reporter.step(f"Checking the {self.display_name} that is already installed") as step:
             details = []
             for crd in self.crds:
@@ -226,6 +220,26 @@ class Engine(abc.ABC):
         self, env: str, commit: str | None, deadline: Deadline, on_progress: Progress | None = None
     ) -> EngineStatus:
         """Wait until ``env`` has applied ``commit`` (any, if None) and is healthy."""
+
+    def accept_push_webhooks(self, secret: str) -> list[str]:
+        """Have the engine accept a forge's push webhooks signed with ``secret``; what changed.
+
+        An engine without an endpoint for them (``push_webhook_path`` None: Flux without its
+        notification-controller) changes nothing and returns []: it finds a push at its next poll, or
+        at once when the CLI requests a reconcile (docs/forge.md).
+        """
+        return []
+
+    #: How the engine decrypts SOPS-encrypted manifests in the cluster; "" when it cannot (docs/secrets.md).
+    decryption = ""
+
+    def enable_decryption(self, envs: list[str], key_secret: str) -> list[str]:
+        """Let ``envs`` decrypt SOPS files with the age key in Secret ``key_secret`` (in self.namespace).
+
+        Returns what changed. An engine that cannot decrypt in the cluster (Argo CD
+        without a plugin such as KSOPS) changes nothing and returns [].
+        """
+        return []
 
     # -- shared helpers ---------------------------------------------------------
     def ask_again(

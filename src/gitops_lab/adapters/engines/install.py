@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from gitops_lab.kube.apply import Applier
-from gitops_lab.kube.deadline import Deadline
+from gitops_lab.deadline import Deadline
 from gitops_lab.kube.rollout import rollout_verdict
 from gitops_lab.kube.wait import Verdict, wait_for
 from gitops_lab.reporter import Reporter

@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from gitops_lab.cache import cache_root
-from gitops_lab.downloads import download
+from gitops_lab.downloads import download_verified
 from gitops_lab.errors import EngineError
 
 
@@ -61,7 +59,8 @@ def local_manifest(engine: str, source: str) -> Path:
     return path.resolve()
 
 
-def _read_local(engine: str, source: str) -> tuple[str, bytes]:
+def _local_url(engine: str, source: str) -> str:
+    """The file:// URL of the install.yaml a local source names, once its size is that of a manifest."""
     path = local_manifest(engine, source)
     size = path.stat().st_size
     if size > MAX_MANIFEST_BYTES:
@@ -69,7 +68,16 @@ def _read_local(engine: str, source: str) -> tuple[str, bytes]:
             f"{path} is {size // (1024 * 1024)} MiB, too large for an install manifest",
             fix=f"pass the engine's install.yaml (under {MAX_MANIFEST_BYTES // (1024 * 1024)} MiB)",
         )
-    return path.as_uri(), path.read_bytes()
+    return path.as_uri()
+
+
+def _cache_record(record: Path) -> dict[str, Any]:
+    """What the cache recorded of a download; {} when the record is damaged (then the manifest is fetched again)."""
+    try:
+        data = json.loads(record.read_bytes().decode("utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def fetch_release(
@@ -78,42 +86,22 @@ def fetch_release(
     """The release manifest at ``url`` (or a local file or folder), from the cache when it is intact."""
     local = is_local_source(url)
     if local:
-        url, data = _read_local(engine, url)
+        url = _local_url(engine, url)
     target = cached_manifest_path(engine, version)
     record = target.with_name("install.yaml.json")
     if target.is_file() and record.is_file() and not local:
-        data = target.read_bytes()
-        recorded = json.loads(record.read_text(encoding="utf-8"))
+        recorded = _cache_record(record)
         expected = pinned_sha256 or recorded.get("sha256")
-        if recorded.get("url") == url and _digest(data) == expected:
+        if recorded.get("url") == url and _digest(target.read_bytes()) == expected:
             return CachedManifest(target, expected, "cache")
-    if local:
-        return _keep(engine, version, url, data, pinned_sha256, target, record, "local file")
-    try:
-        data = download(url, f"the {engine} {version} release manifest", timeout)
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise EngineError(
-            f"cannot download the {engine} {version} release manifest from {url}: {reason}",
-            fix="check the network (or a proxy), or install the engine yourself and use --engine-install external",
-        ) from exc
-    return _keep(engine, version, url, data, pinned_sha256, target, record, "downloaded")
-
-
-def _keep(
-    engine: str, version: str, url: str, data: bytes, pinned_sha256: str | None, target: Path, record: Path, source: str
-) -> CachedManifest:
-    """Check the pin, then keep the manifest and its record in the cache."""
-    digest = _digest(data)
-    if pinned_sha256 and digest != pinned_sha256:
-        raise EngineError(
-            f"the {engine} {version} manifest from {url} has SHA-256 {digest}, but {pinned_sha256} is pinned",
-            fix="the file was altered or is another release; use the pinned release's install.yaml, "
-            "and report it if a fresh download persists",
-        )
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".yaml.part")
-    tmp.write_bytes(data)
-    os.replace(tmp, target)
+    # A local copy goes the same way as a download: the pin applies to every source alike.
+    digest = download_verified(
+        url,
+        target,
+        f"the {engine} {version} release manifest",
+        pinned_sha256,
+        timeout,
+        fix="check the network (or a proxy), or install the engine yourself and use --engine-install external",
+    )
     record.write_text(json.dumps({"url": url, "sha256": digest}, indent=2) + "\n", encoding="utf-8")
-    return CachedManifest(target, digest, source)
+    return CachedManifest(target, digest, "local file" if local else "downloaded")

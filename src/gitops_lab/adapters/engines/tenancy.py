@@ -26,7 +26,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from gitops_lab.adapters.engines.argocd import API
 from gitops_lab.adapters.engines.base import Engine, project_name, registered_name
+from gitops_lab.adapters.engines.flux import KUSTOMIZE_API, SOURCE_API, reconciler_account
 from gitops_lab.adapters.repo.layout import ENVIRONMENTS
 from gitops_lab.errors import UsageError
 
@@ -183,8 +185,6 @@ def tenant_objects(class_name: str, learner: str, engine: Engine) -> list[dict[s
         }
     )
     if engine.name == "flux":
-        from gitops_lab.adapters.engines.flux import reconciler_account
-
         account = reconciler_account(learner)
         objects.append(
             {
@@ -238,14 +238,10 @@ def engine_registration(learner: str, engine: Engine) -> list[tuple[str, str, st
     """(apiVersion, kind, name) of what ``engine.register`` made for the learner, in the engine namespace."""
     project = project_name(learner)
     if engine.name == "argocd":
-        from gitops_lab.adapters.engines.argocd import API
-
         return [(API, "Application", registered_name(env, learner)) for env in ENVIRONMENTS] + [
             (API, "AppProject", project),
             ("v1", "Secret", f"{project}-repo"),
         ]
-    from gitops_lab.adapters.engines.flux import KUSTOMIZE_API, SOURCE_API
-
     return (
         [(KUSTOMIZE_API, "Kustomization", registered_name(env, learner)) for env in ENVIRONMENTS]
         + [(SOURCE_API, "GitRepository", registered_name(env, learner)) for env in ENVIRONMENTS]

@@ -13,7 +13,8 @@ import abc
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from gitops_lab.adapters.gitserver.incluster import Credentials, GitServerCredentials, GitServerEndpoints
+from gitops_lab.adapters.gitserver.credentials import Credentials, GitServerCredentials
+from gitops_lab.adapters.gitserver.incluster import GitServerEndpoints, auth_line
 
 
 @dataclass(frozen=True)
@@ -70,8 +71,6 @@ class GitServer(abc.ABC):
 
 def users_file(grants: list[RepoGrant], users: ClassCredentials) -> str:
     """The users file of gitops-lab's server.py for a class (see manifests/gitserver/server.py)."""
-    from gitops_lab.adapters.gitserver.incluster import auth_line
-
     lines = [auth_line(users.writer, "write"), auth_line(users.reader, "read")]
     lines += [auth_line(g.writer, "write", (g.repository,)) for g in sorted(grants, key=lambda g: g.repository)]
     return "\n".join(lines) + "\n"

@@ -29,11 +29,13 @@ from gitops_lab.adapters.gitserver.incluster import (
     render_manifests,
     run_server,
 )
+from gitops_lab.deadline import Deadline
 from gitops_lab.errors import ClusterError, UsageError
+from gitops_lab.kube.apply import Applier
+from gitops_lab.kube.wait import wait_deleted
 
 if TYPE_CHECKING:
     from gitops_lab.kube.client import Kube
-    from gitops_lab.kube.deadline import Deadline
 
 DEFAULT_NODE_PORT = 30081  # `up`'s server has 30080
 SERVICE_PORT = 8080
@@ -138,9 +140,6 @@ class ClusterClassGitServer(GitServer):
     def provision(self, grants: list[RepoGrant], users: ClassCredentials) -> list[str]:
         """Apply the server with the whole class's users and repositories, then wait until the
         (re)started server answers at the base URL."""
-        from gitops_lab.kube.apply import Applier
-        from gitops_lab.kube.deadline import Deadline
-
         applier = Applier(self._kube())
         if applier.get("v1", "PersistentVolumeClaim", VOLUME, self.namespace) is None:
             check_default_storage_class(applier)
@@ -163,10 +162,6 @@ class ClusterClassGitServer(GitServer):
     def retire(self, users: ClassCredentials) -> list[str]:
         """Delete the server's namespace (the Deployment, its volume, every repository) and wait
         until it is gone, so a new class can start one again."""
-        from gitops_lab.kube.apply import Applier
-        from gitops_lab.kube.deadline import Deadline
-        from gitops_lab.kube.wait import wait_deleted
-
         applier = Applier(self._kube())
         if not applier.delete("v1", "Namespace", self.namespace):
             return []

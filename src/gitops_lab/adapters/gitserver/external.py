@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from gitops_lab.adapters.gitserver.lab import LabGitServer, LabRepository
 from gitops_lab.adapters.repo.git import GitAuth
+from gitops_lab.adapters.repo.platform import platform_remote_beside
 
 
 @dataclass
@@ -17,4 +18,11 @@ class ExternalGitServer(LabGitServer):
     auth: GitAuth | None = None
 
     def repository(self) -> LabRepository:
-        return LabRepository(self.url, self.engine_url or self.url, reader=self.auth, writer=self.auth)
+        return LabRepository(
+            self.url,
+            self.engine_url or self.url,
+            reader=self.auth,
+            writer=self.auth,
+            platform_url=platform_remote_beside(self.url),
+            platform_optional=True,
+        )

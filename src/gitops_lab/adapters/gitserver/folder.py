@@ -80,7 +80,8 @@ class FolderGitServer(GitServer):
             changed.append(f"repository {grant.repository} created")
         if self.auth_file is not None:
             text = users_file(grants, users)
-            current = self.auth_file.read_text(encoding="utf-8") if self.auth_file.is_file() else None
+            # Compared only, then rewritten whole: a damaged users file is replaced, never a traceback.
+            current = self.auth_file.read_bytes().decode("utf-8", "replace") if self.auth_file.is_file() else None
             if text != current:
                 write_private_text(self.auth_file, text)
                 changed.append(f"users file {self.auth_file} written")

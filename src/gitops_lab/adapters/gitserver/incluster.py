@@ -1,39 +1,39 @@
-"""The in-cluster Git server for kind: render its manifests and keep its credentials.
+"""The in-cluster Git server for kind: render its manifests, hand it its users' hashes.
 
 The server is `git http-backend` behind a small stdlib HTTP server with basic
 auth (manifests/gitserver/server.py), in a stock image with git and python3.
 Why not Gitea: see docs/laptop.md ("The Git server").
 
 Two users per lab environment, generated once and kept in the state folder
-(0600): ``writer`` for the learner and the CLI (push), ``reader`` for the
+(0600, credentials.py): ``writer`` for the learner and the CLI (push), ``reader`` for the
 engines (fetch only). The Secret in the cluster holds only PBKDF2 hashes.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-import secrets
 import string
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from gitops_lab.adapters.cluster.base import LabPorts
+from gitops_lab.adapters.gitserver.credentials import Credentials, GitServerCredentials, load_or_create_credentials
 from gitops_lab.adapters.gitserver.lab import LabGitServer, LabRepository
-from gitops_lab.adapters.repo.git import GitAuth as Credentials  # one credentials record: the one Git takes
+from gitops_lab.errors import WaitTimeout
+from gitops_lab.kube.apply import Applier
+from gitops_lab.kube.rollout import rollout_verdict
+from gitops_lab.kube.wait import wait_for
 from gitops_lab.resources import data_dir
-from gitops_lab.state import environment_dir, write_private_json
 
 if TYPE_CHECKING:
+    from gitops_lab.deadline import Deadline
     from gitops_lab.kube.apply import Applier
     from gitops_lab.kube.client import Kube
-    from gitops_lab.kube.deadline import Deadline
 
-CREDENTIALS_FILE = "gitserver-credentials.json"
 TEMPLATES = ("namespace.yaml", "pvc.yaml", "service.yaml", "deployment.yaml")
 PBKDF2_ROUNDS = 100_000  # the same as server.py
 HOST_PORT_FIX = "check that nothing else listens on that port, then run `gitops-lab up` again"
@@ -50,19 +50,11 @@ def pinned_image() -> str:
 @dataclass(frozen=True)
 class GitServerSettings:
     namespace: str = "gitops-lab-git"
-    repositories: tuple[str, ...] = ("lab",)
+    # The lab repository first; the platform repository (adapters/repo/platform.py) beside it.
+    repositories: tuple[str, ...] = ("lab", "ml-platform-pipelines")
     storage: str = "1Gi"
     ports: LabPorts = field(default_factory=LabPorts)
     image: str = field(default_factory=pinned_image)
-
-
-@dataclass(frozen=True)
-class GitServerCredentials:
-    writer: Credentials
-    reader: Credentials
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"writer": asdict(self.writer), "reader": asdict(self.reader)}
 
 
 @dataclass(frozen=True)
@@ -79,37 +71,6 @@ def endpoints(settings: GitServerSettings, repository: str | None = None) -> Git
         host_url=f"http://localhost:{settings.ports.git_host}/{repo}.git",
         cluster_url=f"http://gitserver.{settings.namespace}.svc.cluster.local:8080/{repo}.git",
     )
-
-
-def new_password() -> str:
-    alphabet = string.ascii_letters + string.digits
-    return "".join(secrets.choice(alphabet) for _ in range(24))
-
-
-def credentials_path(env_name: str) -> Path:
-    return environment_dir(env_name) / CREDENTIALS_FILE
-
-
-def saved_credentials(env_name: str) -> GitServerCredentials | None:
-    """The environment's credentials as `up` saved them; None when there are none (or they are unreadable)."""
-    try:
-        data = json.loads(credentials_path(env_name).read_text(encoding="utf-8"))
-        return GitServerCredentials(Credentials(**data["writer"]), Credentials(**data["reader"]))
-    except (OSError, KeyError, TypeError, ValueError):
-        return None
-
-
-def load_or_create_credentials(env_name: str) -> GitServerCredentials:
-    """The environment's credentials, generated on first use and kept (0600) so re-runs reuse them."""
-    path = credentials_path(env_name)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return GitServerCredentials(Credentials(**data["writer"]), Credentials(**data["reader"]))
-    except (FileNotFoundError, KeyError, TypeError, json.JSONDecodeError):
-        pass
-    creds = GitServerCredentials(Credentials("learner", new_password()), Credentials("engine", new_password()))
-    write_private_json(path, creds.to_dict(), mode=0o600)
-    return creds
 
 
 def auth_line(
@@ -195,8 +156,6 @@ class InClusterGitServer(LabGitServer):
 
     def start(self, kube: Kube, deadline: Deadline, on_progress: Callable[[str], None]) -> list[str]:
         """Apply the server's objects, wait until its Deployment is Available and the host URL answers."""
-        from gitops_lab.kube.apply import Applier
-
         return run_server(
             Applier(kube),
             self.manifests(),
@@ -209,9 +168,14 @@ class InClusterGitServer(LabGitServer):
         )
 
     def repository(self) -> LabRepository:
-        credentials, endpoints = self.credentials(), self.endpoints()
+        credentials, lab = self.credentials(), self.endpoints()
+        platform = endpoints(self.settings, self.settings.repositories[1]).host_url
         return LabRepository(
-            endpoints.host_url, endpoints.cluster_url, reader=credentials.reader, writer=credentials.writer
+            lab.host_url,
+            lab.cluster_url,
+            reader=credentials.reader,
+            writer=credentials.writer,
+            platform_url=platform if len(self.settings.repositories) > 1 else None,
         )
 
     def credentials(self) -> GitServerCredentials:
@@ -251,9 +215,6 @@ def run_server(
 ) -> list[str]:
     """Apply a Git server's objects, then wait until its Deployment is Available and ``base_url``
     answers (``fix``: what a timeout of the latter tells to do). Returns what changed."""
-    from gitops_lab.kube.rollout import rollout_verdict
-    from gitops_lab.kube.wait import wait_for
-
     changed = applier.apply_changed(objects)
     wait_for(
         applier,
@@ -275,8 +236,6 @@ def wait_answers(base_url: str, deadline: Deadline, fix: str, on_progress: Calla
     import time
     import urllib.error
     import urllib.request
-
-    from gitops_lab.errors import WaitTimeout
 
     url = base_url.rstrip("/") + "/healthz"
     delay, last = 0.2, "no answer yet"

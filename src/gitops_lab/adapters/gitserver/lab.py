@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from gitops_lab.adapters.repo.git import GitAuth
-from gitops_lab.kube.deadline import Deadline
+from gitops_lab.deadline import Deadline
 
 if TYPE_CHECKING:
     from gitops_lab.kube.client import Kube
@@ -28,6 +28,11 @@ class LabRepository:
     engine_url: str  # the engines fetch here
     reader: GitAuth | None = None  # the engines' login
     writer: GitAuth | None = None  # the CLI's own pushes
+    # The platform repository (ml-platform-pipelines) beside it, when the server holds one.
+    platform_url: str | None = None
+    # True where gitops-lab does not run the server: `up` seeds the platform repository only if
+    # someone made it (an empty repository beside the lab's), else the CI-templates lab says how.
+    platform_optional: bool = False
 
 
 class LabGitServer(abc.ABC):

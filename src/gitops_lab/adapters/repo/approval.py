@@ -25,6 +25,7 @@ a real setup adds signed commits and protected branches (docs/gates.md).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -35,8 +36,8 @@ from gitops_lab.adapters.repo.git import Git
 from gitops_lab.adapters.repo.history import log_entries, version_changes
 from gitops_lab.adapters.repo.identity import Identity, git_identity
 from gitops_lab.adapters.repo.layout import RepoLayout
-from gitops_lab.adapters.repo.promotion import ChangeResult, Progress
-from gitops_lab.errors import UsageError
+from gitops_lab.adapters.repo.promotion import ChangeResult, Progress, noted
+from gitops_lab.errors import GitOpsLabError, UsageError
 
 APPROVED_BY = "Approved-By"
 APPROVE = "approve"
@@ -131,6 +132,26 @@ def find_approval(
     return approval_verdict(Git(path), env, version, settings, promoter).approval
 
 
+def _check_approver(
+    settings: dict[str, Any], env: str, approver: Identity, own: Identity, warn: Callable[[str], None] | None
+) -> None:
+    """Refuse an approver gates.yaml never counts; warn when it counts only if someone else promotes."""
+    approvers = list(settings.get("approvers") or [])
+    if approvers and not any(approver.matches(a) for a in approvers):
+        raise UsageError(
+            f"{approver} is not one of the approvers in gates.yaml ({', '.join(approvers)}), so this approval "
+            "would never count; nothing was recorded",
+            fix="approve as one of them (--by 'NAME <EMAIL>'), or add the approver to approval.approvers in "
+            "gates.yaml (a reviewed change)",
+        )
+    if warn and env in (settings.get("separate_duties") or []) and approver.same_person(own):
+        warn(
+            f"{env} needs an approver other than the promoter (gates.yaml approval.separate_duties): this approval "
+            f"by {approver} counts only if someone else promotes; a promotion from this copy, as {own}, "
+            "will not pass the approval gate"
+        )
+
+
 def record_approval(
     path: str | Path,
     env: str,
@@ -138,11 +159,16 @@ def record_approval(
     by: str | None = None,
     note: str | None = None,
     on_retry: Progress | None = None,
+    rules: Callable[[], dict[str, Any]] | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> ChangeResult:
     """Commit and push an approval of ``version`` for ``env``, authored by ``by``; a no-op if one is already valid.
 
     ``by`` is a Git identity, ``Name <email>`` (or a name, with this working
-    copy's email); default: this working copy's git identity.
+    copy's email); default: this working copy's git identity. ``rules`` reads
+    gates.yaml's approval section once the copy has caught up with the remote:
+    an approval that could never count is refused, or warned about (``warn``),
+    before anything is committed.
     """
     git, layout = Git(path), RepoLayout(path)
     publish.check_clean(git)
@@ -153,18 +179,27 @@ def record_approval(
     if not approver.name:
         raise UsageError("the approver's name is empty", fix="pass --by 'NAME <EMAIL>'")
     approver = Identity(approver.name, approver.email or own.email)
-    publish.catch_up(git)
+    recovered = publish.catch_up(git)
+    if rules is not None:
+        try:
+            settings = rules()
+        except GitOpsLabError:
+            settings = {}  # a damaged gates.yaml: the approval gate names it when it runs; recording needs none
+        _check_approver(settings, env, approver, own, warn)
     current = layout.model_version(env)
     existing = find_approval(path, env, version)
     if existing and approver.same_person(Identity(existing.approved_by, existing.email)):
-        return ChangeResult(
-            APPROVE,
-            env,
-            version,
-            current,
-            None,
-            False,
-            f"{version} is already approved for {env} by {existing.approved_by} ({existing.commit[:7]}); nothing to do",
+        return noted(
+            ChangeResult(
+                APPROVE,
+                env,
+                version,
+                current,
+                None,
+                False,
+                f"{version} is already approved for {env} by {existing.approved_by} ({existing.commit[:7]}); nothing to do",
+            ),
+            recovered,
         )
     trailers = [
         (t.ACTION, APPROVE),
@@ -179,13 +214,16 @@ def record_approval(
     with publish.published_or_undone(git, f"the approval of {version} for {env}"):
         sha = publish.commit(author, [], message, allow_empty=True)
         pushed = publish.push(git, on_retry)
-    return ChangeResult(
-        APPROVE,
-        env,
-        version,
-        current,
-        git.head() if pushed else sha,
-        pushed,
-        f"approved {version} for {env} by {approver.name}",
-        dict(trailers),
+    return noted(
+        ChangeResult(
+            APPROVE,
+            env,
+            version,
+            current,
+            git.head() if pushed else sha,
+            pushed,
+            f"approved {version} for {env} by {approver.name}",
+            dict(trailers),
+        ),
+        recovered,
     )

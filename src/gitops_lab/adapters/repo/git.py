@@ -1,7 +1,7 @@
 """A thin runner for the git command line, with errors that carry git's words.
 
 Every call that talks to a remote (fetch, push, ls-remote, clone) is bounded
-by the running command's deadline (``kube.deadline.command_deadline``, else
+by the running command's deadline (``deadline.command_deadline``, else
 DEFAULT_NETWORK_SECONDS): git's own low-speed limit stops a remote that
 accepts and never answers, and the process group is ended at the deadline.
 """
@@ -18,8 +18,9 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
+from gitops_lab.adapters.repo.layout import BRANCH as LAB_BRANCH
 from gitops_lab.errors import GitError, PreflightError, WaitTimeout
-from gitops_lab.kube.deadline import Deadline, current_deadline
+from gitops_lab.deadline import Deadline, current_deadline
 from gitops_lab.processes import run_bounded
 
 # Git must never stop to ask for a password or an editor: a CLI that hangs on a
@@ -138,6 +139,10 @@ class Git:
             raise GitError(f"`git {' '.join(args)}` failed: {_first_line(proc.stderr or proc.stdout)}")
         return proc
 
+    def run_binary(self, *args: str) -> subprocess.CompletedProcess:
+        """A local git call whose stdout is bytes as git wrote them (a blob: no decoding, CRLF kept); never raises."""
+        return run_bounded([git_executable(), "-C", str(self.path), *args], env=self.env, binary=True)
+
     def out(self, *args: str) -> str:
         return self.run(*args).stdout.strip()
 
@@ -163,7 +168,24 @@ class Git:
         """Paths with uncommitted changes, untracked files included."""
         return [line[3:] for line in self.porcelain_status()]
 
-    def remote_url(self, remote: str = "origin") -> str | None:
+    def remotes(self) -> list[str]:
+        return self.run("remote", check=False).stdout.split()
+
+    def lab_remote(self) -> str | None:
+        """The remote the lab publishes to and reads from, named in this one place: the one the lab's
+        branch follows (`branch.main.remote`: writes run on main only), else `origin`. None without
+        either: no remote at all, or remotes main does not follow (writes refuse those, naming them)."""
+        remotes = self.remotes()
+        upstream = self.run("config", "--get", f"branch.{LAB_BRANCH}.remote", check=False).stdout.strip()
+        if upstream in remotes:
+            return upstream
+        return "origin" if "origin" in remotes else None
+
+    def remote_url(self, remote: str | None = None) -> str | None:
+        """The URL of ``remote``, by default of the lab's remote (``lab_remote``); None when there is none."""
+        remote = remote or self.lab_remote()
+        if remote is None:
+            return None
         proc = self.run("remote", "get-url", remote, check=False)
         return proc.stdout.strip() if proc.returncode == 0 else None
 

@@ -20,9 +20,11 @@ from gitops_lab.adapters.repo import trailers as t
 from gitops_lab.adapters.repo.git import Git
 from gitops_lab.adapters.repo.layout import RepoLayout, overlay_path, version_on_line
 
-_FIELD = "\x1f"
-_RECORD = "\x1e"
-_FORMAT = _FIELD.join(["%H", "%an", "%ae", "%aI", "%s", "%b", "%(trailers:only,unfold)"]) + _RECORD
+# Fields and records are separated by NUL, the one byte a commit message cannot hold
+# (git cuts the message there): any other separator can be forged by a commit's text.
+_FIELDS = ["%H", "%an", "%ae", "%aI", "%s", "%b", "%(trailers:only,unfold)"]
+_FORMAT = "%x00".join(_FIELDS) + "%x00"
+_RECORD = "\x00"
 _REVERTS_BODY = re.compile(r"This reverts commit ([0-9a-f]{40})")
 
 MANUAL = "manual"
@@ -72,13 +74,11 @@ class HistoryEntry:
 def log_entries(git: Git, rev: str = "HEAD") -> list[LogEntry]:
     """Every commit reachable from rev, newest first, with its trailers parsed."""
     raw = git.out("log", f"--format={_FORMAT}", rev)
+    tokens = raw.split("\x00")
     entries = []
-    for record in raw.split(_RECORD):
-        record = record.strip("\n")
-        if not record:
-            continue
-        sha, author, email, date, subject, body, block = (record.split(_FIELD) + [""] * 7)[:7]
-        entries.append(LogEntry(sha, author, email, date, subject, body, t.parse(block)))
+    for start in range(0, len(tokens) - len(_FIELDS) + 1, len(_FIELDS)):
+        sha, author, email, date, subject, body, block = tokens[start : start + len(_FIELDS)]
+        entries.append(LogEntry(sha.strip("\n"), author, email, date, subject, body, t.parse(block)))
     return entries
 
 
@@ -89,9 +89,7 @@ def version_changes(git: Git, env: str, rev: str = "HEAD") -> dict[str, tuple[st
     exactly like a gitops-lab commit. The commit that created the overlay has
     previous None.
     """
-    raw = git.out(
-        "log", "--first-parent", "-m", "-p", "--unified=0", f"--format={_RECORD}%H", rev, "--", overlay_path(env)
-    )
+    raw = git.out("log", "--first-parent", "-m", "-p", "--unified=0", "--format=%x00%H", rev, "--", overlay_path(env))
     changes: dict[str, tuple[str | None, str | None]] = {}
     for record in raw.split(_RECORD):
         lines = record.strip("\n").splitlines()
@@ -118,10 +116,23 @@ def history(path: str | Path, env: str, rev: str = "HEAD") -> list[HistoryEntry]
     RepoLayout(path).check_env(env)
     git = Git(path)
     changes = version_changes(git, env, rev)
+    logged = log_entries(git, rev)
+    by_sha = {entry.sha: entry for entry in logged}
+    merged_in: set[str] = set()
     result: list[HistoryEntry] = []
-    for entry in log_entries(git, rev):
-        action = entry.trailer(t.ACTION)
-        change = changes.get(entry.sha)
+    for merge in logged:
+        action = merge.trailer(t.ACTION)
+        change = changes.get(merge.sha)
+        entry = merge
+        if change is not None and not action:
+            # A pull request's merge (promotion by pull request on a forge): the change is the gitops-lab
+            # commit it merged, shown once, at the merge that brought it onto main.
+            merged = _merged_change(git, merge.sha, env, by_sha)
+            if merged is not None:
+                entry, action = merged, merged.trailer(t.ACTION)
+                merged_in.add(merged.sha)
+        elif merge.sha in merged_in:
+            continue
         if change is None and not (action and entry.trailer(t.ENVIRONMENT) == env):
             continue
         previous, version = change if change else (entry.trailer(t.PREVIOUS_VERSION), entry.trailer(t.MODEL_VERSION))
@@ -131,13 +142,13 @@ def history(path: str | Path, env: str, rev: str = "HEAD") -> list[HistoryEntry]
             reverts = found.group(1) if found else None
         result.append(
             HistoryEntry(
-                commit=entry.sha,
+                commit=merge.sha,
                 action=action or MANUAL,
                 environment=env,
                 version=version or "",
                 previous=previous,
                 author=entry.author,
-                date=entry.date,
+                date=merge.date,
                 subject=entry.subject,
                 promoted_from=entry.trailer(t.PROMOTED_FROM),
                 reverts=reverts,
@@ -147,6 +158,15 @@ def history(path: str | Path, env: str, rev: str = "HEAD") -> list[HistoryEntry]
             )
         )
     return result
+
+
+def _merged_change(git: Git, sha: str, env: str, by_sha: dict[str, LogEntry]) -> LogEntry | None:
+    """The gitops-lab commit for ``env`` that the merge ``sha`` brought in (its second parent), if it is one."""
+    second = git.run("rev-parse", "--verify", "--quiet", f"{sha}^2", check=False).stdout.strip()
+    merged = by_sha.get(second)
+    if merged is not None and merged.trailer(t.ACTION) and merged.trailer(t.ENVIRONMENT) == env:
+        return merged
+    return None
 
 
 def versions_in_effect(entries: list[HistoryEntry]) -> list[HistoryEntry]:

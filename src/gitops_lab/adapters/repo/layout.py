@@ -11,12 +11,12 @@ Promotion changes that one value and nothing else, so a promotion diff is one li
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
 
-from gitops_lab.errors import NotFound, RepoStateError
+from gitops_lab.errors import DamagedFile, NotFound, RepoStateError, UsageError
+from gitops_lab.textfiles import json_kind, load_json_object, read_exact, write_exact, yaml_loader
 
 # Promotion order: changes flow from left to right.
 ENVIRONMENTS: tuple[str, ...] = ("dev", "staging", "prod")
@@ -48,7 +48,7 @@ def version_in_text(text: str, where: str) -> str:
     """Read the one model-version line of an overlay's kustomization text."""
     matches = list(_VERSION_LINE.finditer(text))
     if len(matches) != 1:
-        raise RepoStateError(
+        raise DamagedFile(
             f"{where} must name its model version on exactly one `{VERSION_LABEL}:` line, found {len(matches)}",
             fix=f"restore the line, for example `git checkout gitops-lab/seed -- {where}`",
         )
@@ -61,15 +61,67 @@ def version_on_line(line: str) -> str | None:
     return found.group("version") if found else None
 
 
-def replicas_in_text(text: str, deployment: str = DEPLOYMENT) -> int | None:
+#: The sections of a model artifact that gates, verification and the model server read as objects.
+_ARTIFACT_SECTIONS = ("metrics", "evaluation", "training", "model", "self_check")
+
+
+def artifact_fix(rel: str) -> str:
+    return f"restore it with `git checkout gitops-lab/seed -- {rel}`, or retrain it (docs/model.md)"
+
+
+def checked_artifact(data: dict[str, Any], where: str, fix: str) -> dict[str, Any]:
+    """``data`` when its sections have the types gates and verification read, else UsageError naming the field.
+
+    A metric must be a finite number (a nested object such as the confusion
+    matrix is kept as it is): a string "0.99" or a boolean must not pass a gate.
+    """
+    for section in _ARTIFACT_SECTIONS:
+        if section in data and not isinstance(data[section], dict):
+            raise UsageError(f"{where}: {section} is a {json_kind(data[section])}, not an object", fix=fix)
+    for name, value in (data.get("metrics") or {}).items():
+        if not isinstance(value, dict) and not _is_number(value):
+            raise UsageError(f"{where}: metrics.{name} is a {json_kind(value)}, not a number", fix=fix)
+    threshold = (data.get("evaluation") or {}).get("threshold")
+    if threshold is not None and not _is_number(threshold):
+        raise UsageError(f"{where}: evaluation.threshold is a {json_kind(threshold)}, not a number", fix=fix)
+    quality = (data.get("training") or {}).get("data_quality")
+    if quality is not None and not isinstance(quality, dict):
+        raise UsageError(f"{where}: training.data_quality is a {json_kind(quality)}, not an object", fix=fix)
+    return data
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def replicas_in_text(text: str, deployment: str = DEPLOYMENT, where: str = "the overlay") -> int | None:
     """The replica count an overlay's ``replicas:`` sets for ``deployment``, or None when it sets none."""
+    for item in overlay_yaml(text, where).get("replicas", []) or []:
+        if isinstance(item, dict) and item.get("name") == deployment:
+            count = item.get("count")
+            if not isinstance(count, int) or isinstance(count, bool):
+                raise DamagedFile(
+                    f"{where} sets the replicas of {deployment} to {str(count)[:40]!r}, not a whole number",
+                    fix=f"write a number, or restore it with `git checkout gitops-lab/seed -- {where}`",
+                )
+            return count
+    return None
+
+
+def overlay_yaml(text: str, where: str) -> dict[str, Any]:
+    """An overlay's kustomization as a mapping; DamagedFile naming it when it is not one (or uses aliases)."""
     import yaml
 
-    data = yaml.safe_load(text) or {}
-    for item in data.get("replicas", []) or []:
-        if item.get("name") == deployment:
-            return int(item.get("count"))
-    return None
+    fix = f"fix it and commit, or restore it with `git checkout gitops-lab/seed -- {where}`"
+    try:
+        data = yaml.load(text, Loader=yaml_loader()) or {}  # a SafeLoader that also refuses aliases
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark else ""
+        raise DamagedFile(f"{where}{line} is not valid YAML: {getattr(error, 'problem', error)}", fix=fix) from None
+    if not isinstance(data, dict):
+        raise DamagedFile(f"{where} is a YAML {json_kind(data)}, not a mapping", fix=fix)
+    return data
 
 
 class RepoLayout:
@@ -107,28 +159,31 @@ class RepoLayout:
         return version
 
     def model_artifact(self, version: str) -> dict[str, Any]:
-        path = self.root / "base" / "models" / f"{self.check_version(version)}.json"
-        return json.loads(path.read_text(encoding="utf-8"))
+        rel = f"base/models/{self.check_version(version)}.json"
+        fix = artifact_fix(rel)
+        return checked_artifact(
+            load_json_object(self.root / rel, "model artifact", fix), f"the model artifact {rel}", fix
+        )
 
     def model_version(self, env: str) -> str:
         self.check_env(env)
-        text = (self.root / overlay_path(env)).read_text(encoding="utf-8")
-        return version_in_text(text, overlay_path(env))
+        return version_in_text(self._overlay_text(env), overlay_path(env))
+
+    def _overlay_text(self, env: str) -> str:
+        """The overlay as it is on disk (line ends and stray bytes kept: see ``read_exact``)."""
+        return read_exact(self.root / overlay_path(env))
 
     def namespace(self, env: str) -> str:
         """The namespace the environment's overlay deploys into."""
-        import yaml
-
         self.check_env(env)
-        data = yaml.safe_load((self.root / overlay_path(env)).read_text(encoding="utf-8")) or {}
-        if not data.get("namespace"):
-            raise RepoStateError(f"{overlay_path(env)} sets no namespace", fix="restore the overlay from the seed tag")
+        data = overlay_yaml(self._overlay_text(env), overlay_path(env))
+        if not isinstance(data.get("namespace"), str) or not data["namespace"]:
+            raise DamagedFile(f"{overlay_path(env)} sets no namespace", fix="restore the overlay from the seed tag")
         return data["namespace"]
 
     def set_model_version(self, env: str, version: str) -> None:
         """Rewrite the one version line, keeping the rest of the file byte for byte."""
-        path = self.root / overlay_path(env)
-        text = path.read_text(encoding="utf-8")
+        text = self._overlay_text(env)
         version_in_text(text, overlay_path(env))
         new_text = _VERSION_LINE.sub(lambda m: f"{m.group('indent')}{VERSION_LABEL}: {version}{m.group('rest')}", text)
-        path.write_text(new_text, encoding="utf-8")
+        write_exact(self.root / overlay_path(env), new_text)

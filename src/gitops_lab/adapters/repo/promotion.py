@@ -16,8 +16,8 @@ from pathlib import Path
 from gitops_lab.adapters.repo import publish
 from gitops_lab.adapters.repo import trailers as t
 from gitops_lab.adapters.repo.git import Git
-from gitops_lab.adapters.repo.history import history, versions_in_effect
-from gitops_lab.adapters.repo.layout import VERSION_LABEL, RepoLayout, overlay_path
+from gitops_lab.adapters.repo.history import HistoryEntry, history, versions_in_effect
+from gitops_lab.adapters.repo.layout import BRANCH, VERSION_LABEL, RepoLayout, overlay_path
 from gitops_lab.adapters.repo.pushed import version_at
 from gitops_lab.errors import RepoStateError, UsageError
 
@@ -34,13 +34,18 @@ class ChangeResult:
     pushed: bool
     message: str
     trailers: dict[str, str] = field(default_factory=dict)
+    #: On a forge, the promotion's pull request (number, url, head, merged, approvers, reviewers).
+    pull_request: dict | None = None
 
     @property
     def changed(self) -> bool:
         return self.commit is not None
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "changed": self.changed}
+        data = {**asdict(self), "changed": self.changed}
+        if self.pull_request is None:
+            del data["pull_request"]
+        return data
 
 
 Progress = Callable[[int, str], None]
@@ -51,8 +56,12 @@ def check_promotion(git: Git, layout: RepoLayout, src: str, dst: str, version: s
     publish.check_clean(git)
     layout.check_env(src)
     layout.check_env(dst)
-    if src == dst:
-        raise UsageError(f"cannot promote {src} to itself", fix="choose a different --to environment")
+    if src == dst and version is None:
+        # The first environment has nothing before it: its version is set directly, with --version.
+        raise UsageError(
+            f"cannot promote {src} to itself",
+            fix=f"set its version with `gitops-lab promote --to {dst} --version V`, or choose another --to",
+        )
     if version is not None:
         layout.check_version(version)
 
@@ -68,9 +77,49 @@ def promote(
     """Set ``dst``'s model version to ``src``'s (or to ``version``), in one pushed commit."""
     git, layout = Git(path), RepoLayout(path)
     check_promotion(git, layout, src, dst, version)
-    publish.catch_up(git)
+    recovered = publish.catch_up(git)
     target = layout.check_version(version or layout.model_version(src))
-    return commit_promotion(git, layout, src, dst, target, extra_trailers, on_retry)
+    return noted(commit_promotion(git, layout, src, dst, target, extra_trailers, on_retry), recovered)
+
+
+def noted(result: ChangeResult, recovered: publish.Recovered | None) -> ChangeResult:
+    """``result`` with what ``catch_up`` found of a stopped earlier run said first."""
+    if recovered is not None:
+        result.message = f"{recovered.note}; {result.message}"
+    return result
+
+
+def already_done(git: Git, recovered: publish.Recovered | None, action: str, env: str) -> ChangeResult | None:
+    """The stopped earlier run's change, when the remote took it after all and it was this ``action`` on ``env``.
+
+    A re-run after a push whose outcome was unknown must not do the change a
+    second time (a plain rollback would roll back once more).
+    """
+    if recovered is None or recovered.landed is None:
+        return None
+    trailers = recovered.trailers(git)
+    if (trailers.get(t.ACTION), trailers.get(t.ENVIRONMENT)) != (action, env):
+        return None
+    version, previous = trailers.get(t.MODEL_VERSION, ""), trailers.get(t.PREVIOUS_VERSION, "")
+    return ChangeResult(
+        action,
+        env,
+        version,
+        previous,
+        None,
+        False,
+        f"already done: {recovered.note} ({env} {previous} -> {version}); nothing to do",
+        trailers,
+    )
+
+
+def _in_effect_since(path: str | Path, env: str, version: str) -> str:
+    """ " since abc1234 (Promote v2 to staging, by Pat)": the change that set ``env`` to ``version``, if found."""
+    in_effect = versions_in_effect(history(path, env))
+    last: HistoryEntry | None = in_effect[-1] if in_effect else None
+    if last is None or last.version != version:
+        return ""
+    return f" since {last.commit[:7]} ({last.subject}, by {last.author})"
 
 
 def commit_promotion(
@@ -81,21 +130,28 @@ def commit_promotion(
     target: str,
     extra_trailers: list[tuple[str, str]] | None = None,
     on_retry: Progress | None = None,
+    branch: str = BRANCH,
 ) -> ChangeResult:
     """Set ``dst``'s model version to ``target`` in one pushed commit.
 
     For a promotion already checked (``check_promotion``, an existing ``target``)
     and caught up with the remote: ``promote`` does both first, a gated promotion
-    does them once before its gates run.
+    does them once before its gates run. With another ``branch`` (a pull
+    request's), the commit is pushed there and the local main stays as it was.
     """
     current = layout.model_version(dst)
     if current == target:
-        return ChangeResult("promote", dst, target, current, None, False, f"{dst} already runs {target}; nothing to do")
+        since = _in_effect_since(layout.root, dst, target)
+        return ChangeResult(
+            "promote", dst, target, current, None, False, f"{dst} already runs {target}{since}; nothing to do"
+        )
 
+    # --version with --to the first environment (or --from equal to --to): a version set, from no environment.
+    direct = src == dst
     trailers = [
         (t.ACTION, "promote"),
         (t.ENVIRONMENT, dst),
-        (t.PROMOTED_FROM, src),
+        *([] if direct else [(t.PROMOTED_FROM, src)]),
         (t.MODEL_VERSION, target),
         (t.PREVIOUS_VERSION, current),
         *(extra_trailers or []),
@@ -108,9 +164,12 @@ def commit_promotion(
         target,
         current,
         trailers,
-        f"Promote {target} to {dst}",
-        f"promoted {target} from {src} to {dst} (was {current})",
+        f"Set {dst} to {target}" if direct else f"Promote {target} to {dst}",
+        f"set {dst} to {target} (was {current})"
+        if direct
+        else f"promoted {target} from {src} to {dst} (was {current})",
         on_retry,
+        branch=branch,
     )
 
 
@@ -119,17 +178,25 @@ def rollback(
     env: str,
     to: str | None = None,
     on_retry: Progress | None = None,
+    branch_of: Callable[[str], str] | None = None,
 ) -> ChangeResult:
-    """Undo ``env``'s last change of version still in effect (a revert of its version line), or move it to ``to``."""
+    """Undo ``env``'s last change of version still in effect (a revert of its version line), or move it to ``to``.
+
+    With ``branch_of``, the commit goes to the branch it names for the version gone back to (a rollback's pull
+    request), not to main.
+    """
     git, layout = Git(path), RepoLayout(path)
     publish.check_clean(git)
     layout.check_env(env)
     if to is not None:
         layout.check_version(to)
-    publish.catch_up(git)
+    recovered = publish.catch_up(git)
+    done = already_done(git, recovered, "rollback", env)
+    if done is not None and (to is None or done.version == to):
+        return done
     current = layout.model_version(env)
     if to is not None:
-        return _roll_to(git, layout, env, current, to, on_retry)
+        return noted(_roll_to(git, layout, env, current, to, on_retry, branch_of), recovered)
 
     entries = history(path, env)
     in_effect = versions_in_effect(entries)
@@ -157,18 +224,22 @@ def rollback(
     ]
     # Only the version line goes back: a hand edit that changed more keeps its other changes.
     body = f'This reverts the change of {env}\'s model version in commit {last.commit}, "{last.subject}".'
-    return _set_version(
-        git,
-        layout,
-        "rollback",
-        env,
-        before.version,
-        current,
-        trailers,
-        f"Roll back {env} to {before.version}",
-        f"rolled {env} back from {current} to {before.version} (reverted {last.commit[:7]})",
-        on_retry,
-        body=body,
+    return noted(
+        _set_version(
+            git,
+            layout,
+            "rollback",
+            env,
+            before.version,
+            current,
+            trailers,
+            f"Roll back {env} to {before.version}",
+            f"rolled {env} back from {current} to {before.version} (reverted {last.commit[:7]})",
+            on_retry,
+            body=body,
+            branch=branch_of(before.version) if branch_of else BRANCH,
+        ),
+        recovered,
     )
 
 
@@ -190,7 +261,10 @@ def revert(
     git, layout = Git(path), RepoLayout(path)
     publish.check_clean(git)
     layout.check_env(env)
-    publish.catch_up(git)
+    recovered = publish.catch_up(git)
+    done = already_done(git, recovered, "rollback", env)
+    if done is not None:
+        return done
     current = layout.model_version(env)
     previous = version_at(git, f"{commit}^", env)
     if previous == current:
@@ -248,18 +322,29 @@ def _revert(
 ) -> ChangeResult | None:
     """``git revert`` ``commit`` as one commit with ``trailers``, and push it (or undo it); None when it does not
     revert cleanly (then nothing was changed)."""
-    with publish.published_or_undone(git, f"the rollback of {env} to {previous}"):
-        reverted_run = git.run("revert", "--no-commit", commit, check=False)
-        if reverted_run.returncode != 0 or layout.model_version(env) != previous:
-            git.run("revert", "--abort", check=False)
-            git.run("reset", "--quiet", "--hard", "HEAD", check=False)
-            return None
-        git.run("commit", "--quiet", "--file", "-", input=t.compose(subject, trailers, body=body))
-        pushed = publish.push(git, on_retry)
+    try:
+        with publish.published_or_undone(git, f"the rollback of {env} to {previous}"):
+            reverted_run = git.run("revert", "--no-commit", commit, check=False)
+            if reverted_run.returncode != 0 or layout.model_version(env) != previous:
+                git.run("revert", "--abort", check=False)
+                git.run("reset", "--quiet", "--hard", "HEAD", check=False)
+                return None
+            git.run("commit", "--quiet", "--file", "-", input=t.compose(subject, trailers, body=body))
+            pushed = publish.push(git, on_retry)
+    except publish.AlreadyOnRemote as first:
+        return _done_by_another(git, "rollback", env, previous, current, first.commit)
     return ChangeResult("rollback", env, previous, current, git.head(), pushed, message, dict(trailers))
 
 
-def _roll_to(git: Git, layout: RepoLayout, env: str, current: str, to: str, on_retry: Progress | None) -> ChangeResult:
+def _roll_to(
+    git: Git,
+    layout: RepoLayout,
+    env: str,
+    current: str,
+    to: str,
+    on_retry: Progress | None,
+    branch_of: Callable[[str], str] | None = None,
+) -> ChangeResult:
     if current == to:
         return ChangeResult("rollback", env, to, current, None, False, f"{env} already runs {to}; nothing to do")
     line = f"{VERSION_LABEL}: {to}"
@@ -286,6 +371,7 @@ def _roll_to(git: Git, layout: RepoLayout, env: str, current: str, to: str, on_r
         f"Roll back {env} to {to}",
         f"rolled {env} back from {current} to {to}",
         on_retry,
+        branch=branch_of(to) if branch_of else BRANCH,
     )
 
 
@@ -301,11 +387,34 @@ def _set_version(
     message: str,
     on_retry: Progress | None,
     body: str = "",
+    branch: str = BRANCH,
 ) -> ChangeResult:
-    """Change env's one version line in one commit with ``trailers``, and push it (or undo it)."""
+    """Change env's one version line in one commit with ``trailers``, and push it to ``branch`` (or undo it)."""
     noun = "promotion" if action == "promote" else action
-    with publish.published_or_undone(git, f"the {noun} of {env} to {version}"):
-        layout.set_model_version(env, version)
-        sha = publish.commit(git, [overlay_path(env)], t.compose(subject, trailers, body=body))
-        pushed = publish.push(git, on_retry)
+    try:
+        with publish.published_or_undone(git, f"the {noun} of {env} to {version}"):
+            layout.set_model_version(env, version)
+            sha = publish.commit(git, [overlay_path(env)], t.compose(subject, trailers, body=body))
+            pushed = publish.push(git, on_retry, branch)
+            if branch != BRANCH:
+                # Published on its pull request's branch; main reaches it only by the merge.
+                git.run("reset", "--quiet", "--keep", "HEAD~1")
+                return ChangeResult(action, env, version, current, sha, pushed, message, dict(trailers))
+    except publish.AlreadyOnRemote as first:
+        return _done_by_another(git, action, env, version, current, first.commit)
     return ChangeResult(action, env, version, current, git.head() if pushed else sha, pushed, message, dict(trailers))
+
+
+def _done_by_another(git: Git, action: str, env: str, version: str, current: str, remote_head: str) -> ChangeResult:
+    """Another copy made the same change while this one ran (its push won): say so, with its commit and author."""
+    since = _in_effect_since(git.path, env, version)
+    by = since or f" at {git.out('log', '-1', '--format=%h (%s, by %an)', remote_head)}"
+    return ChangeResult(
+        action,
+        env,
+        version,
+        current,
+        None,
+        False,
+        f"already done: another copy set {env} to {version} first{by}; nothing to do",
+    )

@@ -10,20 +10,24 @@ from __future__ import annotations
 
 from gitops_lab.adapters.repo.git import Git
 from gitops_lab.adapters.repo.layout import overlay_path, version_in_text
-from gitops_lab.adapters.repo.publish import REMOTE_BRANCH
+from gitops_lab.adapters.repo.publish import remote_branch
 from gitops_lab.adapters.repo.seed import BRANCH
+from gitops_lab.adapters.repo.snapshot import RepoSnapshot
+from gitops_lab.errors import NotFound
 
 
 def pushed_ref(git: Git) -> str:
-    """The ref of what was pushed, as last fetched: ``origin/main``, or ``HEAD`` without a remote."""
-    return REMOTE_BRANCH if git.remote_url() else "HEAD"
+    """The ref of what was pushed, as last fetched: ``origin/main`` (or the remote main follows), or ``HEAD``
+    without a remote."""
+    return remote_branch(git) if git.remote_url() else "HEAD"
 
 
 def fetch_pushed(git: Git, tags: bool = False) -> str:
     """Fetch the remote's branch (and its tags with ``tags``); the ref of what was pushed (``pushed_ref``)."""
     ref = pushed_ref(git)
     if ref != "HEAD":
-        git.run("fetch", "--quiet", *(["--tags", "--force"] if tags else []), "origin", BRANCH)
+        remote = ref.removesuffix(f"/{BRANCH}")
+        git.run("fetch", "--quiet", *(["--tags", "--force"] if tags else []), remote, BRANCH)
     return ref
 
 
@@ -40,6 +44,13 @@ def follow_pushed(git: Git, tags: bool = False) -> str:
 
 
 def version_at(git: Git, ref: str, env: str) -> str:
-    """The model version ``env``'s overlay names at ``ref`` (a commit, tag or branch)."""
-    shown = git.run("show", f"{ref}:{overlay_path(env)}", check=False)
-    return version_in_text(shown.stdout if shown.returncode == 0 else "", overlay_path(env))
+    """The model version ``env``'s overlay names at ``ref`` (a commit, tag or branch).
+
+    DamagedFile naming the overlay when it names none there; a ref that is no
+    commit (``<first commit>^``) names none either.
+    """
+    try:
+        snapshot = RepoSnapshot(git, ref)
+    except NotFound:
+        return version_in_text("", overlay_path(env))
+    return snapshot.model_version(env)

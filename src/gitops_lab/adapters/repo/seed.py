@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gitops_lab.adapters.repo import trailers as t
+from gitops_lab.adapters.repo.beside import build_beside, settle_leftover
 from gitops_lab.adapters.repo.git import Git
 from gitops_lab.adapters.repo.layout import BRANCH, ENVIRONMENTS, RepoLayout
+from gitops_lab.adapters.repo.publish import push_failure
 from gitops_lab.errors import GitError, GitOpsLabError, NotFound, RepoStateError
 from gitops_lab.resources import environments_template
 
@@ -24,6 +26,8 @@ class SeedResult:
     action: str  # "seeded", "cloned" or "reused"
     commit: str
     remote: str | None
+    #: Something the user should know though the seed is done (the remote refused its tag).
+    note: str | None = None
 
     @property
     def changed(self) -> bool:
@@ -74,8 +78,19 @@ def init_working_copy(path: str | Path, remote: str | None = None, template: Pat
     """
     path = Path(path).expanduser().resolve()
     remote = absolute_remote(remote) if remote else None
+    leftover = settle_leftover(path)
+    result = _init(path, remote, template)
+    if leftover:
+        result.note = f"{leftover}; {result.note}" if result.note else leftover
+    return result
+
+
+def _init(path: Path, remote: str | None, template: Path | None) -> SeedResult:
     git = Git(path)
     if git.is_repo() and git.ok("rev-parse", "--verify", "--quiet", f"refs/tags/{SEED_TAG}"):
+        # PATH inside a lab working copy (`repo init .` from overlays/): the working copy is its top folder.
+        path = Path(git.out("rev-parse", "--show-toplevel")).resolve()
+        git = Git(path)
         current = git.remote_url()
         if remote and current and current != remote:
             raise RepoStateError(
@@ -84,30 +99,62 @@ def init_working_copy(path: str | Path, remote: str | None = None, template: Pat
             )
         if current and not remote_has_branch(current):
             # An earlier run seeded this copy but was stopped before the remote had it.
-            _publish_seed(git, current, path)
-            return SeedResult(path, "seeded", git.head(), current)
+            note = _publish_seed(git, current, path)
+            return SeedResult(path, "seeded", git.head(), current, note)
+        if current and not _remote_has_seed_tag(current):
+            # An earlier run's push landed the branch, but the remote refused (or never got) the tag: finish it.
+            return SeedResult(path, "reused", git.head(), current, _publish_seed(git, current, path, tag_only=True))
         return SeedResult(path, "reused", git.head(), current)
 
-    if path.exists() and any(path.iterdir()):
+    unborn = _has_no_commit(git, path)
+    origin = git.remote_url() if unborn else None
+    if origin and remote and origin != remote:
+        raise RepoStateError(
+            f"{path} is an empty clone of {origin}, not of {remote}",
+            fix=f"run `gitops-lab repo init {path} --remote {origin}`, or choose a new or empty folder",
+        )
+    if path.exists() and any(path.iterdir()) and not unborn:
         raise RepoStateError(
             f"{path} exists and is not empty",
             fix="choose a new or empty folder for the working copy",
         )
 
     if remote and remote_has_branch(remote):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # --branch: a bare remote's HEAD may name another branch (`git init --bare` says master).
-        Git(path.parent).run("clone", "--quiet", "--origin", "origin", "--branch", BRANCH, remote, str(path))
-        _ensure_identity(git)
-        if not git.ok("rev-parse", "--verify", "--quiet", f"refs/tags/{SEED_TAG}"):
-            raise RepoStateError(
-                f"{remote} holds a repository that gitops-lab did not seed (no {SEED_TAG} tag)",
-                fix="use an empty remote repository",
-            )
+        # Cloned beside PATH and moved into place when complete (`beside`): a stopped clone leaves no half copy.
+        with build_beside(path) as built:
+            # --branch: a bare remote's HEAD may name another branch (`git init --bare` says master).
+            Git(built.parent).run("clone", "--quiet", "--origin", "origin", "--branch", BRANCH, remote, str(built))
+            _tag_cloned_seed(Git(built), remote)
         return SeedResult(path, "cloned", git.head(), remote)
 
+    # Seeded beside PATH and moved into place once committed and tagged: a stopped seed leaves no half copy.
+    with build_beside(path, keep_git_of_target=unborn) as built:
+        _seed(Git(built), template, remote if remote and not origin else None)
+    if remote:
+        return SeedResult(path, "seeded", git.head(), remote, _publish_seed(git, remote, path))
+    return SeedResult(path, "seeded", git.head(), remote)
+
+
+def _tag_cloned_seed(git: Git, remote: str) -> None:
+    """Make sure a fresh clone is the lab repository, and carries the seed tag."""
+    _ensure_identity(git)
+    root = git.out("rev-list", "--max-parents=0", "HEAD").split()[0]
+    if not git.ok("rev-parse", "--verify", "--quiet", f"refs/tags/{SEED_TAG}") and _is_seed_commit(git, root):
+        # A remote that refuses tags still holds the seed: its first commit is gitops-lab's seed commit.
+        git.run("tag", "--annotate", SEED_TAG, "--message", "Seed of the lab environments", root)
+    if not git.ok("rev-parse", "--verify", "--quiet", f"refs/tags/{SEED_TAG}"):
+        raise RepoStateError(
+            f"{remote} holds a repository that gitops-lab did not seed (no {SEED_TAG} tag)",
+            fix="use an empty remote repository",
+        )
+
+
+def _seed(git: Git, template: Path | None, add_origin: str | None) -> None:
+    """The seed commit and its tag, in ``git``'s folder (which holds at most an empty clone's .git)."""
+    path = git.path
     shutil.copytree(template or environments_template(), path, ignore=_SKIP, dirs_exist_ok=True)
     git.run("init", "--quiet", "--initial-branch", BRANCH)
+    git.run("symbolic-ref", "HEAD", f"refs/heads/{BRANCH}")  # an empty clone's HEAD may name another branch
     _ensure_identity(git)
     layout = RepoLayout(path)
     seed_versions = ", ".join(f"{env}={layout.model_version(env)}" for env in ENVIRONMENTS)
@@ -118,28 +165,52 @@ def init_working_copy(path: str | Path, remote: str | None = None, template: Pat
         body="dev, staging and prod overlays of the model server, generated by gitops-lab.",
     )
     git.run("commit", "--quiet", "--file", "-", input=message)
+    if add_origin:
+        git.run("remote", "add", "origin", add_origin)
     git.run("tag", "--annotate", SEED_TAG, "--message", "Seed of the lab environments")
-    if remote:
-        git.run("remote", "add", "origin", remote)
-        _publish_seed(git, remote, path)
-    return SeedResult(path, "seeded", git.head(), remote)
 
 
-def _publish_seed(git: Git, remote: str, path: Path) -> None:
-    """Push the seed; on failure the seeded copy stays, and running `repo init` again publishes it."""
-    from gitops_lab.adapters.repo.publish import push_failure
+def _has_no_commit(git: Git, path: Path) -> bool:
+    """Whether ``path`` is a Git repository with nothing in it yet (only .git, no commit, no ref): a fresh
+    clone of an empty repository, or a `git init`, which the seed may fill."""
+    if not path.is_dir() or [p.name for p in path.iterdir()] != [".git"] or not git.is_repo():
+        return False
+    return not git.ok("rev-parse", "--verify", "--quiet", "HEAD") and not git.out("for-each-ref")
 
+
+def _publish_seed(git: Git, remote: str, path: Path, tag_only: bool = False) -> str | None:
+    """Push the seed (branch and tag); on failure the seeded copy stays, and running `repo init` again publishes it.
+
+    A remote that takes the branch but refuses the tag (protected tags) still
+    has the whole lab: the seed is known by its first commit too. That is a note
+    (returned), not a failure.
+    """
     again = f"run `gitops-lab repo init {path} --remote {remote}` again to publish it"
+    refs = [f"refs/tags/{SEED_TAG}"] if tag_only else [BRANCH, f"refs/tags/{SEED_TAG}"]
     try:
-        proc = git.run("push", "--porcelain", "--set-upstream", "origin", BRANCH, f"refs/tags/{SEED_TAG}", check=False)
+        proc = git.run("push", "--porcelain", "--set-upstream", git.lab_remote() or "origin", *refs, check=False)
     except GitOpsLabError as exc:  # the remote did not answer in time
         exc.fix = f"{exc.fix}; then {again}" if exc.fix else again
         raise
-    if proc.returncode != 0:
-        raise GitError(
-            f"the seed of {path} could not be published to {remote}: {push_failure(proc.stdout, proc.stderr)}",
-            fix=again,
+    if proc.returncode == 0:
+        return None
+    said = push_failure(proc.stdout, proc.stderr)
+    branch = Git(".").run("ls-remote", "--heads", remote, BRANCH, check=False).stdout.split()
+    if branch and branch[0] == git.head():
+        return (
+            f"{remote} has the seed, but refused its tag {SEED_TAG} ({said}); gitops-lab recognises the seed by its "
+            "first commit, so the repository works as it is"
         )
+    raise GitError(f"the seed of {path} could not be published to {remote}: {said}", fix=again)
+
+
+def _remote_has_seed_tag(url: str) -> bool:
+    return bool(Git(".").run("ls-remote", "--tags", url, f"refs/tags/{SEED_TAG}", check=False).stdout.strip())
+
+
+def _is_seed_commit(git: Git, commit: str) -> bool:
+    """Whether ``commit`` is gitops-lab's seed commit (its action trailer says so)."""
+    return git.out("log", "-1", f"--format=%(trailers:key={t.ACTION},valueonly)", commit) == "seed"
 
 
 def _ensure_identity(git: Git) -> None:

@@ -13,6 +13,13 @@ MODEL_VERSION = "Model-Version"
 PREVIOUS_VERSION = "Previous-Version"
 PROMOTED_FROM = "Promoted-From"
 REVERTS = "Reverts"
+# Written by `gitops-lab release` on the promotions and rollbacks it makes (workflows/release.py),
+# read back as the demo's evidence (assessment/evidence.py).
+RELEASE_TRIGGER = "Release-Trigger"
+ROLLBACK_REASON = "Rollback-Reason"
+ROLLED_BACK_BY = "Rolled-Back-By"
+#: The prefix of the verification checks' trailers (``Verify-Accuracy: fail (...)``), one per check.
+VERIFY_PREFIX = "Verify"
 
 
 def compose(subject: str, trailers: list[tuple[str, str]], body: str = "") -> str:

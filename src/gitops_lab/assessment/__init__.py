@@ -1,0 +1,1 @@
+"""Assessments of what a learner wrote: checked against the repository it sits in."""

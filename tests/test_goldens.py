@@ -1,0 +1,62 @@
+"""What the main commands print, compared whole with golden files (tests/testdata/golden/).
+
+`pytest tests/test_goldens.py --update-goldens` rewrites them; volatile parts
+(commit ids, dates, the test's folder) are normalised in tests/helpers/golden.py.
+`status`, `verify` and `class status` need a cluster and are not covered here.
+"""
+
+from __future__ import annotations
+
+import pytest
+from helpers.gitutil import git
+from helpers.golden import assert_golden
+
+from gitops_lab.adapters.repo import RepoLayout
+
+
+@pytest.fixture
+def gitops_lab(cli):
+    """The CLI as a user's shell names it (Click's messages quote the program name); cli's state folder."""
+    from click.testing import CliRunner
+
+    from gitops_lab.cli import main
+
+    return lambda *args: CliRunner().invoke(main, list(args), prog_name="gitops-lab", catch_exceptions=False)
+
+
+@pytest.fixture
+def author(monkeypatch):
+    """One author for every commit, so the history table's AUTHOR column is fixed."""
+    for role in ("AUTHOR", "COMMITTER"):
+        monkeypatch.setenv(f"GIT_{role}_NAME", "Pat Promoter")
+        monkeypatch.setenv(f"GIT_{role}_EMAIL", "pat@example.com")
+
+
+def test_lab_list_on_a_fresh_machine(gitops_lab):
+    result = gitops_lab("lab", "list")
+    assert result.exit_code == 0, result.output
+    assert_golden("lab-list.txt", result.stdout)
+
+
+def test_history_of_a_promotion_a_revert_and_a_hand_edit(author, lab, cli, gitops_lab, tmp_path):
+    wc, _ = lab
+    assert cli("promote", "--to", "staging").exit_code == 0
+    git(wc, "revert", "--no-edit", "HEAD")
+    RepoLayout(wc).set_model_version("staging", "v3")
+    git(wc, "commit", "-qam", "Try v3 in staging by hand")
+    git(wc, "push", "-q", "origin", "main")
+    result = gitops_lab("history", "--env", "staging")
+    assert result.exit_code == 0, result.output
+    assert_golden("history-staging.txt", result.stdout, tmp_path)
+
+
+def test_history_of_an_unknown_environment_is_one_error_line(lab, gitops_lab, tmp_path):
+    result = gitops_lab("history", "--env", "qa")
+    assert result.exit_code == 2
+    assert_golden("history-unknown-env.stderr", result.stderr, tmp_path)
+
+
+def test_starting_an_unknown_lab_is_one_error_line_naming_the_labs(lab, gitops_lab, tmp_path):
+    result = gitops_lab("lab", "start", "nope")
+    assert result.exit_code == 2
+    assert_golden("lab-start-unknown.stderr", result.stderr, tmp_path)

@@ -98,6 +98,8 @@ def test_the_platform_repository_is_released_at_v1_0_0_with_pinned_reusable_temp
     runners = yaml.safe_load(show("runners.yml"))[".ml-platform-runner"]
     assert runners["image"] == spec["spec"]["inputs"]["image"]["default"]
     assert runners["tags"] == spec["spec"]["inputs"]["runner-tags"]["default"]
+    requests = {k: v for k, v in runners["variables"].items() if k.startswith("KUBERNETES_")}
+    assert requests and requests.items() <= jobs[".ml-pipeline-job"]["variables"].items()
 
 
 def test_repo_init_seeds_the_platform_repository_and_names_a_missing_one(tmp_path, cli):

@@ -22,21 +22,17 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from helpers.artifacts import artifacts_dir
 
 from kindbed import argocd_ui
 from kindbed.fixtures import wait_for_free_lab_ports
-from kindbed.layout import REPO_ROOT, cache_root
+from kindbed.layout import cache_root
 
 pytestmark = pytest.mark.kind
 
 NAME = "e2e-argocd-ui"
 PLAYWRIGHT_CORE = "1.65.1"
 DRIVER = Path(__file__).with_name("argocd_ui_login.cjs")
-ARTIFACTS_ENV = "GITOPS_LAB_TEST_ARTIFACTS"
-
-
-def artifacts_dir() -> Path:
-    return Path(os.environ.get(ARTIFACTS_ENV) or REPO_ROOT / "test-artifacts")
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +100,6 @@ def test_a_learner_logs_in_to_the_argocd_ui_and_sees_dev_staging_and_prod(argocd
     bed, result = argocd_lab
     assert result["engine_ui"] == "http://localhost:8443"
     screenshot = artifacts_dir() / "argocd-ui-applications.png"
-    screenshot.parent.mkdir(parents=True, exist_ok=True)
     screenshot.unlink(missing_ok=True)
     proc = subprocess.run(
         ["node", str(DRIVER), result["engine_ui"], "admin", admin_password(bed), str(screenshot)],

@@ -23,6 +23,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from helpers.artifacts import artifacts_dir
 from helpers.gitutil import run_git
 from helpers.osvdb import build_osv_db
 
@@ -154,6 +155,8 @@ def test_every_lab_passes_on_real_pods(lab_env, tmp_path):
         timeout=3000,
         **offline,
     )
+    # The real output, kept for the docs' transcripts (test-artifacts/, git-ignored).
+    (artifacts_dir() / f"lab-test-all-{engine}.txt").write_text(run.stdout + run.stderr)
     assert run.returncode == 0, f"lab test --all failed:\n{run.stdout[-4000:]}\n{run.stderr[-4000:]}"
     text = junit.read_text()
     assert 'failures="0"' in text and "<testcase" in text

@@ -59,6 +59,34 @@ def test_a_drifted_model_fails_data_validation(lab):
     assert "STAGE data-validation: FAIL" in result.stdout and "temperature_c drift" in result.stdout + result.stderr
 
 
+def test_a_model_a_custom_gate_rejects_fails_evaluation_and_passes_without_it(lab):
+    """v6 is good overall and bad on cool pumps: the built-in gates let it through; the segment gate
+    the team requires for staging (gates.yaml `custom:`) stops it at the evaluation stage."""
+    wc, _ = lab
+    path = wc / "overlays" / "dev" / "kustomization.yaml"
+    path.write_text(path.read_text().replace("model-version: v2", "model-version: v6"))
+    git(wc, "commit", "-qam", "Try v6")
+    for name in ("data-preparation", "training"):
+        assert stage(wc, name).returncode == 0, name
+    result = stage(wc, "evaluation")
+    assert result.returncode == 0 and "STAGE evaluation: pass" in result.stdout, result.stdout[-3000:]
+
+    gates = yaml.safe_load((wc / "gates.yaml").read_text())
+    gates["custom"] = {
+        "segment-accuracy": {
+            "command": ["{python}", "ci/gates/segment_accuracy.py", "--artifact", "{artifact}"]
+            + ["--feature", "temperature_c", "--bands", "60,75", "--min-accuracy", "0.65"],
+        }
+    }
+    gates["required"]["staging"].append("segment-accuracy")
+    (wc / "gates.yaml").write_text(yaml.safe_dump(gates, sort_keys=False))
+    git(wc, "commit", "-qam", "Require the segment gate for staging")
+    result = stage(wc, "evaluation")
+    out = result.stdout + result.stderr
+    assert result.returncode == 1 and "STAGE evaluation: FAIL" in result.stdout, out[-3000:]
+    assert "temperature_c < 60: accuracy 0.5789 < 0.65" in out
+
+
 def test_a_stage_without_its_handoff_fails_and_a_stage_left_out_says_skipped(lab):
     wc, _ = lab
     result = stage(wc, "evaluation")

@@ -84,7 +84,8 @@ def _gitops_lab(ctx: StageContext, *args: str) -> Check:
     )
 
 
-def _gate(ctx: StageContext, gate: str, target: str = "staging") -> Check:
+def _gate(ctx: StageContext, gate: str, target: str = "staging", *, with_custom: bool = False) -> Check:
+    """Run one built-in gate; ``with_custom`` adds the custom gates gates.yaml requires for ``target``."""
     check = _gitops_lab(
         ctx,
         "gate",
@@ -99,6 +100,7 @@ def _gate(ctx: StageContext, gate: str, target: str = "staging") -> Check:
         ctx.version,
         "--gate",
         gate,
+        *(["--custom"] if with_custom else []),
     )
     check.name = f"{gate} gate ({ctx.version}, {ctx.candidate_env} -> {target})"
     return check
@@ -209,7 +211,8 @@ def evaluation(ctx: StageContext) -> list[Check]:
         "passed" if value >= EVAL_THRESHOLD else "failed",
         f"{EVAL_METRIC} {value:.4f}",
     )
-    return [recomputed, _gate(ctx, "model-eval")]
+    # The team's own gates (gates.yaml `custom:`, required for staging) judge the model here too.
+    return [recomputed, _gate(ctx, "model-eval", with_custom=True)]
 
 
 def security(ctx: StageContext) -> list[Check]:

@@ -3,7 +3,7 @@ a module imports its own package and the rows below its own, never a row above n
 own row, and no module imports itself through others (imports made inside functions count too). Every
 module sits in one row, so a new package must take its place in the README. Below cli/, an import
 inside a function says why (start-up or a cycle). And nothing outside labs/ reaches into the lab
-runner's private state."""
+runner's private state, nor, the cli's `lab` commands aside, imports a lab module other than labs/api.py."""
 
 from __future__ import annotations
 
@@ -207,3 +207,28 @@ def test_only_labs_touches_the_lab_runners_private_state():
             elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("gitops_lab.labs"):
                 touched += [f"{name}:{node.lineno} imports {a.name}" for a in node.names if a.name.startswith("_")]
     assert touched == []
+
+
+def _lab_imports_past_the_api(graph: dict[str, set[str]]) -> list[str]:
+    """Imports of a labs/ module other than labs/api.py from outside labs/. cli/ is the exception: its
+    `lab` commands run the runner, `lab test` and its JUnit report themselves; the classroom, and any
+    other layer that may import labs/, drives labs only through labs/api.py."""
+
+    def inside(module: str, package: str) -> bool:
+        return module == package or module.startswith(package + ".")
+
+    return [
+        f"{module} imports {target}"
+        for module, targets in sorted(graph.items())
+        if not inside(module, "gitops_lab.labs") and not inside(module, "gitops_lab.cli")
+        for target in sorted(targets)
+        if inside(target, "gitops_lab.labs") and target != "gitops_lab.labs.api"
+    ]
+
+
+def test_above_labs_the_classroom_uses_labs_only_through_its_api():
+    graph = _graph()
+    assert "gitops_lab.labs.api" in graph["gitops_lab.classroom.reset"]
+    assert _lab_imports_past_the_api(graph) == []
+    graph["gitops_lab.classroom.reset"] = {*graph["gitops_lab.classroom.reset"], "gitops_lab.labs.actions.doers"}
+    assert _lab_imports_past_the_api(graph) == ["gitops_lab.classroom.reset imports gitops_lab.labs.actions.doers"]

@@ -6,12 +6,17 @@ second machine would.
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 from helpers.gitutil import git
 
 from gitops_lab.adapters.repo.git import Git
 from gitops_lab.adapters.repo.pushed import fetch_pushed, follow_pushed, version_at
 from gitops_lab.errors import RepoStateError
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "gitops_lab"
 
 
 @pytest.fixture
@@ -85,3 +90,17 @@ def test_a_promotion_fetches_once(lab, monkeypatch):
     assert result.changed and result.pushed
     assert calls == ["fetch", "push"]
     assert git(remote, "rev-parse", "main") == result.commit
+
+
+def test_only_pushed_fetches_and_only_publish_pushes():
+    """`git fetch` lives in pushed.py (and in publish.py, a write's own catch-up and rebase); `git push`,
+    tags included, in publish.py only."""
+    homes = {"fetch": {"pushed.py", "publish.py"}, "push": {"publish.py"}}
+    pattern = re.compile(r"""run\(\s*"(fetch|push)"|^\s*"(fetch|push)",""")
+    offenders = [
+        f"{path.relative_to(SRC)}:{number} {found.group(1) or found.group(2)}"
+        for path in SRC.rglob("*.py")
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if (found := pattern.search(line)) and path.name not in homes[found.group(1) or found.group(2)]
+    ]
+    assert offenders == []

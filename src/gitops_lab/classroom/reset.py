@@ -16,8 +16,7 @@ from gitops_lab.classroom.record import connect_cluster, load_class, load_or_cre
 from gitops_lab.classroom.tenant import open_learner
 from gitops_lab.errors import WaitTimeout
 from gitops_lab.deadline import Deadline, command_deadline
-from gitops_lab.labs.actions.doers import restore_tree
-from gitops_lab.labs.api import open_runner, reset_to_lab
+from gitops_lab.labs.api import open_runner, reset_to_lab, restore_tree
 from gitops_lab.reporter import Reporter
 from gitops_lab.workflows.converge import converge
 from gitops_lab.workflows.environment import LabEnvironment

@@ -14,6 +14,7 @@ from gitops_lab.adapters.engines.tenancy import engine_registration, tenant_name
 from gitops_lab.adapters.gitserver.base import ClassCredentials, GitServer
 from gitops_lab.adapters.repo.git import Git
 from gitops_lab.adapters.repo.layout import RepoLayout, overlay_path
+from gitops_lab.adapters.repo.pushed import fetch_everything
 from gitops_lab.adapters.repo.seed import init_working_copy
 from gitops_lab.classroom.record import ClassRecord, class_dir, kit_dir, learner_env_name
 from gitops_lab.errors import NotFound
@@ -102,9 +103,7 @@ def delete_tenant(
     bundle = None
     git = Git(repo)
     if git.is_repo():
-        remote = git.lab_remote()  # what the learner pushed, so the bundle has it too
-        if remote:
-            git.run("fetch", "--quiet", "--tags", "--force", remote, check=False)
+        fetch_everything(git)  # what the learner pushed, so the bundle has it too
         bundle = backup_repository(repo, backups / learner)
     # The engine's objects go first: Flux prunes as the tenant, whose rights go next.
     for api_version, kind, registered in engine_registration(learner, engine):

@@ -1,7 +1,9 @@
 """The lab runner as code above labs/ (the classroom) may use it: open a runner on an
-environment already opened, read how far a lab's checks pass, reset to a lab's start point.
+environment already opened, read how far a lab's checks pass, reset to a lab's start point,
+restore a working copy's tree from a ref in one new commit (``restore_tree``).
 
-Only labs/ reaches into a runner's state (tests/test_import_graph.py checks it).
+Only labs/ reaches into a runner's state, and the classroom imports no other lab module
+(tests/test_import_graph.py checks both).
 The waits of a runner opened here end by the running command's deadline when
 there is one (``deadline.command_deadline``), so a command that drives many
 runners, `class reset`, keeps one deadline for all of them.
@@ -14,9 +16,12 @@ from pathlib import Path
 
 from gitops_lab.adapters.repo.git import Git
 from gitops_lab.errors import GitOpsLabError
+from gitops_lab.labs.actions.doers import restore_tree
 from gitops_lab.labs.runner import LabRunner
 from gitops_lab.reporter import Reporter
 from gitops_lab.workflows.environment import LabEnvironment
+
+__all__ = ["LabStanding", "lab_standing", "newest_started_lab", "open_runner", "reset_to_lab", "restore_tree"]
 
 #: Where every lab's start tag lives (``start_tag``: gitops-lab/lab/<id>/start).
 _START_TAGS = "refs/tags/gitops-lab/lab/"

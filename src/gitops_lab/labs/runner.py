@@ -20,6 +20,7 @@ from gitops_lab.adapters.repo import publish
 from gitops_lab.adapters.repo import trailers as t
 from gitops_lab.adapters.repo.git import Git
 from gitops_lab.adapters.repo.layout import ENVIRONMENTS
+from gitops_lab.adapters.repo.pushed import fetch_tag
 from gitops_lab.errors import GitOpsLabError, Interrupted, NotFound, RepoStateError, UsageError
 from gitops_lab.gates.vuln_scan import INSTALL_FIX, find_scanner
 from gitops_lab.labs.actions.context import LAB_TRAILER, RESET_ACTION, ActionFailed, CheckResult, LabContext, start_tag
@@ -258,8 +259,7 @@ class LabRunner:
 
     def has_start_tag(self, git: Git, lab: Lab) -> bool:
         tag = start_tag(lab.id)
-        if git.remote_url():
-            git.run("fetch", "--quiet", git.lab_remote() or "origin", f"+refs/tags/{tag}:refs/tags/{tag}", check=False)
+        fetch_tag(git, tag)
         return git.ok("rev-parse", "--verify", "--quiet", f"refs/tags/{tag}")
 
     def _tag_start(self, git: Git, lab: Lab) -> None:
@@ -268,8 +268,7 @@ class LabRunner:
         with self.reporter.step(f"Recording the start point {start_tag(lab.id)}") as step:
             git.run("tag", "--annotate", start_tag(lab.id), "--message", f"Start of lab {lab.id}: {lab.title}")
             try:
-                if git.remote_url():
-                    git.run("push", "--quiet", git.lab_remote() or "origin", f"refs/tags/{start_tag(lab.id)}")
+                publish.push_tag(git, start_tag(lab.id))
             except BaseException:
                 git.run("tag", "--delete", start_tag(lab.id), check=False)  # unpublished: the re-run tags again
                 raise

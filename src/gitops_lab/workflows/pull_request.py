@@ -29,6 +29,7 @@ from gitops_lab.adapters.repo.history import HistoryEntry
 from gitops_lab.adapters.repo.layout import BRANCH, RepoLayout
 from gitops_lab.adapters.repo.promotion import ChangeResult, Progress
 from gitops_lab.adapters.repo.promotion import rollback as repo_rollback
+from gitops_lab.adapters.repo.pushed import fetch_branch
 from gitops_lab.errors import ForgeError, GateFailed, NotFound, RepoStateError, UsageError
 from gitops_lab.gates import GateResult
 from gitops_lab.state import EnvironmentState
@@ -106,10 +107,8 @@ def reusable_branch(git: Git, branch: str, env: str, version: str) -> str | None
 
     A branch that holds anything else is refused, never overwritten (no force push).
     """
-    remote = git.lab_remote() or "origin"
-    tracking = f"refs/remotes/{remote}/{branch}"
-    fetched = git.run("fetch", "--quiet", remote, f"+refs/heads/{branch}:{tracking}", check=False)
-    if fetched.returncode != 0:
+    tracking = fetch_branch(git, branch)
+    if tracking is None:
         return None
     tip = git.out("rev-parse", tracking)
     block = git.out("log", "-1", "--format=%(trailers:only,unfold)", tip)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from gitops_lab.adapters.repo.git import Git
 from gitops_lab.adapters.repo.layout import BRANCH
+from gitops_lab.adapters.repo.publish import push_refs
 from gitops_lab.adapters.repo.seed import absolute_remote, remote_has_branch
 from gitops_lab.errors import GitError
 from gitops_lab.resources import platform_template
@@ -43,7 +44,7 @@ def seed_platform(remote: str) -> str:
         git.run("add", "--all")
         git.run("commit", "--quiet", "--message", "ML platform pipelines: reusable workflow, component, runners")
         git.run("tag", "--annotate", FIRST_RELEASE, "--message", f"Release {FIRST_RELEASE}")
-        proc = git.run("push", "--porcelain", remote, BRANCH, f"refs/tags/{FIRST_RELEASE}", check=False)
+        proc = push_refs(git, remote, [BRANCH, f"refs/tags/{FIRST_RELEASE}"])
         if proc.returncode != 0:
             raise GitError(
                 f"the platform repository could not be published to {remote}: {proc.stderr.strip() or proc.stdout}",

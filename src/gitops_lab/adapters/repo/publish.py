@@ -23,11 +23,15 @@ reset and the lab actions):
   answered may still land (an HTTP server can finish it after the client
   left): that is said as such, and the re-run asks the remote first;
 - published history is never rewritten: no force push, ever.
+
+Every push is here: a change on main (``push``), a tag (``push_tag``), and refs
+a remote does not have yet, a seed's or the platform repository's (``push_refs``).
 """
 
 from __future__ import annotations
 
 import re
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -482,6 +486,23 @@ def push(git: Git, on_retry: Callable[[int, str], None] | None = None, branch: s
             # verdicts) describe the old remote and would be published stale.
             raise _rebase_failure(git, conflicted, rebase.stderr or rebase.stdout, saved)
     raise GitError(f"push kept being rejected after {PUSH_ATTEMPTS} attempts: {push_failure(proc.stdout, proc.stderr)}")
+
+
+def push_tag(git: Git, tag: str) -> bool:
+    """Push ``tag`` to the lab's remote, never forced; False when there is no remote. GitError, in git's
+    words, when the remote refuses it."""
+    if not git.remote_url():
+        return False
+    git.run("push", "--quiet", git.lab_remote() or "origin", f"refs/tags/{tag}")
+    return True
+
+
+def push_refs(git: Git, remote: str, refs: list[str], upstream: bool = False) -> subprocess.CompletedProcess:
+    """Push ``refs`` (branches, ``refs/tags/...``) to ``remote`` (a name or a URL) that does not have them
+    yet: a seed, the platform repository. One plain push, never forced and never rebased; with
+    ``upstream`` the pushed branch follows ``remote`` after. Returns git's answer, for the caller to say
+    what a refusal means (``push_failure``)."""
+    return git.run("push", "--porcelain", *(["--set-upstream"] if upstream else []), remote, *refs, check=False)
 
 
 def _rebase_failure(git: Git, conflicted: bool, said: str, saved: str) -> GitError:

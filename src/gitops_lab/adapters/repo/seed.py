@@ -10,7 +10,7 @@ from gitops_lab.adapters.repo import trailers as t
 from gitops_lab.adapters.repo.beside import build_beside, settle_leftover
 from gitops_lab.adapters.repo.git import Git
 from gitops_lab.adapters.repo.layout import BRANCH, ENVIRONMENTS, RepoLayout
-from gitops_lab.adapters.repo.publish import push_failure
+from gitops_lab.adapters.repo.publish import push_failure, push_refs
 from gitops_lab.errors import GitError, GitOpsLabError, NotFound, RepoStateError
 from gitops_lab.resources import environments_template
 
@@ -188,7 +188,7 @@ def _publish_seed(git: Git, remote: str, path: Path, tag_only: bool = False) -> 
     again = f"run `gitops-lab repo init {path} --remote {remote}` again to publish it"
     refs = [f"refs/tags/{SEED_TAG}"] if tag_only else [BRANCH, f"refs/tags/{SEED_TAG}"]
     try:
-        proc = git.run("push", "--porcelain", "--set-upstream", git.lab_remote() or "origin", *refs, check=False)
+        proc = push_refs(git, git.lab_remote() or "origin", refs, upstream=True)
     except GitOpsLabError as exc:  # the remote did not answer in time
         exc.fix = f"{exc.fix}; then {again}" if exc.fix else again
         raise

@@ -19,6 +19,7 @@ from helpers.faults import (
     SilentServer,
     backup_in,
     cli_process,
+    finish,
     install_hook,
     no_lock_files,
     refusing_hook,
@@ -643,11 +644,9 @@ def test_a_rollback_the_server_finishes_after_the_client_left_is_not_rolled_back
     assert git(wc, "status", "--porcelain") == ""
 
 
-def test_a_promotion_the_server_finishes_after_a_timeout_is_already_done_with_its_commit_and_author(http_lab, cli):
-    wc, remote, server = http_lab
-    cut = _cut_off_while_the_server_holds_the_push(server, ["promote", "--to", "staging"], signal.SIGTERM)
-    assert cut.returncode == 143
-    assert "may or may not have reached the remote" in _last_error_line(cut.stderr)
+def _promoted_once_and_already_done(wc, remote) -> None:
+    """The re-run of a promotion the server finished after the client left: "already done", not promoted twice."""
+    assert remote_version(remote, "staging") == "v2"  # the server finished it
     again = run_cli(["promote", "--to", "staging"], state_root())
     assert again.returncode == 0, again.stderr
     promoted = git(remote, "log", "-1", "--format=%h", "main")
@@ -655,6 +654,63 @@ def test_a_promotion_the_server_finishes_after_a_timeout_is_already_done_with_it
     assert f"published {promoted} (Promote v2 to staging, by {author})" in again.stdout
     assert git(remote, "log", "--format=%s", "main").splitlines().count("Promote v2 to staging") == 1
     assert git(wc, "rev-parse", "HEAD") == git(remote, "rev-parse", "main")
+    assert git(wc, "status", "--porcelain") == ""
+
+
+def test_a_promotion_the_server_finishes_after_a_sigterm_is_already_done_with_its_commit_and_author(http_lab, cli):
+    wc, remote, server = http_lab
+    cut = _cut_off_while_the_server_holds_the_push(server, ["promote", "--to", "staging"], signal.SIGTERM)
+    assert cut.returncode == 143
+    assert "may or may not have reached the remote" in _last_error_line(cut.stderr)
+    _promoted_once_and_already_done(wc, remote)
+
+
+def test_a_promotion_the_server_finishes_after_the_timeout_ran_out_is_already_done_with_its_commit_and_author(
+    http_lab, cli
+):
+    """No signal: the command's own --timeout cuts the held push off; the server finishes it afterwards."""
+    from helpers.faults import ENDS_WITHIN
+
+    wc, remote, server = http_lab
+    server.hold_pushes = True
+    proc = cli_process(["promote", "--to", "staging", "--timeout", "10"], state_root())
+    assert server.push_started.wait(ENDS_WITHIN), "the push never reached the server"
+    cut = finish(proc, "the promotion whose push the server holds")  # ended by its deadline, nothing sent to it
+    assert cut.returncode == 3, cut.stderr
+    line = _last_error_line(cut.stderr)
+    assert "git push" in line and "10s deadline" in line
+    assert "may or may not have reached the remote" in line and "not published" not in line
+    assert "re-run the same command to check" in line
+    assert git(remote, "log", "-1", "--format=%s", "main") != "Promote v2 to staging"  # the server still holds it
+    server.hold_pushes = False
+    server.release.set()  # the server finishes the push after the client has gone
+    assert server.push_finished.wait(ENDS_WITHIN)
+    _promoted_once_and_already_done(wc, remote)
+
+
+@pytest.mark.parametrize("where", ["fetch", "push"])
+def test_a_git_protocol_remote_that_never_answers_ends_a_promotion_by_its_timeout(lab, cli, silent_server, where):
+    """A `git://` remote that takes the connection and never says a word: one line by --timeout, nothing lost."""
+    wc, remote = lab
+    if where == "fetch":
+        git(wc, "remote", "set-url", "origin", silent_server.git_url)
+    else:
+        git(wc, "config", "remote.origin.pushurl", silent_server.git_url)
+    before = snapshot(wc, remote)
+    result = run_cli(["promote", "--to", "staging", "--timeout", "5"], state_root())
+    assert result.returncode == 3, result.stderr
+    line = _last_error_line(result.stderr)
+    assert f"git {where}" in line and "got no answer from the remote" in line and "5s deadline" in line
+    assert silent_server.accepted  # git really connected over git://, and got no answer
+    assert git(remote, "log", "-1", "--format=%s", "main") != "Promote v2 to staging"  # nothing published
+    assert snapshot(wc, remote) == before
+    if where == "push":  # the commit is kept on the backup ref the line names, and the re-run publishes it once
+        assert "may or may not have reached the remote" in line
+        assert git(wc, "log", "-1", "--format=%s", backup_in(line)) == "Promote v2 to staging"
+        git(wc, "config", "--unset", "remote.origin.pushurl")
+        again = run_cli(["promote", "--to", "staging"], state_root())
+        assert again.returncode == 0, again.stderr
+        assert git(remote, "log", "--format=%s", "main").splitlines().count("Promote v2 to staging") == 1
 
 
 def test_a_repo_init_stopped_while_moving_its_copy_into_place_is_finished_by_the_rerun(cli, tmp_path, monkeypatch):

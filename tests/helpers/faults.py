@@ -116,6 +116,11 @@ class SilentServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/lab.git"
 
+    @property
+    def git_url(self) -> str:
+        """The same silence as a `git://` remote (git's own protocol, as `git daemon` serves it)."""
+        return f"git://127.0.0.1:{self.port}/lab.git"
+
     def _accept(self) -> None:
         while True:
             try:

@@ -29,6 +29,7 @@ from helpers.faults import (
     stalling_hook,
 )
 from helpers.gitutil import git, last_trailers, remote_version
+from helpers.renderer import needs_kustomize
 
 from gitops_lab.adapters.repo import RepoLayout
 from gitops_lab.state import state_root
@@ -711,6 +712,33 @@ def test_a_git_protocol_remote_that_never_answers_ends_a_promotion_by_its_timeou
         again = run_cli(["promote", "--to", "staging"], state_root())
         assert again.returncode == 0, again.stderr
         assert git(remote, "log", "--format=%s", "main").splitlines().count("Promote v2 to staging") == 1
+
+
+@needs_kustomize
+@pytest.mark.parametrize(
+    "args", [["gate", "run", "--to", "staging", "--gate", "policy"], ["promote", "--to", "staging"]]
+)
+def test_a_render_that_fetches_from_a_silent_server_ends_by_the_commands_timeout(lab, cli, silent_server, args):
+    """A kustomization with a remote resource whose server never answers: the policy gate's render takes what is
+    left of --timeout, and running out is a timeout (exit 3, one line naming the overlay), not a failed gate."""
+    wc, remote = lab
+    kustomization = wc / "overlays" / "staging" / "kustomization.yaml"
+    text = kustomization.read_text()
+    assert "  - ../../base\n" in text
+    kustomization.write_text(
+        text.replace("  - ../../base\n", f"  - ../../base\n  - {silent_server.http_url('extra.yaml')}\n")
+    )
+    git(wc, "commit", "--quiet", "-am", "Staging takes one more resource from a server")
+    git(wc, "push", "--quiet", "origin", "main")
+    before = snapshot(wc, remote)
+    result = run_cli([*args, "--timeout", "5"], state_root())
+    assert result.returncode == 3, result.stdout + result.stderr
+    line = _last_error_line(result.stderr)
+    assert "rendering overlays/staging" in line and "did not finish within the command's 5s deadline" in line
+    assert "URL under `resources:`" in line and "--timeout" in line
+    assert "fix the manifest" not in line  # not a verdict on the manifests
+    assert silent_server.accepted  # the renderer really asked the server
+    assert snapshot(wc, remote) == before  # nothing committed, nothing published
 
 
 def test_a_repo_init_stopped_while_moving_its_copy_into_place_is_finished_by_the_rerun(cli, tmp_path, monkeypatch):

@@ -121,6 +121,9 @@ class SilentServer:
         """The same silence as a `git://` remote (git's own protocol, as `git daemon` serves it)."""
         return f"git://127.0.0.1:{self.port}/lab.git"
 
+    def http_url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}/{path}"
+
     def _accept(self) -> None:
         while True:
             try:

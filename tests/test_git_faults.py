@@ -11,6 +11,7 @@ accepts connections and never answers, and races between two working copies.
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 
@@ -712,6 +713,93 @@ def test_a_git_protocol_remote_that_never_answers_ends_a_promotion_by_its_timeou
         again = run_cli(["promote", "--to", "staging"], state_root())
         assert again.returncode == 0, again.stderr
         assert git(remote, "log", "--format=%s", "main").splitlines().count("Promote v2 to staging") == 1
+
+
+def _marked_cli(args: list[str]):
+    """The CLI as a process whose every child inherits a mark in its environment: (process, mark)."""
+    import uuid
+
+    value = f"push-{uuid.uuid4().hex}"
+    proc = cli_process(args, state_root(), extra_env={"GITOPS_LAB_TEST_MARK": value})
+    return proc, f"GITOPS_LAB_TEST_MARK={value}"
+
+
+def _git_is_pushing(mark: str) -> None:
+    from helpers.faults import marked_processes
+
+    during = marked_processes(mark)
+    assert any(" push " in f" {p} " for p in during), during  # the scan sees git's push while it waits
+
+
+def _no_process_of_it_left(mark: str) -> None:
+    import time
+
+    from helpers.faults import marked_processes
+
+    # A generous bound for SIGKILLed processes to be gone, kept under git's own give-up on a slow HTTP remote
+    # (the product runs it with http.lowSpeedTime=30): a git left behind would otherwise end by itself.
+    limit = time.monotonic() + 10
+    while (left := marked_processes(mark)) and time.monotonic() < limit:
+        time.sleep(0.1)
+    assert left == [], f"git processes the command started are still running: {left}"
+
+
+@pytest.mark.parametrize("sig_name", ["SIGINT", "SIGTERM", "SIGHUP"])
+def test_a_command_signalled_during_its_push_leaves_no_git_process_of_its_own_running(http_lab, monkeypatch, sig_name):
+    """git runs in a session of its own, out of reach of the terminal's signals: the CLI must end it.
+
+    Every process the CLI starts inherits a mark in its environment; a scan of /proc finds them (reparented or
+    not). The signal goes to the CLI's pid alone, so only the CLI itself can end git and its helpers. The server
+    holds the push until the scan is done: a git left behind would still be waiting for its answer.
+    """
+    import os
+
+    from helpers import githttp
+    from helpers.faults import ENDS_WITHIN
+
+    wc, remote, server = http_lab
+    monkeypatch.setattr(githttp, "HOLD_SECONDS", 10 * ENDS_WITHIN)
+    server.hold_pushes = True
+    proc, mark = _marked_cli(["promote", "--to", "staging"])
+    try:
+        assert server.push_started.wait(ENDS_WITHIN), "the push never reached the server"
+        _git_is_pushing(mark)
+        sig = getattr(signal, sig_name)
+        os.kill(proc.pid, sig)
+        ended = finish(proc, f"the promotion ended by {sig_name}")
+        assert ended.returncode == 128 + sig, ended.stderr
+        assert "may or may not have reached the remote" in _last_error_line(ended.stderr)
+        _no_process_of_it_left(mark)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        server.hold_pushes = False
+        server.release.set()
+
+
+def test_a_command_ended_by_its_deadline_during_its_push_leaves_no_git_process_of_its_own_running(lab, silent_server):
+    """A push to a silent `git://` remote (no low-speed limit of git's own there): only the CLI's deadline ends it."""
+    import time
+
+    from helpers.faults import ENDS_WITHIN
+
+    wc, remote = lab
+    git(wc, "config", "remote.origin.pushurl", silent_server.git_url)
+    proc, mark = _marked_cli(["promote", "--to", "staging", "--timeout", "10"])
+    try:
+        limit = time.monotonic() + ENDS_WITHIN
+        while not silent_server.accepted and proc.poll() is None and time.monotonic() < limit:
+            time.sleep(0.05)
+        assert silent_server.accepted, "the push never reached the silent remote"
+        _git_is_pushing(mark)
+        ended = finish(proc, "the promotion ended by its deadline")
+        assert ended.returncode == 3, ended.stderr
+        line = _last_error_line(ended.stderr)
+        assert "git push" in line and "10s deadline" in line
+        _no_process_of_it_left(mark)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
 
 
 @needs_kustomize

@@ -11,6 +11,7 @@ accepts connections and never answers, and races between two working copies.
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 
@@ -19,6 +20,7 @@ from helpers.faults import (
     SilentServer,
     backup_in,
     cli_process,
+    finish,
     install_hook,
     no_lock_files,
     refusing_hook,
@@ -28,6 +30,7 @@ from helpers.faults import (
     stalling_hook,
 )
 from helpers.gitutil import git, last_trailers, remote_version
+from helpers.renderer import needs_kustomize
 
 from gitops_lab.adapters.repo import RepoLayout
 from gitops_lab.state import state_root
@@ -643,11 +646,9 @@ def test_a_rollback_the_server_finishes_after_the_client_left_is_not_rolled_back
     assert git(wc, "status", "--porcelain") == ""
 
 
-def test_a_promotion_the_server_finishes_after_a_timeout_is_already_done_with_its_commit_and_author(http_lab, cli):
-    wc, remote, server = http_lab
-    cut = _cut_off_while_the_server_holds_the_push(server, ["promote", "--to", "staging"], signal.SIGTERM)
-    assert cut.returncode == 143
-    assert "may or may not have reached the remote" in _last_error_line(cut.stderr)
+def _promoted_once_and_already_done(wc, remote) -> None:
+    """The re-run of a promotion the server finished after the client left: "already done", not promoted twice."""
+    assert remote_version(remote, "staging") == "v2"  # the server finished it
     again = run_cli(["promote", "--to", "staging"], state_root())
     assert again.returncode == 0, again.stderr
     promoted = git(remote, "log", "-1", "--format=%h", "main")
@@ -655,6 +656,177 @@ def test_a_promotion_the_server_finishes_after_a_timeout_is_already_done_with_it
     assert f"published {promoted} (Promote v2 to staging, by {author})" in again.stdout
     assert git(remote, "log", "--format=%s", "main").splitlines().count("Promote v2 to staging") == 1
     assert git(wc, "rev-parse", "HEAD") == git(remote, "rev-parse", "main")
+    assert git(wc, "status", "--porcelain") == ""
+
+
+def test_a_promotion_the_server_finishes_after_a_sigterm_is_already_done_with_its_commit_and_author(http_lab, cli):
+    wc, remote, server = http_lab
+    cut = _cut_off_while_the_server_holds_the_push(server, ["promote", "--to", "staging"], signal.SIGTERM)
+    assert cut.returncode == 143
+    assert "may or may not have reached the remote" in _last_error_line(cut.stderr)
+    _promoted_once_and_already_done(wc, remote)
+
+
+def test_a_promotion_the_server_finishes_after_the_timeout_ran_out_is_already_done_with_its_commit_and_author(
+    http_lab, cli
+):
+    """No signal: the command's own --timeout cuts the held push off; the server finishes it afterwards."""
+    from helpers.faults import ENDS_WITHIN
+
+    wc, remote, server = http_lab
+    server.hold_pushes = True
+    proc = cli_process(["promote", "--to", "staging", "--timeout", "10"], state_root())
+    assert server.push_started.wait(ENDS_WITHIN), "the push never reached the server"
+    cut = finish(proc, "the promotion whose push the server holds")  # ended by its deadline, nothing sent to it
+    assert cut.returncode == 3, cut.stderr
+    line = _last_error_line(cut.stderr)
+    assert "git push" in line and "10s deadline" in line
+    assert "may or may not have reached the remote" in line and "not published" not in line
+    assert "re-run the same command to check" in line
+    assert git(remote, "log", "-1", "--format=%s", "main") != "Promote v2 to staging"  # the server still holds it
+    server.hold_pushes = False
+    server.release.set()  # the server finishes the push after the client has gone
+    assert server.push_finished.wait(ENDS_WITHIN)
+    _promoted_once_and_already_done(wc, remote)
+
+
+@pytest.mark.parametrize("where", ["fetch", "push"])
+def test_a_git_protocol_remote_that_never_answers_ends_a_promotion_by_its_timeout(lab, cli, silent_server, where):
+    """A `git://` remote that takes the connection and never says a word: one line by --timeout, nothing lost."""
+    wc, remote = lab
+    if where == "fetch":
+        git(wc, "remote", "set-url", "origin", silent_server.git_url)
+    else:
+        git(wc, "config", "remote.origin.pushurl", silent_server.git_url)
+    before = snapshot(wc, remote)
+    result = run_cli(["promote", "--to", "staging", "--timeout", "5"], state_root())
+    assert result.returncode == 3, result.stderr
+    line = _last_error_line(result.stderr)
+    assert f"git {where}" in line and "got no answer from the remote" in line and "5s deadline" in line
+    assert silent_server.accepted  # git really connected over git://, and got no answer
+    assert git(remote, "log", "-1", "--format=%s", "main") != "Promote v2 to staging"  # nothing published
+    assert snapshot(wc, remote) == before
+    if where == "push":  # the commit is kept on the backup ref the line names, and the re-run publishes it once
+        assert "may or may not have reached the remote" in line
+        assert git(wc, "log", "-1", "--format=%s", backup_in(line)) == "Promote v2 to staging"
+        git(wc, "config", "--unset", "remote.origin.pushurl")
+        again = run_cli(["promote", "--to", "staging"], state_root())
+        assert again.returncode == 0, again.stderr
+        assert git(remote, "log", "--format=%s", "main").splitlines().count("Promote v2 to staging") == 1
+
+
+def _marked_cli(args: list[str]):
+    """The CLI as a process whose every child inherits a mark in its environment: (process, mark)."""
+    import uuid
+
+    value = f"push-{uuid.uuid4().hex}"
+    proc = cli_process(args, state_root(), extra_env={"GITOPS_LAB_TEST_MARK": value})
+    return proc, f"GITOPS_LAB_TEST_MARK={value}"
+
+
+def _git_is_pushing(mark: str) -> None:
+    from helpers.faults import marked_processes
+
+    during = marked_processes(mark)
+    assert any(" push " in f" {p} " for p in during), during  # the scan sees git's push while it waits
+
+
+def _no_process_of_it_left(mark: str) -> None:
+    import time
+
+    from helpers.faults import marked_processes
+
+    # A generous bound for SIGKILLed processes to be gone, kept under git's own give-up on a slow HTTP remote
+    # (the product runs it with http.lowSpeedTime=30): a git left behind would otherwise end by itself.
+    limit = time.monotonic() + 10
+    while (left := marked_processes(mark)) and time.monotonic() < limit:
+        time.sleep(0.1)
+    assert left == [], f"git processes the command started are still running: {left}"
+
+
+@pytest.mark.parametrize("sig_name", ["SIGINT", "SIGTERM", "SIGHUP"])
+def test_a_command_signalled_during_its_push_leaves_no_git_process_of_its_own_running(http_lab, monkeypatch, sig_name):
+    """git runs in a session of its own, out of reach of the terminal's signals: the CLI must end it.
+
+    Every process the CLI starts inherits a mark in its environment; a scan of /proc finds them (reparented or
+    not). The signal goes to the CLI's pid alone, so only the CLI itself can end git and its helpers. The server
+    holds the push until the scan is done: a git left behind would still be waiting for its answer.
+    """
+    import os
+
+    from helpers import githttp
+    from helpers.faults import ENDS_WITHIN
+
+    wc, remote, server = http_lab
+    monkeypatch.setattr(githttp, "HOLD_SECONDS", 10 * ENDS_WITHIN)
+    server.hold_pushes = True
+    proc, mark = _marked_cli(["promote", "--to", "staging"])
+    try:
+        assert server.push_started.wait(ENDS_WITHIN), "the push never reached the server"
+        _git_is_pushing(mark)
+        sig = getattr(signal, sig_name)
+        os.kill(proc.pid, sig)
+        ended = finish(proc, f"the promotion ended by {sig_name}")
+        assert ended.returncode == 128 + sig, ended.stderr
+        assert "may or may not have reached the remote" in _last_error_line(ended.stderr)
+        _no_process_of_it_left(mark)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        server.hold_pushes = False
+        server.release.set()
+
+
+def test_a_command_ended_by_its_deadline_during_its_push_leaves_no_git_process_of_its_own_running(lab, silent_server):
+    """A push to a silent `git://` remote (no low-speed limit of git's own there): only the CLI's deadline ends it."""
+    import time
+
+    from helpers.faults import ENDS_WITHIN
+
+    wc, remote = lab
+    git(wc, "config", "remote.origin.pushurl", silent_server.git_url)
+    proc, mark = _marked_cli(["promote", "--to", "staging", "--timeout", "10"])
+    try:
+        limit = time.monotonic() + ENDS_WITHIN
+        while not silent_server.accepted and proc.poll() is None and time.monotonic() < limit:
+            time.sleep(0.05)
+        assert silent_server.accepted, "the push never reached the silent remote"
+        _git_is_pushing(mark)
+        ended = finish(proc, "the promotion ended by its deadline")
+        assert ended.returncode == 3, ended.stderr
+        line = _last_error_line(ended.stderr)
+        assert "git push" in line and "10s deadline" in line
+        _no_process_of_it_left(mark)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+@needs_kustomize
+@pytest.mark.parametrize(
+    "args", [["gate", "run", "--to", "staging", "--gate", "policy"], ["promote", "--to", "staging"]]
+)
+def test_a_render_that_fetches_from_a_silent_server_ends_by_the_commands_timeout(lab, cli, silent_server, args):
+    """A kustomization with a remote resource whose server never answers: the policy gate's render takes what is
+    left of --timeout, and running out is a timeout (exit 3, one line naming the overlay), not a failed gate."""
+    wc, remote = lab
+    kustomization = wc / "overlays" / "staging" / "kustomization.yaml"
+    text = kustomization.read_text()
+    assert "  - ../../base\n" in text
+    kustomization.write_text(
+        text.replace("  - ../../base\n", f"  - ../../base\n  - {silent_server.http_url('extra.yaml')}\n")
+    )
+    git(wc, "commit", "--quiet", "-am", "Staging takes one more resource from a server")
+    git(wc, "push", "--quiet", "origin", "main")
+    before = snapshot(wc, remote)
+    result = run_cli([*args, "--timeout", "5"], state_root())
+    assert result.returncode == 3, result.stdout + result.stderr
+    line = _last_error_line(result.stderr)
+    assert "rendering overlays/staging" in line and "did not finish within the command's 5s deadline" in line
+    assert "URL under `resources:`" in line and "--timeout" in line
+    assert "fix the manifest" not in line  # not a verdict on the manifests
+    assert silent_server.accepted  # the renderer really asked the server
+    assert snapshot(wc, remote) == before  # nothing committed, nothing published
 
 
 def test_a_repo_init_stopped_while_moving_its_copy_into_place_is_finished_by_the_rerun(cli, tmp_path, monkeypatch):

@@ -71,6 +71,27 @@ def cli_process(
     )
 
 
+def marked_processes(mark: str) -> list[str]:
+    """The live processes whose environment carries ``mark`` (every child a marked CLI started, in any
+    session or process group, reparented or not), as "PID COMMAND LINE"; zombies are not running, so left out.
+    A scan of /proc: Linux only."""
+    needle = mark.encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if needle not in (entry / "environ").read_bytes():
+                continue
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:  # gone meanwhile, or another user's
+            continue
+        if state != "Z":
+            found.append(f"{entry.name} {command}")
+    return found
+
+
 def run_cli(args: list[str], state_dir: Path, **kwargs) -> subprocess.CompletedProcess:
     return finish(cli_process(args, state_dir, **kwargs), f"`gitops-lab {' '.join(args)}`")
 
@@ -115,6 +136,14 @@ class SilentServer:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/lab.git"
+
+    @property
+    def git_url(self) -> str:
+        """The same silence as a `git://` remote (git's own protocol, as `git daemon` serves it)."""
+        return f"git://127.0.0.1:{self.port}/lab.git"
+
+    def http_url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}/{path}"
 
     def _accept(self) -> None:
         while True:

@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from gitops_lab.errors import PreflightError
+from gitops_lab.errors import PreflightError, WaitTimeout
 from gitops_lab.deadline import current_deadline
 from gitops_lab.processes import run_bounded
 
@@ -68,11 +68,11 @@ def build(folder: Path, hide: Path | None = None) -> list[dict[str, Any]]:
     timeout = min(RENDER_TIMEOUT, deadline.remaining()) if deadline else RENDER_TIMEOUT
     within = f"the command's {deadline.describe()} deadline" if deadline else f"{RENDER_TIMEOUT}s"
     if timeout <= 0:
-        raise RenderError(f"no time was left to run `{Path(command[0]).name} {command[1]}` within {within}")
+        raise _render_timeout(command, folder, hide, f"had no time left within {within}")
     try:
         proc = run_bounded([*command, str(folder)], timeout=timeout)
     except subprocess.TimeoutExpired:
-        raise RenderError(f"`{Path(command[0]).name} {command[1]}` did not finish within {within}") from None
+        raise _render_timeout(command, folder, hide, f"did not finish within {within}") from None
     if proc.returncode != 0:
         text = proc.stderr or proc.stdout
         if hide is not None:
@@ -82,3 +82,13 @@ def build(folder: Path, hide: Path | None = None) -> list[dict[str, Any]]:
         return [doc for doc in yaml.safe_load_all(proc.stdout) if isinstance(doc, dict)]
     except yaml.YAMLError as error:
         raise RenderError(f"kustomize printed invalid YAML: {error}") from None
+
+
+def _render_timeout(command: list[str], folder: Path, hide: Path | None, what: str) -> WaitTimeout:
+    """A render cut off by the deadline: a timeout (exit 3), not a verdict on the manifests."""
+    shown = folder.relative_to(hide) if hide is not None and folder.is_relative_to(hide) else folder
+    return WaitTimeout(
+        f"rendering {shown} (`{Path(command[0]).name} {command[1]}`) {what}",
+        fix="a kustomization that fetches remote resources (a URL under `resources:`) waits on that server: "
+        "check that it answers, or give the command a longer --timeout",
+    )

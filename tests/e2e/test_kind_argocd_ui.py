@@ -96,13 +96,20 @@ def admin_password(bed) -> str:
     return base64.b64decode(secret.data["password"]).decode()
 
 
+def ui_password(bed) -> str:
+    """The password a learner is told to use: what `gitops-lab credentials` prints, which must be the Secret's."""
+    login = bed.gitops_lab("credentials", "--output", "json", name=NAME).json()["argocd"]
+    assert login == {"username": "admin", "password": admin_password(bed)}
+    return login["password"]
+
+
 def test_a_learner_logs_in_to_the_argocd_ui_and_sees_dev_staging_and_prod(argocd_lab, browser, request):
     bed, result = argocd_lab
     assert result["engine_ui"] == "http://localhost:8443"
     screenshot = artifacts_dir() / "argocd-ui-applications.png"
     screenshot.unlink(missing_ok=True)
     proc = subprocess.run(
-        ["node", str(DRIVER), result["engine_ui"], "admin", admin_password(bed), str(screenshot)],
+        ["node", str(DRIVER), result["engine_ui"], "admin", ui_password(bed), str(screenshot)],
         env=browser,
         capture_output=True,
         text=True,

@@ -1,4 +1,4 @@
-"""`gitops-lab credentials`: the learner's logins to the lab's Git server and to its forge (Gitea).
+"""`gitops-lab credentials`: the learner's logins to the lab's Git server, its forge (Gitea) and Argo CD's UI.
 
 The one command that prints passwords: the learner's always, the forge's other accounts' only with
 --all (a learner signs in as the learner and names reviewers; an instructor or a learner playing the
@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from gitops_lab.cli.app import Application, output_option, pass_app
+from gitops_lab.cli.app import Application, output_option, pass_app, timeout_option
 
 
 @click.command("credentials")
@@ -23,15 +23,19 @@ from gitops_lab.cli.app import Application, output_option, pass_app
     help="Also the passwords of the forge's reviewer, admin and engine accounts (for an instructor).",
 )
 @output_option
+@timeout_option(default=20, help="One deadline for reading Argo CD's admin password from the cluster.")
 @pass_app
-def command(app: Application, show_all: bool, output: str) -> None:
-    """Print the learner's logins: the lab's Git server (kind) and its forge (Gitea).
+def command(app: Application, show_all: bool, output: str, timeout: float) -> None:
+    """Print the learner's logins: the lab's Git server (kind), its forge (Gitea) and Argo CD's UI.
 
     The Git server's are generated per environment and kept in the state folder
     (mode 0600). The forge's come from the credentials file `repo init
     --forge-credentials` saved: Gitea's URL, the learner's account and password,
     and the reviewers' names (their passwords, and the admin's and engine's,
-    with --all). Nothing else prints a password.
+    with --all). With Argo CD, the UI's login too: `admin` and the password
+    argocd-server generated, read from the Secret argocd-initial-admin-secret
+    (when the cluster cannot be reached, the other logins still print, and
+    the reason is given). Nothing else prints a password.
 
     \b
     Examples:
@@ -47,7 +51,9 @@ def command(app: Application, show_all: bool, output: str) -> None:
         (state.forge_url, state.forge_credentials) if state and state.forge_url and state.forge_credentials else None
     )
     has_git_server = credentials_path(app.name).is_file()
-    if not has_git_server and forge is None:
+    # A learner of a class on a shared cluster has no admin login: the instructor holds it.
+    argocd = state is not None and state.engine == "argocd" and state.tenant is None
+    if not has_git_server and forge is None and not argocd:
         raise NotFound(
             f"the environment {app.name!r} has no Git server or forge credentials",
             fix=(
@@ -64,7 +70,28 @@ def command(app: Application, show_all: bool, output: str) -> None:
     if forge is not None:
         data["forge"], text = _forge_logins(forge[0], Path(forge[1]), show_all)
         texts.append(text)
+    if argocd:
+        data["argocd"], text = _argocd_login(app, timeout)
+        texts.append(text)
     app.emit(output, data, "\n\n".join(texts))
+
+
+def _argocd_login(app: Application, timeout: float) -> tuple[dict[str, Any], str]:
+    """Argo CD UI's login, read from the cluster; a cluster that can't be read is said, not fatal."""
+    from gitops_lab.adapters.engines.argocd import ArgoCD
+    from gitops_lab.deadline import command_deadline
+    from gitops_lab.errors import GitOpsLabError
+    from gitops_lab.kube.client import connect
+
+    try:
+        with command_deadline(timeout):
+            username, password = ArgoCD(connect(*app.cluster_access(None, None))).ui_login()
+    except GitOpsLabError as exc:
+        problem = exc.one_line()
+        return {"username": "admin", "password": None, "problem": problem}, (
+            f"Argo CD UI: username admin; the password could not be read: {problem}"
+        )
+    return {"username": username, "password": password}, f"Argo CD UI: username {username}, password {password}"
 
 
 def _forge_logins(url: str, credentials: Path, show_all: bool) -> tuple[dict[str, Any], str]:

@@ -132,7 +132,12 @@ def command(
         lines.append(f"The lab environment {result.name!r} was already up; nothing changed.")
     lines += [
         f"  Cluster:       {result.kube_host}",
-        f"  Engine:        {result.engine}" + (f" (UI: {result.engine_ui})" if result.engine_ui else ""),
+        f"  Engine:        {result.engine}"
+        + (
+            f" (UI: {result.engine_ui}; log in as admin, `gitops-lab credentials` prints the password)"
+            if result.engine_ui
+            else ""
+        ),
         f"  Clone URL:     {result.clone_url}" + ("  (login: `gitops-lab credentials`)" if provider == "kind" else ""),
         f"  Working copy:  {result.repo_path}",
         "  Environments:  " + ", ".join(f"{env} runs {v}" for env, v in result.versions.items()),

@@ -31,6 +31,10 @@ DROPPED_DEPLOYMENTS = ("argocd-dex-server", "argocd-notifications-controller", "
 # X-Gitea-Signature), and argocd-server checks a Gogs delivery against this key of argocd-secret.
 GOGS_WEBHOOK_SECRET_KEY = "webhook.gogs.secret"
 SETTINGS_SECRET = "argocd-secret"
+# argocd-server writes the admin account's first password here; Argo CD's docs say to delete it
+# once the password is changed (`argocd account update-password`).
+INITIAL_ADMIN_SECRET = "argocd-initial-admin-secret"
+UI_USER = "admin"
 
 
 class ArgoCD(Engine):
@@ -150,6 +154,20 @@ class ArgoCD(Engine):
             "v1", "Secret", SETTINGS_SECRET, {"data": {GOGS_WEBHOOK_SECRET_KEY: encoded}}, self.namespace
         )
         return [f"Secret/{SETTINGS_SECRET} {GOGS_WEBHOOK_SECRET_KEY}"]
+
+    def ui_login(self) -> tuple[str, str]:
+        """The UI's login: ``admin`` and the first password argocd-server generated."""
+        secret = self.applier.get("v1", "Secret", INITIAL_ADMIN_SECRET, self.namespace)
+        password = ((secret or {}).get("data") or {}).get("password")
+        if not password:
+            raise EngineError(
+                f"Argo CD has no Secret {self.namespace}/{INITIAL_ADMIN_SECRET} with the admin password",
+                fix=(
+                    "argocd-server writes it when it first starts: wait for it (`gitops-lab status`); "
+                    "if you changed the password and deleted the Secret, use the one you chose"
+                ),
+            )
+        return UI_USER, base64.b64decode(password).decode()
 
     # -- reconcile and status -----------------------------------------------
     def request_reconcile(self, env: str) -> None:

@@ -67,9 +67,17 @@ def test_reviews_are_assigned_once_and_only_an_assigned_approval_passes(testbed_
     admin.as_user(accounts.class_learner(unassigned)).review(author, "lab", pulls[author], "APPROVED")
     failed, _ = verdict()
     assert failed.status == "failed" and f"approved by {unassigned}, who is not assigned" in failed.summary
-    admin.as_user(accounts.class_learner(assigned)).review(author, "lab", pulls[author], "APPROVED", "2,2,2,2,2,2,2")
+    as_assigned = admin.as_user(accounts.class_learner(assigned))
+    as_assigned.review(author, "lab", pulls[author], "APPROVED", "2,2,2,2,2,2,2")  # scores, but no score line
+    unscored, _ = verdict()
+    assert unscored.status == "failed" and unscored.summary == (
+        "no approval by an assigned reviewer meets the rubric (10 or more of 14 with no 0): "
+        f"{assigned} on #{pulls[author]}: no score line (write one like `Scores: 2,2,1,2,2,1,2 (12/14)`); "
+        f"approved by {unassigned}, who is not assigned"
+    )
+    as_assigned.review(author, "lab", pulls[author], "APPROVED", "All there.\nScores: 2,2,2,2,2,2,2 (14/14)")
     passed, states = verdict()
-    assert (passed.status, passed.summary) == ("passed", f"#{pulls[author]} approved by {assigned} (assigned)")
+    assert (passed.status, passed.summary) == ("passed", f"#{pulls[author]} approved by {assigned} at 14/14 (assigned)")
     assert states == {assigned: "APPROVED"}
 
     # class report --forge-url: the same verdicts, per learner, judged by the kept plan

@@ -32,15 +32,51 @@ def test_the_design_pull_request_and_its_reviews_are_in_the_report(testbed_gitea
     assert learner.has_branch("lena", "lab", "design", settle=PUSH_SETTLE_SECONDS)  # Gitea records pushes from a queue
     pr = learner.open_pull_request("lena", "lab", "design", "main", "Pipeline design document", "")
     [rhea] = accounts.reviewers
-    learner.as_user(rhea).review("lena", "lab", pr.number, "APPROVED", "Scores 2,2,1,2,2,1,2: 12 of 14")
-
+    as_rhea = learner.as_user(rhea)
+    as_rhea.review("lena", "lab", pr.number, "APPROVED", "Scores 2,2,1,2,2,1,2: 12 of 14")  # not the score line's form
     args = ["--forge-url", testbed_gitea.url, "--forge-credentials", str(creds), "--learner", "lena"]
-    data = json.loads(cli("lab", "report", "--repo", str(wc), *args, "--output", "json").stdout)
-    [evidence] = data["learners"]
-    assert evidence["verdicts"]["peer-review"] == {"status": "passed", "summary": f"#{pr.number} approved by rhea"}
+
+    def report():
+        data = json.loads(cli("lab", "report", "--repo", str(wc), *args, "--output", "json").stdout)
+        [evidence] = data["learners"]
+        return evidence
+
+    malformed = (
+        "malformed score line (line 1 of the review): "
+        "not in the form `Scores: 2,2,1,2,2,1,2 (12/14)`: 'Scores 2,2,1,2,2,1,2: 12 of 14'"
+    )
+    evidence = report()
+    assert evidence["verdicts"]["peer-review"] == {
+        "status": "failed",
+        "summary": f"no approval meets the rubric (10 or more of 14 with no 0): rhea on #{pr.number}: {malformed}",
+    }
+    text = cli("lab", "report", "--repo", str(wc), *args).stdout
+    assert f"lena review #{pr.number} rhea APPROVED: {malformed}\n" in text
+
+    scored = "Clear gates; the paging is thin.\n\nScores: 2,2,1,2,2,1,2 (12/14)"
+    as_rhea.review("lena", "lab", pr.number, "APPROVED", scored)
+    evidence = report()
+    assert evidence["verdicts"]["peer-review"] == {
+        "status": "passed",
+        "summary": f"#{pr.number} approved by rhea at 12/14",
+    }
     [found] = evidence["pull_requests"]
     assert found["url"] == f"{testbed_gitea.url}/lena/lab/pulls/{pr.number}"
-    assert [(r["user"], r["state"], r["body"]) for r in found["reviews"]] == [
-        ("rhea", "APPROVED", "Scores 2,2,1,2,2,1,2: 12 of 14")
-    ]
+    # the pinned Gitea lists the second review only (the first is not kept beside it); the latest is what counts
+    assert [(r["user"], r["state"], r["body"], r["score"]["status"]) for r in found["reviews"]][-1] == (
+        "rhea",
+        "APPROVED",
+        scored,
+        "ok",
+    )
+    score = found["reviews"][-1]["score"]
+    assert (score["scores"], score["total"], score["maximum"], score["meets_pass_mark"]) == (
+        [2, 2, 1, 2, 2, 1, 2],
+        12,
+        14,
+        True,
+    )
     assert evidence["commit_url"] == f"{testbed_gitea.url}/lena/lab/commit/{evidence['commit']}"
+    out = tmp_path / "evidence"
+    cli("lab", "report", "--repo", str(wc), *args, "--out", str(out))
+    assert "    - scores 2,2,1,2,2,1,2 (12/14), meets the pass mark\n" in (out / "evidence.md").read_text()

@@ -209,3 +209,166 @@ def test_class_report_has_each_learners_evidence_from_what_they_pushed(a_class, 
     assert [e["learner"] for e in only_bob["learners"]] == ["bob"]
     unknown = cli("class", "report", "--learner", "carol")
     assert unknown.exit_code == 2 and "there is no learner 'carol' in the class 'gitops-lab'" in unknown.stderr
+
+
+# --------------------------------------------------------------------------- #
+# lab report with reviews: each review's score line (assessment/rubric.py) and the verdict by the pass mark
+# --------------------------------------------------------------------------- #
+class ReviewsForge:
+    """The forge as the report reads it (ForgeRepository): design pull requests with the reviews given."""
+
+    where = "http://forge.test/lee/lab"
+
+    def __init__(self, *pulls):
+        self.pulls = pulls  # newest first, as Gitea lists them
+
+    def commit_url(self, sha):
+        return f"{self.where}/commit/{sha}"
+
+    def design_pull_requests(self, path):
+        from gitops_lab.adapters.forge.gitea import PullRequest, Review
+
+        return [
+            PullRequest(
+                number,
+                "Pipeline design document",
+                "open",
+                False,
+                "design",
+                "0" * 40,
+                "main",
+                "lee",
+                reviews=tuple(
+                    Review(user, state, "0" * 40, True, body, f"{self.where}/pulls/{number}#{user}")
+                    for user, state, body in reviews
+                ),
+                url=f"{self.where}/pulls/{number}",
+            )
+            for number, reviews in self.pulls
+        ]
+
+
+def report_with(cli, monkeypatch, wc, out, forge):
+    """`lab report` reading ``forge``: (stdout, the learner's JSON, evidence.md, the peer-review testcase)."""
+    import gitops_lab.assessment.evidence as evidence
+
+    monkeypatch.setattr(evidence, "open_forge", lambda url, credentials, repository=None: forge)
+    args = ["--repo", str(wc), "--learner", "lee", "--forge-url", "http://forge.test", "--forge-credentials", "f"]
+    text = cli("lab", "report", *args, "--out", str(out))
+    assert text.exit_code == 0, text.output
+    [data] = json.loads(cli("lab", "report", *args, "--output", "json").stdout)["learners"]
+    [case] = [
+        c
+        for c in ET.parse(out / "evidence-junit.xml").getroot().iter("testcase")
+        if "peer-review" in c.get("classname", "")
+    ]
+    return text.stdout, data, (out / "evidence.md").read_text(), case
+
+
+GOOD = "Thorough; see my line comments.\n\nScores: 2,2,1,2,2,1,2 (12/14)\n"
+
+
+def test_each_reviews_scores_are_reported_and_a_scored_approval_passes(lab, cli, tmp_path, monkeypatch):
+    wc, _ = lab
+    forge = ReviewsForge(
+        (
+            2,
+            [
+                ("sam", "COMMENT", "reading it"),
+                ("tom", "REQUEST_CHANGES", "No triggers.\nScores: 2,2,0,2,1,1 (8/14)"),
+                ("rhea", "APPROVED", GOOD),
+            ],
+        ),
+        (1, [("uma", "APPROVED", "**Scores:** 1,1,1,1,1,1,1 (7/14)")]),
+    )
+    stdout, data, md, case = report_with(cli, monkeypatch, wc, tmp_path / "out", forge)
+
+    assert data["verdicts"]["peer-review"] == {"status": "passed", "summary": "#2 approved by rhea at 12/14"}
+    reviews = {r["user"]: r for pr in data["pull_requests"] for r in pr["reviews"]}
+    assert {k: reviews["rhea"][k] for k in ("user", "state", "official", "body")} == {
+        "user": "rhea",
+        "state": "APPROVED",
+        "official": True,
+        "body": GOOD,
+    }  # the fields read before, as they were
+    assert reviews["rhea"]["score"] == {
+        "status": "ok",
+        "scores": [2, 2, 1, 2, 2, 1, 2],
+        "total": 12,
+        "maximum": 14,
+        "line": 3,
+        "text": "Scores: 2,2,1,2,2,1,2 (12/14)",
+        "problems": [],
+        "problem": "",
+        "meets_pass_mark": True,
+    }
+    assert (reviews["tom"]["score"]["status"], reviews["tom"]["score"]["problems"]) == (
+        "malformed",
+        ["6 scores where the rubric has 7 criteria (one score each, in the rubric's order)"],
+    )
+    assert (reviews["sam"]["score"]["status"], reviews["uma"]["score"]["meets_pass_mark"]) == ("missing", False)
+
+    lines = {
+        "rhea": "#2 rhea APPROVED: scores 2,2,1,2,2,1,2 (12/14), meets the pass mark",
+        "tom": "#2 tom REQUEST_CHANGES: malformed score line (line 2 of the review): 6 scores where the rubric has 7 criteria (one score each, in the rubric's order)",
+        "sam": "#2 sam COMMENT: no score line (write one like `Scores: 2,2,1,2,2,1,2 (12/14)`)",
+        "uma": "#1 uma APPROVED: scores 1,1,1,1,1,1,1 (7/14), below the pass mark (10 or more of 14 with no 0): 7/14 is under 10",
+    }
+    for line in lines.values():
+        assert f"lee review {line}\n" in stdout
+    assert "lee peer-review: #2 approved by rhea at 12/14\n" in stdout
+    assert case.find("failure") is None
+    assert case.findtext("system-out") == "\n".join(
+        ["#2 approved by rhea at 12/14", *(lines[u] for u in ("sam", "tom", "rhea", "uma"))]
+    )
+    rhea_at = md.index(
+        f"  - [rhea]({forge.where}/pulls/2#rhea) APPROVED: Thorough; see my line comments. Scores: 2,2,1,2,2,1,2 (12/14)\n"
+    )
+    assert md[rhea_at:].split("\n")[1] == "    - scores 2,2,1,2,2,1,2 (12/14), meets the pass mark"
+    assert "    - malformed score line (line 2 of the review): 6 scores where the rubric has 7 criteria" in md
+    assert "    - scores 1,1,1,1,1,1,1 (7/14), below the pass mark (10 or more of 14 with no 0): 7/14 is under 10" in md
+
+
+@pytest.mark.parametrize(
+    "body, why",
+    [
+        ("LGTM", "no score line (write one like `Scores: 2,2,1,2,2,1,2 (12/14)`)"),
+        (
+            "Scores: 2,2,1,2,2,1,2 (13/14)",
+            "malformed score line (line 1 of the review): the total says 13 where the scores add up to 12",
+        ),
+        (
+            "Scores: 2,2,3,2,2,1,2 (14/14)",
+            "malformed score line (line 1 of the review): criterion 3 (Triggers) scored 3, outside 0 to 2",
+        ),
+        (
+            "Scores: 2,2,1,2,2,1 (10/14)",
+            "malformed score line (line 1 of the review): 6 scores where the rubric has 7 criteria",
+        ),
+        (
+            "Scores: 2,2,0,2,2,2,2 (12/14)",
+            "scores 2,2,0,2,2,2,2 (12/14), below the pass mark (10 or more of 14 with no 0): criterion 3 (Triggers) scored 0",
+        ),
+    ],
+)
+def test_an_approval_without_scores_that_meet_the_pass_mark_fails_the_peer_review_saying_why(
+    lab, cli, tmp_path, monkeypatch, body, why
+):
+    wc, _ = lab
+    forge = ReviewsForge((3, [("rhea", "APPROVED", body)]))
+    stdout, data, md, case = report_with(cli, monkeypatch, wc, tmp_path / "out", forge)
+    verdict = data["verdicts"]["peer-review"]
+    assert verdict["status"] == "failed"
+    assert verdict["summary"].startswith(
+        f"no approval meets the rubric (10 or more of 14 with no 0): rhea on #3: {why}"
+    )
+    failure = case.find("failure")
+    assert failure is not None and failure.get("message") == verdict["summary"][:500]
+    assert (failure.text or "").splitlines()[1].startswith(f"#3 rhea APPROVED: {why}")
+    assert "| lee | **FAILED** | **FAILED** | **FAILED** |" in md
+
+    # the reviewer fixes it with a new approval: their latest one is read
+    forge.pulls = ((3, [("rhea", "APPROVED", body), ("rhea", "APPROVED", GOOD)]),)
+    _, data, _, case = report_with(cli, monkeypatch, wc, tmp_path / "again", forge)
+    assert data["verdicts"]["peer-review"] == {"status": "passed", "summary": "#3 approved by rhea at 12/14"}
+    assert case.find("failure") is None

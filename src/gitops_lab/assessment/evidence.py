@@ -2,7 +2,9 @@
 
 1. The peer-reviewed pipeline design document: the design check (design_doc.py)
    run at the commit assessed, and, where a forge is configured, the pull
-   requests that changed the document, with their reviews and verdicts.
+   requests that changed the document, with their reviews and verdicts. Each
+   review's score line (rubric.py) is parsed: an approval passes the peer
+   review only when its scores meet the rubric's pass mark.
 2. The demo of automated promotion with rollback: every promotion and rollback
    `gitops-lab release` made (the commits with a ``Release-Trigger`` trailer),
    with the environment, the versions from and to (read from the overlay's
@@ -28,6 +30,7 @@ from gitops_lab.adapters.repo.layout import ENVIRONMENTS
 from gitops_lab.adapters.repo.pushed import fetch_pushed, pushed_ref
 from gitops_lab.assessment.design_doc import DOC_PATH, check_design
 from gitops_lab.assessment.repo_files import CommitFiles
+from gitops_lab.assessment.rubric import PASS_MARK, ScoreLine, parse_scores
 from gitops_lab.adapters.forge.seed import read_accounts
 from gitops_lab.errors import GitError, GitOpsLabError, UsageError
 
@@ -105,12 +108,16 @@ class ReviewedPullRequest:
     state: str
     merged: bool
     author: str
-    reviews: list[dict[str, Any]]  # user, state, official, body, url
+    reviews: list[dict[str, Any]]  # user, state, official, body, url, score (ScoreLine.to_dict())
     requested_reviewers: list[str] = field(default_factory=list)  # asked to review, not reviewed since
 
     @property
     def approved_by(self) -> list[str]:
         return list(dict.fromkeys(r["user"] for r in self.reviews if r["state"] == "APPROVED"))
+
+    def approvals(self) -> dict[str, ScoreLine]:
+        """Each approver's score line, read from their latest approving review (reviews come oldest first)."""
+        return {r["user"]: parse_scores(r["body"]) for r in self.reviews if r["state"] == "APPROVED"}
 
 
 @dataclass
@@ -212,7 +219,14 @@ def reviewed_pull_requests(forge: ForgeRepository, path: str = DOC_PATH) -> list
             merged=pr.merged,
             author=pr.author,
             reviews=[
-                {"user": r.user, "state": r.state, "official": r.official, "body": r.body, "url": r.url}
+                {
+                    "user": r.user,
+                    "state": r.state,
+                    "official": r.official,
+                    "body": r.body,
+                    "url": r.url,
+                    "score": parse_scores(r.body).to_dict(),
+                }
                 for r in pr.reviews
             ],
             requested_reviewers=list(pr.requested_reviewers),
@@ -264,6 +278,36 @@ def _design_verdict(e: LearnerEvidence) -> Verdict:
     return Verdict(DESIGN, "passed", f"agrees with the repository at {e.commit[:7]}")
 
 
+def review_lines(e: LearnerEvidence) -> list[str]:
+    """One line per review of the design pull requests: "#3 rhea APPROVED: scores 2,2,1,2,2,1,2 (12/14), meets
+    the pass mark", or what is wrong with its score line."""
+    return [
+        f"#{pr.number} {r['user']} {r['state']}: {parse_scores(r['body']).describe()}"
+        for pr in e.pull_requests or []
+        for r in pr.reviews
+    ]
+
+
+def _scored_approvals(
+    pull_requests: list[ReviewedPullRequest], reviewers: list[str] | None
+) -> tuple[tuple[int, list[str]] | None, list[str]]:
+    """The newest pull request's approvals (by ``reviewers``, else anyone's) whose scores meet the rubric's
+    pass mark, as (number, ["rhea at 12/14"]), or None; and every approval that does not, saying why."""
+    rejected = []
+    for pr in pull_requests:
+        passing = []
+        for user, score in pr.approvals().items():
+            if reviewers is not None and user not in reviewers:
+                continue
+            if score.meets_pass_mark:
+                passing.append(f"{user} at {score.total}/{score.maximum}")
+            else:
+                rejected.append(f"{user} on #{pr.number}: {score.describe()}")
+        if passing:
+            return (pr.number, passing), rejected
+    return None, rejected
+
+
 def _review_verdict(e: LearnerEvidence) -> Verdict:
     if e.pull_requests is None:
         return Verdict(REVIEW, "skipped", NO_FORGE)
@@ -271,30 +315,37 @@ def _review_verdict(e: LearnerEvidence) -> Verdict:
         return Verdict(REVIEW, "failed", f"missing: no pull request changes {DOC_PATH}")
     if e.assigned_reviewers is not None:
         return _assigned_review_verdict(e)
-    approved = [pr for pr in e.pull_requests if pr.approved_by]
-    if not approved:
-        reviewed = sum(len(pr.reviews) for pr in e.pull_requests)
-        return Verdict(
-            REVIEW,
-            "failed",
-            f"no approving review yet ({len(e.pull_requests)} pull request(s), {reviewed} review(s))",
-        )
-    pr = approved[0]
-    return Verdict(REVIEW, "passed", f"#{pr.number} approved by {', '.join(pr.approved_by)}")
+    passing, rejected = _scored_approvals(e.pull_requests, None)
+    if passing:
+        return Verdict(REVIEW, "passed", f"#{passing[0]} approved by {', '.join(passing[1])}")
+    if rejected:
+        return Verdict(REVIEW, "failed", f"no approval meets the rubric ({PASS_MARK}): {'; '.join(rejected)}")
+    reviewed = sum(len(pr.reviews) for pr in e.pull_requests)
+    return Verdict(
+        REVIEW,
+        "failed",
+        f"no approving review yet ({len(e.pull_requests)} pull request(s), {reviewed} review(s))",
+    )
 
 
 def _assigned_review_verdict(e: LearnerEvidence) -> Verdict:
-    """Passed when a classmate assigned to review approved: an approval by anyone else is not the peer review."""
+    """Passed when a classmate assigned to review approved with scores that meet the rubric's pass mark: an
+    approval by anyone else is not the peer review."""
     assigned = e.assigned_reviewers or []
-    for pr in e.pull_requests or []:
-        by = [u for u in pr.approved_by if u in assigned]
-        if by:
-            return Verdict(REVIEW, "passed", f"#{pr.number} approved by {', '.join(by)} (assigned)")
+    passing, rejected = _scored_approvals(e.pull_requests or [], assigned)
+    if passing:
+        return Verdict(REVIEW, "passed", f"#{passing[0]} approved by {', '.join(passing[1])} (assigned)")
     states = ", ".join(f"{u} {s}" for u, s in e.assigned_reviews().items())
     others = sorted({u for pr in e.pull_requests or [] for u in pr.approved_by} - set(assigned))
     also = (
         f"; approved by {', '.join(others)}, who {'is' if len(others) == 1 else 'are'} not assigned" if others else ""
     )
+    if rejected:
+        return Verdict(
+            REVIEW,
+            "failed",
+            f"no approval by an assigned reviewer meets the rubric ({PASS_MARK}): {'; '.join(rejected)}{also}",
+        )
     return Verdict(REVIEW, "failed", f"no approval by an assigned reviewer yet ({states}){also}")
 
 

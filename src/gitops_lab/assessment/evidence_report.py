@@ -9,7 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
-from gitops_lab.assessment.evidence import ASSESSMENTS, DESIGN, RELEASE, REVIEW, LearnerEvidence
+from gitops_lab.assessment.evidence import ASSESSMENTS, DESIGN, RELEASE, REVIEW, LearnerEvidence, review_lines
+from gitops_lab.assessment.rubric import parse_scores
 from gitops_lab.errors import UsageError
 
 MARKDOWN_FILE = "evidence.md"
@@ -70,6 +71,7 @@ def markdown(evidences: list[LearnerEvidence], title: str) -> str:
                 said = f": {_cell(r['body'])}" if r["body"].strip() else ""
                 who = f"[{r['user']}]({r['url']})" if r["url"] else r["user"]
                 lines.append(f"  - {who} {r['state']}{counted}{said}")
+                lines.append(f"    - {_cell(parse_scores(r['body']).describe())}")
         lines += ["", "### Automated promotions and rollbacks", ""]
         if not e.releases:
             lines.append("None: `gitops-lab release` has promoted or rolled back nothing in this repository.")
@@ -85,10 +87,12 @@ def markdown(evidences: list[LearnerEvidence], title: str) -> str:
 
 
 def junit(evidences: list[LearnerEvidence], name: str) -> ET.Element:
-    """One testsuite per assessment, one testcase per learner: failed when its evidence is missing."""
+    """One testsuite per assessment, one testcase per learner: failed when its evidence is missing. The peer
+    review's testcase text has a line per review: its reviewer, state and scores (or its score line's problem)."""
     suites = ET.Element("testsuites", name=name)
     for assessment in ASSESSMENTS:
         verdicts = [(e.learner, e.verdict(assessment)) for e in evidences]
+        details = {e.learner: review_lines(e) if assessment == REVIEW else [] for e in evidences}
         suite = ET.SubElement(
             suites,
             "testsuite",
@@ -99,13 +103,14 @@ def junit(evidences: list[LearnerEvidence], name: str) -> ET.Element:
         )
         for learner, verdict in verdicts:
             case = ET.SubElement(suite, "testcase", classname=f"assessment.{assessment}", name=learner)
+            text = "\n".join([verdict.summary, *details[learner]])
             if verdict.status == "failed":
                 failure = ET.SubElement(case, "failure", message=verdict.summary[:500], type="EvidenceMissing")
-                failure.text = verdict.summary
+                failure.text = text
             elif verdict.status == "skipped":
                 ET.SubElement(case, "skipped", message=verdict.summary)
             else:
-                ET.SubElement(case, "system-out").text = verdict.summary
+                ET.SubElement(case, "system-out").text = text
     return suites
 
 

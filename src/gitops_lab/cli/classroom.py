@@ -319,9 +319,11 @@ def report_command(
     rollback `gitops-lab release` made in their repository, with the
     versions from and to, the verdict and the verification evidence from the
     trailers. Reviews need the forge: with --forge-url, each learner's design
-    pull requests on it (LEARNER/lab) with their reviews; once `class reviews
-    assign` ran, the peer review passes only with an assigned classmate's
-    approval, and each assigned reviewer's review is listed. Without it:
+    pull requests on it (LEARNER/lab) with their reviews and each review's
+    rubric scores (its `Scores: 2,2,1,2,2,1,2 (12/14)` line, or what is wrong
+    with it); the peer review passes with an approval whose scores meet the
+    rubric's pass mark, and once `class reviews assign` ran, only with an
+    assigned classmate's, each assigned reviewer's review listed. Without it:
     "no forge: reviews not available". Prints one verdict per
     learner and assessment; --out DIR writes evidence.md and
     evidence-junit.xml (one testcase per learner and assessment, failed when

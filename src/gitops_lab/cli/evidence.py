@@ -19,7 +19,7 @@ out_option = click.option(
 
 def emit_evidence(app: Application, evidences: list, out: Path | None, output: str, title: str) -> None:
     """The verdicts as a table (or every fact as JSON) on stdout; the files into ``out`` when asked."""
-    from gitops_lab.assessment.evidence import ASSESSMENTS
+    from gitops_lab.assessment.evidence import ASSESSMENTS, review_lines
     from gitops_lab.assessment.evidence_report import write_report
     from gitops_lab.cli.output import format_table
 
@@ -28,7 +28,14 @@ def emit_evidence(app: Application, evidences: list, out: Path | None, output: s
         ("LEARNER", *(a.upper() for a in ASSESSMENTS)),
         [(e.learner, *(e.verdict(a).status for a in ASSESSMENTS)) for e in evidences],
     )
-    details = [f"{e.learner} {v.assessment}: {v.summary}" for e in evidences for v in e.verdicts]
+    details = [
+        line
+        for e in evidences
+        for line in (
+            *(f"{e.learner} {v.assessment}: {v.summary}" for v in e.verdicts),
+            *(f"{e.learner} review {r}" for r in review_lines(e)),
+        )
+    ]
     details += [f"{e.learner}: {e.problem}" for e in evidences if e.problem]
     text = "\n".join([table, "", *details, *(f"wrote {path}" for path in written)])
     app.emit(output, {"learners": [e.to_dict() for e in evidences], "written": [str(p) for p in written]}, text)

@@ -413,8 +413,11 @@ def report_command(
     """The evidence for the module's two assessments, for one learner (you), from what you pushed.
 
     The design document: `design check` run at the pushed head, and, with
-    --forge-url, the pull requests that changed it with their reviews and
-    verdicts (without a forge: "no forge: reviews not available"). The demo:
+    --forge-url, the pull requests that changed it with their reviews, each
+    review's rubric scores read from its `Scores: 2,2,1,2,2,1,2 (12/14)` line
+    (or what is wrong with that line), and the verdict: an approval whose
+    scores meet the rubric's pass mark (without a forge: "no forge: reviews
+    not available"). The demo:
     every promotion and rollback `gitops-lab release` made, with the
     environment, the versions from and to, the verdict and the verification
     evidence from the commits' trailers. Prints one verdict per assessment;

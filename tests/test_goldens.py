@@ -60,3 +60,29 @@ def test_starting_an_unknown_lab_is_one_error_line_naming_the_labs(lab, gitops_l
     result = gitops_lab("lab", "start", "nope")
     assert result.exit_code == 2
     assert_golden("lab-start-unknown.stderr", result.stderr, tmp_path)
+
+
+def _verify(gitops_lab, wc, server, *args: str):
+    return gitops_lab("verify", "--env", "dev", "--repo", str(wc), "--url", f"http://127.0.0.1:{server.port}", *args)
+
+
+def test_verify_of_a_good_version_prints_every_check(lab, gitops_lab, start_server, tmp_path):
+    wc, _ = lab
+    result = _verify(gitops_lab, wc, start_server("v2"))
+    assert result.exit_code == 0, result.output
+    assert_golden("verify-dev-v2.txt", result.stdout, tmp_path)
+
+
+def test_verify_json_of_a_good_version(lab, gitops_lab, start_server, tmp_path):
+    wc, _ = lab
+    result = _verify(gitops_lab, wc, start_server("v2"), "--output", "json")
+    assert result.exit_code == 0, result.output
+    assert_golden("verify-dev-v2.json", result.stdout, tmp_path)
+
+
+def test_verify_of_a_version_that_fails_live_accuracy_exits_4(lab, gitops_lab, start_server, tmp_path):
+    wc, _ = lab
+    result = _verify(gitops_lab, wc, start_server("v4"), "--version", "v4")
+    assert result.exit_code == 4, result.output
+    assert_golden("verify-dev-v4-fails.txt", result.stdout, tmp_path)
+    assert_golden("verify-dev-v4-fails.stderr", result.stderr, tmp_path)

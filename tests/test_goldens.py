@@ -1,8 +1,11 @@
 """What the main commands print, compared whole with golden files (tests/testdata/golden/).
 
 `pytest tests/test_goldens.py --update-goldens` rewrites them; volatile parts
-(commit ids, dates, the test's folder) are normalised in tests/helpers/golden.py.
-`status`, `verify` and `class status` need a cluster and are not covered here.
+(commit ids, dates, ports, step durations, a measured latency, the test's folder)
+are normalised in tests/helpers/golden.py. `verify` runs here against the model
+server as a local process (`--url`, as tests/test_verify.py runs it). `status` and
+`class status` need a cluster: their goldens are taken on the testbed, for Argo CD
+and for Flux, in tests/e2e/test_goldens_e2e.py.
 """
 
 from __future__ import annotations

@@ -1,8 +1,11 @@
 """What the main commands print, compared whole with golden files (tests/testdata/golden/).
 
 `pytest tests/test_goldens.py --update-goldens` rewrites them; volatile parts
-(commit ids, dates, the test's folder) are normalised in tests/helpers/golden.py.
-`status`, `verify` and `class status` need a cluster and are not covered here.
+(commit ids, dates, ports, step durations, a measured latency, the test's folder)
+are normalised in tests/helpers/golden.py. `verify` runs here against the model
+server as a local process (`--url`, as tests/test_verify.py runs it). `status` and
+`class status` need a cluster: their goldens are taken on the testbed, for Argo CD
+and for Flux, in tests/e2e/test_goldens_e2e.py.
 """
 
 from __future__ import annotations
@@ -60,3 +63,29 @@ def test_starting_an_unknown_lab_is_one_error_line_naming_the_labs(lab, gitops_l
     result = gitops_lab("lab", "start", "nope")
     assert result.exit_code == 2
     assert_golden("lab-start-unknown.stderr", result.stderr, tmp_path)
+
+
+def _verify(gitops_lab, wc, server, *args: str):
+    return gitops_lab("verify", "--env", "dev", "--repo", str(wc), "--url", f"http://127.0.0.1:{server.port}", *args)
+
+
+def test_verify_of_a_good_version_prints_every_check(lab, gitops_lab, start_server, tmp_path):
+    wc, _ = lab
+    result = _verify(gitops_lab, wc, start_server("v2"))
+    assert result.exit_code == 0, result.output
+    assert_golden("verify-dev-v2.txt", result.stdout, tmp_path)
+
+
+def test_verify_json_of_a_good_version(lab, gitops_lab, start_server, tmp_path):
+    wc, _ = lab
+    result = _verify(gitops_lab, wc, start_server("v2"), "--output", "json")
+    assert result.exit_code == 0, result.output
+    assert_golden("verify-dev-v2.json", result.stdout, tmp_path)
+
+
+def test_verify_of_a_version_that_fails_live_accuracy_exits_4(lab, gitops_lab, start_server, tmp_path):
+    wc, _ = lab
+    result = _verify(gitops_lab, wc, start_server("v4"), "--version", "v4")
+    assert result.exit_code == 4, result.output
+    assert_golden("verify-dev-v4-fails.txt", result.stdout, tmp_path)
+    assert_golden("verify-dev-v4-fails.stderr", result.stderr, tmp_path)

@@ -2,8 +2,9 @@
 
 Rewrite them with ``pytest --update-goldens`` (or GITOPS_LAB_UPDATE_GOLDENS=1),
 then read the diff before committing it, as flux2 does. What changes from run
-to run (commit ids, dates, the test's temporary folder) is replaced in one
-place, ``normalise``, so a golden holds only what the command decides.
+to run (commit ids, dates, loopback ports, how long a step took, a measured
+latency, the test's temporary folder) is replaced in one place, ``normalise``,
+so a golden holds only what the command decides.
 """
 
 from __future__ import annotations
@@ -20,11 +21,17 @@ _VOLATILE = [
     (re.compile(r"\b[0-9a-f]{40}\b"), "<sha>"),
     (re.compile(r"\b[0-9a-f]{7,12}\b"), "<short-sha>"),
     (re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2})?([+-]\d{2}:?\d{2}|Z)?"), "<date>"),
+    # A server a test started on a free port.
+    (re.compile(r"\b(127\.0\.0\.1|localhost):\d+\b"), r"\1:<port>"),
+    # A finished step's duration, at the end of its line: "(0.4s)", "(1m05s)" (reporter._duration).
+    (re.compile(r"\((\d+\.\d+s|\d+m\d{2}s)\)$", re.MULTILINE), "(<duration>)"),
+    # verify's measured latency: "p95 2.4 ms", "p95 of 45 /predict requests 0.0024s"; its limit stays.
+    (re.compile(r"\b(p95 (?:of \d+ \S+ requests )?)\d+\.\d+( ms|s)\b"), r"\1<latency>\2"),
 ]
 
 
 def normalise(text: str, tmp_path: Path | None = None) -> str:
-    """The output with its volatile parts replaced: the test's folder, commit ids, dates."""
+    """The output with its volatile parts replaced: the test's folder, then each of _VOLATILE."""
     if tmp_path is not None:
         text = text.replace(str(tmp_path), "<tmp>")
     for pattern, stand_in in _VOLATILE:

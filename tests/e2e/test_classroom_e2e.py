@@ -22,10 +22,11 @@ import subprocess
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import pytest
 from helpers.gitutil import remote_head
+from helpers.golden import assert_golden, settled
 
 from gitops_lab.adapters.repo.git import PASSWORD_VAR, USERNAME_VAR
 
@@ -41,14 +42,36 @@ ENGINE_NS = {"argocd": "argocd", "flux": "flux-system"}
 class Classroom:
     engine: str
     cli: Callable
-    cluster: object
+    cluster: Any
     state: Path
     git_root: Path
     git_url: str
     switch: Callable
+    users_file: Path | None = None
+    server: object = None
 
     def kit(self, learner: str) -> Path:
         return self.state / "gitops-lab" / "class" / "kits" / learner
+
+    def create(self, count: int, *extra: str):
+        """`class create` of ``count`` learners on the testbed, their repositories on the loopback server."""
+        return self.cli(
+            "class",
+            "create",
+            "--count",
+            str(count),
+            "--engine",
+            self.engine,
+            "--kubeconfig",
+            self.cluster.kubeconfig,
+            "--git-root",
+            str(self.git_root),
+            "--git-base-url",
+            self.git_url,
+            "--git-auth-file",
+            str(self.users_file),  # set by the fixture
+            *extra,
+        )
 
 
 @pytest.fixture(params=["argocd", "flux"])
@@ -179,25 +202,7 @@ def test_a_class_of_ten_isolated_tenants(classroom, tmp_path):
     room, cli = classroom, classroom.cli
 
     def create(count: int, *extra: str):
-        return cli(
-            "class",
-            "create",
-            "--count",
-            str(count),
-            "--engine",
-            room.engine,
-            "--kubeconfig",
-            room.cluster.kubeconfig,
-            "--git-root",
-            str(room.git_root),
-            "--git-base-url",
-            room.git_url,
-            "--git-auth-file",
-            str(room.users_file),
-            *extra,
-            "--output",
-            "json",
-        )
+        return room.create(count, *extra, "--output", "json")
 
     created = create(LEARNERS, "--timeout", "300")
     assert created.exit_code == 0, created.output
@@ -447,3 +452,27 @@ def test_the_in_cluster_git_server_needs_a_default_storage_class(classroom):
     namespaces = {n.metadata.name for n in client.CoreV1Api(room.cluster.api_client()).list_namespace().items}
     assert not namespaces & {"gitops-lab-class-git", "learner-01-dev"}
     assert not (room.state / "gitops-lab" / "class" / "class.json").exists()
+
+
+def test_class_status_of_a_learner_in_a_lab_and_one_not_matches_its_golden(classroom, tmp_path):
+    """`class status` (text and JSON) of a class of two, learner-01 in gitops-basics, compared whole with
+    tests/testdata/golden/class-status-<engine>.*, taken once every environment is ok."""
+    room = classroom
+    created = room.create(2, "--timeout", "300")
+    assert created.exit_code == 0, created.output
+    started = room.cli("class", "reset", "--learner", A, "--lab", "gitops-basics", "--timeout", "120")
+    assert started.exit_code == 0, started.output
+
+    def every_environment_ok(got: tuple) -> bool:
+        text, as_json = got
+        if text.exit_code or as_json.exit_code:
+            return False
+        rows = json.loads(as_json.stdout)
+        return all(e["state"] == "ok" for row in rows for e in row["environments"].values())
+
+    text, as_json = settled(
+        lambda: (room.cli("class", "status"), room.cli("class", "status", "--output", "json")), every_environment_ok
+    )
+    assert every_environment_ok((text, as_json)), (text.output, as_json.output)
+    assert_golden(f"class-status-{room.engine}.txt", text.stdout, tmp_path)
+    assert_golden(f"class-status-{room.engine}.json", as_json.stdout, tmp_path)

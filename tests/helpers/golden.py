@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import re
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 GOLDEN_DIR = Path(__file__).resolve().parents[1] / "testdata" / "golden"
@@ -54,3 +56,17 @@ def assert_golden(name: str, text: str, tmp_path: Path | None = None) -> None:
     assert path.is_file(), f"no golden file {path}: run pytest --update-goldens and review it"
     want = path.read_text(encoding="utf-8")
     assert got == want, f"{name} differs from its golden file (pytest --update-goldens rewrites it)"
+
+
+# Only a bound on how long an engine may take to settle after `up` or a reset; nothing asserts on time.
+SETTLE = 120
+
+
+def settled(read: Callable[[], tuple], ok: Callable[[tuple], bool]) -> tuple:
+    """``read()`` again until ``ok`` of it, under SETTLE; what it read last (a golden of a settled lab)."""
+    deadline = time.monotonic() + SETTLE
+    while True:
+        got = read()
+        if ok(got) or time.monotonic() > deadline:
+            return got
+        time.sleep(2)

@@ -51,6 +51,9 @@ def test_learners_from_a_file_skip_comments_and_blank_lines(tmp_path):
         ("al_ice\n", "learner name 'al_ice' is not usable"),
         ("-x\n", "learner name '-x' is not usable"),
         ("# nobody\n", "names nobody"),
+        # bob-ml-platform-pipelines.git would be bob's platform repository
+        ("bob\nbob-ml-platform-pipelines\n", "learner name 'bob-ml-platform-pipelines' is the name of a platform"),
+        ("ml-platform-pipelines\n", "learner name 'ml-platform-pipelines' is the name of a platform repository"),
     ],
 )
 def test_bad_learner_files_are_refused_with_the_reason(tmp_path, text, problem):

@@ -188,7 +188,7 @@ def release_platform_as_learner(learner: str, kit: dict) -> None:
 
     state = load_state("gitops-lab")
     assert state.tenant == learner
-    ctx = LabContext(load_lab(labs_dir() / "ci-templates"), Path(state.repo_path), Reporter(), 120, state)
+    ctx = LabContext(load_lab(labs_dir() / "ci-templates"), Path(state.repo_path or "."), Reporter(), 120, state)
     args = {"tag": "v1.1.0", "since": "v1.0.0"}
     with authenticated(Credentials(kit["git_username"], kit["git_password"])):
         before = check_python(ctx, {"function": "checks:platform_input_released", "args": args})

@@ -32,7 +32,7 @@ from gitops_lab.classroom.record import (
     load_or_create_users,
     pushing_as,
 )
-from gitops_lab.classroom.tenant import create_tenant, learner_grants, open_learner
+from gitops_lab.classroom.tenant import create_tenant, learner_grants, learner_repositories, open_learner
 from gitops_lab.errors import GitOpsLabError, UsageError
 from gitops_lab.kube.client import Kube
 from gitops_lab.deadline import Deadline, command_deadline
@@ -220,7 +220,7 @@ def _install_title(ctx: CreateContext) -> str:
 
 def _provision_title(ctx: CreateContext) -> str:
     assert ctx.server is not None
-    count = len(ctx.record.learners)
+    count = sum(len(learner_repositories(learner)) for learner in ctx.record.learners)  # lab and platform
     if ctx.server.kind == "in-cluster":
         return f"Starting the class's Git server with {count} repositories (up to {ctx.deadline.describe()})"
     return f"Preparing {count} repositories on the Git server"

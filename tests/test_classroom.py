@@ -51,6 +51,9 @@ def test_learners_from_a_file_skip_comments_and_blank_lines(tmp_path):
         ("al_ice\n", "learner name 'al_ice' is not usable"),
         ("-x\n", "learner name '-x' is not usable"),
         ("# nobody\n", "names nobody"),
+        # bob-ml-platform-pipelines.git would be bob's platform repository
+        ("bob\nbob-ml-platform-pipelines\n", "learner name 'bob-ml-platform-pipelines' is the name of a platform"),
+        ("ml-platform-pipelines\n", "learner name 'ml-platform-pipelines' is the name of a platform repository"),
     ],
 )
 def test_bad_learner_files_are_refused_with_the_reason(tmp_path, text, problem):
@@ -278,6 +281,77 @@ def test_users_file_is_private_and_holds_no_password(class_git, tmp_path):
     assert text.splitlines()[2].endswith(":alice")
 
 
+def test_each_learner_gets_their_own_platform_repository_at_v1_0_0_which_only_they_push_to(
+    class_git, tmp_path, monkeypatch
+):
+    """The ci-templates lab's platform repository, per learner, beside their lab repository: seeded at
+    v1.0.0 (a re-run changes nothing), found by the lab's own check from the learner's environment,
+    released by its step 4 with the learner's credentials, and refused to anyone else, whose platform
+    repository is not even readable to them."""
+    from gitops_lab.adapters.repo.git import authenticated
+    from gitops_lab.adapters.repo.platform import platform_remote_beside, remote_refs
+    from gitops_lab.classroom.tenant import learner_grants, seed_learner_platform
+    from gitops_lab.labs.actions.context import LabContext
+    from gitops_lab.labs.actions.hooks import call_python, check_python
+    from gitops_lab.labs.loader import load_lab
+    from gitops_lab.reporter import Reporter
+    from gitops_lab.resources import labs_dir
+    from gitops_lab.state import EnvironmentState
+    from gitops_lab.workflows.down import bundle_remote
+
+    monkeypatch.setenv("GITOPS_LAB_STATE_DIR", str(tmp_path / "state"))
+    server, users = class_git
+    alice, bob = Credentials("alice", "a-pw"), Credentials("bob", "b-pw")
+    changed = server.provision(learner_grants("alice", alice) + learner_grants("bob", bob), users)
+    assert {"repository alice-ml-platform-pipelines created", "repository bob-ml-platform-pipelines created"} <= set(
+        changed
+    )
+    [line] = [line for line in server.auth_file.read_text().splitlines() if line.startswith("alice:")]
+    assert line.endswith(":alice,alice-ml-platform-pipelines")  # one line a learner: server.py keeps one entry a user
+    with authenticated(users.writer):  # class create pushes as the instructor
+        assert seed_learner_platform(server, "alice") == ["platform repository alice-ml-platform-pipelines seeded"]
+        assert seed_learner_platform(server, "bob") == ["platform repository bob-ml-platform-pipelines seeded"]
+        assert seed_learner_platform(server, "alice") == []  # a re-run changes nothing
+    a_platform = server.endpoints("alice-ml-platform-pipelines").host_url
+    b_platform = server.endpoints("bob-ml-platform-pipelines").host_url
+    with authenticated(alice):
+        assert remote_refs(a_platform) == ({"v1.0.0"}, {"main"})
+    # The lab finds it from the learner's lab repository and their environment's tenant
+    lab_url = server.endpoints("alice").host_url
+    assert platform_remote_beside(lab_url, "alice") == a_platform
+    wc = tmp_path / "alice-wc"
+    run_git("init", "-q", "-b", "main", str(wc))
+    run_git("remote", "add", "origin", lab_url, cwd=wc)
+    state = EnvironmentState(name="alice-joined", repo_path=str(wc), remote_url=lab_url, tenant="alice")
+    ctx = LabContext(load_lab(labs_dir() / "ci-templates"), wc, Reporter(), 60, state)
+    step4 = {"function": "checks:platform_input_released", "args": {"tag": "v1.1.0", "since": "v1.0.0"}}
+    with authenticated(alice):
+        before = check_python(ctx, step4)
+        assert not before.passed and f"{a_platform} has no tag v1.1.0 (tags: v1.0.0)" in before.message
+        call_python(ctx, {"function": "checks:release_platform_input", "args": {"tag": "v1.1.0", "since": "v1.0.0"}})
+        after = check_python(ctx, step4)
+        assert after.passed, after.message
+    with authenticated(users.writer):
+        assert remote_refs(b_platform) == ({"v1.0.0"}, {"main"})  # bob's is untouched
+    # alice may neither push to nor read bob's platform repository; bob pushes to his
+    pushed = _push(tmp_path, _with(b_platform, "alice", "a-pw"), "a-to-b")
+    assert pushed.returncode != 0 and "403" in pushed.stderr
+    read = run_git("ls-remote", _with(b_platform, "alice", "a-pw"), check=False)
+    assert read.returncode != 0 and "403" in read.stderr
+    clone = tmp_path / "bob-platform"
+    assert run_git("clone", "-q", _with(b_platform, "bob", "b-pw"), str(clone), check=False).returncode == 0
+    make_commit(clone, "b.txt", "bob's change")
+    assert run_git("push", _with(b_platform, "bob", "b-pw"), "main", cwd=clone, check=False).returncode == 0
+    # class delete keeps it as a bundle, v1.1.0 and all; a repository that is not there is no bundle
+    with authenticated(users.writer):
+        bundle = bundle_remote(a_platform, tmp_path / "backups", "ml-platform-pipelines")
+        assert bundle_remote(server.endpoints("carol-ml-platform-pipelines").host_url, tmp_path / "b", "x") is None
+    assert bundle is not None and bundle.name.startswith("ml-platform-pipelines-")
+    heads = run_git("bundle", "list-heads", str(bundle)).stdout
+    assert "refs/tags/v1.1.0" in heads and "refs/tags/v1.0.0" in heads
+    assert server.remove(["alice", "alice-ml-platform-pipelines"]) == ["alice", "alice-ml-platform-pipelines"]
+
+
 def test_a_plain_folder_server_says_it_enforces_nothing(tmp_path):
     assert FolderGitServer(tmp_path, "http://127.0.0.1:1").enforces_access is False
     with pytest.raises(UsageError):
@@ -459,6 +533,27 @@ def test_the_in_cluster_class_server_gives_each_learner_only_their_repository():
     urls = server.endpoints("alice")
     assert urls.host_url == "http://git.example:80/alice.git"
     assert urls.cluster_url == "http://gitserver.spring-class-git.svc.cluster.local:8080/alice.git"
+
+
+def test_the_in_cluster_class_server_holds_each_learners_platform_repository_for_them_alone():
+    from gitops_lab.classroom.tenant import learner_grants
+
+    server = _cluster_server(base_url="http://git.example:80")
+    users = ClassCredentials(Credentials("instructor", "i-pw"), Credentials("engine", "e-pw"))
+    grants = learner_grants("bob", Credentials("bob", "b-pw")) + learner_grants("alice", Credentials("alice", "a-pw"))
+    objects = {o["kind"]: o for o in server.manifests(grants, users)}
+    container = objects["Deployment"]["spec"]["template"]["spec"]["containers"][0]
+    assert {e["name"]: e.get("value") for e in container["env"]}["GIT_REPOS"] == (
+        "alice,alice-ml-platform-pipelines,bob,bob-ml-platform-pipelines"
+    )
+    lines = objects["Secret"]["stringData"]["users"].splitlines()
+    assert [line.split(":")[0] for line in lines] == ["instructor", "engine", "alice", "bob"]
+    assert lines[2].endswith(":alice,alice-ml-platform-pipelines")
+    assert lines[3].endswith(":bob,bob-ml-platform-pipelines")
+    assert (
+        server.endpoints("alice-ml-platform-pipelines").host_url
+        == "http://git.example:80/alice-ml-platform-pipelines.git"
+    )
 
 
 def test_a_new_learner_restarts_the_in_cluster_class_server():

@@ -1,7 +1,8 @@
 """Checks of the CI-template lab: the learner's callers of the platform pipeline, parsed, and the pipeline, run.
 
 The platform repository (ml-platform-pipelines) sits beside the lab repository
-on the same Git server. The callers are read from the pushed commit as YAML
+on the same Git server; in a class, each learner has their own,
+<learner>-ml-platform-pipelines (the lab environment's ``tenant``). The callers are read from the pushed commit as YAML
 (never matched as text); a call must name the platform's template at a released
 tag. The pipeline runs the stages the platform's templates run
 (python -m gitops_lab.pipeline), in their order, on a checkout of the pushed commit,
@@ -32,7 +33,8 @@ SEEDED_TESTS = "test_server."
 
 
 def platform(ctx) -> str:
-    return platform_remote_beside(ctx.git.remote_url() or "")
+    """The platform repository beside the lab repository; in a class, the learner's own."""
+    return platform_remote_beside(ctx.git.remote_url() or "", ctx.state.tenant if ctx.state else None)
 
 
 def _refs(ctx) -> tuple[set[str], set[str]]:

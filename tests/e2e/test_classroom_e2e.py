@@ -196,6 +196,31 @@ def served_again(room: Classroom, learner: str, commit: str) -> None:
     converge(lab, ENVIRONMENTS, commit, Deadline(120), Reporter())
 
 
+def release_platform_as_learner(learner: str, kit: dict) -> None:
+    """In the environment `class join` made: the ci-templates lab's step 4 finds the learner's own platform
+    repository, not yet at v1.1.0; its solution releases v1.1.0 there with the learner's Git credentials;
+    then the check passes."""
+    from gitops_lab.adapters.gitserver.credentials import Credentials
+    from gitops_lab.adapters.repo.git import authenticated
+    from gitops_lab.labs.actions.context import LabContext
+    from gitops_lab.labs.actions.hooks import call_python, check_python
+    from gitops_lab.labs.loader import load_lab
+    from gitops_lab.reporter import Reporter
+    from gitops_lab.resources import labs_dir
+    from gitops_lab.state import load_state
+
+    state = load_state("gitops-lab")
+    assert state.tenant == learner
+    ctx = LabContext(load_lab(labs_dir() / "ci-templates"), Path(state.repo_path or "."), Reporter(), 120, state)
+    args = {"tag": "v1.1.0", "since": "v1.0.0"}
+    with authenticated(Credentials(kit["git_username"], kit["git_password"])):
+        before = check_python(ctx, {"function": "checks:platform_input_released", "args": args})
+        assert not before.passed and f"{kit['platform_git_url']} has no tag v1.1.0 (tags: v1.0.0)" in before.message
+        call_python(ctx, {"function": "checks:release_platform_input", "args": args})
+        after = check_python(ctx, {"function": "checks:platform_input_released", "args": args})
+        assert after.passed, after.message
+
+
 def test_a_class_of_ten_isolated_tenants(classroom, tmp_path):
     from kubernetes import client
 
@@ -218,6 +243,17 @@ def test_a_class_of_ten_isolated_tenants(classroom, tmp_path):
     admin_apps = client.AppsV1Api(admin)
     for i in range(1, LEARNERS + 1):
         assert served(admin_apps, f"learner-{i:02d}") == {"dev": "v2", "staging": "v1", "prod": "v1"}
+
+    # each learner's own platform repository (the ci-templates lab), beside their lab repository, at v1.0.0
+    for learner in (A, B):
+        refs = subprocess.run(
+            ["git", "ls-remote", admin_url(room, f"{learner}-ml-platform-pipelines")],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        assert {line.split("\t")[1] for line in refs.splitlines()} >= {"refs/heads/main", "refs/tags/v1.0.0"}
+        assert "refs/tags/v1.1.0" not in refs
 
     again = create(2)
     assert again.exit_code == 0, again.output
@@ -292,6 +328,22 @@ def test_a_class_of_ten_isolated_tenants(classroom, tmp_path):
         text=True,
     )
     assert pushed.returncode != 0 and "403" in pushed.stderr
+    # nor learner-02's platform repository; their own is named in the kit
+    assert kit["platform_git_url"] == f"{room.git_url}/{A}-ml-platform-pipelines.git"
+    b_platform = kit["platform_git_url"].replace(f"/{A}-ml-platform-pipelines.git", f"/{B}-ml-platform-pipelines.git")
+    pushed = subprocess.run(
+        [
+            "git",
+            "-C",
+            str(mine),
+            "push",
+            b_platform.replace("http://", f"http://{A}:{kit['git_password']}@"),
+            "main:main",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert pushed.returncode != 0 and "403" in pushed.stderr
 
     # -- learner-01's engine cannot deploy into learner-02's namespaces, whatever their repository says
     b_dev = admin_apps.read_namespaced_deployment("model-server", f"{B}-dev")
@@ -341,6 +393,15 @@ def test_a_class_of_ten_isolated_tenants(classroom, tmp_path):
 
     # -- learner-01's commands and labs, unchanged, with their kit -------------------------
     assert served(admin_apps, A)["staging"] == "v2"
+    assert f"Your platform repository (lab ci-templates): {kit['platform_git_url']}" in joined.stdout
+    release_platform_as_learner(A, kit)
+    b_platform_refs = subprocess.run(
+        ["git", "ls-remote", "--tags", admin_url(room, f"{B}-ml-platform-pipelines")],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert "refs/tags/v1.0.0" in b_platform_refs and "refs/tags/v1.1.0" not in b_platform_refs
     assert cli("status").exit_code == 0
     rolled = cli("rollback", "--env", "staging", "--timeout", "120")
     assert rolled.exit_code == 0, rolled.output
@@ -428,7 +489,13 @@ def test_a_class_of_ten_isolated_tenants(classroom, tmp_path):
     deleted = cli("class", "delete", "--timeout", "120", "--output", "json")
     assert deleted.exit_code == 0, deleted.output
     gone = json.loads(deleted.stdout)
-    assert len(gone["learners"]) == LEARNERS and len(gone["backups"]) == LEARNERS
+    # each learner's lab repository and platform repository
+    assert len(gone["learners"]) == LEARNERS and len(gone["backups"]) == 2 * LEARNERS
+    [a_platform_bundle] = [b for b in gone["backups"] if f"/{A}/ml-platform-pipelines-" in b]
+    heads = subprocess.run(
+        ["git", "bundle", "list-heads", a_platform_bundle], check=True, capture_output=True, text=True
+    ).stdout
+    assert "refs/tags/v1.1.0" in heads  # what learner-01 released is kept
     assert not list(room.git_root.glob("learner-*.git"))
     assert not room.kit(A).exists()
     core = client.CoreV1Api(admin)

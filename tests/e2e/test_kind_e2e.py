@@ -201,6 +201,11 @@ def test_a_class_with_its_git_server_in_the_cluster_on_real_pods(lab_env, tmp_pa
         run_git("ls-remote", url(b, "learner-02"), "main").stdout.split()[0]
         != run_git("rev-parse", "HEAD", cwd=work).stdout.strip()
     )
+    # Their own platform repository (the ci-templates lab) beside it, at v1.0.0; the other's refuses them.
+    assert a["platform_git_url"] == f"http://{node_ip}:30081/learner-01-ml-platform-pipelines.git"
+    assert "refs/tags/v1.0.0" in run_git("ls-remote", "--tags", url(a, "learner-01-ml-platform-pipelines")).stdout
+    refused = run_git("push", url(a, "learner-02-ml-platform-pipelines"), "HEAD:refs/heads/mine", cwd=work, check=False)
+    assert refused.returncode != 0 and "403" in refused.stderr
 
     # The learner joins with the kit and promotes; real pods in their namespace serve it, the other's do not change.
     learner = f"{name}-learner-01"
@@ -214,7 +219,7 @@ def test_a_class_with_its_git_server_in_the_cluster_on_real_pods(lab_env, tmp_pa
 
     # Delete: the repositories are kept as bundles, then the server and the tenants go.
     deleted = bed.gitops_lab("class", "delete", "--output", "json", name=name).json()
-    assert len(deleted["backups"]) == 2
+    assert len(deleted["backups"]) == 4  # each learner's lab and platform repository
     namespaces = {n.metadata.name for n in core.list_namespace().items}
     assert not namespaces & {git_namespace, "learner-01-dev", "learner-02-prod"}
     assert "ml-prod" in namespaces  # the lab of `up` is untouched

@@ -1,6 +1,6 @@
-"""`class create`: the engine, the Git server with a repository per learner, the class's
-own objects, then per learner a tenant and a kit, then wait until every tenant serves
-what Git says.
+"""`class create`: the engine, the Git server with two repositories per learner (their lab
+repository and their own platform repository), the class's own objects, then per learner a
+tenant and a kit, then wait until every tenant serves what Git says.
 
 Like `up` (workflows/up.py), `class create` runs STEPS in order, each a small
 function of one CreateContext under its own status line, all under one
@@ -18,7 +18,7 @@ from typing import Any
 from gitops_lab.adapters.engines import engine_for
 from gitops_lab.adapters.engines.base import Engine
 from gitops_lab.adapters.engines.tenancy import ADMISSION_POLICY, class_objects
-from gitops_lab.adapters.gitserver.base import ClassCredentials, GitServer, RepoGrant
+from gitops_lab.adapters.gitserver.base import ClassCredentials, GitServer
 from gitops_lab.adapters.gitserver.credentials import Credentials
 from gitops_lab.adapters.repo.git import Git
 from gitops_lab.adapters.repo.layout import ENVIRONMENTS
@@ -32,7 +32,7 @@ from gitops_lab.classroom.record import (
     load_or_create_users,
     pushing_as,
 )
-from gitops_lab.classroom.tenant import create_tenant, open_learner
+from gitops_lab.classroom.tenant import create_tenant, learner_grants, learner_repositories, open_learner
 from gitops_lab.errors import GitOpsLabError, UsageError
 from gitops_lab.kube.client import Kube
 from gitops_lab.deadline import Deadline, command_deadline
@@ -157,7 +157,8 @@ def provision_repositories(ctx: CreateContext, status: Step) -> None:
     server, record = ctx.server, ctx.record
     server.on_progress = status.update
     changed = server.provision(
-        [RepoGrant(learner, ctx.learner_users[learner]) for learner in record.learners], ctx.users
+        [grant for learner in record.learners for grant in learner_grants(learner, ctx.learner_users[learner])],
+        ctx.users,
     )
     ctx.result.changed += changed
     record.git.base_url = server.url()
@@ -219,7 +220,7 @@ def _install_title(ctx: CreateContext) -> str:
 
 def _provision_title(ctx: CreateContext) -> str:
     assert ctx.server is not None
-    count = len(ctx.record.learners)
+    count = sum(len(learner_repositories(learner)) for learner in ctx.record.learners)  # lab and platform
     if ctx.server.kind == "in-cluster":
         return f"Starting the class's Git server with {count} repositories (up to {ctx.deadline.describe()})"
     return f"Preparing {count} repositories on the Git server"

@@ -1,4 +1,4 @@
-"""`class delete`: bundle every learner's repository, then remove every tenant, the
+"""`class delete`: bundle every learner's repositories (lab and platform), then remove every tenant, the
 repositories, the kits, the class's Git server and its own objects.
 
 Like `class create`, a list of named STEPS on one DeleteContext, under one deadline.
@@ -82,9 +82,8 @@ def delete_tenants(ctx: DeleteContext, status: Step) -> None:
     backups = class_dir(ctx.record.name) / "backups"
     for learner in ctx.record.learners:
         with ctx.reporter.step(f"Deleting the tenant of {learner}") as step:
-            bundle = delete_tenant(ctx.record, learner, ctx.kube, ctx.server, ctx.deadline, backups)
-            if bundle:
-                ctx.result.backups.append(str(bundle))
+            bundles = delete_tenant(ctx.record, learner, ctx.kube, ctx.server, ctx.deadline, backups)
+            ctx.result.backups += [str(bundle) for bundle in bundles]
             ctx.result.learners.append(learner)
             step.done("namespaces deleting")
 

@@ -13,6 +13,7 @@ import yaml
 from gitops_lab.adapters.engines.tenancy import LEARNER_ACCOUNT, tenant_namespaces
 from gitops_lab.adapters.gitserver.base import GitServer
 from gitops_lab.adapters.gitserver.credentials import CREDENTIALS_FILE, Credentials, GitServerCredentials
+from gitops_lab.adapters.repo.platform import platform_repository
 from gitops_lab.adapters.repo.seed import init_working_copy
 from gitops_lab.classroom.record import ClassRecord, kit_dir, pushing_as
 from gitops_lab.errors import UsageError
@@ -51,6 +52,7 @@ def write_kit(record: ClassRecord, learner: str, kube: Kube, server: GitServer, 
     }
     write_private_text(folder / "kubeconfig", yaml.safe_dump(kubeconfig, sort_keys=False), mode=0o600)
     urls = server.endpoints(learner)
+    platform = server.endpoints(platform_repository(learner))
     write_private_json(
         folder / KIT_FILE,
         {
@@ -60,6 +62,8 @@ def write_kit(record: ClassRecord, learner: str, kube: Kube, server: GitServer, 
             "namespaces": namespaces,
             "git_url": urls.host_url,
             "engine_git_url": urls.cluster_url,
+            # The learner's own platform repository (the ci-templates lab), beside their lab repository.
+            "platform_git_url": platform.host_url,
             "git_username": creds.username,
             "git_password": creds.password,
             "kubeconfig": "kubeconfig",
@@ -77,6 +81,8 @@ class JoinResult:
     repo_path: str
     clone_url: str
     namespaces: dict[str, str]
+    # Their platform repository, beside the lab repository (None: a kit from before classes had one).
+    platform_url: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -131,4 +137,12 @@ def join(kit: Path, name: str, repo_path: str | None, reporter: Reporter) -> Joi
         engine_repo_url=data.get("engine_git_url"),
         tenant=data["learner"],
     ).save()
-    return JoinResult(name, data["learner"], str(seeded.path), data["git_url"], data["namespaces"])
+    platform = data.get("platform_git_url")
+    return JoinResult(
+        name,
+        data["learner"],
+        str(seeded.path),
+        data["git_url"],
+        data["namespaces"],
+        platform if isinstance(platform, str) else None,
+    )

@@ -6,6 +6,7 @@ import codecs
 from pathlib import Path
 
 from gitops_lab.adapters.engines.tenancy import check_learner_name
+from gitops_lab.adapters.repo.platform import PLATFORM_REPOSITORY
 from gitops_lab.errors import UsageError
 from gitops_lab.textfiles import MAX_BYTES
 
@@ -26,8 +27,15 @@ def learners_from(file: str | None, count: int | None, prefix: str = "learner") 
             check_learner_name(n)
         except UsageError as exc:
             problems.append(exc.message)
+        else:
+            if n == PLATFORM_REPOSITORY or n.endswith(f"-{PLATFORM_REPOSITORY}"):
+                # <learner>.git would be the name of another learner's platform repository (<learner>-ml-platform-pipelines)
+                problems.append(f"learner name {n!r} is the name of a platform repository")
     if problems:
-        raise UsageError("; ".join(problems), fix="use lower-case letters, digits and '-' (a DNS label)")
+        raise UsageError(
+            "; ".join(problems),
+            fix=f"use lower-case letters, digits and '-' (a DNS label), not ending in -{PLATFORM_REPOSITORY}",
+        )
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise UsageError(f"learners named twice: {', '.join(dupes)}", fix="give every learner their own name")

@@ -465,6 +465,7 @@ def join_command(app: Application, kit: Path, repo: str | None, output: str) -> 
     text = (
         f"Joined as {result.learner}: namespaces {', '.join(result.namespaces.values())}\n"
         f"Your working copy: {result.repo_path} (origin {result.clone_url})\n"
-        "Next: `gitops-lab status`, then `gitops-lab lab list`."
+        + (f"Your platform repository (lab ci-templates): {result.platform_url}\n" if result.platform_url else "")
+        + "Next: `gitops-lab status`, then `gitops-lab lab list`."
     )
     app.emit(output, result.to_dict(), text)

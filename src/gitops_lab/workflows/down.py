@@ -10,6 +10,7 @@ which keeps only its backups/ afterwards.
 from __future__ import annotations
 
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +56,21 @@ def backup_repository(repo: Path, backups: Path) -> Path | None:
     backups.mkdir(parents=True, exist_ok=True)
     bundle = _new_file(backups, f"repo-{stamp}", ".bundle")
     git.run("bundle", "create", "--quiet", str(bundle), "--all")
+    return bundle
+
+
+def bundle_remote(url: str, backups: Path, stem: str) -> Path | None:
+    """Bundle every ref of the repository at ``url`` (one with no clone here) into ``backups``, as
+    ``<stem>-<time>.bundle``; None when there is no repository at ``url`` or it has no refs."""
+    heads = Git(".").run("ls-remote", url, check=False)
+    if heads.returncode != 0 or not heads.stdout.strip():
+        return None
+    with tempfile.TemporaryDirectory(prefix="gitops-lab-bundle-") as tmp:
+        mirror = Path(tmp) / "mirror.git"
+        Git(tmp).run("clone", "--quiet", "--mirror", url, str(mirror))
+        backups.mkdir(parents=True, exist_ok=True)
+        bundle = _new_file(backups, f"{stem}-{time.strftime('%Y%m%dT%H%M%S')}", ".bundle")
+        Git(mirror).run("bundle", "create", "--quiet", str(bundle), "--all")
     return bundle
 
 

@@ -19,7 +19,8 @@ from gitops_lab.adapters.gitserver.incluster import GitServerEndpoints, auth_lin
 
 @dataclass(frozen=True)
 class RepoGrant:
-    """A repository and the one learner who may push to it."""
+    """A repository and the one learner who may push to it (a learner has two: their lab repository and
+    their platform repository, classroom/tenant.py ``learner_grants``)."""
 
     repository: str
     writer: Credentials
@@ -70,7 +71,16 @@ class GitServer(abc.ABC):
 
 
 def users_file(grants: list[RepoGrant], users: ClassCredentials) -> str:
-    """The users file of gitops-lab's server.py for a class (see manifests/gitserver/server.py)."""
+    """The users file of gitops-lab's server.py for a class (see manifests/gitserver/server.py).
+
+    One line a learner, naming every repository granted to them: server.py keeps one entry a user,
+    so a second line of the same user would take the first one's repositories away."""
     lines = [auth_line(users.writer, "write"), auth_line(users.reader, "read")]
-    lines += [auth_line(g.writer, "write", (g.repository,)) for g in sorted(grants, key=lambda g: g.repository)]
+    repositories: dict[str, list[str]] = {}
+    writers: dict[str, Credentials] = {}
+    for grant in grants:
+        writers.setdefault(grant.writer.username, grant.writer)
+        repositories.setdefault(grant.writer.username, []).append(grant.repository)
+    for username in sorted(writers, key=lambda u: min(repositories[u])):
+        lines.append(auth_line(writers[username], "write", tuple(sorted(repositories[username]))))
     return "\n".join(lines) + "\n"

@@ -58,10 +58,19 @@ def remote_exists(remote: str) -> bool:
     return Git(".").run("ls-remote", "--heads", absolute_remote(remote), check=False).returncode == 0
 
 
-def platform_remote_beside(lab_remote: str) -> str:
-    """Where the platform repository sits beside the lab repository: same server or folder, its own name."""
+def platform_repository(tenant: str | None = None) -> str:
+    """The platform repository's name: ml-platform-pipelines, or a class learner's own copy of it,
+    ``<learner>-ml-platform-pipelines`` (a class's server holds one per learner, beside ``<learner>.git``)."""
+    return f"{tenant}-{PLATFORM_REPOSITORY}" if tenant else PLATFORM_REPOSITORY
+
+
+def platform_remote_beside(lab_remote: str, tenant: str | None = None) -> str:
+    """Where the platform repository sits beside the lab repository: same server or folder, its own name.
+
+    ``tenant``: the lab repository is a class learner's (their lab environment's state says so), whose
+    platform repository is their own (``platform_repository``)."""
     head, _, _ = lab_remote.rstrip("/").rpartition("/")
-    return f"{head}/{PLATFORM_REPOSITORY}.git"
+    return f"{head}/{platform_repository(tenant)}.git"
 
 
 def remote_refs(remote: str) -> tuple[set[str], set[str]]:
@@ -71,7 +80,8 @@ def remote_refs(remote: str) -> tuple[set[str], set[str]]:
         raise GitError(
             f"cannot read the platform repository {remote}: {proc.stderr.strip() or 'no output'}",
             fix="seed it beside the lab repository: `gitops-lab repo init PATH --remote LAB --platform-remote "
-            f"{remote}` (an empty `git init --bare` first), or run `gitops-lab up`",
+            f"{remote}` (an empty `git init --bare` first), or run `gitops-lab up`; in a class, the "
+            "instructor's `gitops-lab class create` (run again) seeds each learner's",
         )
     tags, branches = set(), set()
     for line in proc.stdout.splitlines():

@@ -34,7 +34,7 @@ class Reporter:
             self._end(step, ok=False, error=exc)
             raise
         else:
-            self._end(step, ok=True)
+            self._end(step, ok=not step.failed)
 
     def info(self, message: str) -> None:
         """A line of information that is not a step."""
@@ -60,6 +60,7 @@ class Step:
         self.title = title
         self.detail = ""
         self.outcome = ""
+        self.failed = False
         self.started = time.monotonic()
 
     def update(self, detail: str) -> None:
@@ -69,6 +70,11 @@ class Step:
     def done(self, outcome: str) -> None:
         """Say how the step ended, for example "no change"."""
         self.outcome = outcome
+
+    def fail(self, outcome: str) -> None:
+        """The step ran to its end and found a failure (a verdict, not an error): it closes with ✗."""
+        self.outcome = outcome
+        self.failed = True
 
     @property
     def elapsed(self) -> float:

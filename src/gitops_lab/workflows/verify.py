@@ -208,7 +208,10 @@ def verify(
         drift = feature_drift(after, settings.input_drift.psi_max)
         checks.append(input_drift_check(drift, settings.input_drift))
         report = VerificationReport(target.env, target.service.where, version, checks, settings, drift)
-        step.done("all checks pass" if report.passed else "failed: " + ", ".join(c.name for c in report.failed))
+        if report.passed:
+            step.done("all checks pass")
+        else:
+            step.fail("failed: " + ", ".join(c.name for c in report.failed))
     return report
 
 

@@ -45,9 +45,11 @@ from pathlib import Path
 import pytest
 from helpers.ci_tools import act_push, tool
 from helpers.gitutil import git
+from helpers.osvdb import build_osv_db
 from helpers.renderer import needs_kustomize
 
 from gitops_lab.adapters.repo.platform import PLATFORM_REPOSITORY, seed_platform
+from gitops_lab.gates.vuln_scan import DB_VAR
 from gitops_lab.pipeline.stages import STAGES
 
 pytestmark = pytest.mark.ci_templates
@@ -69,6 +71,15 @@ jobs:
       stages: ${{{{ vars.PIPELINE_STAGES || 'all' }}}}
     secrets: inherit
 """
+
+
+@pytest.fixture(autouse=True)
+def offline_advisories(tmp_path, monkeypatch) -> str:
+    """The security stage's vuln-scan (where osv-scanner is installed) reads the tests' real OSV subset,
+    not api.osv.dev; both tools are given it explicitly."""
+    db = str(build_osv_db(tmp_path / "osv-db"))
+    monkeypatch.setenv(DB_VAR, db)
+    return f"{DB_VAR}={db}"
 
 
 @pytest.fixture(scope="module")
@@ -171,6 +182,8 @@ def act(
         "PIP_NO_INDEX=1",
         "--env",
         "PIP_NO_DEPS=1",
+        "--env",
+        f"{DB_VAR}={os.environ[DB_VAR]}",
         "--var",
         f"GITOPS_LAB_TOOLING={wheel}",
         "--var",
@@ -288,7 +301,12 @@ def gitlab_caller(lab, server):
 def gitlab(wc: Path, tooling: tuple[Path, Path], model_server: str = "", stages: str = "all"):
     wheel, packages = tooling
     args = [tool("gitlab-ci-local"), "--force-shell-executor", "--no-color"]
-    for variable in (f"GITOPS_LAB_TOOLING={wheel}", f"MODEL_SERVER_URL={model_server}", f"PIPELINE_STAGES={stages}"):
+    for variable in (
+        f"GITOPS_LAB_TOOLING={wheel}",
+        f"MODEL_SERVER_URL={model_server}",
+        f"PIPELINE_STAGES={stages}",
+        f"{DB_VAR}={os.environ[DB_VAR]}",
+    ):
         args += ["--variable", variable]
     return subprocess.run(args, cwd=wc, env=runner_env(packages), capture_output=True, text=True, timeout=TOOL_TIMEOUT)
 

@@ -5,6 +5,7 @@ refuses to run without it, so a pipeline can't pass by skipping its handoffs:
 
     data/dataset.json      data-preparation -> data-validation, training
     model/<version>.json   training -> integration-tests, evaluation (the candidate artifact)
+    sbom/sbom.cdx.json     security: the CycloneDX SBOM of the locked dependencies (kept, read by no stage)
     junit/<stage>.xml      every stage, for the CI system's test report
 """
 
@@ -20,6 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gitops_lab.adapters.repo.layout import RepoLayout
+from gitops_lab.errors import GitOpsLabError
+from gitops_lab.gates import secret_scan, vuln_scan
+from gitops_lab.gates.config import load_config
 from gitops_lab.model import EVAL_METRIC, EVAL_THRESHOLD, dataset, train
 from gitops_lab.model.dataset import held_out_rows
 from gitops_lab.model.evaluate import metrics
@@ -28,6 +32,10 @@ from gitops_lab.pipeline.junit import Check
 
 # A gate or the model server runs as a process; this bounds a hung one, nothing waits on it otherwise.
 PROCESS_TIMEOUT = 300
+#: Where the security stage writes the SBOM, under the artifacts folder.
+SBOM_FILE = "sbom/sbom.cdx.json"
+#: How many of a failed gate's `fail:` lines its check's message repeats (all are in the job log).
+FAILURES_SHOWN = 5
 SECRET_PATTERNS = {
     "an AWS access key": r"AKIA[0-9A-Z]{16}",
     "a private key": r"-----BEGIN [A-Z ]*PRIVATE KEY-----",
@@ -79,9 +87,17 @@ def _gitops_lab(ctx: StageContext, *args: str) -> Check:
     sys.stdout.write(proc.stdout)
     sys.stderr.write(proc.stderr)
     lines = [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
-    return Check(
-        name, "passed" if proc.returncode == 0 else "failed", lines[-1] if lines else f"exit {proc.returncode}"
-    )
+    message = lines[-1] if lines else f"exit {proc.returncode}"
+    if proc.returncode != 0:
+        # What a failed gate found (its `fail:` lines: a file and line, an advisory), then what to do.
+        found = [
+            line.strip().removeprefix("fail: ")
+            for line in proc.stdout.splitlines()
+            if line.strip().startswith("fail: ")
+        ]
+        more = f"; and {len(found) - FAILURES_SHOWN} more" if len(found) > FAILURES_SHOWN else ""
+        message = "; ".join(found[:FAILURES_SHOWN]) + more + (" -- " if found else "") + message
+    return Check(name, "passed" if proc.returncode == 0 else "failed", message)
 
 
 def _gate(ctx: StageContext, gate: str, target: str = "staging", *, with_custom: bool = False) -> Check:
@@ -216,6 +232,33 @@ def evaluation(ctx: StageContext) -> list[Check]:
 
 
 def security(ctx: StageContext) -> list[Check]:
+    """Secret scan, dependency audit and its SBOM, manifest policy.
+
+    gitleaks and osv-scanner are separate installs (scripts/install-ci-tools): each is found the way its gate
+    finds it. Without gitleaks only a pattern scan of the tree runs; without osv-scanner nothing is audited.
+    Either way a `skipped` check says what did not run, so a runner without the scanners never shows a clean pass.
+    """
+    return [
+        *_secret_scan(ctx),
+        *_dependency_audit(ctx),
+        *(_gate(ctx, "policy", target) for target in ("staging", "prod")),
+    ]
+
+
+def _secret_scan(ctx: StageContext) -> list[Check]:
+    if secret_scan.find_scanner() is not None:
+        # gitleaks over every commit (or gates.yaml's range) and the working tree; exceptions need a reason.
+        return [_gate(ctx, "secret-scan")]
+    not_run = Check(
+        "secret scan: gitleaks",
+        "skipped",
+        f"gitleaks is not installed ({secret_scan.INSTALL_FIX}): the commits were NOT scanned; "
+        f"only a pattern scan of the working tree ran (next check)",
+    )
+    return [not_run, _pattern_scan(ctx)]
+
+
+def _pattern_scan(ctx: StageContext) -> Check:
     found = []
     # The pipeline's own virtual environment and artifacts are not the repository's content.
     skipped = [ctx.artifacts, *(cfg.parent for cfg in ctx.repo.glob("*/pyvenv.cfg"))]
@@ -230,12 +273,45 @@ def security(ctx: StageContext) -> list[Check]:
             for number, line in enumerate(text.splitlines(), 1):
                 if re.search(pattern, line):
                     found.append(f"{path.relative_to(ctx.repo)}:{number} looks like {what}")
-    scan = Check(
-        "secret scan",
+    kinds = ", ".join(what.removeprefix("an ").removeprefix("a ") for what in SECRET_PATTERNS)
+    return Check(
+        "secret scan: credential patterns in the working tree (gitleaks not installed)",
         "failed" if found else "passed",
-        "; ".join(found) + "; remove them and rotate them" if found else "no credentials found",
+        "; ".join(found) + "; remove them and rotate them"
+        if found
+        else f"no credentials found in the tree (only these patterns: {kinds})",
     )
-    return [scan, *(_gate(ctx, "policy", target) for target in ("staging", "prod"))]
+
+
+def _dependency_audit(ctx: StageContext) -> list[Check]:
+    try:
+        lockfile = str(load_config(ctx.repo).settings["vuln-scan"].get("lockfile") or vuln_scan.DEFAULT_LOCKFILE)
+    except GitOpsLabError:  # a damaged gates.yaml: the gates that read it say so
+        lockfile = vuln_scan.DEFAULT_LOCKFILE
+    if vuln_scan.find_scanner() is None:
+        return [
+            Check(
+                "dependency audit: osv-scanner",
+                "skipped",
+                f"osv-scanner is not installed ({vuln_scan.INSTALL_FIX}): {lockfile} was NOT scanned "
+                f"and no SBOM was written",
+            )
+        ]
+    # osv-scanner over the lock file: the live OSV database, or $GITOPS_LAB_OSV_DB offline.
+    audit = _gate(ctx, "vuln-scan")
+    # The SBOM whatever the audit found: it records what the pipeline ships, findings included.
+    out = ctx.artifacts / SBOM_FILE
+    name = f"SBOM (CycloneDX) of {lockfile}"
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        count = vuln_scan.write_sbom(ctx.repo, out, lockfile)
+    except vuln_scan.ScanError as error:
+        return [audit, Check(name, "failed", error.one_line())]
+    except OSError as error:
+        return [audit, Check(name, "failed", f"cannot write {out}: {error.strerror or error}")]
+    where = out.relative_to(ctx.repo) if out.is_relative_to(ctx.repo) else out
+    print(f"{where}: CycloneDX SBOM of {lockfile}, {count} components")
+    return [audit, Check(name, "passed", f"{where}: {count} components")]
 
 
 def release(ctx: StageContext) -> list[Check]:

@@ -41,6 +41,7 @@ import os
 import socket
 import ssl
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -54,7 +55,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from kindbed.dockerd import PrivateDockerd  # noqa: E402
-from kindbed.fixtures import KindBed, missing_reason, wait_for_free_lab_ports  # noqa: E402
+from kindbed.fixtures import KindBed, Run, missing_reason, wait_for_free_lab_ports  # noqa: E402
 from kindbed.layout import cache_dir  # noqa: E402
 
 TARGET_RATE = 50
@@ -316,20 +317,23 @@ def load_through_promotions(bed: KindBed, name: str, proxy: ServiceProxy, args, 
             version = "v1" if version == "v2" else "v2"
             start = load.now()
             # Going back to v1 would be refused by model-eval's regression rule; skip it (recorded).
-            run = bed.gitops_lab(
-                "promote",
-                "--to",
-                args.env,
-                "--version",
-                version,
-                "--skip-gate",
-                "model-eval",
-                "--timeout",
-                "120",
-                name=name,
-                timeout=180,
-                check=False,
-            )
+            try:
+                run = bed.gitops_lab(
+                    "promote",
+                    "--to",
+                    args.env,
+                    "--version",
+                    version,
+                    "--skip-gate",
+                    "model-eval",
+                    "--timeout",
+                    "120",
+                    name=name,
+                    timeout=180,
+                    check=False,
+                )
+            except subprocess.TimeoutExpired:
+                run = Run(-1, "", "the promote command did not end within 180 s (its --timeout was 120 s)")
             promotions.append(
                 {"version": version, "start_s": round(start, 2), "served_s": round(load.now() - start, 2)}
             )
@@ -422,6 +426,23 @@ def bench_engine(bed: KindBed, engine: str, args) -> list[dict]:
     return results
 
 
+def table(results: list[dict]) -> None:
+    print(f"{'engine':8} {'rate':>6} {'sent':>6} {'failed':>7} {'promotions':>11} {'lost per promotion':<24} target")
+    for r in results:
+        per = ",".join(str(w["failed"]) for w in r["windows"][1:]) or "-"
+        verdict = "met" if r["within_target"] else "MISSED"
+        if not r["target_run"]:
+            verdict += f" (not the target's run: {TARGET_REQUESTS} at {TARGET_RATE}/s)"
+        print(
+            f"{r['engine']:8} {r['rate_per_s']:>5g}/s {r['sent']:>6} {r['failed']:>7} {r['promotions']:>11} {per:<24} {verdict}"
+        )
+        for w in r["windows"]:
+            for f in w["failures"]:
+                print(f"         promotion {w['promotion']}, {f['when']}: {f['error']} ({f['pods']})")
+        if r["promotion_failed"]:
+            print(f"         {r['promotion_failed']}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--engine", action="append", choices=["flux", "argocd"])
@@ -445,20 +466,7 @@ def main() -> int:
                 results.extend(bench_engine(bed, engine, args))
     finally:
         dockerd.stop()
-    print(f"{'engine':8} {'rate':>6} {'sent':>6} {'failed':>7} {'promotions':>11} {'lost per promotion':<24} target")
-    for r in results:
-        per = ",".join(str(w["failed"]) for w in r["windows"][1:]) or "-"
-        verdict = "met" if r["within_target"] else "MISSED"
-        if not r["target_run"]:
-            verdict += f" (not the target's run: {TARGET_REQUESTS} at {TARGET_RATE}/s)"
-        print(
-            f"{r['engine']:8} {r['rate_per_s']:>5g}/s {r['sent']:>6} {r['failed']:>7} {r['promotions']:>11} {per:<24} {verdict}"
-        )
-        for w in r["windows"]:
-            for f in w["failures"]:
-                print(f"         promotion {w['promotion']}, {f['when']}: {f['error']} ({f['pods']})")
-        if r["promotion_failed"]:
-            print(f"         {r['promotion_failed']}")
+    table(results)
     return 0 if all(r["within_target"] for r in results) else 1
 
 

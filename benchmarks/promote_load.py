@@ -238,7 +238,7 @@ class PodWatch:
         if state[1] != before[1]:
             self.events.append((self.clock.now(), name, "Ready" if state[1] else "not Ready"))
         if state[2] and not before[2]:
-            self.events.append((self.clock.now(), name, "terminating (SIGTERM after the preStop)"))
+            self.events.append((self.clock.now(), name, "terminating (its preStop sleep, then SIGTERM)"))
 
     def _run(self) -> None:
         from kubernetes import client, watch

@@ -96,17 +96,20 @@ class DirectApply:
     """A floor: a copy of an environment's Deployment beside it (its own name and selector, so the
     engine's Deployment and the copy never share pods), changed directly and waited for by watch."""
 
-    def __init__(self, kubeconfig: str, env: str) -> None:
+    def __init__(self, kubeconfig: str, env: str, namespace: str | None = None) -> None:
+        """``namespace``: the environment's, when this process has no state to find it in (the kind bed)."""
         from gitops_lab.adapters.repo.layout import DEPLOYMENT, RepoLayout
         from gitops_lab.kube.apply import Applier
         from gitops_lab.kube.client import connect
         from gitops_lab.state import load_state
 
         self.applier = Applier(connect(kubeconfig), field_manager="benchmark-floor")
-        repo = load_state().repo_path
-        if not repo:
-            raise SystemExit("`gitops-lab up` saved no working copy: no floor to copy")
-        self.namespace = RepoLayout(repo).namespace(env)
+        if namespace is None:
+            repo = load_state().repo_path
+            if not repo:
+                raise SystemExit("`gitops-lab up` saved no working copy: no floor to copy")
+            namespace = RepoLayout(repo).namespace(env)
+        self.namespace = namespace
         source = self.applier.get("apps/v1", "Deployment", DEPLOYMENT, self.namespace)
         if source is None:
             raise SystemExit(f"no Deployment {self.namespace}/{DEPLOYMENT} to copy for the floor")

@@ -1,7 +1,7 @@
 """Gitea's push webhook makes Argo CD refresh at once (testbed: real Gitea, real argocd-server and controller).
 
-Argo CD polls every 120 s here (argocd-cm ``timeout.reconciliation``; the controller adds up to 60 s of
-jitter), so an Application reaching a pushed commit within the 60 s these waits allow, with no refresh
+Argo CD polls every 120 s here (the testbed starts its controller with ``--app-resync=120``, which wins over
+argocd-cm's ``timeout.reconciliation``; the controller adds up to 60 s of jitter), so an Application reaching a pushed commit within the 60 s these waits allow, with no refresh
 requested by anyone, was refreshed by the delivery. A delivery signed with another secret is refused
 (Gitea records the 400) and the change arrives only by the fallback: the CLI's reconcile request.
 """
@@ -151,12 +151,11 @@ def _delivery(gitea, url: str, sha: str):
 
 def test_polling_is_slow_here(hooked):
     _, _, argocd = hooked
-    from kubernetes import client
-
-    with argocd.cluster.api_client() as api:
-        cm = client.CoreV1Api(api).read_namespaced_config_map("argocd-cm", argocd.namespace)
-    # what makes a refresh within WEBHOOK_WAIT the webhook's doing
-    assert cm.data["timeout.reconciliation"] == "120s"
+    # What makes a refresh within WEBHOOK_WAIT the webhook's doing: the running controller's resync period.
+    # Its flag, not argocd-cm: the flag wins over the ConfigMap, and other tests on the shared testbed
+    # install Argo CD's manifests with the lab's patches (timeout.reconciliation 20s) into that ConfigMap.
+    assert "--app-resync=120" in argocd.procs["argocd-application-controller"].args
+    assert WEBHOOK_WAIT < 120
 
 
 def test_a_push_refreshes_the_application_through_the_webhook(hooked):

@@ -1,4 +1,4 @@
-"""Clean the testbed cluster between engines: what `up` registered and the lab namespaces.
+"""Clean the testbed cluster between engines: what `up` (and `secrets init`) registered, and the lab namespaces.
 
 Shared by the end-to-end tests (engines, labs): each engine starts on a clean
 cluster and never fights another over the lab namespaces.
@@ -7,6 +7,8 @@ cluster and never fights another over the lab namespaces.
 from __future__ import annotations
 
 from helpers.served import NAMESPACES
+
+from gitops_lab.adapters.engines.flux import SOPS_KEY_SECRET
 
 
 def cleanup(cluster, engine: str) -> None:
@@ -43,6 +45,9 @@ def cleanup(cluster, engine: str) -> None:
                     "gitrepositories",
                     f"gitops-lab-{env}",
                 )
+            # `secrets init`'s key (the secrets lab makes it): with it there, the next `up` registers the
+            # Kustomizations with decryption already on.
+            ignore_404(core.delete_namespaced_secret, SOPS_KEY_SECRET, "flux-system")
         for ns in NAMESPACES.values():
             ignore_404(core.delete_namespace, ns)
         for ns in NAMESPACES.values():

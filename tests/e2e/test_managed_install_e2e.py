@@ -10,7 +10,7 @@ import yaml
 from helpers.httpserve import OneFileServer
 
 from gitops_lab.adapters.engines import engine_for
-from gitops_lab.errors import EngineError
+from gitops_lab.errors import DownloadError
 from gitops_lab.kube.client import connect
 from gitops_lab.deadline import Deadline
 from gitops_lab.reporter import Reporter
@@ -159,7 +159,7 @@ def test_a_download_that_fails_the_pin_is_refused_before_anything_is_applied(kub
             return fetch_release(self.name, "v-test", source_url, pinned_sha256="f" * 64)
 
         monkeypatch.setattr(base.Engine, "release", pinned_release)
-        with pytest.raises(EngineError, match="is pinned"):
+        with pytest.raises(DownloadError, match="is not the pinned file: expected SHA-256 f{64}, got "):
             engine_for("flux", kube).install("managed", Reporter(), Deadline(30), source_url=server.url)
         monkeypatch.setattr(base.Engine, "release", real)
         assert kube.core().list_namespace(field_selector="metadata.name=must-not-exist").items == []

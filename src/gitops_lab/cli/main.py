@@ -17,7 +17,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "credentials": (
         "credentials",
         "command",
-        "Print the learner's logins: the lab's Git server (kind) and its forge (Gitea).",
+        "Print the learner's logins: the lab's Git server (kind), its forge (Gitea) and Argo CD's UI.",
     ),
     "design": ("design", "command", "The pipeline design document (docs/pipeline-design.md in the lab repository)."),
     "doctor": ("doctor", "command", "Check Docker, resources, cgroups, inotify limits, ports, kind, CPU and disk."),

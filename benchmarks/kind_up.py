@@ -39,9 +39,8 @@ from testbed_session import FLOOR_NAME, DirectApply, summary, with_floor
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from kindbed.dockerd import PrivateDockerd  # noqa: E402
-from kindbed.fixtures import KindBed, missing_reason, wait_for_free_lab_ports  # noqa: E402
-from kindbed.layout import cache_dir, node_image_tag  # noqa: E402
+from kindbed.fixtures import KindBed, bed_for_script, wait_for_free_lab_ports  # noqa: E402
+from kindbed.layout import node_image_tag  # noqa: E402
 
 FLOOR_CLUSTER = "bench-kind-floor"
 
@@ -187,19 +186,11 @@ def main() -> int:
     ap.add_argument("--engine", action="append", choices=["flux", "argocd"])
     ap.add_argument("--runs", type=int, default=10)
     args = ap.parse_args()
-    reason = missing_reason()
-    if reason:
-        raise SystemExit(f"kind_up.py: {reason}")
-    dockerd = PrivateDockerd(cache_dir()).start()
     results = []
-    try:
-        with tempfile.TemporaryDirectory(prefix="gitops-lab-bench-") as home:
-            bed = KindBed(cache_dir(), dockerd, Path(home))
-            for engine in args.engine or ["flux", "argocd"]:
-                results.append(bench_engine(bed, engine, args.runs))
-                print(json.dumps(results[-1]))
-    finally:
-        dockerd.stop()
+    with bed_for_script("kind_up.py") as bed:
+        for engine in args.engine or ["flux", "argocd"]:
+            results.append(bench_engine(bed, engine, args.runs))
+            print(json.dumps(results[-1]))
     print(
         f"{'engine':8} {'up':>8} {'node memory':>12} {'promote p50':>12} {'p95':>8} "
         f"{'kind create':>12} {'up ratio':>9} {'floor p50':>10} {'floor p95':>10} {'ratio':>6}"

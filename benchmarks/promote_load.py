@@ -54,9 +54,7 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from kindbed.dockerd import PrivateDockerd  # noqa: E402
-from kindbed.fixtures import KindBed, Run, missing_reason, wait_for_free_lab_ports  # noqa: E402
-from kindbed.layout import cache_dir  # noqa: E402
+from kindbed.fixtures import KindBed, Run, bed_for_script, wait_for_free_lab_ports  # noqa: E402
 
 TARGET_RATE = 50
 TARGET_REQUESTS = 3000
@@ -454,18 +452,10 @@ def main() -> int:
     ap.add_argument("--pause", type=float, default=5.0, help="seconds between a promotion's return and the next")
     ap.add_argument("--budget", type=float, default=15.0, help="start no promotion with less load than this left")
     args = ap.parse_args()
-    reason = missing_reason()
-    if reason:
-        raise SystemExit(f"promote_load.py: {reason}")
-    dockerd = PrivateDockerd(cache_dir()).start()
     results = []
-    try:
-        with tempfile.TemporaryDirectory(prefix="gitops-lab-bench-") as home:
-            bed = KindBed(cache_dir(), dockerd, Path(home))
-            for engine in args.engine or ["flux", "argocd"]:
-                results.extend(bench_engine(bed, engine, args))
-    finally:
-        dockerd.stop()
+    with bed_for_script("promote_load.py") as bed:
+        for engine in args.engine or ["flux", "argocd"]:
+            results.extend(bench_engine(bed, engine, args))
     table(results)
     return 0 if all(r["within_target"] for r in results) else 1
 

@@ -15,7 +15,10 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -179,6 +182,21 @@ def wait_for_line(process: subprocess.Popen, text: str, timeout: float) -> list[
         if text in line:
             return lines
     raise AssertionError(f"no {text!r} within {timeout:.0f}s:\n" + "".join(lines[-40:]))
+
+
+@contextmanager
+def bed_for_script(script: str) -> Iterator[KindBed]:
+    """The kind bed for a script (a benchmark): its private dockerd and a temporary home, both gone after;
+    SystemExit naming why, where the bed cannot run."""
+    reason = missing_reason()
+    if reason:
+        raise SystemExit(f"{script}: {reason}")
+    dockerd = PrivateDockerd(cache_dir()).start()
+    try:
+        with tempfile.TemporaryDirectory(prefix="gitops-lab-bench-") as home:
+            yield KindBed(cache_dir(), dockerd, Path(home))
+    finally:
+        dockerd.stop()
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,7 @@ from helpers.faults import (
     backup_in,
     cli_process,
     finish,
-    install_hook,
+    race_once_before_push,
     no_lock_files,
     refusing_hook,
     run_cli,
@@ -362,12 +362,9 @@ def test_a_conflicting_change_is_undone_and_the_rerun_publishes_fresh_trailers(l
     wc, remote = lab
     other = tmp_path / "other"
     subprocess.run(["git", "clone", "--quiet", str(remote), str(other)], check=True)
-    marker = wc / ".git" / "raced"
     # Between our fetch and our push, another copy moves staging to v3.
-    install_hook(
+    race_once_before_push(
         wc,
-        "pre-push",
-        f"[ -e '{marker}' ] && exit 0\ntouch '{marker}'\n"
         f"cd '{other}' && sed -i 's/model-version: .*/model-version: v3/' overlays/staging/kustomization.yaml"
         " && git commit --quiet -am 'Concurrent: staging to v3' && git push --quiet origin main",
     )

@@ -13,7 +13,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from helpers.faults import BACKUP_RE, install_hook
+from helpers.faults import BACKUP_RE, install_hook, race_once_before_push
 from helpers.gitutil import git, remote_version
 
 from gitops_lab.adapters.repo import RepoLayout
@@ -103,12 +103,9 @@ def test_a_rebase_refused_because_of_an_unstaged_edit_is_reported_as_such_and_th
     wc, remote = lab
     other = tmp_path / "other"
     subprocess.run(["git", "clone", "--quiet", str(remote), str(other)], check=True)
-    marker = wc / ".git" / "raced"
     # Between our fetch and our push another copy publishes an unrelated change, and the learner edits a file.
-    install_hook(
+    race_once_before_push(
         wc,
-        "pre-push",
-        f"[ -e '{marker}' ] && exit 0\ntouch '{marker}'\n"
         f"(cd '{other}' && git commit --quiet --allow-empty -m 'Unrelated' && git push --quiet origin main)\n"
         "echo 'my note' >> gates.yaml",
     )
@@ -216,12 +213,10 @@ def test_two_copies_promoting_the_same_version_at_once_the_loser_says_already_do
     wc, remote = lab
     other, other_state = tmp_path / "other", tmp_path / "state-other"
     assert run_cli(["repo", "init", str(other), "--remote", str(remote)], other_state).returncode == 0
-    marker = wc / ".git" / "raced"
     # Between this copy's fetch and its push, the other copy (a learner named Bea) promotes the same version.
-    install_hook(
+    race_once_before_push(
         wc,
-        "pre-push",
-        f"[ -e '{marker}' ] && exit 0\ntouch '{marker}'\nunset GIT_DIR GIT_WORK_TREE GIT_INDEX_FILE\n"
+        "unset GIT_DIR GIT_WORK_TREE GIT_INDEX_FILE\n"
         f"GITOPS_LAB_STATE_DIR='{other_state}' GIT_AUTHOR_NAME=Bea GIT_COMMITTER_NAME=Bea "
         f"PYTHONPATH='{os.pathsep.join(sys.path)}' '{sys.executable}' -m gitops_lab promote --to staging "
         f"--repo '{other}' >/dev/null 2>&1",

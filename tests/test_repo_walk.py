@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from helpers.faults import race_once_before_push
 from helpers.gitutil import git, last_trailers, remote_version
 
 from gitops_lab.adapters.repo import Git, RepoLayout
@@ -220,16 +221,11 @@ def test_catches_up_with_a_remote_that_moved(lab, cli, tmp_path):
 
 def _race_hook(wc: Path, other: Path, env: str, version: str) -> None:
     """A pre-push hook that moves the remote once, between our fetch and our push."""
-    hook = wc / ".git" / "hooks" / "pre-push"
-    marker = wc / ".git" / "raced"
-    hook.write_text(
-        "#!/bin/sh\n"
-        f"[ -e '{marker}' ] && exit 0\n"
-        f"touch '{marker}'\n"
+    race_once_before_push(
+        wc,
         f"cd '{other}' && sed -i 's/model-version: .*/model-version: {version}/' overlays/{env}/kustomization.yaml"
-        f" && git commit --quiet -am 'Concurrent change to {env}' && git push --quiet origin main\n"
+        f" && git commit --quiet -am 'Concurrent change to {env}' && git push --quiet origin main",
     )
-    hook.chmod(0o755)
 
 
 def test_push_rejected_because_remote_moved_is_rebased_and_retried(lab, cli, tmp_path):

@@ -29,6 +29,13 @@ def install_hook(repo: Path, name: str, body: str) -> Path:
     return hook
 
 
+def race_once_before_push(wc: Path, body: str) -> Path:
+    """A pre-push hook in the working copy ``wc`` that runs ``body`` on the first push only: another
+    copy's change lands between the command's fetch and its push (a race the command then meets)."""
+    marker = wc / ".git" / "raced"
+    return install_hook(wc, "pre-push", f"[ -e '{marker}' ] && exit 0\ntouch '{marker}'\n{body}")
+
+
 def refusing_hook(remote: Path, words: str) -> Path:
     """pre-receive that refuses every push, explaining why in its own words."""
     return install_hook(remote, "pre-receive", f"cat >/dev/null\necho '{words}' >&2\nexit 1")

@@ -29,6 +29,7 @@ from gitops_lab.adapters.cluster.node_images import qualified_image
 from gitops_lab.adapters.docker import RETRY_LONGER, docker_client, node_platform
 from gitops_lab.adapters.engines import ENGINES, engine_for
 from gitops_lab.adapters.engines.release import cached_manifest_path
+from gitops_lab.adapters.forge.incluster import image_references as forge_image_references
 from gitops_lab.adapters.gitserver.incluster import image_references
 from gitops_lab.deadline import Deadline, current_deadline, within_deadline
 from gitops_lab.errors import ClusterError, WaitTimeout
@@ -52,7 +53,7 @@ class ImageError(ClusterError):
 @dataclass(frozen=True)
 class LabImage:
     ref: str
-    source: str  # "environments", "engine:argocd", "gitserver", "kind-node"
+    source: str  # "environments", "engine:argocd", "gitserver", "forge", "kind-node"
     load: bool = True  # False for the kind node image
 
     def as_dict(self) -> dict[str, Any]:
@@ -159,20 +160,27 @@ def _adapter(engine: str | Engine) -> Engine:
 
 
 def lab_images(
-    engines: Iterable[str | Engine] = ENGINES, environments: Path | None = None, include_node: bool = True
+    engines: Iterable[str | Engine] = ENGINES,
+    environments: Path | None = None,
+    include_node: bool = True,
+    git_servers: Iterable[str] = ("builtin", "gitea"),
 ) -> tuple[list[LabImage], list[str]]:
     """The lab's images, and notes on what could not be derived (an engine not downloaded yet).
 
-    ``engines``: engine adapters (`up` passes the one it installs), or engines' names.
+    ``engines``: engine adapters (`up` passes the one it installs), or engines' names; ``git_servers``:
+    the in-cluster Git servers whose images count (`up` passes the one it starts).
     """
+    git_servers = tuple(git_servers)
     images: list[LabImage] = []
     notes: list[str] = []
     if include_node:
         images.append(LabImage(pinned()["kind"]["node_image"], "kind-node", load=False))
     for ref in environment_images(environments or environments_template()):
         images.append(LabImage(ref, "environments"))
-    for ref in image_references():
-        images.append(LabImage(ref, "gitserver"))
+    if "builtin" in git_servers:
+        images.extend(LabImage(ref, "gitserver") for ref in image_references())
+    if "gitea" in git_servers:
+        images.extend(LabImage(ref, "forge") for ref in forge_image_references())
     for engine in map(_adapter, engines):
         path = engine_manifest_path(engine.name)
         if path is None:

@@ -34,6 +34,15 @@ from gitops_lab.cli.app import Application, context_option, kubeconfig_option, o
 @click.option(
     "--engine-git-url", metavar="URL", help="The same repository as the engine reaches it, if the URL differs."
 )
+@click.option(
+    "--git-server",
+    type=click.Choice(["builtin", "gitea"]),
+    default="builtin",
+    show_default=True,
+    help="kind: the lab's Git server. gitea: a forge with pull requests, reviews, commit statuses, a web UI "
+    "and push webhooks (prod is then promoted by an approved pull request); builtin: gitops-lab's small "
+    "smart-HTTP server.",
+)
 @click.option("--repo", "repo", metavar="PATH", help="Where to keep the working copy. Default: in the state folder.")
 @timeout_option(default=900, help="One deadline for the whole command.")
 @click.option(
@@ -69,6 +78,7 @@ def command(
     engine_install: str,
     git_url: str | None,
     engine_git_url: str | None,
+    git_server: str,
     repo: str | None,
     timeout: float,
     engine_manifests: str | None,
@@ -91,6 +101,7 @@ def command(
     Examples:
       gitops-lab up                                   # kind + Argo CD on this laptop
       gitops-lab up --engine flux --preload          # pull images once, then work offline
+      gitops-lab up --git-server gitea                # Gitea: pull requests, reviews, a web UI
       gitops-lab up --engine argocd --engine-manifests ./classroom/manifests --preload
       gitops-lab up --provider existing --context my-cluster \\
           --engine flux --engine-install external --git-url https://git.example.com/lab.git
@@ -113,6 +124,7 @@ def command(
         engine_install=engine_install,
         git_url=git_url,
         engine_git_url=engine_git_url,
+        git_server=git_server,
         kubeconfig=kubeconfig,
         context=context,
         repo_path=repo,
@@ -139,6 +151,11 @@ def command(
             else ""
         ),
         f"  Clone URL:     {result.clone_url}" + ("  (login: `gitops-lab credentials`)" if provider == "kind" else ""),
+        *(
+            [f"  Forge:         {result.forge_url} (Gitea; log in as the learner, `gitops-lab credentials`)"]
+            if result.forge_url
+            else []
+        ),
         f"  Working copy:  {result.repo_path}",
         "  Environments:  " + ", ".join(f"{env} runs {v}" for env, v in result.versions.items()),
         "Next: `gitops-lab status`, then `gitops-lab promote --from dev --to staging`.",

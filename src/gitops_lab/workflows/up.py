@@ -49,6 +49,8 @@ class UpOptions:
     git_url: str | None = None
     # The URL engines fetch from, when it differs from what the host pushes to.
     engine_git_url: str | None = None
+    # kind: the in-cluster Git server, "builtin" (gitops-lab's own) or "gitea" (the forge)
+    git_server: str = "builtin"
     kubeconfig: str | None = None
     context: str | None = None
     repo_path: str | None = None
@@ -71,6 +73,7 @@ class UpResult:
     clone_url: str = ""
     engine: str = ""
     engine_ui: str | None = None
+    forge_url: str | None = None
     kube_host: str = ""
     kubeconfig: str | None = None
     environments: list[EngineStatus] = field(default_factory=list)
@@ -84,6 +87,7 @@ class UpResult:
             "clone_url": self.clone_url,
             "engine": self.engine,
             "engine_ui": self.engine_ui,
+            "forge_url": self.forge_url,
             "kube_host": self.kube_host,
             "kubeconfig": self.kubeconfig,
             "versions": self.versions,
@@ -109,6 +113,12 @@ def check_options(options: UpOptions) -> None:
         raise UsageError(
             "--git-url is for --provider existing; on kind, gitops-lab runs its own Git server",
             fix="drop --git-url, or add --provider existing",
+        )
+    if options.provider == "existing" and options.git_server != "builtin":
+        raise UsageError(
+            "--git-server is for kind, where gitops-lab runs the Git server; with --provider existing the "
+            "repository is --git-url's",
+            fix="drop --git-server, or use --provider kind",
         )
     if options.provider == "kind" and options.engine_install != "managed":
         raise UsageError(
@@ -171,7 +181,9 @@ def up(options: UpOptions, reporter: Reporter, name: str, previous: EnvironmentS
                 merge_kubeconfig=options.merge_kubeconfig,
                 registry_mirrors=options.registry_mirrors,
             ),
-            git_server=lab_git_server(name, options.git_url, options.engine_git_url, current_auth()),
+            git_server=lab_git_server(
+                name, options.git_url, options.engine_git_url, current_auth(), kind=options.git_server
+            ),
         )
         with ctx.scope:
             run_steps(STEPS, ctx, reporter)
@@ -190,7 +202,7 @@ def pull_images(ctx: UpContext, status: Step) -> None:
     if not (ctx.options.preload and ctx.cluster.runs_here):
         return
     ctx.engine.release(ctx.reporter, ctx.options.install_source_url)  # the image list reads the cached manifest
-    ctx.images, notes = images.lab_images((ctx.engine,))
+    ctx.images, notes = images.lab_images((ctx.engine,), git_servers=(ctx.options.git_server,))
     for note in notes:
         ctx.reporter.warn(note)
     pulled = images.pull_images(ctx.images, ctx.reporter)
@@ -258,7 +270,16 @@ def seed_repository(ctx: UpContext, status: Step) -> None:
         if seed_platform(ctx.repository.platform_url) == "seeded":
             ctx.result.changed.append("platform repository seeded")
     ctx.result.repo_path, ctx.result.clone_url = str(seeded.path), ctx.repository.host_url
+    ctx.result.forge_url = ctx.repository.forge_url
     ctx.targets = targets_for(RepoLayout(seeded.path))
+
+
+def protect_repository(ctx: UpContext, status: Step) -> None:
+    """A forge: main's branch rule now that it has a commit, and the push webhook to the engine."""
+    assert ctx.kube is not None
+    changed = ctx.git_server.protect(ctx.kube, ctx.engine.push_webhook_url(), ctx.engine.accept_push_webhooks)
+    status.done(f"{len(changed)} changes" if changed else "no change")
+    ctx.result.changed += changed
 
 
 def register_environments(ctx: UpContext, status: Step) -> None:
@@ -282,6 +303,8 @@ def save_state(ctx: UpContext, status: Step) -> None:
     ctx.state = state = ctx.previous or EnvironmentState(name=ctx.name)
     state.repo_path, state.remote_url = str(ctx.seeded.path), ctx.repository.host_url
     state.provider, state.engine, state.engine_install = options.provider, options.engine, options.engine_install
+    if ctx.repository.forge_url:
+        state.forge_url, state.forge_credentials = ctx.repository.forge_url, ctx.repository.forge_credentials
     state.kubeconfig, state.context, state.engine_repo_url = (
         ctx.kube.kubeconfig,
         ctx.info.context,
@@ -312,6 +335,13 @@ STEPS = (
     UpStep("install the engine", install_engine, _install_title),
     UpStep("start the Git server", start_git_server, lambda ctx: ctx.git_server.start_title(ctx.deadline)),
     UpStep("seed the repository", seed_repository, lambda ctx: "Seeding the lab repository"),
+    UpStep(
+        "protect the repository",
+        protect_repository,
+        lambda ctx: (
+            "Protecting main and adding the push webhook" if ctx.repository and ctx.repository.forge_url else None
+        ),
+    ),
     UpStep(
         "register the environments",
         register_environments,

@@ -45,6 +45,7 @@ class ArgoCD(Engine):
     crds = CRDS
     install_hint = "install Argo CD into the argocd namespace first"
     push_webhook_path = "/api/webhook"  # argocd-server's, unauthenticated: the signature is the check
+    push_webhook_service = "argocd-server"  # plain HTTP on port 80: the lab runs it with server.insecure
 
     # -- install ---------------------------------------------------------------
 

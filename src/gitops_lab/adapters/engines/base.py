@@ -221,6 +221,15 @@ class Engine(abc.ABC):
     ) -> EngineStatus:
         """Wait until ``env`` has applied ``commit`` (any, if None) and is healthy."""
 
+    #: The Service in ``namespace`` that serves ``push_webhook_path`` on port 80, for a forge in the cluster.
+    push_webhook_service: str | None = None
+
+    def push_webhook_url(self) -> str | None:
+        """Where a forge in the same cluster sends its push webhooks; None when the engine takes none."""
+        if not (self.push_webhook_path and self.push_webhook_service):
+            return None
+        return f"http://{self.push_webhook_service}.{self.namespace}.svc.cluster.local{self.push_webhook_path}"
+
     def accept_push_webhooks(self, secret: str) -> list[str]:
         """Have the engine accept a forge's push webhooks signed with ``secret``; what changed.
 

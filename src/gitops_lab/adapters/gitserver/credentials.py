@@ -71,8 +71,14 @@ def load_or_create_credentials(env_name: str) -> GitServerCredentials:
     if saved is not None:
         return saved
     creds = GitServerCredentials(Credentials("learner", new_password()), Credentials("engine", new_password()))
-    write_private_json(credentials_path(env_name), creds.to_dict(), mode=0o600)
+    save_credentials(env_name, creds)
     return creds
+
+
+def save_credentials(env_name: str, creds: GitServerCredentials) -> None:
+    """Keep ``creds`` (0600) as the environment's Git credentials; a no-op when they are already kept."""
+    if saved_credentials(env_name) != creds:
+        write_private_json(credentials_path(env_name), creds.to_dict(), mode=0o600)
 
 
 CREDENTIALS_FIX = (

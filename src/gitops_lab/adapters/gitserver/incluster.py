@@ -216,19 +216,31 @@ def run_server(
     """Apply a Git server's objects, then wait until its Deployment is Available and ``base_url``
     answers (``fix``: what a timeout of the latter tells to do). Returns what changed."""
     changed = applier.apply_changed(objects)
+    wait_for_deployment(applier, "gitserver", namespace, deadline, what, on_progress)
+    wait_answers(base_url, deadline, fix, on_progress)
+    return changed
+
+
+def wait_for_deployment(
+    applier: Applier,
+    name: str,
+    namespace: str,
+    deadline: Deadline,
+    what: str,
+    on_progress: Callable[[str], None] | None = None,
+) -> None:
+    """Until a Git server's Deployment ``namespace/name`` is Available, by ``deadline``."""
     wait_for(
         applier,
         "apps/v1",
         "Deployment",
-        "gitserver",
+        name,
         namespace,
         rollout_verdict,
         deadline,
-        f"{what} Deployment {namespace}/gitserver to be Available",
+        f"{what} Deployment {namespace}/{name} to be Available",
         on_progress=on_progress,
     )
-    wait_answers(base_url, deadline, fix, on_progress)
-    return changed
 
 
 def wait_answers(base_url: str, deadline: Deadline, fix: str, on_progress: Callable[[str], None] | None = None) -> None:

@@ -33,6 +33,10 @@ class LabRepository:
     # True where gitops-lab does not run the server: `up` seeds the platform repository only if
     # someone made it (an empty repository beside the lab's), else the CI-templates lab says how.
     platform_optional: bool = False
+    # A forge (Gitea) holds it: its URL and the 0600 file of its accounts (forge/seed.py). Prod is then
+    # promoted by pull request, as after `repo init --forge-url --forge-credentials`.
+    forge_url: str | None = None
+    forge_credentials: str | None = None
 
 
 class LabGitServer(abc.ABC):
@@ -49,3 +53,9 @@ class LabGitServer(abc.ABC):
     @abc.abstractmethod
     def repository(self) -> LabRepository:
         """The lab repository's URLs and credentials."""
+
+    def protect(self, kube: Kube, webhook_url: str | None, accept_webhooks: Callable[[str], list[str]]) -> list[str]:
+        """After the lab's first commit: what the server guards main with, and the push webhook to the engine's
+        ``webhook_url`` (``accept_webhooks(secret)`` makes the engine take its signature); what changed, in words.
+        A plain Git server has neither."""
+        return []

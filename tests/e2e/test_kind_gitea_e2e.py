@@ -1,0 +1,168 @@
+"""`gitops-lab up --git-server gitea` on real kind, for both engines (the kind bed, Gitea's image built there).
+
+For each engine, one environment brought up with Gitea as the lab's Git server, then:
+- Gitea runs in the cluster and holds ``learner/lab``; every environment is synced and healthy; `up` again
+  changes nothing;
+- staging is a plain push; prod goes through a pull request that the reviewer account approves, and real
+  pods serve the merged version;
+- with Argo CD, a learner's plain `git push` reaches argocd-server through Gitea's push webhook (its log
+  names the push) and the Application serves the pushed commit.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+
+import pytest
+from helpers.gitutil import run_git
+
+from kindbed.fixtures import wait_for_free_lab_ports
+
+pytestmark = pytest.mark.kind
+
+UP_TIMEOUT = "900"
+FORGE = "http://localhost:8180"
+
+
+def _proxy(api, namespace: str, path: str) -> dict:
+    from gitops_lab.kube.rest import request
+
+    return request(api, "GET", f"/api/v1/namespaces/{namespace}/services/model-server:http/proxy/{path}")
+
+
+@pytest.fixture(scope="module", params=["flux", "argocd"])
+def forge_env(request, kind_bed):
+    engine = request.param
+    name = f"e2e-gitea-{engine}"
+    wait_for_free_lab_ports()
+    run = kind_bed.gitops_lab(
+        "up",
+        "--engine",
+        engine,
+        "--git-server",
+        "gitea",
+        "--preload",
+        "--engine-manifests",
+        str(kind_bed.manifests),
+        "--timeout",
+        UP_TIMEOUT,
+        "--output",
+        "json",
+        name=name,
+    )
+    yield kind_bed, name, engine, run
+    kind_bed.gitops_lab("down", name=name, check=False)
+
+
+def _accounts(bed, name: str):
+    from gitops_lab.adapters.forge.seed import read_accounts
+
+    return read_accounts(bed.home / "state" / name / "forge-credentials.json")
+
+
+def test_up_brings_gitea_and_every_environment_up(forge_env):
+    bed, name, engine, run = forge_env
+    result = run.json()
+    assert (result["engine"], result["clone_url"], result["forge_url"]) == (
+        engine,
+        f"{FORGE}/learner/lab.git",
+        FORGE,
+    )
+    assert {e["environment"]: (e["synced"], e["healthy"]) for e in result["environments"]} == {
+        "dev": (True, True),
+        "staging": (True, True),
+        "prod": (True, True),
+    }
+    from kubernetes import client
+
+    api = bed.api(name)
+    gitea = client.AppsV1Api(api).read_namespaced_deployment("gitea", "gitops-lab-git")
+    assert gitea.status.available_replicas == 1
+    assert gitea.spec.template.spec.containers[0].image.startswith("docker.gitea.com/gitea:1.27.3-rootless@sha256:")
+    # the engines fetch from Gitea's Service, as the read-only engine account
+    from gitops_lab.adapters.forge.gitea import GiteaAPI
+
+    accounts = _accounts(bed, name)
+    forge = GiteaAPI(FORGE, accounts.admin)
+    repo = forge.repository("learner", "lab")
+    assert repo is not None and repo["private"] is True
+    rule = forge.branch_protection("learner", "lab", "main")
+    assert rule is not None and rule["required_approvals"] == 1
+    assert rule["approvals_whitelist_username"] == [r.username for r in accounts.reviewers]
+    assert "overlays/prod" not in rule["unprotected_file_patterns"]
+    assert forge.repository("learner", "ml-platform-pipelines") is not None
+
+    again = bed.gitops_lab("up", "--engine", engine, "--git-server", "gitea", "--output", "json", name=name).json()
+    assert again["changed"] == []
+
+
+def test_prod_is_promoted_by_a_pull_request_a_reviewer_approves_and_real_pods_serve_it(forge_env):
+    bed, name, _, _ = forge_env
+    from gitops_lab.adapters.forge.gitea import GiteaAPI
+
+    accounts = _accounts(bed, name)
+    api = GiteaAPI(FORGE, accounts.learner)
+    staged = bed.gitops_lab("promote", "--from", "dev", "--to", "staging", "--timeout", "300", name=name)
+    assert "staging" in staged.stdout
+    status = json.loads(bed.gitops_lab("status", "--output", "json", name=name).stdout)
+    staging = next(r for r in status if r["environment"] == "staging")["git_version"]
+
+    opened = bed.gitops_lab("promote", "--from", "staging", "--to", "prod", "--timeout", "300", name=name)
+    [pr] = api.pull_requests("learner", "lab", state="open")
+    assert pr.head == f"promote/prod-{staging}" and "waiting for review" in opened.stdout
+    assert f"{FORGE}/learner/lab/pulls/{pr.number}" in opened.stdout  # the host's URL, not the cluster's
+    reviewer = accounts.reviewers[0].username
+    bed.gitops_lab("approve", "--env", "prod", "--version", staging, "--by", reviewer, name=name)
+    merged = bed.gitops_lab("promote", "--from", "staging", "--to", "prod", "--timeout", "300", name=name)
+    assert f"merged pull request #{pr.number} (approved by {reviewer})" in merged.stdout
+    assert api.pull_request("learner", "lab", pr.number).merged
+    served = _proxy(bed.api(name), "ml-prod", "version")
+    assert served["loaded"] is True and served["model_version"] == staging
+
+
+def _argocd_server_log(api) -> str:
+    from kubernetes import client
+
+    core = client.CoreV1Api(api)
+    [pod] = core.list_namespaced_pod("argocd", label_selector="app.kubernetes.io/name=argocd-server").items
+    return core.read_namespaced_pod_log(pod.metadata.name, "argocd", since_seconds=600)
+
+
+def test_a_plain_push_reaches_argo_cd_through_the_webhook(forge_env, tmp_path):
+    bed, name, engine, _ = forge_env
+    if engine != "argocd":
+        pytest.skip("Flux takes webhooks through a Receiver of notification-controller, which the beds don't build")
+    accounts = _accounts(bed, name)
+    learner = accounts.learner
+    url = f"http://{learner.username}:{learner.password}@localhost:8180/learner/lab.git"
+    work = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", url, str(work)], check=True, timeout=120)
+    kustomization = work / "overlays" / "dev" / "kustomization.yaml"
+    kustomization.write_text(kustomization.read_text() + "\n# touched by the webhook test\n")
+    run_git("commit", "-qam", "touch dev", cwd=work)
+    run_git("push", "-q", "origin", "HEAD:main", cwd=work)
+    sha = run_git("rev-parse", "HEAD", cwd=work).stdout.strip()
+    api = bed.api(name)
+    # argocd-server logs each push event it takes; the repository URL in it is the one the engine fetches
+    end = time.monotonic() + 60
+    while True:
+        log = _argocd_server_log(api)
+        if "Received push event repo: http://gitea.gitops-lab-git.svc.cluster.local:3000/learner/lab" in log:
+            break
+        assert time.monotonic() < end, f"argocd-server logged no push event for learner/lab:\n{log[-3000:]}"
+        time.sleep(2)
+    from kubernetes import client
+
+    end = time.monotonic() + 90
+    while True:
+        app = client.CustomObjectsApi(api).get_namespaced_custom_object(
+            "argoproj.io", "v1alpha1", "argocd", "applications", "gitops-lab-dev"
+        )
+        if ((app.get("status") or {}).get("sync") or {}).get("revision") == sha:
+            break
+        assert time.monotonic() < end, (
+            f"Application gitops-lab-dev is not at {sha[:7]}: {app.get('status', {}).get('sync')}"
+        )
+        time.sleep(2)

@@ -127,6 +127,7 @@ def _argocd_server_log(api) -> str:
 
     core = client.CoreV1Api(api)
     [pod] = core.list_namespaced_pod("argocd", label_selector="app.kubernetes.io/name=argocd-server").items
+    assert pod.metadata is not None and pod.metadata.name
     return core.read_namespaced_pod_log(pod.metadata.name, "argocd", since_seconds=600)
 
 

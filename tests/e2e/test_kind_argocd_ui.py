@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 from helpers.artifacts import artifacts_dir
+from helpers.browser import playwright_env
 
 from kindbed import argocd_ui
 from kindbed.fixtures import wait_for_free_lab_ports
@@ -31,7 +30,6 @@ from kindbed.layout import cache_root
 pytestmark = pytest.mark.kind
 
 NAME = "e2e-argocd-ui"
-PLAYWRIGHT_CORE = "1.65.1"
 DRIVER = Path(__file__).with_name("argocd_ui_login.cjs")
 
 
@@ -41,31 +39,7 @@ def browser(kind_bed) -> dict[str, str]:
     reason = argocd_ui.unavailable_reason(kind_bed.directory)
     if reason:
         pytest.skip(f"the kind bed's Argo CD image has no UI: {reason}")
-    chromium = shutil.which("chromium")
-    if not chromium:
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium; scripts/test does where it can)")
-    if not (shutil.which("node") and shutil.which("npm")):
-        pytest.skip("no node and npm to run playwright-core (apt-get install nodejs npm)")
-    prefix = cache_root() / "node" / f"playwright-core-{PLAYWRIGHT_CORE}"
-    if not (prefix / "node_modules" / "playwright-core" / "package.json").is_file():
-        proc = subprocess.run(
-            [
-                "npm",
-                "install",
-                "--prefix",
-                str(prefix),
-                "--no-audit",
-                "--no-fund",
-                "--silent",
-                f"playwright-core@{PLAYWRIGHT_CORE}",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        if proc.returncode != 0:
-            pytest.fail(f"npm install playwright-core@{PLAYWRIGHT_CORE} failed: {proc.stderr.strip()[-2000:]}")
-    return dict(os.environ, NODE_PATH=str(prefix / "node_modules"), CHROMIUM=chromium)
+    return playwright_env(cache_root())
 
 
 @pytest.fixture(scope="module")

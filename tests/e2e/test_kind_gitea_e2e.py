@@ -14,16 +14,21 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
+from helpers.artifacts import artifacts_dir
+from helpers.browser import playwright_env
 from helpers.gitutil import run_git
 
 from kindbed.fixtures import wait_for_free_lab_ports
+from kindbed.layout import cache_root
 
 pytestmark = pytest.mark.kind
 
 UP_TIMEOUT = "900"
 FORGE = "http://localhost:8180"
+DRIVER = Path(__file__).with_name("gitea_ui_review.cjs")
 
 
 def _proxy(api, namespace: str, path: str) -> dict:
@@ -98,8 +103,33 @@ def test_up_brings_gitea_and_every_environment_up(forge_env):
     assert again["changed"] == []
 
 
+def _learner_sees_the_pull_request_in_a_browser(bed, engine: str, learner, number: int, reviewer: str) -> None:
+    """Headless Chromium logs in to Gitea as the learner, opens the lab repository and the pull request: the
+    gate statuses and the approving review are on the page. Screenshots kept in the test artifacts."""
+    env = playwright_env(cache_root())
+    shots = artifacts_dir() / f"gitea-ui-{engine}"
+    shots.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run(
+        ["node", str(DRIVER), FORGE, learner.username, learner.password, "learner/lab", str(number), str(shots)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, f"the browser could not open the pull request:\n{proc.stderr[-4000:]}"
+    seen = json.loads(proc.stdout.strip().splitlines()[-1])
+    print(f"Gitea UI screenshots: {shots}")
+    assert "overlays" in seen["files"] and "base" in seen["files"]
+    assert seen["styled"] is True  # the web frontend is built into the image
+    assert f"{reviewer} approved these changes" in seen["pull_request"]
+    for gate in ("data-quality", "model-eval", "policy"):
+        assert f"gitops-lab/{gate}" in seen["pull_request_all"]
+    for shot in ("gitea-repository.png", "gitea-pull-request.png"):
+        assert (shots / shot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_prod_is_promoted_by_a_pull_request_a_reviewer_approves_and_real_pods_serve_it(forge_env):
-    bed, name, _, _ = forge_env
+    bed, name, engine, _ = forge_env
     from gitops_lab.adapters.forge.gitea import GiteaAPI
 
     accounts = _accounts(bed, name)
@@ -115,6 +145,7 @@ def test_prod_is_promoted_by_a_pull_request_a_reviewer_approves_and_real_pods_se
     assert f"{FORGE}/learner/lab/pulls/{pr.number}" in opened.stdout  # the host's URL, not the cluster's
     reviewer = accounts.reviewers[0].username
     bed.gitops_lab("approve", "--env", "prod", "--version", staging, "--by", reviewer, name=name)
+    _learner_sees_the_pull_request_in_a_browser(bed, engine, accounts.learner, pr.number, reviewer)
     merged = bed.gitops_lab("promote", "--from", "staging", "--to", "prod", "--timeout", "300", name=name)
     assert f"merged pull request #{pr.number} (approved by {reviewer})" in merged.stdout
     assert api.pull_request("learner", "lab", pr.number).merged

@@ -277,7 +277,7 @@ def seed_repository(ctx: UpContext, status: Step) -> None:
 def protect_repository(ctx: UpContext, status: Step) -> None:
     """A forge: main's branch rule now that it has a commit, and the push webhook to the engine."""
     assert ctx.kube is not None
-    changed = ctx.git_server.protect(ctx.kube, ctx.engine.push_webhook_url(), ctx.engine.accept_push_webhooks)
+    changed = ctx.git_server.protect(ctx.kube, ctx.engine.push_webhook)
     status.done(f"{len(changed)} changes" if changed else "no change")
     ctx.result.changed += changed
 

@@ -224,11 +224,13 @@ class Engine(abc.ABC):
     #: The Service in ``namespace`` that serves ``push_webhook_path`` on port 80, for a forge in the cluster.
     push_webhook_service: str | None = None
 
-    def push_webhook_url(self) -> str | None:
-        """Where a forge in the same cluster sends its push webhooks; None when the engine takes none."""
+    def push_webhook(self, secret: str) -> tuple[str | None, list[str]]:
+        """Have the engine take a forge's push webhooks signed with ``secret`` (``accept_push_webhooks``):
+        where a forge in the same cluster sends them (None: the engine takes none), and what changed."""
         if not (self.push_webhook_path and self.push_webhook_service):
-            return None
-        return f"http://{self.push_webhook_service}.{self.namespace}.svc.cluster.local{self.push_webhook_path}"
+            return None, []
+        changed = self.accept_push_webhooks(secret)
+        return f"http://{self.push_webhook_service}.{self.namespace}.svc.cluster.local{self.push_webhook_path}", changed
 
     def accept_push_webhooks(self, secret: str) -> list[str]:
         """Have the engine accept a forge's push webhooks signed with ``secret``; what changed.

@@ -40,7 +40,7 @@ from gitops_lab.adapters.gitserver.credentials import (
     save_credentials,
 )
 from gitops_lab.adapters.gitserver.incluster import manifests_folder as gitserver_manifests, wait_for_deployment
-from gitops_lab.adapters.gitserver.lab import LabGitServer, LabRepository
+from gitops_lab.adapters.gitserver.lab import LabGitServer, LabRepository, PushWebhook
 from gitops_lab.errors import ForgeError
 from gitops_lab.kube.apply import Applier
 from gitops_lab.kube.exec import exec_in_pod, ready_pod
@@ -254,11 +254,11 @@ class GiteaGitServer(LabGitServer):
             forge_credentials=str(self.credentials_file),
         )
 
-    def protect(self, kube: Kube, webhook_url: str | None, accept_webhooks: Callable[[str], list[str]]) -> list[str]:
-        """Once main has the lab's first commit: main's branch rule, and the push webhook to ``webhook_url``
-        (the engine's endpoint, which ``accept_webhooks`` makes take the kept secret); what changed."""
+    def protect(self, kube: Kube, push_webhook: PushWebhook) -> list[str]:
+        """Once main has the lab's first commit: main's branch rule, and the push webhook to the engine
+        where it takes one; what changed."""
         accounts = self.accounts()
-        changed = list(accept_webhooks(accounts.webhook_secret)) if webhook_url else []
+        webhook_url, changed = push_webhook(accounts.webhook_secret)
         changed += seed_lab(
             self.settings.host_url,
             accounts,

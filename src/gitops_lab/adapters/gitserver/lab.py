@@ -20,6 +20,10 @@ if TYPE_CHECKING:
     from gitops_lab.kube.client import Kube
 
 
+#: An engine's ``push_webhook``: given the forge's webhook secret, (where to send pushes or None, what changed).
+PushWebhook = Callable[[str], tuple[str | None, list[str]]]
+
+
 @dataclass(frozen=True)
 class LabRepository:
     """Where the lab repository is reached, and as whom."""
@@ -54,8 +58,8 @@ class LabGitServer(abc.ABC):
     def repository(self) -> LabRepository:
         """The lab repository's URLs and credentials."""
 
-    def protect(self, kube: Kube, webhook_url: str | None, accept_webhooks: Callable[[str], list[str]]) -> list[str]:
-        """After the lab's first commit: what the server guards main with, and the push webhook to the engine's
-        ``webhook_url`` (``accept_webhooks(secret)`` makes the engine take its signature); what changed, in words.
-        A plain Git server has neither."""
+    def protect(self, kube: Kube, push_webhook: PushWebhook) -> list[str]:
+        """After the lab's first commit: what the server guards main with, and a push webhook to the engine
+        (``push_webhook(secret)`` makes the engine take them: its URL, or None, and what changed); what
+        changed, in words. A plain Git server has neither."""
         return []

@@ -259,3 +259,54 @@ def test_flux_controllers_do_not_post_events_to_the_notification_controller_the_
         "--watch-all-namespaces=true",
         "--storage-path=/data",
     ]
+
+
+# -- Flux's pins (versions.yaml): the module-built copy for a local file; the release asset is not pinned yet
+
+
+def _bed_flux_manifest():
+    from kindbed.layout import cache_dir
+    from kindbed.steps import engine_manifest
+
+    return engine_manifest(cache_dir(), "flux")
+
+
+def test_a_local_flux_manifest_that_is_not_the_module_built_copy_is_refused(tmp_path, monkeypatch):
+    from gitops_lab.reporter import Reporter
+    from gitops_lab.versions import pinned
+
+    monkeypatch.setenv("GITOPS_LAB_CACHE_DIR", str(tmp_path / "cache"))
+    (tmp_path / "classroom" / "flux").mkdir(parents=True)
+    (tmp_path / "classroom" / "flux" / "install.yaml").write_bytes(b"kind: Namespace\n")
+    pin = pinned()["flux"]["module_built_sha256"]
+    with pytest.raises(DownloadError, match=f"is not the pinned file: expected SHA-256 {pin}, got "):
+        Flux().release(Reporter(), str(tmp_path / "classroom"))
+    assert not (tmp_path / "cache" / "manifests" / "flux").exists()
+
+
+def test_the_kind_beds_flux_manifest_is_the_pinned_module_built_copy(tmp_path, monkeypatch):
+    manifest = _bed_flux_manifest()
+    if not manifest.is_file():
+        pytest.skip(f"the kind bed is not built ({manifest} missing): python tests/kindbed/build.py")
+    from gitops_lab.reporter import Reporter
+
+    monkeypatch.setenv("GITOPS_LAB_CACHE_DIR", str(tmp_path / "cache"))
+    cached = Flux().release(Reporter(), str(manifest))
+    assert cached.source == "local file" and cached.path.read_bytes() == manifest.read_bytes()
+
+
+def test_a_flux_download_is_trusted_on_first_use_while_the_release_asset_is_not_pinned(served):
+    """versions.yaml has no install_sha256 for Flux (its release asset could not be fetched where it was
+    written): a URL download is recorded, not refused, and the step line says it is not pinned."""
+    import io
+
+    from gitops_lab.reporter import PlainReporter
+    from gitops_lab.versions import install_pins, pinned
+
+    assert "install_sha256" not in pinned()["flux"]
+    assert install_pins("flux", local=False) is None
+    assert install_pins("argocd", local=False) == (pinned()["argocd"]["install_sha256"],)
+    said = io.StringIO()
+    cached = Flux().release(PlainReporter(said), served.url)
+    assert cached.source == "downloaded"
+    assert "not pinned in versions.yaml: trusted on first use" in said.getvalue()

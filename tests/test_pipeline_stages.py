@@ -312,3 +312,56 @@ def test_repo_init_seeds_the_platform_repository_and_names_a_missing_one(tmp_pat
     assert f"Platform repository {platform}: seeded (tag v1.0.0)" in result.stdout
     tags = subprocess.run(["git", "ls-remote", "--tags", str(platform)], capture_output=True, text=True).stdout
     assert "refs/tags/v1.0.0" in tags
+
+
+def test_training_signs_with_the_learners_key_and_the_policy_gate_refuses_the_artifact_tampered(tmp_path, monkeypatch):
+    """`models keygen` makes and trusts the learner's key; the training stage with MODEL_SIGNING_KEY signs the
+    candidate (checked here with the model-signing library itself); the security stage's policy gate passes it,
+    and refuses it once its bytes change."""
+    from model_signing import verifying
+
+    from gitops_lab.adapters.repo.layout import RepoLayout
+    from helpers.labenv import seeded_lab_env
+
+    cli, wc, _ = seeded_lab_env(tmp_path, monkeypatch)
+    made = cli("models", "keygen", "--repo", str(wc), "--output", "json")
+    assert made.exit_code == 0, made.output
+    key = json.loads(made.stdout)
+    version = RepoLayout(wc).model_version("dev")
+    committed = wc / "base" / "models" / f"{version}.json"
+    trained = wc / "ci-artifacts" / "model" / f"{version}.json"
+    assert stage(wc, "data-preparation").returncode == 0
+
+    run = stage(wc, "training", env={"MODEL_SIGNING_KEY": key["key_file"]})
+
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert f"base/models/{version}.json signed with $MODEL_SIGNING_KEY: base/models/{version}.json.sig" in run.stdout
+    assert f"(model-signing, key {key['key_id'][:16]})" in run.stdout
+    public = wc / key["public_key"]
+    for artifact in (committed, trained):  # the bundle beside the committed file, and the handed-off copy
+        verifying.Config().use_elliptic_key_verifier(public_key=public).verify(artifact, Path(f"{artifact}.sig"))
+    passed = stage(wc, "security")
+    policy = [line for line in passed.stdout.splitlines() if "policy gate" in line]
+    assert len(policy) == 2 and all(line.strip().startswith("PASSED") for line in policy), passed.stdout
+
+    artifact = json.loads(committed.read_text(encoding="utf-8"))
+    artifact["description"] = artifact.get("description", "") + " (edited after signing)"
+    committed.write_text(json.dumps(artifact, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="(?i)mismatch"):
+        verifying.Config().use_elliptic_key_verifier(public_key=public).verify(committed, Path(f"{committed}.sig"))
+    refused = stage(wc, "security")
+
+    assert refused.returncode == 1, refused.stdout
+    policy = [line for line in refused.stdout.splitlines() if "policy gate" in line]
+    assert len(policy) == 2 and all(line.strip().startswith("FAILED") for line in policy), refused.stdout
+    assert f"base/models/{version}.json was changed after it was signed" in policy[0]
+
+
+def test_training_with_a_signing_key_that_is_not_one_fails_naming_it(lab, tmp_path):
+    wc, _ = lab
+    bad = tmp_path / "not-a-key.pem"
+    bad.write_text("not a key\n", encoding="utf-8")
+    assert stage(wc, "data-preparation").returncode == 0
+    run = stage(wc, "training", env={"MODEL_SIGNING_KEY": str(bad)})
+    assert run.returncode == 1
+    assert f"cannot use {bad} as a signing key" in run.stdout

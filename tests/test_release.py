@@ -358,3 +358,44 @@ def test_when_the_git_server_is_gone_before_the_revert_nothing_changes(lab, engi
     assert "failed verification: accuracy" in line and "the automatic rollback could not start" in line
     assert "nothing was changed" in line and "gitops-lab rollback --env dev" in line
     assert git(wc, "rev-parse", "HEAD") == head and git(wc, "status", "--porcelain") == ""
+
+
+def test_a_custom_gate_required_for_staging_stops_the_release_by_name_and_lets_a_version_it_passes_through(lab, engine):
+    """gates.yaml requires the team's segment-accuracy gate for staging: `release` refuses to promote v6 (good
+    overall, bad on cool pumps), naming the gate, and promotes v2, which it passes, with its verdict recorded."""
+    import yaml
+
+    wc, remote = lab
+    gates = yaml.safe_load((wc / "gates.yaml").read_text(encoding="utf-8"))
+    gates["custom"] = {
+        "segment-accuracy": {
+            "command": ["{python}", "ci/gates/segment_accuracy.py", "--artifact", "{artifact}"]
+            + ["--feature", "temperature_c", "--bands", "60,75", "--min-accuracy", "0.65"],
+            "timeout": 60,
+        }
+    }
+    gates["required"]["staging"].append("segment-accuracy")
+    (wc / "gates.yaml").write_text(yaml.safe_dump(gates, sort_keys=False), encoding="utf-8")
+    git(wc, "commit", "-qam", "Require accuracy on every temperature band for staging")
+    git(wc, "push", "--quiet", "origin", "main")
+    learner_sets_dev(wc, "v6")
+    head = git(remote, "rev-parse", "main")
+
+    with pytest.raises(GateFailed) as refused:
+        release(wc, engine)
+
+    line = refused.value.one_line()
+    assert "promotion of v6 to staging blocked by 1 failing gate: segment-accuracy" in line
+    assert [r.name for r in refused.value.results if not r.passed] == ["segment-accuracy"]
+    assert git(remote, "rev-parse", "main") == head and remote_version(remote, "staging") == "v1"
+    assert engine.applied == [("dev", "v6")]  # dev got it and verified it; staging was never asked
+
+    learner_sets_dev(wc, "v2")
+    passed = release(wc, engine)
+
+    assert [(s.environment, s.outcome) for s in passed.stages][:2] == [("dev", "verified"), ("staging", "verified")]
+    assert remote_version(remote, "staging") == "v2"
+    # The promotion to staging (the last commit: prod waits for an approval) records the custom gate's verdict.
+    promoted = trailers_of(remote)
+    assert promoted["Gitops-Lab-Action"] == "promote"
+    assert promoted["Gate-Segment-Accuracy"].startswith("pass (every temperature_c band >= 0.65")

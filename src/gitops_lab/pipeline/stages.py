@@ -31,6 +31,7 @@ from gitops_lab.gates.config import load_config
 from gitops_lab.model import EVAL_METRIC, EVAL_THRESHOLD, dataset, train
 from gitops_lab.model.dataset import held_out_rows
 from gitops_lab.model.evaluate import metrics
+from gitops_lab.model.signing import key_id, sign_artifact, signature_path
 from gitops_lab.pipeline.integration import check_served_artifact
 from gitops_lab.pipeline.junit import Check
 
@@ -194,8 +195,6 @@ def training(ctx: StageContext) -> list[Check]:
 
 def _sign(ctx: StageContext, committed: Path, trained: Path, same: bool, key: Path) -> Check:
     """Sign the committed artifact (the bytes training wrote) with ``key``; its bundle is also handed off."""
-    from gitops_lab.model.signing import key_id, sign_artifact, signature_path
-
     shown = str(committed.relative_to(ctx.repo))
     name = f"{shown} signed with ${SIGNING_KEY_VAR}"
     if not same:

@@ -27,7 +27,7 @@ How each tool reaches the platform repository, which sits on a local Git
   `<scheme>://<host>:<port>/<project>.git` at `ref:`, where scheme, host and port
   come from the working copy's `gcl-origin` remote (else `origin`). The test
   serves the Git server's folder over smart HTTP (`git http-backend`,
-  tests/helpers/githttp.py) and sets gcl-origin to `http://127.0.0.1:PORT/learner/lab.git`,
+  tests/helpers/gitservers.py) and sets gcl-origin to `http://127.0.0.1:PORT/learner/lab.git`,
   so gitlab-ci-local clones ml-platform/ml-platform-pipelines at the tag from it.
   For `include: component:` gitlab-ci-local 4.60 first asks whether the
   component's file exists through GitLab's raw-file route
@@ -285,16 +285,15 @@ include:
 
 @pytest.fixture
 def gitlab_caller(lab, server):
-    from helpers.githttp import GitHttpServer
+    from helpers.gitservers import git_server
 
     wc, _ = lab
-    http = GitHttpServer(server, read_only=True)
-    (wc / ".gitlab-ci.yml").write_text(GITLAB_CALLER.format(ref="v1.0.0"))
-    git(wc, "add", "-A")
-    git(wc, "commit", "-qm", "Include the platform pipeline at v1.0.0")
-    git(wc, "remote", "add", "gcl-origin", http.url("learner/lab.git"))
-    yield wc
-    http.close()
+    with git_server("http", server, read_only=True) as http:
+        (wc / ".gitlab-ci.yml").write_text(GITLAB_CALLER.format(ref="v1.0.0"))
+        git(wc, "add", "-A")
+        git(wc, "commit", "-qm", "Include the platform pipeline at v1.0.0")
+        git(wc, "remote", "add", "gcl-origin", http.url("learner/lab.git"))
+        yield wc
 
 
 def gitlab(wc: Path, tooling: tuple[Path, Path], model_server: str = "", stages: str = "all"):

@@ -77,7 +77,7 @@ def classroom(request, testbed_cluster, tmp_path, monkeypatch):
     from click.testing import CliRunner
 
     from gitops_lab.cli import main
-    from helpers.githttp import RunningServer, free_port
+    from helpers.gitservers import RunningServer, free_port
     from testbed.binaries import bin_dir
 
     engine = request.param

@@ -15,15 +15,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from helpers.gitutil import git
 from gitops_lab.gates.ci_tools import find_tool
 
 SOPS = find_tool("sops", "GITOPS_LAB_SOPS") or ""  # "": not installed, the tests skip
 KEYGEN = find_tool("age-keygen", "GITOPS_LAB_AGE_KEYGEN") or ""
 API_KEY = "sk-model-server-0d6f3e2a9b"
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout
 
 
 def commit_encrypted_secret(repo: Path, value: str, message: str) -> None:

@@ -588,13 +588,12 @@ def test_approve_and_repo_init_end_by_their_timeout_on_a_remote_that_never_answe
 @pytest.fixture
 def http_lab(lab, tmp_path):
     """(working copy, bare remote, server): the lab's remote served by `git http-backend` over HTTP."""
-    from helpers.githttp import GitHttpServer
+    from helpers.gitservers import git_server
 
     wc, remote = lab
-    server = GitHttpServer(remote.parent)
-    git(wc, "remote", "set-url", "origin", server.url(remote.name))
-    yield wc, remote, server
-    server.close()
+    with git_server("http", remote.parent) as server:
+        git(wc, "remote", "set-url", "origin", server.url(remote.name))
+        yield wc, remote, server
 
 
 def _cut_off_while_the_server_holds_the_push(server, args: list[str], sig: int) -> subprocess.CompletedProcess:
@@ -750,11 +749,11 @@ def test_a_command_signalled_during_its_push_leaves_no_git_process_of_its_own_ru
     """
     import os
 
-    from helpers import githttp
+    from helpers import gitservers
     from helpers.faults import ENDS_WITHIN
 
     wc, remote, server = http_lab
-    monkeypatch.setattr(githttp, "HOLD_SECONDS", 10 * ENDS_WITHIN)
+    monkeypatch.setattr(gitservers, "HOLD_SECONDS", 10 * ENDS_WITHIN)
     server.hold_pushes = True
     proc, mark = _marked_cli(["promote", "--to", "staging"])
     try:

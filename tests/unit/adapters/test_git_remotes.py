@@ -106,13 +106,12 @@ def test_a_learners_unpushed_commit_is_refused_naming_the_followed_remote(lab, c
 @pytest.fixture
 def daemon_lab(lab):
     """(working copy, bare remote): the lab's remote served over git:// by a real `git daemon`."""
-    from helpers.gitdaemon import GitDaemon
+    from helpers.gitservers import git_server
 
     wc, remote = lab
-    daemon = GitDaemon(remote.parent)
-    git(wc, "remote", "set-url", "origin", daemon.url(remote.name))
-    yield wc, remote
-    daemon.close()
+    with git_server("git", remote.parent) as daemon:
+        git(wc, "remote", "set-url", "origin", daemon.url(remote.name))
+        yield wc, remote
 
 
 def test_promote_approve_and_rollback_publish_over_git_protocol(daemon_lab, cli):
@@ -124,12 +123,11 @@ def test_promote_approve_and_rollback_publish_over_git_protocol(daemon_lab, cli)
 
 
 def test_repo_init_seeds_and_clones_over_git_protocol(cli, tmp_path):
-    from helpers.gitdaemon import GitDaemon
+    from helpers.gitservers import git_server
 
     remote = tmp_path / "served" / "lab.git"
     subprocess.run(["git", "init", "--quiet", "--bare", "--initial-branch=main", str(remote)], check=True)
-    daemon = GitDaemon(remote.parent)
-    try:
+    with git_server("git", remote.parent) as daemon:
         url = daemon.url("lab.git")
         seeded = cli("repo", "init", str(tmp_path / "first"), "--remote", url)
         assert seeded.exit_code == 0 and "Seeded" in seeded.stdout, seeded.output
@@ -137,8 +135,6 @@ def test_repo_init_seeds_and_clones_over_git_protocol(cli, tmp_path):
         cloned = cli("--name", "second", "repo", "init", str(tmp_path / "second"), "--remote", url)
         assert cloned.exit_code == 0 and "Cloned" in cloned.stdout, cloned.output
         assert git(tmp_path / "second", "rev-parse", "HEAD") == git(remote, "rev-parse", "main")
-    finally:
-        daemon.close()
 
 
 # -- Windows line ends through a lab action --------------------------------------------------------------------

@@ -29,7 +29,7 @@ from gitops_lab.adapters.gitserver.incluster import (
     auth_file,
     render_manifests,
 )
-from helpers.githttp import SERVER_PY, RunningServer, free_port
+from helpers.gitservers import SERVER_PY, RunningServer, free_port
 from helpers.gitutil import make_commit, run_git
 
 

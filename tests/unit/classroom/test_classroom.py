@@ -10,7 +10,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from helpers.githttp import RunningServer, free_port
+from helpers.gitservers import RunningServer, free_port
 from helpers.gitutil import make_commit, run_git
 
 from gitops_lab.adapters.engines import engine_for

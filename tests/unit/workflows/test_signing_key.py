@@ -13,16 +13,13 @@ import subprocess
 
 import pytest
 import yaml
+from helpers.gitutil import git
 from helpers.labenv import lab_test_steps, seeded_lab_env
 from helpers.renderer import needs_kustomize
 
 from gitops_lab.gates import run_gates
 from gitops_lab.gates.policy import check_signature
 from gitops_lab.model.signing import generate_key, key_id, sign_artifact
-
-
-def git(repo, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout
 
 
 @pytest.fixture

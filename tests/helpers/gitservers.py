@@ -1,6 +1,12 @@
-"""A real smart-HTTP Git remote: `git http-backend` behind a threaded HTTP server on 127.0.0.1.
+"""The tests' one home for a Git server: ``git_server(protocol, root)`` starts one for a test and
+stops it after; each has ``url(repo)`` (a clone URL) and ``stop()``.
 
-One server for every test that needs Git over HTTP:
+- ``"http"``: ``GitHttpServer``, `git http-backend` behind a threaded HTTP server on 127.0.0.1;
+- ``"git"``: ``GitDaemon``, `git daemon` (``git://``), pushes enabled;
+- ``"forge"``: ``Forge``, the testbed's Gitea (built and started by tests/testbed/forge.py; the
+  ``testbed_gitea`` fixture is the session's one), its API at ``.gitea.url``.
+
+``GitHttpServer`` is the one server for every test that needs Git over HTTP:
 
 - it serves a folder of bare repositories (``url("NAME.git")``, or OWNER/REPO.git
   paths as GitLab and GitHub lay them out: the kind of server
@@ -34,13 +40,20 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal, Protocol
 from urllib.parse import unquote, urlsplit
 
 from gitops_lab.adapters.gitserver.incluster import manifests_folder
 
+if TYPE_CHECKING:
+    from testbed.forge import Gitea
+
 HOLD_SECONDS = 60
+DAEMON_READY_WITHIN = 30
 SERVER_PY = manifests_folder() / "server.py"  # the in-cluster server's program
 
 
@@ -183,10 +196,105 @@ class GitHttpServer:
         except OSError:
             pass
 
-    def close(self) -> None:
+    def stop(self) -> None:
         self.release.set()
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+class GitDaemon:
+    """A real `git://` remote: `git daemon` on a free loopback port, serving a folder of bare repositories,
+    pushes enabled (`--enable=receive-pack`)."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [
+                "git",
+                "daemon",
+                "--reuseaddr",
+                "--listen=127.0.0.1",
+                f"--port={self.port}",
+                f"--base-path={root}",
+                "--export-all",
+                "--enable=receive-pack",
+                "--informative-errors",
+                str(root),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        limit = time.monotonic() + DAEMON_READY_WITHIN
+        while True:  # ready when it accepts a connection
+            assert self.proc.poll() is None, "git daemon ended at start"
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < limit, "git daemon never listened"
+                time.sleep(0.05)
+
+    def url(self, name: str) -> str:
+        return f"git://127.0.0.1:{self.port}/{name}"
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+class Forge:
+    """The testbed's Gitea as a Git server: ``url("OWNER/REPO.git")`` clones over HTTP; ``gitea`` is the
+    instance (its API at ``gitea.url``, its CLI, its webhook deliveries)."""
+
+    def __init__(self, gitea: "Gitea"):
+        self.gitea = gitea
+
+    def url(self, name: str) -> str:
+        return f"{self.gitea.url}/{name}"
+
+    def stop(self) -> None:
+        problems = self.gitea.stop()
+        assert problems == [], f"Gitea did not stop cleanly: {problems}"
+
+
+class GitServer(Protocol):
+    """What ``git_server`` yields, whatever the protocol."""
+
+    def url(self, name: str) -> str: ...
+
+    def stop(self) -> None: ...
+
+
+def start_forge(root: Path, logs: Path) -> "Gitea":
+    """The testbed's Gitea in ``root`` (logs in ``logs``), its API answering; the caller stops it."""
+    from testbed.forge import start_gitea  # the testbed's build: imported only by the tests that start one
+
+    return start_gitea(root, logs)
+
+
+@contextmanager
+def git_server(protocol: Literal["http", "git", "forge"], root: Path, **options) -> Iterator[GitServer]:
+    """A Git server over ``protocol`` for one test, serving bare repositories in ``root`` (the forge keeps
+    its own under ``root``), stopped after it. ``options`` go to ``GitHttpServer`` (``read_only``,
+    ``log_path``)."""
+    server: GitServer
+    if protocol == "http":
+        server = GitHttpServer(root, **options)
+    elif protocol == "git":
+        server = GitDaemon(root)
+    elif protocol == "forge":
+        server = Forge(start_forge(root, root / "logs"))
+    else:
+        raise ValueError(f"no Git server for protocol {protocol!r}: http, git or forge")
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def free_port() -> int:

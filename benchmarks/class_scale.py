@@ -47,7 +47,7 @@ def bench_engine(engine: str, learners: int, workdir: Path) -> dict:
     from click.testing import CliRunner
 
     from gitops_lab.cli import main
-    from helpers.githttp import RunningServer, free_port
+    from helpers.gitservers import RunningServer, free_port
     from testbed import cluster as testbed_cluster, engines
 
     cluster = testbed_cluster.start_cluster(workdir / f"cluster-{engine}")

@@ -72,8 +72,10 @@ class ServiceProxy:
     """POST /predict to a namespace's model-server Service through the API server's proxy, with the
     kubeconfig's client certificate; one fresh connection per request."""
 
-    def __init__(self, kubeconfig: Path, context: str, namespace: str, workdir: Path) -> None:
+    def __init__(self, kubeconfig: Path, context: str, namespace: str, workdir: Path, api_key: str | None) -> None:
         import yaml
+
+        from gitops_lab.adapters.modelserver import API_KEY_HEADER
 
         config = yaml.safe_load(kubeconfig.read_text(encoding="utf-8"))
 
@@ -96,15 +98,16 @@ class ServiceProxy:
         server = urlsplit(cluster["server"])
         self.host, self.port = server.hostname, server.port or 443
         self.path = f"/api/v1/namespaces/{namespace}/services/model-server:http/proxy/predict"
+        self.headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if api_key:  # the namespace's Secret model-api-key: the server requires it on /predict
+            self.headers[API_KEY_HEADER] = api_key
 
     def predict(self, timeout: float) -> tuple[str | None, str | None]:
         """(the model version that answered, None) or (None, why the request failed)."""
         start = time.perf_counter()
         conn = http.client.HTTPSConnection(self.host, self.port, context=self.context, timeout=timeout)
         try:
-            conn.request(
-                "POST", self.path, body=BODY, headers={"Content-Type": "application/json", "Accept": "application/json"}
-            )
+            conn.request("POST", self.path, body=BODY, headers=self.headers)
             response = conn.getresponse()
             data = response.read()
         except (TimeoutError, socket.timeout):
@@ -415,7 +418,10 @@ def bench_engine(bed: KindBed, engine: str, args) -> list[dict]:
     try:
         with tempfile.TemporaryDirectory(prefix="promote-load-") as work:
             kubeconfig = bed.home / "state" / name / "kubeconfig"
-            proxy = ServiceProxy(kubeconfig, f"kind-{name}", NAMESPACE[args.env], Path(work))
+            from gitops_lab.adapters.modelserver import cluster_api_key
+
+            api_key = cluster_api_key(bed.api(name), NAMESPACE[args.env])
+            proxy = ServiceProxy(kubeconfig, f"kind-{name}", NAMESPACE[args.env], Path(work), api_key)
             for rate in args.rate or [TARGET_RATE]:
                 results.append(load_through_promotions(bed, name, proxy, args, rate))
                 print(json.dumps(results[-1]))

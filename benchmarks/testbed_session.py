@@ -210,7 +210,7 @@ def lab_environment(engine: str, cluster, git) -> Iterator[Cli]:
 
 def per_engine(engines: list[str], bench: Callable[[str, object, object], dict]) -> list[dict]:
     """Run ``bench(engine, cluster, git)`` for each engine, each on a fresh cluster."""
-    from helpers.githttp import GitHttpServer
+    from helpers.gitservers import GitHttpServer
     from testbed import binaries, cluster as testbed_cluster
 
     # The policy gate renders overlays with kustomize: use the testbed's.
@@ -226,7 +226,7 @@ def per_engine(engines: list[str], bench: Callable[[str, object, object], dict])
             finally:
                 cluster.stop()
     finally:
-        git.close()
+        git.stop()
     return results
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -27,6 +28,38 @@ pytest_plugins = [
     # the closing line CI TEMPLATES E2E: whether the CI-template tests ran their tools
     "helpers.ci_templates_plugin",
 ]
+
+
+# --------------------------------------------------------------------------- #
+# Folders and markers, one source of truth: a test's folder says what it needs,
+# and the marker (the beds' skips, `-m`, the closing lines) follows from it.
+# tests/unit/ needs no bed. tests/unit/project/test_layout.py checks that no
+# test outside these folders asks for a bed.
+# --------------------------------------------------------------------------- #
+FOLDER_MARKERS = {
+    ("e2e", "testbed"): "testbed",
+    ("e2e", "kind"): "kind",
+    ("ci_templates",): "ci_templates",
+    ("dockerd",): "docker",
+}
+TESTS = Path(__file__).resolve().parent
+
+
+def marker_of(path: Path) -> str | None:
+    """The marker of the test file at ``path``, from its folder under tests/ (None: a unit test)."""
+    parts = path.resolve().relative_to(TESTS).parts
+    for folder, marker in FOLDER_MARKERS.items():
+        if parts[: len(folder)] == folder:
+            return marker
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)  # before the beds' hooks and `-m` read the markers
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        marker = marker_of(item.path)
+        if marker:
+            item.add_marker(marker)
 
 
 # --------------------------------------------------------------------------- #

@@ -14,10 +14,23 @@ Configuration (environment variables):
                  model-signing bundle, verifies with one of the trusted keys
                  (default 0: no check)
   TRUSTED_KEYS_DIR  the folder of trusted PEM public keys (default /keys)
+  PREDICT_KEY_FILE  a file holding the API key /predict requires (default
+                 unset: /predict is open). While the file is missing or empty,
+                 /predict is open too: the Deployment mounts the Secret
+                 model-api-key as optional, so an environment without it serves
+                 as before. The file is read on every /predict, so a rotated
+                 Secret applies without a restart.
 
 Endpoints:
   POST /predict  {"instances": [{"temperature_c": 71.2, ...}, ...]}
                  -> {"model_version": ..., "predictions": [...], "probabilities": [...]}
+                 With an API key set, the request must carry it, as
+                 `Authorization: Bearer <key>` (what OpenAI-compatible servers
+                 such as vLLM, and TorchServe, take) or `X-API-Key: <key>` (an
+                 API gateway's header; the one that passes the Kubernetes API
+                 server's proxy, which consumes Authorization itself); else 401
+                 with a JSON error. Every other endpoint stays open: probes and
+                 scrapes carry no key.
   GET  /healthz  200 while the process is alive
   GET  /readyz   200 once the model has loaded and passed its self-check, else 503
   GET  /version  the served model's version, metrics and evaluation
@@ -45,6 +58,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import logging
 import math
@@ -421,6 +435,33 @@ def verify_signature(path: str, raw: bytes, keys_dir: str) -> str:
     return name
 
 
+def api_key_problem(headers, key_file: str | None) -> str | None:
+    """Why a /predict request with ``headers`` is not authorized; None when it is.
+
+    No key (``key_file`` unset, missing or empty) authorizes every request.
+    """
+    if not key_file:
+        return None
+    try:
+        with open(key_file, "rb") as fh:
+            expected = fh.read(4096).strip()
+    except FileNotFoundError:
+        return None
+    # Any other OSError propagates: the request gets a 500 and the log says why, never an open door.
+    if not expected:
+        return None
+    given = headers.get("X-API-Key")
+    authorization = headers.get("Authorization") or ""
+    scheme, _, token = authorization.strip().partition(" ")
+    if given is None and scheme.lower() == "bearer":
+        given = token.strip()
+    if given is None:
+        return "an API key is required: send it as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"
+    if not hmac.compare_digest(given.strip().encode("utf-8", "replace"), expected):
+        return "the API key is not valid"
+    return None
+
+
 def verification_keys_dir() -> str | None:
     """TRUSTED_KEYS_DIR when VERIFY_SIGNATURE asks for verification, else None."""
     flag = os.environ.get("VERIFY_SIGNATURE", "0").strip().lower()
@@ -700,6 +741,10 @@ class Handler(BaseHTTPRequestHandler):
         self._send(200, body, "text/plain; version=0.0.4; charset=utf-8")
 
     def _predict(self) -> None:
+        problem = api_key_problem(self.headers, os.environ.get("PREDICT_KEY_FILE"))
+        if problem is not None:
+            self._json(401, {"error": problem}, {"WWW-Authenticate": 'Bearer realm="model-server"'})
+            return
         artifact = self.state.artifact
         if artifact is None:
             self._json(503, {"error": f"model {self.state.requested_version} is not loaded: {self.state.error}"})
@@ -793,6 +838,8 @@ def serve(model_dir: str, version: str | None, host: str, port: int, drain_secon
     signal.pthread_sigmask(signal.SIG_UNBLOCK, stop_signals)
     bound_host, bound_port = httpd.server_address[:2]
     LOG.info("listening on http://%s:%d (model %s from %s)", bound_host, bound_port, version, model_dir)
+    if os.environ.get("PREDICT_KEY_FILE"):
+        LOG.info("/predict requires the API key in %s whenever that file holds one", os.environ["PREDICT_KEY_FILE"])
     # Load after listening, so /healthz answers at once and /readyz says 503 until ready.
     state.load()
     while not shutting_down.wait(timeout=3600):

@@ -20,7 +20,7 @@ import os
 import tempfile
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from gitops_lab.deadline import Deadline, within_deadline
@@ -41,13 +41,27 @@ def download(url: str, what: str, seconds: float, fix: str = RETRY_FIX) -> bytes
     return b"".join(_chunks(url, what, seconds, fix))
 
 
+def accepted_digests(sha256: str | Sequence[str] | None) -> tuple[str, ...] | None:
+    """The pinned SHA-256s, lowercase; None where nothing is pinned."""
+    if sha256 is None:
+        return None
+    return (sha256.lower(),) if isinstance(sha256, str) else tuple(d.lower() for d in sha256)
+
+
 def download_verified(
-    url: str, target: Path, what: str, sha256: str | None, seconds: float, fix: str = RETRY_FIX, mode: int | None = None
+    url: str,
+    target: Path,
+    what: str,
+    sha256: str | Sequence[str] | None,
+    seconds: float,
+    fix: str = RETRY_FIX,
+    mode: int | None = None,
 ) -> str:
     """Fetch ``url`` into ``target`` and return its SHA-256; ``target`` is replaced only by a file that matches.
 
-    ``sha256`` is the pinned digest; None where nothing is pinned (then the caller records the one returned,
-    as the engine cache does for Flux's manifest). The bytes go to a temporary file in ``target``'s own
+    ``sha256`` is the pinned digest, or the pinned digests of which the file must have one; None where
+    nothing is pinned (then the caller records the one returned, as the engine cache does for a Flux
+    manifest downloaded from a URL). The bytes go to a temporary file in ``target``'s own
     folder, with ``mode`` when given, and are renamed into place once whole and verified: on a wrong
     digest, a timeout, a refused download or Ctrl-C nothing is left behind and ``target`` is as it was.
     ``url`` may be a file:// URL (a classroom's local copy), checked the same way.
@@ -64,9 +78,10 @@ def download_verified(
                 digest.update(chunk)
                 out.write(chunk)
         got = digest.hexdigest()
-        if sha256 is not None and got != sha256.lower():
+        accepted = accepted_digests(sha256)
+        if accepted is not None and got not in accepted:
             raise DownloadError(
-                f"{what} from {url} is not the pinned file: expected SHA-256 {sha256.lower()}, got {got}",
+                f"{what} from {url} is not the pinned file: expected SHA-256 {' or '.join(accepted)}, got {got}",
                 fix="the download was altered, cut short or is another release; run the command again, "
                 "and report it if it persists",
             )

@@ -24,6 +24,21 @@ def engine_install_url(engine: str) -> str:
     return spec["install_url"].format(version=spec["version"])
 
 
+def install_pins(engine: str, local: bool) -> tuple[str, ...] | None:
+    """The SHA-256s an install manifest of ``engine`` may have; None where none is pinned for the source.
+
+    ``install_sha256`` is the release asset at ``install_url``: every source must match it where
+    versions.yaml knows it. ``module_built_sha256`` is the copy assembled from the engine's Go modules
+    (the kind bed's, for an engine whose release asset is not in a module): a local copy may be it.
+    A URL download of an engine whose release asset is not pinned is trusted on first use (None).
+    """
+    spec = pinned()[engine]
+    upstream, built = spec.get("install_sha256"), spec.get("module_built_sha256")
+    if upstream is None and not local:
+        return None
+    return tuple(d for d in (upstream, built) if d) or None
+
+
 _PIN = re.compile(r"\$\{images\.([a-z_]+)(\.unpinned)?\}")
 
 

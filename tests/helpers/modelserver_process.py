@@ -31,11 +31,13 @@ DEADLINE = 30
 class Server:
     """A model server subprocess on a free loopback port, with its stderr collected."""
 
-    def __init__(self, version: str | None, model_dir: Path, drain: float = 0):
-        env = {k: v for k, v in os.environ.items() if k != "MODEL_VERSION"}
+    def __init__(self, version: str | None, model_dir: Path, drain: float = 0, api_key_file: Path | None = None):
+        env = {k: v for k, v in os.environ.items() if k not in ("MODEL_VERSION", "PREDICT_KEY_FILE")}
         env.update(MODEL_DIR=str(model_dir), PORT="0", BIND_ADDRESS="127.0.0.1", DRAIN_SECONDS=str(drain))
         if version is not None:
             env["MODEL_VERSION"] = version
+        if api_key_file is not None:
+            env["PREDICT_KEY_FILE"] = str(api_key_file)
         self.proc = subprocess.Popen(
             [sys.executable, str(SERVER)],
             env=env,
@@ -71,8 +73,10 @@ class Server:
             if re.search(pattern, line):
                 return line
 
-    def call(self, method: str, path: str, body: bytes | None = None):
-        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=body, method=method)
+    def call(self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None):
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}{path}", data=body, method=method, headers=headers or {}
+        )
         if body is not None:
             request.add_header("Content-Type", "application/json")
         try:
@@ -81,9 +85,16 @@ class Server:
         except urllib.error.HTTPError as err:
             return err.code, err.headers, err.read()
 
-    def json(self, method: str, path: str, payload: object = None, raw: bytes | None = None):
+    def json(
+        self,
+        method: str,
+        path: str,
+        payload: object = None,
+        raw: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ):
         body = raw if raw is not None else (None if payload is None else json.dumps(payload).encode())
-        status, headers, data = self.call(method, path, body)
+        status, headers, data = self.call(method, path, body, headers)
         assert headers["Content-Type"] == "application/json", (path, headers["Content-Type"])
         return status, json.loads(data)
 
@@ -97,8 +108,10 @@ class Server:
 def start_server():
     servers: list[Server] = []
 
-    def start(version: str | None, model_dir: Path = MODELS, drain: float = 0) -> Server:
-        server = Server(version, model_dir, drain)
+    def start(
+        version: str | None, model_dir: Path = MODELS, drain: float = 0, api_key_file: Path | None = None
+    ) -> Server:
+        server = Server(version, model_dir, drain, api_key_file)
         servers.append(server)
         return server
 

@@ -703,9 +703,11 @@ def _engine_manifests(ctx: Context) -> None:
     dest = engine_manifest(ctx.directory, "argocd")
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.write_bytes(data)
-    flux_install.assemble(
-        ctx.versions, engine_manifest(ctx.directory, "flux"), ctx.testbed_bin("kustomize"), ctx.work("flux-install")
-    )
+    flux = engine_manifest(ctx.directory, "flux")
+    flux_install.assemble(ctx.versions, flux, ctx.testbed_bin("kustomize"), ctx.work("flux-install"))
+    # The product accepts a local Flux manifest only with this digest (or the release asset's).
+    if hashlib.sha256(flux.read_bytes()).hexdigest() != ctx.versions["flux"]["module_built_sha256"]:
+        raise SystemExit(f"build.py: {flux} does not match the module_built_sha256 of versions.yaml's flux")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -12,7 +12,7 @@ One module per job:
 - ``fixtures``: the session-scoped pytest fixtures; ``plugin``: the pytest hooks
   (both registered by tests/conftest.py's ``pytest_plugins``).
 
-The Git server the engines pull from is tests/helpers/githttp.py's ``GitHttpServer``.
+The Git server the engines pull from is tests/helpers/gitservers.py's ``GitHttpServer``.
 
 Each piece works outside pytest too and has a ``stop()``.
 

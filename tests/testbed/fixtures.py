@@ -1,7 +1,7 @@
 """Session-scoped pytest fixtures of the testbed (registered by tests/conftest.py's pytest_plugins):
 
 - ``testbed_cluster``  -> Cluster: .kubeconfig, .server, .logs_dir, .check_health()
-- ``testbed_git``      -> GitHttpServer (tests/helpers/githttp.py): .base_url, .root, .create_repo(name) -> clone URL
+- ``testbed_git``      -> GitHttpServer (tests/helpers/gitservers.py): .base_url, .root, .create_repo(name) -> clone URL
 - ``testbed_flux``     -> Flux: .namespace ("flux-system"), .check_health(), .restart(name)
 - ``testbed_argocd``   -> ArgoCD: .namespace ("argocd"), .check_health(), .restart(name)
 - ``testbed_argocd_server`` -> the same ArgoCD, with argocd-server up: .server_url (plain HTTP, /api/webhook)
@@ -18,12 +18,12 @@ from typing import Any, Iterable
 
 
 import pytest
-from helpers.githttp import GitHttpServer
+from helpers.gitservers import GitHttpServer, start_forge
 
 from .binaries import FORGE_ONLY, missing_reason
 from .cluster import Cluster, start_cluster
 from .engines import ArgoCD, Flux, start_argocd, start_flux
-from .forge import Gitea, start_gitea
+from .forge import Gitea
 from .processes import ALL_PROCS, KEEP_ENV, TestbedError, keep
 
 
@@ -87,7 +87,7 @@ def testbed_git(testbed_workdir: Path) -> Iterable[GitHttpServer]:
     g = GitHttpServer(testbed_workdir / "git", log_path=logs / "git-http.log")
     yield g
     if not keep():
-        g.close()
+        g.stop()
 
 
 @pytest.fixture(scope="session")
@@ -124,7 +124,7 @@ def testbed_gitea(testbed_workdir: Path) -> Iterable[Gitea]:
     reviewers, admin, engine), or a module that runs later finds them made with other passwords.
     """
     _skip_if_missing(FORGE_ONLY)
-    g = start_gitea(testbed_workdir / "gitea", testbed_workdir / "logs")
+    g = start_forge(testbed_workdir / "gitea", testbed_workdir / "logs")
     SESSION["gitea_started_in"] = g.started_in
     yield g
     _finish("testbed_gitea", g, g.stop)

@@ -29,7 +29,7 @@ _STOP_SECONDS = 5.0
 def local_model_server(server_py: Path, model_dir: Path, version: str, deadline: Deadline) -> Iterator[str]:
     """Start ``server_py`` serving ``version`` from ``model_dir``; yield its URL once the model
     loaded; stop it on the way out. Raises ClusterError when it does not come up by ``deadline``."""
-    env = {k: v for k, v in os.environ.items() if k not in ("VERIFY_SIGNATURE", "TRUSTED_KEYS_DIR")}
+    env = {k: v for k, v in os.environ.items() if k not in ("VERIFY_SIGNATURE", "TRUSTED_KEYS_DIR", "PREDICT_KEY_FILE")}
     env.update(MODEL_DIR=str(model_dir), MODEL_VERSION=version, PORT="0", BIND_ADDRESS="127.0.0.1", DRAIN_SECONDS="0")
     proc = subprocess.Popen(
         [sys.executable, str(server_py)],

@@ -18,8 +18,8 @@ LAB_TEST_TIMEOUT_HELP = (
     "One deadline for the whole run, every lab named: each setup, check, solve and reset takes what is left."
 )
 #: `lab test`'s default deadline for the whole run. `lab test --all` on a real kind cluster took 6 min 44 s
-#: (Flux) and 7 min 17 s (Argo CD) on the 2-core development machine under load (tests/e2e/test_kind_e2e.py,
-#: its `up` included; the testbed's, tests/e2e/test_labs_e2e.py, 1 min 52 s and 4 min 39 s with `up`; both
+#: (Flux) and 7 min 17 s (Argo CD) on the 2-core development machine under load (tests/e2e/kind/test_kind_e2e.py,
+#: its `up` included; the testbed's, tests/e2e/testbed/test_labs_e2e.py, 1 min 52 s and 4 min 39 s with `up`; both
 #: run it with this default): 30 minutes is four times the slowest run, room for slower machines and more
 #: labs, yet a hung run still ends well inside a CI job's hour.
 LAB_TEST_TIMEOUT = 1800

@@ -10,7 +10,7 @@ from gitops_lab.cli.group import GitOpsLabGroup
 
 # Every subcommand: its module, the attribute holding it, and its one-line summary for `gitops-lab --help`.
 # The group imports a command's module only when that command runs or prints its own --help, so the
-# top-level --help loads none of them (tests/test_cli_startup.py checks each summary against its command).
+# top-level --help loads none of them (tests/unit/cli/test_cli_startup.py checks each summary against its command).
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "approve": ("approve", "command", "Approve promoting a model version to an environment, as one pushed commit."),
     "class": ("classroom", "group", "Teach a class on one shared cluster: a tenant per learner, instructor commands."),

@@ -9,6 +9,9 @@ import click
 from gitops_lab.adapters.repo.layout import ENVIRONMENTS
 from gitops_lab.cli.app import Application, environment_options, pass_app
 
+#: The API key `verify --url` sends on /predict; without --url it comes from the cluster's Secret.
+URL_API_KEY_ENV = "GITOPS_LAB_MODEL_API_KEY"
+
 
 @click.command("verify")
 @click.option("--env", required=True, type=click.Choice(ENVIRONMENTS), help="Environment to verify.")
@@ -19,7 +22,8 @@ from gitops_lab.cli.app import Application, environment_options, pass_app
     "--url",
     metavar="URL",
     help="Verify the model server at URL instead of the cluster's; the pods check is skipped, and what "
-    "to expect is read from the checked-out commit (HEAD) instead of the pushed branch.",
+    "to expect is read from the checked-out commit (HEAD) instead of the pushed branch. /predict carries "
+    "$GITOPS_LAB_MODEL_API_KEY when it is set (the cluster's own key comes from its Secret model-api-key).",
 )
 @environment_options(timeout_help="One deadline for the whole verification.")
 @pass_app
@@ -50,7 +54,8 @@ def command(
                    per feature, from /metrics' input histograms); warns by default
 
     Thresholds live in gates.yaml's `verification` section. Exits 4 when any
-    check fails.
+    check fails. When the environment's namespace holds the Secret
+    model-api-key, /predict requests carry its API_KEY (header X-API-Key).
 
     \b
     Examples:
@@ -80,7 +85,9 @@ def _target(app: Application, path: Path, env: str, url: str | None, kubeconfig:
     from gitops_lab.workflows.verify import kube_target, url_target
 
     if url:
-        return url_target(env, url)
+        import os
+
+        return url_target(env, url, os.environ.get(URL_API_KEY_ENV) or None)
     kube = connect(*app.cluster_access(kubeconfig, context))
     return kube_target(kube, env, RepoLayout(path).namespace(env))
 

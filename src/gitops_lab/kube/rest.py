@@ -33,13 +33,17 @@ def request(
     return json.loads(text) if text else None
 
 
-def raw(api: Any, method: str, path: str, body: Any = None, timeout: Any = 30) -> tuple[int, bytes]:
+def raw(
+    api: Any, method: str, path: str, body: Any = None, timeout: Any = 30, headers: dict[str, str] | None = None
+) -> tuple[int, bytes]:
     """Send one request and return (status, body bytes), whatever the status.
 
     For the API server's proxy subresource, where the answer is the proxied
-    server's own (JSON, Prometheus text, or an error page).
+    server's own (JSON, Prometheus text, or an error page). ``headers`` go to
+    the proxied server (the API server forwards them; not Authorization, which
+    it consumes to authenticate the request itself).
     """
-    response = _send(api, method, path, body, None, "application/json", timeout)
+    response = _send(api, method, path, body, None, "application/json", timeout, headers)
     response.read()
     return response.status, response.data or b""
 
@@ -55,8 +59,17 @@ def stream(api: Any, path: str, query: QueryParams, timeout: Any) -> Any:
     return response.response
 
 
-def _send(api: Any, method: str, path: str, body: Any, query: QueryParams | None, content_type: str, timeout: Any):
-    headers = {"Accept": "application/json"}
+def _send(
+    api: Any,
+    method: str,
+    path: str,
+    body: Any,
+    query: QueryParams | None,
+    content_type: str,
+    timeout: Any,
+    extra_headers: dict[str, str] | None = None,
+):
+    headers = {"Accept": "application/json", **(extra_headers or {})}
     if body is not None:
         headers["Content-Type"] = content_type
     method, url, headers, body, post = api.param_serialize(

@@ -3,7 +3,7 @@ environment already opened, read how far a lab's checks pass, reset to a lab's s
 restore a working copy's tree from a ref in one new commit (``restore_tree``).
 
 Only labs/ reaches into a runner's state, and the classroom imports no other lab module
-(tests/test_import_graph.py checks both).
+(tests/unit/project/test_import_graph.py checks both).
 The waits of a runner opened here end by the running command's deadline when
 there is one (``deadline.command_deadline``), so a command that drives many
 runners, `class reset`, keeps one deadline for all of them.

@@ -5,6 +5,8 @@ refuses to run without it, so a pipeline can't pass by skipping its handoffs:
 
     data/dataset.json      data-preparation -> data-validation, training
     model/<version>.json   training -> integration-tests, evaluation (the candidate artifact)
+    model/<version>.json.sig  training, with $MODEL_SIGNING_KEY: its model-signing bundle, also written
+                           beside base/models/<version>.json, where the policy gate (security) checks it
     sbom/sbom.cdx.json     security: the CycloneDX SBOM of the locked dependencies (kept, read by no stage)
     junit/<stage>.xml      every stage, for the CI system's test report
 """
@@ -12,7 +14,9 @@ refuses to run without it, so a pipeline can't pass by skipping its handoffs:
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import subprocess
 import sys
 import unittest
@@ -27,9 +31,12 @@ from gitops_lab.gates.config import load_config
 from gitops_lab.model import EVAL_METRIC, EVAL_THRESHOLD, dataset, train
 from gitops_lab.model.dataset import held_out_rows
 from gitops_lab.model.evaluate import metrics
+from gitops_lab.model.signing import key_id, sign_artifact, signature_path
 from gitops_lab.pipeline.integration import check_served_artifact
 from gitops_lab.pipeline.junit import Check
 
+#: The path of the PEM private key the training stage signs the candidate with (a CI secret); unset: no signing.
+SIGNING_KEY_VAR = "MODEL_SIGNING_KEY"
 # A gate or the model server runs as a process; this bounds a hung one, nothing waits on it otherwise.
 PROCESS_TIMEOUT = 300
 #: Where the security stage writes the SBOM, under the artifacts folder.
@@ -180,7 +187,32 @@ def training(ctx: StageContext) -> list[Check]:
             f"{committed.relative_to(ctx.repo)} {'matches' if same else 'differs from'} the trained {out.name}",
         )
     )
+    key = os.environ.get(SIGNING_KEY_VAR)
+    if key:
+        checks.append(_sign(ctx, committed, out, same, Path(key)))
     return checks
+
+
+def _sign(ctx: StageContext, committed: Path, trained: Path, same: bool, key: Path) -> Check:
+    """Sign the committed artifact (the bytes training wrote) with ``key``; its bundle is also handed off."""
+    shown = str(committed.relative_to(ctx.repo))
+    name = f"{shown} signed with ${SIGNING_KEY_VAR}"
+    if not same:
+        return Check(name, "failed", f"not signed: {shown} is not what training writes")
+    try:
+        sig = sign_artifact(committed, key)
+        public = _public_pem(key)
+    except GitOpsLabError as error:
+        return Check(name, "failed", error.one_line())
+    shutil.copyfile(sig, signature_path(trained))
+    return Check(name, "passed", f"{sig.relative_to(ctx.repo)} (model-signing, key {key_id(public)[:16]})")
+
+
+def _public_pem(private_key: Path) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
+    key = serialization.load_pem_private_key(private_key.read_bytes(), password=None)
+    return key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
 def unit_tests(ctx: StageContext) -> list[Check]:

@@ -32,7 +32,13 @@ from pathlib import Path
 from typing import Any
 
 from gitops_lab.adapters.metrics import Snapshot, histogram_quantile, input_histograms, request_counts
-from gitops_lab.adapters.modelserver import ModelServer, UrlTransport, pod_transport, service_transport
+from gitops_lab.adapters.modelserver import (
+    ModelServer,
+    UrlTransport,
+    cluster_api_key,
+    pod_transport,
+    service_transport,
+)
 from gitops_lab.adapters.repo.git import Git
 from gitops_lab.adapters.repo.layout import VERSION_LABEL, RepoLayout, artifact_fix, checked_artifact
 from gitops_lab.adapters.repo.pushed import fetch_pushed
@@ -86,7 +92,9 @@ class VerifyTarget:
 
 
 def kube_target(kube: Any, env: str, namespace: str) -> VerifyTarget:
-    """The environment's Service and pods, through the API server's proxy."""
+    """The environment's Service and pods, through the API server's proxy; /predict carries the
+    API key of the namespace's Secret model-api-key when it has one."""
+    api_key = cluster_api_key(kube.api, namespace)
 
     def pods() -> list[PodState]:
         found = retry.call(
@@ -116,9 +124,9 @@ def kube_target(kube: Any, env: str, namespace: str) -> VerifyTarget:
     return VerifyTarget(
         env,
         namespace,
-        ModelServer(service_transport(kube.api, namespace)),
+        ModelServer(service_transport(kube.api, namespace), api_key=api_key),
         pods=pods,
-        pod_server=lambda pod: ModelServer(pod_transport(kube.api, namespace, pod.name, pod.port)),
+        pod_server=lambda pod: ModelServer(pod_transport(kube.api, namespace, pod.name, pod.port), api_key=api_key),
     )
 
 
@@ -132,9 +140,9 @@ def pods_answer(kube: Any, namespace: str) -> str | None:
     return None if status == 200 else f"the model server in {namespace} answered /healthz with HTTP {status}"
 
 
-def url_target(env: str, url: str) -> VerifyTarget:
+def url_target(env: str, url: str, api_key: str | None = None) -> VerifyTarget:
     """A model server at a URL; the pods check is skipped (there is no pod to look at)."""
-    return VerifyTarget(env, url, ModelServer(UrlTransport(url)))
+    return VerifyTarget(env, url, ModelServer(UrlTransport(url), api_key=api_key))
 
 
 @dataclass

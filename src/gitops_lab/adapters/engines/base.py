@@ -12,7 +12,7 @@ import yaml
 
 from gitops_lab.adapters.engines import install as installer
 from gitops_lab.adapters.engines.install import crd_verdict, start_from_local_images
-from gitops_lab.adapters.engines.release import fetch_release
+from gitops_lab.adapters.engines.release import fetch_release, is_local_source
 from gitops_lab.deadline import Deadline
 from gitops_lab.errors import ClusterError, EngineError
 from gitops_lab.kube.apply import Applier
@@ -20,7 +20,7 @@ from gitops_lab.kube.client import Kube
 from gitops_lab.kube.wait import AskAgain
 from gitops_lab.reporter import Reporter
 from gitops_lab.resources import manifests_dir
-from gitops_lab.versions import engine_install_url, pinned
+from gitops_lab.versions import engine_install_url, install_pins, pinned
 
 Progress = Callable[[str], None]
 
@@ -135,12 +135,13 @@ class Engine(abc.ABC):
     def release(self, reporter: Reporter, source_url: str | None = None):
         """The pinned release manifest, downloaded once and cached (see release.py)."""
         spec = pinned()[self.name]
+        source = source_url or engine_install_url(self.name)
+        # The pin applies to every source: a mirror or a local copy must be the pinned release.
+        pins = install_pins(self.name, is_local_source(source))
         with reporter.step(f"Fetching {self.display_name} {spec['version']} release manifests") as step:
-            # The pin applies to every source: a mirror or a local copy must be the pinned release.
-            cached = fetch_release(
-                self.name, spec["version"], source_url or engine_install_url(self.name), spec.get("install_sha256")
-            )
-            step.done(f"{cached.source}, sha256 {cached.sha256[:12]}")
+            cached = fetch_release(self.name, spec["version"], source, pins)
+            trust = "" if pins else " (not pinned in versions.yaml: trusted on first use)"
+            step.done(f"{cached.source}, sha256 {cached.sha256[:12]}{trust}")
         return cached
 
     def install(

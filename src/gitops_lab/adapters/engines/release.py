@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from gitops_lab.cache import cache_root
-from gitops_lab.downloads import download_verified
+from gitops_lab.downloads import accepted_digests, download_verified
 from gitops_lab.errors import EngineError
 
 
@@ -81,9 +82,11 @@ def _cache_record(record: Path) -> dict[str, Any]:
 
 
 def fetch_release(
-    engine: str, version: str, url: str, pinned_sha256: str | None = None, timeout: float = 300
+    engine: str, version: str, url: str, pinned_sha256: str | Sequence[str] | None = None, timeout: float = 300
 ) -> CachedManifest:
-    """The release manifest at ``url`` (or a local file or folder), from the cache when it is intact."""
+    """The release manifest at ``url`` (or a local file or folder), from the cache when it is intact.
+
+    ``pinned_sha256``: the digest, or the digests, the file must have; None: trusted on first use."""
     local = is_local_source(url)
     if local:
         url = _local_url(engine, url)
@@ -91,9 +94,10 @@ def fetch_release(
     record = target.with_name("install.yaml.json")
     if target.is_file() and record.is_file() and not local:
         recorded = _cache_record(record)
-        expected = pinned_sha256 or recorded.get("sha256")
-        if recorded.get("url") == url and _digest(target.read_bytes()) == expected:
-            return CachedManifest(target, expected, "cache")
+        expected = accepted_digests(pinned_sha256) or (recorded.get("sha256"),)
+        got = _digest(target.read_bytes())
+        if recorded.get("url") == url and got in expected:
+            return CachedManifest(target, got, "cache")
     # A local copy goes the same way as a download: the pin applies to every source alike.
     digest = download_verified(
         url,

@@ -24,7 +24,6 @@ from helpers.gitutil import run_git
 from kindbed.fixtures import wait_for_free_lab_ports
 from kindbed.layout import cache_root
 
-pytestmark = pytest.mark.kind
 
 UP_TIMEOUT = "900"
 FORGE = "http://localhost:8180"

@@ -1,7 +1,7 @@
 """`up --git-server gitea`'s Gitea, as rendered and kept on this machine (no cluster): its objects, the
 secret key and accounts kept once (0600), the URLs the host and the engines use, and main's rule.
 
-Gitea itself on kind, for both engines: tests/e2e/test_kind_gitea_e2e.py."""
+Gitea itself on kind, for both engines: tests/e2e/kind/test_kind_gitea_e2e.py."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@
 // "styled", "pull_request"}: the files listed on the repository page, whether the page's
 // stylesheet applied (the frontend is built in), and the pull request page's text. Screenshots:
 // gitea-repository.png and gitea-pull-request.png in SCREENSHOT_DIR. Used by
-// tests/e2e/test_kind_gitea_e2e.py.
+// tests/e2e/kind/test_kind_gitea_e2e.py.
 'use strict';
 
 const fs = require('fs');

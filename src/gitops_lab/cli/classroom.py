@@ -419,8 +419,13 @@ def reviews_assign_command(
     record = load_class_or_none(app.name)
     forge = _forge(forge_url, forge_credentials) or class_forge(record)
     if forge is None:
+        why = (
+            f"the class {app.name!r} keeps its Git on a {record.git.kind} server"
+            if record
+            else "there is no class here"
+        )
         raise UsageError(
-            "peer review needs a forge: this class's Git server is not Gitea",
+            f"peer review needs a forge (Gitea): {why}",
             fix="pass --forge-url and --forge-credentials, or create the class with `--git-server gitea`",
         )
     if learners_file:

@@ -109,6 +109,9 @@ def check_options(name: str, options: ClassOptions, previous: ClassRecord | None
     if previous and previous.git.kind == "in-cluster":
         options.git.base_url = options.git.base_url or previous.git.base_url
         options.git.node_port = options.git.node_port or previous.git.node_port
+    if previous and previous.git.kind == "gitea":
+        options.git.forge_url = options.git.forge_url or previous.git.forge_url
+        options.git.node_port = options.git.node_port or previous.git.node_port
     options.git.server(name)
 
 
@@ -162,6 +165,9 @@ def provision_repositories(ctx: CreateContext, status: Step) -> None:
     )
     ctx.result.changed += changed
     record.git.base_url = server.url()
+    forge = server.forge()
+    if forge:  # peer review reads the class's own forge: `class reviews assign`, `class status`, `class report`
+        record.git.forge_url, record.git.forge_credentials = forge[0], str(forge[1])
     ctx.result.git_server = f"{record.git.base_url} ({server.describe()})"
     status.done(
         f"{len(changed)} changes at {record.git.base_url}" if changed else f"no change at {record.git.base_url}"
@@ -221,6 +227,8 @@ def _install_title(ctx: CreateContext) -> str:
 def _provision_title(ctx: CreateContext) -> str:
     assert ctx.server is not None
     count = sum(len(learner_repositories(learner)) for learner in ctx.record.learners)  # lab and platform
+    if ctx.server.kind == "gitea":
+        return f"Starting the class's Gitea with {count} repositories (up to {ctx.deadline.describe()})"
     if ctx.server.kind == "in-cluster":
         return f"Starting the class's Git server with {count} repositories (up to {ctx.deadline.describe()})"
     return f"Preparing {count} repositories on the Git server"

@@ -8,6 +8,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gitops_lab.adapters.forge.classserver import ClusterGiteaClassGitServer
+from gitops_lab.adapters.forge.seed import CREDENTIALS_FILE
 from gitops_lab.adapters.gitserver.base import ClassCredentials, GitServer
 from gitops_lab.adapters.gitserver.clusterclass import DEFAULT_NODE_PORT, ClusterClassGitServer
 from gitops_lab.adapters.gitserver.folder import FolderGitServer
@@ -45,8 +47,9 @@ def kit_dir(name: str, learner: str) -> Path:
 # -- the class's Git server --------------------------------------------------------
 @dataclass
 class GitServerRecord:
-    """The class's Git server: ``folder`` (a folder of bare repositories you serve) or
-    ``in-cluster`` (gitops-lab's server in the cluster, one per class)."""
+    """The class's Git server: ``folder`` (a folder of bare repositories you serve),
+    ``in-cluster`` (gitops-lab's server in the cluster, one per class) or ``gitea`` (Gitea in the cluster,
+    one per class: a forge, with pull requests and reviews)."""
 
     kind: str = "folder"
     root: str = ""
@@ -54,9 +57,22 @@ class GitServerRecord:
     engine_base_url: str | None = None
     auth_file: str | None = None
     node_port: int | None = None
+    # gitea: where the host reaches Gitea (base_url is the class's organisation in it), and the accounts file
+    forge_url: str | None = None
+    forge_credentials: str | None = None
 
     def server(self, class_name: str, kube: Kube | None = None, deadline: Deadline | None = None) -> GitServer:
         """The server; without ``kube`` only to check the options (an in-cluster one needs the cluster)."""
+        if self.kind == "gitea":
+            credentials = Path(self.forge_credentials or class_dir(class_name) / CREDENTIALS_FILE)
+            return ClusterGiteaClassGitServer(
+                class_name,
+                credentials,
+                self.forge_url or None,
+                kube=kube,
+                node_port=self.node_port or DEFAULT_NODE_PORT,
+                deadline=deadline,
+            )
         if self.kind == "in-cluster":
             return ClusterClassGitServer(
                 class_name, kube, self.base_url or None, self.node_port or DEFAULT_NODE_PORT, deadline=deadline
@@ -76,6 +92,9 @@ def git_server_record(
 ) -> GitServerRecord:
     """The Git server options of `class create`, checked: in-cluster unless a folder is named."""
     kind = kind or ("folder" if root else "in-cluster")
+    if kind == "gitea":
+        _refuse_own_server_flags(root, auth_file, engine_base_url, "gitea")
+        return GitServerRecord("gitea", node_port=node_port, forge_url=base_url or None)
     if kind == "folder":
         missing = [flag for flag, value in (("--git-root", root), ("--git-base-url", base_url)) if not value]
         if missing:
@@ -93,6 +112,11 @@ def git_server_record(
             engine_base_url,
             str(Path(auth_file).expanduser().resolve()) if auth_file else None,
         )
+    _refuse_own_server_flags(root, auth_file, engine_base_url, "in-cluster")
+    return GitServerRecord("in-cluster", base_url=base_url or "", node_port=node_port)
+
+
+def _refuse_own_server_flags(root: str | None, auth_file: str | None, engine_base_url: str | None, kind: str) -> None:
     wrong = [
         flag
         for flag, value in (
@@ -103,11 +127,11 @@ def git_server_record(
         if value
     ]
     if wrong:
+        what = "the in-cluster one" if kind == "in-cluster" else "the class's Gitea"
         raise UsageError(
-            f"{', '.join(wrong)} name a Git server of your own, not the in-cluster one",
+            f"{', '.join(wrong)} name a Git server of your own, not {what}",
             fix="leave them out, or pass --git-server folder",
         )
-    return GitServerRecord("in-cluster", base_url=base_url or "", node_port=node_port)
 
 
 # -- the class record ------------------------------------------------------------------

@@ -6,7 +6,7 @@ after them in that ring. So nobody reviews themselves, everybody reviews exactly
 N classmates, and the same names and seed give the same pairs. The plan is kept
 in the class's state folder (reviews.json) and applied on the forge to each
 learner whose design pull request is open: the reviewers get read access to the
-author's ``lab`` repository and are requested as reviewers of that pull request.
+author's lab repository (``<learner>/lab``, or ``<org>/<learner>`` in a class on its own Gitea) and are requested as reviewers of that pull request.
 A learner without one is "not ready" and is applied on a later run. The admin
 grants the access; the author's own account asks for the reviews (Gitea lets a
 pull request's poster choose its reviewers). Running it
@@ -21,17 +21,46 @@ from pathlib import Path
 from typing import Any
 
 from gitops_lab.adapters.forge.gitea import GiteaAPI
-from gitops_lab.adapters.forge.seed import ForgeAccounts
+from gitops_lab.adapters.forge.classforge import class_organisation
+from gitops_lab.adapters.forge.seed import ForgeAccounts, read_accounts
 from gitops_lab.assessment.design_doc import DOC_PATH
 from gitops_lab.assessment.evidence import ForgeRepository, latest_reviews, reviewed_pull_requests
-from gitops_lab.classroom.record import class_dir
+from gitops_lab.classroom.record import ClassRecord, class_dir
 from gitops_lab.errors import UsageError
 from gitops_lab.reporter import Reporter
 from gitops_lab.state import write_private_json
 from gitops_lab.textfiles import load_json_object
 
 REVIEWS_FILE = "reviews.json"
-LAB_REPOSITORY = "lab"  # each learner's repository on the forge: <learner>/lab
+LAB_REPOSITORY = "lab"  # each learner's repository on a forge seeded by hand: <learner>/lab
+
+
+@dataclass(frozen=True)
+class ClassForge:
+    """The forge peer review runs on: its URL, its accounts, and where each learner's lab repository is.
+
+    A class made with `class create --git-server gitea` keeps its learners' repositories in its organisation
+    (``<org>/<learner>``); on a forge seeded by hand, each learner owns ``<learner>/lab``."""
+
+    url: str
+    accounts: ForgeAccounts
+    organisation: str | None = None
+
+    def lab_repository(self, learner: str) -> tuple[str, str]:
+        """(owner, name) of ``learner``'s lab repository."""
+        return (self.organisation, learner) if self.organisation else (learner, LAB_REPOSITORY)
+
+    def admin(self) -> GiteaAPI:
+        return GiteaAPI(self.url, self.accounts.admin)
+
+
+def class_forge(record: ClassRecord | None) -> ClassForge | None:
+    """The class's own forge, as `class create --git-server gitea` recorded it; None for a class without one."""
+    if record is None or record.git.kind != "gitea" or not (record.git.forge_url and record.git.forge_credentials):
+        return None
+    return ClassForge(
+        record.git.forge_url, read_accounts(Path(record.git.forge_credentials)), class_organisation(record.name)
+    )
 
 
 def review_ring(learners: list[str], per_learner: int, seed: int) -> dict[str, list[str]]:
@@ -127,14 +156,14 @@ class Assignment:
 
 def assign(
     name: str,
-    base_url: str,
-    accounts: ForgeAccounts,
+    forge: ClassForge,
     learners: list[str],
     per_learner: int,
     seed: int,
     reporter: Reporter,
 ) -> list[Assignment]:
-    """Apply the class's review plan on the forge at ``base_url`` as its admin; one assignment per learner."""
+    """Apply the class's review plan on ``forge`` as its admin; one assignment per learner."""
+    accounts = forge.accounts
     unknown = [n for n in learners if accounts.class_learner(n) is None]
     if unknown:
         raise UsageError(
@@ -142,12 +171,12 @@ def assign(
             fix="add the class's learners to it (seed.load_or_create_accounts(..., learners=...)) and run again",
         )
     plan = plan_for(name, learners, per_learner, seed)
-    api = GiteaAPI(base_url, accounts.admin)
+    api = forge.admin()
     done = []
     with reporter.step(f"Assigning reviewers to {len(learners)} design documents") as step:
         for author in sorted(learners):
             step.update(author)
-            done.append(_apply(api, accounts, plan, author))
+            done.append(_apply(api, forge, plan, author))
             if done[-1].pull_request is not None:
                 plan.requested_on[author] = done[-1].pull_request
                 # kept after each author: a run stopped half-way has recorded what it requested
@@ -158,14 +187,17 @@ def assign(
     return done
 
 
-def _apply(api: GiteaAPI, accounts: ForgeAccounts, plan: ReviewPlan, author: str) -> Assignment:
+def _apply(api: GiteaAPI, forge: ClassForge, plan: ReviewPlan, author: str) -> Assignment:
+    accounts = forge.accounts
     reviewers = plan.reviewers[author]
-    if api.repository(author, LAB_REPOSITORY) is None:
-        return Assignment(
-            author, "not ready", reviewers, reason=f"no repository {author}/{LAB_REPOSITORY} on the forge"
-        )
-    forge = ForgeRepository(api, author, LAB_REPOSITORY)
-    open_prs = [pr for pr in forge.design_pull_requests(DOC_PATH) if pr.state == "open"]
+    owner, name = forge.lab_repository(author)
+    repository = api.repository(owner, name)
+    if repository is None:
+        return Assignment(author, "not ready", reviewers, reason=f"no repository {owner}/{name} on the forge")
+    if repository.get("empty"):  # Gitea answers 404 to the pull requests of a repository with no commit
+        return Assignment(author, "not ready", reviewers, reason=f"nothing pushed to {owner}/{name} yet")
+    on_forge = ForgeRepository(api, owner, name)
+    open_prs = [pr for pr in on_forge.design_pull_requests(DOC_PATH) if pr.state == "open"]
     if not open_prs:
         return Assignment(author, "not ready", reviewers, reason=f"no open pull request changes {DOC_PATH}")
     pr = open_prs[0]  # the newest
@@ -174,13 +206,14 @@ def _apply(api: GiteaAPI, accounts: ForgeAccounts, plan: ReviewPlan, author: str
         account = accounts.class_learner(reviewer)
         assert account is not None  # checked by assign()
         api.ensure_user(account)  # a classmate who has not pushed yet may have no account yet
-        if api.ensure_can_read(author, LAB_REPOSITORY, reviewer):
+        # in a class's own organisation every classmate reads every repository already (its classmates team)
+        if not forge.organisation and api.ensure_can_read(owner, name, reviewer):
             granted.append(reviewer)
     # asked as the author: the pinned Gitea refuses (422 "Doer can't choose reviewer") a site admin who is
     # neither the pull request's poster nor a collaborator, and the credentials file holds the author's account
     author_account = accounts.class_learner(author)
     assert author_account is not None  # checked by assign()
-    requested = api.as_user(author_account).request_reviewers(author, LAB_REPOSITORY, pr.number, reviewers)
+    requested = api.as_user(author_account).request_reviewers(owner, name, pr.number, reviewers)
     return Assignment(author, "assigned", reviewers, pr.number, pr.url, granted, requested)
 
 
@@ -206,14 +239,18 @@ class ReviewStanding:
         return {**asdict(self), "summary": self.summary}
 
 
-def review_standings(plan: ReviewPlan, api: GiteaAPI, learners: list[str]) -> dict[str, ReviewStanding]:
-    """Each of ``learners``' review standing under ``plan``, read from the forge as ``api``'s account (the admin).
+def review_standings(
+    plan: ReviewPlan, api: GiteaAPI, learners: list[str], forge: ClassForge | None = None
+) -> dict[str, ReviewStanding]:
+    """Each of ``learners``' review standing under ``plan``, read from the forge as ``api``'s account (the admin);
+    their lab repositories where ``forge`` says (default: ``<learner>/lab``).
 
     Only the documents whose reviews were requested are read: the others are "not ready" until
     `class reviews assign` runs again. A learner the plan does not name is "not assigned".
     """
+    where = forge.lab_repository if forge else lambda learner: (learner, LAB_REPOSITORY)
     states = {
-        author: latest_reviews(reviewed_pull_requests(ForgeRepository(api, author, LAB_REPOSITORY)), reviewers)
+        author: latest_reviews(reviewed_pull_requests(ForgeRepository(api, *where(author))), reviewers)
         for author, reviewers in sorted(plan.reviewers.items())
         if author in plan.requested_on
     }

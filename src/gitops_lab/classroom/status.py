@@ -8,12 +8,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from gitops_lab.adapters.forge.gitea import GiteaAPI
-from gitops_lab.adapters.forge.seed import ForgeAccounts
 from gitops_lab.adapters.repo.git import Git
 from gitops_lab.adapters.repo.pushed import follow_pushed
 from gitops_lab.classroom.record import ClassRecord, connect_cluster, load_class, load_or_create_users, pushing_as
-from gitops_lab.classroom.reviews import load_plan, review_standings
+from gitops_lab.classroom.reviews import ClassForge, class_forge, load_plan, review_standings
 from gitops_lab.classroom.tenant import open_learner
 from gitops_lab.errors import GitError
 from gitops_lab.kube.client import Kube
@@ -54,17 +52,19 @@ def status(
     reporter: Reporter,
     labs_root: Path,
     learners: list[str] | None = None,
-    forge: tuple[str, ForgeAccounts] | None = None,
+    forge: ClassForge | None = None,
 ) -> list[LearnerRow]:
     """One row per learner: the lab they are in, its first step whose checks do not pass yet, how
     many steps' checks pass in order, and each environment's health, read from Git and the cluster;
-    with ``forge`` (URL, accounts) and a review plan, their peer review received and given.
+    with a forge (``forge``, else the class's own: `class create --git-server gitea`) and a review plan,
+    their peer review received and given.
 
     Tenants are read side by side (STATUS_READERS at a time): each read mostly waits on the
     API server and the Git server.
     """
     record = load_class(name)
     chosen = learners or record.learners
+    forge = forge or class_forge(record)
     plan = load_plan(name) if forge else None  # a damaged plan is said before the cluster is read
     for learner in chosen:
         open_learner(record, learner)  # every name is checked before anything is read
@@ -80,8 +80,8 @@ def status(
         rows = list(pool.map(lambda learner: parent.copy().run(learner_row, record, learner, kube, labs_root), chosen))
         step.done(f"{sum(r.healthy for r in rows)} of {len(rows)} healthy")
     if forge and plan:
-        with reporter.step(f"Reading the reviews on {forge[0]}") as step:
-            standings = review_standings(plan, GiteaAPI(forge[0], forge[1].admin), chosen)
+        with reporter.step(f"Reading the reviews on {forge.url}") as step:
+            standings = review_standings(plan, forge.admin(), chosen, forge)
             for row in rows:
                 row.reviews = standings[row.learner].to_dict()
             step.done(f"{sum('approved' in s.received for s in standings.values())} of {len(standings)} approved")

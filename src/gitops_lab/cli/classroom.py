@@ -21,7 +21,7 @@ from gitops_lab.cli.evidence import emit_evidence, out_option
 from gitops_lab.cli.lab import labs_dir_option
 
 if TYPE_CHECKING:
-    from gitops_lab.adapters.forge.seed import ForgeAccounts
+    from gitops_lab.classroom.reviews import ClassForge
     from gitops_lab.classroom.status import LearnerRow
 
 
@@ -52,8 +52,9 @@ def group() -> None:
     that reaches only their namespaces, and Git credentials that push only
     their repository. With the kit, every lab and command works as on a laptop.
 
-    The Git server runs in the cluster (one per class), or is your own serving a
-    folder (--git-root).
+    The Git server runs in the cluster (one per class): gitops-lab's own, or
+    Gitea (--git-server gitea: pull requests and peer review), or is your own
+    serving a folder (--git-root).
 
     \b
     Examples:
@@ -79,9 +80,10 @@ def group() -> None:
 )
 @click.option(
     "--git-server",
-    type=click.Choice(["in-cluster", "folder"]),
+    type=click.Choice(["in-cluster", "folder", "gitea"]),
     help="in-cluster: gitops-lab runs the class's Git server in the cluster (the default without --git-root); "
-    "folder: your Git server serves --git-root.",
+    "folder: your Git server serves --git-root; gitea: Gitea in the cluster, one organisation for the class, "
+    "with pull requests and peer review (docs/classroom.md).",
 )
 @click.option(
     "--git-root",
@@ -205,7 +207,8 @@ def status_command(
     with the reason under the table. Exits 1 when an environment of some
     learner is failing or a repository cannot be fetched.
 
-    With --forge-url, once `class reviews assign` ran, a REVIEWS column: the
+    On a forge (the class's own Gitea, `class create --git-server gitea`, or
+    --forge-url), once `class reviews assign` ran, a REVIEWS column: the
     reviews received on the learner's design pull request ("1/2 approved",
     "changes requested", "commented", "requested", or "not ready": no pull
     request when reviews were assigned) and those given ("gave 1/2": an
@@ -219,7 +222,7 @@ def status_command(
     """
     from gitops_lab.classroom.status import status
 
-    forge = _forge(forge_url, forge_credentials)
+    forge = _forge(forge_url, forge_credentials) or _own_forge(app.name)
     rows = status(app.name, app.reporter(output), _labs_root(labs_dir), list(learners) or None, forge)
     text = status_table(rows)
     if forge and all(r.reviews is None for r in rows):
@@ -318,8 +321,9 @@ def report_command(
     Per learner: `design check` run at their pushed head; every promotion and
     rollback `gitops-lab release` made in their repository, with the
     versions from and to, the verdict and the verification evidence from the
-    trailers. Reviews need the forge: with --forge-url, each learner's design
-    pull requests on it (LEARNER/lab) with their reviews and each review's
+    trailers. Reviews need a forge (the class's own Gitea, or --forge-url):
+    each learner's design pull requests on it (ORG/LEARNER on the class's
+    Gitea, LEARNER/lab on a forge given by the flags) with their reviews and each review's
     rubric scores (its `Scores: 2,2,1,2,2,1,2 (12/14)` line, or what is wrong
     with it); the peer review passes with an approval whose scores meet the
     rubric's pass mark, and once `class reviews assign` ran, only with an
@@ -337,18 +341,28 @@ def report_command(
     """
     from gitops_lab.classroom.report import report
 
-    evidences = report(app.name, app.reporter(output), list(learners) or None, _forge(forge_url, forge_credentials))
+    forge = _forge(forge_url, forge_credentials) or _own_forge(app.name)
+    evidences = report(app.name, app.reporter(output), list(learners) or None, forge)
     emit_evidence(app, evidences, out, output, f"Assessment evidence: class {app.name}")
 
 
-def _forge(url: str | None, credentials: Path | None) -> tuple[str, ForgeAccounts] | None:
-    """(URL, accounts) of the class's forge, or None without one."""
+def _forge(url: str | None, credentials: Path | None) -> ClassForge | None:
+    """The forge the flags name, or None without them (the class's own is then read, if it has one)."""
     from gitops_lab.adapters.forge.seed import read_accounts
+    from gitops_lab.classroom.reviews import ClassForge
     from gitops_lab.errors import UsageError
 
     if bool(url) != bool(credentials):
         raise UsageError("--forge-url and --forge-credentials go together", fix="pass both, or neither")
-    return (url, read_accounts(credentials)) if url and credentials else None
+    return ClassForge(url, read_accounts(credentials)) if url and credentials else None
+
+
+def _own_forge(name: str) -> ClassForge | None:
+    """The class's own forge (`class create --git-server gitea`), or None."""
+    from gitops_lab.classroom.record import load_class_or_none
+    from gitops_lab.classroom.reviews import class_forge
+
+    return class_forge(load_class_or_none(name))
 
 
 @group.group("reviews")
@@ -384,34 +398,43 @@ def reviews_assign_command(
     everybody reviews N classmates, the same seed gives the same pairs. For
     each learner whose design pull request (on LEARNER/lab, changing
     docs/pipeline-design.md) is open, the forge's admin gives the reviewers
-    read access to LEARNER/lab and requests their review on it. Learners
+    read access to it and requests their review on it. Learners
     without one are "not ready": run it again later. The plan is kept in the
     class's state folder (reviews.json); running it again requests nothing
-    twice. Classes whose Git is on the in-cluster server need only the design
-    pull requests on Gitea.
+    twice. A class made with `--git-server gitea` runs it on its own Gitea
+    (no flags needed; each learner's lab repository is ORG/LEARNER there);
+    other classes name a Gitea with the design pull requests by the flags.
 
     \b
     Examples:
+      gitops-lab class reviews assign --per-learner 2      # a class on its own Gitea
       gitops-lab class reviews assign --forge-url http://localhost:3000 \\
           --forge-credentials forge-credentials.json --per-learner 2
     """
     from gitops_lab.classroom.record import load_class_or_none
-    from gitops_lab.classroom.reviews import assign
+    from gitops_lab.classroom.reviews import assign, class_forge
     from gitops_lab.classroom.roster import learners_from
     from gitops_lab.errors import UsageError
 
-    forge = _forge(forge_url, forge_credentials)
-    if forge is None:
-        raise UsageError("peer review needs the forge", fix="pass --forge-url and --forge-credentials")
-    url, accounts = forge
     record = load_class_or_none(app.name)
+    forge = _forge(forge_url, forge_credentials) or class_forge(record)
+    if forge is None:
+        why = (
+            f"the class {app.name!r} keeps its Git on a {record.git.kind} server"
+            if record
+            else "there is no class here"
+        )
+        raise UsageError(
+            f"peer review needs a forge (Gitea): {why}",
+            fix="pass --forge-url and --forge-credentials, or create the class with `--git-server gitea`",
+        )
     if learners_file:
         names = learners_from(learners_file, None)
     elif record is not None:
         names = record.learners
     else:
-        names = [a.username for a in accounts.learners]
-    done = assign(app.name, url, accounts, names, per_learner, seed, app.reporter(output))
+        names = [a.username for a in forge.accounts.learners]
+    done = assign(app.name, forge, names, per_learner, seed, app.reporter(output))
     lines = []
     for a in done:
         if a.status == "assigned":

@@ -128,6 +128,18 @@ def render_manifests(settings: GiteaSettings, secret_key: str) -> list[dict[str,
     return [objects[0], secret, *objects[1:]]
 
 
+def kept_secret_key(path: Path) -> str:
+    """Gitea's SECRET_KEY (what it encrypts stored secrets with), made once and kept 0600 in ``path``."""
+    try:
+        kept = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        kept = ""
+    if not kept:
+        kept = secrets.token_urlsafe(32)
+        write_private_text(path, kept + "\n", mode=0o600)
+    return kept
+
+
 def image_references(settings: GiteaSettings | None = None) -> list[str]:
     """Images the rendered Gitea runs (for `gitops-lab images`)."""
     settings = settings or GiteaSettings()
@@ -206,16 +218,7 @@ class GiteaGitServer(LabGitServer):
         return accounts
 
     def secret_key(self) -> str:
-        """Gitea's SECRET_KEY (what it encrypts stored secrets with), made once and kept 0600."""
-        path = environment_dir(self.env_name) / SECRET_KEY_FILE
-        try:
-            kept = path.read_text(encoding="utf-8").strip()
-        except FileNotFoundError:
-            kept = ""
-        if not kept:
-            kept = secrets.token_urlsafe(32)
-            write_private_text(path, kept + "\n", mode=0o600)
-        return kept
+        return kept_secret_key(environment_dir(self.env_name) / SECRET_KEY_FILE)
 
     def manifests(self) -> list[dict[str, Any]]:
         return render_manifests(self.settings, self.secret_key())

@@ -1,7 +1,8 @@
 """What a classroom needs of a Git server: one repository per learner, which only
 that learner (and the instructor) may push to, and which the engines may read.
 
-Two kinds fit: a server that serves a folder of bare repositories over smart
+Three kinds fit: Gitea (adapters/forge/classserver.py: one organisation per class,
+in the class's own Gitea in the cluster), a server that serves a folder of bare repositories over smart
 HTTP (folder.py: gitops-lab's own server.py run on a host, or any
 `git http-backend`), and a server in the cluster (clusterclass.py), which
 runs the same server.py as `up`'s, one per class.
@@ -12,6 +13,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from gitops_lab.adapters.gitserver.credentials import Credentials, GitServerCredentials
 from gitops_lab.adapters.gitserver.incluster import GitServerEndpoints, auth_line
@@ -63,6 +65,10 @@ class GitServer(abc.ABC):
     @abc.abstractmethod
     def remove(self, repositories: list[str]) -> list[str]:
         """Delete ``repositories``; returns the ones that were there."""
+
+    def forge(self) -> tuple[str, Path] | None:
+        """A forge's address and the file keeping its accounts (for peer review), or None: a plain Git server."""
+        return None
 
     def retire(self, users: ClassCredentials) -> list[str]:
         """The class is gone: keep only the instructor and the engines (in-cluster: the server goes).

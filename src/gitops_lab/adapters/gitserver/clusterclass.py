@@ -84,6 +84,27 @@ def check_default_storage_class(applier) -> None:
         )
 
 
+def delete_namespace(
+    applier: Applier, namespace: str, deadline: Deadline | None, on_progress: Callable[[str], None] | None
+) -> list[str]:
+    """Delete a class's Git server namespace (its Deployment, volume, every repository) and wait until it is
+    gone, so a new class can start one again; what changed."""
+    if not applier.delete("v1", "Namespace", namespace):
+        return []
+    wait_deleted(
+        applier,
+        "v1",
+        "Namespace",
+        namespace,
+        None,
+        deadline or Deadline(300),
+        f"namespace {namespace} to be deleted",
+        "terminating",
+        on_progress,
+    )
+    return [f"namespace {namespace} deleted"]
+
+
 @dataclass
 class ClusterClassGitServer(GitServer):
     class_name: str
@@ -162,21 +183,7 @@ class ClusterClassGitServer(GitServer):
     def retire(self, users: ClassCredentials) -> list[str]:
         """Delete the server's namespace (the Deployment, its volume, every repository) and wait
         until it is gone, so a new class can start one again."""
-        applier = Applier(self._kube())
-        if not applier.delete("v1", "Namespace", self.namespace):
-            return []
-        wait_deleted(
-            applier,
-            "v1",
-            "Namespace",
-            self.namespace,
-            None,
-            self.deadline or Deadline(300),
-            f"namespace {self.namespace} to be deleted",
-            "terminating",
-            self.on_progress,
-        )
-        return [f"namespace {self.namespace} deleted"]
+        return delete_namespace(Applier(self._kube()), self.namespace, self.deadline, self.on_progress)
 
     def _kube(self) -> Kube:
         if self.kube is None:

@@ -1,6 +1,6 @@
 """A class on Gitea (`class create --git-server gitea`), provisioned through the API on a real Gitea (the
 testbed's; skipped when not built): the same ``GiteaClassGitServer.provision`` that `class create` runs once
-the class's Gitea is up in the cluster (that part runs on kind: tests/e2e/test_kind_class_gitea_e2e.py).
+the class's Gitea is up in the cluster (that part runs on kind: tests/e2e/kind/test_kind_class_gitea_e2e.py).
 
 Three learners (gc-ana, gc-ben, gc-cem) in the organisation gc-class. Accounts are prefixed ``gc-``: the Gitea is
 shared by the session.
@@ -26,7 +26,6 @@ from gitops_lab.classroom.tenant import learner_grants
 from gitops_lab.errors import ForgeError
 from gitops_lab.state import EnvironmentState
 
-pytestmark = pytest.mark.testbed
 
 CLASS = "gc-class"
 ANA, BEN, CEM = "gc-ana", "gc-ben", "gc-cem"

@@ -8,7 +8,7 @@ A class of two beside a lab brought up with Gitea (so Gitea's image is on the no
   classmate is assigned, approves, and the REVIEWS column says so;
 - `class delete` takes the class's Gitea away and leaves the lab's.
 The API-level provisioning (organisation, accounts, grants, a learner leaving) is tested on the testbed's
-Gitea in tests/test_class_gitea.py.
+Gitea in tests/e2e/testbed/test_class_gitea_testbed.py.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from helpers.gitutil import run_git
 
 from kindbed.fixtures import wait_for_free_lab_ports
 
-pytestmark = pytest.mark.kind
 
 DENIED = "User permission denied for writing"
 

@@ -1,5 +1,5 @@
 """`class create --git-server gitea`'s options, record and in-cluster objects, without a cluster or a Gitea
-(the provisioning itself: tests/test_class_gitea.py on the testbed's Gitea)."""
+(the provisioning itself: tests/e2e/testbed/test_class_gitea_testbed.py on the testbed's Gitea)."""
 
 from __future__ import annotations
 

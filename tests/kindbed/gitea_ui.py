@@ -167,7 +167,9 @@ def build(directory: Path, versions: dict, jobs: int, log: Log) -> None:
 
     t0 = time.monotonic()
     gitea = next(c for c in testbed_build.components(versions) if c.name == "gitea")
-    gitea = dataclasses.replace(gitea, source_dir=str(source), tags=TAGS, share_dirs=[])
+    # main.Tags: what `gitea --version` reports it was built with, as upstream's Makefile sets it
+    ldflags = [*gitea.ldflags, f"-X 'main.Tags={' '.join(TAGS)}'"]
+    gitea = dataclasses.replace(gitea, source_dir=str(source), tags=TAGS, ldflags=ldflags, share_dirs=[])
     builder = testbed_build.Builder(jobs, False, out)
     builder.run([builder.go, "generate", "-tags", " ".join(TAGS), *BINDATA_PACKAGES], source)
     builder.build(gitea)

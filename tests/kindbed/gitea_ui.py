@@ -77,8 +77,9 @@ def unavailable_reason(directory: Path) -> str | None:
 
 
 def expected_files(versions: dict) -> tuple[str, ...]:
-    """One of the two is there after the step; missing() checks only that the step ran."""
-    return ("gitea-ui/bin/gitea",) if step_key(versions)["npm"] else ("gitea-ui/UNAVAILABLE",)
+    """The step's folder: it holds bin/gitea, or UNAVAILABLE saying why not (npm missing, or the
+    registry out of reach: the bed is then complete without the frontend)."""
+    return ("gitea-ui",)
 
 
 def pnpm_version(source: Path) -> str:
@@ -108,7 +109,10 @@ def tools(pnpm: str) -> tuple[Path, Path] | str:
             text=True,
         )
         if proc.returncode != 0:
-            return f"npm install {' '.join(packages)} failed: {proc.stderr.strip()[-300:]}"
+            return (
+                f"npm install {' '.join(packages)} failed ({proc.stderr.strip()[-300:]}); with the npm "
+                "registry in reach, delete stamps/image-gitea-ui.json in the bed's cache and build again"
+            )
     return node_bin, launcher
 
 

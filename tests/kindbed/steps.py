@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from kindbed import argocd_ui, flux_install, rootfs
+from kindbed import argocd_ui, flux_install, gitea_image, gitea_ui, rootfs
 from kindbed.components import go_components
 from kindbed.dockerd import PrivateDockerd, lacks_sys_resource
 from kindbed.layout import RECIPE, load_versions, module_dir, node_image_tag
@@ -231,6 +231,18 @@ def image_steps(versions: dict | None = None) -> list[Step]:
             _lab_images,
             images_after=lambda d: tuple(lab_images(d)),
         ),
+        # Gitea (issue 20): the product names docker.gitea.com/gitea:<version>-rootless in
+        # manifests/gitea (`up --git-server gitea`); these steps build it (lab_images leaves
+        # it to them). Last, so building it redoes no other image.
+        Step(
+            "rootfs-gitea",
+            (),
+            {"packages": gitea_image.PACKAGES, "suite": rootfs.SUITE},
+            _rootfs_gitea,
+            files=("rootfs/gitea/etc/os-release",),
+        ),
+        Step("gitea-ui", (), gitea_ui.step_key(v), _gitea_ui, files=gitea_ui.expected_files(v), feeds_later=True),
+        Step("gitea-image", (gitea_image.image_ref(v),), gitea_image.step_key(v), _gitea_image),
     ]
 
 
@@ -256,7 +268,7 @@ def missing(directory: Path) -> list[str]:
     return out
 
 
-ROOTFS_STEPS = ("rootfs-node", "rootfs-pod")
+ROOTFS_STEPS = ("rootfs-node", "rootfs-pod", "rootfs-gitea")
 
 
 def build_rootfs(directory: Path, log: Log) -> None:
@@ -323,6 +335,15 @@ def _rootfs_pod(ctx: Context) -> None:
         rootfs.POD_PACKAGES,
         ctx.directory / "debcache",
         ctx.directory / "debootstrap-pod.log",
+    )
+
+
+def _rootfs_gitea(ctx: Context) -> None:
+    rootfs.debootstrap(
+        ctx.directory / "rootfs" / "gitea",
+        gitea_image.PACKAGES,
+        ctx.directory / "debcache",
+        ctx.directory / "debootstrap-gitea.log",
     )
 
 
@@ -582,6 +603,7 @@ RECIPES = {
     "docker.io/library/buildpack-deps": "git-and-python",
     "docker.io/library/python": "git-and-python",
 }
+# Gitea's image has steps of its own (gitea-ui, gitea-image): see build_gitea_image
 
 
 def engine_manifest(directory: Path, engine: str) -> Path:
@@ -607,6 +629,14 @@ def lab_images(directory: Path) -> dict[str, str]:
     for ref in lab_image_refs(directory):
         tagged = ref.split("@", 1)[0]
         repository = tagged.rsplit(":", 1)[0]
+        if repository == gitea_image.REPOSITORY:
+            expected = gitea_image.image_ref(load_versions())
+            if tagged != expected:
+                raise SystemExit(
+                    f"build.py: the product runs {ref}, but the kind bed builds Gitea as {expected} "
+                    f"(versions.yaml gitea.version); make the two agree"
+                )
+            continue  # the gitea-image step builds it
         if repository not in RECIPES:
             raise SystemExit(
                 f"build.py: the product runs {ref}, which the kind bed has no recipe for; "
@@ -687,6 +717,38 @@ def _lab_images(ctx: Context) -> None:
             docker(ctx.dockerd, "tag", POD_BASE, ref)
         else:
             raise SystemExit(f"build.py: no recipe for {ref}")
+
+
+def build_gitea_image(ctx: Context, ref: str) -> None:
+    """Gitea's rootless image under ``ref``, as gitea_image.py lays it out: the binary with the
+    frontend embedded where the gitea-ui step built it, else the testbed's with its share/gitea."""
+    tree = ctx.directory / "rootfs" / "gitea"
+    gitea_image.prepare_tree(tree)
+    import_tree(ctx.dockerd, tree, gitea_image.BASE, [f"ENV {PATH_ENV}"])
+    module = module_dir(ctx.versions["gitea"]["module"], ctx.versions["gitea"]["version"])
+    embedded = gitea_ui.binary(ctx.directory)
+    if embedded.is_file():
+        files = gitea_image.context_files(module, embedded, None)
+    else:
+        share = ctx.testbed_bin("gitea").parent.parent / "share" / "gitea"
+        files = gitea_image.context_files(module, ctx.testbed_bin("gitea"), share)
+    work = ctx.work("img-" + hashlib.sha256(ref.encode()).hexdigest()[:10])
+    build_image(
+        ctx.dockerd,
+        ref,
+        work,
+        gitea_image.dockerfile(embedded.is_file()),
+        files,
+        prepare=gitea_image.fix_modes,
+    )
+
+
+def _gitea_image(ctx: Context) -> None:
+    build_gitea_image(ctx, gitea_image.image_ref(ctx.versions))
+
+
+def _gitea_ui(ctx: Context) -> None:
+    gitea_ui.build(ctx.directory, ctx.versions, os.cpu_count() or 2, ctx.log)
 
 
 def _argocd_ui(ctx: Context) -> None:

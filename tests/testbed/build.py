@@ -324,7 +324,9 @@ class Builder:
             "",
         ]
         if c.import_path:
-            lines += [f"replace {c.import_path} => {c.module} {c.version}", ""]
+            # a copy of the module (source_dir) stands in for it under the path its packages import
+            target = c.source_dir or f"{c.module} {c.version}"
+            lines += [f"replace {c.import_path} => {target}", ""]
         for r in up.get("Replace") or []:
             old, new = r["Old"], r["New"]
             old_s = old["Path"] + (" " + old["Version"] if old.get("Version") else "")
@@ -344,7 +346,7 @@ class Builder:
         for mod, ver in sorted(c.extra_replace.items()):
             lines.append("// versions.yaml testbed_replace: not the upstream version, see there")
             lines.append(f"replace {mod} => {mod} {ver}")
-        if c.source_dir:
+        if c.source_dir and not c.import_path:
             lines.append(f"replace {c.module} => {c.source_dir}")
         return "\n".join(lines) + "\n"
 

@@ -5,8 +5,8 @@ For each engine: first the floor of `up`, `kind create cluster` alone with the
 bed's node image (no config, no lab), timed, then deleted; then a fresh
 environment, `gitops-lab up --preload` with the classroom's engine manifests
 (images preloaded from the bed's dockerd, no registry), timed end to end, and
-its ratio to that floor; then the kind node's memory (`docker stats`) with the
-lab running; then N promotions of staging between v2 and v1, each timed from
+its ratio to that floor (`--git-server gitea`: with Gitea as the lab's Git
+server); then the kind node's memory (`docker stats`) with the lab running; then N promotions of staging between v2 and v1, each timed from
 the call until the command returns, which it does only when the engine applied
 the commit and the real pods serve the new version; `down`.
 
@@ -113,14 +113,24 @@ def floor_change(floor: DirectApply, version: str) -> float:
     return time.perf_counter() - start
 
 
-def bench_engine(bed: KindBed, engine: str, runs: int) -> dict:
-    name = f"bench-{engine}"
+def bench_engine(bed: KindBed, engine: str, runs: int, git_server: str = "builtin") -> dict:
+    name = f"bench-{engine}" if git_server == "builtin" else f"bench-{engine}-{git_server}"
     wait_for_free_lab_ports()
     kind_create_s, kind_delete_s = kind_create_alone(bed)
     print(f"  {engine}: floor, kind create cluster alone in {kind_create_s:.1f} s", file=sys.stderr)
     start = time.perf_counter()
     bed.gitops_lab(
-        "up", "--engine", engine, "--preload", "--engine-manifests", str(bed.manifests), "--timeout", "900", name=name
+        "up",
+        "--engine",
+        engine,
+        "--git-server",
+        git_server,
+        "--preload",
+        "--engine-manifests",
+        str(bed.manifests),
+        "--timeout",
+        "900",
+        name=name,
     )
     up_s = time.perf_counter() - start
     print(f"  {engine}: up in {up_s:.1f} s", file=sys.stderr)
@@ -172,6 +182,7 @@ def bench_engine(bed: KindBed, engine: str, runs: int) -> dict:
     )
     return {
         "engine": engine,
+        "git_server": git_server,
         "up_s": round(up_s, 1),
         "node_memory_mib": memory,
         "promote_served": result,
@@ -185,20 +196,23 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--engine", action="append", choices=["flux", "argocd"])
     ap.add_argument("--runs", type=int, default=10)
+    ap.add_argument(
+        "--git-server", choices=["builtin", "gitea"], default="builtin", help="the lab's Git server (`up --git-server`)"
+    )
     args = ap.parse_args()
     results = []
     with bed_for_script("kind_up.py") as bed:
         for engine in args.engine or ["flux", "argocd"]:
-            results.append(bench_engine(bed, engine, args.runs))
+            results.append(bench_engine(bed, engine, args.runs, args.git_server))
             print(json.dumps(results[-1]))
     print(
-        f"{'engine':8} {'up':>8} {'node memory':>12} {'promote p50':>12} {'p95':>8} "
+        f"{'engine':8} {'server':8} {'up':>8} {'node memory':>12} {'promote p50':>12} {'p95':>8} "
         f"{'kind create':>12} {'up ratio':>9} {'floor p50':>10} {'floor p95':>10} {'ratio':>6}"
     )
     for r in results:
         p = r["promote_served"]
         print(
-            f"{r['engine']:8} {r['up_s']:>7.1f}s {r['node_memory_mib']:>9.0f} MiB {p['median_s']:>11.2f}s "
+            f"{r['engine']:8} {r['git_server']:8} {r['up_s']:>7.1f}s {r['node_memory_mib']:>9.0f} MiB {p['median_s']:>11.2f}s "
             f"{p['p95_s']:>7.2f}s {r['kind_create_s']:>11.1f}s {r['up_over_kind_create']:>8.2f}x "
             f"{p['floor']['median_s']:>9.2f}s {p['floor']['p95_s']:>9.2f}s {p['floor_ratio_median']:>5.2f}x"
         )

@@ -53,13 +53,20 @@ async function main() {
             return !!nav && getComputedStyle(nav).display === 'flex';
         });
         await page.screenshot({path: path.join(shots, 'gitea-repository.png'), fullPage: true});
-        await page.goto(`${base}/${repo}/pulls/${number}`);
-        await page.waitForSelector('.timeline');
+        const answer = await page.goto(`${base}/${repo}/pulls/${number}`);
+        try {
+            // the pull request's title, then its merge box (where the commit statuses are listed)
+            await page.waitForSelector('#issue-title-display');
+            await page.waitForSelector('.pull-merge-box, .merge-section, .timeline-item.pull-merge-box',
+                                       {state: 'attached'});
+        } catch (err) {
+            await page.screenshot({path: path.join(shots, 'gitea-pull-request-failed.png'), fullPage: true});
+            throw new Error(`${err.message}\nHTTP ${answer && answer.status()} at ${page.url()}:\n` +
+                            (await page.locator('body').innerText()).slice(0, 3000));
+        }
         const pullRequest = await page.locator('body').innerText();
-        const pullRequestAll = await page.evaluate(() => document.body.textContent);
         await page.screenshot({path: path.join(shots, 'gitea-pull-request.png'), fullPage: true});
-        process.stdout.write(JSON.stringify({signed_in_as: signedInAs, files, styled, pull_request: pullRequest,
-                                               pull_request_all: pullRequestAll}) + '\n');
+        process.stdout.write(JSON.stringify({signed_in_as: signedInAs, files, styled, pull_request: pullRequest}) + '\n');
     } finally {
         await context.close();
         fs.rmSync(profile, {recursive: true, force: true});

@@ -98,7 +98,18 @@ def test_up_brings_gitea_and_every_environment_up(forge_env):
     assert "overlays/prod" not in rule["unprotected_file_patterns"]
     assert forge.repository("learner", "ml-platform-pipelines") is not None
 
-    again = bed.gitops_lab("up", "--engine", engine, "--git-server", "gitea", "--output", "json", name=name).json()
+    again = bed.gitops_lab(
+        "up",
+        "--engine",
+        engine,
+        "--git-server",
+        "gitea",
+        "--engine-manifests",
+        str(bed.manifests),
+        "--output",
+        "json",
+        name=name,
+    ).json()
     assert again["changed"] == []
 
 
@@ -121,8 +132,9 @@ def _learner_sees_the_pull_request_in_a_browser(bed, engine: str, learner, numbe
     assert "overlays" in seen["files"] and "base" in seen["files"]
     assert seen["styled"] is True  # the web frontend is built into the image
     assert f"{reviewer} approved these changes" in seen["pull_request"]
+    assert "All checks were successful" in seen["pull_request"]
     for gate in ("data-quality", "model-eval", "policy"):
-        assert f"gitops-lab/{gate}" in seen["pull_request_all"]
+        assert f"gitops-lab/{gate}" in seen["pull_request"]  # shown on the page, not only in its HTML
     for shot in ("gitea-repository.png", "gitea-pull-request.png"):
         assert (shots / shot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

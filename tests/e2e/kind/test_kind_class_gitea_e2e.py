@@ -80,7 +80,8 @@ def test_a_class_of_two_on_gitea_is_isolated_and_reviews_each_other(class_env, t
     run_git("-c", "user.name=A", "-c", "user.email=a@example.com", "commit", "-q", "--allow-empty", "-m", "A", cwd=work)
     run_git("push", "-q", "origin", "HEAD:main", cwd=work)
     assert run_git("ls-remote", url(a, "learner-02"), "main").stdout.strip()
-    refused = run_git("push", url(a, "learner-02"), "HEAD:main", cwd=work, check=False)
+    # a new branch: git itself would refuse a push to main that is not a fast-forward, before Gitea is asked
+    refused = run_git("push", url(a, "learner-02"), "HEAD:refs/heads/from-learner-01", cwd=work, check=False)
     assert refused.returncode != 0 and DENIED in refused.stderr, refused.stderr
     refused = run_git("push", url(a, "learner-02-ml-platform-pipelines"), "HEAD:refs/heads/x", cwd=work, check=False)
     assert refused.returncode != 0 and DENIED in refused.stderr, refused.stderr

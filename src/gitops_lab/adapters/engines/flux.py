@@ -142,6 +142,17 @@ class Flux(Engine):
         digest = hashlib.sha256(f"{secret}{self.receiver_name()}{self.namespace}".encode()).hexdigest()
         return f"/hook/{digest}"
 
+    def push_webhook(self, secret: str) -> tuple[str | None, list[str]]:
+        """The Receiver's in-cluster URL and what changed (``accept_push_webhooks``); (None, []) when this
+        Flux has no notification-controller (an external install without it): pushes then wait for the
+        GitRepositories' poll, or for the CLI's reconcile request."""
+        if not self._has_receivers():
+            return None, []
+        return super().push_webhook(secret)
+
+    def _has_receivers(self) -> bool:
+        return self.applier.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", RECEIVER_CRD) is not None
+
     def accept_push_webhooks(self, secret: str) -> list[str]:
         """Apply a Secret holding ``secret`` as the token and a ``github`` Receiver; what changed.
 
@@ -154,7 +165,7 @@ class Flux(Engine):
         """
         if not secret:
             raise ValueError("an empty webhook secret would let anyone make Flux fetch")
-        if self.applier.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", RECEIVER_CRD) is None:
+        if not self._has_receivers():
             raise EngineError(
                 f"Flux here has no notification-controller (CRD {RECEIVER_CRD} missing), which takes push webhooks",
                 fix="install Flux with its notification-controller (`gitops-lab up` does), then run the command again",

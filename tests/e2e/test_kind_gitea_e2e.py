@@ -100,7 +100,19 @@ def test_up_brings_gitea_and_every_environment_up(forge_env):
     assert "overlays/prod" not in rule["unprotected_file_patterns"]
     assert forge.repository("learner", "ml-platform-pipelines") is not None
 
-    again = bed.gitops_lab("up", "--engine", engine, "--git-server", "gitea", "--output", "json", name=name).json()
+    # the same engine manifests as the first run (the bed has no network to fetch the release from)
+    again = bed.gitops_lab(
+        "up",
+        "--engine",
+        engine,
+        "--git-server",
+        "gitea",
+        "--engine-manifests",
+        str(bed.manifests),
+        "--output",
+        "json",
+        name=name,
+    ).json()
     assert again["changed"] == []
 
 

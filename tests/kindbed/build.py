@@ -11,7 +11,7 @@ What it makes, from pinned sources only (versions from src/gitops_lab/versions.y
 - the component images under their upstream names (kube-*, etcd, coredns, pause,
   kindest/kindnetd, kindest/local-path-*);
 - every image the lab runs, under the exact names the product's manifests use
-  (Argo CD, Redis, Flux's source- and kustomize-controller, the Git server's
+  (Argo CD, Redis, Flux's source-, kustomize- and notification-controller, the Git server's
   base, the model server's Python);
 - Flux's install.yaml, assembled from flux2's and the controllers' own modules.
 

@@ -19,9 +19,10 @@ from pathlib import Path
 import yaml
 
 from kindbed.layout import module_dir
+from testbed.build import built_version
 
-RECIPE = "1"
-CONTROLLERS = ("source-controller", "kustomize-controller")
+RECIPE = "2"
+CONTROLLERS = ("source-controller", "kustomize-controller", "notification-controller")
 
 
 def kustomize_build(kustomize: Path, folder: Path) -> str:
@@ -45,7 +46,8 @@ def assemble(versions: dict, dest: Path, kustomize: Path, work: Path) -> None:
     manifests = work / "manifests"
     _writable_copy(module_dir("github.com/fluxcd/flux2/v2", flux["version"]) / "manifests", manifests)
     for controller in CONTROLLERS:
-        version = flux[controller.replace("-", "_")]
+        # the version the beds build (versions.yaml testbed_version), which its config/manager's image names
+        version = built_version(versions, "flux", controller.replace("-", "_"))
         source = work / "modules" / controller
         _writable_copy(module_dir(f"github.com/fluxcd/{controller}", version) / "config", source)
         base = manifests / "bases" / controller

@@ -24,6 +24,10 @@ CACHE_ENV = "GITOPS_LAB_KINDBED_CACHE"
 RECIPE = "1"
 
 
+# versions.yaml's flux keys that only some steps use (their stamps hold them).
+STEP_KEYED_FLUX_PINS = ("notification_controller", "testbed_version")
+
+
 def load_versions() -> dict:
     with VERSIONS_FILE.open(encoding="utf-8") as fh:
         return yaml.safe_load(fh)
@@ -36,8 +40,12 @@ def version_set(v: dict | None = None) -> dict:
         "kind": v["kind"],
         "kubernetes": v["kubernetes"]["version"],
         "argocd": v["argocd"]["version"],
-        # module_built_sha256 is what the bed makes, not what it is made from: checked after the build.
-        "flux": {key: value for key, value in v["flux"].items() if key != "module_built_sha256"},
+        # Left out: module_built_sha256 (what the bed makes, not what it is made from: checked after the
+        # build) and notification-controller's pins (only the engine-manifests and lab-images steps use them,
+        # and their stamps hold them, so a change rebuilds those two steps, not the whole bed).
+        "flux": {
+            k: val for k, val in v["flux"].items() if k != "module_built_sha256" and k not in STEP_KEYED_FLUX_PINS
+        },
         "recipe": RECIPE,
     }
 

@@ -25,6 +25,7 @@ from kindbed import argocd_ui, flux_install, gitea_image, gitea_ui, rootfs
 from kindbed.components import go_components
 from kindbed.dockerd import PrivateDockerd, lacks_sys_resource
 from kindbed.layout import RECIPE, load_versions, module_dir, node_image_tag
+from testbed.build import built_version
 
 HERE = Path(__file__).resolve().parent
 POD_BASE = "gitops-lab-kindbed/pod-base:bookworm"
@@ -211,7 +212,12 @@ def image_steps(versions: dict | None = None) -> list[Step]:
         Step(
             "engine-manifests",
             (),
-            {"flux": v["flux"]["version"], "recipe": flux_install.RECIPE, "argocd": v["argocd"]["install_sha256"]},
+            {
+                "flux": v["flux"]["version"],
+                "controllers": [built_version(v, "flux", c.replace("-", "_")) for c in flux_install.CONTROLLERS],
+                "recipe": flux_install.RECIPE,
+                "argocd": v["argocd"]["install_sha256"],
+            },
             _engine_manifests,
             files=("manifests/flux/install.yaml", "manifests/argocd/install.yaml"),
         ),
@@ -222,7 +228,7 @@ def image_steps(versions: dict | None = None) -> list[Step]:
             (),
             {
                 "argocd": v["argocd"]["version"],
-                "flux": [v["flux"]["source_controller"], v["flux"]["kustomize_controller"]],
+                "flux": [built_version(v, "flux", c.replace("-", "_")) for c in flux_install.CONTROLLERS],
                 "kustomize": v["argocd"]["kustomize"],
                 "packages": rootfs.POD_PACKAGES,
                 "recipes": RECIPES,
@@ -600,6 +606,7 @@ RECIPES = {
     "public.ecr.aws/docker/library/redis": "redis",
     "ghcr.io/fluxcd/source-controller": "source-controller",
     "ghcr.io/fluxcd/kustomize-controller": "kustomize-controller",
+    "ghcr.io/fluxcd/notification-controller": "notification-controller",
     "docker.io/library/buildpack-deps": "git-and-python",
     "docker.io/library/python": "git-and-python",
 }
@@ -700,7 +707,7 @@ def _lab_images(ctx: Context) -> None:
             build_image(
                 ctx.dockerd, ref, work, [f"FROM {POD_BASE}", "WORKDIR /tmp", 'ENTRYPOINT ["/usr/bin/redis-server"]']
             )
-        elif what in ("source-controller", "kustomize-controller"):
+        elif what in flux_install.CONTROLLERS:
             build_image(
                 ctx.dockerd,
                 ref,

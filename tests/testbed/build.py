@@ -61,9 +61,15 @@ def version_set(v: dict | None = None) -> dict[str, str]:
         "kustomize": v["argocd"]["kustomize"],
         "source_controller": v["flux"]["source_controller"],
         "kustomize_controller": v["flux"]["kustomize_controller"],
+        "notification_controller": built_version(v, "flux", "notification_controller"),
         "gitea": v["gitea"]["version"],
         "recipe": BUILD_RECIPE,
     }
+
+
+def built_version(v: dict, section: str, key: str) -> str:
+    """The version the beds build of ``v[section][key]``: versions.yaml's testbed_version, else the pin."""
+    return (v[section].get("testbed_version") or {}).get(key) or v[section][key]
 
 
 def cache_root() -> Path:
@@ -206,6 +212,13 @@ def components(v: dict | None = None) -> list[Component]:
             "github.com/fluxcd/kustomize-controller",
             vs["kustomize_controller"],
             {"kustomize-controller": "github.com/fluxcd/kustomize-controller"},
+            crd_dirs=["config/crd/bases"],
+        ),
+        Component(
+            "notification-controller",
+            "github.com/fluxcd/notification-controller",
+            vs["notification_controller"],
+            {"notification-controller": "github.com/fluxcd/notification-controller"},
             crd_dirs=["config/crd/bases"],
         ),
         Component(

@@ -120,7 +120,8 @@ class _Engine:
 # Flux
 class Flux(_Engine):
     namespace = "flux-system"
-    order = ["source-controller", "kustomize-controller"]
+    order = ["source-controller", "kustomize-controller", "notification-controller"]
+    _env: dict[str, str] = {}  # the controllers' environment, set by start; notification-controller shares it
 
     def start(self, timeout: float = 90) -> "Flux":
         crds = sorted((crd_dir() / "source-controller").glob("*.yaml")) + sorted(
@@ -137,6 +138,7 @@ class Flux(_Engine):
             "TMPDIR": str(tmp),
             "HOME": str(self.workdir),
         }
+        self._env = env
         for n in ("storage", "sc_metrics", "sc_health", "kc_metrics", "kc_health"):
             self.ports[n] = free_port()
         storage = self.workdir / "storage"
@@ -177,6 +179,38 @@ class Flux(_Engine):
             timeout=timeout,
         )
         return self
+
+    @property
+    def receiver_url(self) -> str:
+        """notification-controller's webhook receiver, plain HTTP on loopback (after ``start_notification``)."""
+        return f"http://127.0.0.1:{self.ports['receiver']}"
+
+    def start_notification(self, timeout: float = 90) -> str:
+        """Apply notification-controller's CRDs and start it (Receivers; its event server unused): the
+        receiver's URL. The other controllers keep ``--events-addr=`` (they post no events)."""
+        if "notification-controller" in self.procs and self.procs["notification-controller"].alive():
+            return self.receiver_url
+        apply_crds(self.cluster, sorted((crd_dir() / "notification-controller").glob("*.yaml")))
+        for n in ("receiver", "events", "nc_metrics", "nc_health"):
+            self.ports[n] = free_port()
+        self._start(
+            "notification-controller",
+            [
+                bin_dir() / "notification-controller",
+                "--enable-leader-election=false",
+                "--watch-all-namespaces=true",
+                "--log-level=info",
+                "--log-encoding=json",
+                f"--receiverAddr=127.0.0.1:{self.ports['receiver']}",
+                f"--events-addr=127.0.0.1:{self.ports['events']}",
+                f"--metrics-addr=127.0.0.1:{self.ports['nc_metrics']}",
+                f"--health-addr=127.0.0.1:{self.ports['nc_health']}",
+            ],
+            self._env,
+            ready=lambda: http_ok(f"http://127.0.0.1:{self.ports['nc_health']}/readyz"),
+            timeout=timeout,
+        )
+        return self.receiver_url
 
 
 def start_flux(cluster: Cluster, workdir: Path | None = None) -> Flux:

@@ -3,6 +3,7 @@
 - ``testbed_cluster``  -> Cluster: .kubeconfig, .server, .logs_dir, .check_health()
 - ``testbed_git``      -> GitHttpServer (tests/helpers/gitservers.py): .base_url, .root, .create_repo(name) -> clone URL
 - ``testbed_flux``     -> Flux: .namespace ("flux-system"), .check_health(), .restart(name)
+- ``testbed_flux_notification`` -> the same Flux, with notification-controller up: .receiver_url (Receivers)
 - ``testbed_argocd``   -> ArgoCD: .namespace ("argocd"), .check_health(), .restart(name)
 - ``testbed_argocd_server`` -> the same ArgoCD, with argocd-server up: .server_url (plain HTTP, /api/webhook)
 - ``testbed_gitea``    -> Gitea: .url, .cli(), .root, .started_in, .check_health()
@@ -96,6 +97,14 @@ def testbed_flux(testbed_cluster: Cluster) -> Iterable[Flux]:
     f = start_flux(testbed_cluster)
     yield f
     _finish("testbed_flux", f, f.stop)
+
+
+@pytest.fixture(scope="session")
+def testbed_flux_notification(testbed_flux: Flux) -> Flux:
+    """``testbed_flux`` plus notification-controller (its receiver on loopback: ``.receiver_url``);
+    stopped with the others."""
+    testbed_flux.start_notification()
+    return testbed_flux
 
 
 @pytest.fixture(scope="session")

@@ -42,6 +42,7 @@ def flux_release(crd_dir) -> str:
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "flux-system"}},
         *crds(crd_dir / "source-controller"),
         *crds(crd_dir / "kustomize-controller"),
+        *crds(crd_dir / "notification-controller"),
         {
             "apiVersion": "apiextensions.k8s.io/v1",
             "kind": "CustomResourceDefinition",
@@ -55,6 +56,7 @@ def flux_release(crd_dir) -> str:
         },
         deployment("source-controller", "flux-system"),
         deployment("kustomize-controller", "flux-system"),
+        deployment("notification-controller", "flux-system"),
         deployment("helm-controller", "flux-system"),
     ]
     return yaml.safe_dump_all(docs)
@@ -98,9 +100,13 @@ def test_flux_managed_install_applies_only_what_the_lab_needs_and_waits(kube, tm
         report = flux.install("managed", Reporter(), Deadline(120), source_url=server.url)
         assert report.mode == "managed" and report.changed
         apps = kube.apps()
-        for name in ("source-controller", "kustomize-controller"):
+        for name in ("source-controller", "kustomize-controller", "notification-controller"):
             dep = apps.read_namespaced_deployment(name, "flux-system")
             assert dep.status.available_replicas == 1, name
+        # the Receiver kind the forge's push webhooks need is installed with it
+        assert flux.applier.get(
+            "apiextensions.k8s.io/v1", "CustomResourceDefinition", "receivers.notification.toolkit.fluxcd.io"
+        )
         names = {d.metadata.name for d in apps.list_namespaced_deployment("flux-system").items}
         assert "helm-controller" not in names
         assert (

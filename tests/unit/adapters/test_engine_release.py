@@ -60,7 +60,7 @@ def _doc(kind, name, **extra):
     return {"apiVersion": "v1", "kind": kind, "metadata": {"name": name}, **extra}
 
 
-def test_flux_keeps_only_source_and_kustomize_controllers():
+def test_flux_keeps_the_source_kustomize_and_notification_controllers():
     docs = [
         _doc("Namespace", "flux-system"),
         {
@@ -75,6 +75,12 @@ def test_flux_keeps_only_source_and_kustomize_controllers():
             "metadata": {"name": "helmreleases.helm.toolkit.fluxcd.io"},
             "spec": {"group": "helm.toolkit.fluxcd.io"},
         },
+        {
+            "apiVersion": "apiextensions.k8s.io/v1",
+            "kind": "CustomResourceDefinition",
+            "metadata": {"name": "receivers.notification.toolkit.fluxcd.io"},
+            "spec": {"group": "notification.toolkit.fluxcd.io"},
+        },
         _doc("Deployment", "source-controller"),
         _doc("Deployment", "kustomize-controller"),
         _doc("Deployment", "helm-controller"),
@@ -87,8 +93,11 @@ def test_flux_keeps_only_source_and_kustomize_controllers():
     assert [(o["kind"], o["metadata"]["name"]) for o in kept] == [
         ("Namespace", "flux-system"),
         ("CustomResourceDefinition", "gitrepositories.source.toolkit.fluxcd.io"),
+        ("CustomResourceDefinition", "receivers.notification.toolkit.fluxcd.io"),
         ("Deployment", "source-controller"),
         ("Deployment", "kustomize-controller"),
+        ("Deployment", "notification-controller"),
+        ("Service", "notification-controller"),
         ("Service", "source-controller"),
     ]
 
@@ -232,7 +241,7 @@ def test_every_container_the_lab_installs_starts_from_a_preloaded_image():
     assert {c["imagePullPolicy"] for c in spec["initContainers"] + spec["containers"]} == {"IfNotPresent"}
 
 
-def test_flux_controllers_do_not_post_events_to_the_notification_controller_the_lab_leaves_out():
+def test_flux_controllers_post_events_to_the_notification_controller_the_lab_keeps():
     controller = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -256,6 +265,7 @@ def test_flux_controllers_do_not_post_events_to_the_notification_controller_the_
     }
     kept = Flux.__new__(Flux).prepare_manifests(yaml.safe_dump_all([controller]))
     assert kept[0]["spec"]["template"]["spec"]["containers"][0]["args"] == [
+        "--events-addr=http://notification-controller.flux-system.svc.cluster.local./",
         "--watch-all-namespaces=true",
         "--storage-path=/data",
     ]

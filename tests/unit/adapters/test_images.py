@@ -99,6 +99,11 @@ spec: {template: {spec: {containers: [{name: manager, image: ghcr.io/fluxcd/sour
 ---
 apiVersion: apps/v1
 kind: Deployment
+metadata: {name: notification-controller, namespace: flux-system}
+spec: {template: {spec: {containers: [{name: manager, image: ghcr.io/fluxcd/notification-controller:v1.9.4}]}}}
+---
+apiVersion: apps/v1
+kind: Deployment
 metadata: {name: helm-controller, namespace: flux-system}
 spec: {template: {spec: {containers: [{name: manager, image: ghcr.io/fluxcd/helm-controller:v1.4.5}]}}}
 ---
@@ -110,8 +115,12 @@ data: {image: "should-not-be-listed:1"}
 
 
 def test_engine_images_keep_only_the_installed_controllers():
-    # The lab's Flux install (the engine adapter's own trimming) drops helm-controller.
-    assert engine_images("flux", FLUX_INSTALL) == ["ghcr.io/fluxcd/source-controller:v1.9.5"]
+    # The lab's Flux install (the engine adapter's own trimming) drops helm-controller and keeps
+    # notification-controller (its Receiver takes the forge's push webhooks).
+    assert engine_images("flux", FLUX_INSTALL) == [
+        "ghcr.io/fluxcd/notification-controller:v1.9.4",
+        "ghcr.io/fluxcd/source-controller:v1.9.5",
+    ]
 
 
 def test_lab_images_read_the_engine_manifest_from_the_install_cache(tmp_path, monkeypatch):

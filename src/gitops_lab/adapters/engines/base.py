@@ -228,17 +228,22 @@ class Engine(abc.ABC):
     def push_webhook(self, secret: str) -> tuple[str | None, list[str]]:
         """Have the engine take a forge's push webhooks signed with ``secret`` (``accept_push_webhooks``):
         where a forge in the same cluster sends them (None: the engine takes none), and what changed."""
-        if not (self.push_webhook_path and self.push_webhook_service):
+        if not self.push_webhook_service:
             return None, []
         changed = self.accept_push_webhooks(secret)
-        return f"http://{self.push_webhook_service}.{self.namespace}.svc.cluster.local{self.push_webhook_path}", changed
+        path = self.webhook_path(secret)
+        return f"http://{self.push_webhook_service}.{self.namespace}.svc.cluster.local{path}", changed
+
+    def webhook_path(self, secret: str) -> str:
+        """The path on ``push_webhook_service`` that takes pushes signed with ``secret``."""
+        return self.push_webhook_path or "/"
 
     def accept_push_webhooks(self, secret: str) -> list[str]:
         """Have the engine accept a forge's push webhooks signed with ``secret``; what changed.
 
-        An engine without an endpoint for them (``push_webhook_path`` None: Flux without its
-        notification-controller) changes nothing and returns []: it finds a push at its next poll, or
-        at once when the CLI requests a reconcile (docs/forge.md).
+        An engine without an endpoint for them (``push_webhook_service`` None) changes nothing and
+        returns []: it finds a push at its next poll, or at once when the CLI requests a reconcile
+        (docs/forge.md).
         """
         return []
 

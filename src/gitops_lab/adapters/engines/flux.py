@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import datetime, timezone
 from typing import Any
@@ -23,6 +24,8 @@ from gitops_lab.resources import manifests_dir
 
 SOURCE_API = "source.toolkit.fluxcd.io/v1"
 KUSTOMIZE_API = "kustomize.toolkit.fluxcd.io/v1"
+NOTIFICATION_API = "notification.toolkit.fluxcd.io/v1"
+RECEIVER_CRD = "receivers.notification.toolkit.fluxcd.io"
 REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
 #: The Secret holding the lab's age key (`gitops-lab secrets init`); Kustomizations decrypt with it when it exists.
 SOPS_KEY_SECRET = "sops-age"
@@ -36,11 +39,13 @@ class Flux(Engine):
     crds = CRDS
     install_hint = "install Flux first (`flux install`)"
     decryption = "kustomize-controller decrypts SOPS files natively (spec.decryption.provider: sops)"
+    # notification-controller's receiver, plain HTTP on port 80; the path is the Receiver's (webhook_path)
+    push_webhook_service = "webhook-receiver"
 
     # -- install ---------------------------------------------------------------
 
     def prepare_manifests(self, text: str) -> list[dict[str, Any]]:
-        """Keep only the source and kustomize controllers and what they need."""
+        """Keep only the controllers and CRD groups manifests/flux/install-filter.yaml names."""
         keep = yaml.safe_load((manifests_dir("flux") / "install-filter.yaml").read_text(encoding="utf-8"))
         controllers, groups = set(keep["controllers"]), set(keep["crdGroups"])
         dropped_controllers: set[str] = set()
@@ -54,15 +59,11 @@ class Flux(Engine):
                 continue
             result.append(obj)
         # Services and ServiceAccounts named after a dropped controller go too.
-        kept = [
+        return [
             o
             for o in result
             if not (o["kind"] in ("Service", "ServiceAccount") and o["metadata"]["name"] in dropped_controllers)
         ]
-        if "notification-controller" not in controllers:
-            for obj in kept:
-                _stop_posting_events(obj)
-        return kept
 
     # -- register --------------------------------------------------------------
     def register(self, targets: list[EnvironmentTarget], repo: RepoAccess) -> list[str]:
@@ -129,6 +130,59 @@ class Flux(Engine):
                 self.applier.merge_patch(KUSTOMIZE_API, "Kustomization", name, patch, self.namespace)
                 changed.append(f"Kustomization/{name}")
         return changed
+
+    # -- push webhooks ----------------------------------------------------------
+    def receiver_name(self) -> str:
+        """The Receiver (and, with ``-webhook``, its token Secret) of the lab or of a classroom tenant."""
+        return project_name(self.tenant)
+
+    def webhook_path(self, secret: str) -> str:
+        """Where notification-controller serves the Receiver made with token ``secret``: ``/hook/`` and
+        the hex SHA-256 of token, name and namespace, as it computes ``status.webhookPath``."""
+        digest = hashlib.sha256(f"{secret}{self.receiver_name()}{self.namespace}".encode()).hexdigest()
+        return f"/hook/{digest}"
+
+    def push_webhook(self, secret: str) -> tuple[str | None, list[str]]:
+        """The Receiver's in-cluster URL and what changed (``accept_push_webhooks``); (None, []) when this
+        Flux has no notification-controller (an external install without it): pushes then wait for the
+        GitRepositories' poll, or for the CLI's reconcile request."""
+        if not self._has_receivers():
+            return None, []
+        return super().push_webhook(secret)
+
+    def _has_receivers(self) -> bool:
+        return self.applier.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", RECEIVER_CRD) is not None
+
+    def accept_push_webhooks(self, secret: str) -> list[str]:
+        """Apply a Secret holding ``secret`` as the token and a ``github`` Receiver; what changed.
+
+        Gitea signs each delivery GitHub's way too (``X-GitHub-Event``, ``X-Hub-Signature-256``: an
+        HMAC-SHA256 of the body with the hook's secret), so notification-controller checks it with the
+        token, refuses a wrongly signed one (its log says why; Gitea records a failed delivery), and
+        for a push annotates every GitRepository labelled part of the lab (a tenant's only: those named
+        after it) with ``reconcile.fluxcd.io/requestedAt``. source-controller fetches at once and
+        kustomize-controller applies the new revision. Applying again the same token changes nothing.
+        """
+        if not secret:
+            raise ValueError("an empty webhook secret would let anyone make Flux fetch")
+        if not self._has_receivers():
+            raise EngineError(
+                f"Flux here has no notification-controller (CRD {RECEIVER_CRD} missing), which takes push webhooks",
+                fix="install Flux with its notification-controller (`gitops-lab up` does), then run the command again",
+            )
+        name = self.receiver_name()
+        # A tenant's GitRepositories are named gitops-lab-<tenant>-<env> (registered_name): a CEL filter.
+        expression = f'res.metadata.name.startsWith("{name}-")'
+        resource_filter = f"  resourceFilter: {json.dumps(expression)}" if self.tenant else ""
+        objects = self.render(
+            "receiver.yaml",
+            namespace=self.namespace,
+            name=name,
+            secret_name=f"{name}-webhook",
+            token=json.dumps(secret),
+            resource_filter=resource_filter,
+        )
+        return self.apply_changed(objects)
 
     # -- reconcile and status -----------------------------------------------
     def request_reconcile(self, env: str) -> None:
@@ -234,16 +288,3 @@ def applied_verdict(state: EngineStatus, commit: str | None, kustomization: dict
     if commit and state.revision != commit:
         return False, seen
     return state.synced and state.healthy, seen
-
-
-def _stop_posting_events(obj: dict[str, Any]) -> None:
-    """Drop --events-addr from the controllers when notification-controller is left out.
-
-    Each controller posts every event to that address with retries and backoff
-    (five attempts); with nothing there, each reconcile stalls for seconds, and a
-    promotion on a real cluster waited 30-45 s instead of a few.
-    """
-    if obj.get("kind") != "Deployment":
-        return
-    for container in obj.get("spec", {}).get("template", {}).get("spec", {}).get("containers", []) or []:
-        container["args"] = [a for a in container.get("args") or [] if not str(a).startswith("--events-addr")]

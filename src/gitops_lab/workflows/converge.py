@@ -34,7 +34,7 @@ def converge(
     git = Git(lab.repo)
     versions = {env: version_at(git, commit, env) for env in chosen}
     for env in chosen:
-        lab.engine.request_reconcile(env)
+        lab.engine.request_reconcile(env, commit)
     for env in chosen:
         wait_until_served(
             lab.engine,

@@ -95,3 +95,10 @@ def test_a_changed_gate_setting_runs_that_gate_again(lab, cli):
     result = cli("promote", "--to", "staging", "--version", "v2", "--repo", str(wc))
     assert result.exit_code == 4, result.output
     assert "model-eval (accuracy" in result.stderr and "< 0.99" in result.stderr
+
+
+def test_a_gate_run_before_the_promotion_is_reused_by_it(lab, cli):
+    wc, _ = lab
+    ran = cli("gate", "run", "--to", "staging", "--version", "v2", "--repo", str(wc))
+    assert ran.exit_code == 0, ran.output
+    assert reused(promote_v2(cli, wc)) == list(STAGING_GATES)

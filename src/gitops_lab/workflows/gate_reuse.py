@@ -15,8 +15,9 @@ Only a clean working copy (no change, no untracked file) is keyed: its content
 is HEAD's. Never reused: approval (it reads who promotes), custom gates (their
 programs may read anything), vuln-scan against the live OSV database (it
 changes by itself), and failures (a failing gate runs again, so its message is
-always fresh). Records live in the state folder (``gate-verdicts/``); a reused
-verdict says so in its details and in the promotion's output.
+always fresh). Records live in the state folder (``gate-verdicts/``), from a promotion's
+gates and from `gate run`'s; a reused verdict says so in its details and in the
+promotion's output.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from gitops_lab.adapters.renderer import kustomize_command
 from gitops_lab.adapters.repo.git import Git
 from gitops_lab.adapters.repo.layout import RepoLayout
 from gitops_lab.errors import PreflightError
-from gitops_lab.gates import GateResult, GatesConfig
+from gitops_lab.gates import GateResult, GatesConfig, load_config
 from gitops_lab.gates import data_quality, model_eval, policy, secret_scan, vuln_scan
 from gitops_lab.gates.runner import judge
 from gitops_lab.deadline import Deadline
@@ -78,6 +79,20 @@ def judge_reusing(
         if result is not None and result.passed and not result.skipped:
             _save(key, result)
     return [reused.get(name) or by_name[name] for name in names]
+
+
+def record(repo_path: str | Path, src: str, dst: str, version: str, results: list[GateResult]) -> None:
+    """Keep the passes of gates run outside a promotion (`gate run`), so the promotion after it reuses them."""
+    root = Path(repo_path)
+    ran = [r for r in results if r.passed and not r.skipped and not r.reused_from]
+    if not ran:
+        return
+    config = load_config(root)
+    current = RepoLayout(root).model_version(dst)
+    keys = _keys(root, config, src, dst, version, current, [r.name for r in ran])
+    for result in ran:
+        if result.name in keys:
+            _save(keys[result.name], result)
 
 
 def _keys(

@@ -79,7 +79,10 @@ def build(folder: Path, hide: Path | None = None) -> list[dict[str, Any]]:
             text = text.replace(str(hide) + "/", "")
         raise RenderError(" ".join(text.split()) or f"exit code {proc.returncode}")
     try:
-        return [doc for doc in yaml.safe_load_all(proc.stdout) if isinstance(doc, dict)]
+        # libyaml's safe loader when PyYAML has it: the same objects, parsed about ten times faster
+        # (kustomize's output is the policy gate's biggest cost after kustomize itself).
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        return [doc for doc in yaml.load_all(proc.stdout, Loader=loader) if isinstance(doc, dict)]
     except yaml.YAMLError as error:
         raise RenderError(f"kustomize printed invalid YAML: {error}") from None
 

@@ -32,6 +32,12 @@ from gitops_lab.cli.app import Application, environment_options, pass_app
     "recorded in the commit as `Gate-<Name>: skipped by <you>`.",
 )
 @click.option(
+    "--rerun-gates",
+    is_flag=True,
+    help="Run every gate, even one that already passed on the same inputs (by default such a verdict is "
+    "reused, and the output says so).",
+)
+@click.option(
     "--merge",
     is_flag=True,
     help="On a forge: merge the promotion's pull request now; a missing approval is an error (exit 4) "
@@ -51,6 +57,7 @@ def command(
     dst: str,
     version: str | None,
     skip_gates: tuple[str, ...],
+    rerun_gates: bool,
     merge: bool,
     wait: bool,
     timeout: float,
@@ -79,6 +86,11 @@ def command(
     until the engine applied the commit and reports it healthy, and the
     environment's Deployment rolled out with the new model version.
     --no-wait stops after the push.
+
+    A gate that already passed on the same inputs (the same commit's content,
+    the same gates.yaml section, the same tools) is not run again: its
+    recorded verdict is reused and the output says "reused". --rerun-gates
+    runs every gate.
 
     On a lab whose remote is a forge (`repo init --forge-url`), a destination
     that needs an approval (prod by default) is promoted by pull request: the
@@ -118,6 +130,7 @@ def command(
                 environment=environment,
                 deadline=deadline,
                 skip_gates=skip_gates,
+                rerun_gates=rerun_gates,
                 forge=forge,
                 merge=merge,
             )

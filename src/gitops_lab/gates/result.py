@@ -23,6 +23,7 @@ class GateResult:
     details: list[str] = field(default_factory=list)
     skipped: bool = False
     fix: str = ""
+    reused_from: str = ""  # when the verdict was recorded, if it was reused rather than run (workflows/gate_reuse.py)
 
     @property
     def verdict(self) -> str:
@@ -34,6 +35,8 @@ class GateResult:
         data = {**asdict(self), "verdict": self.verdict}
         if not self.fix:
             del data["fix"]
+        if not self.reused_from:
+            del data["reused_from"]
         return data
 
 

@@ -25,12 +25,13 @@ from gitops_lab.adapters.repo.layout import BRANCH, RepoLayout
 from gitops_lab.adapters.repo.promotion import ChangeResult, check_promotion, commit_promotion, noted
 from gitops_lab.errors import GateFailed, UsageError
 from gitops_lab.gates import GateResult, GatesConfig, check_gate_names, gate_trailers, load_config
-from gitops_lab.gates.runner import advice, judge
+from gitops_lab.gates.runner import advice
 from gitops_lab.deadline import Deadline
 from gitops_lab.reporter import Reporter
 from gitops_lab.workflows import pull_request
 from gitops_lab.workflows.converge import converge_change
 from gitops_lab.workflows.environment import LabEnvironment
+from gitops_lab.workflows.gate_reuse import judge_reusing
 
 
 def run_promotion(
@@ -45,11 +46,14 @@ def run_promotion(
     skip_gates: Collection[str] = (),
     forge: pull_request.LabForge | None = None,
     merge: bool = False,
+    rerun_gates: bool = False,
 ) -> ChangeResult:
     """Gate and promote ``version`` (default: ``src``'s) from ``src`` to ``dst``.
 
     ``skip_gates`` names required gates not to run; gates.yaml's ``skippable``
     must allow each, and each is recorded as ``Gate-<Name>: skipped by <user>``.
+    A gate that already passed on the same inputs is not run again (workflows/gate_reuse.py);
+    ``rerun_gates`` runs every gate.
     With ``environment`` (and ``deadline``), waits until ``dst`` serves the pushed commit.
     With ``forge``, a destination that needs an approval is promoted by pull
     request (workflows/pull_request.py): opened, then merged once approved (on a
@@ -81,7 +85,7 @@ def run_promotion(
     trailers: list[tuple[str, str]] = []
     results: list[GateResult] = []
     if current != target:
-        results = judge(
+        results = judge_reusing(
             repo_path,
             config,
             src,
@@ -92,13 +96,21 @@ def run_promotion(
             skip=skip_gates,
             skipped_by=git_user(git),
             deadline=deadline,
+            rerun=rerun_gates,
         )
         failed = [r for r in results if not r.passed]
         if failed:
             raise _refusal(src, dst, target, failed, results)
         trailers = gate_trailers(results)
         if results:
-            reporter.info(f"gates for {dst}: " + ", ".join(f"{r.name} {r.verdict}" for r in results))
+            reporter.info(
+                f"gates for {dst}: "
+                + ", ".join(
+                    f"{r.name} {r.verdict}"
+                    + (f" (reused: passed on the same inputs at {r.reused_from})" if r.reused_from else "")
+                    for r in results
+                )
+            )
 
     def commit_judged(onto: str) -> ChangeResult:
         # The exact version the gates judged, so a change to src meanwhile cannot slip through.

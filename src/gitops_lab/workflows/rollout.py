@@ -30,7 +30,7 @@ def wait_until_served(
     what = f" running {expect.version}" if expect.version else ""
     with reporter.step(f"Waiting up to {deadline.describe()} for {expect.env} to apply {short}{what}") as step:
         if request_reconcile:
-            engine.request_reconcile(expect.env)
+            engine.request_reconcile(expect.env, expect.commit)
         try:
             engine.wait_applied(
                 expect.env, expect.commit, deadline, on_progress=lambda seen: step.update(f"{engine.name}: {seen}")

@@ -171,7 +171,7 @@ class ArgoCD(Engine):
         return UI_USER, base64.b64decode(password).decode()
 
     # -- reconcile and status -----------------------------------------------
-    def request_reconcile(self, env: str) -> None:
+    def request_reconcile(self, env: str, commit: str | None = None) -> None:
         self.applier.merge_patch(
             API,
             "Application",

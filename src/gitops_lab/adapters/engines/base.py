@@ -209,8 +209,8 @@ class Engine(abc.ABC):
         """Create or update what makes the engine sync each environment. Returns what changed."""
 
     @abc.abstractmethod
-    def request_reconcile(self, env: str) -> None:
-        """Ask the engine to look at Git now rather than at its next poll."""
+    def request_reconcile(self, env: str, commit: str | None = None) -> None:
+        """Ask the engine to look at Git now rather than at its next poll (``commit``: the one awaited)."""
 
     @abc.abstractmethod
     def status(self, env: str) -> EngineStatus:
@@ -266,7 +266,9 @@ class Engine(abc.ABC):
         again on a bounded backoff (one request can be handled before the commit is visible)."""
         if not commit:
             return None
-        return AskAgain(lambda obj: obj is not None and revision_of(obj) != commit, lambda: self.request_reconcile(env))
+        return AskAgain(
+            lambda obj: obj is not None and revision_of(obj) != commit, lambda: self.request_reconcile(env, commit)
+        )
 
     def render(self, template: str, **values: str) -> list[dict[str, Any]]:
         """Render manifests/<engine>/<template> with ${name} placeholders."""

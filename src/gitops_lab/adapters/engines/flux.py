@@ -185,11 +185,27 @@ class Flux(Engine):
         return self.apply_changed(objects)
 
     # -- reconcile and status -----------------------------------------------
-    def request_reconcile(self, env: str) -> None:
+    def request_reconcile(self, env: str, commit: str | None = None) -> None:
+        """Ask the GitRepository to fetch and the Kustomization to apply now.
+
+        With ``commit``, only the step it waits on is asked: while the GitRepository
+        has not fetched ``commit``, only the source (its new artifact makes the
+        Kustomization apply once, at that commit: asking both makes it apply the old
+        artifact first, then again, on the same two cores); once the source has it,
+        only the Kustomization. A wait asks again while the commit is not applied.
+        """
+        name = self.object_name(env)
         stamp = datetime.now(timezone.utc).isoformat(timespec="microseconds")
         patch = {"metadata": {"annotations": {REQUESTED_AT: stamp}}}
-        self.applier.merge_patch(SOURCE_API, "GitRepository", self.object_name(env), patch, self.namespace)
-        self.applier.merge_patch(KUSTOMIZE_API, "Kustomization", self.object_name(env), patch, self.namespace)
+        fetched = False
+        if commit:
+            source = self.applier.get(SOURCE_API, "GitRepository", name, self.namespace)
+            artifact = ((source or {}).get("status") or {}).get("artifact") or {}
+            fetched = revision_commit(artifact.get("revision")) == commit
+        if not fetched:
+            self.applier.merge_patch(SOURCE_API, "GitRepository", name, patch, self.namespace)
+        if not commit or fetched:
+            self.applier.merge_patch(KUSTOMIZE_API, "Kustomization", name, patch, self.namespace)
 
     def _objects(self, env: str) -> tuple[dict[str, Any] | None, dict[str, Any]]:
         kustomization = self.applier.get(KUSTOMIZE_API, "Kustomization", self.object_name(env), self.namespace)

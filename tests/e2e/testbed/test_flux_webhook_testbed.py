@@ -25,7 +25,6 @@ from helpers.gitutil import git, identity_env
 from testbed.processes import wait_until
 from testbed.watching import watch_until
 
-pytestmark = pytest.mark.testbed
 
 POLL = "10m"
 # Well inside the 10-minute poll: polling cannot explain a fetch seen within it.

@@ -98,7 +98,10 @@ def design_pull_request(ctx):
     document agrees with the repository at the pull request's head."""
     forge = ctx.forge()
     if forge is None:
-        return False, f"this lab has no forge (Gitea) for pull requests, so nobody can review the design: {NO_FORGE_FIX}"
+        return (
+            False,
+            f"this lab has no forge (Gitea) for pull requests, so nobody can review the design: {NO_FORGE_FIX}",
+        )
     where = f"{forge.url}/{forge.owner}/{forge.name}"
     found = _design_pull_requests(forge)
     if not found:

@@ -271,4 +271,3 @@ def test_without_a_forge_lab_test_skips_the_review_step_and_lab_check_fails_it_s
     assert checked.exit_code != 0
     assert "this lab has no forge (Gitea) for pull requests, so nobody can review the design" in checked.output
     assert "`gitops-lab repo init --forge-url URL --forge-credentials FILE`" in checked.output
-

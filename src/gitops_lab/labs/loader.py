@@ -45,8 +45,12 @@ _TOP_KEYS = {
 }
 #: What a lab may require of the environment beyond a cluster: ``running-pods``,
 #: model-server pods that really run and answer (kind), not simulated ones;
-#: ``osv-scanner``, the vuln-scan gate's scanner (scripts/install-ci-tools).
-REQUIREMENTS = ("running-pods", "osv-scanner")
+#: ``osv-scanner``, the vuln-scan gate's scanner (scripts/install-ci-tools);
+#: ``forge``, a forge (Gitea) for pull requests, saved in the lab's state.
+REQUIREMENTS = ("running-pods", "osv-scanner", "forge")
+#: The requirements a learner meets themselves: where one is not met, `lab test` skips the step, saying
+#: why, but `lab check` runs the step's check, which fails saying how to meet it (the step is not done).
+LEARNER_MEETS = ("forge",)
 _STEP_KEYS = {
     "id": True,
     "title": True,

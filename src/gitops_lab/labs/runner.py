@@ -25,12 +25,13 @@ from gitops_lab.errors import GitOpsLabError, Interrupted, NotFound, RepoStateEr
 from gitops_lab.gates.vuln_scan import INSTALL_FIX, find_scanner
 from gitops_lab.labs.actions.context import LAB_TRAILER, RESET_ACTION, ActionFailed, CheckResult, LabContext, start_tag
 from gitops_lab.labs.actions.doers import restore_tree
-from gitops_lab.labs.loader import Action, Lab, LabFormatError, Step, discover, load_lab
+from gitops_lab.labs.loader import LEARNER_MEETS, Action, Lab, LabFormatError, Step, discover, load_lab
 from gitops_lab.labs.progress import LabProgress, ProgressStore
 from gitops_lab.labs.results import CheckReport, ResetResult, StepState
 from gitops_lab.observations import STEP_STARTED
 from gitops_lab.reporter import Reporter
 from gitops_lab.state import EnvironmentState
+from gitops_lab.workflows.pull_request import NO_FORGE_FIX
 from gitops_lab.workflows.verify import pods_answer
 
 
@@ -205,8 +206,11 @@ class LabRunner:
         self._remember(ctx)
 
     def evaluate(self, ctx: LabContext, step: Step) -> tuple[bool, builtins.list[CheckResult]]:
-        missing = self.missing_requirement(step.requires, ctx) if step.requires else None
-        if missing:  # this environment cannot run the step: it counts as done, saying why
+        # what the learner can meet (a forge) is left to the check, which says how; the rest, where it is
+        # missing, means this environment cannot run the step: it counts as done, saying why
+        beyond_learner = [r for r in step.requires if r not in LEARNER_MEETS]
+        missing = self.missing_requirement(beyond_learner, ctx) if beyond_learner else None
+        if missing:
             return True, [CheckResult(True, f"skipped: {missing}", action="requires")]
         results = []
         for action in step.check:
@@ -219,6 +223,8 @@ class LabRunner:
 
     def missing_requirement(self, requires: builtins.list[str], ctx: LabContext) -> str | None:
         """Why this environment cannot meet ``requires`` (of a lab or one of its steps), or None."""
+        if "forge" in requires and ctx.forge() is None:
+            return f"needs a forge (Gitea) for pull requests: {NO_FORGE_FIX}"
         if "osv-scanner" in requires:
             if find_scanner() is None:
                 return f"needs osv-scanner, the vuln-scan gate's scanner: {INSTALL_FIX}"

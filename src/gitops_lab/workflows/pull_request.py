@@ -35,6 +35,11 @@ from gitops_lab.gates import GateResult
 from gitops_lab.state import EnvironmentState
 
 APPROVAL_GATE = "approval"
+#: How a lab without a forge gets one, for every message that needs it.
+NO_FORGE_FIX = (
+    "bring the lab up with one (`gitops-lab up --git-server gitea`), or point the working copy at one "
+    "(`gitops-lab repo init --forge-url URL --forge-credentials FILE`)"
+)
 STATUS_PREFIX = "gitops-lab/"
 
 

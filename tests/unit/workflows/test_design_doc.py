@@ -245,8 +245,29 @@ def test_the_lab_fails_on_the_template_and_passes_on_a_pushed_document_that_agre
 
 def test_lab_test_runs_the_design_lab_end_to_end_on_a_bare_remote(lab_env):
     cli, wc, remote = lab_env
+    # the review step needs a forge, which a bare remote is not: skipped, saying why, not passed
     assert lab_test_steps(cli, wc, "pipeline-design") == [
         ("write-the-design", "passed"),
         ("keep-it-true", "passed"),
+        ("open-for-review", "skipped"),
         ("reset", "passed"),
     ]
+
+
+def test_without_a_forge_lab_test_skips_the_review_step_and_lab_check_fails_it_saying_how_to_get_one(lab_env):
+    cli, wc, remote = lab_env
+    result = cli("lab", "test", "pipeline-design", "--repo", str(wc), "--output", "json")
+    assert result.exit_code == 0, result.output
+    [tested] = json.loads(result.stdout)["labs"]
+    [review] = [case for case in tested["steps"] if case["step"] == "open-for-review"]
+    assert review["status"] == "skipped"
+    assert review["message"].startswith("needs a forge (Gitea) for pull requests: ")
+    assert "`gitops-lab up --git-server gitea`" in review["message"]
+
+    # a learner can get a forge: `lab check` does not pass the step, its check says how
+    assert cli("lab", "start", "pipeline-design", "--repo", str(wc)).exit_code == 0
+    assert cli("lab", "solve", "keep-it-true", "--repo", str(wc)).exit_code == 0
+    checked = cli("lab", "check", "--repo", str(wc))
+    assert checked.exit_code != 0
+    assert "this lab has no forge (Gitea) for pull requests, so nobody can review the design" in checked.output
+    assert "`gitops-lab repo init --forge-url URL --forge-credentials FILE`" in checked.output

@@ -425,6 +425,10 @@ class GiteaAPI:
                 return pr
         return None
 
+    def close_pull_request(self, owner: str, name: str, number: int) -> None:
+        """Close pull request ``number`` unmerged; its commits and reviews stay on the forge."""
+        self.call("PATCH", f"/repos/{_q(owner)}/{_q(name)}/pulls/{number}", {"state": "closed"})
+
     def delete_branch(self, owner: str, name: str, branch: str) -> None:
         """Delete ``branch`` (a merged pull request's); one already gone is fine."""
         self.call("DELETE", f"/repos/{_q(owner)}/{_q(name)}/branches/{_q(branch)}", missing_ok=True)

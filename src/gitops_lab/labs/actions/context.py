@@ -24,6 +24,7 @@ from gitops_lab.reporter import Reporter
 from gitops_lab.state import EnvironmentState
 from gitops_lab.workflows.converge import converge
 from gitops_lab.workflows.environment import open_environment
+from gitops_lab.workflows.pull_request import LabForge, lab_forge
 
 LAB_TRAILER = "Lab"
 RESET_ACTION = "lab-reset"
@@ -149,6 +150,11 @@ class LabContext:
     def converge(self, envs: list[str], commit: str) -> None:
         """Ask the engine to reconcile ``envs``, then wait until each serves ``commit`` as Git says."""
         converge(self.environment(), envs, commit, self.deadline(), self.reporter)
+
+    # -- forge ------------------------------------------------------------------
+    def forge(self) -> LabForge | None:
+        """The lab repository on its forge (Gitea: pull requests, reviews), or None when the lab has none."""
+        return lab_forge(self.state, self.repo)
 
     def environment_to_wait_on(self):
         """The LabEnvironment a change waits on, or None without a cluster."""

@@ -29,6 +29,7 @@ from gitops_lab.adapters.forge.gitea import BranchRule, GiteaAPI
 from gitops_lab.adapters.forge.seed import (
     CREDENTIALS_FILE,
     AdminCreator,
+    admin_create_arguments,
     ForgeAccounts,
     LabRepository as ForgeRepository,
     load_or_create_accounts,
@@ -156,25 +157,7 @@ def pod_admin_creator(kube: Kube, namespace: str) -> AdminCreator:
 
     def create(admin) -> None:
         pod = ready_pod(kube, namespace, SELECTOR)
-        done = exec_in_pod(
-            kube,
-            namespace,
-            pod,
-            [
-                "gitea",
-                "admin",
-                "user",
-                "create",
-                "--admin",
-                "--username",
-                admin.username,
-                "--password",
-                admin.password,
-                "--email",
-                admin.email,
-                "--must-change-password=false",
-            ],
-        )
+        done = exec_in_pod(kube, namespace, pod, ["gitea", *admin_create_arguments(admin)])
         if done.returncode != 0:
             said = (done.stderr.strip() or done.stdout.strip()).splitlines()
             raise ForgeError(

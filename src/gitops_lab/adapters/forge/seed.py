@@ -147,6 +147,23 @@ def load_or_create_accounts(
 AdminCreator = Callable[[Account], None]
 
 
+def admin_create_arguments(admin: Account) -> list[str]:
+    """Gitea's CLI arguments that make ``admin`` a site admin with its kept password, no change forced."""
+    return [
+        "admin",
+        "user",
+        "create",
+        "--admin",
+        "--username",
+        admin.username,
+        "--password",
+        admin.password,
+        "--email",
+        admin.email,
+        "--must-change-password=false",
+    ]
+
+
 def gitea_cli_admin_creator(gitea_command: Sequence[str]) -> AdminCreator:
     """Make the admin with ``<gitea_command> admin user create``.
 
@@ -156,20 +173,7 @@ def gitea_cli_admin_creator(gitea_command: Sequence[str]) -> AdminCreator:
     """
 
     def create(admin: Account) -> None:
-        cmd = [
-            *gitea_command,
-            "admin",
-            "user",
-            "create",
-            "--admin",
-            "--username",
-            admin.username,
-            "--password",
-            admin.password,
-            "--email",
-            admin.email,
-            "--must-change-password=false",
-        ]
+        cmd = [*gitea_command, *admin_create_arguments(admin)]
         timeout = within_deadline(ADMIN_CLI_SECONDS)
         try:
             done = run_bounded(cmd, timeout=timeout)

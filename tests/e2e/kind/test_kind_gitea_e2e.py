@@ -3,6 +3,7 @@
 For each engine, one environment brought up with Gitea as the lab's Git server, then:
 - Gitea runs in the cluster and holds ``learner/lab``; every environment is synced and healthy; `up` again
   changes nothing;
+- the pipeline-design lab's review step (skipped on the built-in server) opens its pull request and passes;
 - staging is a plain push; prod goes through a pull request that the reviewer account approves, and real
   pods serve the merged version;
 - a learner's plain `git push` reaches the engine through Gitea's push webhook: argocd-server (its log
@@ -15,6 +16,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+from xml.etree import ElementTree
 from pathlib import Path
 
 import pytest
@@ -113,6 +115,19 @@ def test_up_brings_gitea_and_every_environment_up(forge_env):
         name=name,
     ).json()
     assert again["changed"] == []
+
+
+def test_the_design_lab_opens_its_pull_request_on_the_labs_gitea(forge_env, tmp_path):
+    """The pipeline-design lab's review step, which a lab on the built-in server skips, runs here: its check
+    fails before the solve opens the design pull request, and passes after. Before any promotion: the lab's
+    setup restores the seed, and main takes a push only where it leaves prod and the base alone."""
+    bed, name, _, _ = forge_env
+    junit = tmp_path / "design.xml"
+    run = bed.gitops_lab("lab", "test", "pipeline-design", "--junit", str(junit), name=name, check=False, timeout=900)
+    assert run.returncode == 0, f"lab test pipeline-design failed:\n{run.stdout[-4000:]}\n{run.stderr[-4000:]}"
+    cases = {c.get("name"): c for c in ElementTree.fromstring(junit.read_text()).iter("testcase")}
+    review = cases["open-for-review"]
+    assert review.find("skipped") is None and review.find("failure") is None
 
 
 def _learner_sees_the_pull_request_in_a_browser(bed, engine: str, learner, number: int, reviewer: str) -> None:

@@ -98,12 +98,15 @@ def record(repo_path: str | Path, src: str, dst: str, version: str, results: lis
 def _keys(
     root: Path, config: GatesConfig, src: str, dst: str, version: str, current: str, names: list[str]
 ) -> dict[str, str]:
-    """The record key of each gate in ``names`` that can be reused now (none when the working copy is not clean)."""
+    """The record key of each gate in ``names`` that can be reused now (none when the working copy is not clean,
+    or is no Git working copy)."""
     wanted = [n for n in names if n in BY_TREE or n in BY_COMMIT]
     if not wanted:
         return {}
     git = Git(root)
-    if git.out("status", "--porcelain", "--untracked-files=all"):
+    # a folder that is no Git working copy (a CI job's checkout of files, `gate run` on a plain tree) has no
+    # commit to key on: its gates run, as they would on a copy with changes
+    if not git.is_repo() or git.out("status", "--porcelain", "--untracked-files=all"):
         return {}
     commit, tree = git.out("rev-parse", "HEAD", "HEAD^{tree}").split()
     code = _code_identity()

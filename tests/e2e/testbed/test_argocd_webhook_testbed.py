@@ -9,7 +9,6 @@ requested by anyone, was refreshed by the delivery. A delivery signed with anoth
 from __future__ import annotations
 
 import dataclasses
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,7 @@ from gitops_lab.adapters.engines.base import EnvironmentTarget, RepoAccess
 from gitops_lab.adapters.forge.seed import LabRepository, gitea_cli_admin_creator, load_or_create_accounts, seed_lab
 from gitops_lab.deadline import Deadline
 from gitops_lab.kube.client import connect
-from helpers.gitutil import git, identity_env
+from helpers.gitutil import commit_and_push, git
 from testbed.processes import wait_until
 from testbed.watching import watch_until
 
@@ -41,17 +40,7 @@ def _manifests(work: Path, message: str) -> None:
 
 def _push(work: Path, url: str, message: str) -> str:
     _manifests(work, message)
-    git(work, "add", "-A")
-    git(work, "commit", "-q", "-m", message)
-    done = subprocess.run(
-        ["git", "-C", str(work), "push", "-q", url, "HEAD:refs/heads/main"],
-        capture_output=True,
-        text=True,
-        env=identity_env(),
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    return git(work, "rev-parse", "HEAD")
+    return commit_and_push(work, url, message)
 
 
 @dataclasses.dataclass

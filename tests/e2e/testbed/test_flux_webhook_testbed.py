@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,7 @@ from gitops_lab.adapters.engines.base import RepoAccess
 from gitops_lab.adapters.engines.flux import NOTIFICATION_API, REQUESTED_AT, SOURCE_API, Flux
 from gitops_lab.adapters.forge.seed import LabRepository, gitea_cli_admin_creator, load_or_create_accounts, seed_lab
 from gitops_lab.kube.client import connect
-from helpers.gitutil import git, identity_env
+from helpers.gitutil import commit_and_push, git
 from testbed.processes import wait_until
 from testbed.watching import watch_until
 
@@ -33,17 +32,7 @@ WEBHOOK_WAIT = 60
 
 def _push(work: Path, url: str, message: str) -> str:
     (work / "README.md").write_text(f"{message}\n")
-    git(work, "add", "-A")
-    git(work, "commit", "-q", "-m", message)
-    done = subprocess.run(
-        ["git", "-C", str(work), "push", "-q", url, "HEAD:refs/heads/main"],
-        capture_output=True,
-        text=True,
-        env=identity_env(),
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    return git(work, "rev-parse", "HEAD")
+    return commit_and_push(work, url, message)
 
 
 @dataclasses.dataclass

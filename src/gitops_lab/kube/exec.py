@@ -58,7 +58,7 @@ def exec_in_pod(kube: Kube, namespace: str, pod: str, command: list[str], second
     except Exception as exc:  # the websocket library's errors have no common base
         raise ClusterError(
             f"cannot run `{command[0]}` in pod {namespace}/{pod}: {exc}",
-            fix="check that the pod is running (`kubectl -n {namespace} get pods`), then run the command again",
+            fix=f"check that the pod is running (`kubectl -n {namespace} get pods`), then run the command again",
         ) from exc
     try:
         client.run_forever(timeout=timeout)

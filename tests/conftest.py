@@ -54,12 +54,22 @@ def marker_of(path: Path) -> str | None:
     return None
 
 
-@pytest.hookimpl(tryfirst=True)  # before the beds' hooks and `-m` read the markers
+# Under pytest-xdist (scripts/test runs `-n 2 --dist loadgroup`), every test that uses a bed or
+# the private dockerd is in one group, so one worker runs them one after another as before (the
+# beds' clusters and the kind lock are not shared between workers), while the other worker takes
+# the unit and CI-template tests beside them.
+BED_GROUP = "beds"
+BED_MARKERS = {"testbed", "kind", "docker"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before the beds' hooks, `-m` and xdist's grouping read the markers
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         marker = marker_of(item.path)
         if marker:
             item.add_marker(marker)
+        if marker in BED_MARKERS:
+            item.add_marker(pytest.mark.xdist_group(BED_GROUP))
 
 
 # --------------------------------------------------------------------------- #

@@ -40,6 +40,27 @@ def pytest_runtest_logreport(report):
     _counts.record(report)
 
 
+# Under pytest-xdist the testbed's session lives in a worker: its figures come back to the
+# controller, which prints the closing lines, through xdist's workeroutput.
+_SESSION_FIGURES = ("rss", "keep_message", "workdir")
+
+
+def _plain(value):
+    """What execnet can carry: paths as text, numbers, text and dicts of them as they are."""
+    return str(value) if hasattr(value, "__fspath__") else value
+
+
+def pytest_sessionfinish(session):
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["testbed_session"] = {k: _plain(SESSION[k]) for k in _SESSION_FIGURES if SESSION.get(k)}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    SESSION.update(getattr(node, "workeroutput", {}).get("testbed_session", {}))
+
+
 def pytest_terminal_summary(terminalreporter):
     tr = terminalreporter
     tr.write_line(_counts.line())

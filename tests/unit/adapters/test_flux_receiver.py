@@ -38,7 +38,7 @@ def test_a_receiver_never_ready_is_one_line_naming_it_and_the_fix(monkeypatch):
 
     monkeypatch.setattr(flux_receiver, "wait_for", times_out)
     with pytest.raises(WaitTimeout) as exc:
-        wait_receiver_ready(object(), "gitops-lab", "flux-system", PATH, Deadline(5))  # type: ignore[arg-type]
+        wait_receiver_ready(object(), "gitops-lab", "flux-system", PATH, Deadline(5))
     assert exc.value.message == (
         "timed out after 5s waiting for Flux's Receiver flux-system/gitops-lab (Gitea's push webhooks) to report "
         "Ready; last seen: Ready=False: no secret"

@@ -223,7 +223,7 @@ def _recover(git: Git, url: str, tracking: str) -> Recovered | None:
                 f"an earlier run that was stopped during its push published {shown} to {url} after all", pushing
             )
         branch = _remote_branch_at(git, pushing) if pushing else None
-        if branch:
+        if pushing and branch:
             shown = git.out("log", "-1", "--format=%h (%s)", pushing)
             return Recovered(f"an earlier run that was stopped during its push published {shown} to {branch} after all")
         head = git.head()

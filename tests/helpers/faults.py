@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from .gitutil import git
@@ -116,6 +117,14 @@ def finish(proc: subprocess.Popen, what: str) -> subprocess.CompletedProcess:
 
 def signal_when(proc: subprocess.Popen, marker: Path, sig: int) -> subprocess.CompletedProcess:
     """Wait until ``marker`` appears (a hook started), send ``sig`` to the process group, collect the end."""
+    return act_when(proc, marker, lambda: os.killpg(proc.pid, sig), "the signalled command")
+
+
+def act_when(
+    proc: subprocess.Popen, marker: Path, action: Callable[[], None], what: str = "the command"
+) -> subprocess.CompletedProcess:
+    """Wait until ``marker`` appears (a hook started), run ``action`` (a fault: a signal, a server killed),
+    collect the command's end."""
     limit = time.monotonic() + ENDS_WITHIN
     while not marker.exists():
         if proc.poll() is not None:
@@ -123,8 +132,8 @@ def signal_when(proc: subprocess.Popen, marker: Path, sig: int) -> subprocess.Co
             raise AssertionError(f"the command ended before the hook ran ({proc.returncode}): {err}")
         assert time.monotonic() < limit, "the hook never started"
         time.sleep(0.05)
-    os.killpg(proc.pid, sig)
-    return finish(proc, "the signalled command")
+    action()
+    return finish(proc, what)
 
 
 class SilentServer:

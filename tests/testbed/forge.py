@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import signal
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -156,6 +157,35 @@ class Gitea:
     def stop(self) -> list[str]:
         return stop_all([self.proc], [self.port])
 
+    def kill(self) -> None:
+        """SIGKILL to Gitea's process group (Gitea, the git processes it runs and their hooks), as when its
+        pod is killed: nothing is answered or finished; its data stays as it was at that moment."""
+        os.killpg(self.pid, signal.SIGKILL)
+        assert self.proc.popen is not None
+        self.proc.popen.wait(10)
+
+    def restart(self) -> None:
+        """Start Gitea again on the same data, port and configuration, once killed or stopped; wait until it answers."""
+        assert not self.proc.alive(), "restart a Gitea that is stopped"
+        self.proc = Proc(self.proc.name, self.proc.args, self.proc.log.parent, cwd=self.root)
+        self._start()
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def _start(self) -> None:
+        t0 = time.monotonic()
+        self.proc.start()
+
+        # /api/healthz answers 200 once the database is migrated and the routes are up
+        def ready() -> bool:
+            return http_ok(f"{self.url}/api/healthz")
+
+        # polled every 0.1 s (a cheap local GET), so started_in is a measurement, not the poll's back-off
+        wait_until("Gitea's /api/healthz", ready, START_SECONDS, self.proc.check, interval=0.1, max_interval=0.1)
+        self.started_in = time.monotonic() - t0
+
 
 def start_gitea(root: Path, logs: Path) -> Gitea:
     """Start Gitea in ``root`` and wait (bounded) until its API answers."""
@@ -167,15 +197,6 @@ def start_gitea(root: Path, logs: Path) -> Gitea:
     proc = Proc(
         "gitea", [str(gitea_binary()), "web", "--config", str(config), "--work-path", str(root)], logs, cwd=root
     )
-    t0 = time.monotonic()
-    proc.start()
     g = Gitea(root, port, proc, config)
-    # /api/healthz answers 200 once the database is migrated and the routes are up
-
-    def ready() -> bool:
-        return http_ok(f"{g.url}/api/healthz")
-
-    # polled every 0.1 s (a cheap local GET), so started_in is a measurement, not the poll's back-off
-    wait_until("Gitea's /api/healthz", ready, START_SECONDS, proc.check, interval=0.1, max_interval=0.1)
-    g.started_in = time.monotonic() - t0
+    g._start()
     return g

@@ -82,6 +82,12 @@ def run_promotion(
             change = ChangeResult("promote", dst, target, current, None, False, "")
             return pull_request.waiting(forge, opened, change, opened=False)
 
+    if forge is not None and by_review and current == target:
+        finished = pull_request.finish_merged(forge, git, dst, target)
+        if finished is not None:
+            _converge(environment, deadline, finished, reporter)
+            return finished
+
     trailers: list[tuple[str, str]] = []
     results: list[GateResult] = []
     if current != target:

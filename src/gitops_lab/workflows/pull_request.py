@@ -195,6 +195,26 @@ def _after_merge(forge: LabForge, git: Git, pr: PullRequest, merged: PullRequest
     return result
 
 
+def finish_merged(forge: LabForge, git: Git, env: str, version: str) -> ChangeResult | None:
+    """The promotion of ``version`` to ``env`` when Gitea merged its pull request but the run that asked for the
+    merge stopped before it knew (Gitea went away meanwhile): its branch is still there. Finished now: the branch
+    deleted, the local main at the merge (the caller caught up with it). None when there is no such merge."""
+    branch = branch_for(env, version)
+    for pr in forge.learner.pull_requests(forge.owner, forge.name, state="closed", with_reviews=False):
+        # Gitea names a merged pull request's head by its branch while the branch exists (refs/pull/N/head after)
+        if pr.merged and pr.head == branch and pr.base == BRANCH:
+            merged = forge.learner.pull_request(forge.owner, forge.name, pr.number)
+            previous = git.out("log", "-1", f"--format=%(trailers:key={t.PREVIOUS_VERSION},valueonly)", pr.head_sha)
+            approvers = f" (approved by {', '.join(merged.approvers)})" if merged.approvers else ""
+            message = (
+                f"Gitea merged pull request #{pr.number}{approvers} for an earlier run that did not hear its answer: "
+                f"{env} now runs {version} (was {previous}); deleted its branch {branch}"
+            )
+            result = ChangeResult("promote", env, version, previous, None, True, message)
+            return _after_merge(forge, git, merged, merged, result)
+    return None
+
+
 def described(pr: PullRequest) -> dict:
     return {
         "number": pr.number,

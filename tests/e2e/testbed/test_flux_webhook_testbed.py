@@ -17,8 +17,10 @@ from pathlib import Path
 import pytest
 
 from gitops_lab.adapters.engines.base import RepoAccess
-from gitops_lab.adapters.engines.flux import NOTIFICATION_API, REQUESTED_AT, SOURCE_API, Flux
+from gitops_lab.adapters.engines.flux import REQUESTED_AT, SOURCE_API, Flux
+from gitops_lab.adapters.engines.flux_receiver import NOTIFICATION_API
 from gitops_lab.adapters.forge.seed import LabRepository, gitea_cli_admin_creator, load_or_create_accounts, seed_lab
+from gitops_lab.deadline import command_deadline
 from gitops_lab.kube.client import connect
 from helpers.gitutil import commit_and_push, git
 from testbed.processes import wait_until
@@ -216,3 +218,18 @@ def test_a_wrongly_signed_delivery_is_refused_and_the_reconcile_request_still_br
     # the fallback: the CLI's own reconcile request (polling would get there only within 10 minutes)
     wrong.engine.request_reconcile("dev")
     _revision_reaches(flux, wrong.name, refused_sha, 120)
+
+
+def test_push_webhook_returns_once_the_receiver_serves_its_path(testbed_cluster, testbed_flux_notification):
+    """What `up` calls: the Receiver applied, then waited for (within the command's deadline) until
+    notification-controller reports it Ready at the path the forge's webhook is sent to; read once after, no wait."""
+    engine = Flux(connect(testbed_cluster.kubeconfig), tenant="fhookready")
+    secret = "fhookready-secret-0123456789abcdef"
+    with command_deadline(120):
+        url, changed = engine.push_webhook(secret)
+    receiver, path = engine.receiver_name(), engine.webhook_path(secret)
+    assert changed == [f"Secret/{receiver}-webhook", f"Receiver/{receiver}"]
+    assert url == f"http://webhook-receiver.{engine.namespace}.svc.cluster.local{path}"
+    status = (engine.applier.get(NOTIFICATION_API, "Receiver", receiver, engine.namespace) or {}).get("status") or {}
+    assert {c["type"]: c["status"] for c in status.get("conditions") or []}.get("Ready") == "True"
+    assert status.get("webhookPath") == path

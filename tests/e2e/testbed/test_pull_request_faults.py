@@ -8,76 +8,17 @@ The session's Gitea is shared by every test: the accounts here are this module's
 from __future__ import annotations
 
 import signal
-import threading
-import urllib.error
-import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from helpers.faults import cli_process, run_cli, signal_when
+from helpers.forgeproxy import proxied_lab
 from helpers.gitutil import git
 
-from gitops_lab.adapters.forge.gitea import BranchRule, GiteaAPI
-from gitops_lab.adapters.forge.seed import LabRepository, gitea_cli_admin_creator, load_or_create_accounts, seed_lab
+from gitops_lab.adapters.forge.seed import load_or_create_accounts
 from gitops_lab.state import state_root
 
 LEARNER, REVIEWER = "rbf-lea", "rbf-rev"
-
-
-class ForgeProxy:
-    """Forwards Gitea's API; ``hold`` (a method and path ending) is never answered (a marker file says it came),
-    ``cut`` is forwarded to Gitea and its answer dropped (the connection closed)."""
-
-    def __init__(self, upstream: str, marker: Path):
-        self.upstream, self.marker = upstream, marker
-        self.hold: tuple[str, str] | None = None
-        self.cut: tuple[str, str] | None = None
-        self.release = threading.Event()
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):  # quiet
-                pass
-
-            def _any(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0)) or None
-                call = (self.command, self.path.split("?")[0])
-                if proxy.hold and call[0] == proxy.hold[0] and call[1].endswith(proxy.hold[1]):
-                    proxy.marker.touch()
-                    proxy.release.wait(120)  # the client is killed meanwhile
-                    return
-                req = urllib.request.Request(proxy.upstream + self.path, data=body, method=self.command)
-                for name in ("Authorization", "Content-Type", "Accept"):
-                    if self.headers.get(name):
-                        req.add_header(name, self.headers[name])
-                try:
-                    with urllib.request.urlopen(req, timeout=60) as resp:
-                        status, data = resp.status, resp.read()
-                except urllib.error.HTTPError as exc:
-                    status, data = exc.code, exc.read()
-                # only an answer saying it was done is dropped (Gitea may first answer "try again later")
-                if proxy.cut and call[0] == proxy.cut[0] and call[1].endswith(proxy.cut[1]) and status < 300:
-                    proxy.marker.touch()
-                    self.close_connection = True
-                    return  # Gitea did it; its answer never reaches the client
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _any
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def stop(self):
-        self.release.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 @pytest.fixture(scope="module")
@@ -88,26 +29,15 @@ def creds(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def proxied_lab(testbed_gitea, cli, tmp_path, creds):
-    """A lab on Gitea whose forge URL (`repo init --forge-url`) is the proxy; its Git remote is Gitea itself."""
-    repo = f"rbf-{tmp_path.name[-12:].replace('_', '-').strip('-')}"
-    accounts = load_or_create_accounts(creds, learner=LEARNER, reviewers=(REVIEWER,))
-    create = gitea_cli_admin_creator(testbed_gitea.cli())
-    seed_lab(testbed_gitea.url, accounts, create, LabRepository(repo))
-    proxy = ForgeProxy(testbed_gitea.url, tmp_path / "held")
-    wc = tmp_path / "wc"
-    remote = f"{testbed_gitea.url}/{LEARNER}/{repo}.git"
-    init = cli("repo", "init", str(wc), "--remote", remote, "--forge-url", proxy.url, "--forge-credentials", str(creds))
-    assert init.exit_code == 0, init.output
-    rule = BranchRule(push_files="overlays/dev/**;overlays/staging/**")
-    seed_lab(testbed_gitea.url, accounts, create, LabRepository(repo, rule=rule))
-    assert cli("promote", "--to", "staging", "--no-wait").exit_code == 0
-    yield wc, repo, proxy, GiteaAPI(testbed_gitea.url, accounts.learner)
-    proxy.stop()
+def proxied(testbed_gitea, cli, tmp_path, creds):
+    """A lab on the session's Gitea whose forge URL is the proxy (helpers/forgeproxy.py)."""
+    lab = proxied_lab(testbed_gitea, cli, tmp_path, creds, LEARNER, REVIEWER, "rbf")
+    yield lab
+    lab[2].stop()
 
 
-def test_a_promote_killed_before_opening_its_pull_request_is_finished_once_by_the_rerun(proxied_lab):
-    wc, repo, proxy, api = proxied_lab
+def test_a_promote_killed_before_opening_its_pull_request_is_finished_once_by_the_rerun(proxied):
+    wc, repo, proxy, api = proxied
     head = git(wc, "rev-parse", "HEAD")
     proxy.hold = ("POST", f"/repos/{LEARNER}/{repo}/pulls")
     killed = signal_when(cli_process(["promote", "--to", "prod", "--no-wait"], state_root()), proxy.marker, 9)
@@ -130,8 +60,8 @@ def test_a_promote_killed_before_opening_its_pull_request_is_finished_once_by_th
     assert len(api.pull_requests(LEARNER, repo, state="all")) == 1
 
 
-def test_a_merge_whose_answer_is_lost_is_asked_about_and_reported_merged(proxied_lab, cli):
-    wc, repo, proxy, api = proxied_lab
+def test_a_merge_whose_answer_is_lost_is_asked_about_and_reported_merged(proxied, cli):
+    wc, repo, proxy, api = proxied
     assert cli("promote", "--to", "prod", "--no-wait").exit_code == 0
     assert cli("approve", "--env", "prod", "--version", "v2", "--by", REVIEWER).exit_code == 0
     [pr] = api.pull_requests(LEARNER, repo, state="open")

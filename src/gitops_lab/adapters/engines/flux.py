@@ -18,14 +18,16 @@ from gitops_lab.adapters.engines.base import (
     project_name,
 )
 from gitops_lab.errors import EngineError, WaitTimeout
-from gitops_lab.deadline import Deadline, explaining_a_timeout
+from gitops_lab.adapters.engines.flux_receiver import wait_receiver_ready
+from gitops_lab.deadline import Deadline, command_deadline_unless_set, explaining_a_timeout
 from gitops_lab.kube.wait import Verdict, wait_for
 from gitops_lab.resources import manifests_dir
 
 SOURCE_API = "source.toolkit.fluxcd.io/v1"
 KUSTOMIZE_API = "kustomize.toolkit.fluxcd.io/v1"
-NOTIFICATION_API = "notification.toolkit.fluxcd.io/v1"
 RECEIVER_CRD = "receivers.notification.toolkit.fluxcd.io"
+#: How long a Receiver may take to report Ready when no command deadline bounds the wait.
+RECEIVER_READY_SECONDS = 120
 REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
 #: The Secret holding the lab's age key (`gitops-lab secrets init`); Kustomizations decrypt with it when it exists.
 SOPS_KEY_SECRET = "sops-age"
@@ -148,7 +150,11 @@ class Flux(Engine):
         GitRepositories' poll, or for the CLI's reconcile request."""
         if not self._has_receivers():
             return None, []
-        return super().push_webhook(secret)
+        url, changed = super().push_webhook(secret)
+        # until notification-controller serves the Receiver, a delivery is refused: wait, within the command's time
+        with command_deadline_unless_set(RECEIVER_READY_SECONDS) as deadline:
+            wait_receiver_ready(self.applier, self.receiver_name(), self.namespace, self.webhook_path(secret), deadline)
+        return url, changed
 
     def _has_receivers(self) -> bool:
         return self.applier.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", RECEIVER_CRD) is not None

@@ -516,7 +516,7 @@ class GiteaAPI:
                 self.call("POST", path, {**body, "force_merge": True} if force else body)
             except ForgeError as exc:
                 if exc.status is None:
-                    pr = self.pull_request(owner, name, number)  # the answer was lost: was the merge?
+                    pr = self._merged_after_all(owner, name, number, exc)  # the answer was lost: was the merge?
                     if pr.merged:
                         break
                     if time.monotonic() > deadline:
@@ -528,6 +528,18 @@ class GiteaAPI:
                 time.sleep(0.5)
             pr = self.pull_request(owner, name, number)
         return pr
+
+    def _merged_after_all(self, owner: str, name: str, number: int, lost: ForgeError) -> PullRequest:
+        """The pull request as Gitea has it, after the answer to its merge (``lost``) was lost; when Gitea does not
+        answer that either (it went away), a ForgeError that says the merge may or may not have happened."""
+        try:
+            return self.pull_request(owner, name, number)
+        except ForgeError as exc:
+            raise ForgeError(
+                f"{lost.message}, and then {exc.message}: whether Gitea merged pull request #{number} is not known",
+                fix=f"once Gitea answers again (`curl {self.base_url}/api/healthz`), run the command again: it asks "
+                "Gitea whether the pull request is merged, and merges it or finishes the merge",
+            ) from exc
 
     # ----------------------------------------------------------- statuses
     def post_status(

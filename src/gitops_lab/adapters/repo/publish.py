@@ -222,6 +222,10 @@ def _recover(git: Git, url: str, tracking: str) -> Recovered | None:
             return Recovered(
                 f"an earlier run that was stopped during its push published {shown} to {url} after all", pushing
             )
+        branch = _remote_branch_at(git, pushing) if pushing else None
+        if pushing and branch:
+            shown = git.out("log", "-1", "--format=%h (%s)", pushing)
+            return Recovered(f"an earlier run that was stopped during its push published {shown} to {branch} after all")
         head = git.head()
         if not base or head == base or not git.ok("merge-base", "--is-ancestor", base, head):
             if pushing:
@@ -240,6 +244,17 @@ def _recover(git: Git, url: str, tracking: str) -> Recovered | None:
         )
     finally:
         _clear_marks(git)
+
+
+def _remote_branch_at(git: Git, commit: str) -> str | None:
+    """The remote's branch (other than main) whose tip is ``commit``: where a stopped push to a side branch (a pull
+    request's) landed after all; None when none is, or the remote does not answer."""
+    listed = git.run("ls-remote", "--heads", git.lab_remote() or "origin", check=False)
+    for line in listed.stdout.splitlines() if listed.returncode == 0 else []:
+        sha, _, ref = line.partition("\t")
+        if sha == commit and ref != f"refs/heads/{BRANCH}":
+            return ref.removeprefix("refs/heads/")
+    return None
 
 
 def _is_tools(git: Git, commit: str) -> bool:
@@ -461,6 +476,13 @@ def push(git: Git, on_retry: Callable[[int, str], None] | None = None, branch: s
         # Marked while git push runs: a push that never returns (a kill, a deadline) has an unknown outcome.
         git.run("update-ref", WRITE_PUSHING, "HEAD")
         proc = git.run("push", "--porcelain", remote, f"HEAD:refs/heads/{branch}", check=False)
+        if proc.returncode != 0 and cut_off(proc.stdout, proc.stderr):
+            # The remote went away mid-push (it answered the fetch before): it may have taken the commit.
+            # The mark stays, so the undo says so and the re-run asks the remote (``_recover``).
+            raise GitError(
+                f"push to {url} was cut off: {push_failure(proc.stdout, proc.stderr)}",
+                fix=f"once {url} answers again, re-run the same command",
+            )
         git.run("update-ref", "-d", WRITE_PUSHING)
         if proc.returncode == 0:
             return True
@@ -533,6 +555,26 @@ def _rejected_because_remote_moved(text: str) -> bool:
         return "cannot lock ref" in text or "failed to update ref" in text
     markers = ("[rejected]", "non-fast-forward", "fetch first", "failed to update ref", "cannot lock ref")
     return any(marker in text for marker in markers)
+
+
+#: git's words when the connection to the remote failed during a push (HTTP or its own protocol), not a refusal.
+_CUT_OFF = (
+    "RPC failed",
+    "hung up unexpectedly",
+    "unexpected disconnect",
+    "Connection reset",
+    "Empty reply from server",
+    "Failed to connect",
+    "Recv failure",
+    "Send failure",
+)
+
+
+def cut_off(stdout: str, stderr: str) -> bool:
+    """Whether a failed push lost its connection to the remote (which may have taken it or not), rather than
+    being refused (a ``!`` line of ``--porcelain``: git knows the remote did not take it)."""
+    refused = any(line.startswith("!") for line in stdout.splitlines())
+    return not refused and any(words in stderr for words in _CUT_OFF)
 
 
 def push_failure(stdout: str, stderr: str) -> str:

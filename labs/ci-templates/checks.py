@@ -237,9 +237,7 @@ def _check_callers(ctx, calls: list[Call], problem: str | None, tag: str, since:
         return False, problem
     try:
         for call in calls:
-            pin = _pin_problem(ctx, call.ref, call.where, tag) or _tooling_problem(
-                (call.inputs or {}).get("tooling-source") if isinstance(call.inputs, dict) else None, call.where
-            )
+            pin = _pin_problem(ctx, call.ref, call.where, tag)
             if pin:
                 return False, pin
         wanted = (tag, since) if since else (tag,)
@@ -251,6 +249,9 @@ def _check_callers(ctx, calls: list[Call], problem: str | None, tag: str, since:
         if problems:
             more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
             return False, problems[0] + more
+        tooling = _tooling_problem((call.inputs or {}).get("tooling-source"), call.where)
+        if tooling:
+            return False, tooling
         if since:
             added = set(templates[tag].declared[call.kind]) - set(templates[since].declared[call.kind])
             if added and not added & set(call.inputs or {}):
@@ -371,26 +372,30 @@ def run_pipeline(ctx, selected: Plan | None = None, invoke=None) -> tuple[list[t
     return ran, passed
 
 
-def plans(ctx) -> tuple[dict[Plan, list[str]], str | None]:
-    """Each distinct way the pushed callers run the pipeline, with the callers that ask for it; or a problem."""
+def plans(ctx) -> tuple[list[tuple[Plan, list[str], list[str]]], str | None]:
+    """Each distinct run the pushed callers ask for (stages, candidate, model server), with the callers that ask
+    for it and what of theirs cannot apply here; or a problem."""
     github, problem = github_calls(ctx)
     gitlab, problem2 = gitlab_calls(ctx)
     calls = github + gitlab
     if not calls:
-        return {}, problem or problem2
+        return [], problem or problem2
     try:
         templates = templates_at(ctx, *sorted({call.ref for call in calls}))
     except GitOpsLabError as error:
-        return {}, error.one_line()
-    found: dict[Plan, list[str]] = {}
+        return [], error.one_line()
+    found: dict[tuple, tuple[Plan, list[str], list[str]]] = {}
     for call in calls:
         problems = call_problems(call, templates[call.ref])
         if problems:
-            return {}, problems[0]
-        found.setdefault(plan(call, templates[call.ref].declared[call.kind]), []).append(
-            f"{'GitHub' if call.kind == c.GITHUB else 'GitLab'} @{call.ref}"
+            return [], problems[0]
+        asked = plan(call, templates[call.ref].declared[call.kind])
+        _, askers, notes = found.setdefault(
+            (asked.stages, asked.candidate_env, asked.model_server_url), (asked, [], [])
         )
-    return found, None
+        askers.append(f"{'GitHub' if call.kind == c.GITHUB else 'GitLab'} @{call.ref}")
+        notes += [note for note in asked.notes if note not in notes]
+    return list(found.values()), None
 
 
 def pipeline(ctx, expect: str):
@@ -400,21 +405,21 @@ def pipeline(ctx, expect: str):
     if problem:
         return False, f"the pipeline cannot run as your callers ask: {problem}"
     ok, lines = True, []
-    for selected, askers in found.items():
+    for selected, askers, notes in found:
         ran, _ = run_pipeline(ctx, selected)
         shown = ", ".join(f"{stage} {verdict}" for stage, verdict, _ in ran)
         failed = [(stage, last) for stage, verdict, last in ran if verdict == "fail"]
-        notes = f" [{'; '.join(selected.notes)}]" if selected.notes else ""
+        said = f" [{'; '.join(notes)}]" if notes else ""
         who = f"as {' and '.join(askers)} ask{'s' if len(askers) == 1 else ''}"
         if expect == "pass":
             good = not failed and len(ran) == len(STAGES)
-            lines.append(f"pipeline {who}: {shown}" + (f" ({failed[0][1]})" if failed else "") + notes)
+            lines.append(f"pipeline {who}: {shown}" + (f" ({failed[0][1]})" if failed else "") + said)
         else:
             good = bool(failed) and failed[0][0] == "data-validation"
             lines.append(
                 f"pipeline {who}: {shown}; "
                 + (f"data validation blocked it: {failed[0][1]}" if good else "expected it to stop at data-validation")
-                + notes
+                + said
             )
         ok = ok and good
     return ok, "; ".join(lines)

@@ -52,11 +52,16 @@ def github_inputs(workflow: Any) -> dict[str, Input]:
 
 
 def component_documents(text: str) -> tuple[dict, str]:
-    """(header, body): a component's `spec:` document and the text of its jobs after `---`."""
+    """(header, body): a component's `spec:` document, and its jobs after `---` as YAML text without comments."""
     header_text, sep, body = text.partition("\n---\n")
     if not sep:
         return {}, text
     header = yaml.safe_load(header_text)
+    try:
+        # Parsed and written again: a commented-out line is no use of an input.
+        body = yaml.safe_dump(yaml.safe_load(body), width=1_000_000, sort_keys=False)
+    except yaml.YAMLError:
+        body = "\n".join(line for line in body.splitlines() if not line.lstrip().startswith("#"))
     return (header if isinstance(header, dict) else {}), body
 
 

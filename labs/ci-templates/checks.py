@@ -1,28 +1,43 @@
-"""Checks of the CI-template lab: the learner's callers of the platform pipeline, parsed, and the pipeline, run.
+"""Checks of the CI-template lab: the learner's callers of the platform pipeline, resolved against the platform
+repository at the tag each names, and the pipeline, run as the callers ask.
 
 The platform repository (ml-platform-pipelines) sits beside the lab repository
 on the same Git server; in a class, each learner has their own,
-<learner>-ml-platform-pipelines (the lab environment's ``tenant``). The callers are read from the pushed commit as YAML
-(never matched as text); a call must name the platform's template at a released
-tag. The pipeline runs the stages the platform's templates run
-(python -m gitops_lab.pipeline), in their order, on a checkout of the pushed commit,
-handing each other ci-artifacts/ as the jobs do; a failing stage stops the rest.
+<learner>-ml-platform-pipelines (the lab environment's ``tenant``). The callers are
+read from the pushed commit as YAML (never matched as text). A call must name the
+platform's template at a released tag; the check fetches that tag from the Git
+server and holds the caller's `with:` / `inputs:` against the inputs the template
+declares there (`on.workflow_call.inputs`, `spec: inputs`): an unknown input, a
+missing required one, a value of the wrong type or outside `options:` fails.
+
+The pipeline then runs the stages the caller selects (its `stages` input, else
+the template's default at that tag) with python -m gitops_lab.pipeline, in their
+order, on a checkout of the pushed commit, handing each other ci-artifacts/ as
+the jobs do; a failing stage stops the rest, a stage left out says skipped. Of the
+caller's other inputs, `candidate-env` and `model-server-url` apply here; the
+runner's (python version, labels, image, tooling source) cannot, and the check
+says so. act and gitlab-ci-local run the callers themselves (docs/ci-platform.md).
 """
 
 from __future__ import annotations
 
 import os
+import platform as host
 import re
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from xml.etree import ElementTree as ET
 
 import yaml
 
+from gitops_lab.adapters.repo.git import Git
 from gitops_lab.adapters.repo.platform import PLATFORM_REPOSITORY, platform_remote_beside, remote_refs
 from gitops_lab.errors import GitOpsLabError
+from gitops_lab.pipeline import callers as c
 from gitops_lab.pipeline.stages import STAGES
 
 WORKFLOW = ".github/workflows/ml-pipeline.yml"
@@ -30,6 +45,8 @@ COMPONENT = "templates/ml-pipeline.yml"
 GITHUB_USES = re.compile(rf"^[A-Za-z0-9_.-]+/{PLATFORM_REPOSITORY}/\.github/workflows/ml-pipeline\.yml@(?P<ref>.+)$")
 GITLAB_COMPONENT = re.compile(rf"^.+/{PLATFORM_REPOSITORY}/ml-pipeline@(?P<ref>.+)$")
 SEEDED_TESTS = "test_server."
+# Inputs that say what runs where, not what the stages do: nothing of them applies on this machine.
+RUNNER_INPUTS = {"runner-labels", "runner-tags", "image", "stage", "platform-git-url", "platform-ref"}
 
 
 def platform(ctx) -> str:
@@ -77,8 +94,23 @@ def _yaml(ctx, path: str, ref: str):
         return None, f"{path} is not valid YAML ({getattr(error, 'problem', error)})"
 
 
-def github_caller(ctx, tag: str = "v1.0.0"):
-    """A workflow under .github/workflows calls the platform's reusable workflow at ``tag``, with a pinned tooling-source."""
+# -- the callers ---------------------------------------------------------------------------------------------
+@dataclass
+class Call:
+    """One call of the platform's template: GitHub (a job's `uses:`) or GitLab (an `include:` entry)."""
+
+    kind: str
+    where: str
+    ref: str
+    inputs: Any = field(default_factory=dict)
+
+    @property
+    def template(self) -> str:
+        return f"{WORKFLOW if self.kind == c.GITHUB else COMPONENT} at {self.ref}"
+
+
+def github_calls(ctx) -> tuple[list[Call], str | None]:
+    """The jobs of .github/workflows/*.yml that call the platform's reusable workflow, or why none can be read."""
     ref = ctx.pushed()
     folder = ".github/workflows"
     names = [
@@ -90,30 +122,25 @@ def github_caller(ctx, tag: str = "v1.0.0"):
     for name in names:
         doc, problem = _yaml(ctx, f"{folder}/{name}", ref)
         if problem:
-            return False, problem
+            return [], problem
         jobs = doc.get("jobs") if isinstance(doc, dict) else None
         for job_id, job in (jobs or {}).items() if isinstance(jobs, dict) else ():
             uses = job.get("uses") if isinstance(job, dict) else None
             if isinstance(uses, str) and (match := GITHUB_USES.match(uses)):
-                calls.append((f"{folder}/{name} job {job_id}", match["ref"], job.get("with") or {}))
+                calls.append(Call(c.GITHUB, f"{folder}/{name} job {job_id}", match["ref"], job.get("with")))
     if not calls:
-        return False, (
+        return [], (
             f"no workflow under {folder} calls OWNER/{PLATFORM_REPOSITORY}/{WORKFLOW}@TAG "
             "(a job with `uses:`, not a step)"
         )
-    for where, pinned, inputs in calls:
-        problem = _pin_problem(ctx, pinned, where, tag) or _tooling_problem(inputs.get("tooling-source"), where)
-        if problem:
-            return False, problem
-    return True, f"{calls[0][0]} calls the platform workflow at {tag}"
+    return calls, None
 
 
-def gitlab_caller(ctx, tag: str = "v1.0.0"):
-    """.gitlab-ci.yml includes the platform's component (or its template by project) at ``tag``, with a pinned tooling-source."""
-    ref = ctx.pushed()
-    doc, problem = _yaml(ctx, ".gitlab-ci.yml", ref)
+def gitlab_calls(ctx) -> tuple[list[Call], str | None]:
+    """The `include:` entries of .gitlab-ci.yml naming the platform's component (or its file by project)."""
+    doc, problem = _yaml(ctx, ".gitlab-ci.yml", ctx.pushed())
     if problem:
-        return False, problem
+        return [], problem
     include = doc.get("include") if isinstance(doc, dict) else None
     entries = include if isinstance(include, list) else [include] if include else []
     calls = []
@@ -121,41 +148,207 @@ def gitlab_caller(ctx, tag: str = "v1.0.0"):
         if not isinstance(entry, dict):
             continue
         if isinstance(entry.get("component"), str) and (match := GITLAB_COMPONENT.match(entry["component"])):
-            calls.append(("include: component", match["ref"], entry.get("inputs") or {}))
+            calls.append(Call(c.GITLAB, ".gitlab-ci.yml include: component", match["ref"], entry.get("inputs")))
         elif (
             str(entry.get("project", "")).rstrip("/").endswith(f"/{PLATFORM_REPOSITORY}")
             and str(entry.get("file", "")).lstrip("/") == COMPONENT
         ):
-            calls.append(("include: project", str(entry.get("ref", "HEAD")), entry.get("inputs") or {}))
+            ref = str(entry.get("ref", "HEAD"))
+            calls.append(Call(c.GITLAB, ".gitlab-ci.yml include: project", ref, entry.get("inputs")))
     if not calls:
-        return False, (
+        return [], (
             f".gitlab-ci.yml includes no `component: $CI_SERVER_FQDN/GROUP/{PLATFORM_REPOSITORY}/ml-pipeline@TAG` "
             f"(or `project: GROUP/{PLATFORM_REPOSITORY}` with `file: {COMPONENT}` and `ref: TAG`)"
         )
-    for where, pinned, inputs in calls:
-        problem = _pin_problem(ctx, pinned, f".gitlab-ci.yml {where}", tag) or _tooling_problem(
-            inputs.get("tooling-source"), f".gitlab-ci.yml {where}"
+    return calls, None
+
+
+# -- the platform's templates at a tag ----------------------------------------------------------------------
+@dataclass
+class Templates:
+    """The platform's two templates at one tag: what each declares as inputs, and the text where inputs are used."""
+
+    tag: str
+    declared: dict[str, dict[str, c.Input]]
+    body: dict[str, str]
+
+
+def templates_at(ctx, *tags: str) -> dict[str, Templates]:
+    """Fetch ``tags`` from the platform repository and read both templates at each."""
+    found = {}
+    with tempfile.TemporaryDirectory(prefix="gitops-lab-platform-") as tmp:
+        git = Git(tmp)
+        git.run("init", "--quiet", "--bare")
+        git.run("fetch", "--quiet", "--depth", "1", platform(ctx), *(f"refs/tags/{t}:refs/tags/{t}" for t in tags))
+        for tag in tags:
+            workflow = _load(git, tag, WORKFLOW)
+            header, body = c.component_documents(git.run("show", f"{tag}:{COMPONENT}", check=False).stdout)
+            found[tag] = Templates(
+                tag,
+                {c.GITHUB: c.github_inputs(workflow), c.GITLAB: c.gitlab_inputs(header)},
+                {c.GITHUB: c.github_body(workflow), c.GITLAB: body},
+            )
+    return found
+
+
+def _load(git: Git, tag: str, path: str) -> Any:
+    try:
+        return yaml.safe_load(git.run("show", f"{tag}:{path}", check=False).stdout)
+    except yaml.YAMLError as error:
+        raise GitOpsLabError(
+            f"{path} at {tag} of the platform repository is not valid YAML ({getattr(error, 'problem', error)})",
+            fix=f"fix it in your clone of {PLATFORM_REPOSITORY} and release a new tag",
+        ) from error
+
+
+def _stages_problem(call: Call, declared: dict[str, c.Input]) -> str | None:
+    value = _effective(call, declared).get("stages")
+    if not isinstance(value, str) or c.is_variable(value, call.kind):
+        return None
+    unknown = [s for s in (p.strip() for p in value.split(",")) if s and s != "all" and s not in STAGES]
+    if unknown:
+        return f"{call.where}: the input 'stages' names {', '.join(unknown)}, no stage of the pipeline ({', '.join(STAGES)})"
+    return None
+
+
+def call_problems(call: Call, templates: Templates) -> list[str]:
+    """What is wrong with ``call``'s inputs against the template at its tag (``templates``)."""
+    declared = templates.declared[call.kind]
+    problems = c.input_problems(call.inputs, declared, call.kind, call.where, call.template)
+    if problems:
+        return problems
+    stages = _stages_problem(call, declared)
+    given = call.inputs or {}
+    pinned = given.get("platform-ref")
+    if stages:
+        return [stages]
+    if (
+        call.kind == c.GITHUB
+        and isinstance(pinned, str)
+        and not c.is_variable(pinned, call.kind)
+        and pinned != call.ref
+    ):
+        return [f"{call.where} passes platform-ref {pinned!r} but calls @{call.ref}: keep them equal"]
+    return []
+
+
+def _check_callers(ctx, calls: list[Call], problem: str | None, tag: str, since: str | None, name: str):
+    if problem:
+        return False, problem
+    try:
+        for call in calls:
+            pin = _pin_problem(ctx, call.ref, call.where, tag)
+            if pin:
+                return False, pin
+        wanted = (tag, since) if since else (tag,)
+        templates = templates_at(ctx, *wanted)
+    except GitOpsLabError as error:
+        return False, error.one_line()
+    for call in calls:
+        problems = call_problems(call, templates[tag])
+        if problems:
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            return False, problems[0] + more
+        tooling = _tooling_problem((call.inputs or {}).get("tooling-source"), call.where)
+        if tooling:
+            return False, tooling
+        if since:
+            added = set(templates[tag].declared[call.kind]) - set(templates[since].declared[call.kind])
+            if added and not added & set(call.inputs or {}):
+                return False, (
+                    f"{call.where} calls @{tag} but passes none of the inputs {tag} added "
+                    f"({', '.join(sorted(added))}): pass the one you released"
+                )
+    return True, f"{calls[0].where} calls {name} at {tag}; its inputs fit what {tag} declares"
+
+
+def github_caller(ctx, tag: str = "v1.0.0", since: str | None = None):
+    """A workflow under .github/workflows calls the platform's reusable workflow at ``tag``, with inputs it declares
+    there (and, with ``since``, one of those it added since)."""
+    calls, problem = github_calls(ctx)
+    return _check_callers(ctx, calls, problem, tag, since, "the platform workflow")
+
+
+def gitlab_caller(ctx, tag: str = "v1.0.0", since: str | None = None):
+    """.gitlab-ci.yml includes the platform's component (or its file by project) at ``tag``, with inputs it
+    declares there (and, with ``since``, one of those it added since)."""
+    calls, problem = gitlab_calls(ctx)
+    return _check_callers(ctx, calls, problem, tag, since, "the platform component")
+
+
+# -- the pipeline, as the callers ask --------------------------------------------------------------------
+@dataclass(frozen=True)
+class Plan:
+    """How one caller's pipeline runs here: the stages it selects (None: all), its candidate, its model server."""
+
+    stages: tuple[str, ...] | None
+    candidate_env: str
+    model_server_url: str | None
+    notes: tuple[str, ...]
+
+
+def _effective(call: Call, declared: dict[str, c.Input]) -> dict[str, Any]:
+    values = {name: spec.default for name, spec in declared.items()}
+    return {**values, **(call.inputs if isinstance(call.inputs, dict) else {})}
+
+
+def plan(call: Call, declared: dict[str, c.Input]) -> Plan:
+    """What ``call`` asks of the pipeline that this machine can honour, and what it cannot, in words."""
+    values = _effective(call, declared)
+    given = call.inputs if isinstance(call.inputs, dict) else {}
+    notes = []
+    stages: tuple[str, ...] | None = None
+    selected = values.get("stages")
+    if isinstance(selected, str) and c.is_variable(selected, call.kind):
+        default = declared["stages"].default if "stages" in declared else "all"
+        notes.append(f"stages {selected} is set in CI only: ran the template's default ({default})")
+        selected = default
+    if isinstance(selected, str):
+        names = [s.strip() for s in selected.split(",") if s.strip()]
+        stages = None if "all" in names else tuple(names)
+    candidate = values.get("candidate-env") or "dev"
+    if c.is_variable(candidate, call.kind):
+        notes.append(f"candidate-env {candidate} is set in CI only: ran dev")
+        candidate = "dev"
+    server = values.get("model-server-url") or None
+    if server and c.is_variable(server, call.kind):
+        notes.append(f"model-server-url {server} is set in CI only: release ran without it")
+        server = None
+    if "python-version" in given:
+        notes.append(
+            f"python-version {given['python-version']} cannot apply here: the stages ran on this machine's "
+            f"Python {host.python_version()}"
         )
-        if problem:
-            return False, problem
-    return True, f".gitlab-ci.yml includes the platform component at {tag}"
+    if "tooling-source" in given:
+        notes.append("tooling-source does not apply here: the installed gitops-lab ran the stages")
+    elsewhere = sorted(set(given) & RUNNER_INPUTS)
+    if elsewhere:
+        notes.append(f"{', '.join(elsewhere)} choose{'s' if len(elsewhere) == 1 else ''} the CI runner, not used here")
+    return Plan(stages, str(candidate), server, tuple(notes))
 
 
-def run_pipeline(ctx, stages=None) -> tuple[list[tuple[str, str, str]], list[str]]:
-    """(stage, verdict, closing line) of each stage run on a checkout of the pushed commit, stopping at a failure;
-    and the names of the unit tests the unit-tests stage ran and passed."""
+def run_pipeline(ctx, selected: Plan | None = None, invoke=None) -> tuple[list[tuple[str, str, str]], list[str]]:
+    """(stage, verdict, closing line) of each stage on a checkout of the pushed commit, in order, stopping at a
+    failure (a stage ``selected`` leaves out is skipped, not run); and the names of the unit tests the
+    unit-tests stage ran and passed. ``invoke``: run only these stages (and report nothing of the rest)."""
     ref = ctx.pushed()
+    selected = selected or Plan(None, "dev", None, ())
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     env.pop("GITOPS_LAB_KUBECONFIG", None)
     env.pop("MODEL_SERVER_URL", None)
+    if selected.model_server_url:
+        env["MODEL_SERVER_URL"] = selected.model_server_url
     ran: list[tuple[str, str, str]] = []
     passed: list[str] = []
     with tempfile.TemporaryDirectory(prefix="gitops-lab-ci-") as tmp:
         ctx.git.run("worktree", "add", "--detach", "--quiet", tmp, ref)
         try:
-            for stage in stages or STAGES:
+            for stage in invoke or STAGES:
+                if selected.stages is not None and stage not in selected.stages:
+                    ran.append((stage, "skipped", f"STAGE {stage}: skipped (not among the stages the caller selects)"))
+                    continue
                 proc = subprocess.run(
-                    [sys.executable, "-m", "gitops_lab.pipeline", stage],
+                    [sys.executable, "-m", "gitops_lab.pipeline", stage, "--candidate-env", selected.candidate_env],
                     cwd=tmp,
                     env=env,
                     capture_output=True,
@@ -173,30 +366,68 @@ def run_pipeline(ctx, stages=None) -> tuple[list[tuple[str, str, str]], list[str
             report = Path(tmp) / "ci-artifacts" / "junit" / "unit-tests.xml"
             if report.is_file():
                 cases = ET.parse(report).getroot().findall("testcase")
-                passed = [c.get("name", "") for c in cases if not list(c)]
+                passed = [case.get("name", "") for case in cases if not list(case)]
         finally:
             ctx.git.run("worktree", "remove", "--force", tmp, check=False)
     return ran, passed
 
 
+def plans(ctx) -> tuple[list[tuple[Plan, list[str], list[str]]], str | None]:
+    """Each distinct run the pushed callers ask for (stages, candidate, model server), with the callers that ask
+    for it and what of theirs cannot apply here; or a problem."""
+    github, problem = github_calls(ctx)
+    gitlab, problem2 = gitlab_calls(ctx)
+    calls = github + gitlab
+    if not calls:
+        return [], problem or problem2
+    try:
+        templates = templates_at(ctx, *sorted({call.ref for call in calls}))
+    except GitOpsLabError as error:
+        return [], error.one_line()
+    found: dict[tuple, tuple[Plan, list[str], list[str]]] = {}
+    for call in calls:
+        problems = call_problems(call, templates[call.ref])
+        if problems:
+            return [], problems[0]
+        asked = plan(call, templates[call.ref].declared[call.kind])
+        _, askers, notes = found.setdefault(
+            (asked.stages, asked.candidate_env, asked.model_server_url), (asked, [], [])
+        )
+        askers.append(f"{'GitHub' if call.kind == c.GITHUB else 'GitLab'} @{call.ref}")
+        notes += [note for note in asked.notes if note not in notes]
+    return list(found.values()), None
+
+
 def pipeline(ctx, expect: str):
-    ran, _ = run_pipeline(ctx)
-    shown = ", ".join(f"{stage} {verdict}" for stage, verdict, _ in ran)
-    failed = [(stage, last) for stage, verdict, last in ran if verdict == "fail"]
-    if expect == "pass":
-        ok = not failed and len(ran) == len(STAGES)
-        return ok, f"pipeline: {shown}" + (f" ({failed[0][1]})" if failed else "")
-    stopped = [stage for stage, _, _ in ran] == ["data-preparation", "data-validation"] and failed
-    return bool(stopped), (
-        f"pipeline: {shown}; data validation blocked it: {failed[0][1]}"
-        if stopped
-        else f"pipeline: {shown}; expected it to stop at data-validation"
-    )
+    """The pipeline, run as each pushed caller asks, passes (``expect: pass``: every stage it selects passes, the
+    rest skipped) or stops at data validation (``expect: blocked-at-data``)."""
+    found, problem = plans(ctx)
+    if problem:
+        return False, f"the pipeline cannot run as your callers ask: {problem}"
+    ok, lines = True, []
+    for selected, askers, notes in found:
+        ran, _ = run_pipeline(ctx, selected)
+        shown = ", ".join(f"{stage} {verdict}" for stage, verdict, _ in ran)
+        failed = [(stage, last) for stage, verdict, last in ran if verdict == "fail"]
+        said = f" [{'; '.join(notes)}]" if notes else ""
+        who = f"as {' and '.join(askers)} ask{'s' if len(askers) == 1 else ''}"
+        if expect == "pass":
+            good = not failed and len(ran) == len(STAGES)
+            lines.append(f"pipeline {who}: {shown}" + (f" ({failed[0][1]})" if failed else "") + said)
+        else:
+            good = bool(failed) and failed[0][0] == "data-validation"
+            lines.append(
+                f"pipeline {who}: {shown}; "
+                + (f"data validation blocked it: {failed[0][1]}" if good else "expected it to stop at data-validation")
+                + said
+            )
+        ok = ok and good
+    return ok, "; ".join(lines)
 
 
 def own_unit_test(ctx):
     """The unit-test stage runs a test of the learner's own (beside the seeded ci/tests/test_server.py), and it passes."""
-    ran, passed = run_pipeline(ctx, ["unit-tests"])
+    ran, passed = run_pipeline(ctx, invoke=["unit-tests"])
     [(_, verdict, last)] = ran
     if verdict != "pass":
         return False, f"the unit-tests stage fails: {last}"
@@ -209,24 +440,9 @@ def own_unit_test(ctx):
     return True, f"the unit-tests stage runs your test{'s' if len(mine) > 1 else ''}: {', '.join(mine)}"
 
 
-def _inputs(ctx, tag: str) -> tuple[set[str], set[str]]:
-    """The input names of the platform's GitHub workflow and GitLab component at ``tag``."""
-    with tempfile.TemporaryDirectory(prefix="gitops-lab-platform-") as tmp:
-        from gitops_lab.adapters.repo.git import Git
-
-        git = Git(tmp)
-        git.run("init", "--quiet", "--bare")
-        git.run("fetch", "--quiet", "--depth", "1", platform(ctx), f"refs/tags/{tag}:refs/tags/{tag}")
-        workflow = yaml.safe_load(git.run("show", f"{tag}:{WORKFLOW}").stdout) or {}
-        header = next(yaml.safe_load_all(git.run("show", f"{tag}:{COMPONENT}").stdout)) or {}
-    on = workflow.get("on", workflow.get(True)) or {}
-    github = set(((on.get("workflow_call") or {}).get("inputs") or {}))
-    gitlab = set(((header.get("spec") or {}).get("inputs") or {}))
-    return github, gitlab
-
-
 def platform_input_released(ctx, tag: str = "v1.1.0", since: str = "v1.0.0"):
-    """The platform repository has ``tag``, whose templates take an input ``since`` did not."""
+    """The platform repository has ``tag``, whose templates each declare an input ``since`` did not, and use it
+    in their jobs (`${{ inputs.NAME }}`, `$[[ inputs.NAME ]]`)."""
     try:
         tags, _ = _refs(ctx)
         if tag not in tags:
@@ -234,14 +450,23 @@ def platform_input_released(ctx, tag: str = "v1.1.0", since: str = "v1.0.0"):
                 f"{platform(ctx)} has no tag {tag} (tags: {', '.join(sorted(tags))}); add the input, "
                 f"commit, `git tag -a {tag} -m ...` and `git push origin main {tag}` in your clone of it"
             )
-        github_then, gitlab_then = _inputs(ctx, since)
-        github_now, gitlab_now = _inputs(ctx, tag)
+        found = templates_at(ctx, since, tag)
     except GitOpsLabError as error:
         return False, error.one_line()
-    added = sorted((github_now - github_then) | (gitlab_now - gitlab_then))
-    if not added:
-        return False, f"{tag} takes the same inputs as {since}: add an input to {WORKFLOW} or {COMPONENT}"
-    return True, f"{tag} adds the input{'s' if len(added) > 1 else ''} {', '.join(added)}"
+    then, now = found[since], found[tag]
+    added_all = []
+    for kind, path, use in ((c.GITHUB, WORKFLOW, "${{ inputs.NAME }}"), (c.GITLAB, COMPONENT, "$[[ inputs.NAME ]]")):
+        added = set(now.declared[kind]) - set(then.declared[kind])
+        if not added:
+            return False, f"{path} at {tag} declares the same inputs as at {since}: add one (and release {tag} again)"
+        unused = sorted(added - c.used_inputs(now.body[kind], added, kind))
+        if unused:
+            return False, (
+                f"{path} at {tag} declares {', '.join(unused)} but no job uses it: an input nothing reads "
+                f"changes nothing; use it as {use.replace('NAME', unused[0])} in a job, then release again"
+            )
+        added_all += sorted(added)
+    return True, f"{tag} adds the input{'s' if len(added_all) > 1 else ''} {', '.join(added_all)}, used by the jobs"
 
 
 def release_platform_input(ctx, tag: str = "v1.1.0", since: str = "v1.0.0") -> None:
@@ -249,7 +474,6 @@ def release_platform_input(ctx, tag: str = "v1.1.0", since: str = "v1.0.0") -> N
 
     Done in a clone of the platform repository; nothing happens when ``tag`` is already released.
     """
-    from gitops_lab.adapters.repo.git import Git
     from gitops_lab.adapters.repo.platform import PLATFORM_AUTHOR
 
     if tag in _refs(ctx)[0]:

@@ -366,3 +366,42 @@ def test_training_with_a_signing_key_that_is_not_one_fails_naming_it(lab, tmp_pa
     run = stage(wc, "training", env={"MODEL_SIGNING_KEY": str(bad)})
     assert run.returncode == 1
     assert f"cannot use {bad} as a signing key" in run.stdout
+
+
+def test_the_github_workflow_hands_the_model_signing_key_secret_to_training_only(tmp_path):
+    """A caller's secret MODEL_SIGNING_KEY (the PEM text) reaches the training stage as the file the stage reads
+    (MODEL_SIGNING_KEY names it, readable by the runner's user only); without the secret nothing is set."""
+    workflow = yaml.safe_load((PLATFORM / ".github" / "workflows" / "ml-pipeline.yml").read_text())
+    secret = workflow[True]["workflow_call"]["secrets"]["MODEL_SIGNING_KEY"]
+    assert secret["required"] is False
+    jobs = workflow["jobs"]
+    [step] = [s for s in jobs["training"]["steps"] if s.get("id") == "stage"]
+    assert step["env"] == {"SIGNING_KEY_CONTENT": "${{ secrets.MODEL_SIGNING_KEY }}"}
+    others = [name for name, job in jobs.items() if name != "training" and "MODEL_SIGNING_KEY" in json.dumps(job)]
+    assert others == []
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "python"  # the stage's python: shows what it was given
+    fake.write_text(
+        '#!/bin/sh\necho "key=${MODEL_SIGNING_KEY:-none}"\n[ -n "$MODEL_SIGNING_KEY" ] && cat "$MODEL_SIGNING_KEY"\necho "STAGE training: pass"\n'
+    )
+    fake.chmod(0o755)
+    pem = "-----BEGIN PRIVATE KEY-----\nabc\n-----END PRIVATE KEY-----"
+
+    def run(content: str) -> str:
+        env = {
+            "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+            "RUNNER_TEMP": str(tmp_path),
+            "GITHUB_OUTPUT": str(tmp_path / "output"),
+            "STAGES": "all",
+            "SIGNING_KEY_CONTENT": content,
+        }
+        proc = subprocess.run(["bash", "-e", "-c", step["run"]], env=env, capture_output=True, text=True, check=True)
+        return proc.stdout
+
+    out = run(pem)
+    key = tmp_path / "model-signing.key"
+    assert f"key={key}\n{pem}\n" in out
+    assert key.stat().st_mode & 0o077 == 0
+    key.unlink()
+    assert "key=none" in run("") and not key.exists()

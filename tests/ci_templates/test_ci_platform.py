@@ -371,3 +371,43 @@ def test_a_caller_of_a_tag_the_platform_never_released_fails_in_both_tools(
     result = gitlab(gitlab_caller, tooling)
     assert result.returncode != 0 and "ml-pipeline@v9.9.9" in result.stdout + result.stderr
     assert verdicts(result.stdout) == {}
+
+
+def require_segment_gate(wc: Path) -> None:
+    """The team's own gate (gates.yaml `custom:`), required for staging, as the custom-gates lab has it."""
+    import yaml
+
+    gates = yaml.safe_load((wc / "gates.yaml").read_text())
+    gates["custom"] = {
+        "segment-accuracy": {
+            "command": ["{python}", "ci/gates/segment_accuracy.py", "--artifact", "{artifact}"]
+            + ["--feature", "temperature_c", "--bands", "60,75", "--min-accuracy", "0.65"],
+        }
+    }
+    gates["required"]["staging"].append("segment-accuracy")
+    (wc / "gates.yaml").write_text(yaml.safe_dump(gates, sort_keys=False))
+    git(wc, "commit", "-qam", "Require the segment gate for staging")
+
+
+@needs_kustomize
+def test_v6_is_red_at_evaluation_in_both_tools_once_the_team_requires_its_segment_gate(
+    github_caller, gitlab_caller, server, tooling
+):
+    """v6 is good overall and bad on cool pumps: the platform's evaluation stage runs the custom gates the
+    caller's gates.yaml requires, so both pipelines stop there, naming the segment."""
+    set_dev(gitlab_caller, "v6")
+    require_segment_gate(gitlab_caller)
+    through = "data-preparation,data-validation,training,evaluation"
+    expected = {
+        **dict.fromkeys(["data-preparation", "data-validation", "training"], "pass"),
+        **dict.fromkeys(["unit-tests", "integration-tests"], "skipped"),
+        "evaluation": "fail",
+    }
+    for name, result in (
+        ("act", act(gitlab_caller, server, tooling, stages=through)),
+        ("gitlab-ci-local", gitlab(gitlab_caller, tooling, stages=through)),
+    ):
+        out = result.stdout + result.stderr
+        assert result.returncode != 0, f"{name}: {out[-5000:]}"
+        assert verdicts(out) == expected, f"{name}: {out[-5000:]}"
+        assert "temperature_c < 60: accuracy 0.5789 < 0.65" in out, f"{name}: {out[-5000:]}"

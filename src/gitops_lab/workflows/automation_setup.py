@@ -64,24 +64,33 @@ def _render(template: str, **values: str) -> list[dict[str, Any]]:
     return [doc for doc in yaml.safe_load_all(string.Template(text).substitute(values)) if doc]
 
 
-def platform_objects(engine: Engine, env_namespaces: list[str], writer: GitAuth) -> list[dict[str, Any]]:
-    """The namespace, identity, credentials and Roles of the automation (what `up` applies itself)."""
+def platform_objects(engine: Engine, writer: GitAuth) -> list[dict[str, Any]]:
+    """The namespace, identity, credentials and Roles of the automation in its own and the engine's namespace."""
     objects = _render(
         "platform.yaml",
         namespace=NAMESPACE,
         username=json.dumps(writer.username),
         password=json.dumps(writer.password),
     )
-    for target in env_namespaces:
-        objects += _render("environment-role.yaml", namespace=NAMESPACE, target=target)
     rules = json.dumps(ENGINE_RULES[engine.name])
-    objects += _render("engine-role.yaml", namespace=NAMESPACE, target=engine.namespace, rules=rules)
-    return objects
+    return objects + _render("engine-role.yaml", namespace=NAMESPACE, target=engine.namespace, rules=rules)
 
 
-def apply_platform(kube: Kube, engine: Engine, env_namespaces: list[str], writer: GitAuth) -> list[str]:
-    """Apply them; "Kind/name" of what changed."""
-    return Applier(kube).apply_changed(platform_objects(engine, env_namespaces, writer))
+def environment_roles(env_namespaces: list[str]) -> list[dict[str, Any]]:
+    """Its Role in each environment's namespace (which the engine creates, from the overlays)."""
+    return [
+        obj for target in env_namespaces for obj in _render("environment-role.yaml", namespace=NAMESPACE, target=target)
+    ]
+
+
+def apply_platform(kube: Kube, engine: Engine, writer: GitAuth) -> list[str]:
+    """Apply the platform's half; "Kind/name" of what changed."""
+    return Applier(kube).apply_changed(platform_objects(engine, writer))
+
+
+def grant_environments(kube: Kube, env_namespaces: list[str]) -> list[str]:
+    """Apply the environments' Roles, once the engine made their namespaces; "Kind/name" of what changed."""
+    return Applier(kube).apply_changed(environment_roles(env_namespaces))
 
 
 def workload_files(image: str, repo_url: str, engine: str) -> dict[str, str]:

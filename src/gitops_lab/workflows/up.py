@@ -257,8 +257,7 @@ def install_automation(ctx: UpContext, status: Step) -> None:
             "the release automation pushes as the Git server's writer, and this Git server has none",
             fix="drop --release-automation, or use the built-in Git server",
         )
-    namespaces = [t.namespace for t in ctx.targets]
-    ctx.result.changed += automation_setup.apply_platform(ctx.kube, ctx.engine, namespaces, writer)
+    ctx.result.changed += automation_setup.apply_platform(ctx.kube, ctx.engine, writer)
     commit = automation_setup.publish_workload(
         ctx.seeded.path, ctx.automation_image, ctx.repository.engine_url, ctx.options.engine
     )
@@ -368,6 +367,14 @@ def wait_until_synced(ctx: UpContext, status: Step) -> None:
     ctx.result.environments = [ctx.engine.status(t.name) for t in ctx.targets]
 
 
+def grant_automation(ctx: UpContext, status: Step) -> None:
+    """--release-automation: its Roles in the environments' namespaces, which exist once synced."""
+    if ctx.automation_image is None:
+        return
+    assert ctx.kube is not None
+    ctx.result.changed += automation_setup.grant_environments(ctx.kube, [t.namespace for t in ctx.targets])
+
+
 def _install_title(ctx: UpContext) -> str:
     return f"{'Installing' if ctx.options.engine_install == 'managed' else 'Checking'} {ctx.engine.display_name}"
 
@@ -405,6 +412,11 @@ STEPS = (
     ),
     UpStep("save the state", save_state),
     UpStep("wait until synced", wait_until_synced),
+    UpStep(
+        "grant the release automation the environments",
+        grant_automation,
+        lambda ctx: "Granting the release automation dev, staging and prod" if ctx.automation_image else None,
+    ),
 )
 
 

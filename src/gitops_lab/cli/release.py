@@ -78,6 +78,9 @@ def command(
     from gitops_lab.deadline import command_deadline
     from gitops_lab.workflows.environment import open_environment
     from gitops_lab.workflows.release import cluster_deployment, release_once
+    import contextlib
+
+    from gitops_lab.workflows.release_agent import host_claim, installed
     from gitops_lab.workflows.release_lock import release_lock
 
     if (once or since) and not watch:
@@ -93,14 +96,26 @@ def command(
     what = "gitops-lab release" + (" --watch" + (" --once" if once else "") if watch else "")
     if watch:
         with release_lock(app.name, what, reporter) as lock:
-            deployment = cluster_deployment(open_environment(saved, kubeconfig, context, path))
+            lab = open_environment(saved, kubeconfig, context, path)
+            if lab is not None and installed(lab.kube):
+                raise UsageError(
+                    "the release automation already runs in the cluster (`gitops-lab up --release-automation`): "
+                    "a watch here would release the same pushes twice",
+                    fix="push and let it act; `gitops-lab release status` shows what it does",
+                )
+            deployment = cluster_deployment(lab)
             _watch(app, reporter, path, deployment, timeout, interval, since, once, output, lock)
         return
 
-    def open_deployment():
-        return cluster_deployment(open_environment(saved, kubeconfig, context, path))
+    # Every git and API call of the release takes what is left of the deadline. Once the cluster is open
+    # (under the host's lock), the release holds the in-cluster automation's Lease too, where it is installed.
+    with contextlib.ExitStack() as claims, command_deadline(timeout) as deadline:
 
-    with command_deadline(timeout) as deadline:  # every git and API call of the release takes what is left
+        def open_deployment():
+            lab = open_environment(saved, kubeconfig, context, path)
+            claims.enter_context(host_claim(lab.kube if lab is not None else None, what, reporter))
+            return cluster_deployment(lab)
+
         result = release_once(app.name, reporter, path, open_deployment, deadline, what)
     app.emit(output, result.to_dict(), format_release(result))
     if result.awaiting_approval:

@@ -21,7 +21,8 @@ import json
 import os
 import socket
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -241,3 +242,20 @@ def _pod_summary(pod: dict[str, Any]) -> dict[str, Any]:
         "restarts": sum(s.get("restartCount", 0) for s in statuses),
         "image": next((s.get("image") for s in statuses), None),
     }
+
+
+def installed(kube: Kube, namespace: str = NAMESPACE) -> bool:
+    """Whether `up --release-automation` set the automation up on this cluster (its namespace exists)."""
+    return Applier(kube).get("v1", "Namespace", namespace) is not None
+
+
+@contextmanager
+def host_claim(kube: Kube | None, command: str, reporter: Reporter) -> Iterator[None]:
+    """A release typed on the host holds the automation's Lease too, when the automation is installed:
+    one release at a time across the host and the cluster (ReleaseInProgress names the pod's release)."""
+    if kube is None or not installed(kube):
+        yield
+        return
+    identity = f"{command} on {socket.gethostname()} (pid {os.getpid()})"
+    with lease_held(KubeLeaseStore(kube, NAMESPACE), identity, command, reporter.warn):
+        yield

@@ -58,6 +58,14 @@ def _wait_for(what: str, probe, timeout: float):
     raise AssertionError(f"{what}: not within {timeout:.0f}s (last: {last!r})")
 
 
+def _version(overlay: Path) -> str:
+    return next(
+        line.split(":", 1)[1].strip()
+        for line in overlay.read_text().splitlines()
+        if "gitops-lab.io/model-version:" in line
+    )
+
+
 def _automation(bed, name: str) -> dict:
     return bed.gitops_lab("release", "status", "--output", "json", name=name).json()["automation"]
 
@@ -79,8 +87,9 @@ def test_a_plain_push_of_v5_is_released_and_reverted_in_prod_by_the_pod(automate
     assert watching["pods"][0]["image"].startswith("gitops-lab.local/release-automation:")
 
     work, env, _ = bed.learner_clone(name, tmp_path / "learner")
+    prod_before = _version(work / "overlays" / "prod" / "kustomization.yaml")  # the seed's: v1
     overlay = work / "overlays" / "dev" / "kustomization.yaml"
-    overlay.write_text(overlay.read_text().replace("model-version: v2", "model-version: v5"))
+    overlay.write_text(overlay.read_text().replace(f"model-version: {_version(overlay)}", "model-version: v5"))
     _git(work, env, "commit", "-qam", "Try v5 in dev")
     pushed = _git(work, env, "rev-parse", "HEAD")
     approval = "Approve v5 for prod\n\nGitops-Lab-Action: approve\nEnvironment: prod\nModel-Version: v5\n"
@@ -99,7 +108,8 @@ def test_a_plain_push_of_v5_is_released_and_reverted_in_prod_by_the_pod(automate
 
     rollback = _wait_for("the pod's rollback of prod in Git", rollback_in_git, 900)
     message = _git(work, env, "log", "-1", "--format=%B", rollback)
-    assert "Environment: prod" in message and "Model-Version: v2" in message, message
+    assert "Environment: prod" in message and f"Model-Version: {prod_before}" in message, message
+    assert "Previous-Version: v5" in message
     assert "Rolled-Back-By: gitops-lab release (automatic)" in message
     assert f"Release-Trigger: {pushed}" in message
     assert "Verify-Accuracy: fail (live accuracy 0.6842 < 0.7776" in message, message
@@ -109,10 +119,10 @@ def test_a_plain_push_of_v5_is_released_and_reverted_in_prod_by_the_pod(automate
     assert "Model-Version: v5" in staging and f"Release-Trigger: {pushed}" in staging
 
     served = _wait_for(
-        "prod serving v2 again",
+        f"prod serving {prod_before} again",
         lambda: (
             (s := {r["environment"]: r for r in bed.gitops_lab("status", "--output", "json", name=name).json()})
-            and s["prod"]["version"] == "v2"
+            and s["prod"]["version"] == prod_before
             and s["prod"]["ok"]
             and s
         ),

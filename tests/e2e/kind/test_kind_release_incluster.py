@@ -121,7 +121,12 @@ def test_a_plain_push_of_v5_is_released_and_reverted_in_prod_by_the_pod(automate
     served = _wait_for(
         f"prod serving {prod_before} again",
         lambda: (
-            (s := {r["environment"]: r for r in bed.gitops_lab("status", "--output", "json", name=name).json()})
+            (
+                s := {
+                    r["environment"]: r
+                    for r in bed.gitops_lab("status", "--output", "json", name=name, check=False).json()
+                }
+            )
             and s["prod"]["version"] == prod_before
             and s["prod"]["ok"]
             and s

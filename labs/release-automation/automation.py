@@ -32,13 +32,15 @@ def _wait_for_the_pod(ctx, kube, rolled_back: bool) -> None:
     """Until the pod acted on the newest push that changed dev's version (``rolled_back``: until it
     reverted it), reading Git and the pod's status as the learner would."""
     from gitops_lab.deadline import Deadline
-    from gitops_lab.workflows.release import find_trigger, rollback_of
+    from gitops_lab.workflows.release import find_trigger, last_handled, rollback_of
     from gitops_lab.workflows.release_agent import agent_status
 
     deadline = Deadline(ctx.timeout)
     while True:
         ref = ctx.pushed(refresh=True)
-        trigger = find_trigger(ctx.git, ref, ctx.since())
+        since = ctx.since()
+        # The push, or, when the pod was quicker and its rollback is now dev's newest change, the push it handled.
+        trigger = find_trigger(ctx.git, ref, since) or last_handled(ctx.git, f"{since}..{ref}" if since else ref)
         if trigger is None:
             raise GateFailed(
                 "the release automation found no push that changed dev's version",

@@ -138,8 +138,13 @@ def test_a_plain_push_of_v5_is_released_and_reverted_in_prod_by_the_pod(automate
     status = bed.gitops_lab("release", "status", "--output", "json", name=name).json()
     [last] = [a for a in status["actions"] if a["commit"] == rollback]
     assert last["reason"].startswith("verification failed: accuracy")
-    automation = status["automation"]
-    assert automation["lease"]["holder"] is None and automation["lease"]["acting"] is None
+    # the pass ends once prod serves the previous version again: then the Lease is free, nothing left to resume
+    automation = _wait_for(
+        "the pod's pass to end",
+        lambda: (a := _automation(bed, name)) and a["state"] == "watching" and a["lease"]["holder"] is None and a,
+        300,
+    )
+    assert automation["lease"]["acting"] is None
     assert any("prod serving v5 failed verification" in (p.get("error") or "") for p in automation["passes"])
     shown = bed.gitops_lab("release", "status", name=name).stdout
     assert "in-cluster automation: release-automation-" in shown and "Running ready" in shown

@@ -29,8 +29,8 @@ def _in_cluster(ctx):
 
 
 def _wait_for_the_pod(ctx, kube, rolled_back: bool) -> None:
-    """Until the pod acted on the newest push that changed dev's version (``rolled_back``: until it
-    reverted it), reading Git and the pod's status as the learner would."""
+    """Until the pod's pass over the newest push that changed dev's version ended (``rolled_back``: in a
+    rollback, its revert in Git), reading Git and the pod's status as the learner would."""
     from gitops_lab.deadline import Deadline
     from gitops_lab.workflows.release import find_trigger, last_handled, rollback_of
     from gitops_lab.workflows.release_agent import agent_status
@@ -46,10 +46,12 @@ def _wait_for_the_pod(ctx, kube, rolled_back: bool) -> None:
                 "the release automation found no push that changed dev's version",
                 fix="push a commit that sets dev's model version",
             )
-        if rollback_of(ctx.git, trigger, ref) is not None:
+        # A pass is recorded once its release ended (a rollback waited for until the engine serves it).
+        passes = [p for p in (agent_status(kube) or {}).get("passes") or [] if p.get("trigger") == trigger]
+        if not rolled_back and passes:
             return
-        passes = (agent_status(kube) or {}).get("passes") or []
-        if not rolled_back and any(p.get("trigger") == trigger for p in passes):
+        reverted = any("failed verification" in (p.get("error") or "") for p in passes)
+        if rolled_back and reverted and rollback_of(ctx.git, trigger, ref) is not None:
             return
         if deadline.expired:
             raise WaitTimeout(

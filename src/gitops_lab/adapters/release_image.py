@@ -38,7 +38,9 @@ from gitops_lab.adapters.docker import docker_client, node_platform
 from gitops_lab.adapters.images import ImageError, ensure_image
 from gitops_lab.adapters.renderer import found_renderer
 from gitops_lab.cache import cache_root
+from gitops_lab.deadline import current_deadline
 from gitops_lab.errors import PreflightError
+from gitops_lab.processes import run_bounded
 from gitops_lab.reporter import Reporter
 from gitops_lab.resources import data_dir
 from gitops_lab.versions import pinned
@@ -47,6 +49,8 @@ REPOSITORY = "gitops-lab.local/release-automation"
 WHEELS_VAR = "GITOPS_LAB_WHEELS"
 DATA_FOLDERS = ("environments", "manifests", "labs")
 SITE = "/opt/gitops-lab/site"
+#: The bound of the wheels' download when the command set no deadline.
+DOWNLOAD_SECONDS = 600.0
 #: ELF e_machine of each Docker architecture name the image may have.
 ELF_MACHINES = {"x86_64": 62, "aarch64": 183}
 
@@ -113,7 +117,14 @@ def download_wheels(python: str, machine: str, folder: Path) -> None:
     command += ["--python-version", python, "--implementation", "cp", "--abi", abi]
     command += [arg for p in platforms for arg in ("--platform", p)]
     command += ["--dest", str(folder), *requirements()]
-    done = subprocess.run(command, capture_output=True, text=True)
+    deadline = current_deadline()
+    try:
+        done = run_bounded(command, timeout=deadline.remaining() if deadline else DOWNLOAD_SECONDS)
+    except subprocess.TimeoutExpired as exc:
+        raise PreflightError(
+            "the download of the release automation's dependencies from PyPI did not end in time",
+            fix=f"check the network, or put the wheels in a folder and point ${WHEELS_VAR} at it",
+        ) from exc
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["pip failed"])[-1]
         raise PreflightError(

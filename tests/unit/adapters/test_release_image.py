@@ -92,3 +92,17 @@ def test_the_requirements_are_the_packages_runtime_ones():
     found = release_image.requirements()
     assert any(r.startswith("kubernetes") for r in found)
     assert not any("extra ==" in r for r in found)
+
+
+def test_a_failed_download_is_one_line_naming_pips_reason_and_leaves_the_folder_unmarked(tmp_path, monkeypatch):
+    import subprocess
+
+    failed = subprocess.CompletedProcess(
+        [], 1, "", "Collecting x\nERROR: No matching distribution found for pyyaml>=6\n"
+    )
+    monkeypatch.setattr(release_image, "run_bounded", lambda command, timeout: failed)
+    with pytest.raises(PreflightError) as refused:
+        release_image.download_wheels("3.12", "x86_64", tmp_path / "wheels")
+    assert refused.value.message.endswith("ERROR: No matching distribution found for pyyaml>=6")
+    assert "GITOPS_LAB_WHEELS" in (refused.value.fix or "")
+    assert not (tmp_path / "wheels" / ".complete").exists()  # the next `up` downloads again

@@ -74,6 +74,8 @@ class KindBed:
         env["PATH"] = f"{self.directory / 'bin'}{os.pathsep}{env.get('PATH', '')}"
         env["GITOPS_LAB_STATE_DIR"] = str(self.home / "state")
         env["GITOPS_LAB_CACHE_DIR"] = str(self.home / "cache")
+        # `up --release-automation` builds its image from these wheels (the bed's step automation-wheels), offline
+        env["GITOPS_LAB_WHEELS"] = str(self.directory / steps.WHEELS)
         env["GIT_TERMINAL_PROMPT"] = "0"
         env.update(extra)
         return env

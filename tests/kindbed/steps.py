@@ -249,6 +249,15 @@ def image_steps(versions: dict | None = None) -> list[Step]:
         ),
         Step("gitea-ui", (), gitea_ui.step_key(v), _gitea_ui, files=gitea_ui.expected_files(v), feeds_later=True),
         Step("gitea-image", (gitea_image.image_ref(v),), gitea_image.step_key(v), _gitea_image),
+        # The release automation's dependencies (issue 23), as wheels for the pod base's Python: the kind
+        # tests point $GITOPS_LAB_WHEELS here, so `up --release-automation` builds its image offline.
+        Step(
+            "automation-wheels",
+            (),
+            {"requirements": _requirements(), "packages": rootfs.POD_PACKAGES, "suite": rootfs.SUITE},
+            _automation_wheels,
+            files=(f"{WHEELS}/.complete",),
+        ),
     ]
 
 
@@ -748,6 +757,26 @@ def build_gitea_image(ctx: Context, ref: str) -> None:
         files,
         prepare=gitea_image.fix_modes,
     )
+
+
+WHEELS = "wheels"
+
+
+def _requirements() -> list[str]:
+    from gitops_lab.adapters.release_image import requirements
+
+    return requirements()
+
+
+def _automation_wheels(ctx: Context) -> None:
+    """pip download (the product's own command) for the Python and machine the pod base has."""
+    from gitops_lab.adapters.release_image import download_wheels
+
+    script = "import platform, sys; print(f'{sys.version_info[0]}.{sys.version_info[1]}', platform.machine())"
+    python, machine = docker(ctx.dockerd, "run", "--rm", POD_BASE, "python3", "-c", script).split()
+    folder = ctx.directory / WHEELS
+    shutil.rmtree(folder, ignore_errors=True)
+    download_wheels(python, machine, folder)
 
 
 def _gitea_image(ctx: Context) -> None:

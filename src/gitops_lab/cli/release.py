@@ -78,6 +78,9 @@ def command(
     from gitops_lab.deadline import command_deadline
     from gitops_lab.workflows.environment import open_environment
     from gitops_lab.workflows.release import cluster_deployment, release_once
+    import contextlib
+
+    from gitops_lab.workflows.release_agent import host_claim, installed
     from gitops_lab.workflows.release_lock import release_lock
 
     if (once or since) and not watch:
@@ -93,14 +96,26 @@ def command(
     what = "gitops-lab release" + (" --watch" + (" --once" if once else "") if watch else "")
     if watch:
         with release_lock(app.name, what, reporter) as lock:
-            deployment = cluster_deployment(open_environment(saved, kubeconfig, context, path))
+            lab = open_environment(saved, kubeconfig, context, path)
+            if lab is not None and installed(lab.kube):
+                raise UsageError(
+                    "the release automation already runs in the cluster (`gitops-lab up --release-automation`): "
+                    "a watch here would release the same pushes twice",
+                    fix="push and let it act; `gitops-lab release status` shows what it does",
+                )
+            deployment = cluster_deployment(lab)
             _watch(app, reporter, path, deployment, timeout, interval, since, once, output, lock)
         return
 
-    def open_deployment():
-        return cluster_deployment(open_environment(saved, kubeconfig, context, path))
+    # Every git and API call of the release takes what is left of the deadline. Once the cluster is open
+    # (under the host's lock), the release holds the in-cluster automation's Lease too, where it is installed.
+    with contextlib.ExitStack() as claims, command_deadline(timeout) as deadline:
 
-    with command_deadline(timeout) as deadline:  # every git and API call of the release takes what is left
+        def open_deployment():
+            lab = open_environment(saved, kubeconfig, context, path)
+            claims.enter_context(host_claim(lab.kube if lab is not None else None, what, reporter))
+            return cluster_deployment(lab)
+
         result = release_once(app.name, reporter, path, open_deployment, deadline, what)
     app.emit(output, result.to_dict(), format_release(result))
     if result.awaiting_approval:
@@ -200,7 +215,23 @@ def status_command(app: Application, output: str, repo: str | None) -> None:
     """
     from gitops_lab.workflows.release import release_status
 
-    app.emit(output, (data := release_status(app.repo_path(repo), app.name)), format_status(data))
+    data = release_status(app.repo_path(repo), app.name)
+    data["automation"] = _automation_status(app)
+    app.emit(output, data, format_status(data))
+
+
+def _automation_status(app: Application) -> dict | None:
+    """The in-cluster automation's pod, Lease and last passes; None without a cluster or without it;
+    ``{"error": ...}`` when the cluster cannot be asked (the Git half of the status still shows)."""
+    from gitops_lab.errors import GitOpsLabError
+    from gitops_lab.workflows.environment import open_if_set_up
+    from gitops_lab.workflows.release_agent import agent_status
+
+    try:
+        lab = open_if_set_up(app.state())
+        return None if lab is None else agent_status(lab.kube)
+    except GitOpsLabError as exc:
+        return {"error": exc.one_line()}
 
 
 def format_status(data: dict) -> str:
@@ -235,10 +266,38 @@ def format_status(data: dict) -> str:
         )
         for a in data["actions"]
     ]
+    lines += format_automation(data.get("automation"))
     if not rows:
         return "\n".join([*lines, "the automation has made no promotion or rollback yet"])
     table = format_table(("COMMIT", "DATE", "ACTION", "ENV", "VERSION", "TRIGGER", "REASON OR EVIDENCE"), rows)
     return "\n".join([*lines, table])
+
+
+def format_automation(automation: dict | None) -> list[str]:
+    """The in-cluster automation in a few lines: its pod, what it is doing, its last passes."""
+    if automation is None:
+        return ["in-cluster automation: not installed (`gitops-lab up --release-automation` installs it)"]
+    if "error" in automation:
+        return [f"in-cluster automation: cannot ask the cluster: {automation['error']}"]
+    pods = automation["pods"]
+    pod = (
+        ", ".join(f"{p['name']} {p['phase']}{' ready' if p['ready'] else ''}, {p['restarts']} restart(s)" for p in pods)
+        or "no pod yet (the engine syncs automation/ from the lab repository)"
+    )
+    lease, acting = automation["lease"], automation["lease"]["acting"]
+    doing = (
+        f"{lease['holder']} holds the Lease" + (f", {acting['step']} of {acting['version']}" if acting else "")
+        if lease["holder"]
+        else "between releases"
+        + (f" (interrupted: {acting['step']} of {acting['version']}, the next pass finishes it)" if acting else "")
+    )
+    lines = [f"in-cluster automation: {pod}; {automation.get('state') or 'starting'}, {doing}"]
+    for one in automation["passes"][:3]:
+        what = one.get("error") or (
+            "released to every environment" if (one.get("result") or {}).get("complete") else "release not complete"
+        )
+        lines.append(f"  {one['time']} trigger {(one.get('trigger') or '-')[:7]}: {what}")
+    return lines
 
 
 def _verdict(trailer: str) -> str:

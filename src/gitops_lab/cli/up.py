@@ -61,6 +61,13 @@ from gitops_lab.cli.app import Application, context_option, kubeconfig_option, o
 )
 @click.option("--merge-kubeconfig", is_flag=True, help="kind: also add the cluster to ~/.kube/config.")
 @click.option(
+    "--release-automation",
+    is_flag=True,
+    help="kind: run the release automation as a pod, deployed through the lab repository (automation/): "
+    "every push that changes dev's version is promoted, verified and rolled back with no terminal open. "
+    "Builds its image from this installed gitops-lab.",
+)
+@click.option(
     "--registry-mirror",
     "registry_mirrors",
     multiple=True,
@@ -86,6 +93,7 @@ def command(
     retain: bool,
     preload: bool,
     merge_kubeconfig: bool,
+    release_automation: bool,
     registry_mirrors: tuple[str, ...],
     kubeconfig: str | None,
     context: str | None,
@@ -135,6 +143,7 @@ def command(
         preload=preload,
         merge_kubeconfig=merge_kubeconfig,
         registry_mirrors=mirrors,
+        release_automation=release_automation,
     )
     result = up(options, app.reporter(output), app.name, app.state())
     lines = []

@@ -153,3 +153,20 @@ def _reason(exc: BaseException) -> str:
     if "timed out" in text or "timeout" in text.lower():
         return "no answer in time"
     return " ".join(text.split())[:120]
+
+
+def connect_in_cluster() -> Kube:
+    """A client for the cluster this process runs in, as its pod's ServiceAccount (the release automation)."""
+    from kubernetes import client, config
+    from kubernetes.config.config_exception import ConfigException
+
+    configuration = client.Configuration()
+    try:
+        config.load_incluster_config(client_configuration=configuration)
+    except ConfigException as exc:
+        raise ClusterError(
+            f"not running in a pod with a ServiceAccount token: {exc}",
+            fix="run the release automation in the cluster (`gitops-lab up --release-automation`), "
+            "or `gitops-lab release --watch` on a machine with a kubeconfig",
+        ) from exc
+    return Kube(api=_api_client_class()(configuration), host=configuration.host, context=None, kubeconfig=None)

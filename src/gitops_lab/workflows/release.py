@@ -59,7 +59,7 @@ from gitops_lab.errors import (
 from gitops_lab.reporter import Reporter
 from gitops_lab.workflows.converge import converge
 from gitops_lab.workflows.promotion import run_promotion
-from gitops_lab.workflows.release_lock import ReleaseLock, is_held, read_holder, release_lock
+from gitops_lab.workflows.release_lock import Journal, is_held, read_holder, release_lock
 from gitops_lab.workflows.verify import VerificationReport, VerifyTarget, expected_from_git, kube_target, verify
 
 RELEASE_TRIGGER = t.RELEASE_TRIGGER
@@ -150,7 +150,7 @@ def run_release(
     deployment: Deployment,
     deadline: Deadline,
     trigger: str | None = None,
-    journal: ReleaseLock | None = None,
+    journal: Journal | None = None,
 ) -> ReleaseResult:
     """Walk the version dev runs through every environment, verifying each; roll back on failure.
 
@@ -329,7 +329,7 @@ def _roll_back(
 
 
 def resume(
-    reporter: Reporter, repo_path: Path, deployment: Deployment, deadline: Deadline, journal: ReleaseLock
+    reporter: Reporter, repo_path: Path, deployment: Deployment, deadline: Deadline, journal: Journal
 ) -> ReleaseResult | None:
     """Finish the release a stopped holder of the lock left (``journal.interrupted``); None when there is none.
 
@@ -410,7 +410,7 @@ def watch_once(
     deployment: Deployment,
     timeout: float,
     since: str | None,
-    journal: ReleaseLock | None = None,
+    journal: Journal | None = None,
 ) -> WatchPass:
     """Look at the remote once; release what a push asked for, if anything is pending.
 
@@ -477,7 +477,7 @@ def watch(
     since: str | None,
     stop: threading.Event,
     on_pass: Callable[[WatchPass], None],
-    journal: ReleaseLock | None = None,
+    journal: Journal | None = None,
 ) -> None:
     """Poll the remote every ``interval`` seconds until ``stop`` is set; a new head (the remote's,
     or the working copy's, which a learner's own commits move) gets one pass.

@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from gitops_lab import DEFAULT_NAME
 from gitops_lab.errors import ReleaseInProgress, UsageError
@@ -99,6 +99,17 @@ def is_held(name: str = DEFAULT_NAME) -> bool:
             return True
         fcntl.flock(handle, fcntl.LOCK_UN)
         return False
+
+
+class Journal(Protocol):
+    """What a release records while it acts, for a successor if it stops: the host's lock file
+    (``ReleaseLock``) or the in-cluster automation's Lease (``workflows/release_lease.py``)."""
+
+    interrupted: Acting | None
+
+    def acting(self, trigger: str, version: str, step: str) -> None: ...
+
+    def finished(self) -> None: ...
 
 
 class ReleaseLock:

@@ -20,8 +20,9 @@ from gitops_lab.adapters.repo.layout import (
     VERSION_LABEL,
     overlay_yaml,
 )
+from gitops_lab.adapters.repo.pushed import fetch_pushed
 from gitops_lab.adapters.repo.snapshot import RepoSnapshot
-from gitops_lab.errors import DamagedFile, EngineError
+from gitops_lab.errors import DamagedFile, EngineError, GitError
 from gitops_lab.textfiles import yaml_loader
 from gitops_lab.workflows.environment import LabEnvironment
 
@@ -149,7 +150,21 @@ def environment_reports(lab: LabEnvironment) -> list[EnvironmentReport]:
 
 
 def _expectation(lab: LabEnvironment, env: str, commit: str | None) -> GitExpectation:
-    """What Git sets at the commit the engine applied, or in the working copy when that commit is unknown here."""
-    if commit and Git(lab.repo).ok("cat-file", "-e", f"{commit}^{{commit}}"):
+    """What Git sets at the commit the engine applied, or in the working copy when that commit is unknown here.
+
+    A commit pushed from elsewhere (the in-cluster release automation, a clone) is fetched first: the working
+    copy stays as it is, but the comparison is with what the engine applied, not with an older checkout.
+    """
+    git = Git(lab.repo)
+    if commit and not _known(git, commit):
+        try:
+            fetch_pushed(git)
+        except GitError:
+            pass  # the Git server cannot be reached: compare with the working copy, as before
+    if commit and _known(git, commit):
         return git_expectation(lab.repo, env, commit)
     return git_expectation(lab.repo, env)
+
+
+def _known(git: Git, commit: str) -> bool:
+    return git.ok("cat-file", "-e", f"{commit}^{{commit}}")

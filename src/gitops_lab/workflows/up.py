@@ -25,6 +25,7 @@ from gitops_lab.adapters.engines.base import Engine, EngineStatus, EnvironmentTa
 from gitops_lab.adapters.gitserver import lab_git_server
 from gitops_lab.adapters.gitserver.lab import LabGitServer, LabRepository
 from gitops_lab.adapters.images import LabImage
+from gitops_lab.adapters.release_image import build_release_image
 from gitops_lab.adapters.repo import init_working_copy
 from gitops_lab.adapters.repo.git import Git, authenticated, current_auth
 from gitops_lab.adapters.repo.layout import RepoLayout
@@ -36,6 +37,7 @@ from gitops_lab.errors import GitError, UsageError
 from gitops_lab.kube.client import Kube, check_reachable, connect
 from gitops_lab.reporter import NamedStep, Reporter, Step, run_steps
 from gitops_lab.state import EnvironmentState, environment_dir
+from gitops_lab.workflows import automation_setup
 from gitops_lab.workflows.converge import converge
 from gitops_lab.workflows.environment import LabEnvironment, targets_for
 from gitops_lab.workflows.preflight import Probes, run_preflight
@@ -63,6 +65,8 @@ class UpOptions:
     preload: bool = False
     merge_kubeconfig: bool = False
     registry_mirrors: dict[str, str] = field(default_factory=dict)
+    # kind, built-in Git server: the release automation as a pod, deployed through the lab repository
+    release_automation: bool = False
 
 
 @dataclass
@@ -120,6 +124,13 @@ def check_options(options: UpOptions) -> None:
             "repository is --git-url's",
             fix="drop --git-server, or use --provider kind",
         )
+    if options.release_automation and (options.provider != "kind" or options.git_server != "builtin"):
+        raise UsageError(
+            "--release-automation runs on kind with the built-in Git server: `up` builds its image into "
+            "kind, and it pushes to main as the Git server's writer",
+            fix="drop --release-automation (`gitops-lab release --watch` does the same from this machine), "
+            "or use --provider kind without --git-server",
+        )
     if options.provider == "kind" and options.engine_install != "managed":
         raise UsageError(
             "a new kind cluster has no engine yet, so --engine-install external cannot work there",
@@ -147,6 +158,9 @@ class UpContext:
     seeded: SeedResult | None = None
     state: EnvironmentState | None = None
     targets: list[EnvironmentTarget] = field(default_factory=list)
+    # What the engine syncs besides the environments (the release automation's folder).
+    extra_targets: list[EnvironmentTarget] = field(default_factory=list)
+    automation_image: str | None = None
     # What lasts until `up` returns (the writer's Git credentials).
     scope: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
 
@@ -222,6 +236,37 @@ def load_images(ctx: UpContext, status: Step) -> None:
     images.load_images(ctx.images, ctx.cluster, ctx.reporter, environment_dir(ctx.name) / "images")
 
 
+def build_automation_image(ctx: UpContext, status: Step) -> None:
+    """--release-automation: its image, built from this installed package, loaded into the node."""
+    if not ctx.options.release_automation:
+        return
+    ctx.automation_image = ref = build_release_image(ctx.reporter)
+    images.load_images(
+        [LabImage(ref, "release-automation")], ctx.cluster, ctx.reporter, environment_dir(ctx.name) / "images"
+    )
+
+
+def install_automation(ctx: UpContext, status: Step) -> None:
+    """--release-automation: its rights and credentials applied, its Deployment pushed to automation/."""
+    if ctx.automation_image is None:
+        return
+    assert ctx.kube is not None and ctx.repository is not None and ctx.seeded is not None
+    writer = ctx.repository.writer
+    if writer is None:
+        raise UsageError(
+            "the release automation pushes as the Git server's writer, and this Git server has none",
+            fix="drop --release-automation, or use the built-in Git server",
+        )
+    ctx.result.changed += automation_setup.apply_platform(ctx.kube, ctx.engine, writer)
+    commit = automation_setup.publish_workload(
+        ctx.seeded.path, ctx.automation_image, ctx.repository.engine_url, ctx.options.engine
+    )
+    if commit:
+        ctx.result.changed.append(f"release automation pushed to {automation_setup.FOLDER}/ ({commit[:7]})")
+    ctx.extra_targets = [automation_setup.automation_target()]
+    status.done(f"{ctx.automation_image}, synced from {automation_setup.FOLDER}/")
+
+
 def connect_cluster(ctx: UpContext, status: Step) -> None:
     assert ctx.info is not None
     kubeconfig = str(ctx.info.kubeconfig) if ctx.info.kubeconfig else None
@@ -291,7 +336,7 @@ def register_environments(ctx: UpContext, status: Step) -> None:
         username=reader.username if reader else None,
         password=reader.password if reader else None,
     )
-    changed = ctx.engine.register(ctx.targets, access)
+    changed = ctx.engine.register(ctx.targets + ctx.extra_targets, access)
     status.done(f"{len(changed)} objects changed" if changed else "no change")
     ctx.result.changed += changed
 
@@ -322,6 +367,14 @@ def wait_until_synced(ctx: UpContext, status: Step) -> None:
     ctx.result.environments = [ctx.engine.status(t.name) for t in ctx.targets]
 
 
+def grant_automation(ctx: UpContext, status: Step) -> None:
+    """--release-automation: its Roles in the environments' namespaces, which exist once synced."""
+    if ctx.automation_image is None:
+        return
+    assert ctx.kube is not None
+    ctx.result.changed += automation_setup.grant_environments(ctx.kube, [t.namespace for t in ctx.targets])
+
+
 def _install_title(ctx: UpContext) -> str:
     return f"{'Installing' if ctx.options.engine_install == 'managed' else 'Checking'} {ctx.engine.display_name}"
 
@@ -331,6 +384,11 @@ STEPS = (
     UpStep("pull images", pull_images),
     UpStep("create the cluster", ensure_cluster),
     UpStep("load images", load_images),
+    UpStep(
+        "build the release automation",
+        build_automation_image,
+        lambda ctx: None,  # its build and load report their own steps
+    ),
     UpStep("connect", connect_cluster, lambda ctx: "Connecting to the cluster"),
     UpStep("install the engine", install_engine, _install_title),
     UpStep("start the Git server", start_git_server, lambda ctx: ctx.git_server.start_title(ctx.deadline)),
@@ -343,12 +401,22 @@ STEPS = (
         ),
     ),
     UpStep(
+        "install the release automation",
+        install_automation,
+        lambda ctx: "Installing the release automation" if ctx.automation_image else None,
+    ),
+    UpStep(
         "register the environments",
         register_environments,
         lambda ctx: f"Registering dev, staging and prod with {ctx.engine.display_name}",
     ),
     UpStep("save the state", save_state),
     UpStep("wait until synced", wait_until_synced),
+    UpStep(
+        "grant the release automation the environments",
+        grant_automation,
+        lambda ctx: "Granting the release automation dev, staging and prod" if ctx.automation_image else None,
+    ),
 )
 
 

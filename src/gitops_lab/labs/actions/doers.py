@@ -25,6 +25,7 @@ from gitops_lab.labs.actions.context import (
 )
 from gitops_lab.textfiles import read_exact, write_exact
 from gitops_lab.workflows import observed
+from gitops_lab.workflows.automation_setup import FOLDER as AUTOMATION_FOLDER
 from gitops_lab.workflows.promotion import run_promotion, run_rollback
 from gitops_lab.workflows.status import environment_reports
 from gitops_lab.workflows.verify import expected_from_git, kube_target, verify
@@ -43,7 +44,13 @@ def set_overlay_replicas(text: str, count: int, where: str) -> str:
 
 # -- doers ----------------------------------------------------------------------
 def restore_tree(git: Git, ref: str, paths: list[str], message: str, allow_empty: bool = False) -> str | None:
-    """Make ``paths`` equal ``ref`` in one new commit (history is never rewritten). None: nothing changed."""
+    """Make ``paths`` equal ``ref`` in one new commit (history is never rewritten). None: nothing changed.
+
+    The whole tree (``.``) leaves automation/ out: the in-cluster release automation's Deployment is the
+    platform's (`up --release-automation`), part of no lab's state, and restoring it away would stop it.
+    """
+    if paths == ["."]:
+        paths = [".", f":(exclude){AUTOMATION_FOLDER}"]
     commit = git.run("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", check=False).stdout.strip()
     if not commit:
         raise ActionFailed(

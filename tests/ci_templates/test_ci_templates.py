@@ -23,10 +23,19 @@ import yaml
 from helpers.paths import REPO
 from helpers.ci_tools import tool
 from helpers.gitutil import git
+from helpers.osvdb import build_osv_db
 from helpers.renderer import needs_kustomize
+
+from gitops_lab.gates.vuln_scan import DB_VAR
 
 # Only a bound for a hung tool, no assertion is about time.
 TOOL_TIMEOUT = 600
+
+
+@pytest.fixture(autouse=True)
+def offline_advisories(tmp_path, monkeypatch) -> None:
+    """The pipeline's security stage (the lab's checks run it) reads the tests' real OSV subset, not api.osv.dev."""
+    monkeypatch.setenv(DB_VAR, str(build_osv_db(tmp_path / "osv-db")))
 
 
 def lab_callers(tmp_path: Path) -> list[Path]:
@@ -103,6 +112,7 @@ def platform_lab(lab, cli):
 
 
 def check_callers(cli, wc: Path, github: str, gitlab: str) -> list[dict]:
+    (wc / ".github" / "workflows").mkdir(parents=True, exist_ok=True)
     (wc / ".github" / "workflows" / "ci.yml").write_text(github)
     (wc / ".gitlab-ci.yml").write_text(gitlab)
     git(wc, "add", "-A")

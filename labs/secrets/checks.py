@@ -46,7 +46,7 @@ def planted_credential(ctx: Any, purpose: str = "leak") -> tuple[str, str]:
 
 def deploy_settings(key_id: str | None, secret: str | None) -> str:
     lines = [
-        "# Where the pipeline uploads model artifacts (read by ci/run-stage release).",
+        "# Where the pipeline uploads model artifacts (read by the pipeline's release stage).",
         "AWS_REGION=eu-west-1",
         "ARTIFACT_BUCKET=s3://pump-models-artifacts",
     ]

@@ -206,6 +206,7 @@ def set_dev(wc: Path, version: str) -> None:
 @pytest.fixture
 def github_caller(lab) -> Path:
     wc, _ = lab
+    (wc / ".github" / "workflows").mkdir(parents=True)  # the seed has no CI file of its own
     (wc / ".github" / "workflows" / "ci.yml").write_text(GITHUB_CALLER.format(ref="v1.0.0"))
     git(wc, "add", "-A")
     git(wc, "commit", "-qm", "Call the platform pipeline at v1.0.0")

@@ -1,4 +1,4 @@
-"""The closing line of the CI-template tests (tests/ci_templates/test_ci_templates.py, marker ``ci_templates``).
+"""The closing line of the CI-template tests (tests/ci_templates/, marker ``ci_templates``).
 
 Without act, actionlint or gitlab-ci-local those tests skip; the line says so, so a run
 without the tools never looks complete.

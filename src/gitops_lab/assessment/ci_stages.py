@@ -1,10 +1,28 @@
-"""The stages the lab repository's pipeline templates define, read from the templates themselves.
+"""The stages of the learner's pipeline: the platform pipeline's, and any job of the repository's own.
 
-A stage is a job: a job id of a GitHub Actions workflow under .github/workflows
-(a job that only calls a reusable workflow, `uses:`, is a caller, not a stage),
-or a job of a GitLab CI file (.gitlab-ci.yml, the files it includes locally,
-and ci/gitlab/*.yml). Both templates the repository ships name their jobs the
-same, so a stage has one name in both.
+The learner's pipeline calls the platform repository's templates
+(ml-platform-pipelines: a reusable GitHub workflow, a GitLab CI/CD component),
+so its stages are the platform's. They are read from the reusable workflow
+as this gitops-lab ships it, the copy the seed publishes as v1.0.0: the stage
+verdicts it declares as outputs (``on.workflow_call.outputs``), in the order the
+stages run. Its jobs and the GitLab component's ``ml-pipeline-<stage>`` jobs
+have the same names, and tests/unit/workflows/test_pipeline_stages.py keeps
+both equal to what ``python -m gitops_lab.pipeline STAGE`` runs.
+
+Why the template and not the pipeline module's stage list: the template is
+what the learner's caller calls and what their CI shows as job names, and the
+module (gitops_lab.pipeline) is a neighbour of this package on the layer
+table, which it may not import. Why the shipped copy and not the platform
+repository at the tag the caller pins: the check reads a folder or one commit
+(a reviewer's ``--ref``, a class report), offline, without the lab's Git
+server; the pipeline-design lab starts from the seed, which has no caller yet;
+and a release of the platform adds inputs, not stages (the CI-template lab's
+v1.1.0).
+
+A job the learner adds in their own repository is a stage of their pipeline
+too: a job of a GitHub Actions workflow under .github/workflows (a job that
+only calls a reusable workflow, ``uses:``, is a caller, not a stage), or of a
+GitLab CI file (.gitlab-ci.yml and the files it includes locally).
 """
 
 from __future__ import annotations
@@ -12,11 +30,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from gitops_lab.adapters.repo.platform import FIRST_RELEASE, PLATFORM_REPOSITORY
 from gitops_lab.assessment.repo_files import RepoFiles
+from gitops_lab.resources import data_dir
 
 GITHUB_FOLDER = ".github/workflows"
 GITLAB_ROOT = ".gitlab-ci.yml"
-GITLAB_FOLDER = "ci/gitlab"
+#: The platform's reusable workflow, in its repository (and in the shipped copy of it).
+PLATFORM_WORKFLOW = ".github/workflows/ml-pipeline.yml"
+#: How the stages' source is named in messages: the platform repository at the release the seed publishes.
+PLATFORM = f"{PLATFORM_REPOSITORY} {FIRST_RELEASE}"
 _YAML = (".yml", ".yaml")
 #: Top-level keys of a GitLab CI file that are settings, not jobs.
 _GITLAB_KEYWORDS = frozenset(
@@ -110,15 +133,23 @@ def _local_includes(include: Any) -> list[str]:
     return found
 
 
+def platform_stages() -> list[str]:
+    """The platform pipeline's stages, in the order they run: the outputs its reusable workflow declares."""
+    import yaml
+
+    workflow = yaml.safe_load((data_dir("platform") / PLATFORM_WORKFLOW).read_text(encoding="utf-8"))
+    # YAML 1.1 reads a bare `on:` key as True.
+    on = workflow.get("on", workflow.get(True))
+    return [str(name) for name in on["workflow_call"]["outputs"]]
+
+
 def pipeline_stages(files: RepoFiles) -> PipelineStages:
-    """Every stage of every pipeline template in the repository, in the order the templates list them."""
-    found = PipelineStages()
+    """The platform's stages, then every job of the repository's own pipeline files, in the order they list them."""
+    found = PipelineStages(templates=[PLATFORM])
+    for name in platform_stages():
+        found.add(name, PLATFORM)
     for name in files.names(GITHUB_FOLDER):
         if name.endswith(_YAML):
             _github(files, f"{GITHUB_FOLDER}/{name}", found)
-    seen: set[str] = set()
-    _gitlab(files, GITLAB_ROOT, found, seen)
-    for name in files.names(GITLAB_FOLDER):
-        if name.endswith(_YAML):
-            _gitlab(files, f"{GITLAB_FOLDER}/{name}", found, seen)
+    _gitlab(files, GITLAB_ROOT, found, set())
     return found

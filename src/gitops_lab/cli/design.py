@@ -42,8 +42,9 @@ def check(app: Application, doc_path: str, ref: str | None, repo: str | None, ou
     """Check the design document's structure and that it agrees with the repository.
 
     Structure: the seven sections are there, none is empty, no TODO of the
-    template is left. Agreement: every stage it names is a job of the pipeline
-    templates (.github/workflows, .gitlab-ci.yml, ci/gitlab) and every job is
+    template is left. Agreement: every stage it names is a stage of the pipeline
+    (the platform pipeline's, ml-platform-pipelines, and any job of the
+    repository's own .github/workflows or .gitlab-ci.yml) and every stage is
     described; every gate it names is in gates.yaml with the thresholds it
     gives; each environment's promotion lists the gates gates.yaml requires;
     the rollback criteria are verification's thresholds. Every difference is

@@ -47,6 +47,13 @@ class SignatureError(GitOpsLabError):
         self.reason = reason  # missing, damaged, untrusted-key, tampered, bad-signature, bad-key
 
 
+#: Where a fix says the candidate gets signed: the platform pipeline's training stage, which needs data preparation's handoff.
+PIPELINE_SIGNS = (
+    "the pipeline's training stage: `python -m gitops_lab.pipeline data-preparation`, then `... training` "
+    "with MODEL_SIGNING_KEY set"
+)
+
+
 def signature_path(artifact: Path) -> Path:
     return artifact.with_name(artifact.name + SIGNATURE_SUFFIX)
 
@@ -129,7 +136,7 @@ def load_trusted_keys(root: Path, paths: list[str]) -> list[TrustedKey]:
 
 def _bundle_key_id(sig: Path, shown: str) -> str:
     """The key hint of a bundle, or SignatureError(damaged) when the file is not a model-signing bundle."""
-    fix = f"sign {shown} again with the pipeline's key (`sh ci/run-stage train` with MODEL_SIGNING_KEY set)"
+    fix = f"sign {shown} again with the pipeline's key ({PIPELINE_SIGNS})"
     try:
         if sig.stat().st_size > SIGNATURE_LIMIT:
             raise ValueError(f"larger than {SIGNATURE_LIMIT} bytes")
@@ -159,11 +166,11 @@ def verify_artifact(artifact: Path, trusted: list[TrustedKey], shown: str | None
 
     shown = shown or str(artifact)
     sig = signature_path(artifact)
-    resign = f"sign {shown} again with the pipeline's key (`sh ci/run-stage train` with MODEL_SIGNING_KEY set)"
+    resign = f"sign {shown} again with the pipeline's key ({PIPELINE_SIGNS})"
     if not sig.is_file():
         raise SignatureError(
             f"{shown} is not signed (no {sig.name})",
-            fix="sign it with a trusted key (`sh ci/run-stage train` with MODEL_SIGNING_KEY set), or promote a signed version",
+            fix=f"sign it with a trusted key ({PIPELINE_SIGNS}), or promote a signed version",
             reason="missing",
         )
     hint = _bundle_key_id(sig, shown)

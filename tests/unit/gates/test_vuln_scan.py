@@ -136,34 +136,8 @@ def test_the_sbom_is_cyclonedx_with_a_purl_for_every_locked_package(lab, offline
     assert "pkg:pypi/pyyaml@6.0.4" in purls and "pkg:pypi/model-signing@1.1.1" in purls
 
 
-@needs_osv_scanner
-def test_the_security_stage_fails_on_the_old_pin_and_writes_the_sbom_after_the_upgrade(lab, offline):
-    """`sh ci/run-stage security`, as both CI templates run it."""
-    wc, _ = lab
-    env = {
-        **os.environ,
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-        "PYTHON": sys.executable,
-    }
-
-    def security() -> subprocess.CompletedProcess:
-        return subprocess.run(
-            ["sh", "ci/run-stage", "security"], cwd=wc, env=env, capture_output=True, text=True, timeout=600
-        )
-
-    pin(wc, CURRENT, VULNERABLE)
-    git(wc, "commit", "-qam", "Pin PyYAML 5.3.1")
-    bad = security()
-    assert bad.returncode == 4, bad.stdout + bad.stderr
-    assert f"fail: {FINDING}" in bad.stdout
-    assert not (wc / "sbom.cdx.json").exists()  # the stage stopped at the finding
-
-    pin(wc, VULNERABLE, CURRENT)
-    git(wc, "commit", "-qam", "Upgrade PyYAML to 6.0.4")
-    good = security()
-    assert good.returncode == 0, good.stdout + good.stderr
-    assert "sbom.cdx.json: CycloneDX SBOM of requirements.lock, 56 components" in good.stdout
-    assert json.loads((wc / "sbom.cdx.json").read_text())["bomFormat"] == "CycloneDX"
+# The pipeline's security stage fails on the vulnerable pin naming the advisory, and keeps the SBOM of the
+# lock: tests/unit/workflows/test_pipeline_stages.py, on python -m gitops_lab.pipeline.
 
 
 @needs_osv_scanner

@@ -66,12 +66,19 @@ def test_the_gate_and_the_security_stage_name_file_line_and_rule(lab, cli):
     assert f"fail: {DEPLOY}:4 aws-access-token (commit {sha})" in result.details
     assert f"fail: {DEPLOY}:5 generic-api-key (commit {sha})" in result.details
     assert key_id not in json.dumps(result.to_dict())
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    # The pipeline's security stage, as the step's instructions have the learner run it before pushing.
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO / "src"), os.environ.get("PYTHONPATH")]))}
     stage = subprocess.run(
-        ["sh", "ci/run-stage", "security"], cwd=wc, env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "gitops_lab.pipeline", "security"],
+        cwd=wc,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
-    assert stage.returncode != 0
+    assert stage.returncode != 0 and "STAGE security: FAIL" in stage.stdout, stage.stdout + stage.stderr
     assert f"{DEPLOY}:4 aws-access-token (commit {sha})" in stage.stdout + stage.stderr
+    assert key_id not in stage.stdout + stage.stderr
 
 
 @needs_gitleaks

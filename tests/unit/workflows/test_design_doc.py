@@ -17,9 +17,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from gitops_lab.assessment.ci_stages import pipeline_stages
 from gitops_lab.assessment.design_doc import DOC_PATH, SECTIONS, check_design
 from gitops_lab.assessment.repo_files import CommitFiles, FolderFiles
 from gitops_lab.cli import main
+from gitops_lab.pipeline.stages import STAGES
 from gitops_lab.resources import environments_template
 from helpers.designdoc import AGREEING
 from helpers.labenv import lab_test_steps, seeded_lab_env
@@ -33,6 +35,28 @@ def repo(tmp_path) -> Path:
     shutil.copytree(environments_template(), root)
     (root / DOC_PATH).write_text(AGREEING, encoding="utf-8")
     return root
+
+
+OWN_JOB_CALLER = """\
+on: push
+jobs:
+  pipeline:
+    uses: ml-platform/ml-platform-pipelines/.github/workflows/ml-pipeline.yml@v1.0.0
+    with:
+      tooling-source: ${{ vars.GITOPS_LAB_TOOLING }}
+  lint:
+    runs-on: ubuntu-latest
+    steps:
+      - run: python -m compileall base
+"""
+OWN_GITLAB_JOB = """\
+include:
+  - component: $CI_SERVER_FQDN/ml-platform/ml-platform-pipelines/ml-pipeline@v1.0.0
+    inputs:
+      tooling-source: $GITOPS_LAB_TOOLING
+smoke:
+  script: [python -m compileall base]
+"""
 
 
 def _messages(root: Path) -> list[str]:
@@ -49,9 +73,16 @@ def _edit(root: Path, path: str, old: str, new: str) -> None:
 def test_a_document_that_agrees_passes(repo):
     report = check_design(FolderFiles(repo))
     assert report.problems == []
-    assert report.stages == ["unit-tests", "data-validation", "training", "evaluation-gates", "security", "release"]
+    assert report.stages == list(STAGES)  # the platform pipeline's, as python -m gitops_lab.pipeline runs them
     assert report.gates == ["data-quality", "model-eval", "policy", "approval"]
-    assert report.templates == [".github/workflows/model-ci.yml", "ci/gitlab/model-ci.yml"]
+    assert report.templates == ["ml-platform-pipelines v1.0.0"]
+
+
+def test_the_stages_are_the_platform_pipelines_in_the_order_it_runs_them(tmp_path):
+    """The seed has no CI file of its own: its pipeline is the platform's, the stages python -m gitops_lab.pipeline runs."""
+    found = pipeline_stages(FolderFiles(environments_template()))
+    assert list(found.stages) == list(STAGES)
+    assert found.templates == ["ml-platform-pipelines v1.0.0"] and found.problems == []
 
 
 def test_the_seeded_template_fails_on_every_section_it_leaves_unwritten(tmp_path):
@@ -60,10 +91,9 @@ def test_the_seeded_template_fails_on_every_section_it_leaves_unwritten(tmp_path
     report = check_design(FolderFiles(root))
     placeholders = {p.section for p in report.problems if "placeholder TODO" in p.message}
     assert placeholders == {s.key for s in SECTIONS}
-    assert (
-        "stages: stage 'unit-tests' (.github/workflows/model-ci.yml, ci/gitlab/model-ci.yml) is not described: add it"
-        in [str(p) for p in report.problems]
-    )
+    # The template names every stage of the platform pipeline for the learner: none is reported missing.
+    assert report.stages == list(STAGES)
+    assert not [p for p in report.problems if p.section == "stages" and "is not described" in p.message]
 
 
 def test_a_missing_section_fails_naming_it(repo):
@@ -120,9 +150,9 @@ def test_rollback_criteria_that_leave_a_threshold_out_fail(repo):
 def test_a_stage_that_does_not_exist_fails(repo):
     _edit(repo, DOC_PATH, "  - name: training\n", "  - name: train-model\n")
     assert _messages(repo) == [
-        "stages: stage 'train-model' is not a job of the pipeline templates (.github/workflows/model-ci.yml, "
-        "ci/gitlab/model-ci.yml: unit-tests, data-validation, training, evaluation-gates, security, release)",
-        "stages: stage 'training' (.github/workflows/model-ci.yml, ci/gitlab/model-ci.yml) is not described: add it",
+        "stages: stage 'train-model' is not a stage of the pipeline (ml-platform-pipelines v1.0.0: data-preparation, "
+        "data-validation, training, unit-tests, integration-tests, evaluation, security, release)",
+        "stages: stage 'training' (ml-platform-pipelines v1.0.0) is not described: add it",
     ]
 
 
@@ -146,9 +176,13 @@ def test_the_document_is_compared_with_its_own_repository(repo):
     """Change the pipeline, not the document: the same document now disagrees."""
     _edit(repo, "gates.yaml", "max_psi: 0.2 ", "max_psi: 0.15")
     _edit(repo, "gates.yaml", "max_latency_p95_seconds: 0.25", "max_latency_p95_seconds: 0.5")
-    _edit(repo, ".github/workflows/model-ci.yml", "  security:\n", "  scan:\n")
+    # A job of the learner's own, beside the call of the platform pipeline, is a stage of their pipeline too.
+    (repo / ".github" / "workflows").mkdir(parents=True)
+    (repo / ".github" / "workflows" / "ci.yml").write_text(OWN_JOB_CALLER, encoding="utf-8")
+    (repo / ".gitlab-ci.yml").write_text(OWN_GITLAB_JOB, encoding="utf-8")
     assert _messages(repo) == [
-        "stages: stage 'scan' (.github/workflows/model-ci.yml) is not described: add it",
+        "stages: stage 'lint' (.github/workflows/ci.yml) is not described: add it",
+        "stages: stage 'smoke' (.gitlab-ci.yml) is not described: add it",
         "gates: data-quality.max_psi: the document says 0.2, gates.yaml says 0.15",
         "promotion-rollback: rollback criterion verification.max_latency_p95_seconds: the document says 0.25, "
         "gates.yaml says 0.5",
@@ -181,7 +215,9 @@ def test_design_check_exits_0_when_it_agrees_and_4_naming_each_difference(repo):
     runner = CliRunner()
     ok = runner.invoke(main, ["design", "check", "--repo", str(repo)], catch_exceptions=False)
     assert ok.exit_code == 0, ok.output
-    assert ok.stdout.startswith("docs/pipeline-design.md agrees with the repository: 6 stages")
+    assert ok.stdout.startswith(
+        "docs/pipeline-design.md agrees with the repository: 8 stages (ml-platform-pipelines v1.0.0), 4 gates"
+    )
 
     _edit(repo, DOC_PATH, "max_psi: 0.2", "max_psi: 0.3")
     _edit(repo, DOC_PATH, "  - name: training\n", "  - name: train-model\n")
@@ -190,8 +226,8 @@ def test_design_check_exits_0_when_it_agrees_and_4_naming_each_difference(repo):
     data = json.loads(bad.stdout)
     assert data["passed"] is False
     assert [(p["section"], p["message"][:30]) for p in data["problems"]] == [
-        ("stages", "stage 'train-model' is not a j"),
-        ("stages", "stage 'training' (.github/work"),
+        ("stages", "stage 'train-model' is not a s"),
+        ("stages", "stage 'training' (ml-platform-"),
         ("gates", "data-quality.max_psi: the docu"),
     ]
     [line] = bad.stderr.splitlines()

@@ -87,7 +87,7 @@ def test_a_learner_with_a_passing_design_and_a_rolled_back_release_has_both_name
     md = (tmp_path / "evidence" / "evidence.md").read_text()
     head = git(wc, "rev-parse", "origin/main")
     assert f"at `{head[:7]}`" in md and head != design  # assessed at the pushed head
-    assert "`docs/pipeline-design.md` agrees with the repository: stages unit-tests, data-validation" in md
+    assert "`docs/pipeline-design.md` agrees with the repository: stages data-preparation, data-validation" in md
     assert "no forge: reviews not available" in md
     assert f"`{promotion[:7]}`" in md and " promote staging: v1 -> v2, pass" in md
     [rollback_line] = [line for line in md.splitlines() if line.startswith(f"- `{rollback[:7]}`")]

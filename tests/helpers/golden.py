@@ -55,7 +55,11 @@ def assert_golden(name: str, text: str, tmp_path: Path | None = None) -> None:
         return
     assert path.is_file(), f"no golden file {path}: run pytest --update-goldens and review it"
     want = path.read_text(encoding="utf-8")
-    assert got == want, f"{name} differs from its golden file (pytest --update-goldens rewrites it)"
+    if got != want:
+        import difflib
+
+        diff = "".join(difflib.unified_diff(want.splitlines(True), got.splitlines(True), "golden", "got"))
+        raise AssertionError(f"{name} differs from its golden file (pytest --update-goldens rewrites it):\n{diff}")
 
 
 # Only a bound on how long an engine may take to settle after `up` or a reset; nothing asserts on time.

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from kindbed import argocd_ui, flux_install, gitea_image, gitea_ui, rootfs
+from kindbed import argocd_ui, flux_install, gitea_image, gitea_ui, rootfs, sops_image
 from kindbed.components import go_components
 from kindbed.dockerd import PrivateDockerd, lacks_sys_resource
 from kindbed.layout import RECIPE, load_versions, module_dir, node_image_tag
@@ -249,7 +249,21 @@ def image_steps(versions: dict | None = None) -> list[Step]:
         ),
         Step("gitea-ui", (), gitea_ui.step_key(v), _gitea_ui, files=gitea_ui.expected_files(v), feeds_later=True),
         Step("gitea-image", (gitea_image.image_ref(v),), gitea_image.step_key(v), _gitea_image),
+        # sops's image, for Argo CD's SOPS plugin (manifests/argocd/images.yaml): last too, for the same reason
+        Step(
+            "sops-image",
+            (sops_image.image_ref(v),),
+            {"sops": go_sops(v).stamp_key(), "packages": rootfs.POD_PACKAGES, "recipe": sops_image.RECIPE},
+            _sops_image,
+        ),
     ]
+
+
+def go_sops(v: dict):
+    """The testbed's sops component (its stamp key names the module and version the image's binary is)."""
+    from testbed.build import components as testbed_components
+
+    return next(c for c in testbed_components(v) if c.name == "sops")
 
 
 def missing(directory: Path) -> list[str]:
@@ -644,6 +658,14 @@ def lab_images(directory: Path) -> dict[str, str]:
                     f"(versions.yaml gitea.version); make the two agree"
                 )
             continue  # the gitea-image step builds it
+        if repository == sops_image.REPOSITORY:
+            expected = sops_image.image_ref(load_versions())
+            if tagged != expected:
+                raise SystemExit(
+                    f"build.py: the product runs {ref}, but the kind bed builds sops as {expected} "
+                    f"(versions.yaml sops.version); make the two agree"
+                )
+            continue  # the sops-image step builds it
         if repository not in RECIPES:
             raise SystemExit(
                 f"build.py: the product runs {ref}, which the kind bed has no recipe for; "
@@ -748,6 +770,12 @@ def build_gitea_image(ctx: Context, ref: str) -> None:
         files,
         prepare=gitea_image.fix_modes,
     )
+
+
+def _sops_image(ctx: Context) -> None:
+    ref = sops_image.image_ref(ctx.versions)
+    work = ctx.work("img-" + hashlib.sha256(ref.encode()).hexdigest()[:10])
+    build_image(ctx.dockerd, ref, work, sops_image.dockerfile(POD_BASE), {"sops": ctx.testbed_bin("sops")})
 
 
 def _gitea_image(ctx: Context) -> None:

@@ -324,14 +324,22 @@ def api_key_encrypted(ctx: Any) -> tuple[bool, str]:
         if problems:
             return False, problems[0]
         leaked = _plaintext_pushed(ctx, root)
+        served = ""
+        if leaked or _cluster_decrypts(ctx):
+            current = _decrypted_values(root, name)
+            if isinstance(current, str):
+                return False, current
+            if _cluster_decrypts(ctx):
+                problem = _served_problem(ctx, current)
+                if problem:
+                    return False, problem
+                served = f"; {ctx.environment().engine.display_name} decrypted it into the cluster's Secret"
         if not leaked:
             return (
                 True,
-                f"Secret/{API_KEY_SECRET} in {where} is SOPS-encrypted for the lab's key, and no pushed commit holds it in plaintext",
+                f"Secret/{API_KEY_SECRET} in {where} is SOPS-encrypted for the lab's key, and no pushed commit holds "
+                f"it in plaintext{served}",
             )
-        current = _decrypted_values(root, name)
-        if isinstance(current, str):
-            return False, current
         commit, values = leaked
         if set(values.values()) & set(current.values()):
             return False, (
@@ -341,8 +349,35 @@ def api_key_encrypted(ctx: Any) -> tuple[bool, str]:
             )
         return True, (
             f"Secret/{API_KEY_SECRET} in {where} is SOPS-encrypted for the lab's key, with a new value: the one "
-            f"commit {commit[:7]} leaked in plaintext was rotated"
+            f"commit {commit[:7]} leaked in plaintext was rotated{served}"
         )
+
+
+def _cluster_decrypts(ctx: Any) -> bool:
+    """A cluster whose engine decrypts the lab's SOPS files (Flux natively, Argo CD with the lab's plugin)."""
+    return bool(ctx.has_cluster and ctx.environment().engine.decryption and not ctx.environment().state.tenant)
+
+
+def _served_problem(ctx: Any, decrypted: dict[str, str]) -> str | None:
+    """Why the cluster does not serve staging's Secret with the values the pushed file decrypts to; None when it does."""
+    import base64
+
+    lab = ctx.environment()
+    engine, namespace = lab.engine, lab.namespace(API_KEY_ENV)
+    secret = engine.applier.get("v1", "Secret", API_KEY_SECRET, namespace)
+    fix = (
+        f"run `gitops-lab secrets init` if you have not, then `gitops-lab sync --env {API_KEY_ENV}` "
+        "(when it fails, its last line says why)"
+    )
+    if secret is None:
+        return f"{engine.display_name} has not applied Secret/{API_KEY_SECRET} in {namespace}: {fix}"
+    served = {k: base64.b64decode(v).decode("utf-8", "replace") for k, v in (secret.get("data") or {}).items()}
+    if any(served.get(k) != v for k, v in decrypted.items()):
+        return (
+            f"the cluster's Secret/{API_KEY_SECRET} in {namespace} does not hold what the pushed file decrypts to "
+            f"({engine.display_name} has not applied it yet): {fix}"
+        )
+    return None
 
 
 def encrypt_api_key(ctx: Any) -> None:
@@ -394,8 +429,8 @@ def encrypt_api_key(ctx: Any) -> None:
             "Give the staging model server its API key (SOPS)\n",
         )
         publish.push(git)
-    if ctx.has_cluster and ctx.environment().engine.decryption:
-        ctx.converge([API_KEY_ENV], sha)  # Flux decrypts it: staging must apply the commit and report Ready
+    if _cluster_decrypts(ctx):
+        ctx.converge([API_KEY_ENV], sha)  # the engine decrypts it: staging must apply the commit and report Ready
 
 
 def _env_name(ctx: Any) -> str:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from kindbed import argocd_ui, flux_install, gitea_image, gitea_ui, rootfs
+from kindbed import argocd_ui, flux_install, gitea_image, gitea_ui, rootfs, sops_image
 from kindbed.components import go_components
 from kindbed.dockerd import PrivateDockerd, lacks_sys_resource
 from kindbed.layout import RECIPE, load_versions, module_dir, node_image_tag
@@ -258,7 +258,21 @@ def image_steps(versions: dict | None = None) -> list[Step]:
             _automation_wheels,
             files=(f"{WHEELS}/.complete",),
         ),
+        # sops's image, for Argo CD's SOPS plugin (manifests/argocd/images.yaml): last too, for the same reason
+        Step(
+            "sops-image",
+            (sops_image.image_ref(v),),
+            {"sops": go_sops(v).stamp_key(), "packages": rootfs.POD_PACKAGES, "recipe": sops_image.RECIPE},
+            _sops_image,
+        ),
     ]
+
+
+def go_sops(v: dict):
+    """The testbed's sops component (its stamp key names the module and version the image's binary is)."""
+    from testbed.build import components as testbed_components
+
+    return next(c for c in testbed_components(v) if c.name == "sops")
 
 
 def missing(directory: Path) -> list[str]:
@@ -653,6 +667,14 @@ def lab_images(directory: Path) -> dict[str, str]:
                     f"(versions.yaml gitea.version); make the two agree"
                 )
             continue  # the gitea-image step builds it
+        if repository == sops_image.REPOSITORY:
+            expected = sops_image.image_ref(load_versions())
+            if tagged != expected:
+                raise SystemExit(
+                    f"build.py: the product runs {ref}, but the kind bed builds sops as {expected} "
+                    f"(versions.yaml sops.version); make the two agree"
+                )
+            continue  # the sops-image step builds it
         if repository not in RECIPES:
             raise SystemExit(
                 f"build.py: the product runs {ref}, which the kind bed has no recipe for; "
@@ -777,6 +799,12 @@ def _automation_wheels(ctx: Context) -> None:
     folder = ctx.directory / WHEELS
     shutil.rmtree(folder, ignore_errors=True)
     download_wheels(python, machine, folder)
+
+
+def _sops_image(ctx: Context) -> None:
+    ref = sops_image.image_ref(ctx.versions)
+    work = ctx.work("img-" + hashlib.sha256(ref.encode()).hexdigest()[:10])
+    build_image(ctx.dockerd, ref, work, sops_image.dockerfile(POD_BASE), {"sops": ctx.testbed_bin("sops")})
 
 
 def _gitea_image(ctx: Context) -> None:

@@ -65,6 +65,8 @@ def version_set(v: dict | None = None) -> dict[str, str]:
         "gitea": v["gitea"]["version"],
         "recipe": BUILD_RECIPE,
     }
+    # Left out: sops (the Argo CD plugin's decrypter). Only its stamp holds its pin, so a
+    # change rebuilds sops alone rather than starting a new version-set folder.
 
 
 def built_version(v: dict, section: str, key: str) -> str:
@@ -248,6 +250,14 @@ def components(v: dict | None = None) -> list[Component]:
             ldflags=[f"-X main.Version={vs['gitea'].lstrip('v')}"],
             import_path=v["gitea"]["import_path"],
             share_dirs=["templates", "options", "public"],
+        ),
+        # The config-management plugin beside argocd-repo-server decrypts SOPS files with it
+        # (docs/secrets.md); the testbed runs argocd-cmp-server as a host process calling this one.
+        Component(
+            "sops",
+            v["sops"]["module"],
+            v["sops"]["version"],
+            {"sops": f"{v['sops']['module']}/cmd/sops"},
         ),
     ]
     extra = testbed_replaces(v)

@@ -14,6 +14,7 @@ import yaml
 
 from .binaries import bin_dir, crd_dir
 from .cluster import Cluster
+from .cmp_sidecar import SecretVolume
 from .processes import Proc, free_port, http_ok, stop_all, wait_until
 
 
@@ -225,8 +226,9 @@ def start_flux(cluster: Cluster, workdir: Path | None = None) -> Flux:
 # Argo CD
 class ArgoCD(_Engine):
     namespace = "argocd"
-    order = ["redis", "argocd-repo-server", "argocd-application-controller", "argocd-server"]
+    order = ["redis", "argocd-cmp-server", "argocd-repo-server", "argocd-application-controller", "argocd-server"]
     _env: dict[str, str] = {}  # the components' environment, set by start; argocd-server shares it
+    key_volume: SecretVolume | None = None
 
     def start(self, timeout: float = 90) -> "ArgoCD":
         apply_crds(self.cluster, sorted((crd_dir() / "argocd").glob("*.yaml")))
@@ -236,7 +238,7 @@ class ArgoCD(_Engine):
         for n in ("redis", "repo", "repo_metrics", "ctrl_metrics"):
             self.ports[n] = free_port()
         dirs = {}
-        for d in ("tls", "ssh", "gpg", "gpg-source", "plugins", "tmp"):
+        for d in ("tls", "ssh", "gpg", "gpg-source", "plugins", "tmp", "cmp-config", "cmp-tmp"):
             dirs[d] = self.workdir / d
             dirs[d].mkdir(exist_ok=True)
         self._start(
@@ -279,6 +281,7 @@ class ArgoCD(_Engine):
             # the repo-server runs kustomize from PATH: the one built for it first
             "PATH": f"{b}:{os.environ.get('PATH', '/usr/bin:/bin')}",
         }
+        self._start_sops_plugin(dirs, timeout)
         self._start(
             "argocd-repo-server",
             [
@@ -317,6 +320,46 @@ class ArgoCD(_Engine):
             timeout=timeout,
         )
         return self
+
+    def _start_sops_plugin(self, dirs: dict[str, Path], timeout: float) -> None:
+        """The lab's SOPS plugin, as the managed install's sidecar runs it (cmp_sidecar.py): argocd-cmp-server
+        with the product's plugin.yaml, on a socket in the repo-server's plugins folder; the key Secret
+        kept as files in a folder, SOPS_AGE_KEY_FILE naming its entry."""
+        from gitops_lab.adapters.engines.argocd_sops import (
+            GENERATE_FILE,
+            GENERATE_VAR,
+            KEY_DATA,
+            KEY_SECRET,
+            PLUGIN,
+            plugin_files,
+        )
+
+        for name, text in plugin_files(self.namespace).items():
+            (dirs["cmp-config"] / name).write_text(text, encoding="utf-8")
+        self.key_volume = SecretVolume(self.cluster, self.namespace, KEY_SECRET, self.workdir / "sops-age").start()
+        b = bin_dir()
+        socket_file = dirs["plugins"] / f"{PLUGIN}.sock"
+        self._start(
+            "argocd-cmp-server",
+            [b / "argocd", "--loglevel=info", "--logformat=text", f"--config-dir-path={dirs['cmp-config']}"],
+            {
+                "ARGOCD_BINARY_NAME": "argocd-cmp-server",
+                "ARGOCD_PLUGINSOCKFILEPATH": str(dirs["plugins"]),
+                "ARGOCD_CMP_WORKDIR": str(dirs["cmp-tmp"]),
+                "TMPDIR": str(dirs["cmp-tmp"]),
+                "HOME": str(self.workdir),
+                "SOPS_AGE_KEY_FILE": str(self.key_volume.folder / KEY_DATA),
+                GENERATE_VAR: str(dirs["cmp-config"] / GENERATE_FILE),
+                "PATH": f"{b}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+            },
+            ready=socket_file.exists,
+            timeout=timeout,
+        )
+
+    def stop(self) -> list[str]:
+        if self.key_volume is not None:
+            self.key_volume.stop()
+        return super().stop()
 
     @property
     def server_url(self) -> str:

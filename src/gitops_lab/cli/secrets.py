@@ -24,13 +24,14 @@ def command() -> None:
 def init(
     app: Application, timeout: float, kubeconfig: str | None, context: str | None, repo: str | None, output: str
 ) -> None:
-    """Make the lab's age key, name it in .sops.yaml, and let Flux decrypt with it.
+    """Make the lab's age key, name it in .sops.yaml, and let the engine decrypt with it.
 
     The key pair is made once by age-keygen and kept in the environment's state
     folder (mode 0600); running again reuses it. Its public recipient goes into
-    .sops.yaml in the lab repository (committed and pushed). On Flux the private
-    key goes into the Secret sops-age in flux-system and the lab's Kustomizations
-    decrypt with it. Argo CD needs a plugin (KSOPS) the lab does not install.
+    .sops.yaml in the lab repository (committed and pushed). The private key goes
+    into the Secret sops-age in the engine's namespace: on Flux the lab's
+    Kustomizations decrypt with it; on Argo CD the lab's Applications render
+    with the config-management plugin gitops-lab-sops, whose sidecar mounts it.
 
     \b
     Examples:
@@ -51,7 +52,7 @@ def init(
         else:  # a repository without a cluster (`repo init` only): the key and .sops.yaml are all there is to do
             setup, _ = init_git_side(state.name, app.repo_path(repo), deadline)
             engine, shown = None, "no cluster"
-            setup.engine_note = "none set up; `gitops-lab up` then `secrets init` again lets Flux decrypt"
+            setup.engine_note = "none set up; `gitops-lab up` then `secrets init` again lets the engine decrypt"
     lines = [
         f"age key {'made' if setup.key_created else 'kept'}: {setup.key_path} (recipient {setup.recipient})",
         f".sops.yaml: {'committed and pushed as ' + setup.commit[:7] if setup.commit else 'already names the key'}",

@@ -6,10 +6,10 @@ Three places, each written only when it is not already right (so it runs again s
 - ``.sops.yaml`` in the lab repository (committed and pushed, or undone): the public recipient,
   and ``encrypted_regex`` so only ``data``/``stringData`` are encrypted and the engine can still
   read the manifest's kind and name;
-- on Flux, the Secret ``sops-age`` (data ``age.agekey``, the name suffix kustomize-controller
-  imports) in flux-system, and ``spec.decryption`` on the lab's Kustomizations. Argo CD has no
-  native SOPS decryption (it needs a plugin such as KSOPS, not installed here): its key stays local
-  and only the Git-side check applies (docs/secrets.md).
+- in the cluster, the Secret ``sops-age`` (data ``age.agekey``) in the engine's namespace, and the
+  lab's environments told to decrypt with it: on Flux ``spec.decryption`` on the Kustomizations
+  (kustomize-controller imports entries ending in .agekey); on Argo CD the Applications render with
+  the lab's config-management plugin, whose sidecar has the Secret mounted (argocd_sops.py).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import yaml
 
-from gitops_lab.adapters.engines.flux import SOPS_KEY_SECRET
+from gitops_lab.adapters.engines.base import SOPS_KEY_DATA, SOPS_KEY_SECRET
 from gitops_lab.adapters.repo import publish
 from gitops_lab.adapters.repo.git import Git
 from gitops_lab.adapters.repo.layout import ENVIRONMENTS
@@ -34,8 +34,7 @@ from gitops_lab.state import environment_dir, write_private_text
 from gitops_lab.workflows.environment import LabEnvironment
 
 KEY_FILE = "age.agekey"
-#: The Secret's data key: kustomize-controller imports every entry whose name ends in .agekey.
-KEY_DATA = "age.agekey"
+KEY_DATA = SOPS_KEY_DATA
 KEYGEN_VAR = "GITOPS_LAB_AGE_KEYGEN"
 KEYGEN_FIX = (
     f"install age (v1.3.1: `go install filippo.io/age/cmd/age-keygen@v1.3.1`, or scripts/install-ci-tools), "
@@ -144,13 +143,13 @@ def init_secrets(lab: LabEnvironment, deadline: Deadline) -> SecretsSetup:
     engine = lab.engine
     if not engine.decryption:
         setup.engine_note = (
-            f"{engine.display_name} cannot decrypt SOPS files in the cluster without a plugin (KSOPS), which the "
-            "lab does not install; the policy gate still refuses a plaintext Secret"
+            f"{engine.display_name} cannot decrypt SOPS files in the cluster; the policy gate still refuses a "
+            "plaintext Secret"
         )
         return setup
     if lab.state.tenant:
         raise UsageError(
-            "a class's learners share flux-system, so one age key there would decrypt every learner's files",
+            f"a class's learners share {engine.namespace}, so one age key there would decrypt every learner's files",
             fix="keep Secrets out of a class's lab repositories for now (docs/secrets.md)",
         )
     key_secret = {

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from helpers.served import NAMESPACES
 
-from gitops_lab.adapters.engines.flux import SOPS_KEY_SECRET
+from gitops_lab.adapters.engines.base import SOPS_KEY_SECRET
 
 
 def cleanup(cluster, engine: str) -> None:
@@ -45,9 +45,9 @@ def cleanup(cluster, engine: str) -> None:
                     "gitrepositories",
                     f"gitops-lab-{env}",
                 )
-            # `secrets init`'s key (the secrets lab makes it): with it there, the next `up` registers the
-            # Kustomizations with decryption already on.
-            ignore_404(core.delete_namespaced_secret, SOPS_KEY_SECRET, "flux-system")
+        # `secrets init`'s key (the secrets lab makes it): with it there, the next `up` registers the
+        # environments with decryption already on.
+        ignore_404(core.delete_namespaced_secret, SOPS_KEY_SECRET, "argocd" if engine == "argocd" else "flux-system")
         for ns in NAMESPACES.values():
             ignore_404(core.delete_namespace, ns)
         for ns in NAMESPACES.values():

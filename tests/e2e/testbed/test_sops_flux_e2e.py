@@ -7,46 +7,14 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import stat
-import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
 from helpers.gitutil import git
-from gitops_lab.gates.ci_tools import find_tool
-
-SOPS = find_tool("sops", "GITOPS_LAB_SOPS") or ""  # "": not installed, the tests skip
-KEYGEN = find_tool("age-keygen", "GITOPS_LAB_AGE_KEYGEN") or ""
-API_KEY = "sk-model-server-0d6f3e2a9b"
-
-
-def commit_encrypted_secret(repo: Path, value: str, message: str) -> None:
-    """Write the Secret into overlays/dev, encrypt it in place with sops (.sops.yaml names the key), commit, push."""
-    (repo / "overlays/dev/api-key.yaml").write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Secret",
-                "metadata": {"name": "model-api-key", "namespace": "ml-dev"},
-                "type": "Opaque",
-                "stringData": {"API_KEY": value},
-            }
-        )
-    )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SOPS_")}
-    subprocess.run([SOPS, "encrypt", "--in-place", "overlays/dev/api-key.yaml"], cwd=repo, env=env, check=True)
-    assert value not in (repo / "overlays/dev/api-key.yaml").read_text()
-    overlay = repo / "overlays/dev/kustomization.yaml"
-    data = yaml.safe_load(overlay.read_text())
-    if "api-key.yaml" not in data.get("resources", []):
-        data["resources"] = [*data.get("resources", []), "api-key.yaml"]
-        overlay.write_text(yaml.safe_dump(data, sort_keys=False))
-    git(repo, "add", "overlays/dev")
-    git(repo, "-c", "user.name=Learner", "-c", "user.email=learner@example.com", "commit", "--quiet", "-m", message)
-    git(repo, "push", "--quiet", "origin", "HEAD:main")
+from helpers.sops_secrets import API_KEY, KEYGEN, SOPS, commit_encrypted_secret, wrong_key
 
 
 @pytest.mark.skipif(not SOPS or not KEYGEN, reason="sops and age-keygen: run scripts/install-ci-tools")
@@ -87,10 +55,8 @@ def test_flux_decrypts_a_sops_secret_from_git_and_fails_without_the_key(engine_o
         assert "sops" not in (served.metadata.annotations or {})
 
         # The cluster loses the key: a key the file was not encrypted for replaces it.
-        wrong = tmp_path / "wrong.agekey"
-        subprocess.run([KEYGEN, "-o", str(wrong)], check=True, capture_output=True)
         core.patch_namespaced_secret(
-            "sops-age", "flux-system", {"data": {"age.agekey": base64.b64encode(wrong.read_bytes()).decode()}}
+            "sops-age", "flux-system", {"data": {"age.agekey": base64.b64encode(wrong_key(tmp_path)).decode()}}
         )
         commit_encrypted_secret(repo, API_KEY + "-rotated", "Rotate the dev API key")
         refused = cli("sync", "--env", "dev", "--timeout", "30")

@@ -16,6 +16,13 @@ from gitops_lab.adapters.engines.base import (
     RepoAccess,
     project_name,
 )
+from gitops_lab.adapters.engines.argocd_sops import (
+    PLUGIN,
+    REPO_SERVER,
+    SIDECAR,
+    add_sops_plugin,
+    plugin_source,
+)
 from gitops_lab.errors import EngineError, WaitTimeout
 from gitops_lab.deadline import Deadline, explaining_a_timeout
 from gitops_lab.kube.wait import Verdict, wait_for
@@ -46,6 +53,7 @@ class ArgoCD(Engine):
     install_hint = "install Argo CD into the argocd namespace first"
     push_webhook_path = "/api/webhook"  # argocd-server's, unauthenticated: the signature is the check
     push_webhook_service = "argocd-server"  # plain HTTP on port 80: the lab runs it with server.insecure
+    decryption = f"the config-management plugin {PLUGIN} beside argocd-repo-server decrypts SOPS files"
 
     # -- install ---------------------------------------------------------------
 
@@ -59,6 +67,8 @@ class ArgoCD(Engine):
             if obj.get("kind") != "CustomResourceDefinition" and "namespace" not in obj.get("metadata", {}):
                 if obj.get("kind") not in ("ClusterRole", "ClusterRoleBinding", "Namespace"):
                     obj["metadata"]["namespace"] = self.namespace
+        # the plugin's sidecar is always there; an Application uses it only once `secrets init` made the key
+        objects = add_sops_plugin(objects, self.namespace)
         patches = {
             (p["kind"], p["metadata"]["name"]): p
             for p in yaml.safe_load_all((manifests_dir("argocd") / "install-patches.yaml").read_text())
@@ -115,6 +125,7 @@ class ArgoCD(Engine):
                 username=json.dumps(repo.username),
                 password=json.dumps(repo.password),
             )
+        plugin = f"    plugin:\n      name: {PLUGIN}" if self.has_sops_key() else ""
         for t in targets:
             objects += self.render(
                 "application.yaml",
@@ -128,8 +139,29 @@ class ArgoCD(Engine):
                 target_namespace=t.namespace,
                 prune=json.dumps(t.prune),
                 self_heal=json.dumps(t.self_heal),
+                plugin=plugin,
             )
         return self.apply_changed(objects)
+
+    def enable_decryption(self, envs: list[str], key_secret: str) -> list[str]:
+        """Have ``envs``' Applications render with the SOPS plugin, whose sidecar mounts ``key_secret``."""
+        repo_server = self.applier.get("apps/v1", "Deployment", REPO_SERVER, self.namespace)
+        containers = ((repo_server or {}).get("spec", {}).get("template", {}).get("spec", {})).get("containers") or []
+        # Argo CD run outside the cluster (external mode, no Deployment) is taken at its word.
+        if repo_server is not None and not any(c.get("name") == SIDECAR for c in containers):
+            raise EngineError(
+                f"this Argo CD's {REPO_SERVER} has no {SIDECAR} sidecar, which decrypts SOPS files",
+                fix="install Argo CD with `gitops-lab up` (managed install; docs/secrets.md shows the sidecar "
+                "to add to an Argo CD of your own), then run `gitops-lab secrets init` again",
+            )
+        changed = []
+        for env in envs:
+            app = self._app(env)
+            if (app.get("spec", {}).get("source") or {}).get("plugin") != plugin_source()["plugin"]:
+                patch = {"spec": {"source": plugin_source()}}
+                self.applier.merge_patch(API, "Application", self.object_name(env), patch, self.namespace)
+                changed.append(f"Application/{self.object_name(env)}")
+        return changed
 
     def accept_push_webhooks(self, secret: str) -> list[str]:
         """Set ``webhook.gogs.secret`` in argocd-secret, so argocd-server takes the lab forge's (Gitea's)

@@ -23,6 +23,10 @@ from gitops_lab.resources import manifests_dir
 from gitops_lab.versions import engine_install_url, install_pins, pinned
 
 Progress = Callable[[str], None]
+#: The Secret (in the engine's namespace) holding the lab's age key (`gitops-lab secrets init`), and its entry:
+#: kustomize-controller imports every entry whose name ends in .agekey; Argo CD's plugin reads this one file.
+SOPS_KEY_SECRET = "sops-age"
+SOPS_KEY_DATA = "age.agekey"
 
 
 def registered_name(env: str, tenant: str | None = None) -> str:
@@ -253,10 +257,22 @@ class Engine(abc.ABC):
     def enable_decryption(self, envs: list[str], key_secret: str) -> list[str]:
         """Let ``envs`` decrypt SOPS files with the age key in Secret ``key_secret`` (in self.namespace).
 
-        Returns what changed. An engine that cannot decrypt in the cluster (Argo CD
-        without a plugin such as KSOPS) changes nothing and returns [].
+        Returns what changed. An engine that cannot decrypt in the cluster changes nothing and returns [].
         """
         return []
+
+    def has_sops_key(self) -> bool:
+        """Whether `secrets init` put the lab's age key in the engine's namespace, so `register` decrypts.
+
+        Only then: an engine told to decrypt with a missing key fails every apply. Never for a class's
+        tenants yet (one key there would decrypt every learner's files), nor for an engine made without
+        a cluster (it only prepares manifests, which name no key it cannot see).
+        """
+        return (
+            not self.tenant
+            and self._applier is not None
+            and self._applier.get("v1", "Secret", SOPS_KEY_SECRET, self.namespace) is not None
+        )
 
     # -- shared helpers ---------------------------------------------------------
     def ask_again(

@@ -15,6 +15,7 @@ from gitops_lab.adapters.engines.base import (
     EnvironmentTarget,
     Progress,
     RepoAccess,
+    SOPS_KEY_SECRET,
     project_name,
 )
 from gitops_lab.errors import EngineError, WaitTimeout
@@ -29,8 +30,6 @@ RECEIVER_CRD = "receivers.notification.toolkit.fluxcd.io"
 #: How long a Receiver may take to report Ready when no command deadline bounds the wait.
 RECEIVER_READY_SECONDS = 120
 REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
-#: The Secret holding the lab's age key (`gitops-lab secrets init`); Kustomizations decrypt with it when it exists.
-SOPS_KEY_SECRET = "sops-age"
 CRDS = ("gitrepositories.source.toolkit.fluxcd.io", "kustomizations.kustomize.toolkit.fluxcd.io")
 
 
@@ -83,15 +82,7 @@ class Flux(Engine):
             secret_ref = f"  secretRef:\n    name: {prefix}-git"
         # A tenant's Kustomizations act as the tenant's ServiceAccount (see adapters/engines/tenancy.py).
         service_account = f"  serviceAccountName: {reconciler_account(self.tenant)}" if self.tenant else ""
-        # Only once `secrets init` made the key: a decryption secretRef to a missing Secret fails every apply.
-        # Not for a class's tenants yet: one key in flux-system would decrypt every learner's files.
-        # An engine made without a cluster only prepares manifests: they name no key it cannot see.
-        has_key = (
-            not self.tenant
-            and self._applier is not None
-            and self._applier.get("v1", "Secret", SOPS_KEY_SECRET, self.namespace) is not None
-        )
-        decryption = _decryption_block(SOPS_KEY_SECRET) if has_key else ""
+        decryption = _decryption_block(SOPS_KEY_SECRET) if self.has_sops_key() else ""
         for t in targets:
             name = self.object_name(t.name)
             objects += self.render(

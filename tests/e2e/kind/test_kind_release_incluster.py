@@ -149,6 +149,12 @@ def test_a_plain_push_of_v5_is_released_and_reverted_in_prod_by_the_pod(automate
     shown = bed.gitops_lab("release", "status", name=name).stdout
     assert "in-cluster automation: release-automation-" in shown and "Running ready" in shown
 
+    # the assessment's evidence: the pod's promotion and rollback, with their verification, in `lab report`
+    [learner] = bed.gitops_lab("lab", "report", "--output", "json", name=name).json()["learners"]
+    steps = {s["commit"]: s for s in learner["releases"]}
+    assert steps[rollback]["action"] == "rollback" and steps[rollback]["environment"] == "prod", steps
+    assert steps[rollback]["verdict"] == "fail" and learner["verdicts"]["automated-release"]["status"] == "passed"
+
 
 def test_the_capstone_lab_passes_lab_test_with_the_pod_doing_the_releases(automated_env, tmp_path):
     """`lab solve` runs no watch here: its hooks wait for the pod (labs/release-automation/automation.py).

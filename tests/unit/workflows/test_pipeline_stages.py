@@ -23,6 +23,7 @@ import yaml
 from helpers.paths import REPO
 from helpers.gitutil import git
 from helpers.osvdb import build_osv_db
+from helpers.segment_gate import V6_FAILS, require_segment_gate
 
 from gitops_lab.adapters.repo.platform import seed_platform
 from gitops_lab.gates import secret_scan, vuln_scan
@@ -228,20 +229,11 @@ def test_a_model_a_custom_gate_rejects_fails_evaluation_and_passes_without_it(la
     result = stage(wc, "evaluation")
     assert result.returncode == 0 and "STAGE evaluation: pass" in result.stdout, result.stdout[-3000:]
 
-    gates = yaml.safe_load((wc / "gates.yaml").read_text())
-    gates["custom"] = {
-        "segment-accuracy": {
-            "command": ["{python}", "ci/gates/segment_accuracy.py", "--artifact", "{artifact}"]
-            + ["--feature", "temperature_c", "--bands", "60,75", "--min-accuracy", "0.65"],
-        }
-    }
-    gates["required"]["staging"].append("segment-accuracy")
-    (wc / "gates.yaml").write_text(yaml.safe_dump(gates, sort_keys=False))
-    git(wc, "commit", "-qam", "Require the segment gate for staging")
+    require_segment_gate(wc)
     result = stage(wc, "evaluation")
     out = result.stdout + result.stderr
     assert result.returncode == 1 and "STAGE evaluation: FAIL" in result.stdout, out[-3000:]
-    assert "temperature_c < 60: accuracy 0.5789 < 0.65" in out
+    assert V6_FAILS in out
 
 
 def test_a_stage_without_its_handoff_fails_and_a_stage_left_out_says_skipped(lab):

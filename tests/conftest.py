@@ -54,22 +54,42 @@ def marker_of(path: Path) -> str | None:
     return None
 
 
-# Under pytest-xdist (scripts/test runs `-n 2 --dist loadgroup`), every test that uses a bed or
-# the private dockerd is in one group, so one worker runs them one after another as before (the
-# beds' clusters and the kind lock are not shared between workers), while the other worker takes
-# the unit and CI-template tests beside them.
-BED_GROUP = "beds"
-BED_MARKERS = {"testbed", "kind", "docker"}
-
-
-@pytest.hookimpl(tryfirst=True)  # before the beds' hooks, `-m` and xdist's grouping read the markers
+@pytest.hookimpl(tryfirst=True)  # before the beds' hooks and `-m` read the markers
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         marker = marker_of(item.path)
         if marker:
             item.add_marker(marker)
-        if marker in BED_MARKERS:
-            item.add_marker(pytest.mark.xdist_group(BED_GROUP))
+
+
+# --------------------------------------------------------------------------- #
+# Two workers (pytest-xdist; scripts/test runs `-n 2 --dist loadgroup`): every test
+# that uses a bed or the private dockerd is one unit of work, so one worker runs
+# them one after another as before (the beds' clusters, ports and the kind lock are
+# not shared between workers), while the other worker takes the unit and
+# CI-template tests beside them. The grouping is by folder, as the markers are: a
+# scheduler of our own rather than xdist's `xdist_group` marks, which pytest 9.2's
+# node ids no longer carry (xdist 3.8 writes the group into `_nodeid`).
+# --------------------------------------------------------------------------- #
+BED_GROUP = "beds"
+BED_MARKERS = {"testbed", "kind", "docker"}
+
+
+@pytest.hookimpl(optionalhook=True, tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    root = Path(config.rootpath)
+
+    class BedsTogether(LoadScopeScheduling):
+        """Each test its own unit of work, except the bed tests: all of them one unit, on one worker."""
+
+        def _split_scope(self, nodeid: str) -> str:
+            return BED_GROUP if marker_of(root / nodeid.split("::", 1)[0]) in BED_MARKERS else nodeid
+
+    return BedsTogether(config, log)
 
 
 # --------------------------------------------------------------------------- #

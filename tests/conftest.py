@@ -79,7 +79,7 @@ BED_MARKERS = {"testbed", "kind", "docker"}
 def pytest_xdist_make_scheduler(config: pytest.Config, log):
     if config.getvalue("dist") != "loadgroup":
         return None
-    from xdist.scheduler import LoadScopeScheduling
+    from xdist.scheduler import LoadScopeScheduling  # type: ignore[import-untyped]
 
     root = Path(config.rootpath)
 

@@ -91,3 +91,14 @@ def node_platform(client) -> str:
     """linux/<arch> of the Docker engine, which is the kind node's platform."""
     arch = str(client.info().get("Architecture", "")).lower()
     return "linux/" + {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(arch, arch)
+
+
+def has_image(client, ref: str) -> bool:
+    """Whether the Docker engine behind ``client`` holds the image ``ref`` (by tag or by digest)."""
+    from docker.errors import ImageNotFound
+
+    try:
+        client.images.get(ref)
+        return True
+    except ImageNotFound:
+        return False

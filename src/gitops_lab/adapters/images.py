@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator
 import yaml
 
 from gitops_lab.adapters.cluster.node_images import qualified_image
-from gitops_lab.adapters.docker import RETRY_LONGER, docker_client, node_platform
+from gitops_lab.adapters.docker import RETRY_LONGER, docker_client, has_image, node_platform
 from gitops_lab.adapters.engines import ENGINES, engine_for
 from gitops_lab.adapters.engines.release import cached_manifest_path
 from gitops_lab.adapters.forge.incluster import image_references as forge_image_references
@@ -212,16 +212,6 @@ OFFLINE_NOTE = (
 )
 
 
-def _present(client, ref: str) -> bool:
-    from docker.errors import ImageNotFound
-
-    try:
-        client.images.get(ref)
-        return True
-    except ImageNotFound:
-        return False
-
-
 def _pull(client, ref: str, platform: str) -> None:
     name, tag, digest = _split_ref(ref)
     # The SDK takes the digest in place of the tag: repository@sha256:...
@@ -242,14 +232,14 @@ def ensure_image(client, ref: str, platform: str) -> PullResult:
     """
     from docker.errors import APIError
 
-    if _present(client, ref):
+    if has_image(client, ref):
         return PullResult(ref, "present")
     name, tag, digest = _split_ref(ref)
     local_tag = f"{name}:{tag}" if digest and tag else None
     try:
         _pull(client, ref, platform)
     except APIError as exc:
-        if local_tag and _present(client, local_tag):
+        if local_tag and has_image(client, local_tag):
             return PullResult(ref, "local tag")
         raise ImageError(
             f"cannot pull {ref} for {platform}: {exc.explanation or exc}",

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import gitops_lab
-from gitops_lab.adapters.docker import docker_client, node_platform
+from gitops_lab.adapters.docker import docker_client, has_image, node_platform
 from gitops_lab.adapters.images import ImageError, ensure_image
 from gitops_lab.adapters.renderer import found_renderer
 from gitops_lab.cache import cache_root
@@ -237,7 +237,7 @@ def build_release_image(reporter: Reporter, client=None) -> str:
     with tempfile.TemporaryDirectory(prefix="gitops-lab-image-") as tmp:
         digest = assemble(Path(tmp), base, contents)
         ref = f"{REPOSITORY}:{gitops_lab.__version__}-{digest[:12]}"
-        if _has_image(client, ref):
+        if has_image(client, ref):
             reporter.info(f"{ref} is built already")
             return ref
         with reporter.step(f"Building {ref} (Python {base.python}, {base.machine})") as step:
@@ -254,19 +254,9 @@ def build_release_image(reporter: Reporter, client=None) -> str:
 
 def _usable_ref(client, pinned_ref: str) -> str:
     """The pinned reference if Docker has it by digest, else its name:tag (a local or loaded image)."""
-    if _has_image(client, pinned_ref):
+    if has_image(client, pinned_ref):
         return pinned_ref
     return pinned_ref.split("@", 1)[0]
-
-
-def _has_image(client, ref: str) -> bool:
-    from docker.errors import ImageNotFound
-
-    try:
-        client.images.get(ref)
-        return True
-    except ImageNotFound:
-        return False
 
 
 def _build_message(exc: BaseException) -> str:

@@ -241,6 +241,11 @@ class ArgoCD(_Engine):
         for d in ("tls", "ssh", "gpg", "gpg-source", "plugins", "tmp", "cmp-config", "cmp-tmp"):
             dirs[d] = self.workdir / d
             dirs[d].mkdir(exist_ok=True)
+        # The plugin's unix socket lives here: a short path of its own, since a socket's path may hold at
+        # most 107 bytes and a pytest (xdist worker) folder is longer than that.
+        import tempfile
+
+        dirs["plugins"] = Path(tempfile.mkdtemp(prefix="gl-cmp-"))
         self._start(
             "redis",
             [
